@@ -1,0 +1,3 @@
+from meshgen.cli import main
+
+main()

@@ -1,0 +1,19 @@
+"""The two ways a command can fail on purpose.
+
+Everything below the CLI raises these; only ``meshgen.cli`` turns them into a message on
+stderr and an exit code. Messages are one line: what is wrong, where, and how to fix it.
+"""
+
+from __future__ import annotations
+
+
+class MeshgenError(Exception):
+    """Bad usage or bad input (exit code 2). Nothing the user had was changed."""
+
+    exit_code = 2
+
+
+class CheckFailed(MeshgenError):
+    """A check ran and found a difference (exit code 1), e.g. ``render --check``."""
+
+    exit_code = 1

@@ -1,0 +1,90 @@
+"""meshgen's own static knowledge: the mesh.yaml schema, chart profiles and vendored overlays.
+
+In a source checkout these live at the top of the repository (``schemas/``, ``charts/``,
+``overlays/``); in an installed wheel they travel inside the package as ``meshgen/_data/``.
+Everything is read once and cached: the rendering core receives it as plain data.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def data_dir(name: str) -> Path:
+    """The folder ``name`` (charts, overlays, schemas) of the installed package or the checkout."""
+    installed = _PACKAGE_DIR / "_data" / name
+    if installed.is_dir():
+        return installed
+    checkout = _PACKAGE_DIR.parent.parent / name
+    if checkout.is_dir():
+        return checkout
+    raise FileNotFoundError(f"meshgen data folder {name!r} is missing; reinstall meshgen")
+
+
+@cache
+def mesh_schema_text() -> str:
+    return (data_dir("schemas") / "mesh.schema.json").read_text(encoding="utf-8")
+
+
+@cache
+def mesh_schema() -> dict[str, Any]:
+    return json.loads(mesh_schema_text())
+
+
+@dataclass(frozen=True)
+class ChartProfile:
+    """How meshgen installs one upstream Istio chart (from ``charts/<chart>/meshgen.yaml``)."""
+
+    chart: str
+    release: str
+    namespace: str
+    sync_wave: int
+    values: dict[str, Any] = field(default_factory=dict)
+    ignore_webhook_drift: bool = False
+
+
+@cache
+def chart_profiles() -> dict[str, ChartProfile]:
+    from ruamel.yaml import YAML
+
+    reader = YAML(typ="safe", pure=True)
+    profiles = {}
+    for path in sorted(data_dir("charts").glob("*/meshgen.yaml")):
+        raw = reader.load(path.read_text(encoding="utf-8"))
+        profiles[raw["chart"]] = ChartProfile(
+            chart=raw["chart"],
+            release=raw["release"],
+            namespace=raw["namespace"],
+            sync_wave=int(raw["syncWave"]),
+            values=raw.get("values") or {},
+            ignore_webhook_drift=bool(raw.get("ignoreWebhookDrift", False)),
+        )
+    return profiles
+
+
+@cache
+def vendored_overlays() -> dict[str, str]:
+    """Every file under ``overlays/``, keyed by its path relative to that folder (POSIX)."""
+    root = data_dir("overlays")
+    return {
+        path.relative_to(root).as_posix(): path.read_text(encoding="utf-8")
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and path.name != "README.md"
+    }
+
+
+def load() -> Any:
+    """Everything the rendering core needs from meshgen's data folders."""
+    from meshgen.render import Library
+
+    return Library(
+        chart_profiles=chart_profiles(),
+        vendored_overlays=vendored_overlays(),
+        mesh_schema=mesh_schema(),
+    )
