@@ -1,0 +1,310 @@
+"""Argo CD: app of apps per cluster, ordered by sync waves, plus the bootstrap folder.
+
+``bootstrap/argocd/`` is applied once by a person: an AppProject restricted to the mesh's
+clusters and namespaces, a self-managing bootstrap Application, and one root Application per
+cluster pointing at ``clusters/<cluster>/``, whose kustomization lists that cluster's child
+Applications (one per upstream chart, one per overlay). Waves on the child Applications only
+block when Argo CD has a health check for Applications, so the bootstrap folder also carries
+the ``argocd-cm`` patch that restores it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from meshgen.errors import MeshgenError
+from meshgen.render.files import kustomization, mesh_labels, yaml_file
+from meshgen.render.plan import ClusterPlan, Component
+from meshgen.spec import Mesh
+
+API_VERSION = "argoproj.io/v1alpha1"
+BOOTSTRAP = "bootstrap/argocd"
+CM_PATCH = f"{BOOTSTRAP}/argocd-cm-patch.yaml"
+IN_CLUSTER = "in-cluster"
+CASCADE_FINALIZER = "resources-finalizer.argocd.argoproj.io"
+
+# Cluster-scoped kinds the Istio charts and overlays create; nothing else is allowed.
+CLUSTER_RESOURCES = [
+    ("", "Namespace"),
+    ("apiextensions.k8s.io", "CustomResourceDefinition"),
+    ("rbac.authorization.k8s.io", "ClusterRole"),
+    ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
+    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"),
+    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"),
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"),
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"),
+]
+
+# Fallback for Istio versions whose charts do not honour base.validationFailurePolicy:
+# istiod patches these fields at run time, which Git can never match.
+WEBHOOK_IGNORE_DIFFERENCES = [
+    {
+        "group": "admissionregistration.k8s.io",
+        "kind": "ValidatingWebhookConfiguration",
+        "jqPathExpressions": [
+            ".webhooks[]?.failurePolicy",
+            ".webhooks[]?.clientConfig.caBundle",
+        ],
+    },
+    {
+        "group": "admissionregistration.k8s.io",
+        "kind": "MutatingWebhookConfiguration",
+        "jqPathExpressions": [".webhooks[]?.clientConfig.caBundle"],
+    },
+]
+
+APPLICATION_HEALTH_LUA = """\
+-- Health of an Application as a resource of its parent (removed from Argo CD in 1.8).
+-- Without it, sync waves between child Applications do not wait for each other.
+hs = {}
+hs.status = "Progressing"
+hs.message = ""
+if obj.status ~= nil and obj.status.health ~= nil then
+  hs.status = obj.status.health.status
+  if obj.status.health.message ~= nil then
+    hs.message = obj.status.health.message
+  end
+end
+return hs
+"""
+
+
+def root_app_name(cluster: str) -> str:
+    return cluster
+
+
+def child_app_name(cluster: str, component: Component) -> str:
+    return f"{cluster}-{component.name}"
+
+
+def bootstrap_app_name(mesh: Mesh) -> str:
+    return f"{mesh.mesh_id}-bootstrap"
+
+
+def _metadata(
+    mesh: Mesh,
+    name: str,
+    labels: dict[str, str],
+    wave: int | None = None,
+    cascade: bool = False,
+) -> dict[str, Any]:
+    metadata: dict[str, Any] = {
+        "name": name,
+        "namespace": mesh.argocd_namespace,
+        "labels": labels,
+    }
+    if wave is not None:
+        metadata["annotations"] = {"argocd.argoproj.io/sync-wave": str(wave)}
+    if cascade:
+        metadata["finalizers"] = [CASCADE_FINALIZER]
+    return metadata
+
+
+def _sync_policy(*options: str) -> dict[str, Any]:
+    return {
+        "automated": {"prune": True, "selfHeal": True},
+        "syncOptions": list(options),
+    }
+
+
+def _git_source(mesh: Mesh, path: str) -> dict[str, Any]:
+    return {"repoURL": mesh.repo_url, "targetRevision": mesh.revision, "path": path}
+
+
+def cluster_labels(mesh: Mesh, plan: ClusterPlan) -> dict[str, str]:
+    cluster = plan.cluster
+    labels = dict(sorted(cluster.labels.items()))
+    labels.update(mesh_labels(mesh.mesh_id, cluster.name))
+    labels["meshgen.io/network"] = cluster.network
+    if cluster.region:
+        labels["meshgen.io/region"] = cluster.region
+    if cluster.zone:
+        labels["meshgen.io/zone"] = cluster.zone
+    return labels
+
+
+def child_application(mesh: Mesh, plan: ClusterPlan, component: Component) -> dict[str, Any]:
+    labels = cluster_labels(mesh, plan)
+    labels["meshgen.io/component"] = component.name
+    spec: dict[str, Any] = {
+        "project": mesh.argocd_project,
+        "destination": {"name": plan.cluster.name, "namespace": component.namespace},
+    }
+    options = ["CreateNamespace=true", "ServerSideApply=true"]
+    if component.chart is not None:
+        spec["sources"] = [
+            {
+                "repoURL": mesh.chart_repository,
+                "chart": component.chart.chart,
+                "targetRevision": mesh.istio_version,
+                "helm": {
+                    "releaseName": component.chart.release,
+                    "valueFiles": [f"$values/{component.values_path}"],
+                },
+            },
+            {"repoURL": mesh.repo_url, "targetRevision": mesh.revision, "ref": "values"},
+        ]
+        if component.chart.ignore_webhook_drift:
+            spec["ignoreDifferences"] = WEBHOOK_IGNORE_DIFFERENCES
+            options.append("RespectIgnoreDifferences=true")
+    else:
+        assert component.overlay_path is not None
+        spec["source"] = _git_source(mesh, component.overlay_path)
+    spec["syncPolicy"] = _sync_policy(*options)
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Application",
+        "metadata": _metadata(
+            mesh,
+            child_app_name(plan.cluster.name, component),
+            labels,
+            wave=component.sync_wave,
+            cascade=True,
+        ),
+        "spec": spec,
+    }
+
+
+def root_application(mesh: Mesh, plan: ClusterPlan) -> dict[str, Any]:
+    labels = cluster_labels(mesh, plan)
+    labels["meshgen.io/component"] = "root"
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Application",
+        "metadata": _metadata(mesh, root_app_name(plan.cluster.name), labels, cascade=True),
+        "spec": {
+            "project": mesh.argocd_project,
+            "source": _git_source(mesh, plan.folder),
+            "destination": {"name": IN_CLUSTER, "namespace": mesh.argocd_namespace},
+            "syncPolicy": _sync_policy("ServerSideApply=true"),
+        },
+    }
+
+
+def app_project(mesh: Mesh, plans: list[ClusterPlan]) -> dict[str, Any]:
+    destinations = [{"name": IN_CLUSTER, "namespace": mesh.argocd_namespace}]
+    for plan in plans:
+        namespaces = sorted({c.namespace for c in plan.components})
+        destinations += [{"name": plan.cluster.name, "namespace": ns} for ns in namespaces]
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "AppProject",
+        "metadata": {
+            "name": mesh.argocd_project,
+            "namespace": mesh.argocd_namespace,
+            "labels": mesh_labels(mesh.mesh_id),
+        },
+        "spec": {
+            "description": f"Istio mesh {mesh.mesh_id}, managed by meshgen",
+            "sourceRepos": sorted({mesh.repo_url, mesh.chart_repository}),
+            "destinations": destinations,
+            "clusterResourceWhitelist": [
+                {"group": group, "kind": kind} for group, kind in CLUSTER_RESOURCES
+            ],
+        },
+    }
+
+
+def bootstrap_application(mesh: Mesh) -> dict[str, Any]:
+    """Keeps ``bootstrap/argocd`` itself in sync, so clusters added later get their root app."""
+    labels = mesh_labels(mesh.mesh_id)
+    labels["meshgen.io/component"] = "bootstrap"
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Application",
+        "metadata": _metadata(mesh, bootstrap_app_name(mesh), labels),
+        "spec": {
+            "project": mesh.argocd_project,
+            "source": _git_source(mesh, BOOTSTRAP),
+            "destination": {"name": IN_CLUSTER, "namespace": mesh.argocd_namespace},
+            "syncPolicy": _sync_policy("ServerSideApply=true"),
+        },
+    }
+
+
+def argocd_cm_patch() -> dict[str, Any]:
+    return {
+        "data": {"resource.customizations.health.argoproj.io_Application": APPLICATION_HEALTH_LUA}
+    }
+
+
+def _check_unique_names(mesh: Mesh, plans: list[ClusterPlan]) -> None:
+    owners: dict[str, str] = {bootstrap_app_name(mesh): "the bootstrap Application"}
+    for plan in plans:
+        cluster = plan.cluster.name
+        names = [root_app_name(cluster)] + [child_app_name(cluster, c) for c in plan.components]
+        for name in names:
+            if name in owners:
+                raise MeshgenError(
+                    f"mesh.yaml: Argo CD Application name {name!r} of cluster {cluster!r} "
+                    f"is also used by {owners[name]}; rename one of the clusters"
+                )
+            owners[name] = f"cluster {cluster!r}"
+
+
+class ArgoCDEngine:
+    name = "argocd"
+
+    def files(self, mesh: Mesh, plans: list[ClusterPlan]) -> dict[str, str]:
+        _check_unique_names(mesh, plans)
+        files: dict[str, str] = {}
+        roots = []
+        for plan in plans:
+            app_files = []
+            for component in plan.components:
+                relative = f"applications/{component.name}.yaml"
+                app_files.append(relative)
+                files[f"{plan.folder}/{relative}"] = yaml_file(
+                    child_application(mesh, plan, component)
+                )
+            files[f"{plan.folder}/kustomization.yaml"] = yaml_file(
+                kustomization(resources=app_files)
+            )
+            root = f"roots/{plan.cluster.name}.yaml"
+            roots.append(root)
+            files[f"{BOOTSTRAP}/{root}"] = yaml_file(root_application(mesh, plan))
+        files[f"{BOOTSTRAP}/project.yaml"] = yaml_file(app_project(mesh, plans))
+        files[f"{BOOTSTRAP}/bootstrap.yaml"] = yaml_file(bootstrap_application(mesh))
+        files[f"{BOOTSTRAP}/kustomization.yaml"] = yaml_file(
+            kustomization(resources=["project.yaml", "bootstrap.yaml", *roots])
+        )
+        files[CM_PATCH] = yaml_file(argocd_cm_patch())
+        return files
+
+    def readme_section(self, mesh: Mesh, plans: list[ClusterPlan]) -> str:
+        ns = mesh.argocd_namespace
+        waves = sorted(
+            {(c.sync_wave, c.name) for plan in plans for c in plan.components},
+        )
+        wave_rows = "".join(f"| {wave} | `<cluster>-{name}` |\n" for wave, name in waves)
+        return f"""## Bootstrap Argo CD (once)
+
+1. Register every cluster of the mesh with Argo CD **under its mesh name** (the
+   Applications use `destination.name`), for example
+   `argocd cluster add <kube-context> --name <cluster>`.
+2. Restore the Application health check that sync waves between Applications rely on
+   (Argo CD removed it in 1.8):
+
+   ```sh
+   kubectl -n {ns} patch configmap argocd-cm --type merge --patch-file {CM_PATCH}
+   ```
+3. Apply the bootstrap folder:
+
+   ```sh
+   kubectl apply -k {BOOTSTRAP}
+   ```
+
+   It creates the AppProject `{mesh.argocd_project}` (only this mesh's clusters and
+   namespaces), the Application `{bootstrap_app_name(mesh)}` that keeps `{BOOTSTRAP}` in sync
+   (so clusters added later appear on their own after merge), and one root Application per
+   cluster, which syncs `clusters/<cluster>/`.
+
+Each root Application creates its cluster's child Applications, in this order (sync waves):
+
+| wave | Application |
+| --- | --- |
+{wave_rows}
+All Applications sync automatically (prune, self-heal, server-side apply). Root and child
+Applications carry Argo CD's cascade finalizer: removing a cluster from `mesh.yaml` and merging
+removes its Istio installation too.
+"""
