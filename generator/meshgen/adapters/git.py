@@ -1,0 +1,186 @@
+"""Every git operation meshgen performs, through GitPython and the git CLI it drives."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from meshgen.errors import MeshgenError
+
+if TYPE_CHECKING:
+    from git import Repo
+
+
+def _git_module():  # GitPython costs ~120 ms to import; only commands that use git pay it.
+    import git
+
+    return git
+
+
+def open_repository(path: Path) -> Repo:
+    """The repository containing ``path`` (searching parent folders)."""
+    git = _git_module()
+    try:
+        return git.Repo(path, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise MeshgenError(
+            f"{path}: not inside a Git repository; run the command inside the mesh repository "
+            "or pass --repo DIR"
+        ) from None
+
+
+def repository_root(path: Path) -> Path:
+    repo = open_repository(path)
+    if repo.working_tree_dir is None:
+        raise MeshgenError(f"{path}: is a bare repository; use a clone with a work tree")
+    return Path(repo.working_tree_dir)
+
+
+def is_repository_root(path: Path) -> bool:
+    return (path / ".git").exists()
+
+
+def init(path: Path, branch: str) -> Repo:
+    git = _git_module()
+    return git.Repo.init(path, initial_branch=branch)
+
+
+def origin_url(repo: Repo) -> str | None:
+    try:
+        return repo.remote("origin").url
+    except ValueError:
+        return None
+
+
+def dirty_paths(repo: Repo) -> list[str]:
+    """Tracked files with changes (staged or not) and untracked, not ignored files."""
+    output = repo.git.status("--porcelain", "--untracked-files=all")
+    return [line[3:] for line in output.splitlines() if line.strip()]
+
+
+def require_clean(repo: Repo, allow_dirty: bool) -> None:
+    if allow_dirty:
+        return
+    dirty = dirty_paths(repo)
+    if dirty:
+        shown = ", ".join(dirty[:3]) + (f" and {len(dirty) - 3} more" if len(dirty) > 3 else "")
+        raise MeshgenError(
+            f"{repo.working_tree_dir}: the working tree has uncommitted changes ({shown}); "
+            "commit or stash them first, or pass --allow-dirty"
+        )
+
+
+def require_identity(where: Repo | Path) -> None:
+    """Fail early (before writing anything) when git has no user name and email to commit with.
+
+    ``where`` is a repository, or a folder (not necessarily a repository yet) whose global
+    and system configuration count.
+    """
+    git = _git_module()
+    runner = git.Git(str(where)) if isinstance(where, Path) else where.git
+    try:
+        runner.var("GIT_COMMITTER_IDENT")
+        runner.var("GIT_AUTHOR_IDENT")
+    except git.GitCommandError:
+        raise MeshgenError(
+            "git has no identity to commit with; run `git config --global user.name NAME` and "
+            "`git config --global user.email EMAIL`, or pass --no-commit"
+        ) from None
+
+
+def has_commits(repo: Repo) -> bool:
+    try:
+        repo.head.commit  # noqa: B018 - raises on an unborn branch
+    except ValueError:
+        return False
+    return True
+
+
+def current_branch(repo: Repo) -> str | None:
+    try:
+        return repo.active_branch.name
+    except TypeError:  # detached HEAD
+        return None
+
+
+def branch_exists(repo: Repo, name: str) -> bool:
+    return name in repo.heads
+
+
+def validate_branch_name(repo: Repo, name: str) -> None:
+    git = _git_module()
+    try:
+        repo.git.check_ref_format("--branch", name)
+    except git.GitCommandError:
+        raise MeshgenError(
+            f"--branch {name!r}: not a valid Git branch name; choose another"
+        ) from None
+
+
+def create_branch(repo: Repo, name: str) -> None:
+    """Create ``name`` at HEAD and switch to it."""
+    if branch_exists(repo, name):
+        raise MeshgenError(
+            f"branch {name!r} already exists; delete it (git branch -D {name}) or pass --branch"
+        )
+    repo.git.switch("-c", name)
+
+
+def switch_back(repo: Repo, branch: str, delete: str | None = None) -> None:
+    repo.git.switch(branch)
+    if delete:
+        repo.git.branch("-D", delete)
+
+
+def _run_git(repo: Repo, args: list[str], paths: list[str]) -> None:
+    git = _git_module()
+    executable = git.Git.GIT_PYTHON_GIT_EXECUTABLE or "git"
+    stdin = "".join(f"{p}\0" for p in paths)
+    result = subprocess.run(
+        [
+            executable,
+            "-C",
+            str(repo.working_tree_dir),
+            *args,
+            "--pathspec-from-file=-",
+            "--pathspec-file-nul",
+        ],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip().splitlines()
+        raise MeshgenError(
+            f"git {args[0]} failed: {detail[-1] if detail else 'no output'}; "
+            "fix the cause and run the command again"
+        )
+
+
+def commit_paths(repo: Repo, paths: list[str], message: str) -> str:
+    """Commit exactly ``paths`` (added, changed or deleted), nothing else that may be staged."""
+    _run_git(repo, ["add", "-A"], paths)
+    _run_git(repo, ["commit", "-q", "-m", message], paths)
+    return repo.head.commit.hexsha
+
+
+def push(repo: Repo, branch: str) -> None:
+    git = _git_module()
+    try:
+        remote = repo.remote("origin")
+    except ValueError:
+        raise MeshgenError(
+            f"--push: the repository has no remote 'origin'; add one or push {branch} yourself"
+        ) from None
+    try:
+        remote.push(
+            refspec=f"refs/heads/{branch}:refs/heads/{branch}", set_upstream=True
+        ).raise_if_error()
+    except git.GitCommandError as exc:
+        detail = str(exc.stderr or exc).strip().splitlines()
+        raise MeshgenError(
+            f"push of {branch} to origin failed ({detail[-1] if detail else exc}); the commit is "
+            f"on the local branch, push it with: git push -u origin {branch}"
+        ) from None

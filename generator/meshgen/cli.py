@@ -1,0 +1,172 @@
+"""Command-line entry point: parses arguments, dispatches to ``meshgen.commands.<verb>``.
+
+This is the only place that turns errors into exit codes. Exit 0: success; 1: a check failed;
+2: bad usage or bad input (one line on stderr, never a traceback).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from meshgen import __version__
+
+REPO_OPTION = click.option(
+    "--repo",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="The mesh repository (default: the Git repository containing the current directory).",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="meshgen")
+def cli() -> None:
+    """Run one Istio mesh across many clusters and networks, declared in Git.
+
+    mesh.yaml describes the networks and clusters; meshgen renders Helm values for the upstream
+    Istio charts, kustomize overlays and Argo CD Applications from it, and commits each change
+    on a branch for review.
+    """
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(path_type=Path), default=".")
+@click.option("--mesh-id", required=True, help="global.meshID of every cluster (DNS-1123 label).")
+@click.option("--repo-url", help="Git URL Argo CD pulls this repository from (default: origin).")
+@click.option("--revision", default="main", show_default=True, help="Branch Argo CD tracks.")
+@click.option("--istio-version", default="1.30.3", show_default=True)
+@click.option("--trust-domain", default="cluster.local", show_default=True)
+@click.option("--engine", type=click.Choice(["argocd"]), default="argocd", show_default=True)
+@click.option(
+    "--secrets",
+    type=click.Choice(["external-secrets", "manual"]),
+    default="external-secrets",
+    show_default=True,
+    help="How remote secrets reach the clusters (never through Git).",
+)
+@click.option("--allow-dirty", is_flag=True, help="Allow uncommitted changes in an existing repo.")
+def init(directory: Path, **kwargs: object) -> None:
+    """Create a mesh repository in DIRECTORY (default: here) and commit it."""
+    from meshgen.commands import init as command
+
+    sys.exit(command.run(command.Options(directory=directory, **kwargs)))  # type: ignore[arg-type]
+
+
+@cli.command("new-cluster")
+@click.argument("name")
+@click.option("--network", required=True, help="Network of the cluster (created when new).")
+@click.option(
+    "--east-west-gateway/--no-east-west-gateway",
+    default=None,
+    help="Run an east-west gateway (default: on when the mesh spans more than one network).",
+)
+@click.option("--api-server", help="API server URL other clusters' istiod use (https://...).")
+@click.option("--pod-cidr", "pod_cidrs", multiple=True, help="Pod CIDR (repeatable).")
+@click.option("--service-cidr", "service_cidrs", multiple=True, help="Service CIDR (repeatable).")
+@click.option("--region")
+@click.option("--zone")
+@REPO_OPTION
+@click.option("--branch", help="Branch to commit on (default: meshgen/add-cluster-NAME).")
+@click.option("--no-commit", is_flag=True, help="Only write the files; do not branch or commit.")
+@click.option("--push", is_flag=True, help="Push the branch to origin after committing.")
+@click.option("--allow-dirty", is_flag=True, help="Allow uncommitted changes in the work tree.")
+def new_cluster(
+    name: str,
+    network: str,
+    east_west_gateway: bool | None,
+    api_server: str | None,
+    pod_cidrs: tuple[str, ...],
+    service_cidrs: tuple[str, ...],
+    region: str | None,
+    zone: str | None,
+    repo: Path | None,
+    branch: str | None,
+    no_commit: bool,
+    push: bool,
+    allow_dirty: bool,
+) -> None:
+    """Add cluster NAME on network NET, render, and commit on a new branch."""
+    from meshgen import spec
+    from meshgen.commands import new_cluster as command
+
+    request = spec.NewCluster(
+        name=name,
+        network=network,
+        east_west_gateway=east_west_gateway,
+        api_server=api_server,
+        pod_cidrs=pod_cidrs,
+        service_cidrs=service_cidrs,
+        region=region,
+        zone=zone,
+    )
+    options = command.Options(
+        request=request,
+        repo=repo,
+        branch=branch,
+        commit=not no_commit,
+        push=push,
+        allow_dirty=allow_dirty,
+    )
+    sys.exit(command.run(options))
+
+
+@cli.command()
+@REPO_OPTION
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if any file would change.")
+def render(repo: Path | None, check: bool) -> None:
+    """Regenerate every generated file from mesh.yaml."""
+    from meshgen.commands import render as command
+
+    sys.exit(command.run(repo, check))
+
+
+@cli.group()
+def tools() -> None:
+    """The pinned helm and kubectl (kustomize) binaries meshgen runs."""
+
+
+@tools.command("install")
+@click.option("--force", is_flag=True, help="Download and install again even if present.")
+@click.option("--only-missing", is_flag=True, help="Skip tools already on PATH.")
+def tools_install(force: bool, only_missing: bool) -> None:
+    """Install the pinned, checksum-verified helm and kubectl."""
+    from meshgen.commands import tools as command
+
+    sys.exit(command.run_install(force=force, only_missing=only_missing, echo=click.echo))
+
+
+@tools.command("list")
+def tools_list() -> None:
+    """Show which helm and kubectl meshgen uses."""
+    from meshgen.commands import tools as command
+
+    sys.exit(command.run_list(echo=click.echo))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The error boundary: every failure becomes one line on stderr and an exit code."""
+    from meshgen import output
+    from meshgen.errors import MeshgenError
+
+    try:
+        cli.main(args=argv, prog_name="meshgen", standalone_mode=False)
+    except MeshgenError as exc:
+        output.error(str(exc))
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        output.error("aborted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        output.error(exc.format_message())
+        sys.exit(2)
+    except KeyboardInterrupt:
+        output.error("interrupted")
+        sys.exit(130)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

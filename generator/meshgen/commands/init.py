@@ -1,0 +1,135 @@
+"""``meshgen init``: create a mesh repository (scaffold, mesh.yaml, generated files) and commit."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from meshgen import mesh_repo, output, spec
+from meshgen.adapters import git as gitops
+from meshgen.adapters import workspace
+from meshgen.errors import MeshgenError
+from meshgen.render.yamltext import scalar
+
+SCAFFOLD = Path(__file__).resolve().parent.parent / "scaffold"
+SCAFFOLD_FILES = (spec.MESH_FILE, ".gitignore")
+
+
+@dataclass(frozen=True)
+class Options:
+    directory: Path
+    mesh_id: str
+    repo_url: str | None = None
+    revision: str = spec.DEFAULT_REVISION
+    istio_version: str = spec.DEFAULT_ISTIO_VERSION
+    trust_domain: str = spec.DEFAULT_TRUST_DOMAIN
+    engine: str = "argocd"
+    secrets: str = "external-secrets"
+    allow_dirty: bool = False
+
+
+def scaffold(options: Options, repo_url: str) -> dict[str, str]:
+    """The scaffold files (mesh.yaml, .gitignore) from the cookiecutter template, as text.
+
+    Values are passed in already YAML-quoted where needed, so the template stays plain YAML.
+    Cookiecutter runs in a throw-away folder with its own config, so nothing is written to
+    the user's home (no replay files).
+    """
+    from cookiecutter.main import cookiecutter
+
+    with tempfile.TemporaryDirectory(prefix="meshgen-init-") as tmp:
+        config = Path(tmp) / "cookiecutter.yaml"
+        config.write_text(
+            f"cookiecutters_dir: {tmp}/templates\nreplay_dir: {tmp}/replay\n", encoding="utf-8"
+        )
+        context = {
+            "folder": "repo",
+            "mesh_id": scalar(options.mesh_id),
+            "repo_url": scalar(repo_url),
+            "revision": scalar(options.revision),
+            "istio_version": scalar(options.istio_version),
+            "trust_domain": scalar(options.trust_domain),
+            "engine": scalar(options.engine),
+            "secrets_provider": scalar(options.secrets),
+            "schema_comment": spec.SCHEMA_COMMENT,
+        }
+        out = Path(
+            cookiecutter(
+                str(SCAFFOLD),
+                no_input=True,
+                extra_context=context,
+                output_dir=str(Path(tmp) / "out"),
+                config_file=str(config),
+                accept_hooks=False,
+            )
+        )
+        return {name: (out / name).read_text(encoding="utf-8") for name in SCAFFOLD_FILES}
+
+
+def _existing_parent(path: Path) -> Path:
+    while not path.exists():
+        path = path.parent
+    return path
+
+
+def run(options: Options) -> int:
+    directory = options.directory.resolve()
+    if directory.exists() and not directory.is_dir():
+        raise MeshgenError(f"{directory}: exists and is not a folder; choose another DIR")
+    if (directory / spec.MESH_FILE).exists():
+        raise MeshgenError(
+            f"{directory / spec.MESH_FILE}: already exists, this is a mesh repository; "
+            "use `meshgen new-cluster` or `meshgen render` there"
+        )
+    repo = None
+    if directory.is_dir():
+        try:
+            repo = gitops.open_repository(directory)
+        except MeshgenError:
+            repo = None
+        if repo is not None and Path(repo.working_tree_dir or "").resolve() != directory:
+            raise MeshgenError(
+                f"{directory}: is inside the Git repository {repo.working_tree_dir}; run init at "
+                "that repository's root or in a new folder"
+            )
+    repo_url = options.repo_url or (gitops.origin_url(repo) if repo is not None else None)
+    if not repo_url:
+        raise MeshgenError(
+            "no repository URL: pass --repo-url URL (the Git URL Argo CD pulls), or add an "
+            "'origin' remote first"
+        )
+    if repo is not None:
+        gitops.require_clean(repo, options.allow_dirty)
+    gitops.require_identity(repo if repo is not None else _existing_parent(directory))
+
+    files = scaffold(options, repo_url)
+    document = spec.parse(files[spec.MESH_FILE], source=f"--options ({spec.MESH_FILE})")
+    desired = mesh_repo.desired_files(document)
+    owned = {name: text for name, text in files.items()}
+    if (directory / ".gitignore").exists():
+        owned.pop(".gitignore")  # keep the user's own
+    changes = (
+        workspace.plan_changes(directory, desired, owned=owned) if directory.is_dir() else None
+    )
+
+    if repo is None:
+        directory.mkdir(parents=True, exist_ok=True)
+        repo = gitops.init(directory, options.revision)
+    if changes is None:
+        changes = workspace.plan_changes(directory, desired, owned=owned)
+    workspace.apply_changes(directory, changes)
+    message = (
+        f"Initialize Istio mesh {document.mesh.mesh_id} with meshgen\n\n"
+        f"Engine {document.mesh.engine}, secrets provider {document.mesh.secrets_provider}, "
+        f"Istio {document.mesh.istio_version}; Argo CD pulls {repo_url} at "
+        f"{document.mesh.revision}.\nGenerated by `meshgen init`."
+    )
+    gitops.commit_paths(repo, changes.paths, message)
+    output.heading(f"Created mesh {document.mesh.mesh_id} in {directory}")
+    for path in changes.paths:
+        output.info(f"  {path}")
+    output.info(
+        f"Committed on {gitops.current_branch(repo)}. Next: meshgen new-cluster NAME --network NET"
+    )
+    return 0

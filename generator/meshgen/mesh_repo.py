@@ -1,0 +1,37 @@
+"""A meshgen GitOps repository on disk: where it is, its mesh, and what render would write."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from meshgen import library, spec
+from meshgen.adapters import git as gitops
+from meshgen.errors import MeshgenError
+from meshgen.render import render_repository
+
+
+def find_root(repo_option: Path | None) -> Path:
+    """``--repo DIR`` if given, else the Git repository that contains the current directory."""
+    if repo_option is not None:
+        if not repo_option.is_dir():
+            raise MeshgenError(f"--repo {repo_option}: no such folder; pass the mesh repository")
+        return repo_option.resolve()
+    return gitops.repository_root(Path.cwd())
+
+
+def load(root: Path) -> spec.MeshDocument:
+    path = root / spec.MESH_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise MeshgenError(
+            f"{path}: not found; run `meshgen init` to create a mesh repository, or pass --repo DIR"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MeshgenError(f"{path}: cannot be read ({exc}); fix the file") from None
+    return spec.parse(text, source=spec.MESH_FILE)
+
+
+def desired_files(document: spec.MeshDocument) -> dict[str, str]:
+    """Every generated file for the document's mesh."""
+    return render_repository(document.mesh, library.load())
