@@ -7,6 +7,7 @@ made on ruamel.yaml's round-trip tree so comments and key order survive; the fro
 
 from __future__ import annotations
 
+import difflib
 import io
 import ipaddress
 from collections.abc import Callable, Iterable
@@ -209,11 +210,19 @@ def _describe_schema_error(error: Any) -> str:
     if validator == "required":
         return error.message.replace("is a required property", "is required here; add it")
     if validator == "additionalProperties":
-        allowed = ", ".join(sorted(schema.get("properties", {})))
-        return f"{error.message}; allowed keys: {allowed}"
+        allowed = sorted(schema.get("properties", {}))
+        unknown = _unknown_keys(error)[0]
+        close = difflib.get_close_matches(unknown, allowed, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(allowed)}"
+        return f"unknown key; {hint}"
     if validator == "type":
         return f"{error.instance!r} should be of type {schema['type']}"
     return error.message
+
+
+def _unknown_keys(error: Any) -> list[str]:
+    known = error.schema.get("properties", {})
+    return sorted(str(k) for k in error.instance if k not in known)
 
 
 def validate_schema(tree: Any, source: str = MESH_FILE) -> None:
@@ -229,6 +238,8 @@ def validate_schema(tree: Any, source: str = MESH_FILE) -> None:
     path = list(error.absolute_path)
     if error.validator == "propertyNames":
         path = [*path, error.instance]
+    elif error.validator == "additionalProperties":
+        path = [*path, _unknown_keys(error)[0]]
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     raise MeshgenError(
         f"{source}:{_line_of(tree, path)}: {_field_name(path)}: "

@@ -43,22 +43,29 @@ def scalar(value: Any) -> str:
     raise TypeError(f"cannot write {type(value).__name__} as YAML: {value!r}")
 
 
+# Characters YAML does not allow raw in a document, or reads as line breaks / byte order marks.
+_NEEDS_ESCAPE = re.compile(
+    "[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]|[\u2028\u2029\ufeff]"
+)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
 def _double_quoted(text: str) -> str:
-    quoted = json.dumps(text, ensure_ascii=False)
-    # YAML treats these as line breaks or BOM inside a document; JSON leaves them raw.
-    for char in ("\u0085", "\u2028", "\u2029", "\ufeff"):
-        quoted = quoted.replace(char, f"\\u{ord(char):04x}")
-    return quoted
+    # JSON's escapes are a subset of YAML's double-quoted ones; JSON leaves the rest raw.
+    return _NEEDS_ESCAPE.sub(_escape, json.dumps(text, ensure_ascii=False))
 
 
 def _is_literal_block(text: str) -> bool:
     """Multi-line strings are written as ``|`` blocks when that round-trips exactly."""
-    if "\n" not in text or text.startswith((" ", "\n")):
+    if "\n" not in text or text.startswith((" ", "\n")) or "\r" in text:
         return False
-    lines = text.split("\n")
-    return all(line == line.rstrip() and "\t" not in line for line in lines) and not any(
-        ord(c) < 32 and c != "\n" for c in text
-    )
+    if _NEEDS_ESCAPE.search(text):
+        return False
+    return all(line == line.rstrip() and "\t" not in line for line in text.split("\n"))
 
 
 def _literal_block(text: str, indent: str) -> list[str]:
@@ -101,7 +108,7 @@ def _emit(value: Any, indent: str, out: list[str], prefix: str) -> None:
             _emit_item(item, item_indent, out)
         return
     if isinstance(value, str) and _is_literal_block(value):
-        block = _literal_block(value, (indent + "  ") if prefix else indent)
+        block = _literal_block(value, indent + "  ")
         out.append(f"{prefix} {block[0]}" if prefix else block[0])
         out.extend(block[1:])
         return

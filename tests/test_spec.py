@@ -1,0 +1,182 @@
+"""mesh.yaml: parsing, defaults, errors that name file, line and field, and round-trip edits."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from helpers import MINIMAL_MESH
+from meshgen import library, spec
+from meshgen.errors import MeshgenError
+
+COMMENTED_MESH = """\
+# yaml-language-server: $schema=./.meshgen/mesh.schema.json
+# Our production mesh.
+apiVersion: meshgen.io/v1alpha1
+kind: Mesh
+meshID: prod   # never change this
+repository:
+  url: https://git.example.com/mesh.git
+  revision: main
+networks:
+  - name: network1   # the EU network
+# Clusters are added by meshgen new-cluster.
+clusters:
+  - name: cluster-1
+    network: network1
+    eastWestGateway:
+      enabled: false
+# end of file
+"""
+
+
+def test_minimal_mesh_gets_documented_defaults() -> None:
+    mesh = spec.parse(MINIMAL_MESH).mesh
+    assert mesh.mesh_id == "mesh1"
+    assert mesh.istio_version == "1.30.3"
+    assert mesh.trust_domain == "cluster.local"
+    assert mesh.revision == "main"
+    assert mesh.engine == "argocd"
+    assert mesh.secrets_provider == "external-secrets"
+    assert mesh.secret_key_prefix == "meshgen/mesh1/remote-secrets"
+    assert mesh.argocd_project == "mesh1"
+    assert mesh.dns_capture is True
+    assert mesh.clusters == ()
+
+
+def test_schema_defaults_match_the_model_defaults() -> None:
+    """The schema documents defaults for editors; the model must apply the same ones."""
+    properties = library.mesh_schema()["properties"]
+    mesh = spec.parse(MINIMAL_MESH).mesh
+    assert properties["istio"]["properties"]["version"]["default"] == mesh.istio_version
+    assert properties["trustDomain"]["default"] == mesh.trust_domain
+    assert properties["kubernetesVersion"]["default"] == mesh.kubernetes_version
+    assert properties["repository"]["properties"]["revision"]["default"] == mesh.revision
+    assert properties["secrets"]["properties"]["provider"]["default"] == mesh.secrets_provider
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("meshID: mesh1", "meshID: Mesh_1", "mesh.yaml:3: meshID: 'Mesh_1' is not allowed"),
+        (
+            "clusters: []",
+            "clusters:\n  - name: c1\n    network: nowhere",
+            "mesh.yaml:9: clusters[0].network: network 'nowhere' is not declared under networks",
+        ),
+        (
+            "clusters: []",
+            "clusters:\n  - name: c1\n    netwrk: n1",
+            "mesh.yaml:10: clusters[0].netwrk: unknown key; did you mean 'network'?",
+        ),
+        (
+            "networks: []",
+            "networks:\n  - name: n1\n  - name: n1",
+            "mesh.yaml:8: networks[1].name: network 'n1' is declared twice",
+        ),
+        (
+            "apiVersion: meshgen.io/v1alpha1",
+            "apiVersion: meshgen.io/v9",
+            "mesh.yaml:1: apiVersion 'meshgen.io/v9' is not one this meshgen knows",
+        ),
+        (
+            "kind: Mesh",
+            "kind: Mesh\nfoo: bar",
+            "mesh.yaml:3: foo: unknown key; allowed keys: apiVersion, clusters",
+        ),
+        (
+            "clusters: []",
+            "clusters:\n  - name: c1\n    network: n1\n    podCIDRs: [10.0.0.1/8]",
+            "mesh.yaml:11: clusters[0].podCIDRs[0]: '10.0.0.1/8' is not a valid CIDR",
+        ),
+    ],
+)
+def test_errors_name_line_and_field(old: str, new: str, expected: str) -> None:
+    text = MINIMAL_MESH.replace(old, new)
+    if "nowhere" not in new and "n1" in new:
+        text = text.replace("networks: []", "networks:\n  - name: n1")
+    with pytest.raises(MeshgenError) as error:
+        spec.parse(text)
+    message = str(error.value)
+    assert message.startswith(expected), message
+    assert "\n" not in message
+
+
+def test_invalid_yaml_reports_the_line() -> None:
+    with pytest.raises(MeshgenError, match=r"^mesh.yaml:4: not valid YAML"):
+        spec.parse(MINIMAL_MESH.replace("meshID: mesh1", "meshID: [mesh1"))
+
+
+def test_label_values_are_checked() -> None:
+    text = COMMENTED_MESH + "    labels:\n      team: not a label value!\n"
+    with pytest.raises(MeshgenError, match=r"clusters\[0\]\.labels\.team"):
+        spec.parse(text)
+
+
+def test_add_cluster_keeps_comments_order_and_the_rest_of_the_file() -> None:
+    document = spec.parse(COMMENTED_MESH)
+    updated, gateway = spec.add_cluster(document, spec.NewCluster("cluster-2", "network2"))
+    text = spec.to_text(updated)
+    # Everything that was there is still there, byte for byte and in order.
+    original_lines = COMMENTED_MESH.splitlines()
+    new_lines = text.splitlines()
+    positions = [new_lines.index(line) for line in original_lines]
+    assert positions == sorted(positions)
+    # The new network goes before the comment that introduces clusters, the new cluster
+    # before the end-of-file comment.
+    assert new_lines.index("  - name: network2") < new_lines.index(
+        "# Clusters are added by meshgen new-cluster."
+    )
+    assert new_lines.index("  - name: cluster-2") < new_lines.index("# end of file")
+    assert gateway is True  # the mesh now spans two networks
+    assert [c.name for c in updated.mesh.clusters] == ["cluster-1", "cluster-2"]
+
+
+def test_gateway_default_is_written_explicitly_and_never_flips() -> None:
+    document = spec.parse(MINIMAL_MESH)
+    document, first = spec.add_cluster(document, spec.NewCluster("a", "n1"))
+    document, second = spec.add_cluster(document, spec.NewCluster("b", "n2"))
+    document, third = spec.add_cluster(
+        document, spec.NewCluster("c", "n1", east_west_gateway=False)
+    )
+    assert (first, second, third) == (False, True, False)
+    gateways = {c.name: c.east_west_gateway.enabled for c in document.mesh.clusters}
+    assert gateways == {"a": False, "b": True, "c": False}
+    assert spec.to_text(document).count("enabled: false") == 2
+
+
+def test_gateway_default_for_hand_written_entries_follows_the_networks() -> None:
+    text = MINIMAL_MESH.replace("networks: []", "networks: [{name: n1}, {name: n2}]").replace(
+        "clusters: []", "clusters: [{name: a, network: n1}, {name: b, network: n2}]"
+    )
+    assert all(c.east_west_gateway.enabled for c in spec.parse(text).mesh.clusters)
+
+
+def test_names_that_yaml_1_1_misreads_are_quoted_in_mesh_yaml() -> None:
+    document = spec.parse(MINIMAL_MESH)
+    document, _ = spec.add_cluster(document, spec.NewCluster("yes", "on"))
+    text = spec.to_text(document)
+    assert 'name: "yes"' in text and 'network: "on"' in text
+    reread = spec.parse(text).mesh
+    assert reread.clusters[0].name == "yes" and reread.networks == ("on",)
+
+
+def test_adding_a_duplicate_cluster_is_refused_and_leaves_the_document() -> None:
+    document = spec.parse(COMMENTED_MESH)
+    before = spec.to_text(document)
+    with pytest.raises(MeshgenError, match="already in the mesh"):
+        spec.add_cluster(document, spec.NewCluster("cluster-1", "network1"))
+    assert spec.to_text(document) == before
+
+
+def test_invalid_new_cluster_name_is_reported_by_the_schema() -> None:
+    with pytest.raises(MeshgenError, match=r"clusters\[0\]\.name: 'Cluster_1' is not allowed"):
+        spec.add_cluster(spec.parse(MINIMAL_MESH), spec.NewCluster("Cluster_1", "n1"))
+
+
+def test_schema_file_is_valid_json_schema() -> None:
+    import jsonschema
+
+    schema = json.loads(library.mesh_schema_text())
+    jsonschema.validators.validator_for(schema).check_schema(schema)
