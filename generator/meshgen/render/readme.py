@@ -63,8 +63,8 @@ def network_reachability(mesh: Mesh) -> list[str]:
     if len(in_use) < 2:
         return []
     return [
-        f"network `{network}` has no east-west gateway: its services cannot be reached "
-        "from the other networks"
+        f"network {network} has no east-west gateway: its services cannot be reached from "
+        "the other networks (set eastWestGateway.enabled: true on one of its clusters)"
         for network in in_use
         if not mesh.gateways_on(network)
     ]

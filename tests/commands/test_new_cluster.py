@@ -1,0 +1,166 @@
+"""`meshgen new-cluster` on a real repository with a bare origin."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers import MeshRepo, git, run_cli, tree_bytes
+from meshgen import spec
+
+
+def add(capsys: pytest.CaptureFixture[str], repo: MeshRepo, *args: str):
+    return run_cli(capsys, "new-cluster", *args, "--repo", str(repo.root))
+
+
+def merge(repo: MeshRepo, branch: str) -> None:
+    """What merging the pull request does."""
+    git(repo.root, "switch", "-q", "main")
+    git(repo.root, "merge", "-q", "--ff-only", branch)
+
+
+def test_scenario_two_clusters_two_networks(
+    mesh_repo: MeshRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = add(capsys, mesh_repo, "cluster-1", "--network", "network1")
+    assert first.exit_code == 0, first.stderr
+    assert (
+        git(mesh_repo.root, "rev-parse", "--abbrev-ref", "HEAD") == "meshgen/add-cluster-cluster-1"
+    )
+    merge(mesh_repo, "meshgen/add-cluster-cluster-1")
+
+    second = add(capsys, mesh_repo, "cluster-2", "--network", "network2", "--push")
+    assert second.exit_code == 0, second.stderr
+    branch = "meshgen/add-cluster-cluster-2"
+    # The branch starts at main's HEAD and holds exactly one commit, pushed to origin.
+    assert git(mesh_repo.root, "rev-list", "--count", f"main..{branch}") == "1"
+    assert git(mesh_repo.origin, "rev-parse", branch) == git(mesh_repo.root, "rev-parse", branch)
+    assert git(mesh_repo.root, "status", "--porcelain") == ""
+    message = git(mesh_repo.root, "log", "-1", "--format=%B")
+    assert message.startswith("Add cluster cluster-2 to mesh mesh1\n")
+    assert "cluster-2 joins network network2 with an east-west gateway." in message
+    assert "network2 is a new network: the mesh now spans 2 networks." in message
+    assert "cluster-2 gets placeholders for 1 cluster(s); 1 cluster(s) gain one" in message
+    assert f"open a pull request from {branch} into main" in second.stdout
+    # cluster-1 joined alone, so it kept no gateway; the warning says what that means.
+    assert "network network1 has no east-west gateway" in second.stderr
+
+    changed = set(git(mesh_repo.root, "diff", "--name-only", "main", branch).splitlines())
+    assert "mesh.yaml" in changed
+    assert "clusters/cluster-2/values/gateway.yaml" in changed
+    assert "overlays/remote-secrets/kustomization.yaml" in changed
+    # cluster-1 only gains the placeholder for cluster-2 (its istio-system overlay).
+    assert {p for p in changed if p.startswith("clusters/cluster-1/")} == {
+        "clusters/cluster-1/istio-system/kustomization.yaml"
+    }
+    mesh = spec.parse((mesh_repo.root / "mesh.yaml").read_text()).mesh
+    assert [(c.name, c.network, c.east_west_gateway.enabled) for c in mesh.clusters] == [
+        ("cluster-1", "network1", False),
+        ("cluster-2", "network2", True),
+    ]
+
+
+def test_options_land_in_mesh_yaml(mesh_repo: MeshRepo, capsys: pytest.CaptureFixture[str]) -> None:
+    result = add(
+        capsys, mesh_repo, "eu-1", "--network", "eu", "--east-west-gateway",
+        "--api-server", "https://10.0.0.1:6443", "--pod-cidr", "10.10.0.0/16",
+        "--pod-cidr", "fd00:10::/56", "--service-cidr", "10.96.0.0/12",
+        "--region", "europe-west1", "--zone", "europe-west1-b", "--branch", "feature/eu",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert git(mesh_repo.root, "rev-parse", "--abbrev-ref", "HEAD") == "feature/eu"
+    cluster = spec.parse((mesh_repo.root / "mesh.yaml").read_text()).mesh.cluster("eu-1")
+    assert cluster.east_west_gateway.enabled is True
+    assert cluster.api_server == "https://10.0.0.1:6443"
+    assert cluster.pod_cidrs == ("10.10.0.0/16", "fd00:10::/56")
+    assert cluster.service_cidrs == ("10.96.0.0/12",)
+    assert (cluster.region, cluster.zone) == ("europe-west1", "europe-west1-b")
+
+
+def test_no_commit_only_writes_files(
+    mesh_repo: MeshRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    head = git(mesh_repo.root, "rev-parse", "HEAD")
+    result = add(capsys, mesh_repo, "c1", "--network", "n1", "--no-commit")
+    assert result.exit_code == 0, result.stderr
+    assert git(mesh_repo.root, "rev-parse", "HEAD") == head
+    assert git(mesh_repo.root, "rev-parse", "--abbrev-ref", "HEAD") == "main"
+    status = git(mesh_repo.root, "status", "--porcelain", "--untracked-files=all").splitlines()
+    assert " M mesh.yaml" in status
+    assert "?? clusters/c1/values/istiod.yaml" in status
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("Bad_Name", "--network", "n1"), "clusters[0].name: 'Bad_Name' is not allowed"),
+        (("c1", "--network", "NET"), "'NET' is not allowed"),
+        (("c1", "--network", "n1", "--pod-cidr", "10.0.0.0/33"), "is not a valid CIDR"),
+        (("c1", "--network", "n1", "--api-server", "http://plain"), "apiServer"),
+        (("c1", "--network", "n1", "--branch", "bad..name"), "not a valid Git branch name"),
+        (("c1", "--network", "n1", "--no-commit", "--push"), "--push needs a commit"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(
+    mesh_repo: MeshRepo, capsys: pytest.CaptureFixture[str], args: tuple[str, ...], expected: str
+) -> None:
+    before = tree_bytes(mesh_repo.root)
+    branches = git(mesh_repo.root, "branch", "--list")
+    result = add(capsys, mesh_repo, *args)
+    assert result.exit_code == 2
+    assert expected in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert tree_bytes(mesh_repo.root) == before
+    assert git(mesh_repo.root, "branch", "--list") == branches
+
+
+def test_duplicate_cluster_and_existing_branch_are_refused(
+    mesh_repo: MeshRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert add(capsys, mesh_repo, "c1", "--network", "n1").exit_code == 0
+    merge(mesh_repo, "meshgen/add-cluster-c1")
+    again = add(capsys, mesh_repo, "c1", "--network", "n1")
+    assert again.exit_code == 2 and "'c1' is already in the mesh" in again.stderr
+    git(mesh_repo.root, "branch", "meshgen/add-cluster-c2")
+    before = tree_bytes(mesh_repo.root)
+    taken = add(capsys, mesh_repo, "c2", "--network", "n1")
+    assert taken.exit_code == 2 and "branch 'meshgen/add-cluster-c2' already exists" in taken.stderr
+    assert tree_bytes(mesh_repo.root) == before
+    assert git(mesh_repo.root, "rev-parse", "--abbrev-ref", "HEAD") == "main"
+
+
+def test_dirty_tree_is_refused_unless_allowed(
+    mesh_repo: MeshRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (mesh_repo.root / "scratch.txt").write_text("mine\n")
+    refused = add(capsys, mesh_repo, "c1", "--network", "n1")
+    assert refused.exit_code == 2 and "scratch.txt" in refused.stderr
+    assert git(mesh_repo.root, "rev-parse", "--abbrev-ref", "HEAD") == "main"
+    allowed = add(capsys, mesh_repo, "c1", "--network", "n1", "--allow-dirty")
+    assert allowed.exit_code == 0, allowed.stderr
+    # The user's file is neither committed nor touched.
+    assert "scratch.txt" not in git(mesh_repo.root, "show", "--name-only", "--format=", "HEAD")
+    assert (mesh_repo.root / "scratch.txt").read_text() == "mine\n"
+
+
+def test_failed_commit_rolls_everything_back(
+    mesh_repo: MeshRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hook = mesh_repo.root / ".git/hooks/pre-commit"
+    hook.write_text("#!/bin/sh\necho 'policy: no commits today' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    before = tree_bytes(mesh_repo.root)
+    result = add(capsys, mesh_repo, "c1", "--network", "n1")
+    assert result.exit_code == 2
+    assert "git commit failed: policy: no commits today" in result.stderr
+    assert tree_bytes(mesh_repo.root) == before
+    assert git(mesh_repo.root, "rev-parse", "--abbrev-ref", "HEAD") == "main"
+    assert "meshgen/add-cluster-c1" not in git(mesh_repo.root, "branch", "--list")
+
+
+def test_push_without_origin_keeps_the_local_commit(
+    mesh_repo: MeshRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    git(mesh_repo.root, "remote", "remove", "origin")
+    result = add(capsys, mesh_repo, "c1", "--network", "n1", "--push")
+    assert result.exit_code == 2 and "no remote 'origin'" in result.stderr
+    assert git(mesh_repo.root, "log", "-1", "--format=%s") == "Add cluster c1 to mesh mesh1"
