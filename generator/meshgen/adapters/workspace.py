@@ -115,8 +115,10 @@ def apply_changes(root: Path, changes: ChangeSet) -> None:
             source.parent.mkdir(parents=True, exist_ok=True)
             source.write_bytes(text.encode("utf-8"))
             staged.append((source, root / path))
-        for source, target in staged:
+        # Folders first: a file standing where a folder must go fails here, before any move.
+        for _source, target in staged:
             target.parent.mkdir(parents=True, exist_ok=True)
+        for source, target in staged:
             os.replace(source, target)
         for path in changes.remove:
             (root / path).unlink(missing_ok=True)

@@ -1,0 +1,71 @@
+"""The work-tree adapter: generated-file detection, staged writes, removal, restore."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from meshgen.adapters import workspace
+from meshgen.errors import MeshgenError
+from meshgen.render.files import YAML_HEADER
+
+
+def test_plan_and_apply_write_change_and_remove(tmp_path: Path) -> None:
+    (tmp_path / "clusters/old").mkdir(parents=True)
+    (tmp_path / "clusters/old/a.yaml").write_text(YAML_HEADER + "a: 1\n")
+    (tmp_path / "clusters/keep.yaml").write_text(YAML_HEADER + "k: 1\n")
+    (tmp_path / "clusters/mine.yaml").write_text("hand: written\n")
+    desired = {"clusters/keep.yaml": YAML_HEADER + "k: 1\n", "clusters/new/b.yaml": YAML_HEADER}
+    changes = workspace.plan_changes(tmp_path, desired)
+    assert list(changes.write) == ["clusters/new/b.yaml"]
+    assert changes.remove == ["clusters/old/a.yaml"]
+    assert changes.unchanged == 1
+    workspace.apply_changes(tmp_path, changes)
+    assert not (tmp_path / "clusters/old").exists()  # emptied folders go too
+    assert (tmp_path / "clusters/mine.yaml").read_text() == "hand: written\n"
+    assert (tmp_path / "clusters/new/b.yaml").read_text() == YAML_HEADER
+    assert not workspace.plan_changes(tmp_path, desired)
+
+
+def test_unwritable_target_fails_cleanly_without_leftovers(tmp_path: Path) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root ignores file permissions")
+    (tmp_path / "clusters").mkdir()
+    (tmp_path / "clusters").chmod(0o500)
+    try:
+        changes = workspace.plan_changes(tmp_path, {"clusters/x.yaml": YAML_HEADER})
+        with pytest.raises(MeshgenError, match="cannot be written"):
+            workspace.apply_changes(tmp_path, changes)
+    finally:
+        (tmp_path / "clusters").chmod(0o700)
+    assert list((tmp_path / "clusters").iterdir()) == []
+
+
+def test_a_file_in_the_way_of_a_folder_stops_before_anything_moves(tmp_path: Path) -> None:
+    (tmp_path / "clusters").write_text("not a folder\n")
+    desired = {"README.md": "<!-- " + YAML_HEADER[2:], "clusters/a/b.yaml": YAML_HEADER}
+    changes = workspace.plan_changes(tmp_path, desired)
+    with pytest.raises(MeshgenError):
+        workspace.apply_changes(tmp_path, changes)
+    assert (tmp_path / "clusters").read_text() == "not a folder\n"
+    assert not (tmp_path / "README.md").exists()
+
+
+def test_snapshot_and_restore_round_trip(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("one\n")
+    saved = workspace.snapshot(tmp_path, ["a.txt", "dir/new.txt"])
+    (tmp_path / "a.txt").write_text("two\n")
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir/new.txt").write_text("x\n")
+    workspace.restore(tmp_path, saved)
+    assert (tmp_path / "a.txt").read_text() == "one\n"
+    assert not (tmp_path / "dir").exists()
+
+
+def test_generated_mark_is_read_from_the_first_line_only(tmp_path: Path) -> None:
+    (tmp_path / "overlays").mkdir()
+    (tmp_path / "overlays/late.yaml").write_text("a: 1\n" + YAML_HEADER)
+    (tmp_path / "overlays/ok.yaml").write_text(YAML_HEADER + "a: 1\n")
+    assert workspace.generated_files(tmp_path) == {"overlays/ok.yaml"}
