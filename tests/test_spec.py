@@ -175,6 +175,14 @@ def test_invalid_new_cluster_name_is_reported_by_the_schema() -> None:
         spec.add_cluster(spec.parse(MINIMAL_MESH), spec.NewCluster("Cluster_1", "n1"))
 
 
+def test_a_refused_cluster_leaves_the_document_exactly_as_it_was() -> None:
+    document = spec.parse(COMMENTED_MESH)
+    with pytest.raises(MeshgenError, match="is not allowed"):
+        spec.add_cluster(document, spec.NewCluster("c2", "Bad_Network"))
+    assert spec.to_text(document) == COMMENTED_MESH
+    assert [c.name for c in document.mesh.clusters] == ["cluster-1"]
+
+
 def test_schema_file_is_valid_json_schema() -> None:
     import jsonschema
 

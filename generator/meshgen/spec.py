@@ -131,6 +131,11 @@ def parse(text: str, source: str = MESH_FILE) -> MeshDocument:
             f"{source}: expected a mapping with apiVersion: {API_VERSION} and kind: {KIND}; "
             "run `meshgen init` to create one"
         )
+    return from_tree(tree, source)
+
+
+def from_tree(tree: Any, source: str = MESH_FILE) -> MeshDocument:
+    """Migrate and validate a round-trip tree (parsed, or edited in memory)."""
     tree = migrate(tree, source)
     validate_schema(tree, source)
     mesh = build_model(tree)
@@ -396,14 +401,27 @@ def _pop_trailing_comment(node: Any) -> Any:
     return CommentToken("\n" + following, token.start_mark, None)
 
 
-def _append_before_trailing_comments(sequence: Any, item: Any) -> None:
-    """Append ``item`` to a block sequence, keeping trailing comments after the new last item."""
+def _append_before_trailing_comments(sequence: Any, item: Any) -> Callable[[], None]:
+    """Append ``item`` to a block sequence, keeping trailing comments after the new last item.
+
+    Returns a function that undoes the append, comments included.
+    """
+    previous = _last_scalar_slot(sequence)
     token = _pop_trailing_comment(sequence)
     sequence.append(item)
     slot = _last_scalar_slot(item)
     if token is not None and slot is not None:
         container, key, position = slot
         container.ca.items.setdefault(key, [None, None, None, None])[position] = token
+
+    def undo() -> None:
+        sequence.pop()
+        if token is not None and previous is not None:
+            container, key, position = previous
+            kept = container.ca.items[key][position]
+            kept.value = kept.value + token.value[1:]
+
+    return undo
 
 
 @dataclass(frozen=True)
@@ -430,11 +448,15 @@ def _quoted(value: str) -> Any:
 
 
 def add_cluster(document: MeshDocument, request: NewCluster) -> tuple[MeshDocument, bool]:
-    """A new document with the cluster appended (and its network declared when new).
+    """The document with the cluster appended (and its network declared when new).
 
-    Returns the document and whether the east-west gateway was turned on. The default is on
-    when the mesh has, or gets, more than one network; it is always written explicitly, so a
-    cluster's gateway never flips later when another network joins.
+    Returns the new document and whether the east-west gateway was turned on. The default is
+    on when the mesh has, or gets, more than one network; it is always written explicitly, so
+    a cluster's gateway never flips later when another network joins.
+
+    The round-trip tree is edited in place (copying it costs more than parsing the file again)
+    and shared with the returned document; when the result is invalid, the edit is undone and
+    ``document`` is exactly as before.
     """
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
@@ -443,12 +465,13 @@ def add_cluster(document: MeshDocument, request: NewCluster) -> tuple[MeshDocume
             f"{document.source}: cluster {request.name!r} is already in the mesh; "
             "pick another name or edit its entry in mesh.yaml"
         )
-    tree = _round_trip_yaml().load(to_text(document))  # a deep copy that keeps comments
+    tree = document.tree
+    undo: list[Callable[[], None]] = []
     networks = tree.setdefault("networks", CommentedSeq())
     if request.network not in {n["name"] for n in networks}:
         entry = CommentedMap()
         entry["name"] = _quoted(request.network)
-        _append_before_trailing_comments(networks, entry)
+        undo.append(_append_before_trailing_comments(networks, entry))
     in_use = {c.network for c in document.mesh.clusters} | {request.network}
     enabled = request.east_west_gateway
     if enabled is None:
@@ -471,7 +494,10 @@ def add_cluster(document: MeshDocument, request: NewCluster) -> tuple[MeshDocume
     if request.zone:
         cluster["zone"] = _quoted(request.zone)
     clusters = tree.setdefault("clusters", CommentedSeq())
-    _append_before_trailing_comments(clusters, cluster)
-    stream = io.StringIO()
-    _round_trip_yaml().dump(tree, stream)
-    return parse(stream.getvalue(), document.source), enabled
+    undo.append(_append_before_trailing_comments(clusters, cluster))
+    try:
+        return from_tree(tree, document.source), enabled
+    except MeshgenError:
+        for step in reversed(undo):
+            step()
+        raise
