@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from meshgen.adapters.process import error_summary
 from meshgen.errors import MeshgenError
 
 if TYPE_CHECKING:
@@ -152,9 +153,8 @@ def _run_git(repo: Repo, args: list[str], paths: list[str]) -> None:
         check=False,
     )
     if result.returncode != 0:
-        detail = (result.stderr or result.stdout).strip().splitlines()
         raise MeshgenError(
-            f"git {args[0]} failed: {detail[-1] if detail else 'no output'}; "
+            f"git {args[0]} failed: {error_summary(result.stderr or result.stdout)}; "
             "fix the cause and run the command again"
         )
 
@@ -179,8 +179,7 @@ def push(repo: Repo, branch: str) -> None:
             refspec=f"refs/heads/{branch}:refs/heads/{branch}", set_upstream=True
         ).raise_if_error()
     except git.GitCommandError as exc:
-        detail = str(exc.stderr or exc).strip().splitlines()
         raise MeshgenError(
-            f"push of {branch} to origin failed ({detail[-1] if detail else exc}); the commit is "
-            f"on the local branch, push it with: git push -u origin {branch}"
+            f"push of {branch} to origin failed ({error_summary(str(exc.stderr or exc))}); "
+            f"the commit is on the local branch, push it with: git push -u origin {branch}"
         ) from None

@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 from meshgen.adapters import toolchain
+from meshgen.adapters.process import error_summary
 from meshgen.errors import MeshgenError
 
 
@@ -25,8 +26,5 @@ def template(
         args += ["--kube-version", kube_version]
     result = subprocess.run(args, capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        detail = result.stderr.strip().splitlines()
-        raise MeshgenError(
-            f"{chart}: helm template failed: {detail[-1] if detail else 'no output'}"
-        )
+        raise MeshgenError(f"{chart}: helm template failed: {error_summary(result.stderr)}")
     return result.stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from meshgen.adapters import toolchain
+from meshgen.adapters.process import error_summary
 from meshgen.errors import MeshgenError
 
 
@@ -19,8 +20,7 @@ def build(path: Path, show_output: bool = False) -> str:
     kubectl = toolchain.find("kubectl")
     result = run([str(kubectl), "kustomize", str(path)], tee=show_output, check=False)
     if result.returncode != 0:
-        detail = (result.stderr or result.stdout).strip().splitlines()
         raise MeshgenError(
-            f"{path}: kustomize build failed: {detail[-1] if detail else 'no output'}"
+            f"{path}: kustomize build failed: {error_summary(result.stderr or result.stdout)}"
         )
     return result.stdout

@@ -1,0 +1,26 @@
+"""What the adapters share about the programs they run."""
+
+from __future__ import annotations
+
+MAX_DETAIL_LINES = 6
+
+
+def error_summary(output: str) -> str:
+    """The most telling line of a failed program's output, for a one-line error.
+
+    helm and kubectl print their reason on a line starting with ``Error:``/``error:`` and may
+    add hints after it ("Use --debug flag ..."); git prints ``fatal:``/``error:``. Without such
+    a line, the last non-empty line is the best guess.
+    """
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    for index, line in enumerate(lines):
+        if line.lower().startswith(("error:", "fatal:")):
+            # "...in the following chart(s):" announces the details on the next lines.
+            details = []
+            if line.endswith(":"):
+                for follow in lines[index + 1 : index + 1 + MAX_DETAIL_LINES]:
+                    if follow.lower().startswith(("use --debug", "error:")):
+                        break
+                    details.append(follow)
+            return " ".join([line, *details])
+    return lines[-1] if lines else "no output"
