@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The built-in example: mesh `mesh1`, cluster-1 on network1 without an east-west gateway,
+# cluster-2 on network2 with one, each holding the other's remote-secret placeholder.
+# Every step is a real meshgen command on a real Git repository with a local bare `origin`.
+#
+#   bash examples/two-networks.sh [DIR]     (default: a new temporary folder)
+set -euo pipefail
+
+dir=${1:-$(mktemp -d "${TMPDIR:-/tmp}/meshgen-example.XXXXXX")}
+if [ -e "$dir/mesh" ]; then
+  echo "error: $dir/mesh already exists; pass an empty or new DIR" >&2
+  exit 2
+fi
+mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
+origin="$dir/origin.git"
+repo="$dir/mesh"
+
+# The example commits; use a throw-away identity only when git has none configured.
+if ! git var GIT_COMMITTER_IDENT >/dev/null 2>&1; then
+  export GIT_AUTHOR_NAME="meshgen example" GIT_AUTHOR_EMAIL="example@meshgen.invalid"
+  export GIT_COMMITTER_NAME="$GIT_AUTHOR_NAME" GIT_COMMITTER_EMAIL="$GIT_AUTHOR_EMAIL"
+fi
+
+step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+
+git init -q --bare "$origin"
+mkdir -p "$repo"
+git -C "$repo" init -q -b main
+git -C "$repo" remote add origin "$origin"
+
+step meshgen init "$repo" --mesh-id mesh1 --repo-url https://git.example.com/platform/mesh.git
+meshgen init "$repo" --mesh-id mesh1 --repo-url https://git.example.com/platform/mesh.git
+git -C "$repo" push -q -u origin main
+cd "$repo"
+
+step meshgen new-cluster cluster-1 --network network1 --push
+meshgen new-cluster cluster-1 --network network1 --push
+
+step "git switch main && git merge meshgen/add-cluster-cluster-1   # the pull request is merged"
+git switch -q main
+git merge -q --ff-only meshgen/add-cluster-cluster-1
+git push -q origin main
+
+step meshgen new-cluster cluster-2 --network network2 --push
+meshgen new-cluster cluster-2 --network network2 --push
+
+step meshgen render --check
+meshgen render --check
+
+branch=$(git rev-parse --abbrev-ref HEAD)
+printf '\n\033[1mFiles the last change wrote (commit %s on branch %s):\033[0m\n' \
+  "$(git rev-parse --short HEAD)" "$branch"
+git show --stat=100 --format='%B' HEAD
+printf '\033[1mRepository:\033[0m %s\n\033[1mBranch committed and pushed:\033[0m %s (open a pull request into main)\n' \
+  "$repo" "$branch"
