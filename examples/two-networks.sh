@@ -22,7 +22,8 @@ if ! git var GIT_COMMITTER_IDENT >/dev/null 2>&1; then
   export GIT_COMMITTER_NAME="$GIT_AUTHOR_NAME" GIT_COMMITTER_EMAIL="$GIT_AUTHOR_EMAIL"
 fi
 
-step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
+step() { printf '\n%s$ %s%s\n' "$bold" "$*" "$plain"; }
 
 git init -q --bare "$origin"
 mkdir -p "$repo"
@@ -49,8 +50,8 @@ step meshgen render --check
 meshgen render --check
 
 branch=$(git rev-parse --abbrev-ref HEAD)
-printf '\n\033[1mFiles the last change wrote (commit %s on branch %s):\033[0m\n' \
-  "$(git rev-parse --short HEAD)" "$branch"
+printf '\n%sFiles the last change wrote (commit %s on branch %s):%s\n' \
+  "$bold" "$(git rev-parse --short HEAD)" "$branch" "$plain"
 git show --stat=100 --format='%B' HEAD
-printf '\033[1mRepository:\033[0m %s\n\033[1mBranch committed and pushed:\033[0m %s (open a pull request into main)\n' \
-  "$repo" "$branch"
+printf '%sRepository:%s %s\n%sBranch committed and pushed:%s %s (open a pull request into main)\n' \
+  "$bold" "$plain" "$repo" "$bold" "$plain" "$branch"
