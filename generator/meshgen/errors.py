@@ -17,3 +17,12 @@ class CheckFailed(MeshgenError):
     """A check ran and found a difference (exit code 1), e.g. ``render --check``."""
 
     exit_code = 1
+
+
+class SpecError(MeshgenError):
+    """A problem with one field of ``mesh.yaml``: where it is and what is wrong with it."""
+
+    def __init__(self, source: str, line: int | None, field: str, detail: str) -> None:
+        self.source, self.line, self.field, self.detail = source, line, field, detail
+        where = f"{source}:{line}" if line is not None else source
+        super().__init__(f"{where}: {field}: {detail}")

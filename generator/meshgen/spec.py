@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meshgen import library
-from meshgen.errors import MeshgenError
+from meshgen.errors import MeshgenError, SpecError
 
 MESH_FILE = "mesh.yaml"
 API_VERSION = "meshgen.io/v1alpha1"
@@ -246,9 +246,8 @@ def validate_schema(tree: Any, source: str = MESH_FILE) -> None:
     elif error.validator == "additionalProperties":
         path = [*path, _unknown_keys(error)[0]]
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    raise MeshgenError(
-        f"{source}:{_line_of(tree, path)}: {_field_name(path)}: "
-        f"{_describe_schema_error(error)}{more}"
+    raise SpecError(
+        source, _line_of(tree, path), _field_name(path), f"{_describe_schema_error(error)}{more}"
     )
 
 
@@ -324,8 +323,8 @@ def check_invariants(mesh: Mesh, tree: Any = None, source: str = MESH_FILE) -> N
     """Rules the schema cannot express. Raises MeshgenError at the first broken one."""
 
     def fail(path: list[Any], message: str) -> None:
-        line = f":{_line_of(tree, path)}" if tree is not None else ""
-        raise MeshgenError(f"{source}{line}: {_field_name(path)}: {message}")
+        line = _line_of(tree, path) if tree is not None else None
+        raise SpecError(source, line, _field_name(path), message)
 
     seen_networks: dict[str, int] = {}
     for index, name in enumerate(mesh.networks):

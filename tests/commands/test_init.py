@@ -139,3 +139,34 @@ def test_init_without_git_identity_fails_before_writing(
     result = run_cli(capsys, "init", str(target), "--mesh-id", "m", "--repo-url", "u")
     assert result.exit_code == 2 and "git config --global user.name" in result.stderr
     assert not target.exists()
+
+
+def test_bad_option_names_the_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "r"
+    result = run_cli(capsys, "init", str(target), "--mesh-id", "Mesh_1", "--repo-url", "u")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: --mesh-id: 'Mesh_1' is not allowed: A DNS-1123 label")
+    version = run_cli(
+        capsys, "init", str(target), "--mesh-id", "m", "--repo-url", "u", "--istio-version", "1.x"
+    )
+    assert version.exit_code == 2 and version.stderr.startswith("error: --istio-version: '1.x'")
+    assert not target.exists()
+
+
+@pytest.mark.parametrize("with_history", [True, False])
+def test_a_failing_commit_in_an_existing_repository_rolls_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], with_history: bool
+) -> None:
+    git(tmp_path, "init", "-q", "-b", "main")
+    if with_history:
+        (tmp_path / "keep.txt").write_text("ours\n")
+        git(tmp_path, "add", "keep.txt")
+        git(tmp_path, "commit", "-qm", "start")
+    hook = tmp_path / ".git/hooks/pre-commit"
+    hook.write_text("#!/bin/sh\nexit 1\n")
+    hook.chmod(0o755)
+    before = tree_bytes(tmp_path)
+    result = run_cli(capsys, "init", str(tmp_path), "--mesh-id", "m", "--repo-url", "u")
+    assert result.exit_code == 2 and "git commit failed" in result.stderr
+    assert tree_bytes(tmp_path) == before
+    assert git(tmp_path, "status", "--porcelain") == ""

@@ -155,6 +155,7 @@ def test_failed_commit_rolls_everything_back(
     assert tree_bytes(mesh_repo.root) == before
     assert git(mesh_repo.root, "rev-parse", "--abbrev-ref", "HEAD") == "main"
     assert "meshgen/add-cluster-c1" not in git(mesh_repo.root, "branch", "--list")
+    assert git(mesh_repo.root, "status", "--porcelain") == ""
 
 
 def test_push_without_origin_keeps_the_local_commit(

@@ -160,9 +160,20 @@ def _run_git(repo: Repo, args: list[str], paths: list[str]) -> None:
 
 
 def commit_paths(repo: Repo, paths: list[str], message: str) -> str:
-    """Commit exactly ``paths`` (added, changed or deleted), nothing else that may be staged."""
+    """Commit exactly ``paths`` (added, changed or deleted), nothing else that may be staged.
+
+    When the commit fails (a hook refuses it, say), the paths are unstaged again, so the index
+    is back to HEAD for them.
+    """
     _run_git(repo, ["add", "-A"], paths)
-    _run_git(repo, ["commit", "-q", "-m", message], paths)
+    try:
+        _run_git(repo, ["commit", "-q", "-m", message], paths)
+    except MeshgenError:
+        if has_commits(repo):
+            _run_git(repo, ["reset", "-q"], paths)
+        else:
+            _run_git(repo, ["rm", "-q", "-r", "--cached", "--ignore-unmatch"], paths)
+        raise
     return repo.head.commit.hexsha
 
 
