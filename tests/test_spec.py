@@ -188,3 +188,40 @@ def test_schema_file_is_valid_json_schema() -> None:
 
     schema = json.loads(library.mesh_schema_text())
     jsonschema.validators.validator_for(schema).check_schema(schema)
+
+
+OLD_FORMAT = """\
+apiVersion: meshgen.io/v1alpha0
+kind: Mesh
+meshId: mesh1   # renamed to meshID in v1alpha1
+repository:
+  url: https://git.example.com/mesh.git
+networks: []
+clusters: []
+"""
+
+
+def _rename_mesh_id(tree):
+    spec.rename_key(tree, "meshId", "meshID")
+    return tree
+
+
+def test_an_older_format_is_migrated_with_its_comments(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(
+        spec.MIGRATIONS, "meshgen.io/v1alpha0", ("meshgen.io/v1alpha1", _rename_mesh_id)
+    )
+    document = spec.parse(OLD_FORMAT)
+    assert document.migrated_from == "meshgen.io/v1alpha0"
+    assert document.mesh.mesh_id == "mesh1"
+    text = spec.to_text(document)
+    assert text.startswith("apiVersion: meshgen.io/v1alpha1\nkind: Mesh\nmeshID: mesh1")
+    assert "# renamed to meshID in v1alpha1" in text
+    assert spec.parse(text).migrated_from is None
+
+
+def test_a_migration_cycle_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(
+        spec.MIGRATIONS, "meshgen.io/v1alpha0", ("meshgen.io/v1alpha0", lambda t: t)
+    )
+    with pytest.raises(MeshgenError, match=r"apiVersion 'meshgen\.io/v1alpha0' is not one"):
+        spec.parse(OLD_FORMAT)

@@ -97,6 +97,7 @@ class MeshDocument:
     source: str
     tree: Any
     mesh: Mesh
+    migrated_from: str | None = None  # the apiVersion the file had, when it was migrated
 
 
 # --------------------------------------------------------------------------- YAML I/O
@@ -136,11 +137,13 @@ def parse(text: str, source: str = MESH_FILE) -> MeshDocument:
 
 def from_tree(tree: Any, source: str = MESH_FILE) -> MeshDocument:
     """Migrate and validate a round-trip tree (parsed, or edited in memory)."""
+    original_version = tree.get("apiVersion")
     tree = migrate(tree, source)
     validate_schema(tree, source)
     mesh = build_model(tree)
     check_invariants(mesh, tree, source)
-    return MeshDocument(source=source, tree=tree, mesh=mesh)
+    migrated_from = original_version if original_version != API_VERSION else None
+    return MeshDocument(source=source, tree=tree, mesh=mesh, migrated_from=migrated_from)
 
 
 def to_text(document: MeshDocument) -> str:
@@ -153,6 +156,19 @@ def to_text(document: MeshDocument) -> str:
 
 # apiVersion -> function that turns a tree of that version into the next version's tree.
 MIGRATIONS: dict[str, tuple[str, Callable[[Any], Any]]] = {}
+
+
+def rename_key(mapping: Any, old: str, new: str) -> None:
+    """Rename a key of a round-trip mapping in place, keeping its position and its comments.
+
+    For migrations: ruamel keeps a key's comments in ``ca.items[key]``, which a plain
+    pop/insert would drop.
+    """
+    position = list(mapping).index(old)
+    comments = mapping.ca.items.pop(old, None)
+    mapping.insert(position, new, mapping.pop(old))
+    if comments is not None:
+        mapping.ca.items[new] = comments
 
 
 def migrate(tree: Any, source: str) -> Any:

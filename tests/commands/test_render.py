@@ -123,3 +123,28 @@ def test_render_outside_a_repository_says_how_to_fix(
     assert result.exit_code == 2 and "not inside a Git repository" in result.stderr
     missing = run_cli(capsys, "render", "--repo", str(tmp_path))
     assert missing.exit_code == 2 and "run `meshgen init`" in missing.stderr
+
+
+def test_render_writes_back_a_migrated_mesh_yaml(
+    mesh_repo: MeshRepo, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from meshgen import spec
+
+    def rename(tree):
+        spec.rename_key(tree, "meshId", "meshID")
+        return tree
+
+    monkeypatch.setitem(spec.MIGRATIONS, "meshgen.io/v1alpha0", ("meshgen.io/v1alpha1", rename))
+    mesh = mesh_repo.root / "mesh.yaml"
+    current = mesh.read_text()
+    mesh.write_text(
+        current.replace(
+            "apiVersion: meshgen.io/v1alpha1", "apiVersion: meshgen.io/v1alpha0"
+        ).replace("meshID: mesh1", "meshId: mesh1")
+    )
+    check = run_cli(capsys, "render", "--check", "--repo", str(mesh_repo.root))
+    assert check.exit_code == 1 and "mesh.yaml: differs from mesh.yaml" in check.stdout
+    result = run_cli(capsys, "render", "--repo", str(mesh_repo.root))
+    assert result.exit_code == 0
+    assert "migrated from apiVersion meshgen.io/v1alpha0" in result.stdout
+    assert mesh.read_text() == current

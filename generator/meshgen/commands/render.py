@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
-from meshgen import mesh_repo, output
+from meshgen import mesh_repo, output, spec
 from meshgen.adapters import workspace
 from meshgen.errors import CheckFailed
 
@@ -28,7 +28,9 @@ def _short_diff(root: Path, path: str, new_text: str) -> list[str]:
 def run(repo: Path | None, check: bool) -> int:
     root = mesh_repo.find_root(repo)
     document = mesh_repo.load(root)
-    changes = workspace.plan_changes(root, mesh_repo.desired_files(document))
+    # A mesh.yaml of an older format is written back migrated (comments kept).
+    owned = {spec.MESH_FILE: spec.to_text(document)} if document.migrated_from else None
+    changes = workspace.plan_changes(root, mesh_repo.desired_files(document), owned=owned)
     if check:
         if not changes:
             output.info(f"{root}: up to date with mesh.yaml ({changes.unchanged} generated files)")
@@ -45,6 +47,10 @@ def run(repo: Path | None, check: bool) -> int:
             "run `meshgen render` and commit the result"
         )
     workspace.apply_changes(root, changes)
+    if document.migrated_from:
+        output.info(
+            f"mesh.yaml migrated from apiVersion {document.migrated_from} to {spec.API_VERSION}."
+        )
     if not changes:
         output.info(f"Nothing to do: {changes.unchanged} generated files already match mesh.yaml.")
         return 0
