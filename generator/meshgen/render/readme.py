@@ -83,7 +83,8 @@ def _network_rows(mesh: Mesh) -> str:
 
 
 def render(mesh: Mesh, plans: list[ClusterPlan], provider: SecretProvider, engine: Engine) -> str:
-    warnings = "".join(f"> **Warning:** {w}.\n>\n" for w in network_reachability(mesh))
+    warnings = "\n>\n".join(f"> **Warning:** {w}." for w in network_reachability(mesh))
+    warnings = f"{warnings}\n" if warnings else ""
     clusters = (
         "| cluster | network | role | east-west gateway | API server | region/zone |\n"
         "| --- | --- | --- | --- | --- | --- |\n" + _cluster_rows(plans)

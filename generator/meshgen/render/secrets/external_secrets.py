@@ -94,7 +94,9 @@ token of that cluster's `istio-reader-service-account`. They never enter this re
 Every cluster's `istio-system` overlay holds an `ExternalSecret` per other cluster (from
 `overlays/remote-secrets/`); the External Secrets Operator fills it from the {store}.
 
-For each cluster, store its reader kubeconfig once in the secret store:
+For each cluster, store once in the secret store, under the key below, that cluster's reader
+kubeconfig as the whole value (the YAML that `istioctl create-remote-secret --name <cluster>`
+puts under `stringData.<cluster>`):
 
 | cluster | secret store key | Secret created in the other clusters |
 | --- | --- | --- |
