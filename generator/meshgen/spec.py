@@ -231,10 +231,10 @@ def _describe_schema_error(error: Any) -> str:
     if validator == "required":
         return error.message.replace("is a required property", "is required here; add it")
     if validator == "additionalProperties":
-        allowed = sorted(schema.get("properties", {}))
+        known = sorted(schema.get("properties", {}))
         unknown = _unknown_keys(error)[0]
-        close = difflib.get_close_matches(unknown, allowed, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(allowed)}"
+        close = difflib.get_close_matches(unknown, known, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(known)}"
         return f"unknown key; {hint}"
     if validator == "type":
         return f"{error.instance!r} should be of type {schema['type']}"

@@ -219,8 +219,8 @@ def describe() -> list[ToolStatus]:
             statuses[name] = ToolStatus(name, None, "env", None, str(exc))
             continue
         if resolved is None:
-            problem = f"not found: run `meshgen tools install` (or set {ENV_VARS[name]})"
-            statuses[name] = ToolStatus(name, None, None, None, problem)
+            missing = f"not found: run `meshgen tools install` (or set {ENV_VARS[name]})"
+            statuses[name] = ToolStatus(name, None, None, None, missing)
             continue
         path, source = resolved
         found.append((name, path, source, _start_version(name, path)))
