@@ -165,3 +165,22 @@ def test_push_without_origin_keeps_the_local_commit(
     result = add(capsys, mesh_repo, "c1", "--network", "n1", "--push")
     assert result.exit_code == 2 and "no remote 'origin'" in result.stderr
     assert git(mesh_repo.root, "log", "-1", "--format=%s") == "Add cluster c1 to mesh mesh1"
+
+
+def test_a_mesh_in_a_subfolder_of_another_repository_is_refused(
+    tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outer = tmp_path / "monorepo"
+    outer.mkdir()
+    git(outer, "init", "-q", "-b", "main")
+    (outer / "mesh").mkdir()
+    (outer / "mesh/mesh.yaml").write_text(
+        "apiVersion: meshgen.io/v1alpha1\nkind: Mesh\nmeshID: m\nrepository: {url: u}\n"
+        "networks: []\nclusters: []\n"
+    )
+    git(outer, "add", "-A")
+    git(outer, "commit", "-qm", "mesh in a subfolder")
+    result = run_cli(capsys, "new-cluster", "c1", "--network", "n1", "--repo", str(outer / "mesh"))
+    assert result.exit_code == 2
+    assert "must sit at the root of its Git repository" in result.stderr
+    assert git(outer, "status", "--porcelain") == ""

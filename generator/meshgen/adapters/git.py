@@ -38,8 +38,14 @@ def repository_root(path: Path) -> Path:
     return Path(repo.working_tree_dir)
 
 
-def is_repository_root(path: Path) -> bool:
-    return (path / ".git").exists()
+def require_repository_root(repo: Repo, folder: Path) -> None:
+    """Generated paths (Argo CD sources, $values files) are relative to the repository root."""
+    top = Path(repo.working_tree_dir or "").resolve()
+    if top != folder.resolve():
+        raise MeshgenError(
+            f"{folder}: mesh.yaml must sit at the root of its Git repository ({top}), because "
+            "Argo CD paths are relative to that root; move the mesh to its own repository"
+        )
 
 
 def init(path: Path, branch: str) -> Repo:

@@ -49,6 +49,7 @@ def run(options: Options) -> int:
     root = mesh_repo.find_root(options.repo)
     document = mesh_repo.load(root)
     repo = gitops.open_repository(root)
+    gitops.require_repository_root(repo, root)
     gitops.require_clean(repo, options.allow_dirty)
     branch = options.branch or f"meshgen/add-cluster-{request.name}"
     if options.commit:
