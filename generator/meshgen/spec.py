@@ -86,8 +86,12 @@ class Mesh:
     def networks_in_use(self) -> list[str]:
         return sorted({cluster.network for cluster in self.clusters})
 
-    def gateways_on(self, network: str) -> list[Cluster]:
-        return [c for c in self.clusters if c.network == network and c.east_west_gateway.enabled]
+    def clusters_by_network(self) -> dict[str, list[Cluster]]:
+        """Every declared network with its clusters (file order), in one pass."""
+        grouped: dict[str, list[Cluster]] = {network: [] for network in self.networks}
+        for cluster in self.clusters:
+            grouped.setdefault(cluster.network, []).append(cluster)
+        return grouped
 
 
 @dataclass

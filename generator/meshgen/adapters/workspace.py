@@ -109,16 +109,15 @@ def apply_changes(root: Path, changes: ChangeSet) -> None:
     """Write and remove files. Everything is staged before the first file is moved into place."""
     staging = Path(tempfile.mkdtemp(prefix="meshgen-staging-", dir=_staging_parent(root)))
     try:
-        staged = []
-        for path, text in sorted(changes.write.items()):
-            source = staging / path
-            source.parent.mkdir(parents=True, exist_ok=True)
-            source.write_bytes(text.encode("utf-8"))
-            staged.append((source, root / path))
+        staged = {path: (staging / path, root / path) for path in sorted(changes.write)}
+        for folder in sorted({source.parent for source, _ in staged.values()}):
+            folder.mkdir(parents=True, exist_ok=True)
+        for path, (source, _) in staged.items():
+            source.write_bytes(changes.write[path].encode("utf-8"))
         # Folders first: a file standing where a folder must go fails here, before any move.
-        for _source, target in staged:
-            target.parent.mkdir(parents=True, exist_ok=True)
-        for source, target in staged:
+        for folder in sorted({target.parent for _, target in staged.values()}):
+            folder.mkdir(parents=True, exist_ok=True)
+        for source, target in staged.values():
             os.replace(source, target)
         for path in changes.remove:
             (root / path).unlink(missing_ok=True)

@@ -59,24 +59,23 @@ def _cluster_rows(plans: list[ClusterPlan]) -> str:
 
 def network_reachability(mesh: Mesh) -> list[str]:
     """Warnings for networks whose services other networks cannot reach."""
-    in_use = mesh.networks_in_use()
-    if len(in_use) < 2:
+    grouped = {n: members for n, members in mesh.clusters_by_network().items() if members}
+    if len(grouped) < 2:
         return []
     return [
         f"network {network} has no east-west gateway: its services cannot be reached from "
         "the other networks (set eastWestGateway.enabled: true on one of its clusters)"
-        for network in in_use
-        if not mesh.gateways_on(network)
+        for network, members in sorted(grouped.items())
+        if not any(c.east_west_gateway.enabled for c in members)
     ]
 
 
 def _network_rows(mesh: Mesh) -> str:
     rows = []
-    for network in mesh.networks:
-        members = sorted(c.name for c in mesh.clusters if c.network == network)
-        gateways = sorted(c.name for c in mesh.gateways_on(network))
+    for network, clusters in mesh.clusters_by_network().items():
+        gateways = sorted(c.name for c in clusters if c.east_west_gateway.enabled)
         rows.append(
-            f"| `{network}` | {len(members)} | "
+            f"| `{network}` | {len(clusters)} | "
             f"{', '.join(f'`{g}`' for g in gateways) or 'none'} |\n"
         )
     return "".join(rows)

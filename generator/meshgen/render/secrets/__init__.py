@@ -20,8 +20,16 @@ def remote_secret_name(cluster: str) -> str:
 
 
 def peers_of(mesh: Mesh, cluster: Cluster) -> list[str]:
-    """Clusters whose remote secret ``cluster`` needs: every other cluster (multi-primary)."""
+    """Clusters whose remote secret ``cluster`` needs: every other cluster (multi-primary).
+
+    This list is O(clusters); ask :func:`has_peers` when only its emptiness matters.
+    """
     return sorted(c.name for c in mesh.clusters if c.name != cluster.name)
+
+
+def has_peers(mesh: Mesh, cluster: Cluster) -> bool:
+    """Whether ``cluster`` needs any remote secret (in multi-primary: any other cluster)."""
+    return any(c.name != cluster.name for c in mesh.clusters[:2])
 
 
 class SecretProvider(Protocol):

@@ -14,7 +14,7 @@ from meshgen.render import yamltext
 from meshgen.render.files import kustomization, yaml_file
 from meshgen.render.overlays import OVERLAYS, relative_to_cluster_overlay
 from meshgen.render.plan import ISTIO_NAMESPACE
-from meshgen.render.secrets import peers_of, remote_secret_name
+from meshgen.render.secrets import has_peers, remote_secret_name
 from meshgen.spec import Cluster, Mesh
 
 REMOTE_SECRETS = f"{OVERLAYS}/remote-secrets"
@@ -72,10 +72,10 @@ class ExternalSecretsProvider:
         return files
 
     def cluster_resources(self, mesh: Mesh, cluster: Cluster) -> list[str]:
-        return [relative_to_cluster_overlay(REMOTE_SECRETS)] if peers_of(mesh, cluster) else []
+        return [relative_to_cluster_overlay(REMOTE_SECRETS)] if has_peers(mesh, cluster) else []
 
     def cluster_patches(self, mesh: Mesh, cluster: Cluster) -> list[dict[str, Any]]:
-        if not peers_of(mesh, cluster):
+        if not has_peers(mesh, cluster):
             return []
         own = {
             "$patch": "delete",
