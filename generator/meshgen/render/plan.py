@@ -26,10 +26,6 @@ class Component:
     values_path: str | None = None
     overlay_path: str | None = None
 
-    @property
-    def is_helm(self) -> bool:
-        return self.chart is not None
-
 
 @dataclass(frozen=True)
 class ClusterPlan:
