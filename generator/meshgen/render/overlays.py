@@ -8,11 +8,12 @@ istiod's validating webhook answers).
 
 from __future__ import annotations
 
+import posixpath
 from typing import TYPE_CHECKING
 
 from meshgen.render import yamltext
 from meshgen.render.files import kustomization, mesh_labels, with_header, yaml_file
-from meshgen.render.plan import ClusterPlan
+from meshgen.render.plan import ISTIO_NAMESPACE, ClusterPlan
 
 if TYPE_CHECKING:
     from meshgen.render.secrets import SecretProvider
@@ -43,12 +44,12 @@ def shared_files(mesh: Mesh, vendored: dict[str, str]) -> dict[str, str]:
             "apiVersion": "v1",
             "kind": "Namespace",
             "metadata": {
-                "name": "istio-system",
+                "name": ISTIO_NAMESPACE,
                 "labels": {"topology.istio.io/network": network},
             },
         }
         doc = kustomization(
-            resources=["../../base/istio-system"],
+            resources=[posixpath.relpath(BASE_NAMESPACE, network_overlay(network))],
             patches=[{"patch": yamltext.dump(label_patch)}],
         )
         files[f"{network_overlay(network)}/kustomization.yaml"] = yaml_file(doc)
