@@ -146,11 +146,27 @@ def test_gateway_default_is_written_explicitly_and_never_flips() -> None:
     assert spec.to_text(document).count("enabled: false") == 2
 
 
-def test_gateway_default_for_hand_written_entries_follows_the_networks() -> None:
+def test_a_network_left_without_a_gateway_by_omission_is_an_error() -> None:
     text = MINIMAL_MESH.replace("networks: []", "networks: [{name: n1}, {name: n2}]").replace(
-        "clusters: []", "clusters: [{name: a, network: n1}, {name: b, network: n2}]"
+        "clusters: []",
+        "clusters: [{name: a, network: n1}, {name: b, network: n2, "
+        "eastWestGateway: {enabled: true}}]",
     )
-    assert all(c.east_west_gateway.enabled for c in spec.parse(text).mesh.clusters)
+    with pytest.raises(MeshgenError) as caught:
+        spec.parse(text)
+    message = str(caught.value)
+    assert "network n1 has no east-west gateway" in message and "(a)" in message
+    # Saying so explicitly makes it one-way on purpose: allowed (a warning elsewhere).
+    explicit = text.replace(
+        "{name: a, network: n1}", "{name: a, network: n1, eastWestGateway: {enabled: false}}"
+    )
+    mesh = spec.parse(explicit).mesh
+    assert list(spec.unreachable_networks(mesh)) == ["n1"]
+    # One network: nothing needs a gateway, explicit or not.
+    flat = MINIMAL_MESH.replace("networks: []", "networks: [{name: n1}]").replace(
+        "clusters: []", "clusters: [{name: a, network: n1}, {name: b, network: n1}]"
+    )
+    assert spec.unreachable_networks(spec.parse(flat).mesh) == {}
 
 
 def test_names_that_yaml_1_1_misreads_are_quoted_in_mesh_yaml() -> None:

@@ -63,6 +63,21 @@ def init(directory: Path, **kwargs: object) -> None:
     default=None,
     help="Run an east-west gateway (default: on when the mesh spans more than one network).",
 )
+@click.option(
+    "--role",
+    type=click.Choice(["primary", "remote", "external-control-plane"]),
+    default="primary",
+    show_default=True,
+    help="primary runs istiod; remote is managed by --control-plane; external-control-plane "
+    "hosts the istiod of one config cluster.",
+)
+@click.option("--control-plane", help="For --role remote: the cluster whose istiod manages it.")
+@click.option(
+    "--discovery-address",
+    help="For --role remote: the IP of the control plane's east-west gateway "
+    "(recorded on the control plane in mesh.yaml).",
+)
+@click.option("--revision", help="Istio revision of this cluster (default: the mesh's).")
 @click.option("--api-server", help="API server URL other clusters' istiod use (https://...).")
 @click.option("--pod-cidr", "pod_cidrs", multiple=True, help="Pod CIDR (repeatable).")
 @click.option("--service-cidr", "service_cidrs", multiple=True, help="Service CIDR (repeatable).")
@@ -77,6 +92,10 @@ def new_cluster(
     name: str,
     network: str,
     east_west_gateway: bool | None,
+    role: str,
+    control_plane: str | None,
+    discovery_address: str | None,
+    revision: str | None,
     api_server: str | None,
     pod_cidrs: tuple[str, ...],
     service_cidrs: tuple[str, ...],
@@ -96,6 +115,10 @@ def new_cluster(
         name=name,
         network=network,
         east_west_gateway=east_west_gateway,
+        role=role,
+        control_plane=control_plane,
+        discovery_address=discovery_address,
+        revision=revision,
         api_server=api_server,
         pod_cidrs=pod_cidrs,
         service_cidrs=service_cidrs,

@@ -8,6 +8,7 @@ made on ruamel.yaml's round-trip tree so comments and key order survive; the fro
 from __future__ import annotations
 
 import difflib
+import functools
 import io
 import ipaddress
 from collections.abc import Callable, Iterable
@@ -34,10 +35,34 @@ DEFAULT_STORE = "meshgen-secrets"
 @dataclass(frozen=True)
 class EastWestGateway:
     enabled: bool
+    explicit: bool = True  # mesh.yaml says enabled: true/false (rather than leaving it out)
     replicas: int = 1
     max_replicas: int | None = None
     service_type: str = "LoadBalancer"
     annotations: dict[str, str] = field(default_factory=dict)
+
+
+PRIMARY = "primary"
+REMOTE = "remote"
+EXTERNAL_CONTROL_PLANE = "external-control-plane"
+ISTIO_SYSTEM = "istio-system"
+EXTERNAL_ISTIOD_NAMESPACE = "external-istiod"
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """Where remotes reach a control plane's istiod (15012 xDS, 15017 webhooks)."""
+
+    address: str
+    valid_certificate: bool = False
+
+    @property
+    def is_ip(self) -> bool:
+        try:
+            ipaddress.ip_address(self.address)
+        except ValueError:
+            return False
+        return True
 
 
 @dataclass(frozen=True)
@@ -46,12 +71,25 @@ class Cluster:
     network: str
     role: str
     east_west_gateway: EastWestGateway
+    control_plane: str | None = None
+    discovery: Discovery | None = None
+    revision: str | None = None
     api_server: str | None = None
     pod_cidrs: tuple[str, ...] = ()
     service_cidrs: tuple[str, ...] = ()
     region: str | None = None
     zone: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def runs_istiod(self) -> bool:
+        """Whether an istiod runs in this cluster (for itself or, external, for another)."""
+        return self.role != REMOTE
+
+    @property
+    def system_namespace(self) -> str:
+        """The namespace of this cluster's Istio control-plane objects."""
+        return ISTIO_SYSTEM if self.role == PRIMARY else EXTERNAL_ISTIOD_NAMESPACE
 
 
 @dataclass(frozen=True)
@@ -60,7 +98,9 @@ class Mesh:
 
     mesh_id: str
     trust_domain: str
+    trust_domain_aliases: tuple[str, ...]
     istio_version: str
+    istio_revision: str | None
     chart_repository: str
     dns_capture: bool
     kubernetes_version: str
@@ -77,11 +117,39 @@ class Mesh:
     networks: tuple[str, ...]
     clusters: tuple[Cluster, ...]
 
-    def cluster(self, name: str) -> Cluster:
+    @functools.cached_property
+    def _by_name(self) -> dict[str, Cluster]:
+        return {cluster.name: cluster for cluster in self.clusters}
+
+    @functools.cached_property
+    def _remotes(self) -> dict[str, tuple[Cluster, ...]]:
+        grouped: dict[str, list[Cluster]] = {}
         for cluster in self.clusters:
-            if cluster.name == name:
-                return cluster
-        raise KeyError(name)
+            if cluster.control_plane is not None:
+                grouped.setdefault(cluster.control_plane, []).append(cluster)
+        return {name: tuple(sorted(g, key=lambda c: c.name)) for name, g in grouped.items()}
+
+    def cluster(self, name: str) -> Cluster:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise KeyError(name) from None
+
+    def remotes_of(self, name: str) -> tuple[Cluster, ...]:
+        """The clusters whose control plane is ``name``, sorted by name."""
+        return self._remotes.get(name, ())
+
+    def control_plane_of(self, cluster: Cluster) -> Cluster | None:
+        return self._by_name.get(cluster.control_plane) if cluster.control_plane else None
+
+    def revision_of(self, cluster: Cluster) -> str | None:
+        """The Istio revision of ``cluster`` (``None``: the default, unrevisioned install)."""
+        revision = cluster.revision or self.istio_revision
+        return None if revision in (None, "default") else revision
+
+    @functools.cached_property
+    def primaries(self) -> tuple[Cluster, ...]:
+        return tuple(sorted((c for c in self.clusters if c.role == PRIMARY), key=lambda c: c.name))
 
     def networks_in_use(self) -> list[str]:
         return sorted({cluster.network for cluster in self.clusters})
@@ -292,17 +360,28 @@ def build_model(tree: Any) -> Mesh:
     external = secrets.get("externalSecrets", {})
     store = external.get("storeRef", {})
     networks = tuple(n["name"] for n in data["networks"])
-    multi_network = len({c["network"] for c in data["clusters"]}) > 1
     clusters = []
     for raw in data["clusters"]:
         gateway = raw.get("eastWestGateway", {})
+        discovery = raw.get("discovery")
         clusters.append(
             Cluster(
                 name=raw["name"],
                 network=raw["network"],
-                role=raw.get("role", "primary"),
+                role=raw.get("role", PRIMARY),
+                control_plane=raw.get("controlPlane"),
+                discovery=Discovery(
+                    address=discovery["address"],
+                    valid_certificate=discovery.get("validCertificate", False),
+                )
+                if discovery
+                else None,
+                revision=raw.get("revision"),
                 east_west_gateway=EastWestGateway(
-                    enabled=gateway.get("enabled", multi_network),
+                    # Left out: off, and reported when the mesh spans several networks (a
+                    # default that followed the networks would flip when one is added).
+                    enabled=gateway.get("enabled", False),
+                    explicit="enabled" in gateway,
                     replicas=gateway.get("replicas", 1),
                     max_replicas=gateway.get("maxReplicas"),
                     service_type=gateway.get("serviceType", "LoadBalancer"),
@@ -320,7 +399,9 @@ def build_model(tree: Any) -> Mesh:
     return Mesh(
         mesh_id=mesh_id,
         trust_domain=data.get("trustDomain", DEFAULT_TRUST_DOMAIN),
+        trust_domain_aliases=tuple(data.get("trustDomainAliases", ())),
         istio_version=str(istio.get("version", DEFAULT_ISTIO_VERSION)),
+        istio_revision=istio.get("revision"),
         chart_repository=istio.get("chartRepository", DEFAULT_CHART_REPOSITORY),
         dns_capture=istio.get("dnsCapture", True),
         kubernetes_version=str(data.get("kubernetesVersion", DEFAULT_KUBERNETES_VERSION)),
@@ -379,6 +460,189 @@ def check_invariants(mesh: Mesh, tree: Any = None, source: str = MESH_FILE) -> N
                     ipaddress.ip_network(cidr, strict=True)
                 except ValueError as exc:
                     fail([*path, key, position], f"{cidr!r} is not a valid CIDR ({exc})")
+    if mesh.trust_domain in mesh.trust_domain_aliases:
+        position = mesh.trust_domain_aliases.index(mesh.trust_domain)
+        fail(
+            ["trustDomainAliases", position],
+            f"{mesh.trust_domain!r} is the trust domain itself; remove it from the aliases",
+        )
+    _check_topology(mesh, fail)
+    _check_flat_networks(mesh, fail)
+    _check_reachability(mesh, fail)
+
+
+Fail = Callable[[list[Any], str], None]
+
+
+def _check_topology(mesh: Mesh, fail: Fail) -> None:
+    """Roles, control planes and discovery addresses (primary-remote, external control plane)."""
+    for index, cluster in enumerate(mesh.clusters):
+        path: list[Any] = ["clusters", index]
+        if cluster.role == REMOTE:
+            _check_remote(mesh, cluster, path, fail)
+        elif cluster.control_plane is not None:
+            fail(
+                [*path, "controlPlane"],
+                f"controlPlane is only for role: remote, and {cluster.name} is a {cluster.role}; "
+                "remove it or set role: remote",
+            )
+        discovery = cluster.discovery
+        if discovery is not None:
+            if cluster.role == REMOTE:
+                fail(
+                    [*path, "discovery"],
+                    "a remote has no istiod to discover; move discovery to its control plane "
+                    f"{cluster.control_plane}",
+                )
+            if not discovery.is_ip and not discovery.valid_certificate:
+                fail(
+                    [*path, "discovery", "address"],
+                    f"{discovery.address!r} is a hostname: the remotes' istiod Service would "
+                    "become an ExternalName, which webhooks cannot call; use the IP address of "
+                    f"{cluster.name}'s east-west gateway, or set validCertificate: true if "
+                    "the name serves a certificate the API servers trust (remotes then use "
+                    "injectionURL)",
+                )
+        remotes = mesh.remotes_of(cluster.name)
+        if cluster.role == EXTERNAL_CONTROL_PLANE:
+            if len(remotes) > 1:
+                fail(
+                    [*path, "name"],
+                    f"external control plane {cluster.name} serves {len(remotes)} clusters "
+                    f"({', '.join(r.name for r in remotes)}); it serves one config cluster; "
+                    "make the others remotes of a primary",
+                )
+            for served in (cluster, *remotes):
+                if served.east_west_gateway.enabled:
+                    fail(
+                        ["clusters", mesh.clusters.index(served), "eastWestGateway", "enabled"],
+                        f"{served.name} is part of external control plane {cluster.name}, "
+                        "which meshgen renders without an east-west gateway; "
+                        "set eastWestGateway.enabled: false",
+                    )
+        elif cluster.role == PRIMARY and not cluster.east_west_gateway.enabled:
+            away = [r.name for r in remotes if r.network != cluster.network]
+            if away:
+                fail(
+                    [*path, "eastWestGateway"],
+                    f"primary {cluster.name} manages remotes on other networks "
+                    f"({', '.join(away)}) that reach its istiod through its east-west gateway; "
+                    "set eastWestGateway.enabled: true",
+                )
+
+
+def _check_remote(mesh: Mesh, cluster: Cluster, path: list[Any], fail: Fail) -> None:
+    if cluster.control_plane is None:
+        fail(
+            [*path, "role"],
+            f"remote {cluster.name} has no controlPlane; add controlPlane: <the primary "
+            "whose istiod manages it>",
+        )
+        return
+    control = mesh.control_plane_of(cluster)
+    if control is None:
+        fail(
+            [*path, "controlPlane"],
+            f"control plane {cluster.control_plane!r} of {cluster.name} is not a cluster of "
+            "this mesh; add it first or fix the name",
+        )
+        return
+    if control.role == REMOTE:
+        fail(
+            [*path, "controlPlane"],
+            f"control plane {control.name} of {cluster.name} is itself a remote; point "
+            f"controlPlane at a primary (such as {control.control_plane})",
+        )
+    if control.discovery is None:
+        fail(
+            [*path, "controlPlane"],
+            f"control plane {control.name} of {cluster.name} has no discovery address yet; "
+            f"once {control.name}'s east-west gateway has an address, pass it with "
+            f"--discovery-address (or set discovery.address on {control.name})",
+        )
+
+
+def _check_flat_networks(mesh: Mesh, fail: Fail) -> None:
+    """Clusters on one network route pods to each other directly: their ranges must not overlap.
+
+    One sort and sweep per network and IP version, so the check stays O(n log n).
+    """
+    ranges: dict[tuple[str, int], list[tuple[int, int, int, str, int, str]]] = {}
+    for index, cluster in enumerate(mesh.clusters):
+        if cluster.role == EXTERNAL_CONTROL_PLANE:
+            continue
+        for key, cidrs in (
+            ("podCIDRs", cluster.pod_cidrs),
+            ("serviceCIDRs", cluster.service_cidrs),
+        ):
+            for position, cidr in enumerate(cidrs):
+                net = ipaddress.ip_network(cidr)
+                ranges.setdefault((cluster.network, net.version), []).append(
+                    (
+                        int(net.network_address),
+                        int(net.broadcast_address),
+                        index,
+                        key,
+                        position,
+                        cidr,
+                    )
+                )
+    for (network, _), items in sorted(ranges.items()):
+        items.sort()
+        widest: tuple[int, int, int, str, int, str] | None = None  # the range reaching furthest
+        widest_other: tuple[int, int, int, str, int, str] | None = None  # same, another cluster
+        for item in items:
+            start, end, index = item[0], item[1], item[2]
+            for seen in (widest, widest_other):
+                if seen is not None and seen[2] != index and seen[1] >= start:
+                    first, second = mesh.clusters[seen[2]], mesh.clusters[index]
+                    fail(
+                        ["clusters", index, item[3], item[4]],
+                        f"{second.name} {item[3]} {item[5]} overlaps {first.name} {seen[3]} "
+                        f"{seen[5]} on network {network}; clusters sharing a network route "
+                        "pods directly, so give them disjoint ranges (or put them on different "
+                        "networks)",
+                    )
+            if widest is None or end > widest[1]:
+                if widest is not None and widest[2] != index:
+                    widest_other = widest
+                widest = item
+            elif widest[2] != index and (widest_other is None or end > widest_other[1]):
+                widest_other = item
+
+
+def unreachable_networks(mesh: Mesh) -> dict[str, list[Cluster]]:
+    """Networks (with their clusters) that no other network can reach: no east-west gateway.
+
+    Empty while the data plane spans one network. External control-plane clusters host no
+    workloads and do not count.
+    """
+    grouped: dict[str, list[Cluster]] = {}
+    for cluster in mesh.clusters:
+        if cluster.role != EXTERNAL_CONTROL_PLANE:
+            grouped.setdefault(cluster.network, []).append(cluster)
+    if len(grouped) < 2:
+        return {}
+    return {
+        network: members
+        for network, members in sorted(grouped.items())
+        if not any(c.east_west_gateway.enabled for c in members)
+    }
+
+
+def _check_reachability(mesh: Mesh, fail: Fail) -> None:
+    """A gateway-less network is an error unless every one of its clusters says so explicitly
+    (``eastWestGateway.enabled: false``): then it is one-way on purpose, and only a warning."""
+    for network, members in unreachable_networks(mesh).items():
+        implicit = [c for c in members if not c.east_west_gateway.explicit]
+        if implicit:
+            names = ", ".join(c.name for c in members)
+            fail(
+                ["clusters", mesh.clusters.index(implicit[0]), "name"],
+                f"network {network} has no east-west gateway, so its clusters ({names}) would "
+                "be unreachable from the other networks; set eastWestGateway.enabled: true on "
+                "one of them (or enabled: false on each, to keep them one-way on purpose)",
+            )
 
 
 # --------------------------------------------------------------------------- edits
@@ -455,6 +719,10 @@ class NewCluster:
     service_cidrs: tuple[str, ...] = ()
     region: str | None = None
     zone: str | None = None
+    role: str = PRIMARY
+    control_plane: str | None = None
+    discovery_address: str | None = None  # recorded on the control plane, not on this cluster
+    revision: str | None = None
 
 
 def _quoted(value: str) -> Any:
@@ -464,6 +732,44 @@ def _quoted(value: str) -> Any:
     from meshgen.render.yamltext import needs_quotes
 
     return DoubleQuotedScalarString(value) if needs_quotes(value) else value
+
+
+def _set_discovery_address(document: MeshDocument, request: NewCluster) -> Callable[[], None]:
+    """Record ``request.discovery_address`` on the new cluster's control plane; return an undo."""
+    from ruamel.yaml.comments import CommentedMap
+
+    if request.role != REMOTE or not request.control_plane:
+        raise MeshgenError(
+            "--discovery-address is the address of a remote's control plane; "
+            "use it with --role remote --control-plane PRIMARY"
+        )
+    names = [c.name for c in document.mesh.clusters]
+    if request.control_plane not in names:
+        raise MeshgenError(
+            f"{document.source}: control plane {request.control_plane!r} is not a cluster of "
+            "the mesh; add it first (meshgen new-cluster) or fix the name"
+        )
+    index = names.index(request.control_plane)
+    entry = document.tree["clusters"][index]
+    current = document.mesh.clusters[index].discovery
+    if current is not None:
+        if current.address != request.discovery_address:
+            raise SpecError(
+                document.source,
+                _line_of(document.tree, ["clusters", index, "discovery", "address"]),
+                f"clusters[{index}].discovery.address",
+                f"{request.control_plane} already has discovery address {current.address}, "
+                f"not {request.discovery_address}; edit mesh.yaml to change it",
+            )
+        return lambda: None
+    discovery = CommentedMap()
+    discovery["address"] = _quoted(request.discovery_address)
+    entry["discovery"] = discovery
+
+    def undo() -> None:
+        del entry["discovery"]
+
+    return undo
 
 
 def add_cluster(document: MeshDocument, request: NewCluster) -> tuple[MeshDocument, bool]:
@@ -486,19 +792,32 @@ def add_cluster(document: MeshDocument, request: NewCluster) -> tuple[MeshDocume
         )
     tree = document.tree
     undo: list[Callable[[], None]] = []
+    if request.discovery_address:
+        undo.append(_set_discovery_address(document, request))
     networks = tree.setdefault("networks", CommentedSeq())
     if request.network not in {n["name"] for n in networks}:
         entry = CommentedMap()
         entry["name"] = _quoted(request.network)
         undo.append(_append_before_trailing_comments(networks, entry))
-    in_use = {c.network for c in document.mesh.clusters} | {request.network}
+    in_use = {c.network for c in document.mesh.clusters if c.role != EXTERNAL_CONTROL_PLANE} | {
+        request.network
+    }
+    external = {c.name for c in document.mesh.clusters if c.role == EXTERNAL_CONTROL_PLANE}
     enabled = request.east_west_gateway
     if enabled is None:
-        enabled = len(in_use) > 1
+        enabled = (
+            len(in_use) > 1
+            and request.role != EXTERNAL_CONTROL_PLANE
+            and request.control_plane not in external
+        )
     cluster = CommentedMap()
     cluster["name"] = _quoted(request.name)
     cluster["network"] = _quoted(request.network)
-    cluster["role"] = "primary"
+    cluster["role"] = request.role
+    if request.control_plane:
+        cluster["controlPlane"] = _quoted(request.control_plane)
+    if request.revision:
+        cluster["revision"] = _quoted(request.revision)
     gateway = CommentedMap()
     gateway["enabled"] = enabled
     cluster["eastWestGateway"] = gateway

@@ -10,6 +10,7 @@ from meshgen.adapters import git as gitops
 from meshgen.adapters import workspace
 from meshgen.errors import MeshgenError
 from meshgen.render.readme import network_reachability
+from meshgen.render.secrets import peers_of
 
 
 @dataclass(frozen=True)
@@ -26,20 +27,43 @@ def summarize(before: spec.Mesh, after: spec.Mesh, name: str) -> list[str]:
     """What adding ``name`` does to the mesh, in sentences a reviewer reads first."""
     cluster = after.cluster(name)
     gateway = "with" if cluster.east_west_gateway.enabled else "without"
-    lines = [f"{name} joins network {cluster.network} {gateway} an east-west gateway."]
+    role = {
+        spec.PRIMARY: "",
+        spec.REMOTE: f" as a remote of {cluster.control_plane}",
+        spec.EXTERNAL_CONTROL_PLANE: " as an external control plane",
+    }[cluster.role]
+    lines = [f"{name} joins network {cluster.network}{role} {gateway} an east-west gateway."]
     spanned = len(after.networks_in_use())
     if cluster.network not in before.networks_in_use() and spanned > 1:
         lines.append(f"{cluster.network} is a new network: the mesh now spans {spanned} networks.")
-    others = len(before.clusters)
-    if others and after.secrets_provider != "manual":
+    control = after.control_plane_of(cluster)
+    if control is not None and control.role == spec.PRIMARY:
+        first = not before.remotes_of(control.name)
+        if first:
+            lines.append(
+                f"{control.name} now manages remotes: its istiod runs with externalIstiod"
+                + (
+                    " and exposes itself through its east-west gateway."
+                    if control.east_west_gateway.enabled
+                    else "."
+                )
+            )
+    own = len(peers_of(after, cluster))
+    if cluster.role == spec.PRIMARY:
+        gaining = [c.name for c in after.primaries if c.name != name]
+    else:
+        gaining = [control.name] if control is not None and control.role == spec.PRIMARY else []
+    if not own and not gaining:
+        return lines
+    if after.secrets_provider != "manual":
         lines.append(
-            f"Remote secrets: {name} gets placeholders for {others} cluster(s); "
-            f"{others} cluster(s) gain one for {name}."
+            f"Remote secrets: {name} gets placeholders for {own} cluster(s); "
+            f"{len(gaining)} cluster(s) gain one for {name}."
         )
-    elif others:
+    else:
         lines.append(
-            f"Remote secrets (manual provider): apply {others} remote secret(s) in {name} "
-            f"and {name}'s remote secret in {others} cluster(s); see README.md."
+            f"Remote secrets (manual provider): apply {own} remote secret(s) in {name} "
+            f"and {name}'s remote secret in {len(gaining)} cluster(s); see README.md."
         )
     return lines
 

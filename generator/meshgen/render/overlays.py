@@ -9,11 +9,12 @@ istiod's validating webhook answers).
 from __future__ import annotations
 
 import posixpath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from meshgen.render import yamltext
 from meshgen.render.files import kustomization, mesh_labels, with_header, yaml_file
 from meshgen.render.plan import ISTIO_NAMESPACE, ClusterPlan
+from meshgen.spec import EXTERNAL_CONTROL_PLANE, PRIMARY
 
 if TYPE_CHECKING:
     from meshgen.render.secrets import SecretProvider
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 OVERLAYS = "overlays"
 BASE_NAMESPACE = f"{OVERLAYS}/base/istio-system"
 EAST_WEST_COMPONENT = f"{OVERLAYS}/components/east-west-gateway"
+EXPOSE_ISTIOD = "expose-istiod.yaml"
 
 
 def network_overlay(network: str) -> str:
@@ -56,24 +58,97 @@ def shared_files(mesh: Mesh, vendored: dict[str, str]) -> dict[str, str]:
     return files
 
 
+def namespace_base(namespace: str) -> str:
+    return f"{OVERLAYS}/base/{namespace}"
+
+
+def expose_istiod(mesh: Mesh, plan: ClusterPlan) -> list[dict[str, Any]]:
+    """Gateway ``istiod-gateway`` and VirtualService ``istiod-vs`` (upstream's
+    ``expose-istiod.yaml``, or its revision template): remotes reach this primary's istiod
+    (xDS 15012, webhooks 15017) through its east-west gateway."""
+    revision = mesh.revision_of(plan.cluster)
+    service = f"istiod-{revision}" if revision else "istiod"
+    host = f"{service}.{plan.namespace}.svc.cluster.local"
+    sni = [f"{service}.{plan.namespace}.svc"] if revision else ["*"]
+    gateway = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "Gateway",
+        "metadata": {"name": "istiod-gateway", "namespace": plan.namespace},
+        "spec": {
+            "selector": {"istio": "eastwestgateway"},
+            "servers": [
+                {
+                    "port": {"name": name, "number": number, "protocol": "tls"},
+                    "tls": {"mode": "PASSTHROUGH"},
+                    "hosts": ["*"],
+                }
+                for name, number in (("tls-istiod", 15012), ("tls-istiodwebhook", 15017))
+            ],
+        },
+    }
+    virtual_service = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "VirtualService",
+        "metadata": {
+            "name": f"istiod-vs-{revision}" if revision else "istiod-vs",
+            "namespace": plan.namespace,
+        },
+        "spec": {
+            "hosts": ["*"],
+            "gateways": ["istiod-gateway"],
+            "tls": [
+                {
+                    "match": [{"port": port, "sniHosts": sni}],
+                    "route": [{"destination": {"host": host, "port": {"number": target}}}],
+                }
+                for port, target in ((15012, 15012), (15017, 443))
+            ],
+        },
+    }
+    return [gateway, virtual_service]
+
+
+def _namespace_patch(plan: ClusterPlan, mesh: Mesh) -> dict[str, Any] | None:
+    """Labels and annotations a cluster's system namespace needs beyond its network overlay."""
+    cluster = plan.cluster
+    metadata: dict[str, Any] = {"name": plan.namespace}
+    if plan.namespace != ISTIO_NAMESPACE and cluster.role != EXTERNAL_CONTROL_PLANE:
+        metadata["labels"] = {"topology.istio.io/network": cluster.network}
+    control = mesh.control_plane_of(cluster)
+    if control is not None and control.role == PRIMARY:
+        # The primary's istiod (EXTERNAL_ISTIOD) manages only remotes that name it here.
+        metadata["annotations"] = {"topology.istio.io/controlPlaneClusters": control.name}
+    if len(metadata) == 1:
+        return None
+    return {"patch": yamltext.dump({"apiVersion": "v1", "kind": "Namespace", "metadata": metadata})}
+
+
 def cluster_files(mesh: Mesh, plan: ClusterPlan, provider: SecretProvider) -> dict[str, str]:
     files = {}
-    labels = mesh_labels(mesh.mesh_id, plan.cluster.name)
-    namespace = plan.component("istio-system")
-    if namespace is not None and namespace.overlay_path:
-        resources = [relative_to_cluster_overlay(network_overlay(plan.cluster.network))]
-        resources += provider.cluster_resources(mesh, plan.cluster)
-        doc = kustomization(
-            resources=resources,
-            labels=labels,
-            patches=provider.cluster_patches(mesh, plan.cluster),
-        )
-        files[f"{namespace.overlay_path}/kustomization.yaml"] = yaml_file(doc)
+    cluster = plan.cluster
+    labels = mesh_labels(mesh.mesh_id, cluster.name)
+    namespace = plan.namespace_component
+    assert namespace.overlay_path is not None
+    if plan.namespace == ISTIO_NAMESPACE:
+        resources = [relative_to_cluster_overlay(network_overlay(cluster.network))]
+    else:
+        resources = [relative_to_cluster_overlay(namespace_base(plan.namespace))]
+    resources += provider.cluster_resources(mesh, cluster)
+    patches = provider.cluster_patches(mesh, cluster)
+    namespace_patch = _namespace_patch(plan, mesh)
+    if namespace_patch is not None:
+        patches = [namespace_patch, *patches]
+    doc = kustomization(resources=resources, labels=labels, patches=patches)
+    files[f"{namespace.overlay_path}/kustomization.yaml"] = yaml_file(doc)
     mesh_config = plan.component("mesh-config")
     if mesh_config is not None and mesh_config.overlay_path:
-        components = []
-        if plan.cluster.east_west_gateway.enabled:
-            components.append(relative_to_cluster_overlay(EAST_WEST_COMPONENT))
-        doc = kustomization(components=components, labels=labels)
+        components = [relative_to_cluster_overlay(EAST_WEST_COMPONENT)]
+        resources = []
+        if cluster.role == PRIMARY and mesh.remotes_of(cluster.name):
+            files[f"{mesh_config.overlay_path}/{EXPOSE_ISTIOD}"] = yaml_file(
+                *expose_istiod(mesh, plan)
+            )
+            resources.append(EXPOSE_ISTIOD)
+        doc = kustomization(resources=resources, components=components, labels=labels)
         files[f"{mesh_config.overlay_path}/kustomization.yaml"] = yaml_file(doc)
     return files

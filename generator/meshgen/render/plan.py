@@ -5,10 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from meshgen.library import ChartProfile
-from meshgen.spec import Cluster, Mesh
+from meshgen.spec import (
+    EXTERNAL_CONTROL_PLANE,
+    EXTERNAL_ISTIOD_NAMESPACE,
+    ISTIO_SYSTEM,
+    Cluster,
+    Mesh,
+)
 
-ISTIO_NAMESPACE = "istio-system"
+ISTIO_NAMESPACE = ISTIO_SYSTEM
 NAMESPACE_WAVE = 0
+MESH_CONFIG_WAVE = 4  # after the gateway (3): Istio config needs istiod's webhook answering
 
 
 @dataclass(frozen=True)
@@ -31,7 +38,13 @@ class Component:
 class ClusterPlan:
     cluster: Cluster
     folder: str
+    namespace: str  # the system namespace: istio-system, or external-istiod
     components: tuple[Component, ...]
+
+    @property
+    def namespace_component(self) -> Component:
+        """The overlay synced first: the system namespace and the secret placeholders."""
+        return self.components[0]
 
     def component(self, name: str) -> Component | None:
         return next((c for c in self.components if c.name == name), None)
@@ -41,26 +54,48 @@ def cluster_folder(name: str) -> str:
     return f"clusters/{name}"
 
 
-def plan_cluster(mesh: Mesh, cluster: Cluster, profiles: dict[str, ChartProfile]) -> ClusterPlan:
-    folder = cluster_folder(cluster.name)
+def charts_of(mesh: Mesh, cluster: Cluster) -> list[str]:
+    """The upstream charts a cluster installs, in install order.
+
+    An external control-plane cluster runs only istiod (for its config cluster, none before it
+    has one); every other cluster gets ``base`` and ``istiod`` (with ``profile: remote`` on a
+    remote) and, when enabled, the east-west ``gateway``.
+    """
+    if cluster.role == EXTERNAL_CONTROL_PLANE:
+        return ["istiod"] if mesh.remotes_of(cluster.name) else []
     charts = ["base", "istiod"]
     if cluster.east_west_gateway.enabled:
         charts.append("gateway")
+    return charts
+
+
+def system_namespace(mesh: Mesh, cluster: Cluster) -> str:
+    """Namespace of the cluster's control-plane objects: ``external-istiod`` on both sides of an
+    external control plane, ``istio-system`` everywhere else."""
+    control = mesh.control_plane_of(cluster)
+    if control is not None and control.role == EXTERNAL_CONTROL_PLANE:
+        return EXTERNAL_ISTIOD_NAMESPACE
+    return cluster.system_namespace
+
+
+def plan_cluster(mesh: Mesh, cluster: Cluster, profiles: dict[str, ChartProfile]) -> ClusterPlan:
+    folder = cluster_folder(cluster.name)
+    namespace = system_namespace(mesh, cluster)
     components = [
         Component(
-            name="istio-system",
+            name=namespace,
             sync_wave=NAMESPACE_WAVE,
-            namespace=ISTIO_NAMESPACE,
-            overlay_path=f"{folder}/istio-system",
+            namespace=namespace,
+            overlay_path=f"{folder}/{namespace}",
         )
     ]
-    for chart in charts:
+    for chart in charts_of(mesh, cluster):
         profile = profiles[chart]
         components.append(
             Component(
                 name=profile.release,
                 sync_wave=profile.sync_wave,
-                namespace=profile.namespace,
+                namespace=namespace,
                 chart=profile,
                 values_path=f"{folder}/values/{chart}.yaml",
             )
@@ -69,12 +104,14 @@ def plan_cluster(mesh: Mesh, cluster: Cluster, profiles: dict[str, ChartProfile]
         components.append(
             Component(
                 name="mesh-config",
-                sync_wave=max(c.sync_wave for c in components) + 1,
-                namespace=ISTIO_NAMESPACE,
+                sync_wave=MESH_CONFIG_WAVE,
+                namespace=namespace,
                 overlay_path=f"{folder}/mesh-config",
             )
         )
-    return ClusterPlan(cluster=cluster, folder=folder, components=tuple(components))
+    return ClusterPlan(
+        cluster=cluster, folder=folder, namespace=namespace, components=tuple(components)
+    )
 
 
 def plan_mesh(mesh: Mesh, profiles: dict[str, ChartProfile]) -> list[ClusterPlan]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from meshgen.render.plan import ClusterPlan
+from meshgen.spec import unreachable_networks
 
 if TYPE_CHECKING:
     from meshgen.render.engines import Engine
@@ -58,15 +59,13 @@ def _cluster_rows(plans: list[ClusterPlan]) -> str:
 
 
 def network_reachability(mesh: Mesh) -> list[str]:
-    """Warnings for networks whose services other networks cannot reach."""
-    grouped = {n: members for n, members in mesh.clusters_by_network().items() if members}
-    if len(grouped) < 2:
-        return []
+    """Warnings for networks that other networks cannot reach, by the choice in mesh.yaml
+    (``eastWestGateway.enabled: false`` on each of their clusters; leaving it out is an error)."""
     return [
         f"network {network} has no east-west gateway: its services cannot be reached from "
-        "the other networks (set eastWestGateway.enabled: true on one of its clusters)"
-        for network, members in sorted(grouped.items())
-        if not any(c.east_west_gateway.enabled for c in members)
+        "the other networks (one-way on purpose; set eastWestGateway.enabled: true on one of "
+        "its clusters to change that)"
+        for network in unreachable_networks(mesh)
     ]
 
 

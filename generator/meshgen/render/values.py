@@ -11,7 +11,7 @@ from typing import Any
 
 from meshgen.render.files import yaml_file
 from meshgen.render.plan import ClusterPlan
-from meshgen.spec import Cluster, Mesh
+from meshgen.spec import EXTERNAL_CONTROL_PLANE, EXTERNAL_ISTIOD_NAMESPACE, REMOTE, Cluster, Mesh
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -25,18 +25,132 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return merged
 
 
-def istiod_values(mesh: Mesh, cluster: Cluster) -> dict[str, Any]:
+def _mesh_config(mesh: Mesh) -> dict[str, Any]:
     mesh_config: dict[str, Any] = {"trustDomain": mesh.trust_domain}
+    if mesh.trust_domain_aliases:
+        mesh_config["trustDomainAliases"] = list(mesh.trust_domain_aliases)
     if mesh.dns_capture:
         mesh_config["defaultConfig"] = {"proxyMetadata": {"ISTIO_META_DNS_CAPTURE": "true"}}
+    return mesh_config
+
+
+def _membership(mesh: Mesh, cluster: Cluster) -> dict[str, Any]:
+    return {
+        "meshID": mesh.mesh_id,
+        "multiCluster": {"clusterName": cluster.name},
+        "network": cluster.network,
+    }
+
+
+def injection_path(cluster: Cluster) -> str:
+    """The webhook path that tells the primary's injector which cluster and network a pod is in."""
+    return f"/inject/cluster/{cluster.name}/net/{cluster.network}"
+
+
+def remote_values(mesh: Mesh, cluster: Cluster, control: Cluster) -> dict[str, Any]:
+    """istiod chart on a remote: no istiod of its own; webhooks and xDS go to ``control``."""
+    assert control.discovery is not None  # spec invariant: a remote's control plane has one
+    discovery = control.discovery
+    remote: dict[str, Any]
+    if discovery.valid_certificate:
+        remote = {"injectionURL": f"https://{discovery.address}:15017{injection_path(cluster)}"}
+    else:
+        remote = {"injectionPath": injection_path(cluster)}
+    values: dict[str, Any] = {
+        "profile": "remote",
+        "global": {
+            **_membership(mesh, cluster),
+            "configCluster": True,
+            "remotePilotAddress": discovery.address,
+        },
+        "istiodRemote": remote,
+        "meshConfig": _mesh_config(mesh),
+    }
+    if control.role == EXTERNAL_CONTROL_PLANE:
+        # The config cluster of an external control plane keeps the mesh ConfigMap, in the
+        # namespace the external istiod uses.
+        values["global"]["istioNamespace"] = EXTERNAL_ISTIOD_NAMESPACE
+        values["configMap"] = True
+    return values
+
+
+def external_istiod_values(mesh: Mesh, cluster: Cluster, config: Cluster) -> dict[str, Any]:
+    """istiod in ``external-istiod`` of an external control-plane cluster, for ``config``.
+
+    It reads ``config`` as its own cluster through the ``istio-kubeconfig`` Secret (which the
+    chart mounts at /var/run/secrets/remote), and the mesh ConfigMaps it shares with it.
+    """
+    assert cluster.discovery is not None
+    address = f"{cluster.discovery.address}:15012"
+    namespace = EXTERNAL_ISTIOD_NAMESPACE
+    mesh_config = _mesh_config(mesh)
+    mesh_config["rootNamespace"] = namespace
+    mesh_config.setdefault("defaultConfig", {})["discoveryAddress"] = address
     return {
         "global": {
             "meshID": mesh.mesh_id,
-            "multiCluster": {"clusterName": cluster.name},
-            "network": cluster.network,
+            "multiCluster": {"clusterName": config.name},
+            "network": config.network,
+            "istioNamespace": namespace,
+            "operatorManageWebhooks": True,
+            "configValidation": False,
+            "caAddress": address,
         },
         "meshConfig": mesh_config,
+        "env": {
+            "INJECTION_WEBHOOK_CONFIG_NAME": "",
+            "VALIDATION_WEBHOOK_CONFIG_NAME": "",
+            "EXTERNAL_ISTIOD": "true",
+            "LOCAL_CLUSTER_SECRET_WATCHER": "true",
+            "CLUSTER_ID": config.name,
+            "SHARED_MESH_CONFIG": "istio",
+        },
+        "volumes": [
+            {"name": "config-volume", "configMap": {"name": "istio"}},
+            {"name": "inject-volume", "configMap": {"name": "istio-sidecar-injector"}},
+        ],
+        "volumeMounts": [
+            {"name": "config-volume", "mountPath": "/etc/istio/config"},
+            {"name": "inject-volume", "mountPath": "/var/lib/istio/inject"},
+        ],
     }
+
+
+def istiod_values(mesh: Mesh, cluster: Cluster) -> dict[str, Any]:
+    if cluster.role == REMOTE:
+        control = mesh.control_plane_of(cluster)
+        assert control is not None
+        values = remote_values(mesh, cluster, control)
+    elif cluster.role == EXTERNAL_CONTROL_PLANE:
+        values = external_istiod_values(mesh, cluster, mesh.remotes_of(cluster.name)[0])
+    else:
+        values = {"global": _membership(mesh, cluster), "meshConfig": _mesh_config(mesh)}
+        if mesh.remotes_of(cluster.name):
+            # Take the leader lock for, and manage webhooks and CA of, the remote clusters.
+            values["global"]["externalIstiod"] = True
+    revision = mesh.revision_of(cluster)
+    if revision:
+        values["revision"] = revision
+    return values
+
+
+def base_values(mesh: Mesh, cluster: Cluster) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    control = mesh.control_plane_of(cluster)
+    if control is not None:
+        values["profile"] = "remote"
+        if control.role == EXTERNAL_CONTROL_PLANE:
+            values["global"] = {"istioNamespace": EXTERNAL_ISTIOD_NAMESPACE}
+            assert control.discovery is not None
+            if control.discovery.valid_certificate:
+                values["base"] = {
+                    "validationURL": f"https://{control.discovery.address}:15017/validate"
+                }
+    revision = mesh.revision_of(cluster)
+    if revision:
+        # The default validator and the istio-injection=enabled label follow this revision.
+        values["defaultRevision"] = revision
+    return values
 
 
 def gateway_values(mesh: Mesh, cluster: Cluster) -> dict[str, Any]:
@@ -54,15 +168,19 @@ def gateway_values(mesh: Mesh, cluster: Cluster) -> dict[str, Any]:
     service: dict[str, Any] = {"type": gateway.service_type}
     if gateway.annotations:
         service["annotations"] = dict(sorted(gateway.annotations.items()))
-    return {
+    values: dict[str, Any] = {
         "networkGateway": cluster.network,
         "replicaCount": gateway.replicas,
         "autoscaling": autoscaling,
         "service": service,
     }
+    revision = mesh.revision_of(cluster)
+    if revision:
+        values["revision"] = revision
+    return values
 
 
-_COMPUTED = {"base": lambda mesh, cluster: {}, "istiod": istiod_values, "gateway": gateway_values}
+_COMPUTED = {"base": base_values, "istiod": istiod_values, "gateway": gateway_values}
 
 
 def chart_values(mesh: Mesh, cluster: Cluster, chart: str, fixed: dict[str, Any]) -> dict[str, Any]:

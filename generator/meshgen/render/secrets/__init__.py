@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from meshgen.spec import Cluster, Mesh
+from meshgen.spec import PRIMARY, REMOTE, Cluster, Mesh
 
 REMOTE_SECRET_PREFIX = "istio-remote-secret-"
 
@@ -20,16 +20,45 @@ def remote_secret_name(cluster: str) -> str:
 
 
 def peers_of(mesh: Mesh, cluster: Cluster) -> list[str]:
-    """Clusters whose remote secret ``cluster`` needs: every other cluster (multi-primary).
+    """Clusters whose remote secret ``cluster`` needs, sorted.
 
-    This list is O(clusters); ask :func:`has_peers` when only its emptiness matters.
+    A primary's istiod watches every other primary and its own remotes; a remote runs no istiod
+    and needs none; an external control plane reads its config cluster through
+    ``istio-kubeconfig`` instead. This list is O(clusters); ask :func:`has_peers` when only its
+    emptiness matters.
     """
-    return sorted(c.name for c in mesh.clusters if c.name != cluster.name)
+    if cluster.role != PRIMARY:
+        return []
+    others = [c.name for c in mesh.primaries if c.name != cluster.name]
+    return sorted(others + [r.name for r in mesh.remotes_of(cluster.name)])
+
+
+def other_primaries(mesh: Mesh, cluster: Cluster) -> bool:
+    """Whether a primary ``cluster`` shares the mesh with another primary (in O(1))."""
+    return cluster.role == PRIMARY and len(mesh.primaries) > 1
 
 
 def has_peers(mesh: Mesh, cluster: Cluster) -> bool:
-    """Whether ``cluster`` needs any remote secret (in multi-primary: any other cluster)."""
-    return any(c.name != cluster.name for c in mesh.clusters[:2])
+    """Whether ``cluster`` needs any remote secret."""
+    return other_primaries(mesh, cluster) or (
+        cluster.role == PRIMARY and bool(mesh.remotes_of(cluster.name))
+    )
+
+
+def discovered_clusters(mesh: Mesh) -> list[Cluster]:
+    """Every cluster some primary needs the remote secret of: the primaries (when there are
+    several) and the remotes of primaries. Sorted by name."""
+    many = len(mesh.primaries) > 1
+    chosen = [
+        c
+        for c in mesh.clusters
+        if (c.role == PRIMARY and many)
+        or (c.role == REMOTE and getattr(mesh.control_plane_of(c), "role", None) == PRIMARY)
+    ]
+    return sorted(chosen, key=lambda c: c.name)
+
+
+ISTIO_KUBECONFIG = "istio-kubeconfig"
 
 
 class SecretProvider(Protocol):

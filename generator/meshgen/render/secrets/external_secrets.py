@@ -14,10 +14,16 @@ from meshgen.render import yamltext
 from meshgen.render.files import kustomization, yaml_file
 from meshgen.render.overlays import OVERLAYS, relative_to_cluster_overlay
 from meshgen.render.plan import ISTIO_NAMESPACE
-from meshgen.render.secrets import has_peers, remote_secret_name
-from meshgen.spec import Cluster, Mesh
+from meshgen.render.secrets import (
+    ISTIO_KUBECONFIG,
+    discovered_clusters,
+    other_primaries,
+    remote_secret_name,
+)
+from meshgen.spec import EXTERNAL_CONTROL_PLANE, EXTERNAL_ISTIOD_NAMESPACE, PRIMARY, Cluster, Mesh
 
 REMOTE_SECRETS = f"{OVERLAYS}/remote-secrets"
+CONFIG_KUBECONFIGS = f"{OVERLAYS}/istio-kubeconfigs"
 API_VERSION = "external-secrets.io/v1"
 
 
@@ -26,56 +32,111 @@ def store_key(mesh: Mesh, cluster: str) -> str:
     return f"{mesh.secret_key_prefix}/{cluster}"
 
 
-def external_secret(mesh: Mesh, cluster: str) -> dict[str, Any]:
-    name = remote_secret_name(cluster)
+def config_store_key(mesh: Mesh, cluster: str) -> str:
+    """Where the store holds the kubeconfig an external istiod uses for its config ``cluster``
+    (``istioctl create-remote-secret --type=config``). Cluster names have no dots, so this key
+    never collides with a reader kubeconfig's."""
+    return f"{mesh.secret_key_prefix}/{cluster}.{ISTIO_KUBECONFIG}"
+
+
+def _external_secret(
+    mesh: Mesh,
+    name: str,
+    namespace: str,
+    labels: dict[str, str],
+    data: tuple[str, str],
+    template: dict[str, Any],
+) -> dict[str, Any]:
+    """An ExternalSecret creating Secret ``name`` with one key, ``data`` = (key, store key)."""
+    key, remote_key = data
+    target: dict[str, Any] = {"name": name, "creationPolicy": "Owner"}
+    if template:
+        # Metadata only: ESO then keeps the fetched keys as they are.
+        target["template"] = {"metadata": template}
     return {
         "apiVersion": API_VERSION,
         "kind": "ExternalSecret",
-        "metadata": {
-            "name": name,
-            "namespace": ISTIO_NAMESPACE,
-            "labels": {"meshgen.io/remote-cluster": cluster},
-        },
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
         "spec": {
             "refreshInterval": mesh.secret_refresh_interval,
             "secretStoreRef": {"kind": mesh.secret_store_kind, "name": mesh.secret_store_name},
-            "target": {
-                "name": name,
-                "creationPolicy": "Owner",
-                # Metadata only: ESO then keeps the fetched keys as they are.
-                "template": {
-                    "metadata": {
-                        "labels": {"istio/multiCluster": "true"},
-                        "annotations": {"networking.istio.io/cluster": cluster},
-                    }
-                },
-            },
-            "data": [{"secretKey": cluster, "remoteRef": {"key": store_key(mesh, cluster)}}],
+            "target": target,
+            "data": [{"secretKey": key, "remoteRef": {"key": remote_key}}],
         },
     }
+
+
+def external_secret(mesh: Mesh, cluster: str) -> dict[str, Any]:
+    return _external_secret(
+        mesh,
+        remote_secret_name(cluster),
+        ISTIO_NAMESPACE,
+        {"meshgen.io/remote-cluster": cluster},
+        (cluster, store_key(mesh, cluster)),
+        {
+            "labels": {"istio/multiCluster": "true"},
+            "annotations": {"networking.istio.io/cluster": cluster},
+        },
+    )
+
+
+def config_kubeconfig(mesh: Mesh, config: str) -> dict[str, Any]:
+    """``istio-kubeconfig`` (key ``config``) in ``external-istiod``: the external istiod's
+    credentials for its config cluster; the istiod chart mounts it at /var/run/secrets/remote."""
+    return _external_secret(
+        mesh,
+        ISTIO_KUBECONFIG,
+        EXTERNAL_ISTIOD_NAMESPACE,
+        {"meshgen.io/config-cluster": config},
+        ("config", config_store_key(mesh, config)),
+        {},
+    )
 
 
 class ExternalSecretsProvider:
     name = "external-secrets"
 
     def shared_files(self, mesh: Mesh) -> dict[str, str]:
-        if len(mesh.clusters) < 2:
-            return {}
-        names = sorted(c.name for c in mesh.clusters)
-        files = {f"{REMOTE_SECRETS}/kustomization.yaml": yaml_file(kustomization(resources=names))}
-        for name in names:
-            folder = f"{REMOTE_SECRETS}/{name}"
+        files = {}
+        if len(mesh.primaries) > 1:
+            names = [c.name for c in mesh.primaries]
+            files[f"{REMOTE_SECRETS}/kustomization.yaml"] = yaml_file(
+                kustomization(resources=names)
+            )
+        for cluster in discovered_clusters(mesh):
+            folder = f"{REMOTE_SECRETS}/{cluster.name}"
             files[f"{folder}/kustomization.yaml"] = yaml_file(
                 kustomization(resources=["external-secret.yaml"])
             )
-            files[f"{folder}/external-secret.yaml"] = yaml_file(external_secret(mesh, name))
+            files[f"{folder}/external-secret.yaml"] = yaml_file(external_secret(mesh, cluster.name))
+        for cluster in mesh.clusters:
+            if cluster.role == EXTERNAL_CONTROL_PLANE and mesh.remotes_of(cluster.name):
+                config = mesh.remotes_of(cluster.name)[0].name
+                folder = f"{CONFIG_KUBECONFIGS}/{config}"
+                files[f"{folder}/kustomization.yaml"] = yaml_file(
+                    kustomization(resources=["external-secret.yaml"])
+                )
+                files[f"{folder}/external-secret.yaml"] = yaml_file(config_kubeconfig(mesh, config))
         return files
 
     def cluster_resources(self, mesh: Mesh, cluster: Cluster) -> list[str]:
-        return [relative_to_cluster_overlay(REMOTE_SECRETS)] if has_peers(mesh, cluster) else []
+        if cluster.role == EXTERNAL_CONTROL_PLANE:
+            remotes = mesh.remotes_of(cluster.name)
+            if remotes:
+                return [relative_to_cluster_overlay(f"{CONFIG_KUBECONFIGS}/{remotes[0].name}")]
+            return []
+        resources = []
+        if other_primaries(mesh, cluster):
+            resources.append(relative_to_cluster_overlay(REMOTE_SECRETS))
+        if cluster.role == PRIMARY:
+            resources += [
+                relative_to_cluster_overlay(f"{REMOTE_SECRETS}/{remote.name}")
+                for remote in mesh.remotes_of(cluster.name)
+            ]
+        return resources
 
     def cluster_patches(self, mesh: Mesh, cluster: Cluster) -> list[dict[str, Any]]:
-        if not has_peers(mesh, cluster):
+        if not other_primaries(mesh, cluster):
             return []
         own = {
             "$patch": "delete",
