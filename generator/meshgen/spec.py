@@ -86,10 +86,6 @@ class Cluster:
         """Whether an istiod runs in this cluster (for itself or, external, for another)."""
         return self.role != REMOTE
 
-    @property
-    def system_namespace(self) -> str:
-        """The namespace of this cluster's Istio control-plane objects."""
-        return ISTIO_SYSTEM if self.role == PRIMARY else EXTERNAL_ISTIOD_NAMESPACE
 
 
 @dataclass(frozen=True)
@@ -738,7 +734,8 @@ def _set_discovery_address(document: MeshDocument, request: NewCluster) -> Calla
     """Record ``request.discovery_address`` on the new cluster's control plane; return an undo."""
     from ruamel.yaml.comments import CommentedMap
 
-    if request.role != REMOTE or not request.control_plane:
+    address = request.discovery_address
+    if request.role != REMOTE or not request.control_plane or not address:
         raise MeshgenError(
             "--discovery-address is the address of a remote's control plane; "
             "use it with --role remote --control-plane PRIMARY"
@@ -763,7 +760,7 @@ def _set_discovery_address(document: MeshDocument, request: NewCluster) -> Calla
             )
         return lambda: None
     discovery = CommentedMap()
-    discovery["address"] = _quoted(request.discovery_address)
+    discovery["address"] = _quoted(address)
     entry["discovery"] = discovery
 
     def undo() -> None:

@@ -152,11 +152,77 @@ clusters:
     network: default
 """
 
+# The topologies upstream documents besides multi-primary on several networks (above).
+FLAT_MULTI_PRIMARY = """\
+apiVersion: meshgen.io/v1alpha1
+kind: Mesh
+meshID: flat
+repository: {url: https://git.example.com/org/flat.git}
+networks: [{name: lan}]
+clusters:
+  - {name: a, network: lan, podCIDRs: [10.1.0.0/16, "fd00:1::/64"], serviceCIDRs: [10.101.0.0/16]}
+  - {name: b, network: lan, podCIDRs: [10.2.0.0/16, "fd00:2::/64"], serviceCIDRs: [10.102.0.0/16]}
+  - {name: c, network: lan, podCIDRs: [10.3.0.0/16], serviceCIDRs: [10.103.0.0/16]}
+"""
+
+
+def _primary_remote(multi_network: bool) -> spec.MeshDocument:
+    """As with ``new-cluster``: a primary with its gateway, then remotes given its address."""
+    doc = spec.parse(HEADER.format(mesh_id="pr"))
+    doc, _ = spec.add_cluster(doc, spec.NewCluster("primary-1", "net1", east_west_gateway=True))
+    doc, _ = spec.add_cluster(doc, spec.NewCluster("primary-2", "net1", east_west_gateway=True))
+    network = "net2" if multi_network else "net1"
+    for name in ("remote-1", "remote-2"):
+        request = spec.NewCluster(
+            name, network, role="remote", control_plane="primary-1", discovery_address="192.0.2.10"
+        )
+        doc, _ = spec.add_cluster(doc, request)
+    return doc
+
+
+EXTERNAL_CONTROL_PLANE = """\
+apiVersion: meshgen.io/v1alpha1
+kind: Mesh
+meshID: ext
+istio: {revision: stable}
+repository: {url: https://git.example.com/org/ext.git}
+networks: [{name: net1}]
+clusters:
+  - name: cp-host
+    network: net1
+    role: external-control-plane
+    discovery: {address: istiod.ext.example.com, validCertificate: true}
+  - {name: config-1, network: net1, role: remote, controlPlane: cp-host}
+"""
+
+REVISIONED = """\
+apiVersion: meshgen.io/v1alpha1
+kind: Mesh
+meshID: rev
+trustDomain: new.example.com
+trustDomainAliases: [old.example.com]
+istio: {revision: 1-30}
+repository: {url: https://git.example.com/org/rev.git}
+networks: [{name: n1}, {name: n2}]
+clusters:
+  - name: p1
+    network: n1
+    eastWestGateway: {enabled: true}
+    discovery: {address: "2001:db8::10"}
+  - {name: r1, network: n2, role: remote, controlPlane: p1, eastWestGateway: {enabled: true}}
+  - {name: p2, network: n2, revision: canary, eastWestGateway: {enabled: false}}
+"""
+
 SCENARIOS: dict[str, Callable[[], spec.MeshDocument]] = {
     "two-networks": _two_networks,
     "yaml-traps": _yaml_traps,
     "tuned": lambda: spec.parse(TUNED),
     "single-manual": lambda: spec.parse(SINGLE_MANUAL),
+    "flat-multi-primary": lambda: spec.parse(FLAT_MULTI_PRIMARY),
+    "primary-remote-flat": lambda: _primary_remote(multi_network=False),
+    "primary-remote-networks": lambda: _primary_remote(multi_network=True),
+    "external-control-plane": lambda: spec.parse(EXTERNAL_CONTROL_PLANE),
+    "revisioned": lambda: spec.parse(REVISIONED),
 }
 
 # --------------------------------------------------------------------------------------------
@@ -415,10 +481,13 @@ def expected_values(mesh: spec.Mesh, cluster: spec.Cluster, chart: str) -> dict[
         return {"base.validationFailurePolicy": "Fail"}
     if chart == "istiod":
         dns = "meshConfig.defaultConfig.proxyMetadata.ISTIO_META_DNS_CAPTURE"
+        # An external control plane's istiod runs as the cluster it serves (its config cluster).
+        served = [c for c in mesh.clusters if c.control_plane == cluster.name]
+        identity = served[0] if cluster.role == "external-control-plane" else cluster
         return {
             "global.meshID": mesh.mesh_id,
-            "global.multiCluster.clusterName": cluster.name,
-            "global.network": cluster.network,
+            "global.multiCluster.clusterName": identity.name,
+            "global.network": identity.network,
             "meshConfig.trustDomain": mesh.trust_domain,
             dns: "true" if mesh.dns_capture else None,
             "base.validationFailurePolicy": "Fail",
@@ -439,11 +508,18 @@ def expected_values(mesh: spec.Mesh, cluster: spec.Cluster, chart: str) -> dict[
     return expected
 
 
+def expected_charts(mesh: spec.Mesh, cluster: spec.Cluster) -> list[str]:
+    """base and istiod for every data-plane cluster (a remote too: with profile remote), the
+    gateway where enabled; only istiod on an external control plane, once it serves a cluster."""
+    if cluster.role == "external-control-plane":
+        return ["istiod"] if any(c.control_plane == cluster.name for c in mesh.clusters) else []
+    return ["base", "istiod"] + (["gateway"] if cluster.east_west_gateway.enabled else [])
+
+
 def test_values_files_are_the_expected_ones(repo: RenderedRepo) -> None:
-    """base and istiod for every cluster, gateway exactly for clusters with a gateway."""
     expected = set()
     for cluster in repo.mesh.clusters:
-        charts_of = ["base", "istiod"] + (["gateway"] if cluster.east_west_gateway.enabled else [])
+        charts_of = expected_charts(repo.mesh, cluster)
         expected |= {f"clusters/{cluster.name}/values/{chart}.yaml" for chart in charts_of}
     actual = {p for p in repo.files if re.fullmatch(r"clusters/[^/]+/values/[^/]+", p)}
     assert actual == expected
@@ -603,7 +679,7 @@ def test_every_values_key_exists_upstream(
         unknown = unknown_value_paths(load_one(text, path), chart_defaults[chart])
         problems += [f"{path}: {key} is not a key of the upstream {chart} chart" for key in unknown]
         checked += 1
-    assert checked >= 2 * len(repo.mesh.clusters)
+    assert checked == sum(len(expected_charts(repo.mesh, c)) for c in repo.mesh.clusters)
     assert not problems, "\n".join(problems)
 
 
@@ -824,6 +900,8 @@ def test_every_built_object_matches_its_crd(repo: RenderedRepo, crds: CrdIndex) 
         expected.add("ExternalSecret")
     if any(c.east_west_gateway.enabled for c in mesh.clusters):
         expected.add("Gateway")
+    if any(c.east_west_gateway.enabled and mesh.remotes_of(c.name) for c in mesh.clusters):
+        expected.add("VirtualService")  # expose-istiod, for the remotes
     assert kinds == expected
 
 
@@ -1054,8 +1132,12 @@ def test_app_of_apps_walk(repo: RenderedRepo) -> None:
                             problems.append(f"{where}: {value_file} is not in the repository")
                             continue
                         values = load_one(repo.files[rel], rel)
+                        served = [c.name for c in mesh.clusters if c.control_plane == cluster_name]
+                        identity = (
+                            served[0] if cluster.role == "external-control-plane" else cluster_name
+                        )
                         if source["chart"] == "istiod" and (
-                            dig(values, "global.multiCluster.clusterName") != cluster_name
+                            dig(values, "global.multiCluster.clusterName") != identity
                         ):
                             problems.append(f"{where}: {rel} is not {cluster_name}'s istiod")
                         if source["chart"] == "gateway" and (
@@ -1068,7 +1150,16 @@ def test_app_of_apps_walk(repo: RenderedRepo) -> None:
                     check_path(source, dest, where)
                 elif "ref" not in source:
                     problems.append(f"{where}: a source with neither chart, path nor ref")
-        expected = WAVE_ORDER if cluster.east_west_gateway.enabled else WAVE_ORDER[:3]
+        releases = {"base": "istio-base", "istiod": "istiod", "gateway": "istio-eastwestgateway"}
+        external = "external-control-plane" in (
+            cluster.role,
+            mesh.cluster(cluster.control_plane).role if cluster.control_plane else None,
+        )
+        expected = [
+            "external-istiod" if external else "istio-system",
+            *(releases[chart] for chart in expected_charts(mesh, cluster)),
+            *(["mesh-config"] if cluster.east_west_gateway.enabled else []),
+        ]
         if sorted(waves, key=lambda c: (waves[c], c)) != expected or len(
             set(waves.values())
         ) != len(waves):

@@ -73,9 +73,9 @@ def system_namespace(mesh: Mesh, cluster: Cluster) -> str:
     """Namespace of the cluster's control-plane objects: ``external-istiod`` on both sides of an
     external control plane, ``istio-system`` everywhere else."""
     control = mesh.control_plane_of(cluster)
-    if control is not None and control.role == EXTERNAL_CONTROL_PLANE:
+    if EXTERNAL_CONTROL_PLANE in (cluster.role, control and control.role):
         return EXTERNAL_ISTIOD_NAMESPACE
-    return cluster.system_namespace
+    return ISTIO_NAMESPACE
 
 
 def plan_cluster(mesh: Mesh, cluster: Cluster, profiles: dict[str, ChartProfile]) -> ClusterPlan:
