@@ -87,7 +87,6 @@ class Cluster:
         return self.role != REMOTE
 
 
-
 @dataclass(frozen=True)
 class Mesh:
     """The validated mesh, with every default filled in. Clusters keep their file order."""

@@ -184,3 +184,86 @@ def test_a_mesh_in_a_subfolder_of_another_repository_is_refused(
     assert result.exit_code == 2
     assert "must sit at the root of its Git repository" in result.stderr
     assert git(outer, "status", "--porcelain") == ""
+
+
+def test_primary_remote_flow_across_networks(
+    mesh_repo: MeshRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A primary first; once its east-west gateway has an address, a remote on another network."""
+    first = add(capsys, mesh_repo, "primary-1", "--network", "net1", "--east-west-gateway")
+    assert first.exit_code == 0, first.stderr
+    merge(mesh_repo, "meshgen/add-cluster-primary-1")
+    # Without the address there is nothing for the remote's webhooks and proxies to call.
+    before = tree_bytes(mesh_repo.root)
+    missing = add(
+        capsys, mesh_repo, "remote-1", "--network", "net2", "--role", "remote",
+        "--control-plane", "primary-1",
+    )  # fmt: skip
+    assert missing.exit_code == 2
+    assert "primary-1 of remote-1 has no discovery address yet" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1
+    assert tree_bytes(mesh_repo.root) == before
+    assert git(mesh_repo.root, "branch", "--list", "meshgen/add-cluster-remote-1") == ""
+
+    result = add(
+        capsys, mesh_repo, "remote-1", "--network", "net2", "--role", "remote",
+        "--control-plane", "primary-1", "--discovery-address", "203.0.113.20",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    mesh = spec.parse((mesh_repo.root / "mesh.yaml").read_text()).mesh
+    assert mesh.cluster("primary-1").discovery == spec.Discovery("203.0.113.20")
+    remote = mesh.cluster("remote-1")
+    assert (remote.role, remote.control_plane) == ("remote", "primary-1")
+    assert remote.east_west_gateway.enabled  # a second network: reachable both ways
+    message = git(mesh_repo.root, "log", "-1", "--format=%B")
+    assert "remote-1 joins network net2 as a remote of primary-1 with an east-west gateway." in (
+        message
+    )
+    assert "primary-1 now manages remotes" in message
+    assert "remote-1 gets placeholders for 0 cluster(s); 1 cluster(s) gain one" in message
+    changed = git(mesh_repo.root, "show", "--name-only", "--format=", "HEAD").splitlines()
+    assert "clusters/primary-1/mesh-config/expose-istiod.yaml" in changed
+    assert "clusters/primary-1/values/istiod.yaml" in changed  # externalIstiod: true
+    assert run_cli(capsys, "render", "--check", "--repo", str(mesh_repo.root)).exit_code == 0
+
+    # A second remote with a different address for the same primary is a conflict, not an edit.
+    clash = add(
+        capsys, mesh_repo, "remote-2", "--network", "net2", "--role", "remote",
+        "--control-plane", "primary-1", "--discovery-address", "203.0.113.99",
+    )  # fmt: skip
+    assert clash.exit_code == 2 and "already has discovery address 203.0.113.20" in clash.stderr
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (
+            ["r", "--network", "n", "--role", "remote", "--control-plane", "ghost",
+             "--discovery-address", "192.0.2.1"],
+            "control plane 'ghost' is not a cluster of the mesh",
+        ),
+        (
+            ["b", "--network", "n", "--pod-cidr", "10.0.1.0/24"],
+            "b podCIDRs 10.0.1.0/24 overlaps a podCIDRs 10.0.0.0/16 on network n",
+        ),
+        (
+            ["r", "--network", "n", "--role", "remote", "--control-plane", "a",
+             "--discovery-address", "istiod.example.com"],
+            "'istiod.example.com' is a hostname",
+        ),
+        (["b", "--network", "n2", "--no-east-west-gateway", "--role", "remote"], "no controlPlane"),
+    ],
+)  # fmt: skip
+def test_bad_topology_input_exits_2_and_changes_nothing(
+    mesh_repo: MeshRepo, capsys: pytest.CaptureFixture[str], args: list[str], fragment: str
+) -> None:
+    first = add(capsys, mesh_repo, "a", "--network", "n", "--pod-cidr", "10.0.0.0/16")
+    assert first.exit_code == 0, first.stderr
+    merge(mesh_repo, "meshgen/add-cluster-a")
+    before = tree_bytes(mesh_repo.root)
+    result = add(capsys, mesh_repo, *args)
+    assert result.exit_code == 2
+    assert fragment in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert tree_bytes(mesh_repo.root) == before
+    assert git(mesh_repo.root, "rev-parse", "--abbrev-ref", "HEAD") == "main"

@@ -148,3 +148,24 @@ def test_render_writes_back_a_migrated_mesh_yaml(
     assert result.exit_code == 0
     assert "migrated from apiVersion meshgen.io/v1alpha0" in result.stdout
     assert mesh.read_text() == current
+
+
+def test_render_rejects_overlapping_ranges_on_one_network(
+    two_clusters: MeshRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A hand edit that makes two clusters of one network overlap is refused before writing."""
+    add_and_merge(capsys, two_clusters, "cluster-3", "network1")
+    mesh_file = two_clusters.root / "mesh.yaml"
+    text = mesh_file.read_text()
+    text = text.replace(
+        "  - name: cluster-1\n", "  - name: cluster-1\n    podCIDRs: [10.0.0.0/16]\n"
+    ).replace("  - name: cluster-3\n", "  - name: cluster-3\n    podCIDRs: [10.0.255.0/24]\n")
+    assert text.count("podCIDRs") == 2
+    mesh_file.write_text(text)
+    before = tree_bytes(two_clusters.root)
+    result = run_cli(capsys, "render", "--repo", str(two_clusters.root))
+    assert result.exit_code == 2
+    assert "cluster-3 podCIDRs 10.0.255.0/24 overlaps cluster-1 podCIDRs 10.0.0.0/16" in (
+        result.stderr
+    )
+    assert tree_bytes(two_clusters.root) == before

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from meshgen.render.plan import ClusterPlan
-from meshgen.spec import unreachable_networks
+from meshgen.spec import Cluster, unreachable_networks
 
 if TYPE_CHECKING:
     from meshgen.render.engines import Engine
@@ -52,10 +52,58 @@ def _cluster_rows(plans: list[ClusterPlan]) -> str:
         gateway = "yes" if c.east_west_gateway.enabled else "no"
         location = "/".join(x for x in (c.region, c.zone) if x) or "-"
         rows.append(
-            f"| `{c.name}` | `{c.network}` | {c.role} | {gateway} | "
+            f"| `{c.name}` | `{c.network}` | {_role(c)} | {gateway} | "
             f"{c.api_server or '-'} | {location} |\n"
         )
     return "".join(rows)
+
+
+def _role(cluster: Cluster) -> str:
+    if cluster.control_plane:
+        return f"remote of `{cluster.control_plane}`"
+    return cluster.role
+
+
+def control_plane_section(mesh: Mesh) -> str:
+    """How remotes reach their control plane, when the mesh has any."""
+    lines = []
+    for cluster in sorted(mesh.clusters, key=lambda c: c.name):
+        remotes = mesh.remotes_of(cluster.name)
+        if not remotes or cluster.discovery is None:
+            continue
+        names = ", ".join(f"`{r.name}`" for r in remotes)
+        address = cluster.discovery.address
+        if cluster.role == "external-control-plane":
+            how = (
+                f"`{cluster.name}` runs, in namespace `external-istiod`, the istiod of {names}. "
+                f"Expose it at `{address}` (ports 15012 and 15017, for example through an "
+                "ingress gateway of that cluster); its credentials for the config cluster come "
+                "from the `istio-kubeconfig` Secret (key `config`)."
+            )
+        else:
+            via = (
+                "through its east-west gateway (`istiod-gateway` and `istiod-vs` in its "
+                "`mesh-config`)"
+                if cluster.east_west_gateway.enabled
+                else "at an address you expose on its network"
+            )
+            how = (
+                f"`{cluster.name}` (istiod with `externalIstiod: true`) manages {names}, which "
+                f"reach it at `{address}` {via}."
+            )
+        lines.append(f"- {how}\n")
+    if not lines:
+        return ""
+    return (
+        "## Control planes\n\n"
+        "Remote clusters run no istiod of their own: webhooks and xDS go to their control "
+        "plane, whose address is `discovery.address` in `mesh.yaml` (an IP address, because a "
+        "hostname would make the remote's `istiod` Service an ExternalName that webhooks cannot "
+        "call, unless `validCertificate: true` switches the remotes to `injectionURL`). When "
+        "that address changes, edit it in `mesh.yaml` and run `meshgen render`.\n\n"
+        + "".join(lines)
+        + "\n"
+    )
 
 
 def network_reachability(mesh: Mesh) -> list[str]:
@@ -67,6 +115,33 @@ def network_reachability(mesh: Mesh) -> list[str]:
         "its clusters to change that)"
         for network in unreachable_networks(mesh)
     ]
+
+
+def injection_section(mesh: Mesh) -> str:
+    """Which label puts a workload namespace into the mesh, per revision in use."""
+    by_label: dict[str, list[str]] = {}
+    for cluster in sorted(mesh.clusters, key=lambda c: c.name):
+        if cluster.role == "external-control-plane":
+            continue
+        revision = mesh.revision_of(cluster)
+        label = f"istio.io/rev={revision}" if revision else "istio-injection=enabled"
+        by_label.setdefault(label, []).append(cluster.name)
+    if not by_label:
+        return ""
+    rows = "".join(
+        f"| `{label}` | {', '.join(f'`{c}`' for c in clusters)} |\n"
+        for label, clusters in sorted(by_label.items())
+    )
+    return f"""## Workload namespaces
+
+Sidecars are injected into namespaces that carry the label of their cluster's control plane
+revision (`kubectl label namespace <ns> <label>`); a namespace with the wrong label gets no
+sidecar, or one from another revision.
+
+| label | clusters |
+| --- | --- |
+{rows}
+"""
 
 
 def _network_rows(mesh: Mesh) -> str:
@@ -112,10 +187,10 @@ reach each other's pods directly. Each gateway must be reachable from the other 
 the cluster's mesh config (last wave): on clusters without a load-balancer controller, set
 `eastWestGateway.serviceType: NodePort`.
 
-## Layout
+{control_plane_section(mesh)}## Layout
 
 {LAYOUT_TABLE}
-{engine.readme_section(mesh, plans)}
+{injection_section(mesh)}{engine.readme_section(mesh, plans)}
 ## Add a cluster
 
 ```sh
