@@ -77,7 +77,9 @@ def init(directory: Path, **kwargs: object) -> None:
     help="For --role remote: the IP of the control plane's east-west gateway "
     "(recorded on the control plane in mesh.yaml).",
 )
-@click.option("--revision", help="Istio revision of this cluster (default: the mesh's).")
+@click.option(
+    "--istio-revision", help="Istio revision of this cluster (default: the mesh's istio.revision)."
+)
 @click.option("--api-server", help="API server URL other clusters' istiod use (https://...).")
 @click.option("--pod-cidr", "pod_cidrs", multiple=True, help="Pod CIDR (repeatable).")
 @click.option("--service-cidr", "service_cidrs", multiple=True, help="Service CIDR (repeatable).")
@@ -95,7 +97,7 @@ def new_cluster(
     role: str,
     control_plane: str | None,
     discovery_address: str | None,
-    revision: str | None,
+    istio_revision: str | None,
     api_server: str | None,
     pod_cidrs: tuple[str, ...],
     service_cidrs: tuple[str, ...],
@@ -118,7 +120,7 @@ def new_cluster(
         role=role,
         control_plane=control_plane,
         discovery_address=discovery_address,
-        revision=revision,
+        revision=istio_revision,
         api_server=api_server,
         pod_cidrs=pod_cidrs,
         service_cidrs=service_cidrs,

@@ -267,3 +267,16 @@ def test_bad_topology_input_exits_2_and_changes_nothing(
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert tree_bytes(mesh_repo.root) == before
     assert git(mesh_repo.root, "rev-parse", "--abbrev-ref", "HEAD") == "main"
+
+
+def test_istio_revision_lands_in_mesh_yaml_and_values(
+    mesh_repo: MeshRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = add(capsys, mesh_repo, "c1", "--network", "n", "--istio-revision", "canary")
+    assert result.exit_code == 0, result.stderr
+    assert spec.parse((mesh_repo.root / "mesh.yaml").read_text()).mesh.cluster("c1").revision == (
+        "canary"
+    )
+    values = (mesh_repo.root / "clusters/c1/values/istiod.yaml").read_text()
+    assert "\nrevision: canary\n" in values
+    assert "istio.io/rev=canary" in (mesh_repo.root / "README.md").read_text()

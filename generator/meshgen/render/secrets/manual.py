@@ -28,16 +28,27 @@ class ManualProvider:
         text = """## Remote secrets (applied by hand)
 
 This mesh uses the `manual` secrets provider: nothing in this repository creates remote
-secrets. Every cluster needs, in `istio-system`, the remote secret of every other cluster,
-created from that cluster with `istioctl create-remote-secret --name <cluster>` and applied
-out of band (never committed):
+secrets. Every primary needs, in `istio-system`, the remote secret of every other primary and
+of each of its own remotes (remotes need none), created from that cluster with
+`istioctl create-remote-secret --name <cluster>` and applied out of band (never committed):
 
 ```sh
-# for every ordered pair (FROM, TO) of different clusters:
+# for every pair (FROM, TO) in the table below:
 istioctl create-remote-secret --context "$FROM" --name "$FROM" --namespace istio-system \\
   | kubectl apply --context "$TO" -f -
 ```
 """
+        external = [c for c in clusters if c.role == "external-control-plane"]
+        for cluster in external:
+            for config in mesh.remotes_of(cluster.name):
+                text += (
+                    f"\nThe external istiod in `{cluster.name}` reads its config cluster "
+                    f"`{config.name}` through Secret `istio-kubeconfig` (key `config`) in "
+                    f"`external-istiod` of `{cluster.name}`: `istioctl create-remote-secret "
+                    f"--context <{config.name}> --name {config.name} --type=config "
+                    "--namespace=external-istiod --service-account=istiod "
+                    "--create-service-account=false`.\n"
+                )
         if len(clusters) <= EXPLICIT_PAIRS_LIMIT:
             rows = "".join(
                 f"| `{c.name}` | "
@@ -50,7 +61,8 @@ istioctl create-remote-secret --context "$FROM" --name "$FROM" --namespace istio
             )
         else:
             text += (
-                f"\nWith {len(clusters)} clusters that is {len(clusters) - 1} remote secrets in "
-                "each cluster: `istio-remote-secret-<other cluster>` for every other cluster.\n"
+                f"\nWith {len(clusters)} clusters the table is left out: each primary needs "
+                "`istio-remote-secret-<cluster>` for every other primary and for each of its "
+                "remotes (the `clusters` list of `mesh.yaml` names them).\n"
             )
         return text
