@@ -36,12 +36,21 @@ def mesh_text(clusters: int, per_network: int = 10) -> str:
         "clusters:",
     ]
     for index in range(clusters):
+        # Per network: the first cluster is a primary with the gateway and the discovery
+        # address; the last half are remotes of it, the others primaries. Every cluster has a
+        # pod range, so the flat-network overlap check runs over all of them.
+        first = index - index % per_network
         lines += [
             f"  - name: cluster-{index}",
             f"    network: net-{index // per_network}",
+            f"    podCIDRs: [10.{index // 256}.{index % 256}.0/24]",
             "    eastWestGateway:",
-            f"      enabled: {'true' if index % per_network == 0 else 'false'}",
+            f"      enabled: {'true' if index == first else 'false'}",
         ]
+        if index == first:
+            lines.append(f"    discovery: {{address: 192.0.{index // 256}.{index % 256}}}")
+        elif index % per_network >= per_network // 2:
+            lines += ["    role: remote", f"    controlPlane: cluster-{first}"]
     return "\n".join(lines) + "\n"
 
 

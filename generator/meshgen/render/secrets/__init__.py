@@ -24,8 +24,8 @@ def peers_of(mesh: Mesh, cluster: Cluster) -> list[str]:
 
     A primary's istiod watches every other primary and its own remotes; a remote runs no istiod
     and needs none; an external control plane reads its config cluster through
-    ``istio-kubeconfig`` instead. This list is O(clusters); ask :func:`has_peers` when only its
-    emptiness matters.
+    ``istio-kubeconfig`` instead. This list is O(clusters); renderers that run per cluster use
+    :func:`other_primaries` and :meth:`Mesh.remotes_of` instead.
     """
     if cluster.role != PRIMARY:
         return []
@@ -36,13 +36,6 @@ def peers_of(mesh: Mesh, cluster: Cluster) -> list[str]:
 def other_primaries(mesh: Mesh, cluster: Cluster) -> bool:
     """Whether a primary ``cluster`` shares the mesh with another primary (in O(1))."""
     return cluster.role == PRIMARY and len(mesh.primaries) > 1
-
-
-def has_peers(mesh: Mesh, cluster: Cluster) -> bool:
-    """Whether ``cluster`` needs any remote secret."""
-    return other_primaries(mesh, cluster) or (
-        cluster.role == PRIMARY and bool(mesh.remotes_of(cluster.name))
-    )
 
 
 def discovered_clusters(mesh: Mesh) -> list[Cluster]:
