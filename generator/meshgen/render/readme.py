@@ -96,11 +96,11 @@ def control_plane_section(mesh: Mesh) -> str:
         return ""
     return (
         "## Control planes\n\n"
-        "Remote clusters run no istiod of their own: webhooks and xDS go to their control "
-        "plane, whose address is `discovery.address` in `mesh.yaml` (an IP address, because a "
-        "hostname would make the remote's `istiod` Service an ExternalName that webhooks cannot "
-        "call, unless `validCertificate: true` switches the remotes to `injectionURL`). When "
-        "that address changes, edit it in `mesh.yaml` and run `meshgen render`.\n\n"
+        "Remote clusters run no istiod of their own: webhooks and xDS go to their control\n"
+        "plane, whose address is `discovery.address` in `mesh.yaml`: an IP address, because a\n"
+        "hostname would make the remote's `istiod` Service an ExternalName that webhooks\n"
+        "cannot call (unless `validCertificate: true` switches the remotes to `injectionURL`).\n"
+        "When that address changes, edit it in `mesh.yaml` and run `meshgen render`.\n\n"
         + "".join(lines)
         + "\n"
     )
