@@ -43,6 +43,11 @@ class SecretProvider(Protocol):
 
     def readme_section(self, mesh: Mesh) -> str: ...
 
+    def decryption_secret(self, mesh: Mesh) -> str | None:
+        """Secret (in the engine's namespace) with the keys to decrypt what this provider keeps
+        encrypted in Git; None when nothing in Git is encrypted."""
+        ...
+
 
 def provider_for(mesh: Mesh) -> SecretProvider:
     if mesh.secrets_provider == "external-secrets":
@@ -53,4 +58,8 @@ def provider_for(mesh: Mesh) -> SecretProvider:
         from meshgen.render.secrets.manual import ManualProvider
 
         return ManualProvider()
+    if mesh.secrets_provider == "sops":
+        from meshgen.render.secrets.sops import SopsProvider
+
+        return SopsProvider()
     raise ValueError(f"unknown secrets provider {mesh.secrets_provider!r}")

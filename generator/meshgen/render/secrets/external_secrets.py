@@ -85,6 +85,9 @@ class ExternalSecretsProvider:
         }
         return [{"patch": yamltext.dump(own)}]
 
+    def decryption_secret(self, mesh: Mesh) -> str | None:
+        return None
+
     def readme_section(self, mesh: Mesh) -> str:
         store = f"{mesh.secret_store_kind} `{mesh.secret_store_name}`"
         return f"""## Remote secrets (External Secrets Operator)
