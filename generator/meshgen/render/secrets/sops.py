@@ -42,6 +42,9 @@ def sops_config(mesh: Mesh) -> dict[str, Any]:
             {
                 "path_regex": PATH_REGEX,
                 "encrypted_regex": ENCRYPTED_REGEX,
+                # The overlays add meshgen's labels to the built Secret; a MAC over every value
+                # (sops' default) would then no longer match when Flux decrypts it.
+                "mac_only_encrypted": True,
                 "age": ",".join(mesh.sops_age_recipients),
             }
         ]
@@ -96,8 +99,10 @@ recipients (from `mesh.yaml`, written into `.sops.yaml`):
 
 {recipients}
 Only `data` and `stringData` are encrypted; `apiVersion`, `kind` and `metadata` stay readable,
-as Flux requires. Every cluster's `istio-system` Kustomization decrypts them with
-`decryption.provider: sops` and the age key in the Secret `{secret}` of `flux-system`.
+as Flux requires, and the integrity check (MAC) covers only the encrypted values
+(`mac_only_encrypted`), because the overlays add meshgen's labels to the Secrets. Every
+cluster's `istio-system` Kustomization decrypts them with `decryption.provider: sops` and the
+age key in the Secret `{secret}` of `flux-system`.
 
 Why the encrypted files are not generated: encryption is randomised, so re-encrypting on every
 `meshgen render` would change them each time. meshgen writes them once, at a fixed place, and
