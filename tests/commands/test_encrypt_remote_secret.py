@@ -114,3 +114,18 @@ def test_only_for_provider_sops(tmp_path: Path, capsys: pytest.CaptureFixture[st
     result = run_cli(capsys, "encrypt-remote-secret", "c1", str(source), "--repo", str(root))
     assert result.exit_code == 2
     assert "secrets.provider is external-secrets" in result.stderr
+
+
+def test_commands_warn_about_remote_secrets_not_encrypted_yet(
+    sops_repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = run_cli(capsys, "render", "--repo", str(sops_repo))
+    assert first.exit_code == 0
+    assert f"warning: {encrypted_path('c1')} is missing" in first.stderr
+    assert "meshgen encrypt-remote-secret c2 FILE" in first.stderr
+    source = plaintext(tmp_path, "c1")
+    assert run_cli(capsys, "encrypt-remote-secret", "c1", str(source),
+                   "--repo", str(sops_repo)).exit_code == 0  # fmt: skip
+    second = run_cli(capsys, "render", "--repo", str(sops_repo))
+    assert encrypted_path("c1") not in second.stderr
+    assert f"{encrypted_path('c2')} is missing" in second.stderr

@@ -16,6 +16,21 @@ from meshgen.adapters import sops, workspace
 from meshgen.errors import MeshgenError
 from meshgen.render.secrets import remote_secret_name
 from meshgen.render.secrets.sops import SOPS_CONFIG, encrypted_path
+from meshgen.spec import Mesh
+
+
+def missing_secrets(root: Path, mesh: Mesh) -> list[str]:
+    """Warnings for clusters whose encrypted remote secret the other clusters include but that
+    is not in the work tree yet (their ``istio-system`` Kustomization cannot build without it)."""
+    if mesh.secrets_provider != "sops" or len(mesh.clusters) < 2:
+        return []
+    return [
+        f"{encrypted_path(c.name)} is missing: the other clusters cannot apply their remote "
+        f"secrets until it exists; run `istioctl create-remote-secret --name {c.name} > FILE` "
+        f"and `meshgen encrypt-remote-secret {c.name} FILE`"
+        for c in sorted(mesh.clusters, key=lambda c: c.name)
+        if not (root / encrypted_path(c.name)).is_file()
+    ]
 
 
 def _read_secret(file: Path, cluster: str) -> dict[str, Any]:
