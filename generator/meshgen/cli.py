@@ -27,7 +27,7 @@ def cli() -> None:
     """Run one Istio mesh across many clusters and networks, declared in Git.
 
     mesh.yaml describes the networks and clusters; meshgen renders Helm values for the upstream
-    Istio charts, kustomize overlays and Argo CD Applications from it, and commits each change
+    Istio charts, kustomize overlays and Argo CD or Flux objects from it, and commits each change
     on a branch for review.
     """
 
@@ -35,8 +35,8 @@ def cli() -> None:
 @cli.command()
 @click.argument("directory", type=click.Path(path_type=Path), default=".")
 @click.option("--mesh-id", required=True, help="global.meshID of every cluster (DNS-1123 label).")
-@click.option("--repo-url", help="Git URL Argo CD pulls this repository from (default: origin).")
-@click.option("--revision", default="main", show_default=True, help="Branch Argo CD tracks.")
+@click.option("--repo-url", help="Git URL the engine pulls this repository from (default: origin).")
+@click.option("--revision", default="main", show_default=True, help="Branch the engine tracks.")
 @click.option("--istio-version", default="1.30.3", show_default=True)
 @click.option("--trust-domain", default="cluster.local", show_default=True)
 @click.option(
