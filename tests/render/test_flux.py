@@ -22,6 +22,7 @@ import copy
 import json
 import shutil
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from render.test_conformance import (
     EXTERNAL_SECRETS_VERSION,
     ISTIO_VERSION,
     SCENARIOS,
+    WORKERS,
     CrdIndex,
     dig,
     expected_values,
@@ -86,6 +88,12 @@ class FluxRepo:
             text = kustomize.build(self.root / folder)
             self.builds[folder] = load_all(text, f"kustomize build {folder}")
         return self.builds[folder]
+
+    def prefetch(self, folders: list[str]) -> None:
+        """Build folders concurrently (process start dominates a kustomize build)."""
+        todo = [f.removeprefix("./") for f in folders if f.removeprefix("./") not in self.builds]
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            list(pool.map(self.objects, todo))
 
 
 @dataclass(frozen=True)
@@ -191,6 +199,14 @@ def _key(obj: dict[str, Any]) -> tuple[str, str, str]:
 def walk_cluster(repo: FluxRepo, cluster: str) -> ClusterWalk:
     """Start at the flux-system Kustomization that bootstrap created; follow every path."""
     applied: dict[str, list[dict[str, Any]]] = {}
+    repo.prefetch(
+        [
+            f"clusters/{c.name}{sub}"
+            for c in repo.mesh.clusters
+            for sub in ("", "/charts", "/istio-system", "/mesh-config")
+            if sub != "/mesh-config" or c.east_west_gateway.enabled
+        ]
+    )
     pending = [("flux-system", f"clusters/{cluster}")]
     while pending:
         name, path = pending.pop(0)

@@ -145,21 +145,15 @@ def _values_kustomization(mesh: Mesh, plan: ClusterPlan, charts: list[Component]
     return doc
 
 
-def cluster_files(mesh: Mesh, plan: ClusterPlan, decryption_secret: str | None) -> dict[str, str]:
-    folder = plan.folder
-    components = sorted(plan.components, key=lambda c: c.sync_wave)
-    charts = [c for c in components if c.chart is not None]
-    first = min(c.sync_wave for c in charts)
-    files: dict[str, str] = {}
-
-    # The charts: values ConfigMaps, the chart repository and the chained releases.
+def _chart_files(mesh: Mesh, plan: ClusterPlan, charts: list[Component]) -> dict[str, str]:
+    """The values ConfigMaps, the chart repository and the chained releases."""
     values_folder = posixpath.dirname(charts[0].values_path or "")
-    files[f"{values_folder}/kustomization.yaml"] = yaml_file(
-        _values_kustomization(mesh, plan, charts)
-    )
-    charts_folder = f"{folder}/charts"
+    charts_folder = f"{plan.folder}/charts"
+    files = {
+        f"{values_folder}/kustomization.yaml": yaml_file(_values_kustomization(mesh, plan, charts)),
+        f"{charts_folder}/helm-repository.yaml": yaml_file(helm_repository(mesh, plan)),
+    }
     release_files = ["helm-repository.yaml"]
-    files[f"{charts_folder}/helm-repository.yaml"] = yaml_file(helm_repository(mesh, plan))
     previous: Component | None = None
     for component in charts:
         release_files.append(f"{component.name}.yaml")
@@ -173,23 +167,33 @@ def cluster_files(mesh: Mesh, plan: ClusterPlan, decryption_secret: str | None) 
     charts_doc["configurations"] = ["kustomizeconfig.yaml"]
     files[f"{charts_folder}/kustomization.yaml"] = yaml_file(charts_doc)
     files[f"{charts_folder}/kustomizeconfig.yaml"] = yaml_file(KUSTOMIZE_CONFIG)
+    return files
 
-    # The stages: overlays before the charts, the charts, overlays after them.
+
+def cluster_files(mesh: Mesh, plan: ClusterPlan, decryption_secret: str | None) -> dict[str, str]:
+    folder = plan.folder
+    components = sorted(plan.components, key=lambda c: c.sync_wave)
+    charts = [c for c in components if c.chart is not None]
+    files = _chart_files(mesh, plan, charts) if charts else {}
+    first_chart = min((c.sync_wave for c in charts), default=None)
+
+    # The stages, each waiting for the one before: overlays before the charts, the charts,
+    # overlays after them.
     stages = []
-    before: str | None = None
-    for component in (c for c in components if c.chart is None and c.sync_wave < first):
-        assert component.overlay_path is not None
-        secret = decryption_secret if component.name == "istio-system" else None
-        stages.append(
-            flux_kustomization(mesh, plan, component.name, component.overlay_path, before, secret)
-        )
-        before = component.name
-    stages.append(flux_kustomization(mesh, plan, CHARTS_STAGE, charts_folder, before))
-    for component in (c for c in components if c.chart is None and c.sync_wave > first):
-        assert component.overlay_path is not None
-        stages.append(
-            flux_kustomization(mesh, plan, component.name, component.overlay_path, CHARTS_STAGE)
-        )
+    previous: str | None = None
+    for component in components:
+        is_chart = component.chart is not None
+        if is_chart and component is not charts[0]:
+            continue
+        if is_chart:
+            name, path, secret = CHARTS_STAGE, f"{folder}/charts", None
+        else:
+            assert component.overlay_path is not None
+            name, path = component.name, component.overlay_path
+            before_charts = first_chart is None or component.sync_wave < first_chart
+            secret = decryption_secret if before_charts and name == "istio-system" else None
+        stages.append(flux_kustomization(mesh, plan, name, path, previous, secret))
+        previous = name
     files[f"{folder}/stages.yaml"] = yaml_file(*stages)
     files[f"{folder}/kustomization.yaml"] = yaml_file(
         kustomization(resources=[BOOTSTRAP_FOLDER, "stages.yaml"])
