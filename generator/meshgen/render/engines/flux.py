@@ -231,7 +231,7 @@ class FluxEngine:
     def after_merge(self) -> str:
         return (
             "once it is merged, Flux installs Istio on the new cluster and updates the others. "
-            "Bootstrap Flux\non the new cluster first (below)."
+            "Run\n`flux bootstrap` for the new cluster (above), before or after the merge."
         )
 
     def readme_section(self, mesh: Mesh, plans: list[ClusterPlan]) -> str:
