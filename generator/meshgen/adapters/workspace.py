@@ -79,6 +79,10 @@ def plan_changes(
     generated one must go is an error: meshgen never overwrites someone's file.
     """
     changes = ChangeSet()
+    for path in desired:
+        parts = path.split("/", 3)
+        if len(parts) == 4 and parts[0] == "clusters" and parts[2] in FOREIGN_FOLDERS:
+            raise MeshgenError(f"{path}: meshgen never writes into {'/'.join(parts[:3])}/")
     current = generated_files(root)
     for path, text in {**desired, **(owned or {})}.items():
         target = root / path
