@@ -4,7 +4,9 @@
 # Every step is a real meshgen command on a real Git repository with a local bare `origin`.
 #
 #   bash examples/two-networks.sh [DIR]     (default: a new temporary folder)
+#   MESHGEN_ENGINE=flux bash examples/two-networks.sh [DIR]   the same mesh, synced by Flux
 set -euo pipefail
+engine=${MESHGEN_ENGINE:-argocd}
 
 dir=${1:-$(mktemp -d "${TMPDIR:-/tmp}/meshgen-example.XXXXXX")}
 if [ -e "$dir/mesh" ]; then
@@ -30,8 +32,8 @@ mkdir -p "$repo"
 git -C "$repo" init -q -b main
 git -C "$repo" remote add origin "$origin"
 
-step meshgen init "$repo" --mesh-id mesh1 --repo-url https://git.example.com/platform/mesh.git
-meshgen init "$repo" --mesh-id mesh1 --repo-url https://git.example.com/platform/mesh.git
+step meshgen init "$repo" --mesh-id mesh1 --repo-url https://git.example.com/platform/mesh.git --engine "$engine"
+meshgen init "$repo" --mesh-id mesh1 --repo-url https://git.example.com/platform/mesh.git --engine "$engine"
 git -C "$repo" push -q -u origin main
 cd "$repo"
 

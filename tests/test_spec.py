@@ -241,3 +241,45 @@ def test_a_migration_cycle_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     with pytest.raises(MeshgenError, match=r"apiVersion 'meshgen\.io/v1alpha0' is not one"):
         spec.parse(OLD_FORMAT)
+
+
+AGE = "age1" + "q" * 58
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (
+            "secrets:\n  provider: sops\n  sops:\n    ageRecipients: [" + AGE + "]",
+            "mesh.yaml:7: secrets.provider: provider sops needs the flux engine",
+        ),
+        (
+            "gitops: {engine: flux}\nsecrets:\n  provider: sops",
+            "mesh.yaml:7: secrets: provider sops needs at least one age recipient",
+        ),
+        (
+            "gitops: {engine: flux}\nsecrets:\n  provider: sops\n  sops:\n"
+            "    ageRecipients: [age1short]",
+            "mesh.yaml:10: secrets.sops.ageRecipients[0]: 'age1short' is not allowed",
+        ),
+        ("gitops: {engine: fluxcd}", "mesh.yaml:6: gitops.engine: 'fluxcd' is not one of"),
+    ],
+)
+def test_flux_and_sops_settings_are_checked(extra: str, expected: str) -> None:
+    text = MINIMAL_MESH.replace("networks: []", f"{extra}\nnetworks: []")
+    with pytest.raises(MeshgenError) as error:
+        spec.parse(text)
+    assert str(error.value).startswith(expected), str(error.value)
+
+
+def test_flux_with_sops_is_read_with_its_defaults() -> None:
+    text = MINIMAL_MESH.replace(
+        "networks: []",
+        f"gitops: {{engine: flux}}\nsecrets:\n  provider: sops\n  sops:\n"
+        f"    ageRecipients: [{AGE}]\nnetworks: []",
+    )
+    mesh = spec.parse(text).mesh
+    assert (mesh.engine, mesh.secrets_provider) == ("flux", "sops")
+    assert mesh.sops_age_recipients == (AGE,)
+    sops_schema = library.mesh_schema()["properties"]["secrets"]["properties"]["sops"]
+    assert sops_schema["properties"]["decryptionSecret"]["default"] == mesh.sops_decryption_secret

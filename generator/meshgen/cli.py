@@ -27,7 +27,7 @@ def cli() -> None:
     """Run one Istio mesh across many clusters and networks, declared in Git.
 
     mesh.yaml describes the networks and clusters; meshgen renders Helm values for the upstream
-    Istio charts, kustomize overlays and Argo CD Applications from it, and commits each change
+    Istio charts, kustomize overlays and Argo CD or Flux objects from it, and commits each change
     on a branch for review.
     """
 
@@ -35,17 +35,29 @@ def cli() -> None:
 @cli.command()
 @click.argument("directory", type=click.Path(path_type=Path), default=".")
 @click.option("--mesh-id", required=True, help="global.meshID of every cluster (DNS-1123 label).")
-@click.option("--repo-url", help="Git URL Argo CD pulls this repository from (default: origin).")
-@click.option("--revision", default="main", show_default=True, help="Branch Argo CD tracks.")
+@click.option("--repo-url", help="Git URL the engine pulls this repository from (default: origin).")
+@click.option("--revision", default="main", show_default=True, help="Branch the engine tracks.")
 @click.option("--istio-version", default="1.30.3", show_default=True)
 @click.option("--trust-domain", default="cluster.local", show_default=True)
-@click.option("--engine", type=click.Choice(["argocd"]), default="argocd", show_default=True)
+@click.option(
+    "--engine",
+    type=click.Choice(["argocd", "flux"]),
+    default="argocd",
+    show_default=True,
+    help="GitOps engine that syncs the clusters.",
+)
 @click.option(
     "--secrets",
-    type=click.Choice(["external-secrets", "manual"]),
+    type=click.Choice(["external-secrets", "manual", "sops"]),
     default="external-secrets",
     show_default=True,
-    help="How remote secrets reach the clusters (never through Git).",
+    help="How remote secrets reach the clusters (sops: encrypted in Git, Flux only).",
+)
+@click.option(
+    "--age-recipient",
+    "age_recipients",
+    multiple=True,
+    help="age public key the sops provider encrypts to (repeatable).",
 )
 @click.option("--allow-dirty", is_flag=True, help="Allow uncommitted changes in an existing repo.")
 def init(directory: Path, **kwargs: object) -> None:
@@ -146,6 +158,17 @@ def render(repo: Path | None, check: bool) -> None:
     from meshgen.commands import render as command
 
     sys.exit(command.run(repo, check))
+
+
+@cli.command("encrypt-remote-secret")
+@click.argument("cluster")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@REPO_OPTION
+def encrypt_remote_secret(cluster: str, file: Path, repo: Path | None) -> None:
+    """Encrypt CLUSTER's remote secret (FILE, from istioctl create-remote-secret) with sops."""
+    from meshgen.commands import encrypt_remote_secret as command
+
+    sys.exit(command.run(cluster, file, repo))
 
 
 @cli.group()

@@ -30,6 +30,8 @@ DEFAULT_KUBERNETES_VERSION = "1.33"
 DEFAULT_REVISION = "main"
 DEFAULT_ARGOCD_NAMESPACE = "argocd"
 DEFAULT_STORE = "meshgen-secrets"
+DEFAULT_SOPS_SECRET = "sops-age"
+ENGINES_WITH_SOPS = ("flux",)
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,8 @@ class Mesh:
     secret_refresh_interval: str
     networks: tuple[str, ...]
     clusters: tuple[Cluster, ...]
+    sops_age_recipients: tuple[str, ...] = ()
+    sops_decryption_secret: str = DEFAULT_SOPS_SECRET
 
     @functools.cached_property
     def _by_name(self) -> dict[str, Cluster]:
@@ -354,6 +358,7 @@ def build_model(tree: Any) -> Mesh:
     secrets = data.get("secrets", {})
     external = secrets.get("externalSecrets", {})
     store = external.get("storeRef", {})
+    sops = secrets.get("sops", {})
     networks = tuple(n["name"] for n in data["networks"])
     clusters = []
     for raw in data["clusters"]:
@@ -412,6 +417,8 @@ def build_model(tree: Any) -> Mesh:
         secret_refresh_interval=external.get("refreshInterval", "1h"),
         networks=networks,
         clusters=tuple(clusters),
+        sops_age_recipients=tuple(sops.get("ageRecipients", ())),
+        sops_decryption_secret=sops.get("decryptionSecret", DEFAULT_SOPS_SECRET),
     )
 
 
@@ -422,6 +429,19 @@ def check_invariants(mesh: Mesh, tree: Any = None, source: str = MESH_FILE) -> N
         line = _line_of(tree, path) if tree is not None else None
         raise SpecError(source, line, _field_name(path), message)
 
+    if mesh.secrets_provider == "sops":
+        if mesh.engine not in ENGINES_WITH_SOPS:
+            fail(
+                ["secrets", "provider"],
+                f"provider sops needs the flux engine ({mesh.engine} cannot decrypt SOPS "
+                "without a plugin); use engine flux, or provider external-secrets or manual",
+            )
+        if not mesh.sops_age_recipients:
+            fail(
+                ["secrets"],
+                "provider sops needs at least one age recipient; add secrets.sops.ageRecipients "
+                "(the public keys, age1..., of whoever may decrypt)",
+            )
     seen_networks: dict[str, int] = {}
     for index, name in enumerate(mesh.networks):
         if name in seen_networks:

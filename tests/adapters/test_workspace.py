@@ -69,3 +69,18 @@ def test_generated_mark_is_read_from_the_first_line_only(tmp_path: Path) -> None
     (tmp_path / "overlays/late.yaml").write_text("a: 1\n" + YAML_HEADER)
     (tmp_path / "overlays/ok.yaml").write_text(YAML_HEADER + "a: 1\n")
     assert workspace.generated_files(tmp_path) == {"overlays/ok.yaml"}
+
+
+def test_flux_system_is_never_read_written_or_removed(tmp_path: Path) -> None:
+    """`flux bootstrap` owns clusters/<c>/flux-system/, even a file there that looks generated."""
+    folder = tmp_path / "clusters/c1/flux-system"
+    folder.mkdir(parents=True)
+    (folder / "gotk-sync.yaml").write_text(YAML_HEADER + "kind: Kustomization\n")
+    (tmp_path / "clusters/c1/stages.yaml").write_text(YAML_HEADER)
+    assert workspace.generated_files(tmp_path) == {"clusters/c1/stages.yaml"}
+    changes = workspace.plan_changes(tmp_path, {})
+    assert changes.remove == ["clusters/c1/stages.yaml"]
+    workspace.apply_changes(tmp_path, changes)
+    assert (folder / "gotk-sync.yaml").read_text() == YAML_HEADER + "kind: Kustomization\n"
+    with pytest.raises(MeshgenError, match="never writes into clusters/c1/flux-system/"):
+        workspace.plan_changes(tmp_path, {"clusters/c1/flux-system/x.yaml": YAML_HEADER})

@@ -18,7 +18,9 @@ from meshgen.render.files import GENERATED_MARK
 
 # Where generated files may live; hand-written files elsewhere are never even looked at.
 GENERATED_ROOTS = ("clusters", "bootstrap", "overlays", ".meshgen")
-GENERATED_TOP_FILES = ("README.md",)
+GENERATED_TOP_FILES = ("README.md", ".sops.yaml")
+# Written by `flux bootstrap` under clusters/<cluster>/: never read, written or removed.
+FOREIGN_FOLDERS = ("flux-system",)
 _MARK_BYTES = GENERATED_MARK.encode()
 
 
@@ -42,7 +44,9 @@ def generated_files(root: Path) -> set[str]:
         base = root / top
         if not base.is_dir():
             continue
-        for dirpath, _dirnames, filenames in os.walk(base):
+        for dirpath, dirnames, filenames in os.walk(base):
+            if top == "clusters" and Path(dirpath).parent == base:
+                dirnames[:] = [d for d in dirnames if d not in FOREIGN_FOLDERS]
             for filename in filenames:
                 path = Path(dirpath) / filename
                 if is_generated(path):
@@ -75,6 +79,10 @@ def plan_changes(
     generated one must go is an error: meshgen never overwrites someone's file.
     """
     changes = ChangeSet()
+    for path in desired:
+        parts = path.split("/", 3)
+        if len(parts) == 4 and parts[0] == "clusters" and parts[2] in FOREIGN_FOLDERS:
+            raise MeshgenError(f"{path}: meshgen never writes into {'/'.join(parts[:3])}/")
     current = generated_files(root)
     for path, text in {**desired, **(owned or {})}.items():
         target = root / path

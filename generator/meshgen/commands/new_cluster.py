@@ -8,6 +8,7 @@ from pathlib import Path
 from meshgen import mesh_repo, output, spec
 from meshgen.adapters import git as gitops
 from meshgen.adapters import workspace
+from meshgen.commands.encrypt_remote_secret import missing_secrets
 from meshgen.errors import MeshgenError
 from meshgen.render.readme import network_reachability
 from meshgen.render.secrets import peers_of
@@ -121,7 +122,7 @@ def run(options: Options) -> int:
     output.heading(f"Added cluster {request.name} to mesh {updated.mesh.mesh_id}")
     for line in summary:
         output.info(f"  {line}")
-    for warning in warnings:
+    for warning in warnings + missing_secrets(root, updated.mesh):
         output.warn(warning)
     output.info(f"{len(changes.write)} files written, {len(changes.remove)} removed:")
     for path in changes.paths:

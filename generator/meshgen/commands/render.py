@@ -7,6 +7,7 @@ from pathlib import Path
 
 from meshgen import mesh_repo, output, spec
 from meshgen.adapters import workspace
+from meshgen.commands.encrypt_remote_secret import missing_secrets
 from meshgen.errors import CheckFailed
 
 DIFF_LINES_SHOWN = 40
@@ -47,6 +48,8 @@ def run(repo: Path | None, check: bool) -> int:
             "run `meshgen render` and commit the result"
         )
     workspace.apply_changes(root, changes)
+    for warning in missing_secrets(root, document.mesh):
+        output.warn(warning)
     if document.migrated_from:
         output.info(
             f"mesh.yaml migrated from apiVersion {document.migrated_from} to {spec.API_VERSION}."

@@ -9,11 +9,23 @@ from meshgen.spec import Mesh
 
 
 class Engine(Protocol):
+    """One GitOps engine. It owns the per-cluster ``kustomization.yaml`` (the folder the engine
+    syncs) and its own objects; it never changes the values files or the overlays."""
+
     name: str
+    display_name: str
 
     def files(self, mesh: Mesh, plans: list[ClusterPlan]) -> dict[str, str]: ...
 
+    def layout_rows(self) -> list[tuple[str, str]]:
+        """(path, what it holds) rows for the generated README's layout table."""
+        ...
+
     def readme_section(self, mesh: Mesh, plans: list[ClusterPlan]) -> str: ...
+
+    def after_merge(self) -> str:
+        """What happens once a new cluster's pull request is merged (README sentence)."""
+        ...
 
 
 def engine_for(mesh: Mesh) -> Engine:
@@ -21,4 +33,8 @@ def engine_for(mesh: Mesh) -> Engine:
         from meshgen.render.engines.argocd import ArgoCDEngine
 
         return ArgoCDEngine()
+    if mesh.engine == "flux":
+        from meshgen.render.engines.flux import FluxEngine
+
+        return FluxEngine()
     raise ValueError(f"unknown GitOps engine {mesh.engine!r}")

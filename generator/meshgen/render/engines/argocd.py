@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from meshgen.errors import MeshgenError
-from meshgen.render.files import kustomization, mesh_labels, yaml_file
+from meshgen.render.files import cluster_labels, kustomization, mesh_labels, yaml_file
 from meshgen.render.plan import ClusterPlan, Component
 from meshgen.spec import Mesh
 
@@ -109,18 +109,6 @@ def _sync_policy(*options: str) -> dict[str, Any]:
 
 def _git_source(mesh: Mesh, path: str) -> dict[str, Any]:
     return {"repoURL": mesh.repo_url, "targetRevision": mesh.revision, "path": path}
-
-
-def cluster_labels(mesh: Mesh, plan: ClusterPlan) -> dict[str, str]:
-    cluster = plan.cluster
-    labels = dict(sorted(cluster.labels.items()))
-    labels.update(mesh_labels(mesh.mesh_id, cluster.name))
-    labels["meshgen.io/network"] = cluster.network
-    if cluster.region:
-        labels["meshgen.io/region"] = cluster.region
-    if cluster.zone:
-        labels["meshgen.io/zone"] = cluster.zone
-    return labels
 
 
 def child_application(mesh: Mesh, plan: ClusterPlan, component: Component) -> dict[str, Any]:
@@ -244,6 +232,23 @@ def _check_unique_names(mesh: Mesh, plans: list[ClusterPlan]) -> None:
 
 class ArgoCDEngine:
     name = "argocd"
+    display_name = "Argo CD"
+
+    def layout_rows(self) -> list[tuple[str, str]]:
+        return [
+            (
+                "clusters/<cluster>/applications/",
+                "the cluster's Argo CD Applications, listed by "
+                "`clusters/<cluster>/kustomization.yaml`",
+            ),
+            (f"{BOOTSTRAP}/", "applied once to the Argo CD cluster"),
+        ]
+
+    def after_merge(self) -> str:
+        return (
+            "once it is merged, Argo CD installs Istio on the new cluster and updates the others. "
+            "The cluster must be\nregistered with Argo CD under the same name first."
+        )
 
     def files(self, mesh: Mesh, plans: list[ClusterPlan]) -> dict[str, str]:
         _check_unique_names(mesh, plans)

@@ -52,6 +52,54 @@ def discovered_clusters(mesh: Mesh) -> list[Cluster]:
 
 
 ISTIO_KUBECONFIG = "istio-kubeconfig"
+REMOTE_SECRETS = "overlays/remote-secrets"
+
+
+def placeholder_tree(mesh: Mesh, placeholder_files: list[str]) -> dict[str, str]:
+    """The shared placeholder folders: ``overlays/remote-secrets/<c>/`` for every cluster some
+    primary watches, listing ``placeholder_files``, plus the aggregate of the primaries' folders
+    that each primary includes (and deletes its own from, see :func:`own_placeholder_patch`).
+    Adding a primary changes one line of the aggregate, so the repository grows linearly."""
+    from meshgen.render.files import kustomization, yaml_file
+
+    files = {}
+    if len(mesh.primaries) > 1:
+        names = [c.name for c in mesh.primaries]
+        files[f"{REMOTE_SECRETS}/kustomization.yaml"] = yaml_file(kustomization(resources=names))
+    for cluster in discovered_clusters(mesh):
+        files[f"{REMOTE_SECRETS}/{cluster.name}/kustomization.yaml"] = yaml_file(
+            kustomization(resources=placeholder_files)
+        )
+    return files
+
+
+def placeholder_resources(mesh: Mesh, cluster: Cluster) -> list[str]:
+    """What a cluster's system-namespace overlay includes from :func:`placeholder_tree`."""
+    from meshgen.render.overlays import relative_to_cluster_overlay
+
+    if cluster.role != PRIMARY:
+        return []
+    resources = [REMOTE_SECRETS] if other_primaries(mesh, cluster) else []
+    resources += [f"{REMOTE_SECRETS}/{remote.name}" for remote in mesh.remotes_of(cluster.name)]
+    return [relative_to_cluster_overlay(path) for path in resources]
+
+
+def own_placeholder_patch(
+    mesh: Mesh, cluster: Cluster, api_version: str, kind: str
+) -> list[dict[str, Any]]:
+    """The patch deleting a primary's own placeholder from the aggregate it includes."""
+    from meshgen.render import yamltext
+    from meshgen.render.plan import ISTIO_NAMESPACE
+
+    if not other_primaries(mesh, cluster):
+        return []
+    own = {
+        "$patch": "delete",
+        "apiVersion": api_version,
+        "kind": kind,
+        "metadata": {"name": remote_secret_name(cluster.name), "namespace": ISTIO_NAMESPACE},
+    }
+    return [{"patch": yamltext.dump(own)}]
 
 
 class SecretProvider(Protocol):
@@ -65,6 +113,11 @@ class SecretProvider(Protocol):
 
     def readme_section(self, mesh: Mesh) -> str: ...
 
+    def decryption_secret(self, mesh: Mesh) -> str | None:
+        """Secret (in the engine's namespace) with the keys to decrypt what this provider keeps
+        encrypted in Git; None when nothing in Git is encrypted."""
+        ...
+
 
 def provider_for(mesh: Mesh) -> SecretProvider:
     if mesh.secrets_provider == "external-secrets":
@@ -75,4 +128,8 @@ def provider_for(mesh: Mesh) -> SecretProvider:
         from meshgen.render.secrets.manual import ManualProvider
 
         return ManualProvider()
+    if mesh.secrets_provider == "sops":
+        from meshgen.render.secrets.sops import SopsProvider
+
+        return SopsProvider()
     raise ValueError(f"unknown secrets provider {mesh.secrets_provider!r}")

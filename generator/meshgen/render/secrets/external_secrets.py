@@ -10,19 +10,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from meshgen.render import yamltext
 from meshgen.render.files import kustomization, yaml_file
 from meshgen.render.overlays import OVERLAYS, relative_to_cluster_overlay
 from meshgen.render.plan import ISTIO_NAMESPACE
 from meshgen.render.secrets import (
     ISTIO_KUBECONFIG,
+    REMOTE_SECRETS,
     discovered_clusters,
-    other_primaries,
+    own_placeholder_patch,
+    placeholder_resources,
+    placeholder_tree,
     remote_secret_name,
 )
-from meshgen.spec import EXTERNAL_CONTROL_PLANE, EXTERNAL_ISTIOD_NAMESPACE, PRIMARY, Cluster, Mesh
+from meshgen.spec import EXTERNAL_CONTROL_PLANE, EXTERNAL_ISTIOD_NAMESPACE, Cluster, Mesh
 
-REMOTE_SECRETS = f"{OVERLAYS}/remote-secrets"
+PLACEHOLDER = "external-secret.yaml"
 CONFIG_KUBECONFIGS = f"{OVERLAYS}/istio-kubeconfigs"
 API_VERSION = "external-secrets.io/v1"
 
@@ -97,26 +99,19 @@ class ExternalSecretsProvider:
     name = "external-secrets"
 
     def shared_files(self, mesh: Mesh) -> dict[str, str]:
-        files = {}
-        if len(mesh.primaries) > 1:
-            names = [c.name for c in mesh.primaries]
-            files[f"{REMOTE_SECRETS}/kustomization.yaml"] = yaml_file(
-                kustomization(resources=names)
-            )
+        files = placeholder_tree(mesh, [PLACEHOLDER])
         for cluster in discovered_clusters(mesh):
-            folder = f"{REMOTE_SECRETS}/{cluster.name}"
-            files[f"{folder}/kustomization.yaml"] = yaml_file(
-                kustomization(resources=["external-secret.yaml"])
+            files[f"{REMOTE_SECRETS}/{cluster.name}/{PLACEHOLDER}"] = yaml_file(
+                external_secret(mesh, cluster.name)
             )
-            files[f"{folder}/external-secret.yaml"] = yaml_file(external_secret(mesh, cluster.name))
         for cluster in mesh.clusters:
             if cluster.role == EXTERNAL_CONTROL_PLANE and mesh.remotes_of(cluster.name):
                 config = mesh.remotes_of(cluster.name)[0].name
                 folder = f"{CONFIG_KUBECONFIGS}/{config}"
                 files[f"{folder}/kustomization.yaml"] = yaml_file(
-                    kustomization(resources=["external-secret.yaml"])
+                    kustomization(resources=[PLACEHOLDER])
                 )
-                files[f"{folder}/external-secret.yaml"] = yaml_file(config_kubeconfig(mesh, config))
+                files[f"{folder}/{PLACEHOLDER}"] = yaml_file(config_kubeconfig(mesh, config))
         return files
 
     def cluster_resources(self, mesh: Mesh, cluster: Cluster) -> list[str]:
@@ -125,26 +120,13 @@ class ExternalSecretsProvider:
             if remotes:
                 return [relative_to_cluster_overlay(f"{CONFIG_KUBECONFIGS}/{remotes[0].name}")]
             return []
-        resources = []
-        if other_primaries(mesh, cluster):
-            resources.append(relative_to_cluster_overlay(REMOTE_SECRETS))
-        if cluster.role == PRIMARY:
-            resources += [
-                relative_to_cluster_overlay(f"{REMOTE_SECRETS}/{remote.name}")
-                for remote in mesh.remotes_of(cluster.name)
-            ]
-        return resources
+        return placeholder_resources(mesh, cluster)
 
     def cluster_patches(self, mesh: Mesh, cluster: Cluster) -> list[dict[str, Any]]:
-        if not other_primaries(mesh, cluster):
-            return []
-        own = {
-            "$patch": "delete",
-            "apiVersion": API_VERSION,
-            "kind": "ExternalSecret",
-            "metadata": {"name": remote_secret_name(cluster.name), "namespace": ISTIO_NAMESPACE},
-        }
-        return [{"patch": yamltext.dump(own)}]
+        return own_placeholder_patch(mesh, cluster, API_VERSION, "ExternalSecret")
+
+    def decryption_secret(self, mesh: Mesh) -> str | None:
+        return None
 
     def readme_section(self, mesh: Mesh) -> str:
         store = f"{mesh.secret_store_kind} `{mesh.secret_store_name}`"
@@ -170,5 +152,5 @@ that can read those keys.
 def _rows(mesh: Mesh) -> str:
     return "".join(
         f"| `{c.name}` | `{store_key(mesh, c.name)}` | `{remote_secret_name(c.name)}` |\n"
-        for c in sorted(mesh.clusters, key=lambda c: c.name)
+        for c in discovered_clusters(mesh)
     )

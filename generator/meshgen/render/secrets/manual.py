@@ -23,6 +23,9 @@ class ManualProvider:
     def cluster_patches(self, mesh: Mesh, cluster: Cluster) -> list[dict[str, Any]]:
         return []
 
+    def decryption_secret(self, mesh: Mesh) -> str | None:
+        return None
+
     def readme_section(self, mesh: Mesh) -> str:
         clusters = sorted(mesh.clusters, key=lambda c: c.name)
         text = """## Remote secrets (applied by hand)

@@ -1,0 +1,100 @@
+"""``meshgen encrypt-remote-secret``: put a cluster's remote secret into Git, SOPS-encrypted.
+
+The input is what ``istioctl create-remote-secret --name <cluster>`` prints: one Secret named
+``istio-remote-secret-<cluster>``. The real ``sops`` encrypts it with the creation rule of the
+repository's ``.sops.yaml`` (age recipients from mesh.yaml, only data/stringData) to the fixed
+place the generated kustomizations include. The plaintext is never written anywhere.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from meshgen import mesh_repo, output
+from meshgen.adapters import sops, workspace
+from meshgen.errors import MeshgenError
+from meshgen.render.secrets import discovered_clusters, remote_secret_name
+from meshgen.render.secrets.sops import SOPS_CONFIG, encrypted_path
+from meshgen.spec import Mesh
+
+
+def missing_secrets(root: Path, mesh: Mesh) -> list[str]:
+    """Warnings for clusters whose encrypted remote secret the other clusters include but that
+    is not in the work tree yet (their ``istio-system`` Kustomization cannot build without it)."""
+    if mesh.secrets_provider != "sops":
+        return []
+    return [
+        f"{encrypted_path(c.name)} is missing: the other clusters cannot apply their remote "
+        f"secrets until it exists; run `istioctl create-remote-secret --name {c.name} > FILE` "
+        f"and `meshgen encrypt-remote-secret {c.name} FILE`"
+        for c in discovered_clusters(mesh)
+        if not (root / encrypted_path(c.name)).is_file()
+    ]
+
+
+def _read_secret(file: Path, cluster: str) -> dict[str, Any]:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise MeshgenError(f"{file}: cannot be read ({exc.strerror}); check the path") from None
+    try:
+        documents = [d for d in YAML(typ="safe", pure=True).load_all(text) if d is not None]
+    except YAMLError:
+        raise MeshgenError(
+            f"{file}: not valid YAML; pass the output of "
+            f"`istioctl create-remote-secret --name {cluster}`"
+        ) from None
+    expected = remote_secret_name(cluster)
+    secrets = [d for d in documents if isinstance(d, dict) and d.get("kind") == "Secret"]
+    if len(documents) != 1 or len(secrets) != 1:
+        raise MeshgenError(
+            f"{file}: expected exactly one Secret, found {len(documents)} documents; pass the "
+            f"output of `istioctl create-remote-secret --name {cluster}`"
+        )
+    (secret,) = secrets
+    name = (secret.get("metadata") or {}).get("name")
+    if name != expected:
+        raise MeshgenError(
+            f"{file}: the Secret is named {name!r}, not {expected!r}; create it with "
+            f"`istioctl create-remote-secret --name {cluster}`"
+        )
+    if not secret.get("data") and not secret.get("stringData"):
+        raise MeshgenError(f"{file}: the Secret {name} has no data; nothing to encrypt")
+    if "sops" in secret:
+        raise MeshgenError(f"{file}: is already encrypted with sops; pass the plaintext Secret")
+    return secret
+
+
+def run(cluster: str, file: Path, repo: Path | None) -> int:
+    root = mesh_repo.find_root(repo)
+    mesh = mesh_repo.load(root).mesh
+    if mesh.secrets_provider != "sops":
+        raise MeshgenError(
+            f"{root / 'mesh.yaml'}: secrets.provider is {mesh.secrets_provider}; remote "
+            "secrets are encrypted into Git only with provider sops (and engine flux)"
+        )
+    if cluster not in {c.name for c in mesh.clusters}:
+        raise MeshgenError(
+            f"{root / 'mesh.yaml'}: no cluster {cluster!r} in the mesh; add it with "
+            "`meshgen new-cluster` first"
+        )
+    if not workspace.is_generated(root / SOPS_CONFIG):
+        raise MeshgenError(
+            f"{root / SOPS_CONFIG}: missing (or not meshgen's); run `meshgen render` first"
+        )
+    _read_secret(file, cluster)
+    target = encrypted_path(cluster)
+    existed = (root / target).exists()
+    encrypted = sops.encrypt(file, target, root)
+    if "sops:" not in encrypted:
+        raise MeshgenError(f"sops returned no encrypted document for {file}; check {SOPS_CONFIG}")
+    workspace.apply_changes(root, workspace.ChangeSet(write={target: encrypted}))
+    output.info(
+        f"{'Replaced' if existed else 'Wrote'} {target} (encrypted with sops to "
+        f"{len(mesh.sops_age_recipients)} age recipients). Commit it; delete {file}."
+    )
+    return 0

@@ -1,0 +1,267 @@
+"""Flux: ``flux bootstrap --path=clusters/<cluster>`` syncs each cluster's folder.
+
+``flux bootstrap`` writes ``clusters/<cluster>/flux-system/`` (the controllers and the
+``flux-system`` GitRepository and Kustomization) and meshgen never touches that folder. The
+``flux-system`` Kustomization builds ``clusters/<cluster>/kustomization.yaml``, which meshgen
+writes: it lists ``flux-system`` (so Flux keeps managing itself) and ``stages.yaml``, the Flux
+Kustomizations that install the mesh in order:
+
+1. one per overlay synced before the charts (``istio-system``: the namespace with its network
+   label, and the remote secrets), with ``wait``;
+2. ``istio-charts`` (``clusters/<cluster>/charts/``): the HelmRepository and one HelmRelease per
+   upstream chart, chained with ``dependsOn`` (base, istiod, gateway), so the gateway never
+   starts before the sidecar injector; with ``wait``, it is Ready only when every release is;
+3. one per overlay synced after the charts (``mesh-config``), which waits for ``istio-charts``.
+
+The HelmReleases take their values from the very files meshgen renders: a
+``configMapGenerator`` next to them (``values/kustomization.yaml``) turns each values file into
+a ConfigMap with a content hash in its name, and ``charts/kustomizeconfig.yaml`` teaches
+kustomize to rewrite ``valuesFrom`` to that name, so every values change rolls the release.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from typing import Any
+
+from meshgen.render.files import cluster_labels, kustomization, yaml_file
+from meshgen.render.plan import ClusterPlan, Component
+from meshgen.spec import Mesh
+
+SOURCE_API = "source.toolkit.fluxcd.io/v1"
+KUSTOMIZE_API = "kustomize.toolkit.fluxcd.io/v1"
+HELM_API = "helm.toolkit.fluxcd.io/v2"
+NAMESPACE = "flux-system"  # where flux bootstrap installs Flux and its GitRepository
+BOOTSTRAP_FOLDER = "flux-system"
+GIT_SOURCE = {"kind": "GitRepository", "name": "flux-system"}
+HELM_REPOSITORY = "istio"
+CHARTS_STAGE = "istio-charts"
+VALUES_KEY = "values.yaml"
+
+# Teaches kustomize that HelmRelease.spec.valuesFrom[].name refers to a ConfigMap, so the
+# hashed names of generated ConfigMaps are written into the HelmReleases.
+KUSTOMIZE_CONFIG = {
+    "nameReference": [
+        {
+            "kind": "ConfigMap",
+            "version": "v1",
+            "fieldSpecs": [{"path": "spec/valuesFrom/name", "kind": "HelmRelease"}],
+        }
+    ]
+}
+
+
+def values_config_map(component: Component) -> str:
+    """The ConfigMap (before kustomize's hash suffix) holding a chart's values file."""
+    return f"{component.name}-values"
+
+
+def _metadata(mesh: Mesh, plan: ClusterPlan, name: str, component: str) -> dict[str, Any]:
+    labels = cluster_labels(mesh, plan)
+    labels["meshgen.io/component"] = component
+    return {"name": name, "namespace": NAMESPACE, "labels": labels}
+
+
+def helm_repository(mesh: Mesh, plan: ClusterPlan) -> dict[str, Any]:
+    return {
+        "apiVersion": SOURCE_API,
+        "kind": "HelmRepository",
+        "metadata": _metadata(mesh, plan, HELM_REPOSITORY, CHARTS_STAGE),
+        "spec": {"interval": "1h", "url": mesh.chart_repository},
+    }
+
+
+def helm_release(
+    mesh: Mesh, plan: ClusterPlan, component: Component, after: Component | None
+) -> dict[str, Any]:
+    assert component.chart is not None
+    spec: dict[str, Any] = {
+        "interval": "30m",
+        "releaseName": component.chart.release,
+        "targetNamespace": component.namespace,
+        "storageNamespace": component.namespace,
+        "chart": {
+            "spec": {
+                "chart": component.chart.chart,
+                "version": mesh.istio_version,
+                "sourceRef": {"kind": "HelmRepository", "name": HELM_REPOSITORY},
+            }
+        },
+    }
+    if after is not None:
+        spec["dependsOn"] = [{"name": after.name}]
+    spec["valuesFrom"] = [
+        {"kind": "ConfigMap", "name": values_config_map(component), "valuesKey": VALUES_KEY}
+    ]
+    spec["install"] = {"remediation": {"retries": 3}}
+    spec["upgrade"] = {"remediation": {"retries": 3}}
+    return {
+        "apiVersion": HELM_API,
+        "kind": "HelmRelease",
+        "metadata": _metadata(mesh, plan, component.name, component.name),
+        "spec": spec,
+    }
+
+
+def flux_kustomization(
+    mesh: Mesh,
+    plan: ClusterPlan,
+    name: str,
+    path: str,
+    depends_on: str | None,
+    decryption_secret: str | None = None,
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "interval": "10m",
+        "retryInterval": "1m",
+        "timeout": "10m",
+        "path": f"./{path}",
+        "prune": True,
+        "wait": True,
+        "sourceRef": dict(GIT_SOURCE),
+    }
+    if depends_on is not None:
+        spec["dependsOn"] = [{"name": depends_on}]
+    if decryption_secret is not None:
+        spec["decryption"] = {"provider": "sops", "secretRef": {"name": decryption_secret}}
+    return {
+        "apiVersion": KUSTOMIZE_API,
+        "kind": "Kustomization",
+        "metadata": _metadata(mesh, plan, name, name),
+        "spec": spec,
+    }
+
+
+def _values_kustomization(mesh: Mesh, plan: ClusterPlan, charts: list[Component]) -> dict[str, Any]:
+    doc = kustomization(labels=cluster_labels(mesh, plan))
+    doc["namespace"] = NAMESPACE
+    doc["configMapGenerator"] = [
+        {
+            "name": values_config_map(c),
+            "files": [f"{VALUES_KEY}={posixpath.basename(c.values_path or '')}"],
+        }
+        for c in charts
+    ]
+    return doc
+
+
+def _chart_files(mesh: Mesh, plan: ClusterPlan, charts: list[Component]) -> dict[str, str]:
+    """The values ConfigMaps, the chart repository and the chained releases."""
+    values_folder = posixpath.dirname(charts[0].values_path or "")
+    charts_folder = f"{plan.folder}/charts"
+    files = {
+        f"{values_folder}/kustomization.yaml": yaml_file(_values_kustomization(mesh, plan, charts)),
+        f"{charts_folder}/helm-repository.yaml": yaml_file(helm_repository(mesh, plan)),
+    }
+    release_files = ["helm-repository.yaml"]
+    previous: Component | None = None
+    for component in charts:
+        release_files.append(f"{component.name}.yaml")
+        files[f"{charts_folder}/{component.name}.yaml"] = yaml_file(
+            helm_release(mesh, plan, component, previous)
+        )
+        previous = component
+    charts_doc = kustomization(
+        resources=[posixpath.relpath(values_folder, charts_folder), *release_files]
+    )
+    charts_doc["configurations"] = ["kustomizeconfig.yaml"]
+    files[f"{charts_folder}/kustomization.yaml"] = yaml_file(charts_doc)
+    files[f"{charts_folder}/kustomizeconfig.yaml"] = yaml_file(KUSTOMIZE_CONFIG)
+    return files
+
+
+def cluster_files(mesh: Mesh, plan: ClusterPlan, decryption_secret: str | None) -> dict[str, str]:
+    folder = plan.folder
+    components = sorted(plan.components, key=lambda c: c.sync_wave)
+    charts = [c for c in components if c.chart is not None]
+    files = _chart_files(mesh, plan, charts) if charts else {}
+
+    # The stages, each waiting for the one before: overlays before the charts, the charts,
+    # overlays after them.
+    stages = []
+    previous: str | None = None
+    for component in components:
+        is_chart = component.chart is not None
+        if is_chart and component is not charts[0]:
+            continue
+        if is_chart:
+            name, path, secret = CHARTS_STAGE, f"{folder}/charts", None
+        else:
+            assert component.overlay_path is not None
+            name, path = component.name, component.overlay_path
+            secret = decryption_secret if component is plan.namespace_component else None
+        stages.append(flux_kustomization(mesh, plan, name, path, previous, secret))
+        previous = name
+    files[f"{folder}/stages.yaml"] = yaml_file(*stages)
+    files[f"{folder}/kustomization.yaml"] = yaml_file(
+        kustomization(resources=[BOOTSTRAP_FOLDER, "stages.yaml"])
+    )
+    return files
+
+
+class FluxEngine:
+    name = "flux"
+    display_name = "Flux"
+
+    def files(self, mesh: Mesh, plans: list[ClusterPlan]) -> dict[str, str]:
+        from meshgen.render.secrets import provider_for
+
+        decryption_secret = provider_for(mesh).decryption_secret(mesh)
+        files: dict[str, str] = {}
+        for plan in plans:
+            files.update(cluster_files(mesh, plan, decryption_secret))
+        return files
+
+    def layout_rows(self) -> list[tuple[str, str]]:
+        return [
+            (
+                "clusters/<cluster>/kustomization.yaml",
+                "what Flux syncs in the cluster: `flux-system/` (written by `flux bootstrap`, "
+                "never by meshgen) and `stages.yaml`, the cluster's Flux Kustomizations",
+            ),
+            (
+                "clusters/<cluster>/charts/",
+                "the HelmRepository and HelmReleases, with values from "
+                "`clusters/<cluster>/values/` (`values/kustomization.yaml` makes the ConfigMaps)",
+            ),
+        ]
+
+    def after_merge(self) -> str:
+        return (
+            "once it is merged, Flux installs Istio on the new cluster and updates the others. "
+            "Run\n`flux bootstrap` for the new cluster (above), before or after the merge."
+        )
+
+    def readme_section(self, mesh: Mesh, plans: list[ClusterPlan]) -> str:
+        rows = []
+        rows.append("| 1 | `istio-system` | the namespace (network label) and remote secrets |")
+        rows.append(
+            f"| 2 | `{CHARTS_STAGE}` | HelmReleases `istio-base` → `istiod` → "
+            "`istio-eastwestgateway` (where enabled), chained with `dependsOn` |"
+        )
+        rows.append("| 3 | `mesh-config` | Istio config (east-west gateway clusters only) |")
+        table = "\n".join(rows)
+        return f"""## Bootstrap Flux (once per cluster)
+
+Run `flux bootstrap` against each cluster with its own path; it writes
+`clusters/<cluster>/flux-system/` (commit it; meshgen never touches that folder) and starts
+syncing `clusters/<cluster>/`:
+
+```sh
+flux bootstrap git --url={mesh.repo_url} --branch={mesh.revision} \\
+  --path=clusters/<cluster> --context=<kube-context of the cluster>
+```
+
+`clusters/<cluster>/kustomization.yaml` lists `flux-system`, so it builds only once bootstrap
+has written that folder; Flux keeps managing itself from there. The cluster then applies its
+Flux Kustomizations (namespace `{NAMESPACE}`, labelled `meshgen.io/cluster: <cluster>`) in this
+order, each waiting until the previous one is Ready:
+
+| step | Kustomization | what it applies |
+| --- | --- | --- |
+{table}
+
+The charts come from `{mesh.chart_repository}`, version `{mesh.istio_version}`; each
+HelmRelease reads the values file `clusters/<cluster>/values/<chart>.yaml` through a ConfigMap
+whose name carries a hash of its content, so a values change upgrades the release.
+"""

