@@ -1,4 +1,4 @@
-"""Secret providers: how each cluster's remote secrets (and later its CA) arrive without Git.
+"""Secret providers: how each cluster's remote secrets and its CA arrive without Git.
 
 A provider contributes shared files, what a cluster's ``istio-system`` overlay includes, and
 the README section that tells a person what to put where. Secret *values* never pass through
@@ -7,11 +7,13 @@ meshgen's rendering.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from meshgen.spec import Cluster, Mesh
 
 REMOTE_SECRET_PREFIX = "istio-remote-secret-"
+CACERTS = "cacerts"  # istiod's plug-in CA Secret (security/pkg/pki/ca/ca.go CACertsSecret)
 
 
 def remote_secret_name(cluster: str) -> str:
@@ -32,6 +34,20 @@ def has_peers(mesh: Mesh, cluster: Cluster) -> bool:
     return any(c.name != cluster.name for c in mesh.clusters[:2])
 
 
+def runs_istiod(cluster: Cluster) -> bool:
+    """Whether the cluster runs its own istiod, and so needs a ``cacerts`` Secret.
+
+    Every cluster is a primary today; remote clusters (without istiod) will answer False.
+    """
+    return cluster.role == "primary"
+
+
+def expected_secrets(mesh: Mesh, cluster: Cluster) -> list[str]:
+    """Names of the Secrets ``cluster`` needs in ``istio-system``: cacerts, then remote secrets."""
+    own = [CACERTS] if runs_istiod(cluster) else []
+    return own + [remote_secret_name(peer) for peer in peers_of(mesh, cluster)]
+
+
 class SecretProvider(Protocol):
     name: str
 
@@ -43,6 +59,35 @@ class SecretProvider(Protocol):
 
     def readme_section(self, mesh: Mesh) -> str: ...
 
+    def cacerts_placeholder(self, mesh: Mesh, cluster: Cluster) -> str | None:
+        """Repository path of the object that brings ``cluster``'s cacerts (None: out of band)."""
+        ...
+
+
+def missing_cacerts(
+    mesh: Mesh, provider: SecretProvider, exists: Callable[[str], bool]
+) -> list[str]:
+    """Warnings for clusters running istiod whose cacerts placeholder is not in the repository.
+
+    Pure: ``exists(path)`` answers for repository paths. For ``meshgen validate``.
+    """
+    problems = []
+    for cluster in sorted(mesh.clusters, key=lambda c: c.name):
+        if not runs_istiod(cluster):
+            continue
+        path = provider.cacerts_placeholder(mesh, cluster)
+        if path is not None and not exists(path):
+            problems.append(
+                f"{path}: cluster {cluster.name} has no cacerts placeholder, so istiod would "
+                f"start with a self-signed CA and cross-cluster mTLS fails; "
+                + (
+                    f"run `meshgen seal {cluster.name} --cacerts DIR --cert CERT`"
+                    if provider.name == "sealed-secrets"
+                    else "run `meshgen render`"
+                )
+            )
+    return problems
+
 
 def provider_for(mesh: Mesh) -> SecretProvider:
     if mesh.secrets_provider == "external-secrets":
@@ -53,4 +98,8 @@ def provider_for(mesh: Mesh) -> SecretProvider:
         from meshgen.render.secrets.manual import ManualProvider
 
         return ManualProvider()
+    if mesh.secrets_provider == "sealed-secrets":
+        from meshgen.render.secrets.sealed_secrets import SealedSecretsProvider
+
+        return SealedSecretsProvider()
     raise ValueError(f"unknown secrets provider {mesh.secrets_provider!r}")

@@ -13,8 +13,8 @@ from typing import Any
 from meshgen.render import yamltext
 from meshgen.render.files import kustomization, yaml_file
 from meshgen.render.overlays import OVERLAYS, relative_to_cluster_overlay
-from meshgen.render.plan import ISTIO_NAMESPACE
-from meshgen.render.secrets import has_peers, remote_secret_name
+from meshgen.render.plan import ISTIO_NAMESPACE, cluster_folder
+from meshgen.render.secrets import CACERTS, has_peers, remote_secret_name, runs_istiod
 from meshgen.spec import Cluster, Mesh
 
 REMOTE_SECRETS = f"{OVERLAYS}/remote-secrets"
@@ -55,14 +55,62 @@ def external_secret(mesh: Mesh, cluster: str) -> dict[str, Any]:
     }
 
 
+# The store entry of a cluster's CA holds these properties (no dots: several ESO providers
+# read a property as a gjson path); each becomes the cacerts key istiod reads.
+CACERTS_PROPERTIES = {
+    "ca-cert.pem": "ca-cert",
+    "ca-key.pem": "ca-key",
+    "root-cert.pem": "root-cert",
+    "cert-chain.pem": "cert-chain",
+}
+CACERTS_FILE = "cacerts.yaml"
+
+
+def cacerts_store_key(mesh: Mesh, cluster: str) -> str:
+    """Where the secret store must hold ``cluster``'s intermediate CA bundle."""
+    return f"{mesh.secret_cacerts_prefix}/{cluster}"
+
+
+def cacerts_external_secret(mesh: Mesh, cluster: str) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "ExternalSecret",
+        "metadata": {"name": CACERTS, "namespace": ISTIO_NAMESPACE},
+        "spec": {
+            "refreshInterval": mesh.secret_refresh_interval,
+            "secretStoreRef": {"kind": mesh.secret_store_kind, "name": mesh.secret_store_name},
+            "target": {"name": CACERTS, "creationPolicy": "Owner"},
+            "data": [
+                {
+                    "secretKey": key,
+                    "remoteRef": {"key": cacerts_store_key(mesh, cluster), "property": prop},
+                }
+                for key, prop in CACERTS_PROPERTIES.items()
+            ],
+        },
+    }
+
+
+def cacerts_path(cluster: str) -> str:
+    return f"{cluster_folder(cluster)}/istio-system/{CACERTS_FILE}"
+
+
 class ExternalSecretsProvider:
     name = "external-secrets"
 
+    def cacerts_placeholder(self, mesh: Mesh, cluster: Cluster) -> str | None:
+        return cacerts_path(cluster.name) if runs_istiod(cluster) else None
+
     def shared_files(self, mesh: Mesh) -> dict[str, str]:
+        files = {
+            cacerts_path(c.name): yaml_file(cacerts_external_secret(mesh, c.name))
+            for c in mesh.clusters
+            if runs_istiod(c)
+        }
         if len(mesh.clusters) < 2:
-            return {}
+            return files
         names = sorted(c.name for c in mesh.clusters)
-        files = {f"{REMOTE_SECRETS}/kustomization.yaml": yaml_file(kustomization(resources=names))}
+        files[f"{REMOTE_SECRETS}/kustomization.yaml"] = yaml_file(kustomization(resources=names))
         for name in names:
             folder = f"{REMOTE_SECRETS}/{name}"
             files[f"{folder}/kustomization.yaml"] = yaml_file(
@@ -72,7 +120,10 @@ class ExternalSecretsProvider:
         return files
 
     def cluster_resources(self, mesh: Mesh, cluster: Cluster) -> list[str]:
-        return [relative_to_cluster_overlay(REMOTE_SECRETS)] if has_peers(mesh, cluster) else []
+        resources = [CACERTS_FILE] if runs_istiod(cluster) else []
+        if has_peers(mesh, cluster):
+            resources.append(relative_to_cluster_overlay(REMOTE_SECRETS))
+        return resources
 
     def cluster_patches(self, mesh: Mesh, cluster: Cluster) -> list[dict[str, Any]]:
         if not has_peers(mesh, cluster):
@@ -101,9 +152,25 @@ puts under `stringData.<cluster>`):
 | cluster | secret store key | Secret created in the other clusters |
 | --- | --- | --- |
 {_rows(mesh)}
+Each cluster also gets its own `cacerts` (its intermediate CA, signed by the mesh's shared
+root) from an `ExternalSecret` in `clusters/<cluster>/istio-system/cacerts.yaml`, synced with
+the namespace, before istiod. Make the bundle with `meshgen ca issue <cluster>` and store its
+four files as the properties `ca-cert`, `ca-key`, `root-cert` and `cert-chain` of one entry:
+
+| cluster | secret store key of its `cacerts` |
+| --- | --- |
+{_cacerts_rows(mesh)}
 Before the first sync, every cluster needs the External Secrets Operator and the {store}
 that can read those keys.
 """
+
+
+def _cacerts_rows(mesh: Mesh) -> str:
+    return "".join(
+        f"| `{c.name}` | `{cacerts_store_key(mesh, c.name)}` |\n"
+        for c in sorted(mesh.clusters, key=lambda c: c.name)
+        if runs_istiod(c)
+    )
 
 
 def _rows(mesh: Mesh) -> str:

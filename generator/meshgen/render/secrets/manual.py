@@ -11,11 +11,26 @@ from meshgen.spec import Cluster, Mesh
 EXPLICIT_PAIRS_LIMIT = 25
 
 
+CACERTS_BY_HAND = """
+Each cluster also needs its own `cacerts` Secret in `istio-system` before istiod starts (see
+Trust below), applied by hand from the bundle `meshgen ca issue <cluster>` wrote:
+
+```sh
+kubectl --context "$CLUSTER" -n istio-system create secret generic cacerts \\
+  --from-file="$BUNDLE/ca-cert.pem" --from-file="$BUNDLE/ca-key.pem" \\
+  --from-file="$BUNDLE/root-cert.pem" --from-file="$BUNDLE/cert-chain.pem"
+```
+"""
+
+
 class ManualProvider:
     name = "manual"
 
     def shared_files(self, mesh: Mesh) -> dict[str, str]:
         return {}
+
+    def cacerts_placeholder(self, mesh: Mesh, cluster: Cluster) -> str | None:
+        return None  # applied by hand; the README says how
 
     def cluster_resources(self, mesh: Mesh, cluster: Cluster) -> list[str]:
         return []
@@ -53,4 +68,4 @@ istioctl create-remote-secret --context "$FROM" --name "$FROM" --namespace istio
                 f"\nWith {len(clusters)} clusters that is {len(clusters) - 1} remote secrets in "
                 "each cluster: `istio-remote-secret-<other cluster>` for every other cluster.\n"
             )
-        return text
+        return text + CACERTS_BY_HAND
