@@ -585,12 +585,13 @@ def record_trust(
             "add it with `meshgen new-cluster` first, or check the name"
         )
     entry = entries[0]
+    quoted = CommentedMap((k, DoubleQuotedScalarString(v)) for k, v in values.items())
+    # New mappings are inserted whole: comments that follow then move below their last value.
     if "trust" not in entry:
-        _set_at_end(entry, "trust", CommentedMap())
-    trust = entry["trust"]
-    if section not in trust:
-        _set_at_end(trust, section, CommentedMap())
-    target = trust[section]
-    for key, value in values.items():
-        _set_at_end(target, key, DoubleQuotedScalarString(value))
+        _set_at_end(entry, "trust", CommentedMap([(section, quoted)]))
+    elif section not in entry["trust"]:
+        _set_at_end(entry["trust"], section, quoted)
+    else:
+        for key, value in quoted.items():
+            _set_at_end(entry["trust"][section], key, value)
     return from_tree(document.tree, document.source)
