@@ -31,7 +31,18 @@ def summarize(before: spec.Mesh, after: spec.Mesh, name: str) -> list[str]:
     if cluster.network not in before.networks_in_use() and spanned > 1:
         lines.append(f"{cluster.network} is a new network: the mesh now spans {spanned} networks.")
     others = len(before.clusters)
-    if others and after.secrets_provider != "manual":
+    if after.secrets_provider == "sealed-secrets":
+        lines.append(
+            f"Secrets (sealed-secrets): seal {name}'s cacerts"
+            + (
+                f", {others} remote secret(s) for {name} and {name}'s remote secret for "
+                f"{others} cluster(s)"
+                if others
+                else ""
+            )
+            + " with `meshgen seal`; see README.md."
+        )
+    elif others and after.secrets_provider != "manual":
         lines.append(
             f"Remote secrets: {name} gets placeholders for {others} cluster(s); "
             f"{others} cluster(s) gain one for {name}."

@@ -24,8 +24,8 @@ LAYOUT = [
     ),
     (
         "clusters/<cluster>/istio-system/",
-        "overlay synced first: the `istio-system` Namespace (network label), remote-secret "
-        "placeholders",
+        "overlay synced first: the `istio-system` Namespace (network label), the `cacerts` and "
+        "remote-secret placeholders",
     ),
     (
         "clusters/<cluster>/mesh-config/",
