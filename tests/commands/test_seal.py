@@ -150,32 +150,29 @@ def test_sealed_secrets_open_with_the_controller_key_and_join_the_overlay(
     ]
 
 
-@pytest.mark.parametrize(
-    ("cluster", "which", "message"),
-    [
-        ("cluster-2", "bundle", "holds the intermediate CA of cluster cluster-1, not cluster-2"),
-        ("cluster-2", "remote", "is cluster-2's own remote secret"),
-        ("cluster-3", "bundle", "cluster 'cluster-3' is not in the mesh"),
-    ],
-)
+WRONG_MATERIAL = [
+    ("cluster-2", "bundle", "holds the intermediate CA of cluster cluster-1, not cluster-2"),
+    ("cluster-2", "remote", "is cluster-2's own remote secret"),
+    ("cluster-3", "bundle", "cluster 'cluster-3' is not in the mesh"),
+]
+
+
 def test_seal_refuses_material_of_the_wrong_cluster(
     make_trust_mesh: Callable[[str], MeshRepo],
     material: dict[str, object],
     capsys: pytest.CaptureFixture[str],
-    cluster: str,
-    which: str,
-    message: str,
 ) -> None:
     repo = make_trust_mesh("sealed-secrets")
     before = tree_bytes(repo.root)
-    option = "--cacerts" if which == "bundle" else "--remote-secret"
-    result = run_cli(
-        capsys, "seal", cluster, "--cert", str(material["cert"]), option, str(material[which]),
-        "--repo", str(repo.root),
-    )  # fmt: skip
-    assert result.exit_code == 2
-    assert message in result.stderr and result.stderr.count("\n") == 1
-    assert tree_bytes(repo.root) == before
+    for cluster, which, message in WRONG_MATERIAL:
+        option = "--cacerts" if which == "bundle" else "--remote-secret"
+        result = run_cli(
+            capsys, "seal", cluster, "--cert", str(material["cert"]), option,
+            str(material[which]), "--repo", str(repo.root),
+        )  # fmt: skip
+        assert result.exit_code == 2, (cluster, which)
+        assert message in result.stderr and result.stderr.count("\n") == 1
+        assert tree_bytes(repo.root) == before
 
 
 def test_seal_needs_the_sealed_secrets_provider(
