@@ -6,10 +6,11 @@ intermediate's validity in ``mesh.yaml`` when it runs against a mesh repository.
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 from pathlib import Path
 
-from meshgen import mesh_repo, output
+from meshgen import mesh_repo, output, spec
 from meshgen.adapters import secret_files
 from meshgen.commands import _trust
 from meshgen.errors import MeshgenError
@@ -43,22 +44,17 @@ def run_init(options: InitOptions) -> int:
             )
     moment = _trust.now()
     root = ca.create_root(moment, days=options.root_days, key_size=options.key_size)
+    root_end = moment + datetime.timedelta(days=options.root_days)
     files = {ca.ROOT_CERT: root.cert_pem, ca.ROOT_KEY: root.key_pem}
     written = secret_files.write_files(options.out, files, ca.SECRET_FILES, "--out")
     for path in written:
         output.info(f"  wrote    {path}")
     output.info(
-        f"Root CA valid until {_trust.timestamp(moment + _days(options.root_days))}. Keep "
+        f"Root CA valid until {_trust.timestamp(root_end)}. Keep "
         f"{ca.ROOT_KEY} offline; issue each cluster's CA with "
         f"`meshgen ca issue CLUSTER --ca {options.out} --out DIR`."
     )
     return 0
-
-
-def _days(days: int):  # type: ignore[no-untyped-def]
-    import datetime
-
-    return datetime.timedelta(days=days)
 
 
 def run_issue(options: IssueOptions) -> int:
@@ -103,7 +99,7 @@ def run_issue(options: IssueOptions) -> int:
     return 0
 
 
-def _deliver_hint(document, options: IssueOptions) -> None:  # type: ignore[no-untyped-def]
+def _deliver_hint(document: spec.MeshDocument, options: IssueOptions) -> None:
     mesh = document.mesh
     if mesh.secrets_provider == "external-secrets":
         from meshgen.render.secrets.external_secrets import CACERTS_PROPERTIES, cacerts_store_key

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from meshgen import mesh_repo, output
+from meshgen import mesh_repo, output, spec
 from meshgen.adapters import secret_files
 from meshgen.commands import _trust
 from meshgen.errors import MeshgenError
@@ -87,7 +87,7 @@ def run(options: Options) -> int:
     return 0
 
 
-def _deliver_hint(document, cluster: str) -> None:  # type: ignore[no-untyped-def]
+def _deliver_hint(document: spec.MeshDocument, cluster: str) -> None:
     mesh = document.mesh
     if mesh.secrets_provider == "external-secrets":
         from meshgen.render.secrets.external_secrets import store_key

@@ -12,8 +12,13 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from meshgen.errors import MeshgenError
+
+if TYPE_CHECKING:  # cryptography is imported where it is used (it costs ~40 ms)
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
 ROOT_CERT = "root-cert.pem"
 ROOT_KEY = "root-key.pem"
@@ -61,7 +66,7 @@ def _utc(moment: datetime.datetime) -> datetime.datetime:
     )
 
 
-def _new_key(key_size: int):  # type: ignore[no-untyped-def]
+def _new_key(key_size: int) -> rsa.RSAPrivateKey:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     if key_size not in KEY_SIZES:
@@ -71,7 +76,7 @@ def _new_key(key_size: int):  # type: ignore[no-untyped-def]
     return rsa.generate_private_key(public_exponent=65537, key_size=key_size)
 
 
-def _key_pem(key) -> bytes:  # type: ignore[no-untyped-def]
+def _key_pem(key: rsa.RSAPrivateKey) -> bytes:
     from cryptography.hazmat.primitives import serialization
 
     return key.private_bytes(
@@ -81,7 +86,7 @@ def _key_pem(key) -> bytes:  # type: ignore[no-untyped-def]
     )
 
 
-def _ca_key_usage():  # type: ignore[no-untyped-def]
+def _ca_key_usage() -> x509.KeyUsage:
     from cryptography import x509
 
     return x509.KeyUsage(
@@ -131,7 +136,9 @@ def create_root(
     return RootCA(cert_pem=cert.public_bytes(serialization.Encoding.PEM), key_pem=_key_pem(key))
 
 
-def load_root(cert_pem: bytes, key_pem: bytes, source: str):  # type: ignore[no-untyped-def]
+def load_root(
+    cert_pem: bytes, key_pem: bytes, source: str
+) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
     """The root certificate and key, checked to belong together and to be a CA."""
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
@@ -149,7 +156,12 @@ def load_root(cert_pem: bytes, key_pem: bytes, source: str):  # type: ignore[no-
             f"{source}/{ROOT_KEY}: not an unencrypted PEM private key; "
             "pass the folder `meshgen ca init` wrote"
         ) from None
-    if key.public_key().public_numbers() != cert.public_key().public_numbers():  # type: ignore[union-attr]
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    cert_key = cert.public_key()
+    if not isinstance(key, rsa.RSAPrivateKey) or not isinstance(cert_key, rsa.RSAPublicKey):
+        raise MeshgenError(f"{source}: the root CA must use an RSA key, as `meshgen ca init` makes")
+    if key.public_key().public_numbers() != cert_key.public_numbers():
         raise MeshgenError(
             f"{source}: {ROOT_KEY} does not belong to {ROOT_CERT}; keep the pair `ca init` wrote"
         )
@@ -214,10 +226,10 @@ def issue_intermediate(
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(ISTIOD_SAN)]), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()),  # type: ignore[arg-type]
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()),
             critical=False,
         )
-        .sign(root_key, hashes.SHA256())  # type: ignore[arg-type]
+        .sign(root_key, hashes.SHA256())
     )
     cert_pem = cert.public_bytes(serialization.Encoding.PEM)
     root_pem = root_cert.public_bytes(serialization.Encoding.PEM)

@@ -13,9 +13,12 @@ from __future__ import annotations
 import base64
 import os
 import struct
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from meshgen.errors import MeshgenError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 API_VERSION = "bitnami.com/v1alpha1"
 KIND = "SealedSecret"
@@ -23,7 +26,7 @@ SESSION_KEY_BYTES = 32
 NONCE = bytes(12)
 
 
-def load_public_key(cert_pem: bytes, source: str) -> Any:
+def load_public_key(cert_pem: bytes, source: str) -> RSAPublicKey:
     """The controller's RSA public key from its certificate (``kubeseal --fetch-cert``)."""
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -46,7 +49,7 @@ def strict_label(namespace: str, name: str) -> bytes:
     return f"{namespace}/{name}".encode()
 
 
-def hybrid_encrypt(public_key: Any, plaintext: bytes, label: bytes) -> bytes:
+def hybrid_encrypt(public_key: RSAPublicKey, plaintext: bytes, label: bytes) -> bytes:
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -61,7 +64,7 @@ def hybrid_encrypt(public_key: Any, plaintext: bytes, label: bytes) -> bytes:
 
 
 def sealed_secret(
-    public_key: Any,
+    public_key: RSAPublicKey,
     name: str,
     namespace: str,
     data: dict[str, bytes],
