@@ -146,8 +146,8 @@ Every cluster's `istio-system` overlay holds an `ExternalSecret` per other clust
 `overlays/remote-secrets/`); the External Secrets Operator fills it from the {store}.
 
 For each cluster, store once in the secret store, under the key below, that cluster's reader
-kubeconfig as the whole value (the YAML that `istioctl create-remote-secret --name <cluster>`
-puts under `stringData.<cluster>`):
+kubeconfig as the whole value (the YAML that `meshgen remote-secret <cluster>`, like
+`istioctl create-remote-secret --name <cluster>`, puts under `stringData.<cluster>`):
 
 | cluster | secret store key | Secret created in the other clusters |
 | --- | --- | --- |
