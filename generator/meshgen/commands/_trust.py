@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
-from meshgen import mesh_repo, output, spec
+from meshgen import output, spec
 from meshgen.errors import MeshgenError
 
 DNS_LABEL_MAX = 63
@@ -45,7 +45,11 @@ def record(
     root: Path, document: spec.MeshDocument, cluster: str, section: str, values: dict[str, str]
 ) -> None:
     """Write ``values`` into ``clusters[cluster].trust.<section>`` of ``mesh.yaml``."""
+    from meshgen.adapters import workspace
+
     updated = spec.record_trust(document, cluster, section, values)
-    mesh_repo.write_mesh_file(root, updated)
+    # Only mesh.yaml: these records change no generated file (sealed ones do; seal renders).
+    changes = workspace.ChangeSet(write={spec.MESH_FILE: spec.to_text(updated)})
+    workspace.apply_changes(root, changes)
     fields = ", ".join(f"{k}={v}" for k, v in values.items())
     output.note(f"mesh.yaml: recorded trust.{section} ({fields}) for {cluster}; commit it.")
