@@ -8,6 +8,7 @@ meshgen's rendering.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from meshgen.spec import Cluster, Mesh
@@ -48,6 +49,14 @@ def expected_secrets(mesh: Mesh, cluster: Cluster) -> list[str]:
     return own + [remote_secret_name(peer) for peer in peers_of(mesh, cluster)]
 
 
+@dataclass(frozen=True)
+class Placeholder:
+    """The repository file that brings a cluster's ``cacerts``, and how a person makes it."""
+
+    path: str
+    how_to_make: str
+
+
 class SecretProvider(Protocol):
     name: str
 
@@ -59,8 +68,8 @@ class SecretProvider(Protocol):
 
     def readme_section(self, mesh: Mesh) -> str: ...
 
-    def cacerts_placeholder(self, mesh: Mesh, cluster: Cluster) -> str | None:
-        """Repository path of the object that brings ``cluster``'s cacerts (None: out of band)."""
+    def cacerts_placeholder(self, mesh: Mesh, cluster: Cluster) -> Placeholder | None:
+        """The file that brings ``cluster``'s cacerts (None: the provider has none in Git)."""
         ...
 
 
@@ -75,16 +84,12 @@ def missing_cacerts(
     for cluster in sorted(mesh.clusters, key=lambda c: c.name):
         if not runs_istiod(cluster):
             continue
-        path = provider.cacerts_placeholder(mesh, cluster)
-        if path is not None and not exists(path):
+        placeholder = provider.cacerts_placeholder(mesh, cluster)
+        if placeholder is not None and not exists(placeholder.path):
             problems.append(
-                f"{path}: cluster {cluster.name} has no cacerts placeholder, so istiod would "
-                f"start with a self-signed CA and cross-cluster mTLS fails; "
-                + (
-                    f"run `meshgen seal {cluster.name} --cacerts DIR --cert CERT`"
-                    if provider.name == "sealed-secrets"
-                    else "run `meshgen render`"
-                )
+                f"{placeholder.path}: cluster {cluster.name} has no cacerts placeholder, so "
+                "istiod would start with a self-signed CA and cross-cluster mTLS fails; "
+                f"{placeholder.how_to_make}"
             )
     return problems
 

@@ -14,7 +14,13 @@ from meshgen.render import yamltext
 from meshgen.render.files import kustomization, yaml_file
 from meshgen.render.overlays import OVERLAYS, relative_to_cluster_overlay
 from meshgen.render.plan import ISTIO_NAMESPACE, cluster_folder
-from meshgen.render.secrets import CACERTS, has_peers, remote_secret_name, runs_istiod
+from meshgen.render.secrets import (
+    CACERTS,
+    Placeholder,
+    has_peers,
+    remote_secret_name,
+    runs_istiod,
+)
 from meshgen.spec import Cluster, Mesh
 
 REMOTE_SECRETS = f"{OVERLAYS}/remote-secrets"
@@ -98,8 +104,10 @@ def cacerts_path(cluster: str) -> str:
 class ExternalSecretsProvider:
     name = "external-secrets"
 
-    def cacerts_placeholder(self, mesh: Mesh, cluster: Cluster) -> str | None:
-        return cacerts_path(cluster.name) if runs_istiod(cluster) else None
+    def cacerts_placeholder(self, mesh: Mesh, cluster: Cluster) -> Placeholder | None:
+        if not runs_istiod(cluster):
+            return None
+        return Placeholder(cacerts_path(cluster.name), "run `meshgen render`")
 
     def shared_files(self, mesh: Mesh) -> dict[str, str]:
         files = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from meshgen.render.secrets import peers_of, remote_secret_name
+from meshgen.render.secrets import Placeholder, peers_of, remote_secret_name
 from meshgen.spec import Cluster, Mesh
 
 # Above this many clusters the README gives the rule and a loop instead of every pair.
@@ -29,7 +29,7 @@ class ManualProvider:
     def shared_files(self, mesh: Mesh) -> dict[str, str]:
         return {}
 
-    def cacerts_placeholder(self, mesh: Mesh, cluster: Cluster) -> str | None:
+    def cacerts_placeholder(self, mesh: Mesh, cluster: Cluster) -> Placeholder | None:
         return None  # applied by hand; the README says how
 
     def cluster_resources(self, mesh: Mesh, cluster: Cluster) -> list[str]:

@@ -15,7 +15,13 @@ from __future__ import annotations
 from typing import Any
 
 from meshgen.render.plan import cluster_folder
-from meshgen.render.secrets import CACERTS, expected_secrets, remote_secret_name, runs_istiod
+from meshgen.render.secrets import (
+    CACERTS,
+    Placeholder,
+    expected_secrets,
+    remote_secret_name,
+    runs_istiod,
+)
 from meshgen.spec import Cluster, Mesh
 
 SEALED_FOLDER = "sealed"
@@ -56,8 +62,13 @@ class SealedSecretsProvider:
     def cluster_patches(self, mesh: Mesh, cluster: Cluster) -> list[dict[str, Any]]:
         return []
 
-    def cacerts_placeholder(self, mesh: Mesh, cluster: Cluster) -> str | None:
-        return sealed_path(cluster.name, CACERTS) if runs_istiod(cluster) else None
+    def cacerts_placeholder(self, mesh: Mesh, cluster: Cluster) -> Placeholder | None:
+        if not runs_istiod(cluster):
+            return None
+        return Placeholder(
+            sealed_path(cluster.name, CACERTS),
+            f"run `meshgen seal {cluster.name} --cacerts DIR --cert CERT`",
+        )
 
     def readme_section(self, mesh: Mesh) -> str:
         rows = "".join(
