@@ -48,7 +48,7 @@ def cli() -> None:
 )
 @click.option(
     "--secrets",
-    type=click.Choice(["external-secrets", "manual", "sops"]),
+    type=click.Choice(["external-secrets", "manual", "sops", "sealed-secrets"]),
     default="external-secrets",
     show_default=True,
     help="How remote secrets reach the clusters (sops: encrypted in Git, Flux only).",
@@ -169,6 +169,118 @@ def encrypt_remote_secret(cluster: str, file: Path, repo: Path | None) -> None:
     from meshgen.commands import encrypt_remote_secret as command
 
     sys.exit(command.run(cluster, file, repo))
+
+
+@cli.command("remote-secret")
+@click.argument("cluster")
+@click.option(
+    "--kubeconfig",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Kubeconfig of CLUSTER (its API server address and CA).",
+)
+@click.option("--context", help="Context in the kubeconfig (default: its current-context).")
+@click.option("--server", help="API server URL for istiod (default: the cluster's apiServer).")
+@click.option(
+    "--token-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Token of istio-reader-service-account (default: the context user's token).",
+)
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write here (mode 0600, outside any Git work tree) instead of stdout.",
+)
+@REPO_OPTION
+def remote_secret(cluster: str, **kwargs: object) -> None:
+    """Print the remote secret istiod needs to watch CLUSTER (as istioctl would)."""
+    from meshgen.commands import remote_secret as command
+
+    sys.exit(command.run(command.Options(cluster=cluster, **kwargs)))  # type: ignore[arg-type]
+
+
+KEY_SIZE_OPTION = click.option(
+    "--key-size",
+    type=click.Choice(["2048", "3072", "4096"]),
+    default="4096",
+    show_default=True,
+    help="RSA key size.",
+)
+
+
+@cli.group()
+def ca() -> None:
+    """The mesh's shared root CA and each cluster's intermediate (Istio's cacerts)."""
+
+
+@ca.command("init")
+@click.option(
+    "--out", required=True, type=click.Path(path_type=Path, file_okay=False), help="New folder."
+)
+@click.option("--root-days", type=int, default=3650, show_default=True, help="Root lifetime.")
+@KEY_SIZE_OPTION
+def ca_init(out: Path, root_days: int, key_size: str) -> None:
+    """Create the shared root CA (root-cert.pem, root-key.pem) outside Git."""
+    from meshgen.commands import ca as command
+
+    options = command.InitOptions(out=out, root_days=root_days, key_size=int(key_size))
+    sys.exit(command.run_init(options))
+
+
+@ca.command("issue")
+@click.argument("cluster")
+@click.option(
+    "--ca",
+    "ca_dir",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder of the root CA (from `ca init`).",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder for the cluster's cacerts files (outside Git).",
+)
+@click.option("--days", type=int, default=730, show_default=True, help="Intermediate lifetime.")
+@KEY_SIZE_OPTION
+@REPO_OPTION
+def ca_issue(
+    cluster: str, ca_dir: Path, out: Path, days: int, key_size: str, repo: Path | None
+) -> None:
+    """Issue CLUSTER's intermediate CA: ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem."""
+    from meshgen.commands import ca as command
+
+    options = command.IssueOptions(
+        cluster=cluster, ca_dir=ca_dir, out=out, days=days, key_size=int(key_size), repo=repo
+    )
+    sys.exit(command.run_issue(options))
+
+
+@cli.command()
+@click.argument("cluster")
+@click.option(
+    "--cert",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="CLUSTER's Sealed Secrets certificate (kubeseal --fetch-cert).",
+)
+@click.option(
+    "--remote-secret",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Another cluster's remote secret (from `meshgen remote-secret`).",
+)
+@click.option(
+    "--cacerts",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="CLUSTER's bundle from `meshgen ca issue`.",
+)
+@REPO_OPTION
+def seal(cluster: str, **kwargs: object) -> None:
+    """Seal a remote secret or cacerts for CLUSTER into its folder (ciphertext only)."""
+    from meshgen.commands import seal as command
+
+    sys.exit(command.run(command.Options(cluster=cluster, **kwargs)))  # type: ignore[arg-type]
 
 
 @cli.group()

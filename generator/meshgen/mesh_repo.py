@@ -35,3 +35,32 @@ def load(root: Path) -> spec.MeshDocument:
 def desired_files(document: spec.MeshDocument) -> dict[str, str]:
     """Every generated file for the document's mesh."""
     return render_repository(document.mesh, library.load())
+
+
+def find_optional(repo_option: Path | None) -> Path | None:
+    """Like :func:`find_root`, but None when there is no ``--repo`` and no mesh around here.
+
+    For commands that use the mesh when there is one (defaults, records) and work without.
+    """
+    if repo_option is not None:
+        return find_root(repo_option)
+    try:
+        root = gitops.repository_root(Path.cwd())
+    except MeshgenError:
+        return None
+    return root if (root / spec.MESH_FILE).is_file() else None
+
+
+def write_mesh_file(
+    root: Path, document: spec.MeshDocument, extra: dict[str, str] | None = None
+) -> list[str]:
+    """Write an edited ``mesh.yaml`` (and ``extra`` owned files), re-rendering what changes.
+
+    Returns the paths written or removed.
+    """
+    from meshgen.adapters import workspace
+
+    owned = {spec.MESH_FILE: spec.to_text(document), **(extra or {})}
+    changes = workspace.plan_changes(root, desired_files(document), owned=owned)
+    workspace.apply_changes(root, changes)
+    return changes.paths

@@ -29,3 +29,14 @@ def warn(message: str) -> None:
 
 def error(message: str) -> None:
     _console(sys.stderr).print(f"error: {message}", style="red")
+
+
+def note(message: str) -> None:
+    """A remark on stderr, for commands whose stdout carries their result (e.g. a Secret)."""
+    _console(sys.stderr).print(message)
+
+
+def raw(text: str) -> None:
+    """Text exactly as given on stdout (a document someone pipes on), no console handling."""
+    sys.stdout.write(text)
+    sys.stdout.flush()

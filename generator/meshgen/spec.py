@@ -68,6 +68,21 @@ class Discovery:
 
 
 @dataclass(frozen=True)
+class TrustRecord:
+    """When a cluster's secret material was issued (UTC, ``YYYY-MM-DDTHH:MM:SSZ``), for rotation.
+
+    Written by ``meshgen ca issue``, ``remote-secret`` and ``seal``; ``sealed`` maps the name
+    of each SealedSecret committed in the cluster's folder to when it was sealed.
+    """
+
+    ca_issued: str | None = None
+    ca_expires: str | None = None
+    remote_secret_issued: str | None = None
+    remote_secret_expires: str | None = None
+    sealed: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Cluster:
     name: str
     network: str
@@ -82,6 +97,7 @@ class Cluster:
     region: str | None = None
     zone: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    trust: TrustRecord = field(default_factory=TrustRecord)
 
     @property
     def runs_istiod(self) -> bool:
@@ -111,6 +127,7 @@ class Mesh:
     secret_store_kind: str
     secret_key_prefix: str
     secret_refresh_interval: str
+    secret_cacerts_prefix: str
     networks: tuple[str, ...]
     clusters: tuple[Cluster, ...]
     sops_age_recipients: tuple[str, ...] = ()
@@ -393,6 +410,7 @@ def build_model(tree: Any) -> Mesh:
                 region=raw.get("region"),
                 zone=raw.get("zone"),
                 labels=dict(raw.get("labels", {})),
+                trust=_trust_record(raw.get("trust", {})),
             )
         )
     mesh_id = data["meshID"]
@@ -415,10 +433,23 @@ def build_model(tree: Any) -> Mesh:
         secret_store_kind=store.get("kind", "ClusterSecretStore"),
         secret_key_prefix=external.get("keyPrefix", f"meshgen/{mesh_id}/remote-secrets"),
         secret_refresh_interval=external.get("refreshInterval", "1h"),
+        secret_cacerts_prefix=external.get("cacertsKeyPrefix", f"meshgen/{mesh_id}/cacerts"),
         networks=networks,
         clusters=tuple(clusters),
         sops_age_recipients=tuple(sops.get("ageRecipients", ())),
         sops_decryption_secret=sops.get("decryptionSecret", DEFAULT_SOPS_SECRET),
+    )
+
+
+def _trust_record(raw: dict[str, Any]) -> TrustRecord:
+    ca = raw.get("ca", {})
+    remote = raw.get("remoteSecret", {})
+    return TrustRecord(
+        ca_issued=ca.get("issued"),
+        ca_expires=ca.get("expires"),
+        remote_secret_issued=remote.get("issued"),
+        remote_secret_expires=remote.get("expires"),
+        sealed=dict(raw.get("sealed", {})),
     )
 
 
@@ -482,6 +513,15 @@ def check_invariants(mesh: Mesh, tree: Any = None, source: str = MESH_FILE) -> N
             f"{mesh.trust_domain!r} is the trust domain itself; remove it from the aliases",
         )
     _check_topology(mesh, fail)
+    if mesh.secrets_provider == "sealed-secrets":
+        for index, cluster in enumerate(mesh.clusters):
+            if cluster.role == EXTERNAL_CONTROL_PLANE:
+                fail(
+                    ["clusters", index, "role"],
+                    f"{cluster.name} is an external control plane, which the sealed-secrets "
+                    "provider does not support yet (its secrets live in external-istiod); use "
+                    "provider external-secrets or manual",
+                )
     _check_flat_networks(mesh, fail)
     _check_reachability(mesh, fail)
 
@@ -855,3 +895,47 @@ def add_cluster(document: MeshDocument, request: NewCluster) -> tuple[MeshDocume
         for step in reversed(undo):
             step()
         raise
+
+
+def _set_at_end(mapping: Any, key: str, value: Any) -> None:
+    """Set ``mapping[key]``; a new key goes last, before comments that belong to what follows."""
+    if key in mapping:
+        mapping[key] = value
+        return
+    token = _pop_trailing_comment(mapping)
+    mapping[key] = value
+    slot = _last_scalar_slot(mapping)
+    if token is not None and slot is not None:
+        container, last, position = slot
+        container.ca.items.setdefault(last, [None, None, None, None])[position] = token
+
+
+def record_trust(
+    document: MeshDocument, cluster: str, section: str, values: dict[str, str]
+) -> MeshDocument:
+    """``document`` with ``clusters[cluster].trust.<section>`` updated by ``values``.
+
+    ``section`` is ``ca``, ``remoteSecret`` or ``sealed``. The tree is edited in place and
+    shared with the result (comments and key order survive); on an invalid result the caller
+    must drop ``document``.
+    """
+    from ruamel.yaml.comments import CommentedMap
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+
+    entries = [c for c in document.tree.get("clusters") or [] if c.get("name") == cluster]
+    if not entries:
+        raise MeshgenError(
+            f"{document.source}: cluster {cluster!r} is not in the mesh; "
+            "add it with `meshgen new-cluster` first, or check the name"
+        )
+    entry = entries[0]
+    quoted = CommentedMap((k, DoubleQuotedScalarString(v)) for k, v in values.items())
+    # New mappings are inserted whole: comments that follow then move below their last value.
+    if "trust" not in entry:
+        _set_at_end(entry, "trust", CommentedMap([(section, quoted)]))
+    elif section not in entry["trust"]:
+        _set_at_end(entry["trust"], section, quoted)
+    else:
+        for key, value in quoted.items():
+            _set_at_end(entry["trust"][section], key, value)
+    return from_tree(document.tree, document.source)

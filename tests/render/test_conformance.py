@@ -38,6 +38,7 @@ from meshgen.render import render_repository
 UPSTREAM_ENV = "MESHGEN_UPSTREAM_DIR"
 ARGOCD_VERSION = "v3.5.1"
 EXTERNAL_SECRETS_VERSION = "v2.9.0"
+SEALED_SECRETS_VERSION = "v0.36.6"
 ISTIO_VERSION = spec.DEFAULT_ISTIO_VERSION
 WORKERS = max(2, min(8, os.cpu_count() or 2))
 
@@ -803,6 +804,11 @@ def crds(upstream: Path) -> CrdIndex:
             / "crds"
             / "external-secrets.io_externalsecrets.yaml",
             upstream / "istio" / ISTIO_VERSION / "crds" / "crd-all.gen.yaml",
+            *sorted(
+                (upstream / "sealed-secrets").glob(
+                    f"{SEALED_SECRETS_VERSION}/crds/bitnami.com_*.yaml"
+                )
+            ),
         ]
     )
 
@@ -896,8 +902,8 @@ def test_every_built_object_matches_its_crd(repo: RenderedRepo, crds: CrdIndex) 
 
     mesh = repo.mesh
     expected = {"Application", "AppProject", "Namespace"}
-    if mesh.secrets_provider == "external-secrets" and len(mesh.clusters) > 1:
-        expected.add("ExternalSecret")
+    if mesh.secrets_provider == "external-secrets" and mesh.clusters:
+        expected.add("ExternalSecret")  # cacerts per cluster, remote secrets from two on
     if any(c.east_west_gateway.enabled for c in mesh.clusters):
         expected.add("Gateway")
     if any(c.east_west_gateway.enabled and mesh.remotes_of(c.name) for c in mesh.clusters):
@@ -1238,3 +1244,29 @@ def test_networks_without_an_east_west_gateway_are_exactly_the_ones_warned_about
     assert warned == expected
     if repo.name == "two-networks":
         assert warned == {"network1"}
+
+
+def test_meshgen_seal_output_matches_the_sealed_secrets_crd(crds: CrdIndex) -> None:
+    """What `meshgen seal` writes (built by the same function) against the upstream CRD."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from meshgen.trust import kubeseal
+
+    if crds.validator("bitnami.com/v1alpha1", "SealedSecret") is None:
+        pytest.skip(f"sealed-secrets {SEALED_SECRETS_VERSION} CRD not in the upstream data")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+    sealed = kubeseal.sealed_secret(
+        key,
+        "istio-remote-secret-cluster-2",
+        "istio-system",
+        {"cluster-2": b"kubeconfig"},
+        labels={"istio/multiCluster": "true"},
+        annotations={"networking.istio.io/cluster": "cluster-2"},
+    )
+    assert object_problems(sealed, crds) == []
+    broken = copy.deepcopy(sealed)
+    broken["spec"]["template"]["type"] = 1
+    del broken["spec"]["encryptedData"]
+    problems = object_problems(broken, crds)
+    assert "spec: 'encryptedData' is a required property" in problems
+    assert any(p.startswith("spec.template.type: 1 is not of type 'string'") for p in problems)

@@ -107,7 +107,11 @@ def test_primary_remote(network: str, gateway: str, tmp_path: Path, tools: Any) 
 
     # Remote secrets: the primary holds the remote's; the remote holds none.
     secrets = by_kind(build(files, "clusters/primary-1/istio-system", tmp_path), "ExternalSecret")
-    assert [s["metadata"]["name"] for s in secrets] == ["istio-remote-secret-remote-1"]
+    assert sorted(s["metadata"]["name"] for s in secrets) == [
+        "cacerts",
+        "istio-remote-secret-remote-1",
+    ]
+    # The remote, with no istiod, needs neither remote secrets nor a cacerts.
     assert not by_kind(build(files, "clusters/remote-1/istio-system", tmp_path), "ExternalSecret")
 
 
@@ -125,11 +129,8 @@ clusters:
 
     def secrets(cluster: str) -> list[str]:
         objects = build(files, f"clusters/{cluster}/istio-system", tmp_path)
-        return sorted(
-            o["metadata"]["name"].removeprefix("istio-remote-secret-")
-            for o in objects
-            if o["kind"] == "ExternalSecret"
-        )
+        names = [o["metadata"]["name"] for o in objects if o["kind"] == "ExternalSecret"]
+        return sorted(n.removeprefix("istio-remote-secret-") for n in names if n != "cacerts")
 
     assert secrets("p1") == ["p2", "p3", "r1"]
     assert secrets("p2") == ["p1", "p3", "r2"]
@@ -181,7 +182,10 @@ clusters:
     objects = build(files, "clusters/cp/external-istiod", tmp_path)
     (namespace,) = by_kind(objects, "Namespace")
     assert namespace["metadata"]["name"] == "external-istiod"
-    (kubeconfig,) = by_kind(objects, "ExternalSecret")
+    secrets = {o["metadata"]["name"]: o for o in by_kind(objects, "ExternalSecret")}
+    assert set(secrets) == {"istio-kubeconfig", "cacerts"}
+    assert secrets["cacerts"]["metadata"]["namespace"] == "external-istiod"  # beside its istiod
+    kubeconfig = secrets["istio-kubeconfig"]
     assert kubeconfig["metadata"]["namespace"] == "external-istiod"
     assert kubeconfig["spec"]["target"]["name"] == "istio-kubeconfig"
     assert [d["secretKey"] for d in kubeconfig["spec"]["data"]] == ["config"]
@@ -305,6 +309,15 @@ networks: [{name: n}]
 clusters: [{name: p, network: n}, {name: r, network: n, role: remote, controlPlane: p}]
 """,
         ["control plane p of r has no discovery address yet", "--discovery-address"],
+    ),
+    "sealed secrets with an external control plane": (
+        """\
+secrets: {provider: sealed-secrets}
+networks: [{name: n}]
+clusters:
+  - {name: cp, network: n, role: external-control-plane, discovery: {address: 192.0.2.1}}
+""",
+        ["cp is an external control plane, which the sealed-secrets provider does not support"],
     ),
     "trust domain listed as its own alias": (
         """\

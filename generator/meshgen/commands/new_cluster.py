@@ -54,6 +54,18 @@ def summarize(before: spec.Mesh, after: spec.Mesh, name: str) -> list[str]:
         gaining = [c.name for c in after.primaries if c.name != name]
     else:
         gaining = [control.name] if control is not None and control.role == spec.PRIMARY else []
+    if after.secrets_provider == "sealed-secrets":
+        parts = [f"{name}'s cacerts"] if cluster.runs_istiod else []
+        if own:
+            parts.append(f"{own} remote secret(s) for {name}")
+        if gaining:
+            parts.append(f"{name}'s remote secret for {len(gaining)} cluster(s)")
+        if parts:
+            lines.append(
+                f"Secrets (sealed-secrets): seal {', '.join(parts)} with `meshgen seal`; "
+                "see README.md."
+            )
+        return lines
     if not own and not gaining:
         return lines
     if after.secrets_provider != "manual":

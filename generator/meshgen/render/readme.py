@@ -25,8 +25,8 @@ LAYOUT = [
     ),
     (
         "clusters/<cluster>/istio-system/",
-        "overlay synced first: the `istio-system` Namespace (network label), remote-secret "
-        "placeholders",
+        "overlay synced first: the `istio-system` Namespace (network label), the `cacerts` and "
+        "remote-secret placeholders",
     ),
     (
         "clusters/<cluster>/mesh-config/",
@@ -209,6 +209,37 @@ fails when generated files do not match `mesh.yaml` (for example after a hand ed
 {provider.readme_section(mesh)}
 ## Trust
 
-All clusters must share one root CA (a `cacerts` Secret in `istio-system`, created before
-istiod starts), or mTLS between clusters fails. Keep CA keys out of this repository.
+All clusters must share one root CA, or mTLS between clusters fails: each cluster that runs
+istiod gets its own intermediate CA, signed by the root, as the `cacerts` Secret in
+`istio-system`, created before istiod starts (the `istio-system` overlay syncs first). CA keys
+and remote-secret tokens never enter this repository; meshgen refuses to write them into a Git
+work tree and writes key files readable by their owner only.
+
+```sh
+meshgen ca init --out ~/mesh-ca                                  # once: the shared root
+meshgen ca issue <cluster> --ca ~/mesh-ca --out ~/mesh-ca/<cluster>
+meshgen remote-secret <cluster> --kubeconfig reader.kubeconfig --token-file reader.token \\
+  --output ~/mesh-secrets/<cluster>.yaml
+```
+
+`ca issue` and `remote-secret` record in `mesh.yaml`, under the cluster's `trust`, when the
+material was issued and when it expires. Keep the root key offline.
+
+### Rotation
+
+Rotate an intermediate CA well before it expires (`meshgen validate` warns 30 days ahead):
+
+1. `meshgen ca issue <cluster> --ca ~/mesh-ca --out ~/mesh-ca/<cluster>-<date>`: a new
+   intermediate under the same root, so other clusters keep trusting it.
+2. Deliver the new bundle the way this mesh's secrets provider does (above) and commit the
+   `mesh.yaml` change.
+3. Restart istiod in that cluster (`kubectl -n istio-system rollout restart deployment/istiod`)
+   so it signs with the new intermediate.
+4. Restart the workloads (`kubectl rollout restart deployment -n <namespace>`) so their
+   certificates chain to the new intermediate; old certificates stay valid until they expire
+   (24 hours by default).
+
+Rotate a remote secret by creating a new reader token, then running `meshgen remote-secret`
+again and delivering the result; istiod picks up the changed Secret without a restart. Replace
+the root only with a plan for a period of two trusted roots.
 """

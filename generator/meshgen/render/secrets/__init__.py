@@ -1,4 +1,4 @@
-"""Secret providers: how each cluster's remote secrets (and later its CA) arrive without Git.
+"""Secret providers: how each cluster's remote secrets and its CA arrive without Git.
 
 A provider contributes shared files, what a cluster's ``istio-system`` overlay includes, and
 the README section that tells a person what to put where. Secret *values* never pass through
@@ -7,11 +7,14 @@ meshgen's rendering.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from meshgen.spec import PRIMARY, REMOTE, Cluster, Mesh
 
 REMOTE_SECRET_PREFIX = "istio-remote-secret-"
+CACERTS = "cacerts"  # istiod's plug-in CA Secret (security/pkg/pki/ca/ca.go CACertsSecret)
 
 
 def remote_secret_name(cluster: str) -> str:
@@ -102,6 +105,26 @@ def own_placeholder_patch(
     return [{"patch": yamltext.dump(own)}]
 
 
+def runs_istiod(cluster: Cluster) -> bool:
+    """Whether an istiod runs in the cluster (a primary's, or an external control plane's for
+    its config cluster), and so needs a ``cacerts`` Secret; a remote has none."""
+    return cluster.runs_istiod
+
+
+def expected_secrets(mesh: Mesh, cluster: Cluster) -> list[str]:
+    """Names of the Secrets ``cluster`` needs in ``istio-system``: cacerts, then remote secrets."""
+    own = [CACERTS] if runs_istiod(cluster) else []
+    return own + [remote_secret_name(peer) for peer in peers_of(mesh, cluster)]
+
+
+@dataclass(frozen=True)
+class Placeholder:
+    """The repository file that brings a cluster's ``cacerts``, and how a person makes it."""
+
+    path: str
+    how_to_make: str
+
+
 class SecretProvider(Protocol):
     name: str
 
@@ -118,6 +141,31 @@ class SecretProvider(Protocol):
         encrypted in Git; None when nothing in Git is encrypted."""
         ...
 
+    def cacerts_placeholder(self, mesh: Mesh, cluster: Cluster) -> Placeholder | None:
+        """The file that brings ``cluster``'s cacerts (None: the provider has none in Git)."""
+        ...
+
+
+def missing_cacerts(
+    mesh: Mesh, provider: SecretProvider, exists: Callable[[str], bool]
+) -> list[str]:
+    """Warnings for clusters running istiod whose cacerts placeholder is not in the repository.
+
+    Pure: ``exists(path)`` answers for repository paths. For ``meshgen validate``.
+    """
+    problems = []
+    for cluster in sorted(mesh.clusters, key=lambda c: c.name):
+        if not runs_istiod(cluster):
+            continue
+        placeholder = provider.cacerts_placeholder(mesh, cluster)
+        if placeholder is not None and not exists(placeholder.path):
+            problems.append(
+                f"{placeholder.path}: cluster {cluster.name} has no cacerts placeholder, so "
+                "istiod would start with a self-signed CA and cross-cluster mTLS fails; "
+                f"{placeholder.how_to_make}"
+            )
+    return problems
+
 
 def provider_for(mesh: Mesh) -> SecretProvider:
     if mesh.secrets_provider == "external-secrets":
@@ -132,4 +180,8 @@ def provider_for(mesh: Mesh) -> SecretProvider:
         from meshgen.render.secrets.sops import SopsProvider
 
         return SopsProvider()
+    if mesh.secrets_provider == "sealed-secrets":
+        from meshgen.render.secrets.sealed_secrets import SealedSecretsProvider
+
+        return SealedSecretsProvider()
     raise ValueError(f"unknown secrets provider {mesh.secrets_provider!r}")

@@ -12,15 +12,18 @@ from typing import Any
 
 from meshgen.render.files import kustomization, yaml_file
 from meshgen.render.overlays import OVERLAYS, relative_to_cluster_overlay
-from meshgen.render.plan import ISTIO_NAMESPACE
+from meshgen.render.plan import ISTIO_NAMESPACE, cluster_folder, system_namespace
 from meshgen.render.secrets import (
+    CACERTS,
     ISTIO_KUBECONFIG,
     REMOTE_SECRETS,
+    Placeholder,
     discovered_clusters,
     own_placeholder_patch,
     placeholder_resources,
     placeholder_tree,
     remote_secret_name,
+    runs_istiod,
 )
 from meshgen.spec import EXTERNAL_CONTROL_PLANE, EXTERNAL_ISTIOD_NAMESPACE, Cluster, Mesh
 
@@ -95,11 +98,63 @@ def config_kubeconfig(mesh: Mesh, config: str) -> dict[str, Any]:
     )
 
 
+# The store entry of a cluster's CA holds these properties (no dots: several ESO providers
+# read a property as a gjson path); each becomes the cacerts key istiod reads.
+CACERTS_PROPERTIES = {
+    "ca-cert.pem": "ca-cert",
+    "ca-key.pem": "ca-key",
+    "root-cert.pem": "root-cert",
+    "cert-chain.pem": "cert-chain",
+}
+CACERTS_FILE = "cacerts.yaml"
+
+
+def cacerts_store_key(mesh: Mesh, cluster: str) -> str:
+    """Where the secret store must hold ``cluster``'s intermediate CA bundle."""
+    return f"{mesh.secret_cacerts_prefix}/{cluster}"
+
+
+def cacerts_external_secret(mesh: Mesh, cluster: Cluster) -> dict[str, Any]:
+    """``cacerts`` in the namespace of the cluster's istiod (``external-istiod`` on an external
+    control plane), from the store entry of the cluster's intermediate CA."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "ExternalSecret",
+        "metadata": {"name": CACERTS, "namespace": system_namespace(mesh, cluster)},
+        "spec": {
+            "refreshInterval": mesh.secret_refresh_interval,
+            "secretStoreRef": {"kind": mesh.secret_store_kind, "name": mesh.secret_store_name},
+            "target": {"name": CACERTS, "creationPolicy": "Owner"},
+            "data": [
+                {
+                    "secretKey": key,
+                    "remoteRef": {"key": cacerts_store_key(mesh, cluster.name), "property": prop},
+                }
+                for key, prop in CACERTS_PROPERTIES.items()
+            ],
+        },
+    }
+
+
+def cacerts_path(mesh: Mesh, cluster: Cluster) -> str:
+    return f"{cluster_folder(cluster.name)}/{system_namespace(mesh, cluster)}/{CACERTS_FILE}"
+
+
 class ExternalSecretsProvider:
     name = "external-secrets"
 
+    def cacerts_placeholder(self, mesh: Mesh, cluster: Cluster) -> Placeholder | None:
+        if not runs_istiod(cluster):
+            return None
+        return Placeholder(cacerts_path(mesh, cluster), "run `meshgen render`")
+
     def shared_files(self, mesh: Mesh) -> dict[str, str]:
-        files = placeholder_tree(mesh, [PLACEHOLDER])
+        files = {
+            cacerts_path(mesh, c): yaml_file(cacerts_external_secret(mesh, c))
+            for c in mesh.clusters
+            if runs_istiod(c)
+        }
+        files.update(placeholder_tree(mesh, [PLACEHOLDER]))
         for cluster in discovered_clusters(mesh):
             files[f"{REMOTE_SECRETS}/{cluster.name}/{PLACEHOLDER}"] = yaml_file(
                 external_secret(mesh, cluster.name)
@@ -115,12 +170,14 @@ class ExternalSecretsProvider:
         return files
 
     def cluster_resources(self, mesh: Mesh, cluster: Cluster) -> list[str]:
+        resources = [CACERTS_FILE] if runs_istiod(cluster) else []
         if cluster.role == EXTERNAL_CONTROL_PLANE:
             remotes = mesh.remotes_of(cluster.name)
             if remotes:
-                return [relative_to_cluster_overlay(f"{CONFIG_KUBECONFIGS}/{remotes[0].name}")]
-            return []
-        return placeholder_resources(mesh, cluster)
+                config = f"{CONFIG_KUBECONFIGS}/{remotes[0].name}"
+                resources.append(relative_to_cluster_overlay(config))
+            return resources
+        return resources + placeholder_resources(mesh, cluster)
 
     def cluster_patches(self, mesh: Mesh, cluster: Cluster) -> list[dict[str, Any]]:
         return own_placeholder_patch(mesh, cluster, API_VERSION, "ExternalSecret")
@@ -138,15 +195,31 @@ Every cluster's `istio-system` overlay holds an `ExternalSecret` per other clust
 `overlays/remote-secrets/`); the External Secrets Operator fills it from the {store}.
 
 For each cluster, store once in the secret store, under the key below, that cluster's reader
-kubeconfig as the whole value (the YAML that `istioctl create-remote-secret --name <cluster>`
-puts under `stringData.<cluster>`):
+kubeconfig as the whole value (the YAML that `meshgen remote-secret <cluster>`, like
+`istioctl create-remote-secret --name <cluster>`, puts under `stringData.<cluster>`):
 
 | cluster | secret store key | Secret created in the other clusters |
 | --- | --- | --- |
 {_rows(mesh)}
+Each cluster also gets its own `cacerts` (its intermediate CA, signed by the mesh's shared
+root) from an `ExternalSecret` in `clusters/<cluster>/istio-system/cacerts.yaml`, synced with
+the namespace, before istiod. Make the bundle with `meshgen ca issue <cluster>` and store its
+four files as the properties `ca-cert`, `ca-key`, `root-cert` and `cert-chain` of one entry:
+
+| cluster | secret store key of its `cacerts` |
+| --- | --- |
+{_cacerts_rows(mesh)}
 Before the first sync, every cluster needs the External Secrets Operator and the {store}
 that can read those keys.
 """
+
+
+def _cacerts_rows(mesh: Mesh) -> str:
+    return "".join(
+        f"| `{c.name}` | `{cacerts_store_key(mesh, c.name)}` |\n"
+        for c in sorted(mesh.clusters, key=lambda c: c.name)
+        if runs_istiod(c)
+    )
 
 
 def _rows(mesh: Mesh) -> str:

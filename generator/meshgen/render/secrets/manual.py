@@ -4,11 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from meshgen.render.secrets import peers_of, remote_secret_name
+from meshgen.render.secrets import Placeholder, peers_of, remote_secret_name
 from meshgen.spec import Cluster, Mesh
 
 # Above this many clusters the README gives the rule and a loop instead of every pair.
 EXPLICIT_PAIRS_LIMIT = 25
+
+
+CACERTS_BY_HAND = """
+Each cluster also needs its own `cacerts` Secret in `istio-system` before istiod starts (see
+Trust below), applied by hand from the bundle `meshgen ca issue <cluster>` wrote:
+
+```sh
+kubectl --context "$CLUSTER" -n istio-system create secret generic cacerts \\
+  --from-file="$BUNDLE/ca-cert.pem" --from-file="$BUNDLE/ca-key.pem" \\
+  --from-file="$BUNDLE/root-cert.pem" --from-file="$BUNDLE/cert-chain.pem"
+```
+"""
 
 
 class ManualProvider:
@@ -16,6 +28,9 @@ class ManualProvider:
 
     def shared_files(self, mesh: Mesh) -> dict[str, str]:
         return {}
+
+    def cacerts_placeholder(self, mesh: Mesh, cluster: Cluster) -> Placeholder | None:
+        return None  # applied by hand; the README says how
 
     def cluster_resources(self, mesh: Mesh, cluster: Cluster) -> list[str]:
         return []
@@ -68,4 +83,4 @@ istioctl create-remote-secret --context "$FROM" --name "$FROM" --namespace istio
                 "`istio-remote-secret-<cluster>` for every other primary and for each of its "
                 "remotes (the `clusters` list of `mesh.yaml` names them).\n"
             )
-        return text
+        return text + CACERTS_BY_HAND

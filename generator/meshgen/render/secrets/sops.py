@@ -18,6 +18,7 @@ from typing import Any
 from meshgen.render.files import yaml_file
 from meshgen.render.secrets import (
     REMOTE_SECRETS,
+    Placeholder,
     discovered_clusters,
     own_placeholder_patch,
     placeholder_resources,
@@ -68,6 +69,9 @@ class SopsProvider:
 
     def cluster_patches(self, mesh: Mesh, cluster: Cluster) -> list[dict[str, Any]]:
         return own_placeholder_patch(mesh, cluster, "v1", "Secret")
+
+    def cacerts_placeholder(self, mesh: Mesh, cluster: Cluster) -> Placeholder | None:
+        return None  # cacerts is created by hand (README), not yet kept encrypted in Git
 
     def decryption_secret(self, mesh: Mesh) -> str | None:
         return mesh.sops_decryption_secret

@@ -1,0 +1,52 @@
+"""Fixtures for the secret-material commands: a two-cluster mesh, material in temp dirs."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from helpers import MeshRepo, git, run_cli
+from trust_material import API_SERVER_2, CLUSTER_COMMENT
+
+
+@pytest.fixture
+def make_trust_mesh(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> Callable[[str], MeshRepo]:
+    """A committed mesh with cluster-1 (no apiServer) and cluster-2 (apiServer, a comment)."""
+
+    def make(provider: str = "external-secrets") -> MeshRepo:
+        origin = tmp_path / "origin.git"
+        subprocess.run(["git", "init", "-q", "--bare", str(origin)], check=True)
+        root = tmp_path / "mesh"
+        root.mkdir()
+        git(root, "init", "-q", "-b", "main")
+        git(root, "remote", "add", "origin", str(origin))
+        result = run_cli(capsys, "init", str(root), "--mesh-id", "mesh1", "--secrets", provider)
+        assert result.exit_code == 0, result.stderr
+        for name, network, extra in (
+            ("cluster-1", "network1", []),
+            ("cluster-2", "network2", ["--api-server", API_SERVER_2]),
+        ):
+            args = ["new-cluster", name, "--network", network, *extra, "--repo", str(root)]
+            result = run_cli(capsys, *args, "--no-commit", "--allow-dirty")
+            assert result.exit_code == 0, result.stderr
+        mesh = (root / "mesh.yaml").read_text()
+        mesh = mesh.replace("  - name: cluster-2\n", "  - name: cluster-2\n" + CLUSTER_COMMENT)
+        (root / "mesh.yaml").write_text(mesh)
+        git(root, "add", "-A")
+        git(root, "commit", "-q", "-m", "two clusters")
+        return MeshRepo(root=root, origin=origin)
+
+    return make
+
+
+@pytest.fixture
+def secrets_dir(tmp_path: Path) -> Path:
+    """Where a person keeps secret material: outside any Git work tree."""
+    folder = tmp_path / "secrets"
+    folder.mkdir()
+    return folder
