@@ -10,7 +10,13 @@ test then asserts that its breakage is reported where it is, with a fix.
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import subprocess
+import threading
+from collections.abc import Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -267,3 +273,70 @@ def test_pull_failure_is_one_line_and_exit_2(
     assert "helm pull" in result.stderr and "--charts DIR" in result.stderr
     assert result.stderr.strip().count("\n") == 0
     assert not any((tmp_path / "cache").rglob("Chart.yaml"))
+
+
+def test_a_folder_without_mesh_yaml_is_bad_usage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = run_cli(capsys, "validate", "--repo", str(tmp_path))
+    assert result.exit_code == 2
+    assert "not a mesh repository" in result.stderr and result.stdout == ""
+
+
+@pytest.fixture
+def chart_server(tmp_path: Path, upstream: Path, tools: dict[str, Path]) -> Iterator[str]:
+    """A Helm chart repository on loopback serving the upstream base, istiod and gateway
+    charts as Istio publishes them (Chart.yaml version set to the release)."""
+    served = tmp_path / "served"
+    served.mkdir()
+    for chart in ("base", "istiod", "gateway"):
+        source = tmp_path / "src" / chart
+        shutil.copytree(upstream / "istio" / ISTIO / "charts" / chart, source)
+        meta = source / "Chart.yaml"
+        meta.write_text(re.sub(r"(?m)^version: .*$", f"version: {ISTIO}", meta.read_text()))
+        helm = str(tools["helm"])
+        subprocess.run(
+            [helm, "package", str(source), "-d", str(served)], check=True, capture_output=True
+        )
+    server = ThreadingHTTPServer(
+        ("127.0.0.1", 0), partial(SimpleHTTPRequestHandler, directory=str(served))
+    )
+    url = f"http://127.0.0.1:{server.server_address[1]}/charts"
+    served_charts = served / "charts"
+    served_charts.mkdir()
+    for package in served.glob("*.tgz"):
+        package.rename(served_charts / package.name)
+    subprocess.run(
+        [str(tools["helm"]), "repo", "index", str(served_charts), "--url", url], check=True
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield url
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_pull_fills_the_chart_cache_and_checks_against_it(
+    tmp_path: Path,
+    chart_server: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--pull runs the real `helm pull --untar` against a chart repository on loopback."""
+    root = make_repo(tmp_path / "mesh")
+    edit(
+        root, "mesh.yaml", "repository:", f"istio:\n  chartRepository: {chart_server}\nrepository:"
+    )
+    assert run_cli(capsys, "render", "--repo", str(root)).exit_code == 0
+    edit(root, "clusters/cluster-2/values/istiod.yaml", "meshID:", "meshId:")
+    cache = tmp_path / "cache"
+    monkeypatch.setenv(validate.CHART_CACHE_ENV, str(cache))
+    findings = validate.collect(validate.Options(repo=root, pull=True, jobs=2))
+    pulled = sorted(p.parent.name for p in cache.rglob("Chart.yaml"))
+    assert pulled == ["base", "gateway", "istiod"]
+    assert not [f for f in findings if f.check == "helm-values" and f.severity == UNCHECKED]
+    (typo,) = errors(findings, "helm-values")
+    assert typo.file == "clusters/cluster-2/values/istiod.yaml"
+    assert typo.message.startswith("global.meshId is not a value of the istiod chart")

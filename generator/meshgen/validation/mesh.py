@@ -15,6 +15,11 @@ def check(root: Path) -> tuple[spec.MeshDocument | None, list[Finding]]:
     ``spec`` stops at the first problem, so at most one finding comes back; the other checks
     that need the mesh are then skipped.
     """
+    if not (root / spec.MESH_FILE).is_file():
+        raise MeshgenError(
+            f"{root}: has no {spec.MESH_FILE}, so it is not a mesh repository; pass --repo DIR "
+            "or run `meshgen init`"
+        )
     try:
         return mesh_repo.load(root), []
     except SpecError as exc:
