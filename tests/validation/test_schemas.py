@@ -72,5 +72,5 @@ def test_kubernetes_versions_compare_as_numbers() -> None:
 
 
 def test_missing_crd_path_is_bad_usage(tmp_path: Path) -> None:
-    with pytest.raises(MeshgenError, match="--crds .*nope: no such file"):
+    with pytest.raises(MeshgenError, match=r"--crds .*nope: no such file"):
         schemas.crd_files([tmp_path / "nope"])
