@@ -38,6 +38,10 @@ LAYOUT = [
     ("overlays/", "shared kustomize bases and components (networks, east-west gateway, secrets)"),
     ("bootstrap/argocd/", "applied once to the Argo CD cluster"),
     (".meshgen/mesh.schema.json", "the JSON Schema of `mesh.yaml`, for editors"),
+    (
+        ".github/workflows/meshgen.yaml",
+        "CI: `meshgen render --check` and `meshgen validate` on every pull request",
+    ),
 ]
 LAYOUT_TABLE = "| path | what it holds |\n| --- | --- |\n" + "".join(
     f"| `{path}` | {text} |\n" for path, text in LAYOUT
