@@ -340,3 +340,39 @@ def test_pull_fills_the_chart_cache_and_checks_against_it(
     (typo,) = errors(findings, "helm-values")
     assert typo.file == "clusters/cluster-2/values/istiod.yaml"
     assert typo.message.startswith("global.meshId is not a value of the istiod chart")
+
+
+ODD_APPLICATION = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata: {name: cluster-1-odd, namespace: argocd}
+spec: [not, a, mapping]
+"""
+
+
+def test_odd_hand_made_objects_are_findings_not_tracebacks(
+    tmp_path: Path, tools: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = make_repo(tmp_path / "mesh")
+    (root / "clusters/cluster-1/applications/odd.yaml").write_text(ODD_APPLICATION)
+    edit(
+        root,
+        "clusters/cluster-1/kustomization.yaml",
+        "resources:",
+        "resources:\n  - applications/odd.yaml",
+    )
+    # Optional value files may be missing (Argo CD's ignoreMissingValueFiles).
+    edit(
+        root,
+        "clusters/cluster-2/applications/istiod.yaml",
+        "valueFiles:",
+        "ignoreMissingValueFiles: true\n        valueFiles:\n          - $values/extra/istiod.yaml",
+    )
+    result = run_cli(capsys, "validate", "--repo", str(root), "--format", "json")
+    assert result.exit_code == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    findings = json.loads(result.stdout)["findings"]
+    odd = [f for f in findings if f["obj"] == "Application argocd/cluster-1-odd"]
+    assert {f["check"] for f in odd} >= {"gitops"}
+    assert any("destination None is not a cluster" in f["message"] for f in odd)
+    assert not any("extra/istiod.yaml" in f["message"] for f in findings)

@@ -51,6 +51,26 @@ def _skipped(check: str, reason: str) -> Finding:
     )
 
 
+def _guarded(check: str, run: Callable[[], list[Finding]]) -> list[Finding]:
+    """The check's findings; a crash on a hand-made repository shape becomes a finding too.
+
+    Bad usage (MeshgenError, e.g. a failed --pull) still ends the command.
+    """
+    try:
+        return run()
+    except MeshgenError:
+        raise
+    except Exception as exc:  # a check must not turn odd input into a traceback
+        return [
+            Finding(
+                check=check,
+                message=f"the check stopped on unexpected content: {type(exc).__name__}: {exc}",
+                fix="look for a hand-edited file of an unexpected shape; if there is none, "
+                "report this as a meshgen bug",
+            )
+        ]
+
+
 def collect(options: Options, step: Callable[[str], None] = lambda _name: None) -> list[Finding]:
     """Every finding of every check, in report order. Bad usage raises MeshgenError."""
     from meshgen.validation import drift, helm_values, kustomize, mesh, schemas, secrets
@@ -69,12 +89,12 @@ def collect(options: Options, step: Callable[[str], None] = lambda _name: None) 
     kube_version = mesh_model.kubernetes_version if mesh_model else spec.DEFAULT_KUBERNETES_VERSION
     step("drift")
     if document is not None:
-        findings += drift.check(root, document)
+        findings += _guarded("drift", lambda: drift.check(root, document))
     else:
         findings.append(_skipped("drift", "mesh.yaml is not valid"))
     view = RepoView(root=root, document=document)
     step("kustomize")
-    findings += kustomize.check(view, jobs)
+    findings += _guarded("kustomize", lambda: kustomize.check(view, jobs))
     engine = engine_module(mesh_model.engine) if mesh_model else None
     step("helm-values")
     if mesh_model is None:
@@ -82,19 +102,25 @@ def collect(options: Options, step: Callable[[str], None] = lambda _name: None) 
     elif engine is None:
         findings.append(_skipped("helm-values", f"no checks for engine {mesh_model.engine}"))
     else:
-        releases = engine.helm_releases(view, jobs)
-        findings += helm_values.check(view, releases, charts, kube_version, jobs)
+        module = engine
+        findings += _guarded(
+            "helm-values",
+            lambda: helm_values.check(
+                view, module.helm_releases(view, jobs), charts, kube_version, jobs
+            ),
+        )
     step("schema")
-    findings += schemas.check(view, crds, kube_version)
+    findings += _guarded("schema", lambda: schemas.check(view, crds, kube_version))
     step("gitops")
     if mesh_model is None:
         findings.append(_skipped("gitops", "mesh.yaml is not valid"))
     elif engine is None:
         findings.append(_skipped("gitops", f"no wiring checks for engine {mesh_model.engine}"))
     else:
-        findings += engine.wiring(view, jobs)
+        module = engine
+        findings += _guarded("gitops", lambda: module.wiring(view, jobs))
     step("secrets")
-    findings += secrets.check(root)
+    findings += _guarded("secrets", lambda: secrets.check(root))
     return sorted(set(findings), key=sort_key)
 
 

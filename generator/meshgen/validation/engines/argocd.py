@@ -47,19 +47,26 @@ class Walk:
     findings: list[Finding] = field(default_factory=list)
 
 
+def _map(obj: Any, *keys: str) -> dict[str, Any]:
+    """``obj[k1][k2]...`` when every step is a mapping, else {} (hand-made files vary)."""
+    for key in keys:
+        obj = obj.get(key) if isinstance(obj, dict) else None
+    return obj if isinstance(obj, dict) else {}
+
+
 def _sources(app: dict[str, Any]) -> list[dict[str, Any]]:
-    spec = app.get("spec") or {}
+    spec = _map(app, "spec")
     sources = spec.get("sources") or ([spec["source"]] if spec.get("source") else [])
-    return [s for s in sources if isinstance(s, dict)]
+    return [s for s in sources if isinstance(s, dict)] if isinstance(sources, list) else []
 
 
 def _name(app: dict[str, Any]) -> str:
-    return str((app.get("metadata") or {}).get("name"))
+    return str(_map(app, "metadata").get("name"))
 
 
 def _finding(view: RepoView, app: dict[str, Any], message: str, fix: str) -> Finding:
     file, line = view.locate(app)
-    cluster = ((app.get("spec") or {}).get("destination") or {}).get("name")
+    cluster = _map(app, "spec", "destination").get("name")
     return Finding(
         check="gitops",
         message=message,
@@ -136,10 +143,12 @@ def helm_releases(view: RepoView, jobs: int = 1) -> list[HelmRelease]:
             files = []
             for value_file in helm.get("valueFiles") or []:
                 ref, _, rel = str(value_file).partition("/")
+                optional = helm.get("ignoreMissingValueFiles") is True
                 if ref.startswith("$") and ref[1:] in refs:
-                    files.append(rel)
+                    if not (optional and not (view.root / rel).is_file()):
+                        files.append(rel)  # Argo CD skips missing optional files
             file, _line = view.locate(app)
-            destination = (app.get("spec") or {}).get("destination") or {}
+            destination = _map(app, "spec", "destination")
             releases.append(
                 HelmRelease(
                     cluster=destination.get("name"),
@@ -165,8 +174,8 @@ def _check_app(view: RepoView, walked: Walk, app: dict[str, Any]) -> list[Findin
     mesh = view.mesh
     assert mesh is not None
     problems: list[tuple[str, str]] = []
-    meta = app.get("metadata") or {}
-    spec = app.get("spec") or {}
+    meta = _map(app, "metadata")
+    spec = _map(app, "spec")
     if meta.get("namespace") != mesh.argocd_namespace:
         problems.append(
             (
@@ -175,7 +184,7 @@ def _check_app(view: RepoView, walked: Walk, app: dict[str, Any]) -> list[Findin
                 "move it to the Argo CD namespace",
             )
         )
-    destination = spec.get("destination") or {}
+    destination = _map(spec, "destination")
     dest_name, dest_ns = destination.get("name"), str(destination.get("namespace", ""))
     clusters = {c.name for c in mesh.clusters}
     if dest_name not in clusters | {IN_CLUSTER}:
@@ -193,7 +202,7 @@ def _check_app(view: RepoView, walked: Walk, app: dict[str, Any]) -> list[Findin
             (f"project {spec.get('project')!r} is not {_name(project)!r}", "set spec.project")
         )
     else:
-        allowed = (project.get("spec") or {}).get("destinations") or []
+        allowed = _map(project, "spec").get("destinations") or []
         if not any(
             _glob_any([d.get("name", d.get("server"))], str(dest_name))
             and _glob_any([d.get("namespace")], dest_ns)
@@ -207,7 +216,7 @@ def _check_app(view: RepoView, walked: Walk, app: dict[str, Any]) -> list[Findin
                     "add the destination to the AppProject (run `meshgen render`)",
                 )
             )
-    repos = ((project or {}).get("spec") or {}).get("sourceRepos") or []
+    repos = _map(project, "spec").get("sourceRepos") or []
     sources = _sources(app)
     refs = {s["ref"]: s for s in sources if "ref" in s}
     for source in sources:
@@ -216,14 +225,17 @@ def _check_app(view: RepoView, walked: Walk, app: dict[str, Any]) -> list[Findin
             problems.append((f"repository {url} is not in the AppProject's sourceRepos", ""))
         if "path" in source:
             problems += _path_problems(view, walked, source, dest_ns)
-        for value_file in (source.get("helm") or {}).get("valueFiles") or []:
+        helm_options = _map(source, "helm")
+        for value_file in helm_options.get("valueFiles") or []:
             ref, _, rel = str(value_file).partition("/")
             ref_source = refs.get(ref[1:]) if ref.startswith("$") else None
             if ref_source is None:
                 problems.append((f"value file {value_file} names no ref source", ""))
             elif ref_source.get("repoURL") != mesh.repo_url:
                 problems.append((f"${ref[1:]} is not this repository ({mesh.repo_url})", ""))
-            elif not (view.root / rel).is_file():
+            elif not (view.root / rel).is_file() and not helm_options.get(
+                "ignoreMissingValueFiles"
+            ):
                 problems.append(
                     (
                         f"value file {value_file}: {rel} does not exist in the repository",
@@ -250,11 +262,11 @@ def _path_problems(
         return [(f"path {path} does not exist", "create it or correct source.path")]
     if posixpath.normpath(path) != path.rstrip("/"):
         problems.append((f"path {path} is not normalised", ""))
-    whitelist = ((walked.project or {}).get("spec") or {}).get("clusterResourceWhitelist") or []
+    whitelist = _map(walked.project, "spec").get("clusterResourceWhitelist") or []
     for obj in view.objects(path):
         kind = str(obj.get("kind"))
         group = str(obj.get("apiVersion", "")).rpartition("/")[0]
-        namespace = (obj.get("metadata") or {}).get("namespace")
+        namespace = _map(obj, "metadata").get("namespace")
         if kind in CLUSTER_SCOPED:
             if walked.project is not None and not any(
                 _glob_any([w.get("group")], group) and _glob_any([w.get("kind")], kind)
@@ -285,7 +297,7 @@ def _rank(view: RepoView, app: dict[str, Any]) -> int | None:
 
 
 def _wave(app: dict[str, Any]) -> int:
-    annotations = (app.get("metadata") or {}).get("annotations") or {}
+    annotations = _map(app, "metadata", "annotations")
     try:
         return int(annotations.get(WAVE_ANNOTATION, 0))
     except (TypeError, ValueError):
@@ -343,7 +355,7 @@ def wiring(view: RepoView, jobs: int = 1) -> list[Finding]:
             )
         targets = set()
         for app in kids:
-            targets.add(((app.get("spec") or {}).get("destination") or {}).get("name"))
+            targets.add(_map(app, "spec", "destination").get("name"))
         for target in sorted(t for t in targets if t in reached):
             reached[target].append(_name(root))
         findings += _wave_findings(view, kids)
