@@ -143,10 +143,12 @@ def helm_releases(view: RepoView, jobs: int = 1) -> list[HelmRelease]:
             files = []
             for value_file in helm.get("valueFiles") or []:
                 ref, _, rel = str(value_file).partition("/")
-                optional = helm.get("ignoreMissingValueFiles") is True
-                if ref.startswith("$") and ref[1:] in refs:
-                    if not (optional and not (view.root / rel).is_file()):
-                        files.append(rel)  # Argo CD skips missing optional files
+                # Argo CD skips missing files under ignoreMissingValueFiles.
+                skipped = helm.get("ignoreMissingValueFiles") is True and not (
+                    (view.root / rel).is_file()
+                )
+                if ref.startswith("$") and ref[1:] in refs and not skipped:
+                    files.append(rel)
             file, _line = view.locate(app)
             destination = _map(app, "spec", "destination")
             releases.append(
