@@ -183,6 +183,7 @@ def test_external_secret_with_a_wrong_field(broken: list[Finding]) -> None:
     found = [f for f in errors(broken, "schema") if "refreshIntervall" in f.message]
     assert found, [f.message for f in errors(broken, "schema")]
     assert found[0].file == "overlays/remote-secrets/cluster-1/external-secret.yaml"
+    assert found[0].line == 10  # the misspelled key itself
     assert found[0].obj == "ExternalSecret istio-system/istio-remote-secret-cluster-1"
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from meshgen.errors import MeshgenError
 from meshgen.validation import UNCHECKED, Finding, cluster_of, object_label
-from meshgen.validation.repository import RepoView
+from meshgen.validation.repository import RepoView, key_line, split_documents
 
 # ------------------------------------------------------------------------------ CRD schemas
 
@@ -270,6 +270,23 @@ def object_problems(obj: Any, crds: CrdIndex, core: CoreSchemas | None = None) -
     return problems
 
 
+def _field_line(text: str, document_line: int, problem: str) -> int | None:
+    """The line of the field a problem names (``spec.target: ...``) in the document that
+    starts at ``document_line`` of ``text``."""
+    field, sep, _ = problem.partition(": ")
+    if not sep or " " in field or field == "(root)":
+        return None
+    path: list[Any] = [int(p) if p.isdigit() else p for p in field.split(".")]
+    unexpected = re.search(r"\('([^']+)' (?:was|were) unexpected", problem)
+    if unexpected:
+        path.append(unexpected.group(1))
+    for start, doc in split_documents(text):
+        if start == document_line:
+            found = key_line(doc, path)
+            return start + found - 1 if found is not None else None
+    return None
+
+
 def check(view: RepoView, crds: CrdIndex, kubernetes_version: str) -> list[Finding]:
     """Validate every object of every build once (identical objects are checked once)."""
     core = CoreSchemas(kubernetes_version)
@@ -299,6 +316,8 @@ def check(view: RepoView, crds: CrdIndex, kubernetes_version: str) -> list[Findi
                     unchecked.setdefault(kind, []).append(folder)
                     continue
                 file, line = view.locate(obj)
+                if file is not None and line is not None:
+                    line = _field_line(view.text(file) or "", line, problem) or line
                 findings.append(
                     Finding(
                         check="schema",
