@@ -105,9 +105,12 @@ def build_batches(
                 encoding="utf-8",
             )
             built = _build_objects(folder, f"batch of {len(batch)} overlays")
-            if isinstance(built, MeshgenError):
-                return {member: _build_objects(root / member, member) for member in batch}
-            return dict(_split_batch(built, batch))
+            if not isinstance(built, MeshgenError):
+                try:
+                    return dict(_split_batch(built, batch))
+                except (KeyError, TypeError, ValueError, IndexError):
+                    pass  # an object kustomize did not label: attribute by building alone
+            return {member: _build_objects(root / member, member) for member in batch}
 
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             for part in pool.map(lambda item: run(*item), enumerate(batches)):
