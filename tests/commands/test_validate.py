@@ -150,6 +150,14 @@ def broken(
         'sync-wave: "3"',
         'sync-wave: "1"',
     )
+    # The AppProject no longer allows cluster-1's namespace, nor Namespace objects.
+    edit(
+        root,
+        "bootstrap/argocd/project.yaml",
+        "    - name: cluster-1\n      namespace: istio-system\n",
+        "",
+    )
+    edit(root, "bootstrap/argocd/project.yaml", '    - group: ""\n      kind: Namespace\n', "")
     # cluster-1 loses its root Application; a broken overlay.
     edit(root, "bootstrap/argocd/kustomization.yaml", "  - roots/cluster-1.yaml\n", "")
     edit(root, "clusters/cluster-2/mesh-config/kustomization.yaml", "components:", "resources:")
@@ -207,6 +215,18 @@ def test_sync_waves_out_of_order(broken: list[Finding]) -> None:
 def test_cluster_without_a_root_application(broken: list[Finding]) -> None:
     found = [f for f in errors(broken, "gitops") if "bootstrap root" in f.message]
     assert [(f.cluster, "from no" in f.message) for f in found] == [("cluster-1", True)]
+
+
+def test_destinations_and_kinds_outside_the_app_project(broken: list[Finding]) -> None:
+    found = [f.message for f in errors(broken, "gitops")]
+    denied = [m for m in found if "is not allowed by AppProject mesh1" in m]
+    assert len(denied) == 3  # cluster-1's istio-system, istio-base and istiod Applications
+    assert all("destination cluster-1/istio-system" in m for m in denied)
+    namespaces = [m for m in found if "is not in clusterResourceWhitelist" in m]
+    assert {m.split(":")[0] for m in namespaces} == {
+        "Application cluster-1-istio-system",
+        "Application cluster-2-istio-system",
+    }
 
 
 def test_overlay_that_does_not_build(broken: list[Finding]) -> None:

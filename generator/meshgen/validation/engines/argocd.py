@@ -197,13 +197,11 @@ def _check_app(view: RepoView, walked: Walk, app: dict[str, Any]) -> list[Findin
             )
         )
     project = walked.project
-    if project is None:
-        pass
-    elif spec.get("project") != _name(project):
+    if project is not None and spec.get("project") != _name(project):
         problems.append(
             (f"project {spec.get('project')!r} is not {_name(project)!r}", "set spec.project")
         )
-    else:
+    elif project is not None:
         allowed = _map(project, "spec").get("destinations") or []
         if not any(
             _glob_any([d.get("name", d.get("server"))], str(dest_name))
