@@ -11,6 +11,17 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+UPSTREAM_ENV = "MESHGEN_UPSTREAM_DIR"
+
+
+def upstream_root() -> Path:
+    """Upstream data for conformance tests: $MESHGEN_UPSTREAM_DIR, else ../shared/upstream."""
+    configured = os.environ.get(UPSTREAM_ENV)
+    if configured:
+        return Path(configured).expanduser()
+    return REPO_ROOT / ".." / "shared" / "upstream"
+
+
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Mesh Tester",
     "GIT_AUTHOR_EMAIL": "tester@example.com",

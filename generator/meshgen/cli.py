@@ -283,6 +283,41 @@ def seal(cluster: str, **kwargs: object) -> None:
     sys.exit(command.run(command.Options(cluster=cluster, **kwargs)))  # type: ignore[arg-type]
 
 
+@cli.command()
+@REPO_OPTION
+@click.option(
+    "--crds",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="CRD YAML file or folder (repeatable) to validate custom resources against.",
+)
+@click.option(
+    "--charts",
+    type=click.Path(path_type=Path),
+    help="Folder of unpacked charts (DIR/<chart> or DIR/<version>/<chart>).",
+)
+@click.option("--pull", is_flag=True, help="helm pull missing charts into the chart cache.")
+@click.option(
+    "--format", "format_", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.option("--jobs", type=click.IntRange(min=1), help="Parallel jobs (default: CPU count).")
+def validate(
+    repo: Path | None,
+    crds: tuple[Path, ...],
+    charts: Path | None,
+    pull: bool,
+    format_: str,
+    jobs: int | None,
+) -> None:
+    """Check offline that every cluster's config will sync and work (exit 1 on findings)."""
+    from meshgen.commands import validate as command
+
+    options = command.Options(
+        repo=repo, crds=crds, charts=charts, pull=pull, format=format_, jobs=jobs
+    )
+    sys.exit(command.run(options))
+
+
 @cli.group()
 def tools() -> None:
     """The pinned helm and kubectl (kustomize) binaries meshgen runs."""

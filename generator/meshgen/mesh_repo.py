@@ -6,6 +6,7 @@ from pathlib import Path
 
 from meshgen import library, spec
 from meshgen.adapters import git as gitops
+from meshgen.adapters import workspace
 from meshgen.errors import MeshgenError
 from meshgen.render import render_repository
 
@@ -64,3 +65,12 @@ def write_mesh_file(
     changes = workspace.plan_changes(root, desired_files(document), owned=owned)
     workspace.apply_changes(root, changes)
     return changes.paths
+
+
+def plan_render(root: Path, document: spec.MeshDocument) -> workspace.ChangeSet:
+    """What ``meshgen render`` would change in ``root`` (``render --check`` and ``validate``).
+
+    A mesh.yaml of an older format counts too: render writes it back migrated (comments kept).
+    """
+    owned = {spec.MESH_FILE: spec.to_text(document)} if document.migrated_from else None
+    return workspace.plan_changes(root, desired_files(document), owned=owned)

@@ -7,6 +7,8 @@ user-supplied names is never interpreted.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 
 def _console(stream):  # rich is imported only when something is printed
@@ -40,3 +42,20 @@ def raw(text: str) -> None:
     """Text exactly as given on stdout (a document someone pipes on), no console handling."""
     sys.stdout.write(text)
     sys.stdout.flush()
+
+
+@contextmanager
+def progress(total: int, enabled: bool = True) -> Iterator[Callable[[str], None]]:
+    """A progress bar on stderr (only on a terminal); yields ``advance(step_name)``."""
+    if not enabled or not sys.stderr.isatty():
+        yield lambda _name: None
+        return
+    from rich.progress import Progress
+
+    with Progress(console=_console(sys.stderr), transient=True) as bar:
+        task = bar.add_task("validate", total=total)
+
+        def advance(name: str) -> None:
+            bar.update(task, advance=1, description=f"validate: {name}")
+
+        yield advance

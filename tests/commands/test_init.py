@@ -170,3 +170,38 @@ def test_a_failing_commit_in_an_existing_repository_rolls_back(
     assert result.exit_code == 2 and "git commit failed" in result.stderr
     assert tree_bytes(tmp_path) == before
     assert git(tmp_path, "status", "--porcelain") == ""
+
+
+def test_init_writes_a_ci_workflow_that_render_owns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The workflow runs render --check and validate on pull requests; it is generated, so a
+    hand edit is drift and `render` repairs it."""
+    from ruamel.yaml import YAML
+
+    root = tmp_path / "mesh"
+    result = run_cli(
+        capsys,
+        "init",
+        str(root),
+        "--mesh-id",
+        "m1",
+        "--repo-url",
+        "https://g.example/m.git",
+        "--revision",
+        "trunk",
+    )
+    assert result.exit_code == 0, result.stderr
+    path = ".github/workflows/meshgen.yaml"
+    assert path in git(root, "ls-files").splitlines()
+    assert workspace.is_generated(root / path)
+    flow = YAML(typ="safe", pure=True).load((root / path).read_text())
+    assert set(flow["on"]) == {"pull_request", "push"}
+    assert flow["on"]["push"]["branches"] == ["trunk"]
+    commands = [step.get("run") for step in flow["jobs"]["validate"]["steps"]]
+    assert "meshgen render --check" in commands
+    assert any(c and c.startswith("meshgen validate") for c in commands)
+    (root / path).write_text((root / path).read_text().replace("--check", "--chek"))
+    assert run_cli(capsys, "render", "--check", "--repo", str(root)).exit_code == 1
+    assert run_cli(capsys, "render", "--repo", str(root)).exit_code == 0
+    assert "meshgen render --check" in (root / path).read_text()

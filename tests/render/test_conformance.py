@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import jsonschema
 import pytest
 from ruamel.yaml import YAML
 
@@ -34,6 +33,8 @@ from meshgen import library, spec
 from meshgen.adapters import helm, kustomize
 from meshgen.errors import MeshgenError
 from meshgen.render import render_repository
+from meshgen.validation import helm_values, schemas
+from meshgen.validation.schemas import CrdIndex
 
 UPSTREAM_ENV = "MESHGEN_UPSTREAM_DIR"
 ARGOCD_VERSION = "v3.5.1"
@@ -369,6 +370,7 @@ def render_scenario(name: str, into: Path) -> RenderedRepo:
         target = into / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
+    (into / spec.MESH_FILE).write_text(spec.to_text(document), encoding="utf-8")
     return RenderedRepo(name=name, root=into, document=document, files=files)
 
 
@@ -612,48 +614,10 @@ def test_gateway_schema_rejects_typos(charts: dict[str, Path], tmp_path: Path) -
 # --------------------------------------------------------------------------------------------
 # 2. Every key meshgen sets exists in the upstream chart defaults
 
-# Keys the charts read although values.yaml does not list them:
-#   base.validationFailurePolicy: commented out in istiod's values.yaml, absent from base's,
-#     read by both charts' validating webhook templates;
-#   profile, compatibilityVersion, platform: consumed by templates/zzz_profile.yaml.
-ALLOWED_UNLISTED = {
-    ("base", "validationFailurePolicy"),
-    ("profile",),
-    ("compatibilityVersion",),
-    ("platform",),
-}
-# Maps whose keys are data, not chart settings: their own keys are not checked.
-FREE_FORM = {
-    ("meshConfig",),
-    ("env",),
-    ("labels",),
-    ("annotations",),
-    ("service", "annotations"),
-    ("podAnnotations",),
-}
 
-
-def unknown_value_paths(
-    values: dict[str, Any], defaults: Any, prefix: tuple[str, ...] = ()
-) -> list[str]:
-    """Dotted key paths of ``values`` that the chart defaults do not have."""
-    problems = []
-    for key, value in values.items():
-        path = (*prefix, str(key))
-        dotted = ".".join(path)
-        if path in ALLOWED_UNLISTED:
-            continue
-        if not isinstance(defaults, dict) or key not in defaults:
-            problems.append(dotted)
-            continue
-        if path in FREE_FORM or not isinstance(value, dict):
-            continue
-        default = defaults[key]
-        if isinstance(default, dict) and default:
-            problems += unknown_value_paths(value, default, path)
-        elif default != {}:  # an empty default map is free-form by upstream's own declaration
-            problems.append(f"{dotted} (a mapping where upstream has {default!r})")
-    return problems
+def unknown_value_paths(values: dict[str, Any], defaults: Any) -> list[str]:
+    """Dotted key paths of ``values`` that the chart defaults do not have (validate's check)."""
+    return [".".join(path) for path in helm_values.unknown_value_paths(values, defaults)]
 
 
 @pytest.fixture(scope="session")
@@ -713,85 +677,6 @@ def test_key_checker_catches_typos(chart_defaults: dict[str, dict[str, Any]]) ->
 # 3. Every built object validates against its upstream CRD
 
 
-def _structural(schema: Any, strict: bool = True) -> Any:
-    """A JSON Schema for ``jsonschema`` from a CRD's openAPIV3Schema.
-
-    ``x-kubernetes-*`` extensions are dropped (CEL rules cannot run here), ``nullable`` becomes
-    a null type, and objects that list ``properties`` refuse unknown fields unless they preserve
-    them: the API server prunes unknown fields (or rejects them under strict field validation),
-    so a field the CRD does not know is at best silently ignored.
-    """
-    if not isinstance(schema, dict):
-        return schema
-    out: dict[str, Any] = {}
-    for key, value in schema.items():
-        if key.startswith("x-kubernetes-") or key == "nullable":
-            continue
-        if key == "properties":
-            out[key] = {name: _structural(sub, strict) for name, sub in value.items()}
-        elif key in ("items", "additionalProperties") and isinstance(value, dict):
-            out[key] = _structural(value, strict)
-        elif key in ("allOf", "anyOf", "oneOf"):
-            out[key] = [_structural(sub, strict=False) for sub in value]
-        elif key == "not":
-            out[key] = _structural(value, strict=False)
-        else:
-            out[key] = value
-    if schema.get("nullable") and isinstance(out.get("type"), str):
-        out["type"] = [out["type"], "null"]
-    if schema.get("x-kubernetes-int-or-string") and "type" not in out and "anyOf" not in out:
-        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
-    preserve = schema.get("x-kubernetes-preserve-unknown-fields")
-    if strict and "properties" in out and "additionalProperties" not in schema and not preserve:
-        out["additionalProperties"] = False
-    return out
-
-
-def _crd_schema(openapi: dict[str, Any]) -> dict[str, Any]:
-    schema = _structural(openapi)
-    properties = schema.setdefault("properties", {})
-    # Every object may carry these, whether or not the CRD spells them out.
-    properties.setdefault("apiVersion", {"type": "string"})
-    properties.setdefault("kind", {"type": "string"})
-    properties.setdefault("metadata", {"type": "object"})
-    return schema
-
-
-_CRD_KIND = re.compile(r"^  group: (\S+)$.*?^  names:$.*?^    kind: (\w+)$", re.M | re.S)
-
-
-class CrdIndex:
-    """Upstream CRDs by (apiVersion, kind); a document is parsed only when its kind is asked."""
-
-    def __init__(self, files: Iterable[Path]) -> None:
-        self._texts: dict[tuple[str, str], str] = {}
-        for path in files:
-            for text in re.split(r"^---\s*$", path.read_text(encoding="utf-8"), flags=re.M):
-                match = _CRD_KIND.search(text)
-                if "kind: CustomResourceDefinition" in text and match:
-                    self._texts[(match.group(1), match.group(2))] = text
-        self._validators: dict[tuple[str, str], jsonschema.protocols.Validator | None] = {}
-
-    def kinds(self) -> set[tuple[str, str]]:
-        return set(self._texts)
-
-    def validator(self, api_version: str, kind: str) -> jsonschema.protocols.Validator | None:
-        group, _, version = api_version.rpartition("/")
-        key = (api_version, kind)
-        if key not in self._validators:
-            self._validators[key] = None
-            text = self._texts.get((group, kind))
-            if text is not None:
-                crd = _reader(None).load(text)
-                assert crd["spec"]["names"]["kind"] == kind, f"CRD index is wrong for {key}"
-                for entry in crd["spec"]["versions"]:
-                    if entry["name"] == version and entry.get("served", True):
-                        schema = _crd_schema(entry["schema"]["openAPIV3Schema"])
-                        jsonschema.Draft7Validator.check_schema(schema)
-                        self._validators[key] = jsonschema.Draft7Validator(schema)
-        return self._validators[key]
-
-
 @pytest.fixture(scope="session")
 def crds(upstream: Path) -> CrdIndex:
     return CrdIndex(
@@ -813,71 +698,14 @@ def crds(upstream: Path) -> CrdIndex:
     )
 
 
-DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-DNS_SUBDOMAIN = re.compile(rf"{DNS_LABEL.pattern}(\.{DNS_LABEL.pattern})*")
-LABEL_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
-LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
-CORE_KINDS = {("v1", "Namespace")}
 CLUSTER_SCOPED = {("", "Namespace")}
-METADATA_FIELDS = {"name", "namespace", "labels", "annotations", "finalizers"}
-
-
-def _qualified_name_ok(key: Any) -> bool:
-    if not isinstance(key, str):
-        return False
-    prefix, _, name = key.rpartition("/")
-    if prefix and (len(prefix) > 253 or not DNS_SUBDOMAIN.fullmatch(prefix)):
-        return False
-    return len(name) <= 63 and bool(LABEL_NAME.fullmatch(name))
-
-
-def metadata_problems(obj: dict[str, Any]) -> list[str]:
-    """ObjectMeta rules the API server enforces on every kind (CRD schemas leave it open)."""
-    meta = obj.get("metadata")
-    if not isinstance(meta, dict):
-        return ["metadata is missing"]
-    problems = [
-        f"metadata.{key} is not expected here" for key in meta if key not in METADATA_FIELDS
-    ]
-    name = meta.get("name")
-    name_rule = DNS_LABEL if obj.get("kind") == "Namespace" else DNS_SUBDOMAIN
-    if not isinstance(name, str) or len(name) > 253 or not name_rule.fullmatch(name):
-        problems.append(f"metadata.name {name!r} is not a valid name")
-    namespace = meta.get("namespace")
-    if namespace is not None and (
-        not isinstance(namespace, str) or len(namespace) > 63 or not DNS_LABEL.fullmatch(namespace)
-    ):
-        problems.append(f"metadata.namespace {namespace!r} is not a DNS label")
-    for key, value in (meta.get("labels") or {}).items():
-        if not _qualified_name_ok(key):
-            problems.append(f"label key {key!r} is not a qualified name")
-        if not isinstance(value, str) or len(value) > 63 or not LABEL_VALUE.fullmatch(value):
-            problems.append(f"label {key}={value!r} is not a valid label value")
-    for key, value in (meta.get("annotations") or {}).items():
-        if not _qualified_name_ok(key) or not isinstance(value, str):
-            problems.append(f"annotation {key}={value!r} is not a string annotation")
-    finalizers = meta.get("finalizers", [])
-    if not isinstance(finalizers, list) or not all(isinstance(f, str) for f in finalizers):
-        problems.append(f"metadata.finalizers {finalizers!r} is not a list of strings")
-    return problems
+# Core kinds (Namespace) go through kubernetes-validate at the scenarios' Kubernetes version.
+CORE = schemas.CoreSchemas(spec.DEFAULT_KUBERNETES_VERSION)
 
 
 def object_problems(obj: Any, crds: CrdIndex) -> list[str]:
-    if not isinstance(obj, dict):
-        return [f"not an object: {obj!r}"]
-    api_version, kind = obj.get("apiVersion"), obj.get("kind")
-    if not isinstance(api_version, str) or not isinstance(kind, str):
-        return [f"apiVersion/kind missing: {api_version!r}/{kind!r}"]
-    problems = metadata_problems(obj)
-    if (api_version, kind) in CORE_KINDS:
-        return problems
-    validator = crds.validator(api_version, kind)
-    if validator is None:
-        return [*problems, f"no upstream CRD (or no served version) for {api_version} {kind}"]
-    for error in sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.path))):
-        where = ".".join(str(p) for p in error.absolute_path) or "(root)"
-        problems.append(f"{where}: {error.message[:300]}")
-    return problems
+    """What validate's schema check says about one object ("unchecked: ..." when no schema)."""
+    return schemas.object_problems(obj, crds, CORE)
 
 
 def _label(obj: dict[str, Any]) -> str:
@@ -1270,3 +1098,28 @@ def test_meshgen_seal_output_matches_the_sealed_secrets_crd(crds: CrdIndex) -> N
     problems = object_problems(broken, crds)
     assert "spec: 'encryptedData' is a required property" in problems
     assert any(p.startswith("spec.template.type: 1 is not of type 'string'") for p in problems)
+
+
+# --------------------------------------------------------------------------------------------
+# 5. `meshgen validate` itself finds nothing to say about any scenario
+
+
+def test_validate_finds_nothing_in_any_scenario(repo: RenderedRepo, upstream: Path) -> None:
+    """With every chart and CRD given, validate reports no problem and leaves nothing
+    unchecked, for each scenario (the negative cases are in tests/commands/test_validate.py)."""
+    from meshgen.commands import validate
+
+    crds = (
+        upstream / "argocd" / ARGOCD_VERSION / "crds" / "application-crd.yaml",
+        upstream / "argocd" / ARGOCD_VERSION / "crds" / "appproject-crd.yaml",
+        upstream / "external-secrets" / EXTERNAL_SECRETS_VERSION / "crds",
+        upstream / "istio" / ISTIO_VERSION / "crds",
+    )
+    options = validate.Options(
+        repo=repo.root,
+        crds=crds,
+        charts=upstream / "istio" / ISTIO_VERSION / "charts",
+        jobs=WORKERS,
+    )
+    findings = validate.collect(options)
+    assert findings == [], "\n".join(f"{f.where()}: {f.message}" for f in findings)

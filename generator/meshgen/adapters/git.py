@@ -200,3 +200,32 @@ def push(repo: Repo, branch: str) -> None:
             f"push of {branch} to origin failed ({error_summary(str(exc.stderr or exc))}); "
             f"the commit is on the local branch, push it with: git push -u origin {branch}"
         ) from None
+
+
+def _plain_git(root: Path, *args: str) -> bytes | None:
+    """Output of a read-only git command in ``root``; None when ``root`` is not a work tree."""
+    try:
+        result = subprocess.run(["git", "-C", str(root), *args], capture_output=True, check=False)
+    except OSError:
+        return None
+    return result.stdout if result.returncode == 0 else None
+
+
+def work_tree_files(root: Path) -> list[str] | None:
+    """Tracked plus untracked, not ignored files under ``root`` (None: not a Git work tree)."""
+    out = _plain_git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+    if out is None:
+        return None
+    return sorted({p for p in out.decode("utf-8", "replace").split("\0") if p})
+
+
+def staged_blobs(root: Path) -> dict[str, bytes]:
+    """The staged content of every file added or changed in the index (the next commit)."""
+    out = _plain_git(root, "diff", "--cached", "--name-only", "-z", "--diff-filter=ACMR")
+    blobs = {}
+    for path in (out or b"").decode("utf-8", "replace").split("\0"):
+        if path:
+            blob = _plain_git(root, "show", f":{path}")
+            if blob is not None:
+                blobs[path] = blob
+    return blobs

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import tempfile
 from pathlib import Path
 
 from meshgen.adapters import toolchain
@@ -28,3 +30,28 @@ def template(
     if result.returncode != 0:
         raise MeshgenError(f"{chart}: helm template failed: {error_summary(result.stderr)}")
     return result.stdout
+
+
+def pull(chart: str, version: str, repo_url: str, into: Path) -> Path:
+    """``helm pull CHART --repo URL --version V --untar`` into ``into``; the unpacked chart.
+
+    Unpacks into a temporary sibling first and renames it into place, so an interrupted pull
+    never leaves a half-written chart in the cache.
+    """
+    target = into / chart
+    if (target / "Chart.yaml").is_file():
+        return target
+    into.mkdir(parents=True, exist_ok=True)
+    helm = toolchain.find("helm")
+    with tempfile.TemporaryDirectory(prefix=".pull-", dir=into) as tmp:
+        args = [str(helm), "pull", chart, "--repo", repo_url, "--version", version]
+        args += ["--untar", "--untardir", tmp]
+        result = subprocess.run(args, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise MeshgenError(
+                f"helm pull {chart} {version} from {repo_url} failed: "
+                f"{error_summary(result.stderr)}; check the network, or pass --charts DIR "
+                "with the unpacked charts"
+            )
+        os.replace(Path(tmp) / chart, target)
+    return target

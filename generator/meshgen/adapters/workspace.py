@@ -7,6 +7,7 @@ place file by file (``os.replace``), so a failure while preparing leaves the tre
 
 from __future__ import annotations
 
+import difflib
 import os
 import shutil
 import tempfile
@@ -17,11 +18,12 @@ from meshgen.errors import MeshgenError
 from meshgen.render.files import GENERATED_MARK
 
 # Where generated files may live; hand-written files elsewhere are never even looked at.
-GENERATED_ROOTS = ("clusters", "bootstrap", "overlays", ".meshgen")
+GENERATED_ROOTS = ("clusters", "bootstrap", "overlays", ".meshgen", ".github")
 GENERATED_TOP_FILES = ("README.md", ".sops.yaml")
 # Written by `flux bootstrap` under clusters/<cluster>/: never read, written or removed.
 FOREIGN_FOLDERS = ("flux-system",)
 _MARK_BYTES = GENERATED_MARK.encode()
+DIFF_LINES_SHOWN = 40
 
 
 def is_generated(path: Path) -> bool:
@@ -166,3 +168,17 @@ def snapshot(root: Path, paths: list[str]) -> dict[str, bytes | None]:
         except FileNotFoundError:
             result[path] = None
     return result
+
+
+def short_diff(root: Path, path: str, new_text: str) -> list[str]:
+    """A unified diff from the file on disk to ``new_text``, cut after DIFF_LINES_SHOWN lines."""
+    try:
+        old = (root / path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        old = []
+    diff = list(
+        difflib.unified_diff(old, new_text.splitlines(), f"a/{path}", f"b/{path}", lineterm="")
+    )
+    if len(diff) > DIFF_LINES_SHOWN:
+        diff = [*diff[:DIFF_LINES_SHOWN], f"... ({len(diff) - DIFF_LINES_SHOWN} more diff lines)"]
+    return diff

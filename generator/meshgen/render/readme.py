@@ -34,6 +34,10 @@ LAYOUT = [
     ),
     ("overlays/", "shared kustomize bases and components (networks, east-west gateway, secrets)"),
     (".meshgen/mesh.schema.json", "the JSON Schema of `mesh.yaml`, for editors"),
+    (
+        ".github/workflows/meshgen.yaml",
+        "CI: `meshgen render --check` and `meshgen validate` on every pull request",
+    ),
 ]
 
 

@@ -1,0 +1,49 @@
+"""Check 2: the repository is exactly what ``meshgen render`` would produce."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from meshgen import mesh_repo, spec
+from meshgen.adapters import workspace
+from meshgen.errors import MeshgenError
+from meshgen.validation import Finding, cluster_of
+
+FIX = "run `meshgen render` and commit the result (change mesh.yaml, not generated files)"
+
+
+def check(root: Path, document: spec.MeshDocument) -> list[Finding]:
+    """Hand edits, missing and stale generated files, each with its diff (as ``render --check``)."""
+    try:
+        changes = mesh_repo.plan_render(root, document)
+    except MeshgenError as exc:
+        return [Finding(check="drift", message=str(exc), fix=FIX)]
+    findings = []
+    for path in sorted(changes.write):
+        if path == spec.MESH_FILE:
+            message = f"mesh.yaml is of an older apiVersion ({document.migrated_from})"
+        elif (root / path).exists():
+            message = "differs from what mesh.yaml gives (edited by hand?)"
+        else:
+            message = "is missing: mesh.yaml gives it"
+        findings.append(
+            Finding(
+                check="drift",
+                message=message,
+                fix=FIX,
+                cluster=cluster_of(path),
+                file=path,
+                detail=tuple(workspace.short_diff(root, path, changes.write[path])),
+            )
+        )
+    for path in changes.remove:
+        findings.append(
+            Finding(
+                check="drift",
+                message="is generated but mesh.yaml no longer gives it",
+                fix=FIX,
+                cluster=cluster_of(path),
+                file=path,
+            )
+        )
+    return findings

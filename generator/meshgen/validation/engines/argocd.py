@@ -1,0 +1,376 @@
+"""Argo CD wiring, walked the way Argo CD would: bootstrap folder → root Applications → each
+cluster's child Applications → their paths and value files."""
+
+from __future__ import annotations
+
+import fnmatch
+import posixpath
+from dataclasses import dataclass, field
+from typing import Any
+
+from meshgen.render.engines.argocd import BOOTSTRAP, IN_CLUSTER
+from meshgen.validation import Finding, cluster_of, object_label
+from meshgen.validation.engines import HelmRelease
+from meshgen.validation.kustomize import ensure_built
+from meshgen.validation.repository import RepoView
+
+WAVE_ANNOTATION = "argocd.argoproj.io/sync-wave"
+# Sync order within a cluster: namespace and secrets, base, istiod, gateway, mesh config.
+CHART_RANK = {"base": 1, "istiod": 2, "gateway": 3}
+RANK_NAMES = ["namespace and secrets", "base", "istiod", "gateway", "mesh config"]
+SECRET_KINDS = {"Namespace", "Secret", "ExternalSecret", "SealedSecret"}
+CLUSTER_SCOPED = {
+    "Namespace",
+    "CustomResourceDefinition",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "MutatingWebhookConfiguration",
+    "ValidatingWebhookConfiguration",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+    "ClusterSecretStore",
+    "ClusterExternalSecret",
+    "PersistentVolume",
+    "StorageClass",
+    "PriorityClass",
+}
+
+
+@dataclass
+class Walk:
+    """What the walk found: the AppProject, root and child Applications (with their folder)."""
+
+    project: dict[str, Any] | None = None
+    bootstrap: list[dict[str, Any]] = field(default_factory=list)
+    roots: list[dict[str, Any]] = field(default_factory=list)
+    children: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # root -> children
+    findings: list[Finding] = field(default_factory=list)
+
+
+def _map(obj: Any, *keys: str) -> dict[str, Any]:
+    """``obj[k1][k2]...`` when every step is a mapping, else {} (hand-made files vary)."""
+    for key in keys:
+        obj = obj.get(key) if isinstance(obj, dict) else None
+    return obj if isinstance(obj, dict) else {}
+
+
+def _sources(app: dict[str, Any]) -> list[dict[str, Any]]:
+    spec = _map(app, "spec")
+    sources = spec.get("sources") or ([spec["source"]] if spec.get("source") else [])
+    return [s for s in sources if isinstance(s, dict)] if isinstance(sources, list) else []
+
+
+def _name(app: dict[str, Any]) -> str:
+    return str(_map(app, "metadata").get("name"))
+
+
+def _finding(view: RepoView, app: dict[str, Any], message: str, fix: str) -> Finding:
+    file, line = view.locate(app)
+    cluster = _map(app, "spec", "destination").get("name")
+    return Finding(
+        check="gitops",
+        message=message,
+        fix=fix,
+        cluster=cluster_of(file) if file else (cluster if cluster != IN_CLUSTER else None),
+        file=file,
+        line=line,
+        obj=object_label(app),
+    )
+
+
+def _apps(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [o for o in objects if o.get("kind") == "Application"]
+
+
+def walk(view: RepoView, jobs: int = 1) -> Walk:
+    result = Walk()
+    if not (view.root / BOOTSTRAP).is_dir():
+        result.findings.append(
+            Finding(
+                check="gitops",
+                message=f"{BOOTSTRAP} is missing: nothing bootstraps the clusters",
+                fix="run `meshgen render`",
+                file=BOOTSTRAP,
+            )
+        )
+        return result
+    ensure_built(view, [BOOTSTRAP], jobs)
+    bootstrap = view.objects(BOOTSTRAP)
+    projects = [o for o in bootstrap if o.get("kind") == "AppProject"]
+    result.project = projects[0] if len(projects) == 1 else None
+    result.bootstrap = _apps(bootstrap)
+    for app in result.bootstrap:
+        paths = [s.get("path") for s in _sources(app)]
+        if BOOTSTRAP not in paths:
+            result.roots.append(app)
+    folders = [s["path"] for a in result.roots for s in _sources(a) if s.get("path")]
+    ensure_built(view, folders, jobs)
+    for root in result.roots:
+        kids = [c for s in _sources(root) if s.get("path") for c in _apps(view.objects(s["path"]))]
+        result.children[_name(root)] = kids
+    child_paths = [
+        str(s["path"])
+        for kids in result.children.values()
+        for c in kids
+        for s in _sources(c)
+        if s.get("path")
+    ]
+    ensure_built(view, child_paths, jobs)
+    return result
+
+
+def all_applications(view: RepoView, walked: Walk) -> list[dict[str, Any]]:
+    """Every Application the builds hold, once (also those no root reaches)."""
+    found: dict[str, dict[str, Any]] = {}
+    for app in [*walked.bootstrap, *(a for kids in walked.children.values() for a in kids)]:
+        found.setdefault(object_label(app), app)
+    for folder in sorted(view.builds):
+        for app in _apps(view.objects(folder)):
+            found.setdefault(object_label(app), app)
+    return list(found.values())
+
+
+def helm_releases(view: RepoView, jobs: int = 1) -> list[HelmRelease]:
+    """Every chart source of every Application, with its ``$values`` files resolved."""
+    releases = []
+    for app in all_applications(view, walk(view, jobs)):
+        sources = _sources(app)
+        refs = {s["ref"]: s for s in sources if "ref" in s}
+        for source in sources:
+            if "chart" not in source:
+                continue
+            helm = source.get("helm") or {}
+            files = []
+            for value_file in helm.get("valueFiles") or []:
+                ref, _, rel = str(value_file).partition("/")
+                # Argo CD skips missing files under ignoreMissingValueFiles.
+                skipped = helm.get("ignoreMissingValueFiles") is True and not (
+                    (view.root / rel).is_file()
+                )
+                if ref.startswith("$") and ref[1:] in refs and not skipped:
+                    files.append(rel)
+            file, _line = view.locate(app)
+            destination = _map(app, "spec", "destination")
+            releases.append(
+                HelmRelease(
+                    cluster=destination.get("name"),
+                    file=file or "",
+                    obj=object_label(app),
+                    chart=str(source["chart"]),
+                    version=str(source.get("targetRevision", "")),
+                    repo_url=str(source.get("repoURL", "")),
+                    release=str(helm.get("releaseName") or _name(app)),
+                    namespace=str(destination.get("namespace", "default")),
+                    value_files=tuple(files),
+                )
+            )
+
+    return releases
+
+
+def _glob_any(patterns: list[Any], value: str) -> bool:
+    return any(isinstance(p, str) and fnmatch.fnmatchcase(value, p) for p in patterns)
+
+
+def _check_app(view: RepoView, walked: Walk, app: dict[str, Any]) -> list[Finding]:
+    mesh = view.mesh
+    assert mesh is not None
+    problems: list[tuple[str, str]] = []
+    meta = _map(app, "metadata")
+    spec = _map(app, "spec")
+    if meta.get("namespace") != mesh.argocd_namespace:
+        problems.append(
+            (
+                f"is in namespace {meta.get('namespace')!r}, Argo CD runs in "
+                f"{mesh.argocd_namespace!r}",
+                "move it to the Argo CD namespace",
+            )
+        )
+    destination = _map(spec, "destination")
+    dest_name, dest_ns = destination.get("name"), str(destination.get("namespace", ""))
+    clusters = {c.name for c in mesh.clusters}
+    if dest_name not in clusters | {IN_CLUSTER}:
+        problems.append(
+            (
+                f"destination {dest_name!r} is not a cluster of the mesh",
+                "point destination.name at a cluster listed in mesh.yaml",
+            )
+        )
+    project = walked.project
+    if project is not None and spec.get("project") != _name(project):
+        problems.append(
+            (f"project {spec.get('project')!r} is not {_name(project)!r}", "set spec.project")
+        )
+    elif project is not None:
+        allowed = _map(project, "spec").get("destinations") or []
+        if not any(
+            _glob_any([d.get("name", d.get("server"))], str(dest_name))
+            and _glob_any([d.get("namespace")], dest_ns)
+            for d in allowed
+            if isinstance(d, dict)
+        ):
+            problems.append(
+                (
+                    f"destination {dest_name}/{dest_ns} is not allowed by AppProject "
+                    f"{_name(project)}",
+                    "add the destination to the AppProject (run `meshgen render`)",
+                )
+            )
+    repos = _map(project, "spec").get("sourceRepos") or []
+    sources = _sources(app)
+    refs = {s["ref"]: s for s in sources if "ref" in s}
+    for source in sources:
+        url = str(source.get("repoURL", ""))
+        if project is not None and not _glob_any(repos, url):
+            problems.append((f"repository {url} is not in the AppProject's sourceRepos", ""))
+        if "path" in source:
+            problems += _path_problems(view, walked, source, dest_ns)
+        helm_options = _map(source, "helm")
+        for value_file in helm_options.get("valueFiles") or []:
+            ref, _, rel = str(value_file).partition("/")
+            ref_source = refs.get(ref[1:]) if ref.startswith("$") else None
+            if ref_source is None:
+                problems.append((f"value file {value_file} names no ref source", ""))
+            elif ref_source.get("repoURL") != mesh.repo_url:
+                problems.append((f"${ref[1:]} is not this repository ({mesh.repo_url})", ""))
+            elif not (view.root / rel).is_file() and not helm_options.get(
+                "ignoreMissingValueFiles"
+            ):
+                problems.append(
+                    (
+                        f"value file {value_file}: {rel} does not exist in the repository",
+                        "create it or correct valueFiles (run `meshgen render`)",
+                    )
+                )
+    return [
+        _finding(view, app, f"Application {_name(app)}: {message}", fix or "run `meshgen render`")
+        for message, fix in problems
+    ]
+
+
+def _path_problems(
+    view: RepoView, walked: Walk, source: dict[str, Any], dest_ns: str
+) -> list[tuple[str, str]]:
+    mesh = view.mesh
+    assert mesh is not None
+    path = str(source["path"])
+    problems = []
+    if source.get("repoURL") != mesh.repo_url:
+        problems.append((f"path {path} is not in this repository ({mesh.repo_url})", ""))
+        return problems
+    if not (view.root / path).is_dir():
+        return [(f"path {path} does not exist", "create it or correct source.path")]
+    if posixpath.normpath(path) != path.rstrip("/"):
+        problems.append((f"path {path} is not normalised", ""))
+    whitelist = _map(walked.project, "spec").get("clusterResourceWhitelist") or []
+    for obj in view.objects(path):
+        kind = str(obj.get("kind"))
+        group = str(obj.get("apiVersion", "")).rpartition("/")[0]
+        namespace = _map(obj, "metadata").get("namespace")
+        if kind in CLUSTER_SCOPED:
+            if walked.project is not None and not any(
+                _glob_any([w.get("group")], group) and _glob_any([w.get("kind")], kind)
+                for w in whitelist
+                if isinstance(w, dict)
+            ):
+                problems.append(
+                    (f"{object_label(obj)} in {path} is not in clusterResourceWhitelist", "")
+                )
+        elif namespace not in (None, dest_ns):
+            problems.append((f"{object_label(obj)} in {path} is outside {dest_ns}", ""))
+    return problems
+
+
+def _rank(view: RepoView, app: dict[str, Any]) -> int | None:
+    for source in _sources(app):
+        if "chart" in source:
+            return CHART_RANK.get(str(source["chart"]))
+        if "path" in source:
+            objects = view.objects(str(source["path"]))
+            kinds = {str(o.get("kind")) for o in objects}
+            groups = {str(o.get("apiVersion", "")).rpartition("/")[0] for o in objects}
+            if kinds & SECRET_KINDS:
+                return 0
+            if any(g.endswith("istio.io") for g in groups):
+                return 4
+    return None
+
+
+def _wave(app: dict[str, Any]) -> int:
+    annotations = _map(app, "metadata", "annotations")
+    try:
+        return int(annotations.get(WAVE_ANNOTATION, 0))
+    except (TypeError, ValueError):
+        return 0
+
+
+def _wave_findings(view: RepoView, kids: list[dict[str, Any]]) -> list[Finding]:
+    ranked = [(rank, _wave(app), app) for app in kids if (rank := _rank(view, app)) is not None]
+    findings = []
+    for rank, wave, app in ranked:
+        for other_rank, other_wave, other in ranked:
+            if other_rank < rank and other_wave >= wave:
+                findings.append(
+                    _finding(
+                        view,
+                        app,
+                        f"Application {_name(app)} ({RANK_NAMES[rank]}) syncs in wave {wave}, "
+                        f"not after {_name(other)} ({RANK_NAMES[other_rank]}, wave "
+                        f"{other_wave})",
+                        "order the sync waves: namespace and secrets, base, istiod, gateway, "
+                        "mesh config (run `meshgen render`)",
+                    )
+                )
+                break
+    return findings
+
+
+def wiring(view: RepoView, jobs: int = 1) -> list[Finding]:
+    mesh = view.mesh
+    assert mesh is not None
+    walked = walk(view, jobs)
+    findings = list(walked.findings)
+    if walked.project is None and (view.root / BOOTSTRAP).is_dir():
+        findings.append(
+            Finding(
+                check="gitops",
+                message=f"{BOOTSTRAP} must build exactly one AppProject",
+                fix="run `meshgen render`",
+                file=f"{BOOTSTRAP}/kustomization.yaml",
+            )
+        )
+    for app in all_applications(view, walked):
+        findings += _check_app(view, walked, app)
+    reached: dict[str, list[str]] = {c.name: [] for c in mesh.clusters}
+    for root in walked.roots:
+        kids = walked.children.get(_name(root), [])
+        if not kids:
+            findings.append(
+                _finding(
+                    view,
+                    root,
+                    f"root Application {_name(root)} syncs no child Applications",
+                    "point it at a cluster folder (run `meshgen render`)",
+                )
+            )
+        targets = set()
+        for app in kids:
+            targets.add(_map(app, "spec", "destination").get("name"))
+        for target in sorted(t for t in targets if t in reached):
+            reached[target].append(_name(root))
+        findings += _wave_findings(view, kids)
+    for cluster, roots in sorted(reached.items()):
+        if len(roots) != 1:
+            how = "no" if not roots else f"{len(roots)} ({', '.join(roots)})"
+            findings.append(
+                Finding(
+                    check="gitops",
+                    message=f"cluster {cluster} is reached from {how} bootstrap root "
+                    "Applications; it must be exactly one",
+                    fix=f"list one root Application for {cluster} in {BOOTSTRAP} "
+                    "(run `meshgen render`)",
+                    cluster=cluster,
+                    file=f"{BOOTSTRAP}/kustomization.yaml",
+                )
+            )
+    return findings

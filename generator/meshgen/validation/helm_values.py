@@ -1,0 +1,250 @@
+"""Check 4: every Helm values file meshgen wrote is valid for the chart and version it is for.
+
+For each release the GitOps engine will install (chart, version, value files in order):
+
+- when the chart's ``values.yaml`` is available (``--charts DIR`` or the ``--pull`` cache),
+  every key set must exist in the chart's defaults (Istio nests them under
+  ``_internal_defaults_do_not_set``), except the :data:`ALLOWED_UNLISTED` keys the charts read
+  without defaulting them; :data:`FREE_FORM` maps are not descended into;
+- when the chart ships ``values.schema.json``, the merged values must validate against it;
+- ``helm template`` of the chart with exactly those value files, at the mesh's Kubernetes
+  version, must succeed.
+
+A release whose chart is not available is reported as unchecked.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from meshgen.adapters import helm
+from meshgen.errors import MeshgenError
+from meshgen.validation import UNCHECKED, Finding
+from meshgen.validation.engines import HelmRelease
+from meshgen.validation.repository import RepoView, key_line, load_documents
+
+INTERNAL_DEFAULTS = "_internal_defaults_do_not_set"
+
+# Keys the charts read although values.yaml does not list them:
+#   base.validationFailurePolicy: commented out in istiod's values.yaml, absent from base's,
+#     read by both charts' validating webhook templates;
+#   profile, compatibilityVersion, platform: consumed by templates/zzz_profile.yaml.
+ALLOWED_UNLISTED = {
+    ("base", "validationFailurePolicy"),
+    ("profile",),
+    ("compatibilityVersion",),
+    ("platform",),
+}
+# Maps whose keys are data, not chart settings: their own keys are not checked.
+FREE_FORM = {
+    ("meshConfig",),
+    ("env",),
+    ("labels",),
+    ("annotations",),
+    ("service", "annotations"),
+    ("podAnnotations",),
+}
+
+
+def unknown_value_paths(
+    values: dict[str, Any], defaults: Any, prefix: tuple[str, ...] = ()
+) -> list[tuple[str, ...]]:
+    """Key paths of ``values`` that the chart defaults do not have."""
+    problems: list[tuple[str, ...]] = []
+    for key, value in values.items():
+        path = (*prefix, str(key))
+        if path in ALLOWED_UNLISTED:
+            continue
+        if not isinstance(defaults, dict) or key not in defaults:
+            problems.append(path)
+            continue
+        if path in FREE_FORM or not isinstance(value, dict):
+            continue
+        default = defaults[key]
+        if isinstance(default, dict) and default:
+            problems += unknown_value_paths(value, default, path)
+        elif default != {}:  # an empty default map is free-form by upstream's own declaration
+            problems.append(path)
+    return problems
+
+
+def deep_merge(base: Any, override: Any) -> Any:
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = deep_merge(base.get(key), value)
+        return merged
+    return copy.deepcopy(override)
+
+
+class Charts:
+    """Where unpacked charts are found: ``--charts DIR`` (``DIR/<chart>`` or
+    ``DIR/<version>/<chart>``), then the ``--pull`` cache (filled by ``pull``)."""
+
+    def __init__(
+        self,
+        charts_dir: Path | None,
+        cache_dir: Path,
+        pull: Callable[[str, str, str, Path], Path] | None = None,
+    ) -> None:
+        self.charts_dir, self.cache_dir, self.pull = charts_dir, cache_dir, pull
+
+    def cache_folder(self, repo_url: str, version: str) -> Path:
+        safe = "".join(c if c.isalnum() or c in "-." else "_" for c in repo_url)
+        return self.cache_dir / safe / version
+
+    def find(self, chart: str, version: str, repo_url: str) -> Path | None:
+        candidates = []
+        if self.charts_dir is not None:
+            candidates += [self.charts_dir / version / chart, self.charts_dir / chart]
+        candidates.append(self.cache_folder(repo_url, version) / chart)
+        for candidate in candidates:
+            if (candidate / "Chart.yaml").is_file():
+                return candidate
+        if self.pull is not None:
+            return self.pull(chart, version, repo_url, self.cache_folder(repo_url, version))
+        return None
+
+
+def _chart_version_problem(chart_dir: Path, release: HelmRelease) -> str | None:
+    """Chart.yaml must name the chart; its version must match (Istio's source tree carries the
+    placeholder 1.0.0, which is taken as any version)."""
+    try:
+        meta = load_documents((chart_dir / "Chart.yaml").read_text(encoding="utf-8"))[0][1]
+    except Exception as exc:
+        return f"{chart_dir}/Chart.yaml cannot be read ({exc})"
+    if meta.get("name") != release.chart:
+        return f"{chart_dir} holds chart {meta.get('name')!r}, not {release.chart!r}"
+    version = str(meta.get("version"))
+    if version not in (release.version, "1.0.0"):
+        return f"{chart_dir} holds {release.chart} {version}, not {release.version}"
+    return None
+
+
+def _load_values(view: RepoView, path: str) -> dict[str, Any] | None:
+    text = view.text(path)
+    if text is None:
+        return None  # a missing value file is a wiring finding (check 6)
+    docs = load_documents(text)
+    return docs[0][1] if docs and isinstance(docs[0][1], dict) else {}
+
+
+def _finding(release: HelmRelease, message: str, fix: str, **where: Any) -> Finding:
+    where.setdefault("file", release.file)
+    if "obj" not in where and where["file"] == release.file:
+        where["obj"] = release.obj
+    return Finding(check="helm-values", message=message, fix=fix, cluster=release.cluster, **where)
+
+
+def _check_release(
+    view: RepoView, release: HelmRelease, chart_dir: Path, kube_version: str
+) -> list[Finding]:
+    import jsonschema
+
+    problem = _chart_version_problem(chart_dir, release)
+    if problem:
+        return [_finding(release, problem, "pass charts of the version the release names")]
+    raw = load_documents((chart_dir / "values.yaml").read_text(encoding="utf-8"))
+    chart_values = raw[0][1] if raw and isinstance(raw[0][1], dict) else {}
+    defaults = chart_values.get(INTERNAL_DEFAULTS, chart_values)
+    findings = []
+    merged: Any = chart_values
+    present = []
+    for path in release.value_files:
+        try:
+            values = _load_values(view, path)
+        except Exception as exc:
+            findings.append(
+                _finding(release, f"not valid YAML ({exc})", "fix the YAML syntax", file=path)
+            )
+            continue
+        if values is None:
+            continue
+        present.append(path)
+        merged = deep_merge(merged, values)
+        for unknown in unknown_value_paths(values, defaults):
+            dotted = ".".join(unknown)
+            findings.append(
+                _finding(
+                    release,
+                    f"{dotted} is not a value of the {release.chart} chart {release.version}",
+                    "correct the key (see the chart's values.yaml) or remove it",
+                    file=path,
+                    line=key_line(view.text(path) or "", list(unknown)),
+                )
+            )
+    schema_file = chart_dir / "values.schema.json"
+    if schema_file.is_file():
+        schema = json.loads(schema_file.read_text(encoding="utf-8"))
+        validator = jsonschema.Draft7Validator(schema)  # Helm's dialect; $schema varies
+        for error in sorted(validator.iter_errors(merged), key=lambda e: list(map(str, e.path))):
+            key = list(error.absolute_path)
+            file = next(
+                (p for p in reversed(present) if key_line(view.text(p) or "", key[:1])), None
+            )
+            dotted = ".".join(map(str, key)) or "(values)"
+            findings.append(
+                _finding(
+                    release,
+                    f"{dotted}: {error.message[:300]} (values.schema.json of {release.chart})",
+                    "correct the value to match the chart's values.schema.json",
+                    file=file or release.file,
+                    line=key_line(view.text(file) or "", key) if file else None,
+                )
+            )
+    if findings or len(present) != len(release.value_files):
+        return findings
+    try:
+        helm.template(
+            chart_dir,
+            release.release,
+            release.namespace,
+            [view.root / p for p in present],
+            kube_version=kube_version,
+        )
+    except MeshgenError as exc:
+        findings.append(
+            _finding(
+                release,
+                str(exc).removeprefix(f"{chart_dir}: "),
+                f"run `helm template` of {release.chart} {release.version} with these value "
+                "files and fix what it reports",
+            )
+        )
+    return findings
+
+
+def check(
+    view: RepoView, releases: list[HelmRelease], charts: Charts, kube_version: str, jobs: int
+) -> list[Finding]:
+    findings: list[Finding] = []
+    work = []
+    missing: dict[tuple[str, str], list[HelmRelease]] = {}
+    for release in releases:
+        chart_dir = charts.find(release.chart, release.version, release.repo_url)
+        if chart_dir is None:
+            missing.setdefault((release.chart, release.version), []).append(release)
+        else:
+            work.append((release, chart_dir))
+    for (chart, version), group in sorted(missing.items()):
+        findings.append(
+            Finding(
+                check="helm-values",
+                message=f"chart {chart} {version} is not available: the values of "
+                f"{len(group)} releases are not checked against it",
+                fix="pass --charts DIR with the unpacked chart (`helm pull istio/"
+                f"{chart} --version {version} --untar`), or run with --pull",
+                severity=UNCHECKED,
+            )
+        )
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for part in pool.map(
+            lambda item: _check_release(view, item[0], item[1], kube_version), work
+        ):
+            findings += part
+    return findings

@@ -1,0 +1,41 @@
+"""Check 1: ``mesh.yaml`` against its JSON Schema, then the invariants the commands enforce."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from meshgen import mesh_repo, spec
+from meshgen.errors import MeshgenError, SpecError
+from meshgen.validation import Finding
+
+
+def check(root: Path) -> tuple[spec.MeshDocument | None, list[Finding]]:
+    """The parsed mesh (None when broken) and what is wrong with it.
+
+    ``spec`` stops at the first problem, so at most one finding comes back; the other checks
+    that need the mesh are then skipped.
+    """
+    if not (root / spec.MESH_FILE).is_file():
+        raise MeshgenError(
+            f"{root}: has no {spec.MESH_FILE}, so it is not a mesh repository; pass --repo DIR "
+            "or run `meshgen init`"
+        )
+    try:
+        return mesh_repo.load(root), []
+    except SpecError as exc:
+        finding = Finding(
+            check="mesh",
+            message=f"{exc.field}: {exc.detail}",
+            fix="edit mesh.yaml as the message says (its schema is .meshgen/mesh.schema.json)",
+            file=spec.MESH_FILE,
+            line=exc.line,
+        )
+    except MeshgenError as exc:
+        message = str(exc).removeprefix(f"{root / spec.MESH_FILE}: ")
+        finding = Finding(
+            check="mesh",
+            message=message.removeprefix(f"{spec.MESH_FILE}: "),
+            fix="fix mesh.yaml (or run `meshgen init` to create one)",
+            file=spec.MESH_FILE,
+        )
+    return None, [finding]

@@ -1,0 +1,131 @@
+"""What the checks read from a repository on disk: YAML files, documents and their lines."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from meshgen import spec
+from meshgen.adapters import workspace
+
+YAML_SUFFIXES = (".yaml", ".yml")
+_DOC_START = re.compile(r"^---(?:\s.*)?$")
+
+
+def split_documents(text: str) -> list[tuple[int, str]]:
+    """The documents of a YAML stream with the 1-based line each starts on."""
+    docs: list[tuple[int, str]] = []
+    start, lines = 1, []  # type: tuple[int, list[str]]
+    for number, line in enumerate(text.splitlines(keepends=True), start=1):
+        if _DOC_START.match(line):
+            docs.append((start, "".join(lines)))
+            start, lines = number + 1, []
+        else:
+            lines.append(line)
+    docs.append((start, "".join(lines)))
+    return [(line, doc) for line, doc in docs if doc.strip()]
+
+
+def load_fast(text: str) -> Any:
+    """One YAML document, read the way kubectl and Helm read it (YAML 1.1), with libyaml's
+    C parser when present: pure-Python parsing of a 1 MB CRD takes seconds."""
+    import yaml
+
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+def load_documents(text: str) -> list[tuple[int, Any]]:
+    """(line, document) of every non-empty document; raises yaml.YAMLError when invalid."""
+    loaded = []
+    for line, doc in split_documents(text):
+        value = load_fast(doc)
+        if value is not None:
+            loaded.append((line, value))
+    return loaded
+
+
+def key_line(text: str, path: list[Any]) -> int | None:
+    """1-based line of the deepest key of ``path`` in a one-document YAML text, when known."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        node = YAML(typ="rt").load(text)
+    except YAMLError:
+        return None
+    line = None
+    for key in path:
+        lc = getattr(node, "lc", None)
+        try:
+            if lc is not None:
+                line = (lc.item(key) if isinstance(key, int) else lc.key(key))[0] + 1
+            node = node[key]
+        except (KeyError, IndexError, TypeError, AttributeError):
+            break
+    return line
+
+
+@dataclass
+class RepoView:
+    """The repository under validation: its root, its mesh (None when mesh.yaml is broken),
+    and the kustomize builds the checks share (folder -> objects, or the build's error)."""
+
+    root: Path
+    document: spec.MeshDocument | None
+    builds: dict[str, Any] = field(default_factory=dict)
+    _texts: dict[str, str | None] = field(default_factory=dict)
+    _sources: dict[tuple[str, str, str], tuple[str, int]] | None = None
+
+    @property
+    def mesh(self) -> spec.Mesh | None:
+        return self.document.mesh if self.document is not None else None
+
+    def text(self, path: str) -> str | None:
+        """The file's text (None when missing or unreadable), read once."""
+        if path not in self._texts:
+            try:
+                self._texts[path] = (self.root / path).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                self._texts[path] = None
+        return self._texts[path]
+
+    def yaml_files(self) -> list[str]:
+        """Every YAML file under the folders meshgen generates into (hand-written ones too)."""
+        found = []
+        for top in workspace.GENERATED_ROOTS:
+            base = self.root / top
+            if base.is_dir():
+                found += [
+                    p.relative_to(self.root).as_posix()
+                    for p in base.rglob("*")
+                    if p.suffix in YAML_SUFFIXES and p.is_file()
+                ]
+        return sorted(found)
+
+    def objects(self, folder: str) -> list[dict[str, Any]]:
+        """Built objects of a kustomization folder ([] when it did not build or was not built)."""
+        built = self.builds.get(folder)
+        return built if isinstance(built, list) else []
+
+    def locate(self, obj: Any) -> tuple[str | None, int | None]:
+        """(file, line) where an object is written literally in the repository, if anywhere."""
+        if self._sources is None:
+            self._sources = {}
+            for path in self.yaml_files():
+                try:
+                    docs = load_documents(self.text(path) or "")
+                except Exception:  # unreadable files are reported by the checks that read them
+                    continue
+                for line, doc in docs:
+                    if isinstance(doc, dict) and isinstance(doc.get("metadata"), dict):
+                        self._sources.setdefault(_object_key(doc), (path, line))
+        found = self._sources.get(_object_key(obj)) if isinstance(obj, dict) else None
+        return found if found is not None else (None, None)
+
+
+def _object_key(obj: dict[str, Any]) -> tuple[str, str, str]:
+    meta = obj.get("metadata")
+    meta = meta if isinstance(meta, dict) else {}
+    return (str(obj.get("kind")), str(meta.get("namespace", "")), str(meta.get("name")))

@@ -1,0 +1,342 @@
+"""Check 5: every rendered object validates against its schema.
+
+Core kinds go through ``kubernetes-validate`` (strict: unknown fields fail) for the mesh's
+Kubernetes version; custom resources through the ``openAPIV3Schema`` of their CRD, read from
+the files and folders given with ``--crds``. A kind with neither is reported as unchecked,
+never passed. ObjectMeta rules (names, labels, annotations) are checked on every object, since
+CRD schemas leave ``metadata`` open.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from meshgen.errors import MeshgenError
+from meshgen.validation import UNCHECKED, Finding, cluster_of, object_label
+from meshgen.validation.repository import RepoView, key_line, split_documents
+
+# ------------------------------------------------------------------------------ CRD schemas
+
+
+def structural(schema: Any, strict: bool = True) -> Any:
+    """A JSON Schema for ``jsonschema`` from a CRD's openAPIV3Schema.
+
+    ``x-kubernetes-*`` extensions are dropped (CEL rules cannot run here), ``nullable`` becomes
+    a null type, and objects that list ``properties`` refuse unknown fields unless they preserve
+    them: the API server prunes unknown fields (or rejects them under strict field validation),
+    so a field the CRD does not know is at best silently ignored.
+    """
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key.startswith("x-kubernetes-") or key == "nullable":
+            continue
+        if key == "properties":
+            out[key] = {name: structural(sub, strict) for name, sub in value.items()}
+        elif key in ("items", "additionalProperties") and isinstance(value, dict):
+            out[key] = structural(value, strict)
+        elif key in ("allOf", "anyOf", "oneOf"):
+            out[key] = [structural(sub, strict=False) for sub in value]
+        elif key == "not":
+            out[key] = structural(value, strict=False)
+        else:
+            out[key] = value
+    if schema.get("nullable") and isinstance(out.get("type"), str):
+        out["type"] = [out["type"], "null"]
+    if schema.get("x-kubernetes-int-or-string") and "type" not in out and "anyOf" not in out:
+        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    preserve = schema.get("x-kubernetes-preserve-unknown-fields")
+    if strict and "properties" in out and "additionalProperties" not in schema and not preserve:
+        out["additionalProperties"] = False
+    return out
+
+
+def crd_schema(openapi: dict[str, Any]) -> dict[str, Any]:
+    schema = structural(openapi)
+    properties = schema.setdefault("properties", {})
+    # Every object may carry these, whether or not the CRD spells them out.
+    properties.setdefault("apiVersion", {"type": "string"})
+    properties.setdefault("kind", {"type": "string"})
+    properties.setdefault("metadata", {"type": "object"})
+    return schema
+
+
+_CRD_KIND = re.compile(r"^  group: (\S+)$.*?^  names:$.*?^    kind: (\w+)$", re.M | re.S)
+_CRD_SCOPE = re.compile(r"^  scope: (\w+)$", re.M)
+
+
+def crd_files(paths: Iterable[Path]) -> list[Path]:
+    """The YAML files of ``--crds`` (files as given, folders searched recursively)."""
+    files = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml"))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise MeshgenError(f"--crds {path}: no such file or folder; pass CRD YAML files")
+    return files
+
+
+class CrdIndex:
+    """CRDs by (group, kind); a document is parsed only when its kind is asked for.
+
+    Accepts plain CRD documents and ``kubectl get crd -o yaml`` lists (``kind: List``).
+    """
+
+    def __init__(self, files: Iterable[Path]) -> None:
+        self._texts: dict[tuple[str, str], str] = {}
+        self.scopes: dict[tuple[str, str], str] = {}
+        for path in files:
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise MeshgenError(f"--crds {path}: cannot be read ({exc})") from None
+            if re.search(r"^kind: List\s*$", text, re.M):
+                self._add_list(text)
+                continue
+            for doc in re.split(r"^---\s*$", text, flags=re.M):
+                match = _CRD_KIND.search(doc)
+                if "kind: CustomResourceDefinition" in doc and match:
+                    key = (match.group(1), match.group(2))
+                    self._texts[key] = doc
+                    scope = _CRD_SCOPE.search(doc)
+                    self.scopes[key] = scope.group(1) if scope else "Namespaced"
+        self._validators: dict[tuple[str, str], Any] = {}
+
+    def _add_list(self, text: str) -> None:
+        from meshgen.render import yamltext
+
+        data = _safe_load(text)
+        for item in (data or {}).get("items") or []:
+            if isinstance(item, dict) and item.get("kind") == "CustomResourceDefinition":
+                key = (item["spec"]["group"], item["spec"]["names"]["kind"])
+                self._texts[key] = yamltext.dump(item)
+                self.scopes[key] = item["spec"].get("scope", "Namespaced")
+
+    def kinds(self) -> set[tuple[str, str]]:
+        return set(self._texts)
+
+    def validator(self, api_version: str, kind: str) -> Any:
+        """A jsonschema validator for the served version, or None when there is no schema."""
+        import jsonschema
+
+        group, _, version = api_version.rpartition("/")
+        key = (api_version, kind)
+        if key not in self._validators:
+            self._validators[key] = None
+            text = self._texts.get((group, kind))
+            if text is not None:
+                crd = _safe_load(text)
+                for entry in crd["spec"]["versions"]:
+                    if entry["name"] == version and entry.get("served", True):
+                        schema = crd_schema(entry["schema"]["openAPIV3Schema"])
+                        jsonschema.Draft7Validator.check_schema(schema)
+                        self._validators[key] = jsonschema.Draft7Validator(schema)
+        return self._validators[key]
+
+
+def _safe_load(text: str) -> Any:
+    from meshgen.validation.repository import load_fast
+
+    return load_fast(text)
+
+
+# ------------------------------------------------------------------------------ ObjectMeta
+
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+DNS_SUBDOMAIN = re.compile(rf"{DNS_LABEL.pattern}(\.{DNS_LABEL.pattern})*")
+LABEL_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
+LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
+METADATA_FIELDS = {"name", "namespace", "labels", "annotations", "finalizers"}
+
+
+def _qualified_name_ok(key: Any) -> bool:
+    if not isinstance(key, str):
+        return False
+    prefix, _, name = key.rpartition("/")
+    if prefix and (len(prefix) > 253 or not DNS_SUBDOMAIN.fullmatch(prefix)):
+        return False
+    return len(name) <= 63 and bool(LABEL_NAME.fullmatch(name))
+
+
+def metadata_problems(obj: dict[str, Any]) -> list[str]:
+    """ObjectMeta rules the API server enforces on every kind (CRD schemas leave it open)."""
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        return ["metadata is missing"]
+    problems = [
+        f"metadata.{key} is not expected here" for key in meta if key not in METADATA_FIELDS
+    ]
+    name = meta.get("name")
+    name_rule = DNS_LABEL if obj.get("kind") == "Namespace" else DNS_SUBDOMAIN
+    if not isinstance(name, str) or len(name) > 253 or not name_rule.fullmatch(name):
+        problems.append(f"metadata.name {name!r} is not a valid name")
+    namespace = meta.get("namespace")
+    if namespace is not None and (
+        not isinstance(namespace, str) or len(namespace) > 63 or not DNS_LABEL.fullmatch(namespace)
+    ):
+        problems.append(f"metadata.namespace {namespace!r} is not a DNS label")
+    for key, value in (meta.get("labels") or {}).items():
+        if not _qualified_name_ok(key):
+            problems.append(f"label key {key!r} is not a qualified name")
+        if not isinstance(value, str) or len(value) > 63 or not LABEL_VALUE.fullmatch(value):
+            problems.append(f"label {key}={value!r} is not a valid label value")
+    for key, value in (meta.get("annotations") or {}).items():
+        if not _qualified_name_ok(key) or not isinstance(value, str):
+            problems.append(f"annotation {key}={value!r} is not a string annotation")
+    finalizers = meta.get("finalizers", [])
+    if not isinstance(finalizers, list) or not all(isinstance(f, str) for f in finalizers):
+        problems.append(f"metadata.finalizers {finalizers!r} is not a list of strings")
+    return problems
+
+
+# ------------------------------------------------------------------------------ core kinds
+
+
+class CoreSchemas:
+    """Strict schemas of core Kubernetes kinds from ``kubernetes-validate``'s bundled set.
+
+    ``kubernetes_validate.validate`` re-reads and re-compiles the schema on every call and
+    compares versions as strings; this picks the bundled version once (the newest one not newer
+    than the mesh's, compared numerically) and keeps a compiled validator per kind.
+    """
+
+    def __init__(self, kubernetes_version: str) -> None:
+        from kubernetes_validate import utils
+
+        def numeric(version: str) -> tuple[int, ...]:
+            return tuple(int(part) for part in version.split(".")[:2])
+
+        wanted = numeric(kubernetes_version)
+        bundled = sorted({numeric(v) for v in utils.all_versions()})
+        usable = [v for v in bundled if v <= wanted]
+        self.requested = kubernetes_version
+        self.version = ".".join(map(str, usable[-1])) if usable else None
+        self.oldest = ".".join(map(str, bundled[0]))
+        self._validators: dict[tuple[str, str], Any] = {}
+
+    def validator(self, api_version: str, kind: str) -> Any:
+        """A validator, or None when kubernetes-validate has no schema for the kind."""
+        import jsonschema
+        import referencing
+        from kubernetes_validate import utils
+
+        key = (api_version, kind)
+        if key in self._validators:
+            return self._validators[key]
+        self._validators[key] = None
+        if self.version is None:
+            return None
+        folder = f"kubernetes-json-schema/v{self.version}.0-local-strict"
+        short = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+        try:
+            schema = utils.schema_contents(f"{folder}/{kind.lower()}-{short}.json", self.version)
+            definitions = utils.schema_contents(f"{folder}/_definitions.json", self.version)
+        except (FileNotFoundError, utils.VersionNotSupportedError):
+            return None
+        registry = referencing.Resource.from_contents(definitions) @ (
+            referencing.Resource.from_contents(schema) @ referencing.Registry()
+        )
+        validator = jsonschema.Draft202012Validator(schema, registry=registry)
+        self._validators[key] = validator
+        return validator
+
+
+# ------------------------------------------------------------------------------ the check
+
+
+def object_problems(obj: Any, crds: CrdIndex, core: CoreSchemas | None = None) -> list[str]:
+    """What is wrong with one object; an entry starting with ``unchecked:`` means no schema."""
+    if not isinstance(obj, dict):
+        return [f"not an object: {obj!r}"]
+    api_version, kind = obj.get("apiVersion"), obj.get("kind")
+    if not isinstance(api_version, str) or not isinstance(kind, str):
+        return [f"apiVersion/kind missing: {api_version!r}/{kind!r}"]
+    problems = metadata_problems(obj)
+    validator = crds.validator(api_version, kind)
+    if validator is None and core is not None:
+        validator = core.validator(api_version, kind)
+    if validator is None:
+        return [*problems, f"unchecked: no schema for {api_version} {kind}"]
+    for error in sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.path))):
+        where = ".".join(str(p) for p in error.absolute_path) or "(root)"
+        problems.append(f"{where}: {error.message[:300]}")
+    return problems
+
+
+def _field_line(text: str, document_line: int, problem: str) -> int | None:
+    """The line of the field a problem names (``spec.target: ...``) in the document that
+    starts at ``document_line`` of ``text``."""
+    field, sep, _ = problem.partition(": ")
+    if not sep or " " in field or field == "(root)":
+        return None
+    path: list[Any] = [int(p) if p.isdigit() else p for p in field.split(".")]
+    unexpected = re.search(r"\('([^']+)' (?:was|were) unexpected", problem)
+    if unexpected:
+        path.append(unexpected.group(1))
+    for start, doc in split_documents(text):
+        if start == document_line:
+            found = key_line(doc, path)
+            return start + found - 1 if found is not None else None
+    return None
+
+
+def check(view: RepoView, crds: CrdIndex, kubernetes_version: str) -> list[Finding]:
+    """Validate every object of every build once (identical objects are checked once)."""
+    core = CoreSchemas(kubernetes_version)
+    findings: list[Finding] = []
+    if core.version is None:
+        findings.append(
+            Finding(
+                check="schema",
+                message=f"kubernetes-validate has no schemas for Kubernetes {kubernetes_version} "
+                f"(oldest bundled: {core.oldest}); core kinds are not checked",
+                fix="set kubernetesVersion in mesh.yaml to a supported version",
+                file="mesh.yaml",
+                severity=UNCHECKED,
+            )
+        )
+    seen: dict[str, list[str]] = {}
+    unchecked: dict[str, list[str]] = {}
+    for folder in sorted(view.builds):
+        for obj in view.objects(folder):
+            canonical = json.dumps(obj, sort_keys=True, default=str)
+            if canonical in seen:
+                continue
+            problems = seen[canonical] = object_problems(obj, crds, core)
+            for problem in problems:
+                if problem.startswith("unchecked: "):
+                    kind = f"{obj.get('apiVersion')} {obj.get('kind')}"
+                    unchecked.setdefault(kind, []).append(folder)
+                    continue
+                file, line = view.locate(obj)
+                if file is not None and line is not None:
+                    line = _field_line(view.text(file) or "", line, problem) or line
+                findings.append(
+                    Finding(
+                        check="schema",
+                        message=f"{problem} (built from {folder})",
+                        fix="correct the field to match the kind's schema",
+                        cluster=cluster_of(folder),
+                        file=file or f"{folder}/kustomization.yaml",
+                        line=line,
+                        obj=object_label(obj),
+                    )
+                )
+    for kind, folders in sorted(unchecked.items()):
+        findings.append(
+            Finding(
+                check="schema",
+                message=f"{kind}: no schema available, {len(folders)} objects not checked "
+                f"(first in {folders[0]})",
+                fix="pass the kind's CRD with --crds (e.g. `kubectl get crd NAME -o yaml`)",
+                severity=UNCHECKED,
+            )
+        )
+    return findings

@@ -1,0 +1,148 @@
+"""Check 7: no secret material anywhere in the repository, nor in the staged change.
+
+A ``Secret`` with ``data`` or ``stringData``, a kubeconfig with credentials, a bearer token or a
+private key is a finding. Placeholders are fine: ``ExternalSecret`` objects (the store holds the
+value), ``SealedSecret`` ciphertext (only the cluster's controller can open it) and Secrets
+without data.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from meshgen.adapters import git as gitops
+from meshgen.validation import Finding, cluster_of, object_label
+from meshgen.validation.repository import YAML_SUFFIXES, load_documents, split_documents
+
+MAX_BYTES = 2_000_000
+SKIP_DIRS = {".git", ".venv", "node_modules"}
+FIX = (
+    "remove it from the repository (and its history) and rotate the credential; keep secrets "
+    "in the secret store (ExternalSecret) or seal them (SealedSecret)"
+)
+
+PATTERNS = [
+    (re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----"), "a private key"),
+    (
+        re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
+        "a bearer token (JWT)",
+    ),
+    (re.compile(r"(?i)\bauthorization:\s*bearer\s+[A-Za-z0-9._~+/-]{16,}"), "a bearer token"),
+    (
+        re.compile(
+            r"""(?i)["']?\b(?:bearerToken|token)["']?\s*[:=]\s*["']?[A-Za-z0-9._~+/-]{20,}"""
+        ),
+        "a token",
+    ),
+    (
+        re.compile(r"\b(?:client-key-data|client-certificate-data)\s*:\s*\S{20,}"),
+        "a kubeconfig credential",
+    ),
+]
+
+
+def _files(root: Path) -> list[str]:
+    listed = gitops.work_tree_files(root)
+    if listed is not None:
+        return listed
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS]
+        found += [(Path(dirpath) / f).relative_to(root).as_posix() for f in filenames]
+    return sorted(found)
+
+
+def _secret_objects(path: str, text: str) -> list[tuple[int, str, str]]:
+    """(line, object, message) of every plain Secret with data and every kubeconfig in a file."""
+    try:
+        docs = load_documents(text)
+    except Exception:  # not YAML after all: the patterns still apply
+        return []
+    found = []
+    for line, doc in docs:
+        if not isinstance(doc, dict):
+            continue
+        kind = doc.get("kind")
+        if kind == "Secret" and (doc.get("data") or doc.get("stringData")):
+            keys = sorted([*(doc.get("data") or {}), *(doc.get("stringData") or {})])
+            found.append((line, object_label(doc), f"Secret with data ({', '.join(keys)})"))
+        elif kind == "Config" and isinstance(doc.get("users"), list):
+            users = [u.get("user") or {} for u in doc["users"] if isinstance(u, dict)]
+            if any(isinstance(u, dict) and set(u) & CREDENTIAL_KEYS for u in users):
+                found.append((line, "kubeconfig", "a kubeconfig with user credentials"))
+    return found
+
+
+CREDENTIAL_KEYS = {"token", "client-key-data", "client-key", "password", "tokenFile"}
+
+
+def scan_text(path: str, text: str) -> list[tuple[int | None, str | None, str]]:
+    """(line, object, what) of the secret material in one file's text."""
+    found: list[tuple[int | None, str | None, str]] = []
+    if path.endswith(YAML_SUFFIXES) or path.endswith(".json"):
+        found += _secret_objects(path, text)
+    # A document already reported as a Secret is not reported again line by line.
+    starts = [line for line, _ in split_documents(text)] or [1]
+    reported = {line for line, _, _ in found}
+    flagged: set[int] = set()
+    for pattern, what in PATTERNS:
+        for match in pattern.finditer(text):
+            line = text.count("\n", 0, match.start()) + 1
+            document = max((s for s in starts if s <= line), default=1)
+            if line not in flagged and document not in reported:
+                flagged.add(line)
+                found.append((line, None, what))
+    return found
+
+
+def _read(root: Path, path: str) -> str | None:
+    target = root / path
+    try:
+        if not target.is_file() or target.stat().st_size > MAX_BYTES:
+            return None
+        data = target.read_bytes()
+    except OSError:
+        return None
+    return None if b"\0" in data[:8192] else data.decode("utf-8", "replace")
+
+
+def check(root: Path) -> list[Finding]:
+    findings = []
+    for path in _files(root):
+        text = _read(root, path)
+        if text is None:
+            continue
+        findings += [
+            Finding(
+                check="secrets",
+                message=f"{what} is committed in the repository",
+                fix=FIX,
+                cluster=cluster_of(path),
+                file=path,
+                line=line,
+                obj=obj,
+            )
+            for line, obj, what in scan_text(path, text)
+        ]
+    for path, blob in sorted(gitops.staged_blobs(root).items()):
+        if len(blob) > MAX_BYTES or b"\0" in blob[:8192]:
+            continue
+        on_disk = _read(root, path)
+        text = blob.decode("utf-8", "replace")
+        if text == on_disk:
+            continue  # already scanned above
+        findings += [
+            Finding(
+                check="secrets",
+                message=f"{what} is in the staged change (git index)",
+                fix="unstage it (`git restore --staged` the file) and remove the secret; " + FIX,
+                cluster=cluster_of(path),
+                file=path,
+                line=line,
+                obj=obj,
+            )
+            for line, obj, what in scan_text(path, text)
+        ]
+    return findings

@@ -1,0 +1,76 @@
+"""Object schemas: core kinds through kubernetes-validate, CRDs from --crds, nothing passed
+without a schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from meshgen.errors import MeshgenError
+from meshgen.validation import schemas
+
+CRD_LIST = """\
+apiVersion: v1
+kind: List
+items:
+  - apiVersion: apiextensions.k8s.io/v1
+    kind: CustomResourceDefinition
+    metadata: {name: widgets.example.com}
+    spec:
+      group: example.com
+      scope: Cluster
+      names: {kind: Widget, plural: widgets}
+      versions:
+        - name: v1
+          served: true
+          storage: true
+          schema:
+            openAPIV3Schema:
+              type: object
+              properties:
+                spec:
+                  type: object
+                  properties:
+                    size: {type: integer}
+"""
+NAMESPACE = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "istio-system"}}
+
+
+def test_crds_from_a_kubectl_get_list(tmp_path: Path) -> None:
+    (tmp_path / "crds.yaml").write_text(CRD_LIST)
+    index = schemas.CrdIndex(schemas.crd_files([tmp_path]))
+    assert index.kinds() == {("example.com", "Widget")}
+    assert index.scopes[("example.com", "Widget")] == "Cluster"
+    widget = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}
+    assert schemas.object_problems({**widget, "spec": {"size": 3}}, index) == []
+    assert schemas.object_problems({**widget, "spec": {"sise": 3}}, index) == [
+        "spec: Additional properties are not allowed ('sise' was unexpected)"
+    ]
+    # A version the CRD does not serve has no schema: unchecked, not passed.
+    other = {**widget, "apiVersion": "example.com/v2"}
+    assert schemas.object_problems(other, index) == [
+        "unchecked: no schema for example.com/v2 Widget"
+    ]
+
+
+def test_core_kinds_are_strict_for_the_mesh_version() -> None:
+    core = schemas.CoreSchemas("1.33")
+    assert core.version == "1.33"
+    index = schemas.CrdIndex([])
+    assert schemas.object_problems(NAMESPACE, index, core) == []
+    typo = {**NAMESPACE, "spec": {"finalizer": ["kubernetes"]}}
+    (problem,) = schemas.object_problems(typo, index, core)
+    assert problem.startswith("spec: Additional properties are not allowed ('finalizer'")
+
+
+def test_kubernetes_versions_compare_as_numbers() -> None:
+    """kubernetes-validate compares '1.9' > '1.33' as strings; meshgen does not."""
+    assert schemas.CoreSchemas("1.40").version == "1.37"
+    old = schemas.CoreSchemas("1.9")
+    assert old.version is None and old.validator("v1", "Namespace") is None
+
+
+def test_missing_crd_path_is_bad_usage(tmp_path: Path) -> None:
+    with pytest.raises(MeshgenError, match=r"--crds .*nope: no such file"):
+        schemas.crd_files([tmp_path / "nope"])

@@ -1,0 +1,68 @@
+"""What the secrets check flags, and what it leaves alone (placeholders)."""
+
+from __future__ import annotations
+
+import pytest
+
+from meshgen.validation.secrets import scan_text
+
+SEALED = """\
+apiVersion: bitnami.com/v1alpha1
+kind: SealedSecret
+metadata: {name: istio-remote-secret-c2, namespace: istio-system}
+spec:
+  encryptedData:
+    c2: AgBy3i4OJSWK+PiTySYZZA9rO43cGDEq0x1DTSPGArxHkZTXrhdu4F5eHcpqLCcr8dvdE8fBn1GbHGcMGVHl
+"""
+EXTERNAL = """\
+apiVersion: external-secrets.io/v1
+kind: ExternalSecret
+metadata: {name: istio-remote-secret-c2, namespace: istio-system}
+spec:
+  secretStoreRef: {kind: ClusterSecretStore, name: vault}
+  data:
+    - secretKey: c2
+      remoteRef: {key: meshgen/mesh1/remote-secrets/c2}
+"""
+PLACEHOLDER = """\
+apiVersion: v1
+kind: Secret
+metadata: {name: cacerts, namespace: istio-system}
+type: Opaque
+"""
+KUBECONFIG = """\
+apiVersion: v1
+kind: Config
+clusters:
+  - name: c2
+    cluster: {server: "https://203.0.113.10:6443"}
+users:
+  - name: c2
+    user:
+      token: not-a-jwt-but-still-a-token
+"""
+JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2EifQ.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
+
+
+@pytest.mark.parametrize("text", [SEALED, EXTERNAL, PLACEHOLDER], ids=["sealed", "eso", "empty"])
+def test_placeholders_are_fine(text: str) -> None:
+    assert scan_text("clusters/c1/x.yaml", text) == []
+
+
+def test_secret_with_data_is_one_finding_at_its_document() -> None:
+    text = EXTERNAL + "---\n" + PLACEHOLDER.replace("type: Opaque", f"data:\n  token: {JWT}")
+    assert scan_text("a.yaml", text) == [
+        (10, "Secret istio-system/cacerts", "Secret with data (token)")
+    ]
+
+
+def test_kubeconfig_token_and_private_key() -> None:
+    assert scan_text("kubeconfig.yaml", KUBECONFIG) == [
+        (1, "kubeconfig", "a kubeconfig with user credentials")
+    ]
+    notes = f"curl -H 'Authorization: Bearer {JWT}' https://x\n\n-----BEGIN EC PRIVATE KEY-----\n"
+    found = scan_text("notes.md", notes)
+    assert [(line, what) for line, _, what in found] == [
+        (3, "a private key"),
+        (1, "a bearer token (JWT)"),
+    ]
