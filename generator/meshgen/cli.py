@@ -301,6 +301,14 @@ def seal(cluster: str, **kwargs: object) -> None:
     "--format", "format_", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 @click.option("--jobs", type=click.IntRange(min=1), help="Parallel jobs (default: CPU count).")
+@click.option(
+    "--ca",
+    "ca_dirs",
+    multiple=True,
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="CA folder from `meshgen ca issue --out` (or a folder of them): warn on an "
+    "intermediate within 30 days of expiry (repeatable).",
+)
 def validate(
     repo: Path | None,
     crds: tuple[Path, ...],
@@ -308,12 +316,13 @@ def validate(
     pull: bool,
     format_: str,
     jobs: int | None,
+    ca_dirs: tuple[Path, ...],
 ) -> None:
     """Check offline that every cluster's config will sync and work (exit 1 on findings)."""
     from meshgen.commands import validate as command
 
     options = command.Options(
-        repo=repo, crds=crds, charts=charts, pull=pull, format=format_, jobs=jobs
+        repo=repo, crds=crds, charts=charts, pull=pull, format=format_, jobs=jobs, ca_dirs=ca_dirs
     )
     sys.exit(command.run(options))
 

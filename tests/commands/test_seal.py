@@ -188,3 +188,41 @@ def test_seal_needs_the_sealed_secrets_provider(
     assert result.exit_code == 2
     assert "set secrets.provider: sealed-secrets" in result.stderr
     assert git(repo.root, "status", "--porcelain") == ""
+
+
+def test_validate_reports_missing_cacerts_and_an_expiring_ca(
+    make_trust_mesh: Callable[[str], MeshRepo],
+    material: dict[str, object],
+    secrets_dir: Path,
+    tools: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """validate's trust check: a cluster whose cacerts is not sealed yet is an error (naming the
+    command that fixes it); an intermediate near expiry, given its folder, only a warning."""
+    from meshgen.commands import validate
+    from meshgen.validation import ERROR, WARNING
+
+    root = make_trust_mesh("sealed-secrets").root
+    findings = [f for f in validate.collect(validate.Options(repo=root)) if f.check == "trust"]
+    missing = {f.cluster: f for f in findings if f.severity == ERROR}
+    assert set(missing) == {"cluster-1", "cluster-2"}
+    assert missing["cluster-1"].file == f"{SEALED}/cacerts.yaml"
+    assert "meshgen seal cluster-1 --cacerts" in missing["cluster-1"].fix
+
+    sealed = run_cli(
+        capsys, "seal", "cluster-1", "--cert", str(material["cert"]), "--cacerts",
+        str(material["bundle"]), "--repo", str(root),
+    )  # fmt: skip
+    assert sealed.exit_code == 0, sealed.stderr
+    short = secrets_dir / "short"
+    issued = run_cli(
+        capsys, "ca", "issue", "cluster-1", "--ca", str(secrets_dir / "root"), "--out",
+        str(short), "--days", "10", "--key-size", "2048",
+    )  # fmt: skip
+    assert issued.exit_code == 0, issued.stderr
+    options = validate.Options(repo=root, ca_dirs=(short, material["bundle"]))  # type: ignore[arg-type]
+    findings = [f for f in validate.collect(options) if f.check == "trust"]
+    assert {f.cluster for f in findings if f.severity == ERROR} == {"cluster-2"}
+    (warning,) = [f for f in findings if f.severity == WARNING]
+    assert warning.cluster == "cluster-1" and "in 9 days" in warning.message
+    assert "meshgen ca issue cluster-1" in warning.fix

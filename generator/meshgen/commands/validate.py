@@ -8,6 +8,7 @@ mesh.yaml, a chart or CRD not available) are reported as unchecked, never passed
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from pathlib import Path
 from meshgen import mesh_repo, output, spec
 from meshgen.adapters import helm, toolchain
 from meshgen.errors import CheckFailed, MeshgenError
-from meshgen.validation import CHECKS, ERROR, UNCHECKED, Finding, sort_key
+from meshgen.validation import CHECKS, ERROR, UNCHECKED, WARNING, Finding, sort_key
 from meshgen.validation.repository import RepoView
 
 CHART_CACHE_ENV = "MESHGEN_CHART_CACHE"
@@ -31,6 +32,7 @@ class Options:
     pull: bool = False
     format: str = "text"
     jobs: int | None = None
+    ca_dirs: tuple[Path, ...] = ()  # CA folders (from `meshgen ca issue --out`) to check expiry
 
 
 def chart_cache() -> Path:
@@ -73,7 +75,7 @@ def _guarded(check: str, run: Callable[[], list[Finding]]) -> list[Finding]:
 
 def collect(options: Options, step: Callable[[str], None] = lambda _name: None) -> list[Finding]:
     """Every finding of every check, in report order. Bad usage raises MeshgenError."""
-    from meshgen.validation import drift, helm_values, kustomize, mesh, schemas, secrets
+    from meshgen.validation import drift, helm_values, kustomize, mesh, schemas, secrets, trust
     from meshgen.validation.engines import engine_module
 
     root = mesh_repo.find_root(options.repo)
@@ -121,6 +123,13 @@ def collect(options: Options, step: Callable[[str], None] = lambda _name: None) 
         findings += _guarded("gitops", lambda: module.wiring(view, jobs))
     step("secrets")
     findings += _guarded("secrets", lambda: secrets.check(root))
+    step("trust")
+    if mesh_model is None:
+        findings.append(_skipped("trust", "mesh.yaml is not valid"))
+    else:
+        model = mesh_model
+        now = datetime.datetime.now(datetime.timezone.utc)
+        findings += _guarded("trust", lambda: trust.check(root, model, options.ca_dirs, now))
     return sorted(set(findings), key=sort_key)
 
 
@@ -131,7 +140,7 @@ def _print_text(root: Path, findings: list[Finding]) -> None:
     for cluster in sorted(groups, key=lambda c: (c is not None, c or "")):
         output.heading(f"cluster {cluster}" if cluster else "mesh-wide")
         for finding in groups[cluster]:
-            mark = "unchecked" if finding.severity == UNCHECKED else finding.check
+            mark = finding.check if finding.severity == ERROR else finding.severity
             output.info(f"  [{mark}] {finding.where()}: {finding.message}")
             output.info(f"      fix: {finding.fix}")
             for line in finding.detail:
@@ -144,12 +153,13 @@ def run(options: Options) -> int:
         findings = collect(options, advance)
     root = mesh_repo.find_root(options.repo)
     errors = [f for f in findings if f.severity == ERROR]
-    unchecked = len(findings) - len(errors)
+    unchecked = sum(1 for f in findings if f.severity == UNCHECKED)
     if options.format == "json":
         document = {
             "repository": str(root),
             "errors": len(errors),
             "unchecked": unchecked,
+            "warnings": sum(1 for f in findings if f.severity == WARNING),
             "findings": [f.as_json() for f in findings],
         }
         output.info(json.dumps(document, indent=2, sort_keys=True))
