@@ -1,0 +1,107 @@
+"""``meshgen remove-cluster``: take a cluster out of mesh.yaml, render, and commit on a branch.
+
+Rendering again removes everything generated for the cluster: its folder, its root
+Application, its remote-secret placeholder and every other cluster's reference to it. What
+lives outside Git (the secret store, Argo CD's cluster registration, secrets applied by hand)
+is listed for the person who merges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from meshgen import meshdiff, output, spec
+from meshgen.commands import _change
+from meshgen.render.readme import network_reachability
+from meshgen.render.secrets import ISTIO_KUBECONFIG, remote_secret_name
+from meshgen.render.secrets.external_secrets import config_store_key, store_key
+
+
+@dataclass(frozen=True)
+class Options:
+    name: str
+    force: bool = False
+    repo: Path | None = None
+    branch: str | None = None
+    commit: bool = True
+    push: bool = False
+    allow_dirty: bool = False
+
+
+def cleanup_outside_git(before: spec.Mesh, removal: spec.Removal) -> list[str]:
+    """What a person must remove by hand once the change is merged and Argo CD has synced."""
+    steps = []
+    for cluster in removal.clusters:
+        name = cluster.name
+        steps.append(
+            f"Argo CD: once the root Application {name} and its children are gone (their cascade "
+            f"finalizer uninstalls Istio from {name}), unregister the cluster: "
+            f"argocd cluster rm {name}"
+        )
+        control = before.control_plane_of(cluster)
+        external = control is not None and control.role == spec.EXTERNAL_CONTROL_PLANE
+        if before.secrets_provider == "external-secrets":
+            keys = [store_key(before, name)]
+            if external:
+                keys.append(config_store_key(before, name))
+            steps.append(
+                f"Secret store {before.secret_store_kind}/{before.secret_store_name}: delete "
+                f"{' and '.join(keys)}"
+            )
+        else:
+            holders = sorted(meshdiff.holders_of(before, cluster))
+            gone = {c.name for c in removal.clusters}
+            holders = [h for h in holders if h not in gone]
+            if holders:
+                steps.append(
+                    f"Remote secrets applied by hand: kubectl -n istio-system delete secret "
+                    f"{remote_secret_name(name)} in {', '.join(holders)}"
+                )
+            if external and control is not None:
+                steps.append(
+                    f"Secret {ISTIO_KUBECONFIG} in {spec.EXTERNAL_ISTIOD_NAMESPACE} of "
+                    f"{control.name}: delete it by hand"
+                )
+    return steps
+
+
+def run(options: Options) -> int:
+    proposal = _change.open_proposal(
+        _change.BranchOptions(
+            repo=options.repo,
+            branch=options.branch,
+            commit=options.commit,
+            push=options.push,
+            allow_dirty=options.allow_dirty,
+        ),
+        default_branch=f"meshgen/remove-cluster-{options.name}",
+    )
+    before = proposal.document.mesh
+    updated, removal = spec.remove_cluster(proposal.document, options.name, options.force)
+    changes = proposal.plan(updated)
+    summary = meshdiff.summarize(before, updated.mesh)
+    cleanup = cleanup_outside_git(before, removal)
+    warnings = [
+        w for w in network_reachability(updated.mesh) if w not in network_reachability(before)
+    ]
+    names = ", ".join(c.name for c in removal.clusters)
+    title = f"Remove cluster {names} from mesh {updated.mesh.mesh_id}"
+    body = [*summary, "", "After merge, outside Git:", *(f"- {step}" for step in cleanup)]
+    base_branch = proposal.apply(changes, title, body, "remove-cluster")
+
+    output.heading(f"Removed {names} from mesh {updated.mesh.mesh_id}")
+    if len(removal.clusters) > 1:
+        output.info(
+            f"  --force: {', '.join(c.name for c in removal.clusters[1:])} removed too "
+            f"(remotes of {options.name})."
+        )
+    for line in summary:
+        output.info(f"  {line}")
+    for warning in warnings:
+        output.warn(warning)
+    proposal.report(changes, base_branch)
+    output.info("After merge, clean up outside Git:")
+    for step in cleanup:
+        output.info(f"  - {step}")
+    return 0
