@@ -29,3 +29,8 @@ def warn(message: str) -> None:
 
 def error(message: str) -> None:
     _console(sys.stderr).print(f"error: {message}", style="red")
+
+
+def raw(text: str) -> None:
+    """Text for machines or files (a graph, JSON, a Markdown comment), written as it is."""
+    sys.stdout.write(text)
