@@ -138,6 +138,72 @@ def new_cluster(
     sys.exit(command.run(options))
 
 
+@cli.command("remove-cluster")
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Also remove the remotes NAME is the control plane of.")
+@REPO_OPTION
+@click.option("--branch", help="Branch to commit on (default: meshgen/remove-cluster-NAME).")
+@click.option("--no-commit", is_flag=True, help="Only write the files; do not branch or commit.")
+@click.option("--push", is_flag=True, help="Push the branch to origin after committing.")
+@click.option("--allow-dirty", is_flag=True, help="Allow uncommitted changes in the work tree.")
+def remove_cluster(
+    name: str,
+    force: bool,
+    repo: Path | None,
+    branch: str | None,
+    no_commit: bool,
+    push: bool,
+    allow_dirty: bool,
+) -> None:
+    """Remove cluster NAME from the mesh, render, and commit on a new branch."""
+    from meshgen.commands import remove_cluster as command
+
+    options = command.Options(
+        name=name,
+        force=force,
+        repo=repo,
+        branch=branch,
+        commit=not no_commit,
+        push=push,
+        allow_dirty=allow_dirty,
+    )
+    sys.exit(command.run(options))
+
+
+@cli.command()
+@REPO_OPTION
+@click.option("--base", help="Git ref to compare with (default: merge base with origin/main).")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+)
+def diff(repo: Path | None, base: str | None, output_format: str) -> None:
+    """What the working tree's mesh.yaml changes against --base: mesh, clusters, files."""
+    from meshgen.commands import diff as command
+
+    sys.exit(command.run(repo, base, output_format))
+
+
+@cli.command()
+@REPO_OPTION
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["mermaid", "dot", "svg"]),
+    default="mermaid",
+    show_default=True,
+)
+@click.option("--output", type=click.Path(path_type=Path, dir_okay=False), help="Write to FILE.")
+def graph(repo: Path | None, output_format: str, output: Path | None) -> None:
+    """Draw the mesh: networks, clusters, gateways, control planes (Mermaid, DOT or SVG)."""
+    from meshgen.commands import graph as command
+
+    sys.exit(command.run(repo, output_format, output))
+
+
 @cli.command()
 @REPO_OPTION
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if any file would change.")

@@ -1,0 +1,149 @@
+"""``meshgen diff``: what the working tree's mesh.yaml changes against a base commit.
+
+Both sides are rendered here from their ``mesh.yaml`` (the base's read with ``git show``), so
+the report holds for a branch made by hand-editing ``mesh.yaml`` and does not trust the
+generated files of either side. Each cluster's overlays are built with the real
+``kubectl kustomize`` on both renders, written to temporary folders.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from meshgen import diffreport, graph, library, mesh_repo, meshdiff, output, spec
+from meshgen.adapters import git as gitops
+from meshgen.adapters import kustomize
+from meshgen.errors import MeshgenError
+from meshgen.render import render_repository
+from meshgen.render.plan import plan_mesh
+
+if TYPE_CHECKING:
+    from git import Repo
+
+
+def default_base(repo: Repo, revision: str) -> tuple[str, str]:
+    """(name, commit): the merge base of HEAD with ``origin/<revision>``, else ``<revision>``."""
+    for ref in (f"origin/{revision}", revision):
+        if gitops.resolve(repo, ref) is None:
+            continue
+        commit = gitops.merge_base(repo, "HEAD", ref)
+        if commit is not None:
+            return f"merge base with {ref}", commit
+    raise MeshgenError(
+        f"no base to compare with: neither origin/{revision} nor {revision} shares history "
+        "with HEAD; pass --base REF"
+    )
+
+
+def _base_mesh(repo: Repo, base: str | None, revision: str) -> tuple[str, str, spec.Mesh]:
+    """(label, mesh.yaml text, mesh) at ``base``."""
+    if base is None:
+        name, commit = default_base(repo, revision)
+    else:
+        found = gitops.resolve(repo, base)
+        if found is None:
+            raise MeshgenError(
+                f"--base {base}: not a commit of this repository; pass a branch, tag or commit"
+            )
+        name, commit = base, found
+    text = gitops.show_file(repo, commit, spec.MESH_FILE)
+    label = f"{name} ({commit[:12]})"
+    if text is None:
+        raise MeshgenError(f"--base {label}: has no {spec.MESH_FILE}; pass a later --base")
+    return label, text, spec.parse(text, source=f"{commit[:12]}:{spec.MESH_FILE}").mesh
+
+
+def _write_tree(root: Path, files: dict[str, str]) -> None:
+    for path, text in files.items():
+        target = root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+
+
+def _receives(mesh: spec.Mesh) -> dict[str, tuple[list[str], list[str]]]:
+    """Per cluster: (values files, overlay folders) it receives."""
+    found = {}
+    for plan in plan_mesh(mesh, library.load().chart_profiles):
+        values = [c.values_path for c in plan.components if c.values_path]
+        overlays = [c.overlay_path for c in plan.components if c.overlay_path]
+        found[plan.cluster.name] = (values, overlays)
+    return found
+
+
+def cluster_changes(
+    before: spec.Mesh,
+    after: spec.Mesh,
+    old_files: dict[str, str],
+    new_files: dict[str, str],
+    changed: dict[str, str],
+) -> list[diffreport.ClusterChange]:
+    old_receives, new_receives = _receives(before), _receives(after)
+    # Shared overlays (network, gateway, remote-secret placeholders) reach every cluster.
+    shared_changed = any(p.startswith("overlays/") for p in changed)
+    result = []
+    with tempfile.TemporaryDirectory(prefix="meshgen-diff-") as tmp:
+        old_root, new_root = Path(tmp) / "before", Path(tmp) / "after"
+        _write_tree(old_root, old_files)
+        _write_tree(new_root, new_files)
+        for name in sorted(old_receives.keys() | new_receives.keys()):
+            prefix = f"clusters/{name}/"
+            files = [p for p in changed if p.startswith(prefix)]
+            status = (
+                "added"
+                if name not in old_receives
+                else "removed"
+                if name not in new_receives
+                else "changed"
+            )
+            if status == "changed" and not files and not shared_changed:
+                continue
+            change = diffreport.ClusterChange(name=name, status=status, files=files)
+            old_values, old_overlays = old_receives.get(name, ([], []))
+            new_values, new_overlays = new_receives.get(name, ([], []))
+            # A removed cluster loses all of its values; its objects say what is uninstalled.
+            for path in sorted(set(new_values) | (set(old_values) if new_values else set())):
+                change.values += diffreport.values_changes(
+                    old_files.get(path), new_files.get(path), Path(path).name
+                )
+            for path in sorted(set(old_overlays) | set(new_overlays)):
+                built_old = kustomize.build(old_root / path) if path in old_overlays else None
+                built_new = kustomize.build(new_root / path) if path in new_overlays else None
+                change.objects += diffreport.object_changes(
+                    path.removeprefix(prefix), built_old, built_new
+                )
+            if status != "changed" or files or change.values or change.objects:
+                result.append(change)
+    return result
+
+
+def build_report(repo: Repo, root: Path, base: str | None) -> diffreport.Report:
+    after = mesh_repo.load(root).mesh
+    label, old_text, before = _base_mesh(repo, base, after.revision)
+    lib = library.load()
+    old_files = {spec.MESH_FILE: old_text, **render_repository(before, lib)}
+    new_text = (root / spec.MESH_FILE).read_text(encoding="utf-8")
+    new_files = {spec.MESH_FILE: new_text, **render_repository(after, lib)}
+    changed = diffreport.file_changes(old_files, new_files)
+    return diffreport.Report(
+        base=label,
+        summary=meshdiff.summarize(before, after),
+        clusters=cluster_changes(before, after, old_files, new_files, changed),
+        files=changed,
+        diff=diffreport.unified_diff(old_files, new_files, list(changed)),
+        graph=graph.to_mermaid(after),
+    )
+
+
+def run(repo_option: Path | None, base: str | None, output_format: str) -> int:
+    root = mesh_repo.find_root(repo_option)
+    repo = gitops.open_repository(root)
+    report = build_report(repo, root, base)
+    if output_format == "json":
+        output.raw(diffreport.to_json(report))
+    elif output_format == "markdown":
+        output.raw(diffreport.to_markdown(report))
+    else:
+        output.raw(diffreport.to_text(report))
+    return 0
