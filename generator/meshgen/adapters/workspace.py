@@ -17,7 +17,7 @@ from meshgen.errors import MeshgenError
 from meshgen.render.files import GENERATED_MARK
 
 # Where generated files may live; hand-written files elsewhere are never even looked at.
-GENERATED_ROOTS = ("clusters", "bootstrap", "overlays", ".meshgen")
+GENERATED_ROOTS = ("clusters", "bootstrap", "overlays", ".meshgen", ".github")
 GENERATED_TOP_FILES = ("README.md",)
 _MARK_BYTES = GENERATED_MARK.encode()
 

@@ -155,6 +155,18 @@ def _network_rows(mesh: Mesh) -> str:
     return "".join(rows)
 
 
+def _secret_cleanup(mesh: Mesh) -> str:
+    if mesh.secrets_provider == "external-secrets":
+        return (
+            f"delete its entry `{mesh.secret_key_prefix}/<name>` from the secret store "
+            "(Argo CD prunes the ExternalSecrets, and with them the Secrets)"
+        )
+    return (
+        "delete `istio-remote-secret-<name>` from `istio-system` of every primary that had "
+        "it, by hand (nothing in Git created it)"
+    )
+
+
 def render(mesh: Mesh, plans: list[ClusterPlan], provider: SecretProvider, engine: Engine) -> str:
     warnings = "\n>\n".join(f"> **Warning:** {w}." for w in network_reachability(mesh))
     warnings = f"{warnings}\n" if warnings else ""
@@ -201,6 +213,19 @@ This adds the cluster to `mesh.yaml`, renders its files and the placeholders the
 need, and commits on the branch `meshgen/add-cluster-<name>`. Open a pull request; once it is
 merged, Argo CD installs Istio on the new cluster and updates the others. The cluster must be
 registered with Argo CD under the same name first.
+
+## Remove a cluster
+
+```sh
+meshgen remove-cluster <name> --push
+```
+
+This removes the cluster from `mesh.yaml` with its folder, its root Application and its
+remote-secret placeholder in every other cluster, and commits on the branch
+`meshgen/remove-cluster-<name>` (a control plane with remotes is refused; `--force` removes
+its remotes too). After the merge, Argo CD's cascade finalizer uninstalls Istio from the
+cluster. Then clean up what lives outside Git, as the command lists: unregister the cluster
+(`argocd cluster rm <name>`) once its Applications are gone, and {_secret_cleanup(mesh)}.
 
 ## Change anything else
 
