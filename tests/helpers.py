@@ -101,3 +101,10 @@ def two_network_mesh(text: str = MINIMAL_MESH):
     document, _ = spec.add_cluster(document, spec.NewCluster("cluster-1", "network1"))
     document, _ = spec.add_cluster(document, spec.NewCluster("cluster-2", "network2"))
     return document
+
+
+def mesh_text(networks: str, clusters: str, header: str = MINIMAL_MESH) -> str:
+    """``header`` (MINIMAL_MESH) with these ``networks:`` and ``clusters:`` list items."""
+    return header.replace(
+        "networks: []\nclusters: []\n", f"networks:\n{networks}clusters:\n{clusters}"
+    )

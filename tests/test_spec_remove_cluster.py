@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from helpers import mesh_text
 from meshgen import spec
 from meshgen.errors import MeshgenError, SpecError
 
-MESH = """\
-apiVersion: meshgen.io/v1alpha1
-kind: Mesh
-meshID: mesh1  # keep
-repository:
-  url: https://git.example.com/mesh.git
-networks:
-  - name: n1
-  # the second network
-  - name: n2
-clusters:
+MESH = mesh_text(
+    "  - name: n1\n  # the second network\n  - name: n2\n",
+    """\
   - name: p1
     network: n1
     eastWestGateway:
@@ -36,7 +29,8 @@ clusters:
     network: n1
     eastWestGateway:
       enabled: false
-"""
+""",
+).replace("meshID: mesh1", "meshID: mesh1  # keep")
 
 
 def test_removes_the_entry_its_comment_and_an_emptied_network() -> None:
@@ -64,16 +58,9 @@ def test_a_control_plane_needs_force_and_force_takes_its_remotes() -> None:
     assert updated.mesh.networks == ("n1",)
 
 
-UNREACHABLE_AFTER = """\
-apiVersion: meshgen.io/v1alpha1
-kind: Mesh
-meshID: mesh1
-repository:
-  url: https://git.example.com/mesh.git
-networks:
-  - name: n1
-  - name: n2
-clusters:
+UNREACHABLE_AFTER = mesh_text(
+    "  - name: n1\n  - name: n2\n",
+    """\
   - name: c
     network: n2
     eastWestGateway: {enabled: true}  # c
@@ -85,7 +72,8 @@ clusters:
     # b says nothing about gateways
   - name: b
     network: n1
-"""
+""",
+)
 
 
 def test_an_invalid_result_is_undone_byte_for_byte() -> None:

@@ -213,7 +213,8 @@ def to_markdown(report: Report, limit: int = MARKDOWN_LIMIT) -> str:
         sections.append(
             f"<details><summary>{cluster.headline()}</summary>\n\n"
             + (_fence(body, "text") if body else "Only Argo CD objects change.\n")
-            + f"\nFiles: {', '.join(f'`{f}`' for f in cluster.files)}\n\n</details>\n\n"
+            + (f"\nFiles: {', '.join(f'`{f}`' for f in cluster.files)}\n" if cluster.files else "")
+            + "\n</details>\n\n"
         )
     note = (
         "\n> **Truncated:** this report is over {limit:,} characters; {left}. "

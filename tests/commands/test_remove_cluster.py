@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from helpers import MeshRepo, git, run_cli, tree_bytes
+from helpers import MeshRepo, git, mesh_text, run_cli, tree_bytes
 from meshgen import spec
 
 
@@ -163,16 +163,9 @@ def test_comments_in_mesh_yaml_survive(
     assert "c2" not in after
 
 
-HAND_WRITTEN = """\
-apiVersion: meshgen.io/v1alpha1
-kind: Mesh
-meshID: mesh1
-repository:
-  url: https://git.example.com/mesh.git
-networks:
-  - name: n1
-  - name: n2
-clusters:
+HAND_WRITTEN = mesh_text(
+    "  - name: n1\n  - name: n2\n",
+    """\
   - name: c1
     network: n1
   - name: c2
@@ -181,7 +174,8 @@ clusters:
   - name: c3
     network: n1
     eastWestGateway: {enabled: true}
-"""
+""",
+)
 
 
 @pytest.mark.parametrize(

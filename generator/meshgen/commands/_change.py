@@ -15,6 +15,7 @@ from meshgen import mesh_repo, output, pull_request, spec
 from meshgen.adapters import git as gitops
 from meshgen.adapters import workspace
 from meshgen.errors import MeshgenError
+from meshgen.render.readme import network_reachability
 
 if TYPE_CHECKING:
     from git import Repo
@@ -80,8 +81,23 @@ class Proposal:
             raise
         return base_branch if commit else None
 
-    def report(self, changes: workspace.ChangeSet, base_branch: str | None) -> None:
-        """The files, then what was committed and pushed, and the next step."""
+    def report(
+        self,
+        heading: str,
+        lines: list[str],
+        mesh: tuple[spec.Mesh, spec.Mesh],
+        changes: workspace.ChangeSet,
+        base_branch: str | None,
+    ) -> None:
+        """The heading and summary ``lines``, warnings that the change (``mesh``: before,
+        after) brings, the files, what was committed and pushed, and the next step."""
+        output.heading(heading)
+        for line in lines:
+            output.info(f"  {line}")
+        before = network_reachability(mesh[0])
+        for warning in network_reachability(mesh[1]):
+            if warning not in before:
+                output.warn(warning)
         output.info(f"{len(changes.write)} files written, {len(changes.remove)} removed:")
         for path in changes.paths:
             output.info(f"  {path}")

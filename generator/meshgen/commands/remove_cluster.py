@@ -8,25 +8,10 @@ is listed for the person who merges.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
 from meshgen import meshdiff, output, spec
 from meshgen.commands import _change
-from meshgen.render.readme import network_reachability
 from meshgen.render.secrets import ISTIO_KUBECONFIG, remote_secret_name
 from meshgen.render.secrets.external_secrets import config_store_key, store_key
-
-
-@dataclass(frozen=True)
-class Options:
-    name: str
-    force: bool = False
-    repo: Path | None = None
-    branch: str | None = None
-    commit: bool = True
-    push: bool = False
-    allow_dirty: bool = False
 
 
 def cleanup_outside_git(before: spec.Mesh, removal: spec.Removal) -> list[str]:
@@ -66,41 +51,27 @@ def cleanup_outside_git(before: spec.Mesh, removal: spec.Removal) -> list[str]:
     return steps
 
 
-def run(options: Options) -> int:
-    proposal = _change.open_proposal(
-        _change.BranchOptions(
-            repo=options.repo,
-            branch=options.branch,
-            commit=options.commit,
-            push=options.push,
-            allow_dirty=options.allow_dirty,
-        ),
-        default_branch=f"meshgen/remove-cluster-{options.name}",
-    )
+def run(name: str, force: bool, options: _change.BranchOptions) -> int:
+    proposal = _change.open_proposal(options, f"meshgen/remove-cluster-{name}")
     before = proposal.document.mesh
-    updated, removal = spec.remove_cluster(proposal.document, options.name, options.force)
+    updated, removal = spec.remove_cluster(proposal.document, name, force)
     changes = proposal.plan(updated)
     summary = meshdiff.summarize(before, updated.mesh)
     cleanup = cleanup_outside_git(before, removal)
-    warnings = [
-        w for w in network_reachability(updated.mesh) if w not in network_reachability(before)
-    ]
     names = ", ".join(c.name for c in removal.clusters)
     title = f"Remove cluster {names} from mesh {updated.mesh.mesh_id}"
     body = [*summary, "", "After merge, outside Git:", *(f"- {step}" for step in cleanup)]
     base_branch = proposal.apply(changes, title, body, "remove-cluster")
 
-    output.heading(f"Removed {names} from mesh {updated.mesh.mesh_id}")
-    if len(removal.clusters) > 1:
-        output.info(
-            f"  --force: {', '.join(c.name for c in removal.clusters[1:])} removed too "
-            f"(remotes of {options.name})."
-        )
-    for line in summary:
-        output.info(f"  {line}")
-    for warning in warnings:
-        output.warn(warning)
-    proposal.report(changes, base_branch)
+    forced = [c.name for c in removal.clusters[1:]]
+    lines = [f"--force: {', '.join(forced)} removed too (remotes of {name})."] if forced else []
+    proposal.report(
+        f"Removed {names} from mesh {updated.mesh.mesh_id}",
+        [*lines, *summary],
+        (before, updated.mesh),
+        changes,
+        base_branch,
+    )
     output.info("After merge, clean up outside Git:")
     for step in cleanup:
         output.info(f"  - {step}")
