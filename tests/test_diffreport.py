@@ -114,3 +114,30 @@ def test_json_round_trips() -> None:
     data = json.loads(diffreport.to_json(report(1, 1)))
     assert data["clusters"][0]["values"][0]["key"] == "global.meshID"
     assert data["summary"] == ["c0 joins network n1 without an east-west gateway."]
+
+
+def test_kustomization_inputs_follow_resources_components_and_patches() -> None:
+    files = {
+        "clusters/c1/istio-system/kustomization.yaml": (
+            "resources: [../../../overlays/base, extra.yaml]\n"
+            "components: [../../../overlays/component]\n"
+            "patches:\n  - path: patch.yaml\n  - patch: inline\n"
+        ),
+        "clusters/c1/istio-system/extra.yaml": "kind: A\n",
+        "clusters/c1/istio-system/patch.yaml": "kind: P\n",
+        "overlays/base/kustomization.yaml": "resources: [ns.yaml]\n",
+        "overlays/base/ns.yaml": "kind: Namespace\n",
+        "overlays/component/kustomization.yaml": "kind: Component\n",
+        "overlays/unrelated/kustomization.yaml": "resources: []\n",
+        "clusters/c2/istio-system/kustomization.yaml": "resources: []\n",
+    }
+    inputs = diffreport.kustomization_inputs(files, "clusters/c1/istio-system")
+    assert sorted(inputs) == [
+        "clusters/c1/istio-system/extra.yaml",
+        "clusters/c1/istio-system/kustomization.yaml",
+        "clusters/c1/istio-system/patch.yaml",
+        "overlays/base/kustomization.yaml",
+        "overlays/base/ns.yaml",
+        "overlays/component/kustomization.yaml",
+    ]
+    assert all(inputs[p] == files[p] for p in inputs)

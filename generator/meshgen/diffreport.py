@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import posixpath
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -163,6 +164,34 @@ def unified_diff(before: dict[str, str], after: dict[str, str], paths: list[str]
             lineterm="",
         )
     return lines
+
+
+def kustomization_inputs(files: dict[str, str], folder: str) -> dict[str, str]:
+    """Every file the kustomization in ``folder`` reads (resources, components, patch files,
+    followed through other kustomizations), with its text. Two renders whose inputs for an
+    overlay are equal build it the same, so ``diff`` skips building it."""
+    found: dict[str, str] = {}
+    pending = [folder]
+    seen = set()
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        kustomization = f"{current}/kustomization.yaml"
+        if kustomization not in files:
+            continue
+        found[kustomization] = files[kustomization]
+        document = (_load_all(files[kustomization]) or [{}])[0]
+        entries = [*document.get("resources", []), *document.get("components", [])]
+        entries += [p["path"] for p in document.get("patches", []) if "path" in p]
+        for entry in entries:
+            path = posixpath.normpath(posixpath.join(current, entry))
+            if path in files:
+                found[path] = files[path]
+            else:
+                pending.append(path)
+    return found
 
 
 # --------------------------------------------------------------------------- formats

@@ -8,7 +8,9 @@ generated files of either side. Each cluster's overlays are built with the real
 
 from __future__ import annotations
 
+import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -72,6 +74,13 @@ def _receives(mesh: spec.Mesh) -> dict[str, tuple[list[str], list[str]]]:
     return found
 
 
+def _build_all(jobs: list[Path]) -> dict[Path, str]:
+    """``kubectl kustomize`` of every folder, a few at a time (each is its own process)."""
+    workers = min(len(jobs), os.cpu_count() or 2, 8) or 1
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return dict(zip(jobs, pool.map(kustomize.build, jobs), strict=True))
+
+
 def cluster_changes(
     before: spec.Mesh,
     after: spec.Mesh,
@@ -80,16 +89,42 @@ def cluster_changes(
     changed: dict[str, str],
 ) -> list[diffreport.ClusterChange]:
     old_receives, new_receives = _receives(before), _receives(after)
-    # Shared overlays (network, gateway, remote-secret placeholders) reach every cluster.
-    shared_changed = any(p.startswith("overlays/") for p in changed)
     result = []
     with tempfile.TemporaryDirectory(prefix="meshgen-diff-") as tmp:
-        old_root, new_root = Path(tmp) / "before", Path(tmp) / "after"
-        _write_tree(old_root, old_files)
-        _write_tree(new_root, new_files)
+        sides = {"old": (Path(tmp) / "before", old_files), "new": (Path(tmp) / "after", new_files)}
+        for root, files in sides.values():
+            _write_tree(root, files)
+        plans = []
+        jobs: list[Path] = []
         for name in sorted(old_receives.keys() | new_receives.keys()):
+            old_values, old_overlays = old_receives.get(name, ([], []))
+            new_values, new_overlays = new_receives.get(name, ([], []))
+            overlays = []
+            for path in sorted(set(old_overlays) | set(new_overlays)):
+                old_in = (
+                    diffreport.kustomization_inputs(old_files, path)
+                    if path in old_overlays
+                    else None
+                )
+                new_in = (
+                    diffreport.kustomization_inputs(new_files, path)
+                    if path in new_overlays
+                    else None
+                )
+                if old_in == new_in:
+                    continue  # the same inputs build the same objects
+                built = (
+                    sides["old"][0] / path if old_in is not None else None,
+                    sides["new"][0] / path if new_in is not None else None,
+                )
+                jobs += [b for b in built if b is not None]
+                overlays.append((path, built))
+            # A removed cluster loses all of its values; its objects say what is uninstalled.
+            values = sorted(set(new_values) | (set(old_values) if new_values else set()))
+            plans.append((name, values, overlays))
+        built_text = _build_all(jobs)
+        for name, values, overlays in plans:
             prefix = f"clusters/{name}/"
-            files = [p for p in changed if p.startswith(prefix)]
             status = (
                 "added"
                 if name not in old_receives
@@ -97,23 +132,20 @@ def cluster_changes(
                 if name not in new_receives
                 else "changed"
             )
-            if status == "changed" and not files and not shared_changed:
-                continue
-            change = diffreport.ClusterChange(name=name, status=status, files=files)
-            old_values, old_overlays = old_receives.get(name, ([], []))
-            new_values, new_overlays = new_receives.get(name, ([], []))
-            # A removed cluster loses all of its values; its objects say what is uninstalled.
-            for path in sorted(set(new_values) | (set(old_values) if new_values else set())):
+            change = diffreport.ClusterChange(
+                name=name, status=status, files=[p for p in changed if p.startswith(prefix)]
+            )
+            for path in values:
                 change.values += diffreport.values_changes(
                     old_files.get(path), new_files.get(path), Path(path).name
                 )
-            for path in sorted(set(old_overlays) | set(new_overlays)):
-                built_old = kustomize.build(old_root / path) if path in old_overlays else None
-                built_new = kustomize.build(new_root / path) if path in new_overlays else None
+            for path, (old_dir, new_dir) in overlays:
                 change.objects += diffreport.object_changes(
-                    path.removeprefix(prefix), built_old, built_new
+                    path.removeprefix(prefix),
+                    built_text[old_dir] if old_dir is not None else None,
+                    built_text[new_dir] if new_dir is not None else None,
                 )
-            if status != "changed" or files or change.values or change.objects:
+            if status != "changed" or change.files or change.values or change.objects:
                 result.append(change)
     return result
 
