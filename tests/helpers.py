@@ -206,3 +206,10 @@ stringData:
       user:
         token: secret-token-of-{cluster}
 """
+
+
+def mesh_text(networks: str, clusters: str, header: str = MINIMAL_MESH) -> str:
+    """``header`` (MINIMAL_MESH) with these ``networks:`` and ``clusters:`` list items."""
+    return header.replace(
+        "networks: []\nclusters: []\n", f"networks:\n{networks}clusters:\n{clusters}"
+    )

@@ -6,12 +6,18 @@ This is the only place that turns errors into exit codes. Exit 0: success; 1: a 
 
 from __future__ import annotations
 
+import functools
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from meshgen import __version__
+
+if TYPE_CHECKING:
+    from meshgen.commands._change import BranchOptions
 
 REPO_OPTION = click.option(
     "--repo",
@@ -19,6 +25,48 @@ REPO_OPTION = click.option(
     default=None,
     help="The mesh repository (default: the Git repository containing the current directory).",
 )
+
+
+def proposal_options(default_branch: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """--repo, --branch, --no-commit, --push and --allow-dirty of a command that proposes a
+    change on a branch, passed on as one ``proposal`` (a ``BranchOptions``)."""
+
+    def decorate(function: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(function)
+        def wrapper(
+            *args: Any,
+            repo: Path | None,
+            branch: str | None,
+            no_commit: bool,
+            push: bool,
+            allow_dirty: bool,
+            **kwargs: Any,
+        ) -> None:
+            from meshgen.commands._change import BranchOptions
+
+            proposal = BranchOptions(
+                repo=repo, branch=branch, commit=not no_commit, push=push, allow_dirty=allow_dirty
+            )
+            function(*args, proposal=proposal, **kwargs)
+
+        options = [
+            REPO_OPTION,
+            click.option("--branch", help=f"Branch to commit on (default: {default_branch})."),
+            click.option(
+                "--no-commit", is_flag=True, help="Only write the files; do not branch or commit."
+            ),
+            click.option(
+                "--push", is_flag=True, help="Push the branch to origin after committing."
+            ),
+            click.option(
+                "--allow-dirty", is_flag=True, help="Allow uncommitted changes in the work tree."
+            ),
+        ]
+        for option in reversed(options):
+            wrapper = option(wrapper)
+        return wrapper
+
+    return decorate
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -97,11 +145,7 @@ def init(directory: Path, **kwargs: object) -> None:
 @click.option("--service-cidr", "service_cidrs", multiple=True, help="Service CIDR (repeatable).")
 @click.option("--region")
 @click.option("--zone")
-@REPO_OPTION
-@click.option("--branch", help="Branch to commit on (default: meshgen/add-cluster-NAME).")
-@click.option("--no-commit", is_flag=True, help="Only write the files; do not branch or commit.")
-@click.option("--push", is_flag=True, help="Push the branch to origin after committing.")
-@click.option("--allow-dirty", is_flag=True, help="Allow uncommitted changes in the work tree.")
+@proposal_options("meshgen/add-cluster-NAME")
 def new_cluster(
     name: str,
     network: str,
@@ -115,11 +159,7 @@ def new_cluster(
     service_cidrs: tuple[str, ...],
     region: str | None,
     zone: str | None,
-    repo: Path | None,
-    branch: str | None,
-    no_commit: bool,
-    push: bool,
-    allow_dirty: bool,
+    proposal: BranchOptions,
 ) -> None:
     """Add cluster NAME on network NET, render, and commit on a new branch."""
     from meshgen import spec
@@ -139,15 +179,52 @@ def new_cluster(
         region=region,
         zone=zone,
     )
-    options = command.Options(
-        request=request,
-        repo=repo,
-        branch=branch,
-        commit=not no_commit,
-        push=push,
-        allow_dirty=allow_dirty,
-    )
-    sys.exit(command.run(options))
+    sys.exit(command.run(request, proposal))
+
+
+@cli.command("remove-cluster")
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Also remove the remotes NAME is the control plane of.")
+@proposal_options("meshgen/remove-cluster-NAME")
+def remove_cluster(name: str, force: bool, proposal: BranchOptions) -> None:
+    """Remove cluster NAME from the mesh, render, and commit on a new branch."""
+    from meshgen.commands import remove_cluster as command
+
+    sys.exit(command.run(name, force, proposal))
+
+
+@cli.command()
+@REPO_OPTION
+@click.option("--base", help="Git ref to compare with (default: merge base with origin/main).")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+)
+def diff(repo: Path | None, base: str | None, output_format: str) -> None:
+    """What the working tree's mesh.yaml changes against --base: mesh, clusters, files."""
+    from meshgen.commands import diff as command
+
+    sys.exit(command.run(repo, base, output_format))
+
+
+@cli.command()
+@REPO_OPTION
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["mermaid", "dot", "svg"]),
+    default="mermaid",
+    show_default=True,
+)
+@click.option("--output", type=click.Path(path_type=Path, dir_okay=False), help="Write to FILE.")
+def graph(repo: Path | None, output_format: str, output: Path | None) -> None:
+    """Draw the mesh: networks, clusters, gateways, control planes (Mermaid, DOT or SVG)."""
+    from meshgen.commands import graph as command
+
+    sys.exit(command.run(repo, output_format, output))
 
 
 @cli.command()

@@ -939,3 +939,131 @@ def record_trust(
         for key, value in quoted.items():
             _set_at_end(entry["trust"][section], key, value)
     return from_tree(document.tree, document.source)
+
+
+def _trailing_token(node: Any) -> Any:
+    """The comment token after the deepest last scalar of ``node`` (None: none, or flow style)."""
+    slot = _last_scalar_slot(node)
+    if slot is None:
+        return None
+    container, key, position = slot
+    if container.fa.flow_style():
+        return None
+    slots = container.ca.items.get(key)
+    return slots[position] if slots and len(slots) > position else None
+
+
+def _remove_from_sequence(sequence: Any, index: int) -> Callable[[], None]:
+    """Delete item ``index`` of a block sequence with the comment lines that introduce it; the
+    comment lines that introduce the next item stay. Returns a function that undoes it."""
+    item = sequence[index]
+    previous = sequence[index - 1] if index > 0 else None
+    before = _trailing_token(previous) if previous is not None else None
+    after = _trailing_token(item)
+    saved = [(token, token.value) for token in (before, after) if token is not None]
+    own_slot = sequence.ca.items.get(index)
+    following = None
+    if after is not None and "\n" in after.value:
+        following = after.value.partition("\n")[2]
+    if before is not None and "\n" in before.value:
+        before.value = before.value.partition("\n")[0] + "\n"
+    del sequence[index]
+    if following and following.strip() and before is not None:
+        before.value += following
+
+    def undo() -> None:
+        sequence.insert(index, item)
+        if own_slot is not None:
+            sequence.ca.items[index] = own_slot
+        for token, value in saved:
+            token.value = value
+
+    return undo
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What :func:`remove_cluster` took out of the mesh."""
+
+    clusters: tuple[Cluster, ...]  # the cluster asked for first, then its remotes (--force)
+    networks: tuple[str, ...]  # networks left without clusters, no longer declared
+
+
+def _pop_key(mapping: Any, key: str) -> Callable[[], None]:
+    """Remove ``key`` from a round-trip mapping; return a function that puts it back."""
+    position, value = list(mapping).index(key), mapping.pop(key)
+
+    def undo() -> None:
+        mapping.insert(position, key, value)
+
+    return undo
+
+
+def _forget_sealed(entry: Any, secrets: set[str]) -> list[Callable[[], None]]:
+    """Drop ``trust.sealed`` records of ``secrets`` from a cluster entry (and ``sealed``, then
+    ``trust``, when left empty). Returns the undo steps."""
+    trust: Any = entry.get("trust")
+    sealed: Any = trust.get("sealed") if isinstance(trust, dict) else None
+    if not isinstance(sealed, dict):
+        return []
+    undo = [_pop_key(sealed, key) for key in [k for k in sealed if k in secrets]]
+    if not sealed:
+        undo.append(_pop_key(trust, "sealed"))
+    if not trust:
+        undo.append(_pop_key(entry, "trust"))
+    return undo
+
+
+def remove_cluster(
+    document: MeshDocument, name: str, force: bool = False
+) -> tuple[MeshDocument, Removal]:
+    """The document without cluster ``name`` (and, with ``force``, without its remotes).
+
+    A cluster that is the control plane of others is refused unless ``force``: its remotes run
+    no istiod of their own and cannot stay without it, so ``force`` removes them too. A network
+    left with no cluster is removed from ``networks`` (``new-cluster`` declares it again when a
+    cluster joins it). Comment lines that introduce a removed entry go with it; those that
+    introduce the next entry stay, except after the first entry of a list, where ruamel keeps
+    no place for them.
+    Like :func:`add_cluster`, the tree is edited in place and restored when the result is
+    invalid.
+    """
+    mesh = document.mesh
+    names = [c.name for c in mesh.clusters]
+    if name not in names:
+        known = ", ".join(names) or "none"
+        raise MeshgenError(
+            f"{document.source}: cluster {name!r} is not in the mesh (clusters: {known}); "
+            "check the name"
+        )
+    cluster = mesh.cluster(name)
+    remotes = mesh.remotes_of(name)
+    if remotes and not force:
+        index = names.index(name)
+        raise SpecError(
+            document.source,
+            _line_of(document.tree, ["clusters", index, "name"]),
+            f"clusters[{index}]",
+            f"{name} is the control plane of {', '.join(r.name for r in remotes)}, which run no "
+            f"istiod of their own; remove them first (meshgen remove-cluster NAME) or pass "
+            "--force to remove them together",
+        )
+    removed = (cluster, *remotes)
+    gone = {c.name for c in removed}
+    remaining = {c.network for c in mesh.clusters if c.name not in gone}
+    emptied = tuple(sorted({c.network for c in removed} - remaining))
+    tree = document.tree
+    undo: list[Callable[[], None]] = []
+    for index in sorted((names.index(c.name) for c in removed), reverse=True):
+        undo.append(_remove_from_sequence(tree["clusters"], index))
+    declared = [n["name"] for n in tree.get("networks", [])]
+    for index in sorted((declared.index(n) for n in emptied if n in declared), reverse=True):
+        undo.append(_remove_from_sequence(tree["networks"], index))
+    for entry in tree["clusters"]:
+        undo += _forget_sealed(entry, {f"istio-remote-secret-{c}" for c in gone})
+    try:
+        return from_tree(tree, document.source), Removal(clusters=removed, networks=emptied)
+    except MeshgenError:
+        for step in reversed(undo):
+            step()
+        raise

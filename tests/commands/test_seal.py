@@ -226,3 +226,35 @@ def test_validate_reports_missing_cacerts_and_an_expiring_ca(
     (warning,) = [f for f in findings if f.severity == WARNING]
     assert warning.cluster == "cluster-1" and "in 9 days" in warning.message
     assert "meshgen ca issue cluster-1" in warning.fix
+
+
+def test_remove_cluster_takes_its_sealed_secrets_and_records_along(
+    make_trust_mesh: Callable[[str], MeshRepo],
+    material: dict[str, object],
+    tools: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Removing cluster-2 deletes cluster-1's sealed remote secret for it and its mesh.yaml
+    record (files render does not own); cluster-1's own sealed cacerts stays."""
+    root = make_trust_mesh("sealed-secrets").root
+    cert = str(material["cert"])
+    for args in (
+        ["--cacerts", str(material["bundle"])],
+        ["--remote-secret", str(material["remote"])],
+    ):
+        sealed = run_cli(capsys, "seal", "cluster-1", "--cert", cert, *args, "--repo", str(root))
+        assert sealed.exit_code == 0, sealed.stderr
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "sealed")
+
+    result = run_cli(capsys, "remove-cluster", "cluster-2", "--repo", str(root))
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.name for p in (root / SEALED).iterdir()) == ["cacerts.yaml"]
+    mesh = spec.parse((root / "mesh.yaml").read_text()).mesh
+    assert sorted(mesh.cluster("cluster-1").trust.sealed) == ["cacerts"]
+    assert CLUSTER_COMMENT not in (root / "mesh.yaml").read_text()  # it introduced cluster-2
+    leftovers = [p for p, data in tree_bytes(root).items() if b"cluster-2" in data]
+    assert leftovers == [], leftovers
+    assert git(root, "status", "--porcelain") == ""  # all of it committed on the branch
+    assert [d["kind"] for d in build(root, "cluster-1")] == ["Namespace", "SealedSecret"]
+    assert run_cli(capsys, "render", "--check", "--repo", str(root)).exit_code == 0

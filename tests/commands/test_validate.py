@@ -248,7 +248,7 @@ def test_invalid_mesh_is_reported_and_the_rest_still_runs(
     assert mesh["file"] == "mesh.yaml" and mesh["line"] is not None
     assert "network9" in mesh["message"]
     skipped = {f["check"] for f in findings if f["message"].startswith("not run")}
-    assert skipped == {"drift", "helm-values", "gitops"}
+    assert skipped == {"drift", "helm-values", "gitops", "trust"}
 
 
 def test_text_output_groups_by_cluster(

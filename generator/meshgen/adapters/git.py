@@ -229,3 +229,29 @@ def staged_blobs(root: Path) -> dict[str, bytes]:
             if blob is not None:
                 blobs[path] = blob
     return blobs
+
+
+def resolve(repo: Repo, ref: str) -> str | None:
+    """The commit ``ref`` names, or ``None`` when it names none."""
+    git = _git_module()
+    try:
+        return repo.git.rev_parse("--verify", "--quiet", f"{ref}^{{commit}}")
+    except git.GitCommandError:
+        return None
+
+
+def merge_base(repo: Repo, first: str, second: str) -> str | None:
+    git = _git_module()
+    try:
+        return repo.git.merge_base(first, second) or None
+    except git.GitCommandError:
+        return None
+
+
+def show_file(repo: Repo, commit: str, path: str) -> str | None:
+    """The text of ``path`` at ``commit`` (``git show``), ``None`` when it is not there."""
+    git = _git_module()
+    try:
+        return repo.git.show(f"{commit}:{path}", strip_newline_in_stdout=False)
+    except git.GitCommandError:
+        return None

@@ -2,153 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
-from meshgen import mesh_repo, output, spec
-from meshgen.adapters import git as gitops
-from meshgen.adapters import workspace
-from meshgen.commands.encrypt_remote_secret import missing_secrets
-from meshgen.errors import MeshgenError
-from meshgen.render.readme import network_reachability
-from meshgen.render.secrets import peers_of
+from meshgen import meshdiff, spec
+from meshgen.commands import _change
 
 
-@dataclass(frozen=True)
-class Options:
-    request: spec.NewCluster
-    repo: Path | None = None
-    branch: str | None = None
-    commit: bool = True
-    push: bool = False
-    allow_dirty: bool = False
-
-
-def summarize(before: spec.Mesh, after: spec.Mesh, name: str) -> list[str]:
-    """What adding ``name`` does to the mesh, in sentences a reviewer reads first."""
-    cluster = after.cluster(name)
-    gateway = "with" if cluster.east_west_gateway.enabled else "without"
-    role = {
-        spec.PRIMARY: "",
-        spec.REMOTE: f" as a remote of {cluster.control_plane}",
-        spec.EXTERNAL_CONTROL_PLANE: " as an external control plane",
-    }[cluster.role]
-    lines = [f"{name} joins network {cluster.network}{role} {gateway} an east-west gateway."]
-    spanned = len(after.networks_in_use())
-    if cluster.network not in before.networks_in_use() and spanned > 1:
-        lines.append(f"{cluster.network} is a new network: the mesh now spans {spanned} networks.")
-    control = after.control_plane_of(cluster)
-    if control is not None and control.role == spec.PRIMARY:
-        first = not before.remotes_of(control.name)
-        if first:
-            lines.append(
-                f"{control.name} now manages remotes: its istiod runs with externalIstiod"
-                + (
-                    " and exposes itself through its east-west gateway."
-                    if control.east_west_gateway.enabled
-                    else "."
-                )
-            )
-    own = len(peers_of(after, cluster))
-    if cluster.role == spec.PRIMARY:
-        gaining = [c.name for c in after.primaries if c.name != name]
-    else:
-        gaining = [control.name] if control is not None and control.role == spec.PRIMARY else []
-    if after.secrets_provider == "sealed-secrets":
-        parts = [f"{name}'s cacerts"] if cluster.runs_istiod else []
-        if own:
-            parts.append(f"{own} remote secret(s) for {name}")
-        if gaining:
-            parts.append(f"{name}'s remote secret for {len(gaining)} cluster(s)")
-        if parts:
-            lines.append(
-                f"Secrets (sealed-secrets): seal {', '.join(parts)} with `meshgen seal`; "
-                "see README.md."
-            )
-        return lines
-    if not own and not gaining:
-        return lines
-    if after.secrets_provider != "manual":
-        lines.append(
-            f"Remote secrets: {name} gets placeholders for {own} cluster(s); "
-            f"{len(gaining)} cluster(s) gain one for {name}."
-        )
-    else:
-        lines.append(
-            f"Remote secrets (manual provider): apply {own} remote secret(s) in {name} "
-            f"and {name}'s remote secret in {len(gaining)} cluster(s); see README.md."
-        )
-    return lines
-
-
-def run(options: Options) -> int:
-    request = options.request
-    root = mesh_repo.find_root(options.repo)
-    document = mesh_repo.load(root)
-    repo = gitops.open_repository(root)
-    gitops.require_repository_root(repo, root)
-    gitops.require_clean(repo, options.allow_dirty)
-    branch = options.branch or f"meshgen/add-cluster-{request.name}"
-    if options.commit:
-        gitops.validate_branch_name(repo, branch)
-        gitops.require_identity(repo)
-    elif options.push:
-        raise MeshgenError("--push needs a commit; drop --no-commit or --push")
-
+def run(request: spec.NewCluster, options: _change.BranchOptions) -> int:
+    proposal = _change.open_proposal(options, f"meshgen/add-cluster-{request.name}")
+    document = proposal.document
+    before = document.mesh
     updated, _ = spec.add_cluster(document, request)
-    desired = mesh_repo.desired_files(updated)
-    changes = workspace.plan_changes(root, desired, owned={spec.MESH_FILE: spec.to_text(updated)})
-    summary = summarize(document.mesh, updated.mesh, request.name)
-    warnings = [
-        w
-        for w in network_reachability(updated.mesh)
-        if w not in network_reachability(document.mesh)
-    ]
-
-    base_branch = gitops.current_branch(repo)
-    if options.commit:
-        if base_branch is None:
-            raise MeshgenError("HEAD is detached; switch to a branch first (git switch main)")
-        gitops.create_branch(repo, branch)
-    previous = workspace.snapshot(root, changes.paths)
-    try:
-        workspace.apply_changes(root, changes)
-        if options.commit:
-            message = "\n".join(
-                [
-                    f"Add cluster {request.name} to mesh {updated.mesh.mesh_id}",
-                    "",
-                    *summary,
-                    "",
-                    f"Files: {len(changes.write)} written, {len(changes.remove)} removed.",
-                    "Generated by `meshgen new-cluster`.",
-                ]
-            )
-            gitops.commit_paths(repo, changes.paths, message)
-    except BaseException:
-        workspace.restore(root, previous)
-        if options.commit and base_branch is not None:
-            gitops.switch_back(repo, base_branch, delete=branch)
-        raise
-
-    output.heading(f"Added cluster {request.name} to mesh {updated.mesh.mesh_id}")
-    for line in summary:
-        output.info(f"  {line}")
-    for warning in warnings + missing_secrets(root, updated.mesh):
-        output.warn(warning)
-    output.info(f"{len(changes.write)} files written, {len(changes.remove)} removed:")
-    for path in changes.paths:
-        output.info(f"  {path}")
-    if not options.commit:
-        output.info("Not committed (--no-commit). Review with `git status`, then commit.")
-        return 0
-    output.info(f"Committed on branch {branch} (from {base_branch}).")
-    if options.push:
-        gitops.push(repo, branch)
-        output.info(f"Pushed {branch} to origin.")
-        output.info(f"Next: open a pull request from {branch} into {base_branch}.")
-    else:
-        output.info(
-            f"Next: git push -u origin {branch}, then open a pull request into {base_branch}."
-        )
+    changes = proposal.plan(updated)
+    summary = meshdiff.summarize(before, updated.mesh)
+    title = f"Add cluster {request.name} to mesh {updated.mesh.mesh_id}"
+    base_branch = proposal.apply(changes, title, summary, "new-cluster")
+    proposal.report(
+        f"Added cluster {request.name} to mesh {updated.mesh.mesh_id}",
+        summary,
+        (before, updated.mesh),
+        changes,
+        base_branch,
+    )
     return 0

@@ -38,7 +38,7 @@ def _schema_copy(schema: dict[str, Any]) -> str:
 
 def render_repository(mesh: Mesh, library: Library) -> dict[str, str]:
     """Every generated file of the repository, keyed by POSIX path, in sorted order."""
-    from meshgen.render import ci, overlays, readme, values
+    from meshgen.render import ci, overlays, readme, review, values
     from meshgen.render.engines import engine_for
     from meshgen.render.plan import plan_mesh
     from meshgen.render.secrets import provider_for
@@ -56,4 +56,5 @@ def render_repository(mesh: Mesh, library: Library) -> dict[str, str]:
     files.update(ci.files(mesh))
     files["README.md"] = README_HEADER + readme.render(mesh, plans, provider, engine)
     files[SCHEMA_PATH] = _schema_copy(library.mesh_schema)
+    files.update(review.files(mesh))
     return dict(sorted(files.items()))

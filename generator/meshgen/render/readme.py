@@ -159,6 +159,24 @@ def _network_rows(mesh: Mesh) -> str:
     return "".join(rows)
 
 
+def _secret_cleanup(mesh: Mesh) -> str:
+    if mesh.secrets_provider == "external-secrets":
+        return (
+            f"delete its entries under `{mesh.secret_key_prefix}/<name>` (and its `cacerts`) "
+            "from the secret store (the engine prunes the ExternalSecrets, and with them the "
+            "Secrets)"
+        )
+    if mesh.secrets_provider in ("sops", "sealed-secrets"):
+        return (
+            "nothing more for its secrets: `remove-cluster` deletes its encrypted or sealed "
+            "files with the rest, and the engine prunes the Secrets"
+        )
+    return (
+        "delete `istio-remote-secret-<name>` from `istio-system` of every primary that had "
+        "it, by hand (nothing in Git created it)"
+    )
+
+
 def render(mesh: Mesh, plans: list[ClusterPlan], provider: SecretProvider, engine: Engine) -> str:
     warnings = "\n>\n".join(f"> **Warning:** {w}." for w in network_reachability(mesh))
     warnings = f"{warnings}\n" if warnings else ""
@@ -204,6 +222,18 @@ meshgen new-cluster <name> --network <network> [--api-server https://...] --push
 This adds the cluster to `mesh.yaml`, renders its files and the placeholders the other clusters
 need, and commits on the branch `meshgen/add-cluster-<name>`. Open a pull request;
 {engine.after_merge()}
+
+## Remove a cluster
+
+```sh
+meshgen remove-cluster <name> --push
+```
+
+This removes the cluster from `mesh.yaml` with its folder, its root Application and its
+remote-secret placeholder in every other cluster, and commits on the branch
+`meshgen/remove-cluster-<name>` (a control plane with remotes is refused; `--force` removes
+its remotes too). {engine.after_removal()}; and, as the command lists,
+{_secret_cleanup(mesh)}.
 
 ## Change anything else
 

@@ -27,6 +27,10 @@ class Engine(Protocol):
         """What happens once a new cluster's pull request is merged (README sentence)."""
         ...
 
+    def after_removal(self) -> str:
+        """What happens once a cluster's removal is merged, and what to undo by hand (README)."""
+        ...
+
 
 def engine_for(mesh: Mesh) -> Engine:
     if mesh.engine == "argocd":

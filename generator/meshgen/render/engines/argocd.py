@@ -250,6 +250,13 @@ class ArgoCDEngine:
             "The cluster must be\nregistered with Argo CD under the same name first."
         )
 
+    def after_removal(self) -> str:
+        return (
+            "After the merge, Argo CD's cascade finalizer uninstalls Istio from the\ncluster. "
+            "Then unregister the cluster (`argocd cluster rm <name>`) once its Applications\n"
+            "are gone"
+        )
+
     def files(self, mesh: Mesh, plans: list[ClusterPlan]) -> dict[str, str]:
         _check_unique_names(mesh, plans)
         files: dict[str, str] = {}

@@ -232,6 +232,13 @@ class FluxEngine:
             "Run\n`flux bootstrap` for the new cluster (above), before or after the merge."
         )
 
+    def after_removal(self) -> str:
+        return (
+            "Flux in the removed cluster then syncs a path that no longer exists and\nstops; "
+            "uninstall what it installed there (`flux uninstall`, after deleting the\n"
+            "HelmReleases if Istio should go too)"
+        )
+
     def readme_section(self, mesh: Mesh, plans: list[ClusterPlan]) -> str:
         rows = []
         rows.append("| 1 | `istio-system` | the namespace (network label) and remote secrets |")

@@ -1,0 +1,181 @@
+"""``meshgen diff``: what the working tree's mesh.yaml changes against a base commit.
+
+Both sides are rendered here from their ``mesh.yaml`` (the base's read with ``git show``), so
+the report holds for a branch made by hand-editing ``mesh.yaml`` and does not trust the
+generated files of either side. Each cluster's overlays are built with the real
+``kubectl kustomize`` on both renders, written to temporary folders.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from meshgen import diffreport, graph, library, mesh_repo, meshdiff, output, spec
+from meshgen.adapters import git as gitops
+from meshgen.adapters import kustomize
+from meshgen.errors import MeshgenError
+from meshgen.render import render_repository
+from meshgen.render.plan import plan_mesh
+
+if TYPE_CHECKING:
+    from git import Repo
+
+
+def default_base(repo: Repo, revision: str) -> tuple[str, str]:
+    """(name, commit): the merge base of HEAD with ``origin/<revision>``, else ``<revision>``."""
+    for ref in (f"origin/{revision}", revision):
+        if gitops.resolve(repo, ref) is None:
+            continue
+        commit = gitops.merge_base(repo, "HEAD", ref)
+        if commit is not None:
+            return f"merge base with {ref}", commit
+    raise MeshgenError(
+        f"no base to compare with: neither origin/{revision} nor {revision} shares history "
+        "with HEAD; pass --base REF"
+    )
+
+
+def _base_mesh(repo: Repo, base: str | None, revision: str) -> tuple[str, str, spec.Mesh]:
+    """(label, mesh.yaml text, mesh) at ``base``."""
+    if base is None:
+        name, commit = default_base(repo, revision)
+    else:
+        found = gitops.resolve(repo, base)
+        if found is None:
+            raise MeshgenError(
+                f"--base {base}: not a commit of this repository; pass a branch, tag or commit"
+            )
+        name, commit = base, found
+    text = gitops.show_file(repo, commit, spec.MESH_FILE)
+    label = f"{name} ({commit[:12]})"
+    if text is None:
+        raise MeshgenError(f"--base {label}: has no {spec.MESH_FILE}; pass a later --base")
+    return label, text, spec.parse(text, source=f"{commit[:12]}:{spec.MESH_FILE}").mesh
+
+
+def _write_tree(root: Path, files: dict[str, str]) -> None:
+    for path, text in files.items():
+        target = root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+
+
+def _receives(mesh: spec.Mesh) -> dict[str, tuple[list[str], list[str]]]:
+    """Per cluster: (values files, overlay folders) it receives."""
+    found = {}
+    for plan in plan_mesh(mesh, library.load().chart_profiles):
+        values = [c.values_path for c in plan.components if c.values_path]
+        overlays = [c.overlay_path for c in plan.components if c.overlay_path]
+        found[plan.cluster.name] = (values, overlays)
+    return found
+
+
+def _build_all(jobs: list[Path]) -> dict[Path, str]:
+    """``kubectl kustomize`` of every folder, a few at a time (each is its own process)."""
+    workers = min(len(jobs), os.cpu_count() or 2, 8) or 1
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return dict(zip(jobs, pool.map(kustomize.build, jobs), strict=True))
+
+
+def cluster_changes(
+    before: spec.Mesh,
+    after: spec.Mesh,
+    old_files: dict[str, str],
+    new_files: dict[str, str],
+    changed: dict[str, str],
+) -> list[diffreport.ClusterChange]:
+    old_receives, new_receives = _receives(before), _receives(after)
+    result = []
+    with tempfile.TemporaryDirectory(prefix="meshgen-diff-") as tmp:
+        sides = {"old": (Path(tmp) / "before", old_files), "new": (Path(tmp) / "after", new_files)}
+        for root, files in sides.values():
+            _write_tree(root, files)
+        plans = []
+        jobs: list[Path] = []
+        for name in sorted(old_receives.keys() | new_receives.keys()):
+            old_values, old_overlays = old_receives.get(name, ([], []))
+            new_values, new_overlays = new_receives.get(name, ([], []))
+            overlays = []
+            for path in sorted(set(old_overlays) | set(new_overlays)):
+                old_in = (
+                    diffreport.kustomization_inputs(old_files, path)
+                    if path in old_overlays
+                    else None
+                )
+                new_in = (
+                    diffreport.kustomization_inputs(new_files, path)
+                    if path in new_overlays
+                    else None
+                )
+                if old_in == new_in:
+                    continue  # the same inputs build the same objects
+                built = (
+                    sides["old"][0] / path if old_in is not None else None,
+                    sides["new"][0] / path if new_in is not None else None,
+                )
+                jobs += [b for b in built if b is not None]
+                overlays.append((path, built))
+            # A removed cluster loses all of its values; its objects say what is uninstalled.
+            values = sorted(set(new_values) | (set(old_values) if new_values else set()))
+            plans.append((name, values, overlays))
+        built_text = _build_all(jobs)
+        for name, values, overlays in plans:
+            prefix = f"clusters/{name}/"
+            status = (
+                "added"
+                if name not in old_receives
+                else "removed"
+                if name not in new_receives
+                else "changed"
+            )
+            change = diffreport.ClusterChange(
+                name=name, status=status, files=[p for p in changed if p.startswith(prefix)]
+            )
+            for path in values:
+                change.values += diffreport.values_changes(
+                    old_files.get(path), new_files.get(path), Path(path).name
+                )
+            for path, (old_dir, new_dir) in overlays:
+                change.objects += diffreport.object_changes(
+                    path.removeprefix(prefix),
+                    built_text[old_dir] if old_dir is not None else None,
+                    built_text[new_dir] if new_dir is not None else None,
+                )
+            if status != "changed" or change.files or change.values or change.objects:
+                result.append(change)
+    return result
+
+
+def build_report(repo: Repo, root: Path, base: str | None) -> diffreport.Report:
+    after = mesh_repo.load(root).mesh
+    label, old_text, before = _base_mesh(repo, base, after.revision)
+    lib = library.load()
+    old_files = {spec.MESH_FILE: old_text, **render_repository(before, lib)}
+    new_text = (root / spec.MESH_FILE).read_text(encoding="utf-8")
+    new_files = {spec.MESH_FILE: new_text, **render_repository(after, lib)}
+    changed = diffreport.file_changes(old_files, new_files)
+    return diffreport.Report(
+        base=label,
+        summary=meshdiff.summarize(before, after),
+        clusters=cluster_changes(before, after, old_files, new_files, changed),
+        files=changed,
+        diff=diffreport.unified_diff(old_files, new_files, list(changed)),
+        graph=graph.to_mermaid(after),
+    )
+
+
+def run(repo_option: Path | None, base: str | None, output_format: str) -> int:
+    root = mesh_repo.find_root(repo_option)
+    repo = gitops.open_repository(root)
+    report = build_report(repo, root, base)
+    if output_format == "json":
+        output.raw(diffreport.to_json(report))
+    elif output_format == "markdown":
+        output.raw(diffreport.to_markdown(report))
+    else:
+        output.raw(diffreport.to_text(report))
+    return 0
