@@ -69,7 +69,9 @@ def test_full_flow_leaves_no_trace_of_the_removed_cluster(
     assert not (mesh_repo.root / "clusters" / "cluster-3").exists()
     assert not (mesh_repo.root / "overlays" / "remote-secrets" / "cluster-3").exists()
     assert cli(capsys, mesh_repo, "render", "--check").exit_code == 0
-    # (`meshgen validate` is being built in parallel; its check joins this flow once merged.)
+    validated = cli(capsys, mesh_repo, "validate", "--format", "json")
+    assert validated.exit_code == 0, validated.stdout
+    assert json.loads(validated.stdout)["errors"] == 0
 
     diff = cli(capsys, mesh_repo, "diff", "--format", "json")
     assert diff.exit_code == 0, diff.stderr
