@@ -315,7 +315,7 @@ def check(view: RepoView, crds: CrdIndex, kubernetes_version: str) -> list[Findi
                     kind = f"{obj.get('apiVersion')} {obj.get('kind')}"
                     unchecked.setdefault(kind, []).append(folder)
                     continue
-                file, line = view.locate(obj)
+                file, line = view.locate(obj, near=folder)
                 if file is not None and line is not None:
                     line = _field_line(view.text(file) or "", line, problem) or line
                 findings.append(
