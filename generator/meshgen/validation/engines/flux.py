@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import posixpath
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,10 +39,22 @@ RENDER = "run `meshgen render`"
 Key = tuple[str, str, str]  # kind, namespace, name
 
 
+_SCP_LIKE = re.compile(r"^(?P<user>[^@/:]+@)?(?P<host>[^/:]+):(?P<path>(?!//).+)$")
+
+
+def bootstrap_url(url: str) -> str:
+    """The URL ``flux bootstrap`` records: Flux's GitRepository takes only http(s):// and
+    ssh:// URLs, so the scp-like ``git@host:path`` becomes ``ssh://git@host/path``."""
+    match = _SCP_LIKE.match(url)
+    if match is None or "://" in url:
+        return url
+    return f"ssh://{match['user'] or ''}{match['host']}/{match['path']}"
+
+
 def bootstrap_files(mesh: Mesh, cluster: str) -> dict[str, str]:
     """What ``flux bootstrap git --path=clusters/<cluster>`` commits into ``flux-system/``
     (flux2 v2.9 layout), with only the namespace standing in for the controllers."""
-    url, branch = json.dumps(mesh.repo_url), json.dumps(mesh.revision)
+    url, branch = json.dumps(bootstrap_url(mesh.repo_url)), json.dumps(mesh.revision)
     sync = f"""\
 apiVersion: source.toolkit.fluxcd.io/v1
 kind: GitRepository
@@ -179,7 +192,7 @@ def _in_this_repository(mesh: Mesh, source: dict[str, Any] | None) -> bool:
         return False
     if _key(source) == ("GitRepository", NAMESPACE, "flux-system"):
         return True
-    return _map(source, "spec").get("url") == mesh.repo_url
+    return _map(source, "spec").get("url") in (mesh.repo_url, bootstrap_url(mesh.repo_url))
 
 
 def _target(
