@@ -37,6 +37,7 @@ STAGE_NAMES = {0: "namespace and secrets", 1: "charts", 4: "mesh config"}
 RENDER = "run `meshgen render`"
 
 Key = tuple[str, str, str]  # kind, namespace, name
+BOOTSTRAP_KUSTOMIZATION: Key = ("Kustomization", NAMESPACE, "flux-system")
 
 
 _SCP_LIKE = re.compile(r"^(?P<user>[^@/:]+@)?(?P<host>[^/:]+):(?P<path>(?!//).+)$")
@@ -280,14 +281,26 @@ def walk(view: RepoView, jobs: int = 1) -> list[ClusterWalk]:
                 cluster_walk.applied[path] = [o for o in built if isinstance(o, dict)]
             sources = {k: o for k, (_p, o) in cluster_walk.objects().items()}
             for path in paths:
-                for ks in cluster_walk.applied[path]:
-                    if not _is(ks, KUSTOMIZE_GROUP, "Kustomization"):
-                        continue
+                # Bootstrap's own Kustomization first: when it syncs another folder, Flux
+                # applies that instead of this one, and this folder is not followed.
+                found = sorted(
+                    (
+                        o
+                        for o in cluster_walk.applied[path]
+                        if _is(o, KUSTOMIZE_GROUP, "Kustomization")
+                    ),
+                    key=lambda o: _key(o) != BOOTSTRAP_KUSTOMIZATION,
+                )
+                for ks in found:
                     if _key(ks) in cluster_walk.targets:
                         continue
                     cluster_walk.kustomizations.append((path, ks))
                     target = _target(view, cluster_walk, path, ks, sources)
                     cluster_walk.targets[_key(ks)] = target
+                    if path == cluster_walk.folder and _key(ks) == BOOTSTRAP_KUSTOMIZATION:
+                        if target != cluster_walk.folder:
+                            break  # reported by _bootstrap_findings
+                        continue
                     if target is None or target in cluster_walk.applied:
                         continue
                     if not any((view.root / target / n).is_file() for n in KUSTOMIZATION_NAMES):
@@ -399,13 +412,21 @@ def resolve_layers(
             layers.files.append(release_file)
             layers.texts.append(json.dumps(_nested(str(target_path), text)))
             continue
-        origin = [
-            path
-            for base, paths in generated.items()
-            if name == base or name.startswith(f"{base}-")
-            for path in paths
-            if view.text(path) == text
-        ]
+        # Clusters' values files can be identical: prefer the one beside the applying folder.
+        applying = found[0].split("/")
+        near = ["/".join(applying[:depth]) + "/" for depth in range(len(applying), 0, -1)]
+        origin = sorted(
+            (
+                path
+                for base, paths in generated.items()
+                if name == base or name.startswith(f"{base}-")
+                for path in paths
+                if view.text(path) == text
+            ),
+            key=lambda path: next(
+                (i for i, prefix in enumerate(near) if path.startswith(prefix)), len(near)
+            ),
+        )
         if origin:
             layers.files.append(origin[0])
             layers.texts.append(None)
@@ -568,8 +589,10 @@ def _order_findings(view: RepoView, walk: ClusterWalk) -> list[Finding]:
     findings += problems
     stages = []
     for path, ks in walk.kustomizations:
-        rank = _stage_rank(walk, walk.targets.get(_key(ks)))
-        if rank is not None and walk.targets.get(_key(ks)) != walk.folder:
+        target = walk.targets.get(_key(ks))
+        rank = _stage_rank(walk, target)
+        bootstrap = target is not None and len(target.split("/")) == 2 and target[:9] == "clusters/"
+        if rank is not None and not bootstrap:  # a bootstrap path is no stage
             stages.append((rank, path, ks))
     for rank, path, ks in stages:
         before = _closure(graph, _key(ks))
@@ -705,33 +728,32 @@ def _bootstrap_findings(mesh: Mesh, walks: list[ClusterWalk]) -> list[Finding]:
                 reached[folders[target]].append(cluster_walk.cluster)
     findings = []
     for cluster, sources in sorted(reached.items()):
-        if sources == [cluster]:
-            continue
-        others = sorted(set(sources) - {cluster})
-        if cluster not in sources:
-            message = (
+        own, others = sources.count(cluster), sorted(set(sources) - {cluster})
+        problems, fix = [], "keep one Kustomization with that path (the one flux bootstrap made)"
+        if own == 0:
+            problems.append(
                 f"clusters/{cluster} is not applied by the flux-system Kustomization of "
                 f"clusters/{cluster}/{BOOTSTRAP_FOLDER}"
             )
             fix = f"run `flux bootstrap` for {cluster} with --path=clusters/{cluster}"
-        else:
-            message = f"clusters/{cluster} is applied more than once in cluster {cluster}"
-            fix = "keep one Kustomization with that path (the one flux bootstrap made)"
+        elif own > 1:
+            problems.append(f"clusters/{cluster} is applied {own} times in cluster {cluster}")
         if others:
-            message += f"; it is also applied in cluster {', '.join(others)}"
+            problems.append(f"clusters/{cluster} is also applied in cluster {', '.join(others)}")
             fix = (
                 "each cluster must sync only its own folder: bootstrap each with "
                 "--path=clusters/<cluster>"
             )
-        findings.append(
-            Finding(
-                check="gitops",
-                message=message,
-                fix=fix,
-                cluster=cluster,
-                file=f"clusters/{cluster}/kustomization.yaml",
+        if problems:
+            findings.append(
+                Finding(
+                    check="gitops",
+                    message="; ".join(problems),
+                    fix=fix,
+                    cluster=cluster,
+                    file=f"clusters/{cluster}/kustomization.yaml",
+                )
             )
-        )
     return findings
 
 
