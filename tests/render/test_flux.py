@@ -35,6 +35,7 @@ from meshgen.adapters import kustomize, sops
 from meshgen.errors import MeshgenError
 from meshgen.render import render_repository
 from meshgen.render.secrets.sops import encrypted_path
+from meshgen.validation.engines.flux import dependency_cycle
 from render.test_conformance import (
     EXTERNAL_SECRETS_VERSION,
     ISTIO_VERSION,
@@ -280,26 +281,17 @@ def test_dependencies_exist_and_have_no_cycle(repo: FluxRepo) -> None:
 
 
 def assert_acyclic(graph: dict[Any, list[Any]]) -> None:
-    """Depth-first search; fails naming the cycle."""
-    state: dict[Any, str] = {}
-
-    def visit(node: Any, trail: list[Any]) -> None:
-        if state.get(node) == "done":
-            return
-        assert state.get(node) != "open", f"dependency cycle: {[*trail, node]}"
-        state[node] = "open"
-        for dep in graph[node]:
-            visit(dep, [*trail, node])
-        state[node] = "done"
-
-    for node in graph:
-        visit(node, [])
+    """The cycle search `meshgen validate` uses; fails naming the cycle."""
+    cycle = dependency_cycle(graph)
+    assert cycle is None, f"dependency cycle: {cycle}"
 
 
 def test_cycle_check_bites() -> None:
     with pytest.raises(AssertionError, match="dependency cycle"):
         assert_acyclic({"a": ["b"], "b": ["c"], "c": ["a"]})
-    assert_acyclic({"a": ["b"], "b": [], "c": ["a", "b"]})
+    assert dependency_cycle({"a": ["b"], "b": ["c"], "c": ["b"]}) == ["b", "c", "b"]
+    assert dependency_cycle({"a": ["a"]}) == ["a", "a"]
+    assert_acyclic({"a": ["b"], "b": [], "c": ["a", "b"], "d": ["missing"]})
 
 
 def _ancestors(walk: ClusterWalk, kind: str, name: str) -> list[str]:

@@ -491,7 +491,7 @@ def helm_releases(view: RepoView, jobs: int = 1) -> list[HelmRelease]:
 # ----------------------------------------------------------------------------------- wiring
 
 
-def _cycle(graph: dict[Key, list[Key]]) -> list[Key] | None:
+def dependency_cycle(graph: dict[Key, list[Key]]) -> list[Key] | None:
     """One dependency cycle of ``graph`` (depth-first), or None."""
     state: dict[Key, str] = {}
     for start in sorted(graph):
@@ -566,7 +566,7 @@ def _dependencies(
                         "correct dependsOn (run `meshgen render`)",
                     )
                 )
-    cycle = _cycle(graph)
+    cycle = dependency_cycle(graph)
     if cycle:
         path, obj = next((p, o) for p, o in items if _key(o) == cycle[0])
         findings.append(
