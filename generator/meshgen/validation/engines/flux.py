@@ -335,7 +335,8 @@ def _generated_files(view: RepoView) -> dict[str, list[str]]:
         for generator in content.get("configMapGenerator") or []:
             if not isinstance(generator, dict):
                 continue
-            for entry in generator.get("files") or []:
+            entries = generator.get("files")
+            for entry in entries if isinstance(entries, list) else []:
                 rel = str(entry).rpartition("=")[2]
                 path = posixpath.normpath(posixpath.join(folder, rel))
                 result.setdefault(str(generator.get("name")), []).append(path)
@@ -637,7 +638,8 @@ def _order_findings(view: RepoView, walk: ClusterWalk) -> list[Finding]:
     ranked = [
         (CHART_RANK[chart], path, obj)
         for path, obj in releases
-        if (chart := _map(obj, "spec", "chart", "spec").get("chart")) in CHART_RANK
+        if isinstance(chart := _map(obj, "spec", "chart", "spec").get("chart"), str)
+        and chart in CHART_RANK
     ]
     names = {1: "base", 2: "istiod", 3: "gateway"}
     for rank, path, obj in ranked:
