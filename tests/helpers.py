@@ -117,7 +117,12 @@ def two_network_mesh(text: str = MINIMAL_MESH):
 def flux_bootstrap(root: Path, cluster: str, url: str, branch: str) -> Path:
     """What ``flux bootstrap git --path=clusters/<cluster>`` commits (flux2 v2.9 layout):
     ``flux-system/`` with the components, the sync objects and a kustomization listing both.
-    The components file holds only the namespace here (the real one is the controllers)."""
+    The components file holds only the namespace here (the real one is the controllers).
+    Flux takes only http(s):// and ssh:// URLs: bootstrap records ``git@host:path`` as
+    ``ssh://git@host/path``."""
+    from meshgen.validation.engines.flux import bootstrap_url
+
+    url = bootstrap_url(url)
     folder = root / "clusters" / cluster / "flux-system"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "gotk-components.yaml").write_text(

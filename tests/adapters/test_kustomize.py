@@ -69,3 +69,40 @@ def test_colliding_or_broken_members_fall_back_to_single_builds(repo: Path) -> N
     assert isinstance(broken, MeshgenError)
     assert "clusters/cluster-2/mesh-config: kustomize build failed" in str(broken)
     assert "missing.yaml" in str(broken)
+
+
+STAND_IN = {
+    "extra/kustomization.yaml": "resources: [ns.yaml]\n",
+    "extra/ns.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: stand-in}\n",
+}
+
+
+def test_stand_in_files_are_built_but_never_written(repo: Path) -> None:
+    """A folder can be built with files the repository lacks (Flux's flux-system/ before
+    bootstrap), alone or in a batch; relative paths out of it still reach the repository."""
+    folder = repo / "clusters/cluster-1"
+    kustomization = folder / "kustomization.yaml"
+    # The cluster folder lists the missing folder and reaches out of itself with ../../.
+    kustomization.write_text("resources: [extra, ../cluster-2/istio-system]\n", encoding="utf-8")
+    before = tree_bytes(repo)
+    stand_ins = {"clusters/cluster-1": STAND_IN}
+    for batch in (["clusters/cluster-1"], ["clusters/cluster-1", "clusters/cluster-2/mesh-config"]):
+        results = kustomize.build_batches(repo, [batch], jobs=1, stand_ins=stand_ins)
+        objects = results["clusters/cluster-1"]
+        assert isinstance(objects, list), objects
+        names = {(o["kind"], o["metadata"]["name"]) for o in objects}
+        assert ("Namespace", "stand-in") in names
+        assert ("Namespace", "istio-system") in names
+        if len(batch) == 2:
+            assert canonical(results[batch[1]]) == alone(repo, batch[1])
+    assert tree_bytes(repo) == before
+    assert not (folder / "extra").exists()
+    # Without the stand-in the build fails; with a broken one, the error names the repository.
+    failed = kustomize.build_batches(repo, [["clusters/cluster-1"]])["clusters/cluster-1"]
+    assert isinstance(failed, MeshgenError) and "extra" in str(failed)
+    broken = {"clusters/cluster-1": {"extra/kustomization.yaml": "resources: [gone.yaml]\n"}}
+    failed = kustomize.build_batches(repo, [["clusters/cluster-1"]], stand_ins=broken)[
+        "clusters/cluster-1"
+    ]
+    assert isinstance(failed, MeshgenError) and "gone.yaml" in str(failed)
+    assert str(failed).startswith(f"{folder}: kustomize build failed")

@@ -247,8 +247,9 @@ def test_invalid_mesh_is_reported_and_the_rest_still_runs(
     (mesh,) = [f for f in findings if f["check"] == "mesh"]
     assert mesh["file"] == "mesh.yaml" and mesh["line"] is not None
     assert "network9" in mesh["message"]
-    skipped = {f["check"] for f in findings if f["message"].startswith("not run")}
-    assert skipped == {"drift", "helm-values", "gitops", "trust"}
+    skipped = [f for f in findings if f["message"].startswith("not run")]
+    assert {f["check"] for f in skipped} == {"drift", "helm-values", "gitops", "trust"}
+    assert all(f["fix"].startswith("fix mesh.yaml first") for f in skipped)
 
 
 def test_text_output_groups_by_cluster(

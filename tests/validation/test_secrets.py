@@ -66,3 +66,26 @@ def test_kubeconfig_token_and_private_key() -> None:
         (3, "a private key"),
         (1, "a bearer token (JWT)"),
     ]
+
+
+SOPS_SECRET = """\
+apiVersion: v1
+kind: Secret
+metadata: {name: istio-remote-secret-c2, namespace: istio-system}
+stringData:
+  c2: ENC[AES256_GCM,data:bm90IHJlYWRhYmxl,iv:aXY=,tag:dGFn,type:str]
+sops:
+  age:
+    - recipient: age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p
+  mac_only_encrypted: true
+"""
+
+
+def test_sops_encrypted_secrets_are_fine_unless_a_value_is_plain() -> None:
+    assert scan_text("overlays/x/remote-secret.sops.yaml", SOPS_SECRET) == []
+    leaked = SOPS_SECRET.replace("  c2: ENC[", "  c3: plain-kubeconfig\n  c2: ENC[")
+    (finding,) = scan_text("overlays/x/remote-secret.sops.yaml", leaked)
+    assert finding[2] == "Secret with data (c2, c3)"
+    # Without the sops block the ENC[...] text is just data.
+    bare = SOPS_SECRET.split("sops:")[0]
+    assert scan_text("x.yaml", bare)[0][2] == "Secret with data (c2)"

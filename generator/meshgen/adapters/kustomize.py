@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from meshgen.adapters import toolchain
@@ -70,8 +71,47 @@ def _split_batch(objects: list[dict[str, Any]], members: list[str]) -> dict[str,
     return split
 
 
+def _mirror(root: Path, mirror: Path, stand_ins: dict[str, dict[str, str]]) -> None:
+    """A view of ``root`` in ``mirror`` where each folder of ``stand_ins`` is a copy of its own
+    files plus the extra files given (e.g. a ``flux-system/`` that only ``flux bootstrap``
+    writes); everything else is a symlink into ``root``. Relative references (``../..``) from
+    a copied folder still reach the repository, and nothing is written to ``root``.
+    """
+    real = root.resolve()
+    copied = {PurePosixPath(folder) for folder in stand_ins}
+    needed = {parent for folder in copied for parent in [folder, *folder.parents]}
+    needed.discard(PurePosixPath("."))
+    mirror.mkdir()
+    for folder in sorted(needed, key=lambda p: len(p.parts)):
+        (mirror / folder).mkdir(exist_ok=True)
+    for folder in sorted(needed | {PurePosixPath(".")}):
+        source = real / folder
+        for entry in sorted(source.iterdir()) if source.is_dir() else []:
+            rel = folder / entry.name
+            target = mirror / rel
+            if rel in needed:
+                continue
+            if folder in copied and entry.is_file():
+                shutil.copyfile(entry, target)
+            else:
+                target.symlink_to(entry, target_is_directory=entry.is_dir())
+    for name, files in stand_ins.items():
+        for rel_path, text in files.items():
+            target = mirror / name / rel_path
+            if target.is_symlink():
+                target.unlink()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            inside = [mirror / name / Path(*Path(rel_path).parts[:i]) for i in range(1, 99)]
+            if any(p.is_symlink() for p in inside[: len(Path(rel_path).parts) - 1]):
+                raise MeshgenError(f"{name}/{rel_path}: exists in {root}; not replaced")
+            target.write_text(text, encoding="utf-8")
+
+
 def build_batches(
-    root: Path, batches: list[list[str]], jobs: int = 1
+    root: Path,
+    batches: list[list[str]],
+    jobs: int = 1,
+    stand_ins: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, list[dict[str, Any]] | MeshgenError]:
     """The objects of every kustomization folder in ``batches`` (paths relative to ``root``).
 
@@ -82,22 +122,36 @@ def build_batches(
     (a broken overlay, a collision), its folders are built one by one so each failure is
     reported against its own folder. Batches run ``jobs`` at a time. Nothing is written to
     ``root``: kustomize reaches it through a symlink in a temporary folder (it refuses
-    absolute resource paths).
+    absolute resource paths). Folders in ``stand_ins`` are built from a mirror of the
+    repository that adds the given files to them (see :func:`_mirror`).
     """
     results: dict[str, list[dict[str, Any]] | MeshgenError] = {}
+    stand_ins = stand_ins or {}
     with tempfile.TemporaryDirectory(prefix="meshgen-kustomize-") as tmp:
         link = Path(tmp) / "repo"
         link.symlink_to(root.resolve(), target_is_directory=True)
+        mirror = Path(tmp) / "mirror"
+        if stand_ins:
+            _mirror(root, mirror, stand_ins)
+
+        def alone(member: str) -> list[Any] | MeshgenError:
+            if member not in stand_ins:
+                return _build_objects(root / member, member)
+            built = _build_objects(mirror / member, member)
+            if isinstance(built, MeshgenError):  # name the repository, not the mirror
+                return MeshgenError(str(built).replace(str(mirror), str(root)))
+            return built
 
         def run(index: int, batch: list[str]) -> dict[str, list[Any] | MeshgenError]:
             if len(batch) == 1:
-                return {batch[0]: _build_objects(root / batch[0], batch[0])}
+                return {batch[0]: alone(batch[0])}
             folder = Path(tmp) / f"batch-{index}"
             for position, member in enumerate(batch):
                 wrapper = folder / f"m{position}"
                 wrapper.mkdir(parents=True)
+                top = "mirror" if member in stand_ins else "repo"
                 (wrapper / "kustomization.yaml").write_text(
-                    _batch_kustomization([f"../../repo/{member}"], f"m{position}"),
+                    _batch_kustomization([f"../../{top}/{member}"], f"m{position}"),
                     encoding="utf-8",
                 )
             (folder / "kustomization.yaml").write_text(
@@ -110,7 +164,7 @@ def build_batches(
                     return dict(_split_batch(built, batch))
                 except (KeyError, TypeError, ValueError, IndexError):
                     pass  # an object kustomize did not label: attribute by building alone
-            return {member: _build_objects(root / member, member) for member in batch}
+            return {member: alone(member) for member in batch}
 
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             for part in pool.map(lambda item: run(*item), enumerate(batches)):

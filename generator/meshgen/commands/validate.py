@@ -43,14 +43,38 @@ def chart_cache() -> Path:
     return toolchain.tools_dir().parent / "charts"
 
 
-def _skipped(check: str, reason: str) -> Finding:
+def _skipped(check: str, reason: str, fix: str) -> Finding:
     return Finding(
         check=check,
         message=f"not run: {reason}",
-        fix="fix mesh.yaml first, then validate again",
+        fix=fix,
         file=spec.MESH_FILE,
         severity=UNCHECKED,
     )
+
+
+INVALID_MESH = (
+    "mesh.yaml is not valid",
+    "fix mesh.yaml first (see the mesh finding), then validate again",
+)
+
+
+def _no_engine(engine: str) -> tuple[str, str]:
+    return (
+        f"meshgen has no checks for GitOps engine {engine}",
+        "nothing to fix in the repository; these checks need support for the engine in meshgen",
+    )
+
+
+def _guarded_stand_ins(make: Callable[[], dict[str, dict[str, str]]]) -> dict[str, dict[str, str]]:
+    """The engine's stand-ins; none when the repository is too odd to tell (the checks that
+    read it report why)."""
+    try:
+        return make()
+    except MeshgenError:
+        raise
+    except Exception:
+        return {}
 
 
 def _guarded(check: str, run: Callable[[], list[Finding]]) -> list[Finding]:
@@ -93,16 +117,19 @@ def collect(options: Options, step: Callable[[str], None] = lambda _name: None) 
     if document is not None:
         findings += _guarded("drift", lambda: drift.check(root, document))
     else:
-        findings.append(_skipped("drift", "mesh.yaml is not valid"))
+        findings.append(_skipped("drift", *INVALID_MESH))
+    engine = engine_module(mesh_model.engine) if mesh_model else None
     view = RepoView(root=root, document=document)
+    if engine is not None and hasattr(engine, "stand_ins"):
+        module = engine  # builds get what only the engine's bootstrap writes (flux-system/)
+        view.stand_ins = _guarded_stand_ins(lambda: module.stand_ins(view))
     step("kustomize")
     findings += _guarded("kustomize", lambda: kustomize.check(view, jobs))
-    engine = engine_module(mesh_model.engine) if mesh_model else None
     step("helm-values")
     if mesh_model is None:
-        findings.append(_skipped("helm-values", "mesh.yaml is not valid"))
+        findings.append(_skipped("helm-values", *INVALID_MESH))
     elif engine is None:
-        findings.append(_skipped("helm-values", f"no checks for engine {mesh_model.engine}"))
+        findings.append(_skipped("helm-values", *_no_engine(mesh_model.engine)))
     else:
         module = engine
         findings += _guarded(
@@ -115,9 +142,9 @@ def collect(options: Options, step: Callable[[str], None] = lambda _name: None) 
     findings += _guarded("schema", lambda: schemas.check(view, crds, kube_version))
     step("gitops")
     if mesh_model is None:
-        findings.append(_skipped("gitops", "mesh.yaml is not valid"))
+        findings.append(_skipped("gitops", *INVALID_MESH))
     elif engine is None:
-        findings.append(_skipped("gitops", f"no wiring checks for engine {mesh_model.engine}"))
+        findings.append(_skipped("gitops", *_no_engine(mesh_model.engine)))
     else:
         module = engine
         findings += _guarded("gitops", lambda: module.wiring(view, jobs))
@@ -125,7 +152,7 @@ def collect(options: Options, step: Callable[[str], None] = lambda _name: None) 
     findings += _guarded("secrets", lambda: secrets.check(root))
     step("trust")
     if mesh_model is None:
-        findings.append(_skipped("trust", "mesh.yaml is not valid"))
+        findings.append(_skipped("trust", *INVALID_MESH))
     else:
         model = mesh_model
         now = datetime.datetime.now(datetime.timezone.utc)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
+import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -126,14 +127,6 @@ def _chart_version_problem(chart_dir: Path, release: HelmRelease) -> str | None:
     return None
 
 
-def _load_values(view: RepoView, path: str) -> dict[str, Any] | None:
-    text = view.text(path)
-    if text is None:
-        return None  # a missing value file is a wiring finding (check 6)
-    docs = load_documents(text)
-    return docs[0][1] if docs and isinstance(docs[0][1], dict) else {}
-
-
 def _finding(release: HelmRelease, message: str, fix: str, **where: Any) -> Finding:
     where.setdefault("file", release.file)
     if "obj" not in where and where["file"] == release.file:
@@ -154,18 +147,21 @@ def _check_release(
     defaults = chart_values.get(INTERNAL_DEFAULTS, chart_values)
     findings = []
     merged: Any = chart_values
-    present = []
-    for path in release.value_files:
+    present: list[tuple[str, str, bool]] = []  # (file, text, whether the text is the file's)
+    for index, path in enumerate(release.value_files):
+        own = release.value_text(index)
+        text = own if own is not None else view.text(path)
+        if text is None:
+            continue  # a missing value file is a wiring finding (check 6)
         try:
-            values = _load_values(view, path)
+            docs = load_documents(text)
         except Exception as exc:
             findings.append(
                 _finding(release, f"not valid YAML ({exc})", "fix the YAML syntax", file=path)
             )
             continue
-        if values is None:
-            continue
-        present.append(path)
+        values = docs[0][1] if docs and isinstance(docs[0][1], dict) else {}
+        present.append((path, text, own is None))
         merged = deep_merge(merged, values)
         for unknown in unknown_value_paths(values, defaults):
             dotted = ".".join(unknown)
@@ -175,7 +171,7 @@ def _check_release(
                     f"{dotted} is not a value of the {release.chart} chart {release.version}",
                     "correct the key (see the chart's values.yaml) or remove it",
                     file=path,
-                    line=key_line(view.text(path) or "", list(unknown)),
+                    line=key_line(text, list(unknown)) if own is None else None,
                 )
             )
     schema_file = chart_dir / "values.schema.json"
@@ -184,29 +180,31 @@ def _check_release(
         validator = jsonschema.Draft7Validator(schema)  # Helm's dialect; $schema varies
         for error in sorted(validator.iter_errors(merged), key=lambda e: list(map(str, e.path))):
             key = list(error.absolute_path)
-            file = next(
-                (p for p in reversed(present) if key_line(view.text(p) or "", key[:1])), None
-            )
+            layer = next((p for p in reversed(present) if key_line(p[1], key[:1])), None)
             dotted = ".".join(map(str, key)) or "(values)"
             findings.append(
                 _finding(
                     release,
                     f"{dotted}: {error.message[:300]} (values.schema.json of {release.chart})",
                     "correct the value to match the chart's values.schema.json",
-                    file=file or release.file,
-                    line=key_line(view.text(file) or "", key) if file else None,
+                    file=layer[0] if layer else release.file,
+                    line=key_line(layer[1], key) if layer and layer[2] else None,
                 )
             )
     if findings or len(present) != len(release.value_files):
         return findings
     try:
-        helm.template(
-            chart_dir,
-            release.release,
-            release.namespace,
-            [view.root / p for p in present],
-            kube_version=kube_version,
-        )
+        with tempfile.TemporaryDirectory(prefix="meshgen-values-") as tmp:
+            files = []
+            for index, (path, text, is_file) in enumerate(present):
+                if is_file:
+                    files.append(view.root / path)
+                else:  # resolved by the engine: Helm reads it from a temporary file
+                    files.append(Path(tmp) / f"{index}.yaml")
+                    files[-1].write_text(text, encoding="utf-8")
+            helm.template(
+                chart_dir, release.release, release.namespace, files, kube_version=kube_version
+            )
     except MeshgenError as exc:
         findings.append(
             _finding(

@@ -90,7 +90,9 @@ def check(view: RepoView, jobs: int) -> list[Finding]:
     """Build every entry point into ``view.builds``; report those that fail."""
     found, findings = kustomizations(view)
     folders = entry_points(found)
-    view.builds.update(kustomize.build_batches(view.root, plan_batches(folders), jobs=jobs))
+    view.builds.update(
+        kustomize.build_batches(view.root, plan_batches(folders), jobs, view.stand_ins)
+    )
     for folder in folders:
         result = view.builds[folder]
         if isinstance(result, MeshgenError):
@@ -111,4 +113,6 @@ def ensure_built(view: RepoView, folders: list[str], jobs: int = 1) -> None:
     """Build the folders the checks need that check 3 did not (a folder others include)."""
     todo = sorted({f for f in folders if f not in view.builds and (view.root / f).is_dir()})
     if todo:
-        view.builds.update(kustomize.build_batches(view.root, plan_batches(todo), jobs=jobs))
+        view.builds.update(
+            kustomize.build_batches(view.root, plan_batches(todo), jobs, view.stand_ins)
+        )

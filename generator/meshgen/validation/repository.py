@@ -70,13 +70,18 @@ def key_line(text: str, path: list[Any]) -> int | None:
 @dataclass
 class RepoView:
     """The repository under validation: its root, its mesh (None when mesh.yaml is broken),
-    and the kustomize builds the checks share (folder -> objects, or the build's error)."""
+    and the kustomize builds the checks share (folder -> objects, or the build's error).
+
+    ``stand_ins`` (folder -> {relative path: text}) are files a folder's build gets although
+    the repository does not hold them yet, such as the ``flux-system/`` that only
+    ``flux bootstrap`` writes (set by the engine, before the builds)."""
 
     root: Path
     document: spec.MeshDocument | None
     builds: dict[str, Any] = field(default_factory=dict)
+    stand_ins: dict[str, dict[str, str]] = field(default_factory=dict)
     _texts: dict[str, str | None] = field(default_factory=dict)
-    _sources: dict[tuple[str, str, str], tuple[str, int]] | None = None
+    _sources: dict[tuple[str, str, str], list[tuple[str, int]]] | None = None
 
     @property
     def mesh(self) -> spec.Mesh | None:
@@ -109,8 +114,13 @@ class RepoView:
         built = self.builds.get(folder)
         return built if isinstance(built, list) else []
 
-    def locate(self, obj: Any) -> tuple[str | None, int | None]:
-        """(file, line) where an object is written literally in the repository, if anywhere."""
+    def locate(self, obj: Any, near: str | None = None) -> tuple[str | None, int | None]:
+        """(file, line) where an object is written literally in the repository, if anywhere.
+
+        Objects of the same kind and name can be written for several clusters (Flux's live in
+        ``flux-system`` in every cluster): ``near`` (a folder) prefers the one written under
+        it, then one in the same cluster's folder.
+        """
         if self._sources is None:
             self._sources = {}
             for path in self.yaml_files():
@@ -120,9 +130,20 @@ class RepoView:
                     continue
                 for line, doc in docs:
                     if isinstance(doc, dict) and isinstance(doc.get("metadata"), dict):
-                        self._sources.setdefault(_object_key(doc), (path, line))
-        found = self._sources.get(_object_key(obj)) if isinstance(obj, dict) else None
-        return found if found is not None else (None, None)
+                        self._sources.setdefault(_object_key(doc), []).append((path, line))
+        found = self._sources.get(_object_key(obj), []) if isinstance(obj, dict) else []
+        if not found:
+            return (None, None)
+        if near is not None:
+            parts = near.strip("/").split("/")
+            prefixes = ["/".join(parts) + "/"]
+            if len(parts) >= 2 and parts[0] == "clusters":
+                prefixes.append(f"clusters/{parts[1]}/")
+            for prefix in prefixes:
+                for path, line in found:
+                    if path.startswith(prefix):
+                        return (path, line)
+        return found[0]
 
 
 def _object_key(obj: dict[str, Any]) -> tuple[str, str, str]:

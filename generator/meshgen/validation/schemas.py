@@ -287,6 +287,16 @@ def _field_line(text: str, document_line: int, problem: str) -> int | None:
     return None
 
 
+def as_applied(obj: Any) -> Any:
+    """The object as the cluster gets it: Flux decrypts a SOPS-encrypted Secret and drops its
+    ``sops`` metadata before applying it."""
+    from meshgen.validation.secrets import sops_encrypted
+
+    if isinstance(obj, dict) and obj.get("kind") == "Secret" and sops_encrypted(obj):
+        return {key: value for key, value in obj.items() if key != "sops"}
+    return obj
+
+
 def check(view: RepoView, crds: CrdIndex, kubernetes_version: str) -> list[Finding]:
     """Validate every object of every build once (identical objects are checked once)."""
     core = CoreSchemas(kubernetes_version)
@@ -309,13 +319,13 @@ def check(view: RepoView, crds: CrdIndex, kubernetes_version: str) -> list[Findi
             canonical = json.dumps(obj, sort_keys=True, default=str)
             if canonical in seen:
                 continue
-            problems = seen[canonical] = object_problems(obj, crds, core)
+            problems = seen[canonical] = object_problems(as_applied(obj), crds, core)
             for problem in problems:
                 if problem.startswith("unchecked: "):
                     kind = f"{obj.get('apiVersion')} {obj.get('kind')}"
                     unchecked.setdefault(kind, []).append(folder)
                     continue
-                file, line = view.locate(obj)
+                file, line = view.locate(obj, near=folder)
                 if file is not None and line is not None:
                     line = _field_line(view.text(file) or "", line, problem) or line
                 findings.append(

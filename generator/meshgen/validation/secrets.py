@@ -2,8 +2,9 @@
 
 A ``Secret`` with ``data`` or ``stringData``, a kubeconfig with credentials, a bearer token or a
 private key is a finding. Placeholders are fine: ``ExternalSecret`` objects (the store holds the
-value), ``SealedSecret`` ciphertext (only the cluster's controller can open it) and Secrets
-without data.
+value), ``SealedSecret`` ciphertext (only the cluster's controller can open it), Secrets
+without data, and SOPS-encrypted Secrets (a ``sops`` block, every value ``ENC[...]``: Flux
+decrypts them in the cluster).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 from meshgen.adapters import git as gitops
 from meshgen.validation import Finding, cluster_of, object_label
@@ -65,7 +67,11 @@ def _secret_objects(path: str, text: str) -> list[tuple[int, str, str]]:
         if not isinstance(doc, dict):
             continue
         kind = doc.get("kind")
-        if kind == "Secret" and (doc.get("data") or doc.get("stringData")):
+        if (
+            kind == "Secret"
+            and (doc.get("data") or doc.get("stringData"))
+            and not sops_encrypted(doc)
+        ):
             keys = sorted([*(doc.get("data") or {}), *(doc.get("stringData") or {})])
             found.append((line, object_label(doc), f"Secret with data ({', '.join(keys)})"))
         elif kind == "Config" and isinstance(doc.get("users"), list):
@@ -73,6 +79,19 @@ def _secret_objects(path: str, text: str) -> list[tuple[int, str, str]]:
             if any(isinstance(u, dict) and set(u) & CREDENTIAL_KEYS for u in users):
                 found.append((line, "kubeconfig", "a kubeconfig with user credentials"))
     return found
+
+
+def sops_encrypted(doc: dict[str, Any]) -> bool:
+    """A Secret SOPS encrypted: its ``sops`` metadata, and no value left in plain text."""
+    values = [
+        value
+        for key in ("data", "stringData")
+        if isinstance(doc.get(key), dict)
+        for value in doc[key].values()
+    ]
+    return isinstance(doc.get("sops"), dict) and all(
+        isinstance(v, str) and v.startswith("ENC[") for v in values
+    )
 
 
 CREDENTIAL_KEYS = {"token", "client-key-data", "client-key", "password", "tokenFile"}

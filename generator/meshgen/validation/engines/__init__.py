@@ -7,9 +7,11 @@ An engine module provides two functions:
 - ``wiring(view) -> list[Finding]``: check 6 (paths exist, destinations are clusters of the
   mesh and allowed, sync order, every cluster reached from exactly one bootstrap entry).
 
-Argo CD is :mod:`.argocd`. A Flux engine adds ``flux.py`` with the same two functions
-(HelmRelease ``chart.spec`` + ``valuesFrom``; Kustomization ``path``, ``dependsOn`` order)
-and one line in :data:`ENGINES`. An engine without a module is reported as unchecked.
+An engine may also provide ``stand_ins(view) -> {folder: {path: text}}``: files its builds
+need that only its bootstrap writes (Flux's ``flux-system/``), see ``RepoView.stand_ins``.
+
+Argo CD is :mod:`.argocd`, Flux :mod:`.flux`. An engine without a module is reported as
+unchecked.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ import importlib
 from dataclasses import dataclass
 from types import ModuleType
 
-ENGINES = {"argocd": "meshgen.validation.engines.argocd"}
+ENGINES = {
+    "argocd": "meshgen.validation.engines.argocd",
+    "flux": "meshgen.validation.engines.flux",
+}
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,12 @@ class HelmRelease:
     release: str
     namespace: str
     value_files: tuple[str, ...]
+    # Per value file, the YAML Helm gets when it is not that file as written (a HelmRelease's
+    # inline ``values``, a ConfigMap not made from a file): findings still name the file.
+    value_texts: tuple[str | None, ...] = ()
+
+    def value_text(self, index: int) -> str | None:
+        return self.value_texts[index] if index < len(self.value_texts) else None
 
 
 def engine_module(engine: str) -> ModuleType | None:
