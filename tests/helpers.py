@@ -120,7 +120,7 @@ def flux_bootstrap(root: Path, cluster: str, url: str, branch: str) -> Path:
     The components file holds only the namespace here (the real one is the controllers).
     Flux takes only http(s):// and ssh:// URLs: bootstrap records ``git@host:path`` as
     ``ssh://git@host/path``."""
-    from meshgen.validation.engines.flux import bootstrap_url
+    from meshgen.render.engines.flux import bootstrap_url
 
     url = bootstrap_url(url)
     folder = root / "clusters" / cluster / "flux-system"

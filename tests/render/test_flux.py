@@ -550,6 +550,14 @@ def test_readme_explains_flux_bootstrap() -> None:
     assert "Argo CD" not in readme
 
 
+def test_readme_bootstrap_command_takes_an_scp_like_url_in_the_form_flux_accepts() -> None:
+    """Flux's GitRepository takes only http(s):// and ssh:// URLs: git@host:path is rewritten."""
+    document = with_engine(SCENARIOS["tuned"](), "flux")  # url: git@git.example.com:platform/...
+    assert document.mesh.repo_url == "git@git.example.com:platform/mesh.git"
+    readme = render_repository(document.mesh, library.load())["README.md"]
+    assert "flux bootstrap git --url=ssh://git@git.example.com/platform/mesh.git" in readme
+
+
 # --------------------------------------------------------------------------------------------
 # SOPS: encrypted in Git, decrypted by Flux
 

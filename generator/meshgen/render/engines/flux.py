@@ -22,6 +22,7 @@ kustomize to rewrite ``valuesFrom`` to that name, so every values change rolls t
 from __future__ import annotations
 
 import posixpath
+import re
 from typing import Any
 
 from meshgen.render.files import cluster_labels, kustomization, yaml_file
@@ -49,6 +50,18 @@ KUSTOMIZE_CONFIG = {
         }
     ]
 }
+
+
+_SCP_LIKE = re.compile(r"^(?P<user>[^@/:]+@)?(?P<host>[^/:]+):(?P<path>(?!//).+)$")
+
+
+def bootstrap_url(url: str) -> str:
+    """The URL ``flux bootstrap`` records: Flux's GitRepository takes only http(s):// and
+    ssh:// URLs, so the scp-like ``git@host:path`` becomes ``ssh://git@host/path``."""
+    match = _SCP_LIKE.match(url)
+    if match is None or "://" in url:
+        return url
+    return f"ssh://{match['user'] or ''}{match['host']}/{match['path']}"
 
 
 def values_config_map(component: Component) -> str:
@@ -255,7 +268,7 @@ Run `flux bootstrap` against each cluster with its own path; it writes
 syncing `clusters/<cluster>/`:
 
 ```sh
-flux bootstrap git --url={mesh.repo_url} --branch={mesh.revision} \\
+flux bootstrap git --url={bootstrap_url(mesh.repo_url)} --branch={mesh.revision} \\
   --path=clusters/<cluster> --context=<kube-context of the cluster>
 ```
 

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import json
 import posixpath
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from meshgen.render.engines.flux import BOOTSTRAP_FOLDER, NAMESPACE
+from meshgen.render.engines.flux import BOOTSTRAP_FOLDER, NAMESPACE, bootstrap_url
 from meshgen.spec import Mesh
 from meshgen.validation import UNCHECKED, Finding, object_label
 from meshgen.validation.engines import HelmRelease
@@ -38,18 +37,6 @@ RENDER = "run `meshgen render`"
 
 Key = tuple[str, str, str]  # kind, namespace, name
 BOOTSTRAP_KUSTOMIZATION: Key = ("Kustomization", NAMESPACE, "flux-system")
-
-
-_SCP_LIKE = re.compile(r"^(?P<user>[^@/:]+@)?(?P<host>[^/:]+):(?P<path>(?!//).+)$")
-
-
-def bootstrap_url(url: str) -> str:
-    """The URL ``flux bootstrap`` records: Flux's GitRepository takes only http(s):// and
-    ssh:// URLs, so the scp-like ``git@host:path`` becomes ``ssh://git@host/path``."""
-    match = _SCP_LIKE.match(url)
-    if match is None or "://" in url:
-        return url
-    return f"ssh://{match['user'] or ''}{match['host']}/{match['path']}"
 
 
 def bootstrap_files(mesh: Mesh, cluster: str) -> dict[str, str]:
