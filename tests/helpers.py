@@ -7,6 +7,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -218,3 +219,34 @@ def mesh_text(networks: str, clusters: str, header: str = MINIMAL_MESH) -> str:
     return header.replace(
         "networks: []\nclusters: []\n", f"networks:\n{networks}clusters:\n{clusters}"
     )
+
+
+def encrypt_cacerts(root: Path, mesh: Any, key_size: int = 2048) -> dict[str, dict[str, bytes]]:
+    """Encrypt a fresh ``cacerts`` (one root, an intermediate per cluster running istiod) with
+    the real sops into each cluster's fixed place under ``root``, as ``meshgen encrypt-cacerts``
+    does, all in memory. Returns the bundles by cluster, to compare with what decrypts."""
+    import datetime
+
+    from meshgen.adapters import sops
+    from meshgen.commands.encrypt_cacerts import cacerts_secret
+    from meshgen.render import yamltext
+    from meshgen.render.plan import system_namespace
+    from meshgen.render.secrets.sops import cacerts_path
+    from meshgen.trust import ca
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    root_ca = ca.create_root(now, key_size=key_size)
+    bundles = {}
+    for cluster in mesh.clusters:
+        if not cluster.runs_istiod:
+            continue
+        bundle = ca.issue_intermediate(
+            cluster.name, root_ca.cert_pem, root_ca.key_pem, now, key_size=key_size
+        ).files
+        secret = cacerts_secret(bundle, system_namespace(mesh, cluster))
+        target = cacerts_path(mesh, cluster)
+        (root / target).write_text(
+            sops.encrypt_text(yamltext.dump(secret), target, root), encoding="utf-8"
+        )
+        bundles[cluster.name] = bundle
+    return bundles

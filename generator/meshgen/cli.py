@@ -248,6 +248,22 @@ def encrypt_remote_secret(cluster: str, file: Path, repo: Path | None) -> None:
     sys.exit(command.run(cluster, file, repo))
 
 
+@cli.command("encrypt-cacerts")
+@click.argument("cluster")
+@click.option(
+    "--cacerts",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="CLUSTER's bundle folder (from `meshgen ca issue CLUSTER --out DIR`).",
+)
+@REPO_OPTION
+def encrypt_cacerts(cluster: str, cacerts: Path, repo: Path | None) -> None:
+    """Encrypt CLUSTER's cacerts (its intermediate CA bundle) into its overlay with sops."""
+    from meshgen.commands import encrypt_cacerts as command
+
+    sys.exit(command.run(cluster, cacerts, repo))
+
+
 @cli.command("remote-secret")
 @click.argument("cluster")
 @click.option(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import MeshRepo, git, run_cli
+from helpers import AgeKey, MeshRepo, age_key, git, run_cli
 from trust_material import API_SERVER_2, CLUSTER_COMMENT
 
 
@@ -50,3 +50,26 @@ def secrets_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "secrets"
     folder.mkdir()
     return folder
+
+
+@pytest.fixture
+def key(tmp_path: Path) -> AgeKey:
+    """An age identity; its public key is the sops mesh's recipient."""
+    return age_key(tmp_path / "keys")
+
+
+@pytest.fixture
+def sops_repo(tmp_path: Path, key: AgeKey, capsys: pytest.CaptureFixture[str]) -> Path:
+    """A Flux mesh with provider sops and clusters c1 (network n1) and c2 (network n2)."""
+    root, url = tmp_path / "mesh", "https://git.example.com/m.git"
+    result = run_cli(
+        capsys, "init", str(root), "--mesh-id", "m", "--repo-url", url, "--engine", "flux",
+        "--secrets", "sops", "--age-recipient", key.recipient,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    for name, network in (("c1", "n1"), ("c2", "n2")):
+        result = run_cli(capsys, "new-cluster", name, "--network", network, "--repo", str(root))
+        assert result.exit_code == 0, result.stderr
+        git(root, "switch", "-q", "main")
+        git(root, "merge", "-q", "--ff-only", f"meshgen/add-cluster-{name}")
+    return root

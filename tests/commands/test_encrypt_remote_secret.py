@@ -6,33 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import AgeKey, age_key, git, remote_secret_manifest, run_cli, tree_bytes
+from helpers import AgeKey, git, remote_secret_manifest, run_cli, tree_bytes
 from meshgen.adapters import sops
 from meshgen.render.secrets.sops import encrypted_path
-
-URL = "https://git.example.com/m.git"
-
-
-@pytest.fixture
-def key(tmp_path: Path) -> AgeKey:
-    return age_key(tmp_path / "keys")
-
-
-@pytest.fixture
-def sops_repo(tmp_path: Path, key: AgeKey, capsys: pytest.CaptureFixture[str]) -> Path:
-    """A Flux mesh with provider sops and clusters c1 (network n1) and c2 (network n2)."""
-    root = tmp_path / "mesh"
-    result = run_cli(
-        capsys, "init", str(root), "--mesh-id", "m", "--repo-url", URL, "--engine", "flux",
-        "--secrets", "sops", "--age-recipient", key.recipient,
-    )  # fmt: skip
-    assert result.exit_code == 0, result.stderr
-    for name, network in (("c1", "n1"), ("c2", "n2")):
-        result = run_cli(capsys, "new-cluster", name, "--network", network, "--repo", str(root))
-        assert result.exit_code == 0, result.stderr
-        git(root, "switch", "-q", "main")
-        git(root, "merge", "-q", "--ff-only", f"meshgen/add-cluster-{name}")
-    return root
 
 
 def plaintext(tmp_path: Path, cluster: str, name: str | None = None) -> Path:
@@ -109,7 +85,8 @@ def test_missing_sops_says_how_to_install_it(
 
 def test_only_for_provider_sops(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = tmp_path / "mesh"
-    assert run_cli(capsys, "init", str(root), "--mesh-id", "m", "--repo-url", URL).exit_code == 0
+    url = "https://git.example.com/m.git"
+    assert run_cli(capsys, "init", str(root), "--mesh-id", "m", "--repo-url", url).exit_code == 0
     source = plaintext(tmp_path, "c1")
     result = run_cli(capsys, "encrypt-remote-secret", "c1", str(source), "--repo", str(root))
     assert result.exit_code == 2

@@ -18,6 +18,7 @@ and real age keys.
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import shutil
@@ -29,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from helpers import AgeKey, age_key, flux_bootstrap, remote_secret_manifest
+from helpers import AgeKey, age_key, encrypt_cacerts, flux_bootstrap, remote_secret_manifest
 from meshgen import library, spec
 from meshgen.adapters import kustomize, sops
 from meshgen.errors import MeshgenError
@@ -145,6 +146,7 @@ def flux_rendered(
                 source.write_text(remote_secret_manifest(cluster.name), encoding="utf-8")
                 target = encrypted_path(cluster.name)
                 (root / target).write_text(sops.encrypt(source, target, root), encoding="utf-8")
+            encrypt_cacerts(root, mesh)  # every istiod's cacerts, under one fresh root
         cache[name] = FluxRepo(name, root, document, files, {})
         return cache[name]
 
@@ -582,8 +584,12 @@ def test_sops_secrets_are_encrypted_and_decrypt_with_the_age_key(
         assert all("decryption" not in k["spec"] for k in others)
         secrets = [o for o in walk.applied["istio-system"] if o["kind"] == "Secret"]
         assert sorted(s["metadata"]["name"] for s in secrets) == [
-            f"istio-remote-secret-{n}" for n in names if n != cluster
+            "cacerts",
+            *(f"istio-remote-secret-{n}" for n in names if n != cluster),
         ]
+        (cacerts,) = [s for s in secrets if s["metadata"]["name"] == "cacerts"]
+        assert_cacerts_decrypts(cacerts, cluster, keys.first, tmp_path)
+        secrets.remove(cacerts)
         for secret in secrets:
             peer = secret["metadata"]["name"].removeprefix("istio-remote-secret-")
             assert "secret-token" not in json.dumps(secret)  # nothing readable in Git
@@ -601,6 +607,27 @@ def test_sops_secrets_are_encrypted_and_decrypt_with_the_age_key(
                 labels = plain["metadata"]["labels"]
                 assert labels["istio/multiCluster"] == "true"
                 assert labels["meshgen.io/cluster"] == cluster
+
+
+def assert_cacerts_decrypts(secret: dict[str, Any], cluster: str, key: AgeKey, tmp: Path) -> None:
+    """The built cacerts is ciphertext and decrypts, as kustomize-controller would, to
+    ``cluster``'s intermediate CA, signed by the root it carries."""
+    from cryptography import x509
+
+    from meshgen.trust import ca
+
+    text = json.dumps(secret)
+    assert "BEGIN CERTIFICATE" not in text and "PRIVATE KEY" not in text
+    assert all(value.startswith("ENC[AES256_GCM,") for value in secret["data"].values())
+    built = tmp / f"{cluster}-cacerts.json"
+    built.write_text(json.dumps(secret), encoding="utf-8")
+    plain = load_one(sops.decrypt(built, key.key_file), "decrypted")
+    files = {name: base64.b64decode(value) for name, value in plain["data"].items()}
+    assert sorted(files) == sorted(ca.CACERTS_FILES)
+    assert ca.cluster_of(files[ca.CA_CERT]) == cluster
+    intermediate = x509.load_pem_x509_certificate(files[ca.CA_CERT])
+    intermediate.verify_directly_issued_by(x509.load_pem_x509_certificate(files[ca.ROOT_CERT]))
+    assert plain["metadata"]["labels"]["meshgen.io/cluster"] == cluster
 
 
 def test_sops_refuses_a_key_that_is_not_a_recipient(

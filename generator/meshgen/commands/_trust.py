@@ -53,3 +53,43 @@ def record(
     workspace.apply_changes(root, changes)
     fields = ", ".join(f"{k}={v}" for k, v in values.items())
     output.note(f"mesh.yaml: recorded trust.{section} ({fields}) for {cluster}; commit it.")
+
+
+def read_cacerts(folder: Path, cluster: str) -> dict[str, bytes]:
+    """The four ``cacerts`` files of ``cluster``'s bundle (``meshgen ca issue --out``), checked:
+    the intermediate is signed by the root, its key is the certificate's, and it was issued for
+    ``cluster`` (its ``L=``). For ``seal`` and ``encrypt-cacerts``."""
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import serialization
+
+    from meshgen.adapters import secret_files
+    from meshgen.trust import ca
+
+    data = {name: secret_files.read_bytes(folder / name, "--cacerts") for name in ca.CACERTS_FILES}
+    try:
+        intermediate = x509.load_pem_x509_certificate(data[ca.CA_CERT])
+        root = x509.load_pem_x509_certificate(data[ca.ROOT_CERT])
+        intermediate.verify_directly_issued_by(root)
+    except (ValueError, TypeError, InvalidSignature):
+        raise MeshgenError(
+            f"--cacerts {folder}: {ca.CA_CERT} is not signed by {ca.ROOT_CERT}; "
+            "pass the folder `meshgen ca issue` wrote"
+        ) from None
+    try:
+        key = serialization.load_pem_private_key(data[ca.CA_KEY], password=None)
+        matches = key.public_key() == intermediate.public_key()
+    except (ValueError, TypeError):
+        matches = False
+    if not matches:
+        raise MeshgenError(
+            f"--cacerts {folder}: {ca.CA_KEY} is not the key of {ca.CA_CERT} (or is "
+            "encrypted); pass the folder `meshgen ca issue` wrote"
+        )
+    owner = ca.cluster_of(data[ca.CA_CERT])
+    if owner is not None and owner != cluster:
+        raise MeshgenError(
+            f"--cacerts {folder}: holds the intermediate CA of cluster {owner}, not {cluster}; "
+            f"pass {cluster}'s bundle (meshgen ca issue {cluster})"
+        )
+    return data

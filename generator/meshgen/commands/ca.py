@@ -109,6 +109,11 @@ def _deliver_hint(document: spec.MeshDocument, options: IssueOptions) -> None:
             f"Store it under the secret store key {cacerts_store_key(mesh, options.cluster)} "
             f"with the properties {props}."
         )
+    elif mesh.secrets_provider == "sops":
+        output.info(
+            f"Encrypt it into Git: meshgen encrypt-cacerts {options.cluster} "
+            f"--cacerts {options.out}"
+        )
     elif mesh.secrets_provider == "sealed-secrets":
         output.info(
             f"Seal it: meshgen seal {options.cluster} --cert CONTROLLER.pem --cacerts {options.out}"

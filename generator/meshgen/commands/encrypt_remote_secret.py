@@ -11,26 +11,39 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from meshgen import mesh_repo, output
+from meshgen import output
 from meshgen.adapters import sops, workspace
+from meshgen.commands import _sops
 from meshgen.errors import MeshgenError
-from meshgen.render.secrets import discovered_clusters, remote_secret_name
-from meshgen.render.secrets.sops import SOPS_CONFIG, encrypted_path
+from meshgen.render.secrets import discovered_clusters, remote_secret_name, runs_istiod
+from meshgen.render.secrets.sops import SOPS_CONFIG, cacerts_path, encrypted_path, make_cacerts
 from meshgen.spec import Mesh
 
 
 def missing_secrets(root: Path, mesh: Mesh) -> list[str]:
-    """Warnings for clusters whose encrypted remote secret the other clusters include but that
-    is not in the work tree yet (their ``istio-system`` Kustomization cannot build without it)."""
+    """Warnings for encrypted files the overlays include but that are not in the work tree
+    yet: remote secrets (the other clusters' ``istio-system`` Kustomization cannot build without
+    them) and each cluster's ``cacerts`` (its own cannot, so Flux installs no istiod there)."""
     if mesh.secrets_provider != "sops":
         return []
-    return [
-        f"{encrypted_path(c.name)} is missing: the other clusters cannot apply their remote "
-        f"secrets until it exists; run `istioctl create-remote-secret --name {c.name} > FILE` "
-        f"and `meshgen encrypt-remote-secret {c.name} FILE`"
+    missing = [
+        (
+            encrypted_path(c.name),
+            "the other clusters cannot apply their remote secrets until it exists; run "
+            f"`istioctl create-remote-secret --name {c.name} > FILE` and "
+            f"`meshgen encrypt-remote-secret {c.name} FILE`",
+        )
         for c in discovered_clusters(mesh)
-        if not (root / encrypted_path(c.name)).is_file()
     ]
+    missing += [
+        (
+            cacerts_path(mesh, c),
+            f"Flux installs no istiod in {c.name} until it exists; {make_cacerts(c.name)}",
+        )
+        for c in sorted(mesh.clusters, key=lambda c: c.name)
+        if runs_istiod(c)
+    ]
+    return [f"{path} is missing: {why}" for path, why in missing if not (root / path).is_file()]
 
 
 def _read_secret(file: Path, cluster: str) -> dict[str, Any]:
@@ -70,22 +83,8 @@ def _read_secret(file: Path, cluster: str) -> dict[str, Any]:
 
 
 def run(cluster: str, file: Path, repo: Path | None) -> int:
-    root = mesh_repo.find_root(repo)
-    mesh = mesh_repo.load(root).mesh
-    if mesh.secrets_provider != "sops":
-        raise MeshgenError(
-            f"{root / 'mesh.yaml'}: secrets.provider is {mesh.secrets_provider}; remote "
-            "secrets are encrypted into Git only with provider sops (and engine flux)"
-        )
-    if cluster not in {c.name for c in mesh.clusters}:
-        raise MeshgenError(
-            f"{root / 'mesh.yaml'}: no cluster {cluster!r} in the mesh; add it with "
-            "`meshgen new-cluster` first"
-        )
-    if not workspace.is_generated(root / SOPS_CONFIG):
-        raise MeshgenError(
-            f"{root / SOPS_CONFIG}: missing (or not meshgen's); run `meshgen render` first"
-        )
+    root, document = _sops.open_mesh(repo, cluster, "a remote secret")
+    mesh = document.mesh
     _read_secret(file, cluster)
     target = encrypted_path(cluster)
     existed = (root / target).exists()

@@ -20,7 +20,7 @@ from meshgen.render.secrets.external_secrets import (
     store_key,
 )
 from meshgen.render.secrets.sealed_secrets import sealed_path
-from meshgen.render.secrets.sops import encrypted_path
+from meshgen.render.secrets.sops import cacerts_path, encrypted_path
 
 
 def cleanup_outside_git(before: spec.Mesh, removal: spec.Removal) -> list[str]:
@@ -70,12 +70,14 @@ def cleanup_outside_git(before: spec.Mesh, removal: spec.Removal) -> list[str]:
 
 def secret_files_of(root: Path, mesh: spec.Mesh, removal: spec.Removal) -> list[str]:
     """Files meshgen's commands wrote for the removed clusters that ``render`` does not own
-    (they carry no generated mark): encrypted remote secrets (``sops``), and the SealedSecrets
-    in the clusters' folders and in every other cluster's for them (``sealed-secrets``)."""
+    (they carry no generated mark): encrypted remote secrets and cacerts (``sops``), and the
+    SealedSecrets in the clusters' folders and in every other cluster's for them
+    (``sealed-secrets``)."""
     found = []
     gone = {c.name for c in removal.clusters}
     if mesh.secrets_provider == "sops":
         found += [encrypted_path(name) for name in sorted(gone)]
+        found += [cacerts_path(mesh, c) for c in removal.clusters]
     if mesh.secrets_provider == "sealed-secrets":
         for cluster in mesh.clusters:
             if cluster.name in gone:

@@ -18,7 +18,7 @@ from meshgen.errors import MeshgenError
 from meshgen.render import yamltext
 from meshgen.render.secrets import CACERTS, expected_secrets, remote_secret_name
 from meshgen.render.secrets.sealed_secrets import sealed_path
-from meshgen.trust import ca, kubeseal
+from meshgen.trust import kubeseal
 from meshgen.trust import remote_secret as rs
 
 SEALED_HEADER = (
@@ -60,26 +60,7 @@ def _remote_secret(path: Path) -> tuple[str, Plain]:
 
 
 def _cacerts(folder: Path, cluster: str) -> Plain:
-    from cryptography import x509
-    from cryptography.exceptions import InvalidSignature
-
-    data = {name: secret_files.read_bytes(folder / name, "--cacerts") for name in ca.CACERTS_FILES}
-    try:
-        intermediate = x509.load_pem_x509_certificate(data[ca.CA_CERT])
-        root = x509.load_pem_x509_certificate(data[ca.ROOT_CERT])
-        intermediate.verify_directly_issued_by(root)
-    except (ValueError, TypeError, InvalidSignature):
-        raise MeshgenError(
-            f"--cacerts {folder}: {ca.CA_CERT} is not signed by {ca.ROOT_CERT}; "
-            "pass the folder `meshgen ca issue` wrote"
-        ) from None
-    owner = ca.cluster_of(data[ca.CA_CERT])
-    if owner is not None and owner != cluster:
-        raise MeshgenError(
-            f"--cacerts {folder}: holds the intermediate CA of cluster {owner}, not {cluster}; "
-            f"pass {cluster}'s bundle (meshgen ca issue {cluster})"
-        )
-    return Plain(name=CACERTS, data=data, labels={}, annotations={})
+    return Plain(name=CACERTS, data=_trust.read_cacerts(folder, cluster), labels={}, annotations={})
 
 
 def run(options: Options) -> int:

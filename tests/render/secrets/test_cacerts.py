@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import re
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ from helpers import MINIMAL_MESH, two_network_mesh
 from meshgen import library, spec
 from meshgen.adapters import kustomize
 from meshgen.render import render_repository
+from meshgen.render.plan import system_namespace
 from meshgen.render.secrets import expected_secrets, missing_cacerts, provider_for
 
 
@@ -147,3 +150,51 @@ def test_record_trust_keeps_comments_and_rejects_unknown_clusters() -> None:
     )
     with pytest.raises(spec.MeshgenError, match=r"trust\.ca\.expires"):
         spec.record_trust(spec.parse(out), "cluster-2", "ca", {"expires": "tomorrow"})
+
+
+def sops_scenario(name: str) -> spec.MeshDocument:
+    from render.test_conformance import SCENARIOS
+
+    tree = copy.deepcopy(SCENARIOS[name]().tree)
+    tree.setdefault("gitops", {})["engine"] = "flux"
+    tree["secrets"] = {"provider": "sops", "sops": {"ageRecipients": ["age1" + "q" * 58]}}
+    return spec.from_tree(tree)
+
+
+@pytest.mark.parametrize(
+    "scenario", ["two-networks", "primary-remote-networks", "external-control-plane"]
+)
+def test_sops_overlays_list_each_istiods_encrypted_cacerts(scenario: str) -> None:
+    """Every cluster running istiod lists its encrypted cacerts in the overlay of istiod's
+    namespace (`external-istiod` on an external control plane); remotes list none. The file is
+    never rendered, and `.sops.yaml`'s rule (Go regexp; Python's reads this one alike) matches
+    it, relative or absolute, and nothing beside it."""
+    document = sops_scenario(scenario)
+    mesh = document.mesh
+    files = render(document)
+    provider = provider_for(mesh)
+    (rule,) = yaml.safe_load(files[".sops.yaml"])["creation_rules"]
+    path_regex = re.compile(rule["path_regex"])
+    namespaces = set()
+    for cluster in mesh.clusters:
+        folder = f"clusters/{cluster.name}/{system_namespace(mesh, cluster)}"
+        overlay = yaml.safe_load(files[f"{folder}/kustomization.yaml"])
+        placeholder = provider.cacerts_placeholder(mesh, cluster)
+        if not cluster.runs_istiod:
+            assert placeholder is None and "cacerts.sops.yaml" not in overlay["resources"]
+            continue
+        namespaces.add(system_namespace(mesh, cluster))
+        assert placeholder is not None
+        assert placeholder.path == f"{folder}/cacerts.sops.yaml"
+        assert placeholder.path not in files  # written by encrypt-cacerts, never rendered
+        assert overlay["resources"][1] == "cacerts.sops.yaml"
+        assert path_regex.search(placeholder.path)
+        assert path_regex.search(f"/home/me/mesh/{placeholder.path}")
+        for near in ("kustomization.yaml", "cacerts.yaml", "cacerts.sops.yaml.bak"):
+            assert not path_regex.search(f"{folder}/{near}")
+        assert not path_regex.search(f"clusters/{cluster.name}/mesh-config/cacerts.sops.yaml")
+    expected = {"external-istiod"} if scenario == "external-control-plane" else {"istio-system"}
+    assert namespaces == expected
+    problems = missing_cacerts(mesh, provider, lambda path: path in files)
+    assert len(problems) == sum(c.runs_istiod for c in mesh.clusters)
+    assert all("then `meshgen encrypt-cacerts" in p for p in problems)

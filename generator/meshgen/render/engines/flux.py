@@ -254,7 +254,9 @@ class FluxEngine:
 
     def readme_section(self, mesh: Mesh, plans: list[ClusterPlan]) -> str:
         rows = []
-        rows.append("| 1 | `istio-system` | the namespace (network label) and remote secrets |")
+        rows.append(
+            "| 1 | `istio-system` | the namespace (network label), `cacerts` and remote secrets |"
+        )
         rows.append(
             f"| 2 | `{CHARTS_STAGE}` | HelmReleases `istio-base` → `istiod` → "
             "`istio-eastwestgateway` (where enabled), chained with `dependsOn` |"

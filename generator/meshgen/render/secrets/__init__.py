@@ -119,10 +119,12 @@ def expected_secrets(mesh: Mesh, cluster: Cluster) -> list[str]:
 
 @dataclass(frozen=True)
 class Placeholder:
-    """The repository file that brings a cluster's ``cacerts``, and how a person makes it."""
+    """The repository file that brings a cluster's ``cacerts``, how a person makes it, and
+    what happens while it is missing."""
 
     path: str
     how_to_make: str
+    while_missing: str = "istiod would start with a self-signed CA and cross-cluster mTLS fails"
 
 
 class SecretProvider(Protocol):
@@ -161,8 +163,7 @@ def missing_cacerts(
         if placeholder is not None and not exists(placeholder.path):
             problems.append(
                 f"{placeholder.path}: cluster {cluster.name} has no cacerts placeholder, so "
-                "istiod would start with a self-signed CA and cross-cluster mTLS fails; "
-                f"{placeholder.how_to_make}"
+                f"{placeholder.while_missing}; {placeholder.how_to_make}"
             )
     return problems
 

