@@ -582,22 +582,12 @@ def _order_findings(view: RepoView, walk: ClusterWalk) -> list[Finding]:
         bootstrap = target is not None and len(target.split("/")) == 2 and target[:9] == "clusters/"
         if rank is not None and not bootstrap:  # a bootstrap path is no stage
             stages.append((rank, path, ks))
-    for rank, path, ks in stages:
-        before = _closure(graph, _key(ks))
-        for other_rank, _other_path, other in stages:
-            if other_rank < rank and _key(other) not in before:
-                findings.append(
-                    _finding(
-                        view,
-                        walk,
-                        path,
-                        ks,
-                        f"Kustomization {_key(ks)[2]} ({STAGE_NAMES[rank]}) does not wait for "
-                        f"{_key(other)[2]} ({STAGE_NAMES[other_rank]}): list it in dependsOn",
-                        "order the stages: namespace and secrets, charts, mesh config "
-                        "(run `meshgen render`)",
-                    )
-                )
+    findings += _rank_findings(
+        view,
+        walk,
+        (graph, stages, "Kustomization", STAGE_NAMES),
+        "order the stages: namespace and secrets, charts, mesh config (run `meshgen render`)",
+    )
     waited = {dep for deps in graph.values() for dep in deps}
     for rank, path, ks in stages:
         spec = _map(ks, "spec")
@@ -629,6 +619,27 @@ def _order_findings(view: RepoView, walk: ClusterWalk) -> list[Finding]:
         and chart in CHART_RANK
     ]
     names = {1: "base", 2: "istiod", 3: "gateway"}
+    findings += _rank_findings(
+        view,
+        walk,
+        (graph, ranked, "HelmRelease", names),
+        "chain the releases: base, istiod, gateway (run `meshgen render`)",
+    )
+    return findings
+
+
+def _rank_findings(
+    view: RepoView,
+    walk: ClusterWalk,
+    ordering: tuple[dict[Key, list[Key]], list[tuple[int, str, Any]], str, dict[int, str]],
+    fix: str,
+) -> list[Finding]:
+    """Objects that do not (transitively) ``dependsOn`` every object of a lower rank.
+
+    ``ordering`` is (dependency graph, ranked objects as (rank, path, object), kind, rank
+    names)."""
+    graph, ranked, kind, names = ordering
+    findings = []
     for rank, path, obj in ranked:
         before = _closure(graph, _key(obj))
         for other_rank, _other_path, other in ranked:
@@ -639,9 +650,9 @@ def _order_findings(view: RepoView, walk: ClusterWalk) -> list[Finding]:
                         walk,
                         path,
                         obj,
-                        f"HelmRelease {_key(obj)[2]} ({names[rank]}) does not wait for "
+                        f"{kind} {_key(obj)[2]} ({names[rank]}) does not wait for "
                         f"{_key(other)[2]} ({names[other_rank]}): list it in dependsOn",
-                        "chain the releases: base, istiod, gateway (run `meshgen render`)",
+                        fix,
                     )
                 )
     return findings
