@@ -105,6 +105,35 @@ clusters: []
 """
 
 
+def write_files(root: Path, files: dict[str, str]) -> None:
+    """Write rendered files (POSIX paths relative to ``root``) to disk."""
+    for path, text in files.items():
+        target = root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+
+
+def commit_rendered(root: Path, document: Any) -> Path:
+    """``document`` (a spec.MeshDocument) rendered with its mesh.yaml, committed in a new repo."""
+    from meshgen import library, spec
+    from meshgen.render import render_repository
+
+    files = render_repository(document.mesh, library.load())
+    write_files(root, {**files, spec.MESH_FILE: spec.to_text(document)})
+    subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True)
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "mesh")
+    return root
+
+
+def edit(root: Path, path: str, old: str, new: str) -> None:
+    """Replace the first ``old`` in a file of ``root`` (which must contain it)."""
+    target = root / path
+    text = target.read_text()
+    assert old in text, f"{path} has no {old!r}"
+    target.write_text(text.replace(old, new, 1))
+
+
 def two_network_mesh(text: str = MINIMAL_MESH):
     """The README scenario: cluster-1 on network1 (no gateway), cluster-2 on network2 (gateway)."""
     from meshgen import spec

@@ -21,10 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import git, run_cli, two_network_mesh, upstream_root
-from meshgen import library, spec
+from helpers import commit_rendered, edit, git, run_cli, two_network_mesh, upstream_root
 from meshgen.commands import validate
-from meshgen.render import render_repository
 from meshgen.validation import ERROR, UNCHECKED, Finding
 
 ISTIO = "1.30.3"
@@ -60,23 +58,7 @@ def upstream_options(upstream: Path, root: Path, **extra: object) -> validate.Op
 
 def make_repo(root: Path) -> Path:
     """The README's two-network mesh, rendered and committed."""
-    document = two_network_mesh()
-    files = render_repository(document.mesh, library.load())
-    files["mesh.yaml"] = spec.to_text(document)
-    for path, text in files.items():
-        (root / path).parent.mkdir(parents=True, exist_ok=True)
-        (root / path).write_text(text, encoding="utf-8")
-    subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True)
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "mesh")
-    return root
-
-
-def edit(root: Path, path: str, old: str, new: str) -> None:
-    target = root / path
-    text = target.read_text()
-    assert old in text, f"{path} has no {old!r}"
-    target.write_text(text.replace(old, new, 1))
+    return commit_rendered(root, two_network_mesh())
 
 
 def errors(findings: list[Finding], check: str, file: str | None = None) -> list[Finding]:

@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
+from helpers import write_files
 from meshgen import library, spec
 from meshgen.adapters import helm, kustomize
 from meshgen.errors import MeshgenError
@@ -366,11 +367,7 @@ class RenderedRepo:
 def render_scenario(name: str, into: Path) -> RenderedRepo:
     document = SCENARIOS[name]()
     files = render_repository(document.mesh, library.load())
-    for path, text in files.items():
-        target = into / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
-    (into / spec.MESH_FILE).write_text(spec.to_text(document), encoding="utf-8")
+    write_files(into, {**files, spec.MESH_FILE: spec.to_text(document)})
     return RenderedRepo(name=name, root=into, document=document, files=files)
 
 
@@ -1107,19 +1104,22 @@ def test_meshgen_seal_output_matches_the_sealed_secrets_crd(crds: CrdIndex) -> N
 def test_validate_finds_nothing_in_any_scenario(repo: RenderedRepo, upstream: Path) -> None:
     """With every chart and CRD given, validate reports no problem and leaves nothing
     unchecked, for each scenario (the negative cases are in tests/commands/test_validate.py)."""
-    from meshgen.commands import validate
-
     crds = (
         upstream / "argocd" / ARGOCD_VERSION / "crds" / "application-crd.yaml",
         upstream / "argocd" / ARGOCD_VERSION / "crds" / "appproject-crd.yaml",
         upstream / "external-secrets" / EXTERNAL_SECRETS_VERSION / "crds",
         upstream / "istio" / ISTIO_VERSION / "crds",
     )
+    assert_validates_clean(repo.root, crds, upstream)
+
+
+def assert_validates_clean(root: Path, crds: tuple[Path, ...], upstream: Path) -> None:
+    """``meshgen validate`` of ``root``, with these CRDs and the upstream Istio charts, finds
+    nothing: no problem, nothing unchecked."""
+    from meshgen.commands import validate
+
     options = validate.Options(
-        repo=repo.root,
-        crds=crds,
-        charts=upstream / "istio" / ISTIO_VERSION / "charts",
-        jobs=WORKERS,
+        repo=root, crds=crds, charts=upstream / "istio" / ISTIO_VERSION / "charts", jobs=WORKERS
     )
     findings = validate.collect(options)
     assert findings == [], "\n".join(f"{f.where()}: {f.message}" for f in findings)

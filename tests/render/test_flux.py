@@ -30,7 +30,14 @@ from typing import Any
 
 import pytest
 
-from helpers import AgeKey, age_key, encrypt_cacerts, flux_bootstrap, remote_secret_manifest
+from helpers import (
+    AgeKey,
+    age_key,
+    encrypt_cacerts,
+    flux_bootstrap,
+    remote_secret_manifest,
+    write_files,
+)
 from meshgen import library, spec
 from meshgen.adapters import kustomize, sops
 from meshgen.errors import MeshgenError
@@ -43,6 +50,7 @@ from render.test_conformance import (
     SCENARIOS,
     WORKERS,
     CrdIndex,
+    assert_validates_clean,
     dig,
     expected_charts,
     expected_values,
@@ -112,13 +120,6 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
     return Keys(age_key(folder, "first"), age_key(folder, "second"), age_key(folder, "stranger"))
 
 
-def _write(root: Path, files: dict[str, str]) -> None:
-    for path, text in files.items():
-        target = root / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
-
-
 @pytest.fixture(scope="session")
 def flux_rendered(
     tmp_path_factory: pytest.TempPathFactory, tools: dict[str, Path], keys: Keys
@@ -134,7 +135,7 @@ def flux_rendered(
             document = with_engine(SCENARIOS[name](), "flux")
         root = tmp_path_factory.mktemp(f"flux-{name}")
         files = render_repository(document.mesh, library.load())
-        _write(root, {**files, spec.MESH_FILE: spec.to_text(document)})
+        write_files(root, {**files, spec.MESH_FILE: spec.to_text(document)})
         mesh = document.mesh
         for cluster in mesh.clusters:
             flux_bootstrap(root, cluster.name, mesh.repo_url, mesh.revision)
@@ -668,8 +669,6 @@ def test_validate_finds_nothing_in_flux_scenarios(
 ) -> None:
     """Bootstrapped (flux-system/ as flux bootstrap writes it), with every chart and CRD given:
     no problem and nothing unchecked (the negative cases are in tests/validation/)."""
-    from meshgen.commands import validate
-
     repo = flux_rendered(name)
 
     root = upstream_root()
@@ -678,11 +677,4 @@ def test_validate_finds_nothing_in_flux_scenarios(
         root / "istio" / ISTIO_VERSION / "crds",
         root / "external-secrets" / EXTERNAL_SECRETS_VERSION / "crds",
     )
-    options = validate.Options(
-        repo=repo.root,
-        crds=crds,
-        charts=upstream / "istio" / ISTIO_VERSION / "charts",
-        jobs=WORKERS,
-    )
-    findings = validate.collect(options)
-    assert findings == [], "\n".join(f"{f.where()}: {f.message}" for f in findings)
+    assert_validates_clean(repo.root, crds, upstream)

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
+from helpers import write_files
 from meshgen import library, spec
 from meshgen.adapters import kustomize
 from meshgen.errors import MeshgenError
@@ -35,9 +36,7 @@ def load(files: dict[str, str], path: str) -> Any:
 
 
 def build(files: dict[str, str], folder: str, root: Path) -> list[dict[str, Any]]:
-    for path, text in files.items():
-        (root / path).parent.mkdir(parents=True, exist_ok=True)
-        (root / path).write_text(text, encoding="utf-8")
+    write_files(root, files)
     return [d for d in YAML(typ="safe").load_all(kustomize.build(root / folder)) if d]
 
 

@@ -11,15 +11,21 @@ from __future__ import annotations
 
 import copy
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from helpers import flux_bootstrap, git, run_cli, tree_bytes, two_network_mesh, upstream_root
-from meshgen import library, spec
+from helpers import (
+    commit_rendered,
+    edit,
+    flux_bootstrap,
+    run_cli,
+    tree_bytes,
+    two_network_mesh,
+    upstream_root,
+)
+from meshgen import spec
 from meshgen.commands import validate
-from meshgen.render import render_repository
 from meshgen.validation import ERROR, UNCHECKED, Finding
 from meshgen.validation.engines import flux
 from meshgen.validation.repository import RepoView
@@ -57,23 +63,7 @@ def make_flux_repo(root: Path) -> Path:
     """The README's two-network mesh with engine flux, rendered and committed (no bootstrap)."""
     tree = copy.deepcopy(two_network_mesh().tree)
     tree["gitops"] = {"engine": "flux"}
-    document = spec.from_tree(tree)
-    files = render_repository(document.mesh, library.load())
-    files["mesh.yaml"] = spec.to_text(document)
-    for path, text in files.items():
-        (root / path).parent.mkdir(parents=True, exist_ok=True)
-        (root / path).write_text(text, encoding="utf-8")
-    subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True)
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "mesh")
-    return root
-
-
-def edit(root: Path, path: str, old: str, new: str) -> None:
-    target = root / path
-    text = target.read_text()
-    assert old in text, f"{path} has no {old!r}"
-    target.write_text(text.replace(old, new, 1))
+    return commit_rendered(root, spec.from_tree(tree))
 
 
 def errors(findings: list[Finding], check: str, text: str = "") -> list[Finding]:
