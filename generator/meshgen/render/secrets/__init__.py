@@ -46,12 +46,14 @@ def discovered_clusters(mesh: Mesh) -> list[Cluster]:
     several) and the remotes of primaries. Sorted by name."""
     many = len(mesh.primaries) > 1
     chosen = [
-        c
-        for c in mesh.clusters
-        if (c.role == PRIMARY and many)
-        or (c.role == REMOTE and getattr(mesh.control_plane_of(c), "role", None) == PRIMARY)
+        c for c in mesh.clusters if (c.role == PRIMARY and many) or _remote_of_a_primary(mesh, c)
     ]
     return sorted(chosen, key=lambda c: c.name)
+
+
+def _remote_of_a_primary(mesh: Mesh, cluster: Cluster) -> bool:
+    control = mesh.control_plane_of(cluster)
+    return cluster.role == REMOTE and control is not None and control.role == PRIMARY
 
 
 ISTIO_KUBECONFIG = "istio-kubeconfig"
