@@ -12,6 +12,7 @@ import yaml
 from helpers import MINIMAL_MESH, two_network_mesh
 from meshgen import library, spec
 from meshgen.adapters import kustomize
+from meshgen.errors import MeshgenError
 from meshgen.render import render_repository
 from meshgen.render.plan import system_namespace
 from meshgen.render.secrets import expected_secrets, missing_cacerts, provider_for
@@ -139,7 +140,7 @@ def test_record_trust_keeps_comments_and_rejects_unknown_clusters() -> None:
     tail = '    trust:\n      ca:\n        issued: "2026-01-01T00:00:00Z"\n'
     assert out.endswith(tail + "# trailing note about clusters\n")
     assert spec.parse(out).mesh.cluster("cluster-2").trust.ca_issued == "2026-01-01T00:00:00Z"
-    with pytest.raises(spec.MeshgenError, match="cluster 'nope' is not in the mesh"):
+    with pytest.raises(MeshgenError, match="cluster 'nope' is not in the mesh"):
         spec.record_trust(document, "nope", "ca", {"issued": "2026-01-01T00:00:00Z"})
     # A second value lands in the existing section, still above the trailing comment.
     again = spec.record_trust(
@@ -148,7 +149,7 @@ def test_record_trust_keeps_comments_and_rejects_unknown_clusters() -> None:
     assert spec.to_text(again).endswith(
         tail + '        expires: "2027-01-01T00:00:00Z"\n# trailing note about clusters\n'
     )
-    with pytest.raises(spec.MeshgenError, match=r"trust\.ca\.expires"):
+    with pytest.raises(MeshgenError, match=r"trust\.ca\.expires"):
         spec.record_trust(spec.parse(out), "cluster-2", "ca", {"expires": "tomorrow"})
 
 

@@ -1,0 +1,93 @@
+"""The one home of ``mesh.yaml``: every command reads, checks and edits it through this package.
+
+One module per job:
+
+- :mod:`~meshgen.spec.model`: the frozen :class:`Mesh` the rendering core sees, its defaults,
+  and :func:`build_model` (schema-valid tree in, model out);
+- :mod:`~meshgen.spec.yamlio`: :func:`parse` text (migrate, schema, model, invariants) and
+  :func:`to_text` it back, comments and key order kept;
+- :mod:`~meshgen.spec.migrate`: older ``apiVersion`` trees brought up to the current one;
+- :mod:`~meshgen.spec.schema`: the JSON Schema check, errors naming line and field;
+- :mod:`~meshgen.spec.invariants`: the rules the schema cannot express;
+- :mod:`~meshgen.spec.edits`: add or remove a cluster, record trust material, each undone on
+  an invalid result;
+- :mod:`~meshgen.spec.locations`: line numbers and field names for errors.
+
+Callers import from the package (``from meshgen import spec``; ``spec.parse(...)``); the names
+below are its public surface.
+"""
+
+from meshgen.spec.edits import NewCluster, Removal, add_cluster, record_trust, remove_cluster
+from meshgen.spec.invariants import check_invariants, unreachable_networks
+from meshgen.spec.migrate import MIGRATIONS, migrate, rename_key
+from meshgen.spec.model import (
+    API_VERSION,
+    DEFAULT_ARGOCD_NAMESPACE,
+    DEFAULT_CHART_REPOSITORY,
+    DEFAULT_ISTIO_VERSION,
+    DEFAULT_KUBERNETES_VERSION,
+    DEFAULT_REVISION,
+    DEFAULT_SOPS_SECRET,
+    DEFAULT_STORE,
+    DEFAULT_TRUST_DOMAIN,
+    ENGINES_WITH_SOPS,
+    EXTERNAL_CONTROL_PLANE,
+    EXTERNAL_ISTIOD_NAMESPACE,
+    ISTIO_SYSTEM,
+    KIND,
+    MESH_FILE,
+    PRIMARY,
+    REMOTE,
+    SCHEMA_COMMENT,
+    Cluster,
+    Discovery,
+    EastWestGateway,
+    Mesh,
+    MeshDocument,
+    TrustRecord,
+    build_model,
+)
+from meshgen.spec.schema import validate_schema
+from meshgen.spec.yamlio import from_tree, parse, to_text
+
+__all__ = [
+    "API_VERSION",
+    "DEFAULT_ARGOCD_NAMESPACE",
+    "DEFAULT_CHART_REPOSITORY",
+    "DEFAULT_ISTIO_VERSION",
+    "DEFAULT_KUBERNETES_VERSION",
+    "DEFAULT_REVISION",
+    "DEFAULT_SOPS_SECRET",
+    "DEFAULT_STORE",
+    "DEFAULT_TRUST_DOMAIN",
+    "ENGINES_WITH_SOPS",
+    "EXTERNAL_CONTROL_PLANE",
+    "EXTERNAL_ISTIOD_NAMESPACE",
+    "ISTIO_SYSTEM",
+    "KIND",
+    "MESH_FILE",
+    "MIGRATIONS",
+    "PRIMARY",
+    "REMOTE",
+    "SCHEMA_COMMENT",
+    "Cluster",
+    "Discovery",
+    "EastWestGateway",
+    "Mesh",
+    "MeshDocument",
+    "NewCluster",
+    "Removal",
+    "TrustRecord",
+    "add_cluster",
+    "build_model",
+    "check_invariants",
+    "from_tree",
+    "migrate",
+    "parse",
+    "record_trust",
+    "remove_cluster",
+    "rename_key",
+    "to_text",
+    "unreachable_networks",
+    "validate_schema",
+]

@@ -1,0 +1,267 @@
+"""Invariants: the rules of a mesh that the schema cannot express (topology, networks,
+address ranges, reachability). Each broken rule is one error naming the line and field."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from typing import Any
+
+from meshgen.errors import SpecError
+from meshgen.spec.locations import field_name, line_of
+from meshgen.spec.model import (
+    ENGINES_WITH_SOPS,
+    EXTERNAL_CONTROL_PLANE,
+    MESH_FILE,
+    PRIMARY,
+    REMOTE,
+    Cluster,
+    Mesh,
+)
+
+
+def check_invariants(mesh: Mesh, tree: Any = None, source: str = MESH_FILE) -> None:
+    """Rules the schema cannot express. Raises MeshgenError at the first broken one."""
+
+    def fail(path: list[Any], message: str) -> None:
+        line = line_of(tree, path) if tree is not None else None
+        raise SpecError(source, line, field_name(path), message)
+
+    if mesh.secrets_provider == "sops":
+        if mesh.engine not in ENGINES_WITH_SOPS:
+            fail(
+                ["secrets", "provider"],
+                f"provider sops needs the flux engine ({mesh.engine} cannot decrypt SOPS "
+                "without a plugin); use engine flux, or provider external-secrets or manual",
+            )
+        if not mesh.sops_age_recipients:
+            fail(
+                ["secrets"],
+                "provider sops needs at least one age recipient; add secrets.sops.ageRecipients "
+                "(the public keys, age1..., of whoever may decrypt)",
+            )
+    seen_networks: dict[str, int] = {}
+    for index, name in enumerate(mesh.networks):
+        if name in seen_networks:
+            fail(["networks", index, "name"], f"network {name!r} is declared twice; remove one")
+        seen_networks[name] = index
+    seen_clusters: dict[str, int] = {}
+    for index, cluster in enumerate(mesh.clusters):
+        path = ["clusters", index]
+        if cluster.name in seen_clusters:
+            fail([*path, "name"], f"cluster {cluster.name!r} is declared twice; remove one")
+        seen_clusters[cluster.name] = index
+        if cluster.network not in seen_networks:
+            fail(
+                [*path, "network"],
+                f"network {cluster.network!r} is not declared under networks; "
+                f"add '- name: {cluster.network}' there",
+            )
+        gateway = cluster.east_west_gateway
+        if gateway.max_replicas is not None and gateway.max_replicas < gateway.replicas:
+            fail(
+                [*path, "eastWestGateway", "maxReplicas"],
+                f"maxReplicas {gateway.max_replicas} is below replicas {gateway.replicas}; "
+                "raise maxReplicas or lower replicas",
+            )
+        for key, cidrs in (
+            ("podCIDRs", cluster.pod_cidrs),
+            ("serviceCIDRs", cluster.service_cidrs),
+        ):
+            for position, cidr in enumerate(cidrs):
+                try:
+                    ipaddress.ip_network(cidr, strict=True)
+                except ValueError as exc:
+                    fail([*path, key, position], f"{cidr!r} is not a valid CIDR ({exc})")
+    if mesh.trust_domain in mesh.trust_domain_aliases:
+        position = mesh.trust_domain_aliases.index(mesh.trust_domain)
+        fail(
+            ["trustDomainAliases", position],
+            f"{mesh.trust_domain!r} is the trust domain itself; remove it from the aliases",
+        )
+    _check_topology(mesh, fail)
+    if mesh.secrets_provider == "sealed-secrets":
+        for index, cluster in enumerate(mesh.clusters):
+            if cluster.role == EXTERNAL_CONTROL_PLANE:
+                fail(
+                    ["clusters", index, "role"],
+                    f"{cluster.name} is an external control plane, which the sealed-secrets "
+                    "provider does not support yet (its secrets live in external-istiod); use "
+                    "provider external-secrets or manual",
+                )
+    _check_flat_networks(mesh, fail)
+    _check_reachability(mesh, fail)
+
+
+Fail = Callable[[list[Any], str], None]
+
+
+def _check_topology(mesh: Mesh, fail: Fail) -> None:
+    """Roles, control planes and discovery addresses (primary-remote, external control plane)."""
+    for index, cluster in enumerate(mesh.clusters):
+        path: list[Any] = ["clusters", index]
+        if cluster.role == REMOTE:
+            _check_remote(mesh, cluster, path, fail)
+        elif cluster.control_plane is not None:
+            fail(
+                [*path, "controlPlane"],
+                f"controlPlane is only for role: remote, and {cluster.name} is a {cluster.role}; "
+                "remove it or set role: remote",
+            )
+        discovery = cluster.discovery
+        if discovery is not None:
+            if cluster.role == REMOTE:
+                fail(
+                    [*path, "discovery"],
+                    "a remote has no istiod to discover; move discovery to its control plane "
+                    f"{cluster.control_plane}",
+                )
+            if not discovery.is_ip and not discovery.valid_certificate:
+                fail(
+                    [*path, "discovery", "address"],
+                    f"{discovery.address!r} is a hostname: the remotes' istiod Service would "
+                    "become an ExternalName, which webhooks cannot call; use the IP address of "
+                    f"{cluster.name}'s east-west gateway, or set validCertificate: true if "
+                    "the name serves a certificate the API servers trust (remotes then use "
+                    "injectionURL)",
+                )
+        remotes = mesh.remotes_of(cluster.name)
+        if cluster.role == EXTERNAL_CONTROL_PLANE:
+            if len(remotes) > 1:
+                fail(
+                    [*path, "name"],
+                    f"external control plane {cluster.name} serves {len(remotes)} clusters "
+                    f"({', '.join(r.name for r in remotes)}); it serves one config cluster; "
+                    "make the others remotes of a primary",
+                )
+            for served in (cluster, *remotes):
+                if served.east_west_gateway.enabled:
+                    fail(
+                        ["clusters", mesh.clusters.index(served), "eastWestGateway", "enabled"],
+                        f"{served.name} is part of external control plane {cluster.name}, "
+                        "which meshgen renders without an east-west gateway; "
+                        "set eastWestGateway.enabled: false",
+                    )
+        elif cluster.role == PRIMARY and not cluster.east_west_gateway.enabled:
+            away = [r.name for r in remotes if r.network != cluster.network]
+            if away:
+                fail(
+                    [*path, "eastWestGateway"],
+                    f"primary {cluster.name} manages remotes on other networks "
+                    f"({', '.join(away)}) that reach its istiod through its east-west gateway; "
+                    "set eastWestGateway.enabled: true",
+                )
+
+
+def _check_remote(mesh: Mesh, cluster: Cluster, path: list[Any], fail: Fail) -> None:
+    if cluster.control_plane is None:
+        fail(
+            [*path, "role"],
+            f"remote {cluster.name} has no controlPlane; add controlPlane: <the primary "
+            "whose istiod manages it>",
+        )
+        return
+    control = mesh.control_plane_of(cluster)
+    if control is None:
+        fail(
+            [*path, "controlPlane"],
+            f"control plane {cluster.control_plane!r} of {cluster.name} is not a cluster of "
+            "this mesh; add it first or fix the name",
+        )
+        return
+    if control.role == REMOTE:
+        fail(
+            [*path, "controlPlane"],
+            f"control plane {control.name} of {cluster.name} is itself a remote; point "
+            f"controlPlane at a primary (such as {control.control_plane})",
+        )
+    if control.discovery is None:
+        fail(
+            [*path, "controlPlane"],
+            f"control plane {control.name} of {cluster.name} has no discovery address yet; "
+            f"once {control.name}'s east-west gateway has an address, pass it with "
+            f"--discovery-address (or set discovery.address on {control.name})",
+        )
+
+
+def _check_flat_networks(mesh: Mesh, fail: Fail) -> None:
+    """Clusters on one network route pods to each other directly: their ranges must not overlap.
+
+    One sort and sweep per network and IP version, so the check stays O(n log n).
+    """
+    ranges: dict[tuple[str, int], list[tuple[int, int, int, str, int, str]]] = {}
+    for index, cluster in enumerate(mesh.clusters):
+        if cluster.role == EXTERNAL_CONTROL_PLANE:
+            continue
+        for key, cidrs in (
+            ("podCIDRs", cluster.pod_cidrs),
+            ("serviceCIDRs", cluster.service_cidrs),
+        ):
+            for position, cidr in enumerate(cidrs):
+                net = ipaddress.ip_network(cidr)
+                ranges.setdefault((cluster.network, net.version), []).append(
+                    (
+                        int(net.network_address),
+                        int(net.broadcast_address),
+                        index,
+                        key,
+                        position,
+                        cidr,
+                    )
+                )
+    for (network, _), items in sorted(ranges.items()):
+        items.sort()
+        widest: tuple[int, int, int, str, int, str] | None = None  # the range reaching furthest
+        widest_other: tuple[int, int, int, str, int, str] | None = None  # same, another cluster
+        for item in items:
+            start, end, index = item[0], item[1], item[2]
+            for seen in (widest, widest_other):
+                if seen is not None and seen[2] != index and seen[1] >= start:
+                    first, second = mesh.clusters[seen[2]], mesh.clusters[index]
+                    fail(
+                        ["clusters", index, item[3], item[4]],
+                        f"{second.name} {item[3]} {item[5]} overlaps {first.name} {seen[3]} "
+                        f"{seen[5]} on network {network}; clusters sharing a network route "
+                        "pods directly, so give them disjoint ranges (or put them on different "
+                        "networks)",
+                    )
+            if widest is None or end > widest[1]:
+                if widest is not None and widest[2] != index:
+                    widest_other = widest
+                widest = item
+            elif widest[2] != index and (widest_other is None or end > widest_other[1]):
+                widest_other = item
+
+
+def unreachable_networks(mesh: Mesh) -> dict[str, list[Cluster]]:
+    """Networks (with their clusters) that no other network can reach: no east-west gateway.
+
+    Empty while the data plane spans one network. External control-plane clusters host no
+    workloads and do not count.
+    """
+    grouped: dict[str, list[Cluster]] = {}
+    for cluster in mesh.clusters:
+        if cluster.role != EXTERNAL_CONTROL_PLANE:
+            grouped.setdefault(cluster.network, []).append(cluster)
+    if len(grouped) < 2:
+        return {}
+    return {
+        network: members
+        for network, members in sorted(grouped.items())
+        if not any(c.east_west_gateway.enabled for c in members)
+    }
+
+
+def _check_reachability(mesh: Mesh, fail: Fail) -> None:
+    """A gateway-less network is an error unless every one of its clusters says so explicitly
+    (``eastWestGateway.enabled: false``): then it is one-way on purpose, and only a warning."""
+    for network, members in unreachable_networks(mesh).items():
+        implicit = [c for c in members if not c.east_west_gateway.explicit]
+        if implicit:
+            names = ", ".join(c.name for c in members)
+            fail(
+                ["clusters", mesh.clusters.index(implicit[0]), "name"],
+                f"network {network} has no east-west gateway, so its clusters ({names}) would "
+                "be unreachable from the other networks; set eastWestGateway.enabled: true on "
+                "one of them (or enabled: false on each, to keep them one-way on purpose)",
+            )
