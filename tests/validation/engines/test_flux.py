@@ -19,6 +19,7 @@ from helpers import (
     commit_rendered,
     edit,
     flux_bootstrap,
+    pin_istio,
     run_cli,
     tree_bytes,
     two_network_mesh,
@@ -26,7 +27,7 @@ from helpers import (
 )
 from meshgen import spec
 from meshgen.commands import validate
-from meshgen.validation import ERROR, UNCHECKED, Finding
+from meshgen.validation import ERROR, UNCHECKED, WARNING, Finding
 from meshgen.validation.engines import flux
 from meshgen.validation.repository import RepoView
 
@@ -61,7 +62,7 @@ def options(upstream: Path, root: Path) -> validate.Options:
 
 def make_flux_repo(root: Path) -> Path:
     """The README's two-network mesh with engine flux, rendered and committed (no bootstrap)."""
-    tree = copy.deepcopy(two_network_mesh().tree)
+    tree = copy.deepcopy(pin_istio(two_network_mesh(), ISTIO).tree)
     tree["gitops"] = {"engine": "flux"}
     return commit_rendered(root, spec.from_tree(tree))
 
@@ -203,7 +204,7 @@ def test_values_typos_found_through_the_flux_values(broken: list[Finding]) -> No
     found = {(f.file, f.line, f.message.split(" is ")[0]) for f in errors(broken, "helm-values")}
     assert found == {
         # in the values file the ConfigMap is generated from, at its line
-        ("clusters/cluster-2/values/istiod.yaml", 6, "global.multicluster"),
+        ("clusters/cluster-2/values/istiod.yaml", 8, "global.multicluster"),
         # in the HelmRelease's inline values, merged after valuesFrom
         ("clusters/cluster-2/charts/istio-base.yaml", None, "pilotX"),
     }
@@ -233,6 +234,8 @@ def test_nothing_else_is_reported(broken: list[Finding]) -> None:
         f
         for f in broken
         if f.check not in ("drift",) and f.severity != UNCHECKED
+        # the release catalogue's warning about the pinned release (a known defect)
+        if not (f.check == "mesh" and f.severity == WARNING)
         if not any(
             text in f.message
             for text in (
