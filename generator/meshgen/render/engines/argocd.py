@@ -127,7 +127,7 @@ def chart_repo_url(mesh: Mesh) -> str:
     Helm source whose ``repoURL`` has no scheme (``host/path``), the chart named by ``chart``;
     a Helm repository keeps its URL."""
     url = mesh.chart_repository
-    return strip_scheme(url) if is_oci(url) else url
+    return strip_scheme(url).rstrip("/") if is_oci(url) else url
 
 
 def _git_source(mesh: Mesh, path: str) -> dict[str, Any]:
