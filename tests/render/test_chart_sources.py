@@ -206,20 +206,25 @@ def dig(values: dict[str, Any], path: tuple[str, ...]) -> Any:
     return values
 
 
+def helm_template(root: Path, upstream: Path, document: spec.MeshDocument, chart: str) -> str:
+    """``helm template`` of the upstream chart with cluster-2's rendered values file."""
+    write_files(root, render(document))
+    profile = library.chart_profiles()[chart]
+    return helm.template(
+        upstream / "istio" / ISTIO / "charts" / chart,
+        profile.release,
+        profile.namespace,
+        [root / f"clusters/cluster-2/values/{chart}.yaml"],
+        kube_version="1.33",
+    )
+
+
 def test_istiod_and_its_injector_pull_from_the_hub(
     tmp_path: Path, upstream: Path, tools: dict[str, Path]
 ) -> None:
     """The real istiod chart: the istiod image and the proxy image the injector gives every
     pod (the east-west gateway's too) come from istio.hub, not from the chart's default."""
-    files = render(mesh_with(hub=MIRROR_HUB))
-    write_files(tmp_path, files)
-    out = helm.template(
-        upstream / "istio" / ISTIO / "charts" / "istiod",
-        "istiod",
-        "istio-system",
-        [tmp_path / "clusters/cluster-2/values/istiod.yaml"],
-        kube_version="1.33",
-    )
+    out = helm_template(tmp_path, upstream, mesh_with(hub=MIRROR_HUB), "istiod")
     objects = docs(out)
     (deployment,) = [o for o in objects if o["kind"] == "Deployment"]
     images = [c["image"] for c in deployment["spec"]["template"]["spec"]["containers"]]
@@ -251,16 +256,7 @@ def test_east_west_gateway_sizing_with_the_real_gateway_chart(
     size, expected = SIZES[case]
     tree = copy.deepcopy(mesh_with().tree)
     tree["clusters"][1]["eastWestGateway"].update(size)
-    files = render(spec.from_tree(tree))
-    write_files(tmp_path, files)
-    out = helm.template(
-        upstream / "istio" / ISTIO / "charts" / "gateway",
-        "istio-eastwestgateway",
-        "istio-system",
-        [tmp_path / "clusters/cluster-2/values/gateway.yaml"],
-        kube_version="1.33",
-    )
-    objects = docs(out)
+    objects = docs(helm_template(tmp_path, upstream, spec.from_tree(tree), "gateway"))
     core = schemas.CoreSchemas("1.33")
     problems = [p for o in objects for p in schemas.object_problems(o, schemas.CrdIndex([]), core)]
     assert problems == []

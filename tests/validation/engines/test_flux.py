@@ -249,3 +249,40 @@ def test_nothing_else_is_reported(broken: list[Finding]) -> None:
     ]
     assert unexpected == [], "\n".join(f"{f.where()}: {f.message}" for f in unexpected)
     assert not [f for f in broken if f.severity == UNCHECKED]
+
+
+def test_release_chart_resolves_chart_refs_as_helm_controller_does() -> None:
+    """chart.spec in a HelmRepository; chartRef to an OCIRepository (chart = last URL segment,
+    version = tag) or to a HelmChart; None when it cannot be told offline."""
+
+    def obj(kind: str, name: str, spec: dict) -> dict:
+        return {"kind": kind, "metadata": {"name": name, "namespace": "flux-system"}, "spec": spec}
+
+    sources = [
+        obj("HelmRepository", "istio", {"url": "https://blob.istio.io/istio-release/charts"}),
+        obj("OCIRepository", "by-tag", {"url": "oci://ghcr.io/istio/release/charts/istiod",
+                                        "ref": {"tag": "1.31.1"}}),
+        obj("OCIRepository", "by-digest", {"url": "oci://ghcr.io/istio/release/charts/istiod",
+                                           "ref": {"digest": "sha256:0123"}}),
+        obj("HelmChart", "chart", {"chart": "base", "version": "1.30.5",
+                                   "sourceRef": {"kind": "HelmRepository", "name": "istio"}}),
+    ]  # fmt: skip
+    objects = {flux._key(o): ("clusters/c/charts", o) for o in sources}
+
+    def chart_of(spec: dict) -> flux.ReleaseChart | None:
+        return flux.release_chart(obj("HelmRelease", "r", spec), objects)
+
+    blob = "https://blob.istio.io/istio-release/charts"
+    assert chart_of(
+        {"chart": {"spec": {"chart": "gateway", "version": "1.31.1",
+                            "sourceRef": {"kind": "HelmRepository", "name": "istio"}}}}
+    ) == flux.ReleaseChart("gateway", "1.31.1", blob)  # fmt: skip
+    assert chart_of({"chartRef": {"kind": "OCIRepository", "name": "by-tag"}}) == (
+        flux.ReleaseChart("istiod", "1.31.1", "oci://ghcr.io/istio/release/charts")
+    )
+    assert chart_of({"chartRef": {"kind": "HelmChart", "name": "chart"}}) == (
+        flux.ReleaseChart("base", "1.30.5", blob)
+    )
+    assert chart_of({"chartRef": {"kind": "OCIRepository", "name": "by-digest"}}) is None
+    assert chart_of({"chartRef": {"kind": "OCIRepository", "name": "missing"}}) is None
+    assert chart_of({"chartRef": {"kind": "ExternalArtifact", "name": "by-tag"}}) is None

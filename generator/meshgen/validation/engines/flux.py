@@ -711,32 +711,24 @@ def _object_findings(view: RepoView, walk: ClusterWalk) -> list[Finding]:
             ref, kinds = chart_ref, CHART_REF_KINDS
         source = _ref_key(release, ref)
         field = "chartRef" if kinds is CHART_REF_KINDS else "chart.spec.sourceRef"
+        name = _key(release)[2]
         if source[0] not in kinds or source not in objects:
-            findings.append(
-                _finding(
-                    view,
-                    walk,
-                    path,
-                    release,
-                    f"HelmRelease {_key(release)[2]}: chart source {source[0]} "
-                    f"{source[1]}/{source[2]} is not applied in the cluster",
-                    f"point {field} at the cluster's chart source (run `meshgen render`)",
-                )
+            problem = (
+                f"HelmRelease {name}: chart source {source[0]} {source[1]}/{source[2]} is not "
+                "applied in the cluster",
+                f"point {field} at the cluster's chart source (run `meshgen render`)",
+                "error",
             )
         elif release_chart(release, objects) is None:
-            findings.append(
-                _finding(
-                    view,
-                    walk,
-                    path,
-                    release,
-                    f"HelmRelease {_key(release)[2]}: the chart of {source[0]} {source[2]} "
-                    "cannot be told offline (no chart name, or no version tag), so its values "
-                    "are not checked",
-                    "pin the chart by name and version (an OCIRepository by ref.tag)",
-                    severity=UNCHECKED,
-                )
+            problem = (
+                f"HelmRelease {name}: the chart of {source[0]} {source[2]} cannot be told "
+                "offline (no chart name, or no version tag), so its values are not checked",
+                "pin the chart by name and version (an OCIRepository by ref.tag)",
+                UNCHECKED,
             )
+        else:
+            continue
+        findings.append(_finding(view, walk, path, release, *problem))
     for key, (path, obj) in sorted(objects.items()):
         if not _group(obj).endswith(FLUX_SUFFIX) or key[1:] == (NAMESPACE, "flux-system"):
             continue  # bootstrap's own GitRepository and Kustomization carry no meshgen label
