@@ -80,7 +80,9 @@ def plan_render(root: Path, document: spec.MeshDocument) -> workspace.ChangeSet:
 
 
 # A chart repository in a generated engine file: Argo CD's repoURL, Flux's url.
-_REPOSITORY_LINE = re.compile(r"^\s*-?\s*(?:repoURL|url):\s*['\"]?([^'\"\s]+)", re.MULTILINE)
+_REPOSITORY_LINE = re.compile(
+    r"^[ \t]*-?[ \t]*(?:repoURL|url):[ \t]*['\"]?([^'\"\s]+)", re.MULTILINE
+)
 
 
 def _setting(tree: Any, *keys: str) -> str | None:
@@ -98,7 +100,12 @@ def location_settings(
     from meshgen.render.plan import plan_mesh
 
     mesh = document.mesh
-    repositories = [url for path in sorted(texts) for url in _REPOSITORY_LINE.findall(texts[path])]
+    repositories = [
+        url
+        for path in sorted(texts)
+        if "url:" in texts[path] or "repoURL:" in texts[path]
+        for url in _REPOSITORY_LINE.findall(texts[path])
+    ]
     istiod_values: set[str] = {
         component.values_path
         for plan in plan_mesh(mesh, library.chart_profiles())

@@ -124,16 +124,21 @@ def collect(options: Options, step: Callable[[str], None] = lambda _name: None) 
     document, findings = mesh.check(root)
     mesh_model = document.mesh if document is not None else None
     kube_version = mesh_model.kubernetes_version if mesh_model else spec.DEFAULT_KUBERNETES_VERSION
+    changes = None
     if document is not None:
+        try:  # one render for the drift check and for what old defaults left in the files
+            changes = mesh_repo.plan_render(root, document)
+        except MeshgenError:
+            changes = None  # a hand-written file where a generated one goes: drift says so
         today = options.today or datetime.datetime.now(datetime.timezone.utc).date()
-        loaded = document
+        loaded, rendered = document, list(changes.write) if changes is not None else []
         findings += _guarded(
             "mesh",
-            lambda: release.check(root, loaded, today, options.allow_unknown_version),
+            lambda: release.check(root, loaded, today, options.allow_unknown_version, rendered),
         )
     step("drift")
     if document is not None:
-        findings += _guarded("drift", lambda: drift.check(root, document))
+        findings += _guarded("drift", lambda: drift.check(root, document, changes))
     else:
         findings.append(_skipped("drift", *INVALID_MESH))
     engine = engine_module(mesh_model.engine) if mesh_model else None

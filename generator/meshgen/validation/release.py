@@ -10,10 +10,10 @@ in the generated files by an old default) are warnings.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterable
 from pathlib import Path
 
 from meshgen import library, mesh_repo, releases, spec
-from meshgen.errors import MeshgenError
 from meshgen.spec.locations import line_of
 from meshgen.validation import Finding
 
@@ -30,8 +30,14 @@ def _line(document: spec.MeshDocument, field: str | None) -> int | None:
 
 
 def check(
-    root: Path, document: spec.MeshDocument, today: datetime.date, allow_unknown: bool
+    root: Path,
+    document: spec.MeshDocument,
+    today: datetime.date,
+    allow_unknown: bool,
+    rendered: Iterable[str] = (),
 ) -> list[Finding]:
+    """The findings about the release and locations; ``rendered`` are the generated paths a
+    render would rewrite (read for what earlier defaults left in them)."""
     mesh = document.mesh
     notices = releases.version_notices(
         library.istio_releases(),
@@ -40,11 +46,7 @@ def check(
         today,
         allow_unknown=allow_unknown,
     )
-    try:
-        paths = list(mesh_repo.plan_render(root, document).write)
-    except MeshgenError:
-        paths = []  # a hand-written file where a generated one goes: the drift check says so
-    notices += mesh_repo.location_notices(root, document, paths)
+    notices += mesh_repo.location_notices(root, document, rendered)
     return [
         Finding(
             check="mesh",
