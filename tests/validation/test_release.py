@@ -82,6 +82,11 @@ def test_defects_pre_releases_and_kubernetes_ranges_are_warnings(
     result = run_cli(capsys, "validate", "--repo", str(root))
     assert result.exit_code == 0, result.stdout
     assert result.stdout.count("[warning] mesh.yaml:") == 3
+    # Charts not given: the fix says where to pull them from.
+    pull = (
+        "helm pull istiod --repo https://blob.istio.io/istio-release/charts --version 1.31.0-rc.0"
+    )
+    assert pull in result.stdout
 
 
 def test_validate_takes_today_from_its_options(tmp_path: Path, tools: dict[str, Path]) -> None:

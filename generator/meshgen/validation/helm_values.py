@@ -268,6 +268,13 @@ def _check_release(
     return findings
 
 
+def _pull_source(chart: str, repo_url: str) -> str:
+    """What ``helm pull`` takes for ``chart`` from ``repo_url``."""
+    if repo_url.startswith("oci://"):
+        return f"{repo_url.rstrip('/')}/{chart}"
+    return f"{chart} --repo {repo_url}" if repo_url else f"istio/{chart}"
+
+
 def check(
     view: RepoView, releases: list[HelmRelease], charts: Charts, kube_version: str, jobs: int
 ) -> list[Finding]:
@@ -286,8 +293,9 @@ def check(
                 check="helm-values",
                 message=f"chart {chart} {version} is not available: the values of "
                 f"{len(group)} releases are not checked against it",
-                fix="pass --charts DIR with the unpacked chart (`helm pull istio/"
-                f"{chart} --version {version} --untar`), or run with --pull",
+                fix="pass --charts DIR with the unpacked chart (`helm pull "
+                f"{_pull_source(chart, group[0].repo_url)} --version {version} --untar`), or "
+                "run with --pull",
                 severity=UNCHECKED,
             )
         )
