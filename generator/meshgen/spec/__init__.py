@@ -17,8 +17,21 @@ Callers import from the package (``from meshgen import spec``; ``spec.parse(...)
 below are its public surface.
 """
 
-from meshgen.spec.edits import NewCluster, Removal, add_cluster, record_trust, remove_cluster
-from meshgen.spec.invariants import check_invariants, unreachable_networks
+from meshgen.spec.edits import (
+    IstioChange,
+    NewCluster,
+    Removal,
+    add_cluster,
+    record_trust,
+    remove_cluster,
+    set_istio_states,
+)
+from meshgen.spec.invariants import (
+    check_invariants,
+    minors_apart,
+    skew_problems,
+    unreachable_networks,
+)
 from meshgen.spec.migrate import MIGRATIONS, migrate, rename_key
 from meshgen.spec.model import (
     API_VERSION,
@@ -30,6 +43,7 @@ from meshgen.spec.model import (
     DEFAULT_REVISION,
     DEFAULT_SOPS_SECRET,
     DEFAULT_STORE,
+    DEFAULT_TAG,
     DEFAULT_TRUST_DOMAIN,
     ENGINES_WITH_SOPS,
     EXTERNAL_CONTROL_PLANE,
@@ -40,9 +54,12 @@ from meshgen.spec.model import (
     PRIMARY,
     REMOTE,
     SCHEMA_COMMENT,
+    UNREVISIONED,
     Cluster,
+    ControlPlane,
     Discovery,
     EastWestGateway,
+    IstioState,
     Mesh,
     MeshDocument,
     TrustRecord,
@@ -61,6 +78,7 @@ __all__ = [
     "DEFAULT_REVISION",
     "DEFAULT_SOPS_SECRET",
     "DEFAULT_STORE",
+    "DEFAULT_TAG",
     "DEFAULT_TRUST_DOMAIN",
     "ENGINES_WITH_SOPS",
     "EXTERNAL_CONTROL_PLANE",
@@ -72,9 +90,13 @@ __all__ = [
     "PRIMARY",
     "REMOTE",
     "SCHEMA_COMMENT",
+    "UNREVISIONED",
     "Cluster",
+    "ControlPlane",
     "Discovery",
     "EastWestGateway",
+    "IstioChange",
+    "IstioState",
     "Mesh",
     "MeshDocument",
     "NewCluster",
@@ -85,10 +107,13 @@ __all__ = [
     "check_invariants",
     "from_tree",
     "migrate",
+    "minors_apart",
     "parse",
     "record_trust",
     "remove_cluster",
     "rename_key",
+    "set_istio_states",
+    "skew_problems",
     "to_text",
     "unreachable_networks",
     "validate_schema",

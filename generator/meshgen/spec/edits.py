@@ -1,4 +1,5 @@
-"""Edits of ``mesh.yaml`` that commands make: add or remove a cluster, record trust material.
+"""Edits of ``mesh.yaml`` that commands make: add or remove a cluster, record trust material,
+set each cluster's Istio state during an upgrade.
 
 Edits work on ruamel.yaml's round-trip tree, in place, so comments and key order survive; each
 one is undone when the result is invalid, leaving the document exactly as it was.
@@ -12,7 +13,14 @@ from typing import Any
 
 from meshgen.errors import MeshgenError, SpecError
 from meshgen.spec.locations import line_of
-from meshgen.spec.model import EXTERNAL_CONTROL_PLANE, PRIMARY, REMOTE, Cluster, MeshDocument
+from meshgen.spec.model import (
+    EXTERNAL_CONTROL_PLANE,
+    PRIMARY,
+    REMOTE,
+    Cluster,
+    IstioState,
+    MeshDocument,
+)
 from meshgen.spec.yamlio import from_tree
 
 
@@ -376,6 +384,91 @@ def remove_cluster(
         undo += _forget_sealed(entry, {f"istio-remote-secret-{c}" for c in gone})
     try:
         return from_tree(tree, document.source), Removal(clusters=removed, networks=emptied)
+    except MeshgenError:
+        for step in reversed(undo):
+            step()
+        raise
+
+
+def _state_node(state: IstioState) -> Any:
+    """``clusters[].istio`` as written: versions quoted, as ``init`` writes istio.version."""
+    from ruamel.yaml.comments import CommentedMap
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+
+    node = CommentedMap()
+    if state.version:
+        node["version"] = DoubleQuotedScalarString(state.version)
+    if state.revisions:
+        node["revisions"] = CommentedMap(
+            (_quoted(name), DoubleQuotedScalarString(version)) for name, version in state.revisions
+        )
+    if state.tags:
+        node["tags"] = CommentedMap((_quoted(tag), _quoted(rev)) for tag, rev in state.tags)
+    return node
+
+
+def _replace_key(mapping: Any, key: str, value: Any) -> Callable[[], None]:
+    """Set (``value`` not None) or remove ``mapping[key]``; return a function that undoes it."""
+    if key in mapping:
+        position, old = list(mapping).index(key), mapping[key]
+        if value is None:
+            del mapping[key]
+        else:
+            mapping[key] = value
+
+        def restore() -> None:
+            if key in mapping:
+                mapping[key] = old
+            else:
+                mapping.insert(position, key, old)
+
+        return restore
+    if value is None:
+        return lambda: None
+    _set_at_end(mapping, key, value)
+
+    def drop() -> None:
+        del mapping[key]
+
+    return drop
+
+
+@dataclass(frozen=True)
+class IstioChange:
+    """What ``meshgen upgrade`` writes: each named cluster's new Istio state (an empty state
+    removes ``clusters[].istio``), clusters whose ``revision`` key goes (their revision was
+    removed), and a new ``istio.version`` (None: unchanged)."""
+
+    states: dict[str, IstioState]
+    drop_revision: frozenset[str] = frozenset()
+    mesh_version: str | None = None
+
+
+def set_istio_states(document: MeshDocument, change: IstioChange) -> MeshDocument:
+    """The document with ``change`` applied. Like :func:`add_cluster`, the tree is edited in
+    place (comments and key order survive) and restored when the result is invalid."""
+    from ruamel.yaml.comments import CommentedMap
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+
+    tree = document.tree
+    entries = {str(c.get("name")): c for c in tree.get("clusters") or []}
+    unknown = sorted(set(change.states) - entries.keys())
+    if unknown:
+        raise MeshgenError(
+            f"{document.source}: cluster {unknown[0]!r} is not in the mesh; check the name"
+        )
+    undo: list[Callable[[], None]] = []
+    for name, state in change.states.items():
+        undo.append(_replace_key(entries[name], "istio", _state_node(state) if state else None))
+    for name in sorted(change.drop_revision):
+        undo.append(_replace_key(entries[name], "revision", None))
+    if change.mesh_version is not None:
+        if "istio" not in tree:
+            undo.append(_replace_key(tree, "istio", CommentedMap()))
+        version = DoubleQuotedScalarString(change.mesh_version)
+        undo.append(_replace_key(tree["istio"], "version", version))
+    try:
+        return from_tree(tree, document.source)
     except MeshgenError:
         for step in reversed(undo):
             step()

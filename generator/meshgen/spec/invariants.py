@@ -8,17 +8,24 @@ from collections.abc import Callable
 from typing import Any
 
 from meshgen.errors import SpecError
+from meshgen.releases import Version, parse_version
 from meshgen.spec.locations import field_name, line_of
 from meshgen.spec.model import (
+    DEFAULT_TAG,
     ENGINES_WITH_SOPS,
     EXTERNAL_CONTROL_PLANE,
     MESH_FILE,
     PRIMARY,
     REMOTE,
+    UNREVISIONED,
     Cluster,
     EastWestGateway,
     Mesh,
 )
+
+# Upstream supports a canary (revision) upgrade across at most two minor versions, an
+# in-place one across one, and a mesh whose clusters run at most two minor versions at once.
+MAX_MINORS_APART = 2
 
 
 def _check_gateway_size(
@@ -116,6 +123,8 @@ def check_invariants(mesh: Mesh, tree: Any = None, source: str = MESH_FILE) -> N
                 )
     _check_flat_networks(mesh, fail)
     _check_reachability(mesh, fail)
+    for path, message in skew_problems(mesh):
+        fail(path, message)
 
 
 Fail = Callable[[list[Any], str], None]
@@ -290,3 +299,176 @@ def _check_reachability(mesh: Mesh, fail: Fail) -> None:
                 "be unreachable from the other networks; set eastWestGateway.enabled: true on "
                 "one of them (or enabled: false on each, to keep them one-way on purpose)",
             )
+
+
+# ----------------------------------------------------------------------- Istio versions
+
+
+def _parsed(version: str) -> Version:
+    parsed = parse_version(version)
+    assert parsed is not None  # the schema's pattern
+    return parsed
+
+
+def minors_apart(older: str, newer: str) -> int:
+    """How many minor versions ``newer`` is ahead of ``older`` (negative when behind)."""
+    a, b = _parsed(older), _parsed(newer)
+    return (b.major - a.major) * 100 + b.minor - a.minor
+
+
+def _state_path(mesh: Mesh, cluster: Cluster, *keys: Any) -> list[Any]:
+    return ["clusters", mesh.clusters.index(cluster), "istio", *keys]
+
+
+def _own_problems(mesh: Mesh, cluster: Cluster) -> list[tuple[list[Any], str]]:
+    """A cluster's revisions and tags, on their own."""
+    state, name = cluster.istio, cluster.name
+    problems: list[tuple[list[Any], str]] = []
+    if state.version and state.revisions:
+        problems.append(
+            (
+                _state_path(mesh, cluster, "revisions"),
+                f"{name} has both istio.version (in place) and istio.revisions; keep one: "
+                "with revisions, each revision names its own version",
+            )
+        )
+    control = mesh.control_plane_of(cluster)
+    external = EXTERNAL_CONTROL_PLANE in (cluster.role, control.role if control else None)
+    if external and (state.revisions or state.tags):
+        key = "revisions" if state.revisions else "tags"
+        problems.append(
+            (
+                _state_path(mesh, cluster, key),
+                f"{name} is part of an external control plane, which meshgen upgrades in "
+                "place only; replace istio.revisions and istio.tags with istio.version",
+            )
+        )
+    planes = mesh.control_planes_of(cluster)
+    revisions = [p.revision for p in planes]
+    if len(planes) > 2:
+        problems.append(
+            (
+                _state_path(mesh, cluster, "revisions"),
+                f"{name} runs {len(planes)} control planes ({', '.join(revisions)}); an "
+                "upgrade runs at most two side by side: finish one first (meshgen upgrade "
+                "--finish)",
+            )
+        )
+    base = mesh.revision_of(cluster) or UNREVISIONED
+    if UNREVISIONED in revisions and base != UNREVISIONED:
+        problems.append(
+            (
+                _state_path(mesh, cluster, "revisions", UNREVISIONED),
+                f"an unrevisioned istiod next to revision {base} in {name} takes over the "
+                "namespaces labelled istio-injection=enabled (istio/istio#48643); give the new "
+                "control plane a revision name",
+            )
+        )
+    for tag, target in state.tags:
+        if target not in revisions:
+            problems.append(
+                (
+                    _state_path(mesh, cluster, "tags", tag),
+                    f"tag {tag} of {name} points at revision {target}, which {name} does not "
+                    f"run ({', '.join(revisions)}); point it at one of those",
+                )
+            )
+        elif tag != DEFAULT_TAG and tag in revisions:
+            problems.append(
+                (
+                    _state_path(mesh, cluster, "tags", tag),
+                    f"tag {tag} of {name} has the name of a revision, so istio.io/rev={tag} "
+                    "would select two webhooks; rename the tag",
+                )
+            )
+    default = mesh.default_revision_of(cluster) or UNREVISIONED
+    if state.revisions and default not in revisions:
+        problems.append(
+            (
+                _state_path(mesh, cluster, "tags"),
+                f"no control plane of {name} serves the default (istio-injection=enabled, "
+                f"config validation, the east-west gateway); add tags: {{default: "
+                f"{revisions[-1]}}}",
+            )
+        )
+    if len(planes) == 2 and abs(minors_apart(planes[0].version, planes[1].version)) > 2:
+        problems.append(
+            (
+                _state_path(mesh, cluster, "revisions"),
+                f"{name}'s revisions run {planes[0].version} and {planes[1].version}, more than "
+                f"{MAX_MINORS_APART} minor versions apart; upstream supports canaries across "
+                "at most two",
+            )
+        )
+    return problems
+
+
+def _remote_problems(mesh: Mesh, cluster: Cluster) -> list[tuple[list[Any], str]]:
+    """A remote's webhooks and proxies go to its control plane's istiod of the same revision:
+    that revision must run there, at the remote's version or newer."""
+    control = mesh.control_plane_of(cluster)
+    if cluster.role != REMOTE or control is None:
+        return []
+    served = {p.revision: p for p in mesh.control_planes_of(control)}
+    problems: list[tuple[list[Any], str]] = []
+    key = "revisions" if cluster.istio.revisions else "version"
+    for plane in mesh.control_planes_of(cluster):
+        where = [plane.revision] if key == "revisions" else []
+        serving = served.get(plane.revision)
+        if serving is None:
+            problems.append(
+                (
+                    _state_path(mesh, cluster, key, *where),
+                    f"remote {cluster.name} uses revision {plane.revision} of {control.name}, "
+                    f"which does not run it ({', '.join(served)}); a remote's webhooks and "
+                    f"proxies go to its control plane's istiod of the same revision: move "
+                    f"{cluster.name} with {control.name}",
+                )
+            )
+        elif _parsed(plane.version) > _parsed(serving.version):
+            problems.append(
+                (
+                    _state_path(mesh, cluster, key, *where),
+                    f"remote {cluster.name} would run {plane.version} while {control.name}'s "
+                    f"istiod serving it (revision {plane.revision}) runs {serving.version}: a "
+                    "data plane newer than its control plane; upgrade the control plane first, "
+                    "or together with its remotes",
+                )
+            )
+    return problems
+
+
+def _mesh_minor_problems(mesh: Mesh) -> list[tuple[list[Any], str]]:
+    """At most two minor versions in the mesh at once, at most two minors apart."""
+    seen: dict[str, str] = {}  # minor line -> first cluster running it
+    for cluster in mesh.clusters:
+        for version in mesh.versions_of(cluster):
+            line = _parsed(version).line
+            if line in seen:
+                continue
+            seen[line] = cluster.name
+            lines = sorted(seen, key=lambda text: _parsed(text + ".0"))
+            apart = minors_apart(lines[0] + ".0", lines[-1] + ".0")
+            if len(lines) > 2 or apart > MAX_MINORS_APART:
+                running = ", ".join(f"{line_} ({seen[line_]})" for line_ in lines)
+                return [
+                    (
+                        _state_path(mesh, cluster) if cluster.istio else ["istio", "version"],
+                        f"the mesh would run Istio {running} at once; during an upgrade a mesh "
+                        "spans at most two minor versions, at most two apart: finish moving "
+                        "the clusters on the oldest one first",
+                    )
+                ]
+    return []
+
+
+def skew_problems(mesh: Mesh) -> list[tuple[list[Any], str]]:
+    """Every broken version-skew rule, as (mesh.yaml path, message), in file order: a
+    cluster's revisions and tags, what its remotes use, and the minors the mesh spans.
+    ``meshgen upgrade`` refuses a step that breaks one; ``validate`` reports a hand edit."""
+    problems: list[tuple[list[Any], str]] = []
+    for cluster in mesh.clusters:
+        if cluster.istio:
+            problems += _own_problems(mesh, cluster)
+        problems += _remote_problems(mesh, cluster)
+    return problems + _mesh_minor_problems(mesh)

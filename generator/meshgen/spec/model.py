@@ -95,6 +95,44 @@ class TrustRecord:
     sealed: dict[str, str] = field(default_factory=dict)
 
 
+# The unrevisioned istiod (its objects carry istio.io/rev=default), and the revision tag that
+# serves namespaces labelled istio-injection=enabled and validates config by default.
+UNREVISIONED = "default"
+DEFAULT_TAG = "default"
+
+
+@dataclass(frozen=True)
+class IstioState:
+    """A cluster's own Istio state (``clusters[].istio``), written by ``meshgen upgrade``.
+
+    Empty for a cluster that runs the mesh's ``istio.version``. ``version``: upgraded in place
+    to another version. ``revisions``: control planes side by side, ``(revision, version)``
+    in file order (``default`` is the unrevisioned istiod); ``tags``: ``(tag, revision)``.
+    """
+
+    version: str | None = None
+    revisions: tuple[tuple[str, str], ...] = ()
+    tags: tuple[tuple[str, str], ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.version or self.revisions or self.tags)
+
+
+@dataclass(frozen=True)
+class ControlPlane:
+    """One istiod of a cluster: revision (``default``: unrevisioned), version, Helm release,
+    and the revision tags rendered from that release."""
+
+    revision: str
+    version: str
+    release: str
+    tags: tuple[str, ...] = ()
+
+    @property
+    def revisioned(self) -> bool:
+        return self.revision != UNREVISIONED
+
+
 @dataclass(frozen=True)
 class Cluster:
     name: str
@@ -111,6 +149,7 @@ class Cluster:
     zone: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
     trust: TrustRecord = field(default_factory=TrustRecord)
+    istio: IstioState = field(default_factory=IstioState)
 
     @property
     def runs_istiod(self) -> bool:
@@ -176,6 +215,38 @@ class Mesh:
         """The Istio revision of ``cluster`` (``None``: the default, unrevisioned install)."""
         revision = cluster.revision or self.istio_revision
         return None if revision in (None, "default") else revision
+
+    def control_planes_of(self, cluster: Cluster) -> tuple[ControlPlane, ...]:
+        """The istiod releases of ``cluster`` (a remote's: its ``profile: remote`` ones), in
+        ``mesh.yaml`` order. The revision the cluster ran before its first revision-based
+        upgrade keeps the release name ``istiod`` (renaming would reinstall it); each revision
+        added next to it is the release ``istiod-<revision>``."""
+        state = cluster.istio
+        base = self.revision_of(cluster) or UNREVISIONED
+        entries = state.revisions or ((base, state.version or self.istio_version),)
+        tags = dict(state.tags)
+        return tuple(
+            ControlPlane(
+                revision=revision,
+                version=version,
+                release="istiod" if revision == base else f"istiod-{revision}",
+                tags=tuple(sorted(t for t, target in tags.items() if target == revision)),
+            )
+            for revision, version in entries
+        )
+
+    def default_revision_of(self, cluster: Cluster) -> str | None:
+        """The revision serving ``istio-injection=enabled`` and default validation, which the
+        east-west gateway follows: the ``default`` tag's, else the cluster's revision as
+        before upgrades (``None``: the unrevisioned istiod)."""
+        revision = dict(cluster.istio.tags).get(DEFAULT_TAG)
+        if revision is None:
+            return self.revision_of(cluster)
+        return None if revision == UNREVISIONED else revision
+
+    def versions_of(self, cluster: Cluster) -> tuple[str, ...]:
+        """The Istio versions ``cluster`` runs (two during a revision-based upgrade)."""
+        return tuple(dict.fromkeys(p.version for p in self.control_planes_of(cluster)))
 
     @functools.cached_property
     def primaries(self) -> tuple[Cluster, ...]:
@@ -249,6 +320,7 @@ def build_model(tree: Any) -> Mesh:
                 zone=raw.get("zone"),
                 labels=dict(raw.get("labels", {})),
                 trust=_trust_record(raw.get("trust", {})),
+                istio=_istio_state(raw.get("istio", {})),
             )
         )
     mesh_id = data["meshID"]
@@ -301,6 +373,15 @@ def _east_west_gateway(raw: dict[str, Any]) -> EastWestGateway:
         max_replicas=high,
         service_type=raw.get("serviceType", "LoadBalancer"),
         annotations=dict(raw.get("annotations", {})),
+    )
+
+
+def _istio_state(raw: dict[str, Any]) -> IstioState:
+    version = raw.get("version")
+    return IstioState(
+        version=str(version) if version is not None else None,
+        revisions=tuple((str(k), str(v)) for k, v in raw.get("revisions", {}).items()),
+        tags=tuple((str(k), str(v)) for k, v in raw.get("tags", {}).items()),
     )
 
 
