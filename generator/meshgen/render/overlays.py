@@ -63,13 +63,10 @@ def namespace_base(namespace: str) -> str:
 
 
 def expose_istiod(mesh: Mesh, plan: ClusterPlan) -> list[dict[str, Any]]:
-    """Gateway ``istiod-gateway`` and VirtualService ``istiod-vs`` (upstream's
-    ``expose-istiod.yaml``, or its revision template): remotes reach this primary's istiod
-    (xDS 15012, webhooks 15017) through its east-west gateway."""
-    revision = mesh.revision_of(plan.cluster)
-    service = f"istiod-{revision}" if revision else "istiod"
-    host = f"{service}.{plan.namespace}.svc.cluster.local"
-    sni = [f"{service}.{plan.namespace}.svc"] if revision else ["*"]
+    """Gateway ``istiod-gateway`` and a VirtualService per control plane (upstream's
+    ``expose-istiod.yaml``, or its revision template ``istiod-vs-<revision>``): remotes reach
+    this primary's istiod (xDS 15012, webhooks 15017) through its east-west gateway, each
+    revision by the name of its Service (``istiod-<revision>``) in the TLS SNI."""
     gateway = {
         "apiVersion": "networking.istio.io/v1",
         "kind": "Gateway",
@@ -86,7 +83,17 @@ def expose_istiod(mesh: Mesh, plan: ClusterPlan) -> list[dict[str, Any]]:
             ],
         },
     }
-    virtual_service = {
+    return [gateway] + [
+        _istiod_virtual_service(plan, plane.revision if plane.revisioned else None)
+        for plane in mesh.control_planes_of(plan.cluster)
+    ]
+
+
+def _istiod_virtual_service(plan: ClusterPlan, revision: str | None) -> dict[str, Any]:
+    service = f"istiod-{revision}" if revision else "istiod"
+    host = f"{service}.{plan.namespace}.svc.cluster.local"
+    sni = [f"{service}.{plan.namespace}.svc"] if revision else ["*"]
+    return {
         "apiVersion": "networking.istio.io/v1",
         "kind": "VirtualService",
         "metadata": {
@@ -105,7 +112,6 @@ def expose_istiod(mesh: Mesh, plan: ClusterPlan) -> list[dict[str, Any]]:
             ],
         },
     }
-    return [gateway, virtual_service]
 
 
 def _namespace_patch(plan: ClusterPlan, mesh: Mesh) -> dict[str, Any] | None:

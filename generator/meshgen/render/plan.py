@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from meshgen.library import ChartProfile
+from meshgen.releases import Version, parse_version
 from meshgen.spec import (
     EXTERNAL_CONTROL_PLANE,
     EXTERNAL_ISTIOD_NAMESPACE,
     ISTIO_SYSTEM,
     Cluster,
+    ControlPlane,
     Mesh,
 )
 
@@ -22,8 +24,9 @@ MESH_CONFIG_WAVE = 4  # after the gateway (3): Istio config needs istiod's webho
 class Component:
     """One thing a cluster syncs: a Helm release of an upstream chart or a kustomize overlay.
 
-    ``name`` is unique within the cluster (it names the Argo CD Application and the file);
-    ``sync_wave`` orders components: namespace and secrets, base, istiod, gateway, mesh config.
+    ``name`` is unique within the cluster (it names the Argo CD Application, the file and, for a
+    chart, the Helm release: ``istiod-<revision>`` for a second control plane); ``sync_wave``
+    orders components: namespace and secrets, base, istiod, gateway, mesh config.
     """
 
     name: str
@@ -32,6 +35,10 @@ class Component:
     chart: ChartProfile | None = None
     values_path: str | None = None
     overlay_path: str | None = None
+    # A chart's version when it is not the mesh's istio.version (a cluster being upgraded).
+    version: str | None = None
+    # For an istiod release: the control plane it installs.
+    control_plane: ControlPlane | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,36 @@ def system_namespace(mesh: Mesh, cluster: Cluster) -> str:
     return ISTIO_NAMESPACE
 
 
+def _unless_mesh(mesh: Mesh, version: str) -> str | None:
+    return None if version == mesh.istio_version else version
+
+
+def chart_version(mesh: Mesh, cluster: Cluster, chart: str) -> str:
+    """The version of ``chart`` in ``cluster`` (istiod: see ``Mesh.control_planes_of``).
+
+    ``base`` (the CRDs) follows the newest control plane, which needs its CRDs first; the
+    east-west ``gateway`` follows the control plane that injects it, the default revision's.
+    """
+    planes = mesh.control_planes_of(cluster)
+    if chart == "gateway":
+        default = mesh.default_revision_of(cluster) or "default"
+        for plane in planes:
+            if plane.revision == default:
+                return plane.version
+    return max((p.version for p in planes), key=_semver)
+
+
+def _semver(version: str) -> Version:
+    parsed = parse_version(version)
+    assert parsed is not None  # the schema's pattern
+    return parsed
+
+
+def component_version(mesh: Mesh, component: Component) -> str:
+    """The chart version an engine installs for ``component``."""
+    return component.version or mesh.istio_version
+
+
 def plan_cluster(mesh: Mesh, cluster: Cluster, profiles: dict[str, ChartProfile]) -> ClusterPlan:
     folder = cluster_folder(cluster.name)
     namespace = system_namespace(mesh, cluster)
@@ -91,6 +128,21 @@ def plan_cluster(mesh: Mesh, cluster: Cluster, profiles: dict[str, ChartProfile]
     ]
     for chart in charts_of(mesh, cluster):
         profile = profiles[chart]
+        if chart == "istiod":
+            for plane in mesh.control_planes_of(cluster):
+                # The release istiod keeps values/istiod.yaml; istiod-<rev>: values/istiod-<rev>.
+                components.append(
+                    Component(
+                        name=plane.release,
+                        sync_wave=profile.sync_wave,
+                        namespace=namespace,
+                        chart=profile,
+                        values_path=f"{folder}/values/{plane.release}.yaml",
+                        version=_unless_mesh(mesh, plane.version),
+                        control_plane=plane,
+                    )
+                )
+            continue
         components.append(
             Component(
                 name=profile.release,
@@ -98,6 +150,7 @@ def plan_cluster(mesh: Mesh, cluster: Cluster, profiles: dict[str, ChartProfile]
                 namespace=namespace,
                 chart=profile,
                 values_path=f"{folder}/values/{chart}.yaml",
+                version=_unless_mesh(mesh, chart_version(mesh, cluster, chart)),
             )
         )
     if cluster.east_west_gateway.enabled:

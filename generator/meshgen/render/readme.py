@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from meshgen.render.plan import ClusterPlan
-from meshgen.spec import Cluster, unreachable_networks
+from meshgen.spec import DEFAULT_TAG, Cluster, unreachable_networks
 
 if TYPE_CHECKING:
     from meshgen.render.engines import Engine
@@ -127,8 +127,14 @@ def injection_section(mesh: Mesh) -> str:
     for cluster in sorted(mesh.clusters, key=lambda c: c.name):
         if cluster.role == "external-control-plane":
             continue
-        revision = mesh.revision_of(cluster)
-        label = f"istio.io/rev={revision}" if revision else "istio-injection=enabled"
+        tags = sorted(tag for tag, _ in cluster.istio.tags)
+        if tags:  # revision tags (an upgrade): namespaces follow a tag, not a revision
+            labels = ["istio-injection=enabled"] if DEFAULT_TAG in tags else []
+            labels += [f"istio.io/rev={tag}" for tag in tags if tag != DEFAULT_TAG]
+            label = "` or `".join(labels)
+        else:
+            revision = mesh.revision_of(cluster)
+            label = f"istio.io/rev={revision}" if revision else "istio-injection=enabled"
         by_label.setdefault(label, []).append(cluster.name)
     if not by_label:
         return ""
@@ -145,6 +151,30 @@ sidecar, or one from another revision.
 | label | clusters |
 | --- | --- |
 {rows}
+"""
+
+
+def versions_section(mesh: Mesh) -> str:
+    """Which Istio each cluster runs, once a cluster has its own (``meshgen upgrade``)."""
+    if not any(cluster.istio for cluster in mesh.clusters):
+        return ""
+    rows = []
+    for cluster in sorted(mesh.clusters, key=lambda c: c.name):
+        planes = ", ".join(
+            f"{p.version} (`{p.release}`{', tags ' + ', '.join(p.tags) if p.tags else ''})"
+            for p in mesh.control_planes_of(cluster)
+        )
+        rows.append(f"| `{cluster.name}` | {planes} |\n")
+    return f"""## Istio versions
+
+Clusters being upgraded run their own versions (`clusters[].istio` in `mesh.yaml`, written by
+`meshgen upgrade`); two releases in a cluster are two control planes side by side, and a
+namespace labelled `istio.io/rev=<tag>` (or `istio-injection=enabled`, the tag `default`) is
+injected by the one its tag points at. `meshgen upgrade --status` says what comes next.
+
+| cluster | Istio (Helm release, revision tags) |
+| --- | --- |
+{"".join(rows)}
 """
 
 
@@ -214,7 +244,7 @@ controller, set `eastWestGateway.serviceType: NodePort`.
 {control_plane_section(mesh)}## Layout
 
 {_layout_table(engine)}
-{injection_section(mesh)}{engine.readme_section(mesh, plans)}
+{injection_section(mesh)}{versions_section(mesh)}{engine.readme_section(mesh, plans)}
 ## Add a cluster
 
 ```sh

@@ -17,7 +17,15 @@ from typing import Any
 
 from meshgen.render.files import yaml_file
 from meshgen.render.plan import ClusterPlan
-from meshgen.spec import EXTERNAL_CONTROL_PLANE, EXTERNAL_ISTIOD_NAMESPACE, REMOTE, Cluster, Mesh
+from meshgen.spec import (
+    DEFAULT_TAG,
+    EXTERNAL_CONTROL_PLANE,
+    EXTERNAL_ISTIOD_NAMESPACE,
+    REMOTE,
+    Cluster,
+    ControlPlane,
+    Mesh,
+)
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -127,9 +135,33 @@ def image_values(mesh: Mesh) -> dict[str, Any]:
     return {"hub": mesh.hub, "global": {"hub": mesh.hub}}
 
 
-def istiod_values(mesh: Mesh, cluster: Cluster) -> dict[str, Any]:
-    values = _istiod_role_values(mesh, cluster)
+def istiod_values(
+    mesh: Mesh, cluster: Cluster, plane: ControlPlane | None = None
+) -> dict[str, Any]:
+    """istiod (of ``plane``, default: the cluster's first control plane) for its role."""
+    plane = plane or mesh.control_planes_of(cluster)[0]
+    values = deep_merge(_istiod_role_values(mesh, cluster), _revision_values(mesh, cluster, plane))
     return deep_merge(image_values(mesh), values)
+
+
+def _revision_values(mesh: Mesh, cluster: Cluster, plane: ControlPlane) -> dict[str, Any]:
+    """The revision of one istiod release and the tags rendered from it.
+
+    A tag's webhooks come from the release of the revision it points at (the chart's
+    ``revisionTags``), so moving a tag moves it between releases. The unrevisioned istiod
+    serves the ``default`` selectors itself; once the ``default`` tag points at another
+    revision its own injector steps aside (``global.operatorManageWebhooks``: no webhook
+    configuration), or both would inject ``istio-injection=enabled`` namespaces.
+    """
+    values: dict[str, Any] = {}
+    if plane.revisioned:
+        values["revision"] = plane.revision
+    tags = [t for t in plane.tags if plane.revisioned or t != DEFAULT_TAG]
+    if tags:
+        values["revisionTags"] = tags
+    if not plane.revisioned and mesh.default_revision_of(cluster) is not None:
+        values["global"] = {"operatorManageWebhooks": True}
+    return values
 
 
 def _istiod_role_values(mesh: Mesh, cluster: Cluster) -> dict[str, Any]:
@@ -144,9 +176,6 @@ def _istiod_role_values(mesh: Mesh, cluster: Cluster) -> dict[str, Any]:
         if mesh.remotes_of(cluster.name):
             # Take the leader lock for, and manage webhooks and CA of, the remote clusters.
             values["global"]["externalIstiod"] = True
-    revision = mesh.revision_of(cluster)
-    if revision:
-        values["revision"] = revision
     return values
 
 
@@ -162,7 +191,7 @@ def base_values(mesh: Mesh, cluster: Cluster) -> dict[str, Any]:
                 values["base"] = {
                     "validationURL": f"https://{control.discovery.address}:15017/validate"
                 }
-    revision = mesh.revision_of(cluster)
+    revision = mesh.default_revision_of(cluster)
     if revision:
         # The default validator and the istio-injection=enabled label follow this revision.
         values["defaultRevision"] = revision
@@ -188,7 +217,8 @@ def gateway_values(mesh: Mesh, cluster: Cluster) -> dict[str, Any]:
     if gateway.annotations:
         service["annotations"] = dict(sorted(gateway.annotations.items()))
     values["service"] = service
-    revision = mesh.revision_of(cluster)
+    # Injected by the default revision: a promotion changes it, which rolls the gateway.
+    revision = mesh.default_revision_of(cluster)
     if revision:
         values["revision"] = revision
     return values
@@ -197,7 +227,15 @@ def gateway_values(mesh: Mesh, cluster: Cluster) -> dict[str, Any]:
 _COMPUTED = {"base": base_values, "istiod": istiod_values, "gateway": gateway_values}
 
 
-def chart_values(mesh: Mesh, cluster: Cluster, chart: str, fixed: dict[str, Any]) -> dict[str, Any]:
+def chart_values(
+    mesh: Mesh,
+    cluster: Cluster,
+    chart: str,
+    fixed: dict[str, Any],
+    plane: ControlPlane | None = None,
+) -> dict[str, Any]:
+    if chart == "istiod":
+        return deep_merge(fixed, istiod_values(mesh, cluster, plane))
     return deep_merge(fixed, _COMPUTED[chart](mesh, cluster))
 
 
@@ -206,6 +244,12 @@ def cluster_values_files(mesh: Mesh, plan: ClusterPlan) -> dict[str, str]:
     for component in plan.components:
         if component.chart is None or component.values_path is None:
             continue
-        values = chart_values(mesh, plan.cluster, component.chart.chart, component.chart.values)
+        values = chart_values(
+            mesh,
+            plan.cluster,
+            component.chart.chart,
+            component.chart.values,
+            component.control_plane,
+        )
         files[component.values_path] = yaml_file(values)
     return files

@@ -15,7 +15,7 @@ from typing import Any
 from meshgen.errors import MeshgenError
 from meshgen.releases import is_oci, strip_scheme
 from meshgen.render.files import cluster_labels, kustomization, mesh_labels, yaml_file
-from meshgen.render.plan import ClusterPlan, Component
+from meshgen.render.plan import ClusterPlan, Component, component_version
 from meshgen.spec import Mesh
 
 API_VERSION = "argoproj.io/v1alpha1"
@@ -147,9 +147,9 @@ def child_application(mesh: Mesh, plan: ClusterPlan, component: Component) -> di
             {
                 "repoURL": chart_repo_url(mesh),
                 "chart": component.chart.chart,
-                "targetRevision": mesh.istio_version,
+                "targetRevision": component_version(mesh, component),
                 "helm": {
-                    "releaseName": component.chart.release,
+                    "releaseName": component.name,
                     "valueFiles": [f"$values/{component.values_path}"],
                 },
             },

@@ -33,7 +33,7 @@ from typing import Any
 
 from meshgen.releases import is_oci
 from meshgen.render.files import cluster_labels, kustomization, yaml_file
-from meshgen.render.plan import ClusterPlan, Component
+from meshgen.render.plan import ClusterPlan, Component, component_version
 from meshgen.spec import Mesh
 
 SOURCE_API = "source.toolkit.fluxcd.io/v1"
@@ -95,35 +95,44 @@ def helm_repository(mesh: Mesh, plan: ClusterPlan) -> dict[str, Any]:
     }
 
 
-def oci_repository_name(chart: str) -> str:
-    return f"istio-chart-{chart}"
+def oci_repository_name(chart: str, component: Component | None = None) -> str:
+    """``istio-chart-<chart>``; a second istiod release (another revision) has its own,
+    ``istio-chart-<release>``, since it pulls another version."""
+    if component is None or component.chart is None or component.name == component.chart.release:
+        return f"istio-chart-{chart}"
+    return f"istio-chart-{component.name}"
 
 
-def oci_repository(mesh: Mesh, plan: ClusterPlan, chart: str) -> dict[str, Any]:
-    """One chart of the OCI registry, at the mesh's Istio version."""
+def oci_repository(mesh: Mesh, plan: ClusterPlan, component: Component) -> dict[str, Any]:
+    """The chart of one release, from the OCI registry, at its version."""
+    assert component.chart is not None
+    chart = component.chart.chart
     return {
         "apiVersion": SOURCE_API,
         "kind": "OCIRepository",
-        "metadata": _metadata(mesh, plan, oci_repository_name(chart), CHARTS_STAGE),
+        "metadata": _metadata(mesh, plan, oci_repository_name(chart, component), CHARTS_STAGE),
         "spec": {
             "interval": "1h",
             "url": f"{mesh.chart_repository.rstrip('/')}/{chart}",
-            "ref": {"tag": mesh.istio_version},
+            "ref": {"tag": component_version(mesh, component)},
             "layerSelector": {"mediaType": HELM_CHART_LAYER, "operation": "copy"},
         },
     }
 
 
-def _chart(mesh: Mesh, chart: str) -> dict[str, Any]:
+def _chart(mesh: Mesh, component: Component) -> dict[str, Any]:
     """The HelmRelease fields that name its chart: ``chartRef`` to the chart's OCIRepository,
     or ``chart.spec`` in the HelmRepository."""
+    assert component.chart is not None
+    chart = component.chart.chart
     if is_oci(mesh.chart_repository):
-        return {"chartRef": {"kind": "OCIRepository", "name": oci_repository_name(chart)}}
+        name = oci_repository_name(chart, component)
+        return {"chartRef": {"kind": "OCIRepository", "name": name}}
     return {
         "chart": {
             "spec": {
                 "chart": chart,
-                "version": mesh.istio_version,
+                "version": component_version(mesh, component),
                 "sourceRef": {"kind": "HelmRepository", "name": HELM_REPOSITORY},
             }
         }
@@ -136,10 +145,10 @@ def helm_release(
     assert component.chart is not None
     spec: dict[str, Any] = {
         "interval": "30m",
-        "releaseName": component.chart.release,
+        "releaseName": component.name,
         "targetNamespace": component.namespace,
         "storageNamespace": component.namespace,
-        **_chart(mesh, component.chart.chart),
+        **_chart(mesh, component),
     }
     if after is not None:
         spec["dependsOn"] = [{"name": after.name}]
@@ -206,7 +215,7 @@ def _chart_files(mesh: Mesh, plan: ClusterPlan, charts: list[Component]) -> dict
         f"{values_folder}/kustomization.yaml": yaml_file(_values_kustomization(mesh, plan, charts))
     }
     if is_oci(mesh.chart_repository):
-        sources = [oci_repository(mesh, plan, c.chart.chart) for c in charts if c.chart]
+        sources = [oci_repository(mesh, plan, c) for c in charts if c.chart]
         release_files = [OCI_REPOSITORIES_FILE]
     else:
         sources = [helm_repository(mesh, plan)]
