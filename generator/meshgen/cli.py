@@ -196,6 +196,37 @@ def remove_cluster(name: str, force: bool, proposal: BranchOptions) -> None:
     sys.exit(command.run(name, force, proposal))
 
 
+def _cluster_list(
+    _ctx: click.Context, _param: click.Parameter, value: str | None
+) -> tuple[str, ...]:
+    return tuple(name.strip() for name in (value or "").split(",") if name.strip())
+
+
+@cli.command()
+@click.option("--istio-version", help="Istio release to upgrade to (from meshgen's catalogue).")
+@click.option(
+    "--clusters",
+    callback=_cluster_list,
+    help="Comma-separated clusters to move (default: every cluster not there yet).",
+)
+@click.option("--canary", help="The one cluster that goes first.")
+@click.option(
+    "--strategy",
+    type=click.Choice(["in-place", "revision"]),
+    help="in-place: upgrade the releases; revision (default): run the new istiod next to the "
+    "old one, under a revision named after the version.",
+)
+@click.option("--promote", is_flag=True, help="Move the revision tags to the new revision.")
+@click.option("--finish", is_flag=True, help="Remove the old revision once nothing uses it.")
+@click.option("--status", is_flag=True, help="Where every cluster stands (writes nothing).")
+@proposal_options("meshgen/upgrade-istio-V[-STEP]")
+def upgrade(proposal: BranchOptions, **kwargs: Any) -> None:
+    """Upgrade Istio across the mesh, one reviewed step (branch) at a time."""
+    from meshgen.commands import upgrade as command
+
+    sys.exit(command.run(command.Options(proposal=proposal, **kwargs)))
+
+
 @cli.command()
 @REPO_OPTION
 @click.option("--base", help="Git ref to compare with (default: merge base with origin/main).")
@@ -390,7 +421,8 @@ def seal(cluster: str, **kwargs: object) -> None:
 @click.option(
     "--charts",
     type=click.Path(path_type=Path),
-    help="Folder of unpacked charts (DIR/<chart> or DIR/<version>/<chart>).",
+    help="Folder of unpacked charts (DIR/<version>/<chart>, DIR/<version>/charts/<chart> or "
+    "DIR/<chart>).",
 )
 @click.option("--pull", is_flag=True, help="helm pull missing charts into the chart cache.")
 @click.option(

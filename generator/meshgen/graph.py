@@ -3,7 +3,8 @@
 One model (:func:`mesh_graph`) feeds two writers, Mermaid (rendered inline by GitHub and
 GitLab) and Graphviz DOT, so both always draw the same nodes and edges:
 
-- a node per cluster (name and role) inside its network's group, and a node per east-west
+- a node per cluster (name, role and Istio version, both during an upgrade) inside its
+  network's group, and a node per east-west
   gateway next to its cluster;
 - an edge from each cluster to its gateway; from a control plane (primary or external) to
   each cluster it manages;
@@ -59,11 +60,27 @@ def _id(prefix: str, name: str) -> str:
 
 def _role(mesh: spec.Mesh, cluster: spec.Cluster) -> str:
     if cluster.role == spec.REMOTE:
-        return f"remote of {cluster.control_plane}"
+        return f"remote of {cluster.control_plane}, {_versions(mesh, cluster)}"
     if cluster.role == spec.EXTERNAL_CONTROL_PLANE:
-        return "external control plane"
-    revision = mesh.revision_of(cluster)
-    return f"primary, revision {revision}" if revision else "primary"
+        return f"external control plane, {_versions(mesh, cluster)}"
+    planes = mesh.control_planes_of(cluster)
+    revision = planes[0].revision if len(planes) == 1 and planes[0].revisioned else None
+    if revision:
+        return f"primary, revision {revision}, {_versions(mesh, cluster)}"
+    return f"primary, {_versions(mesh, cluster)}"
+
+
+def _versions(mesh: spec.Mesh, cluster: spec.Cluster) -> str:
+    """``Istio 1.30.3``; during a revision-based upgrade both versions and which one serves
+    the default (``Istio 1.30.3 + 1.31.1, default on 1.30.3``)."""
+    planes = mesh.control_planes_of(cluster)
+    text = "Istio " + " + ".join(p.version for p in planes)
+    if len(planes) > 1:
+        default = mesh.default_revision_of(cluster) or spec.UNREVISIONED
+        serving = [p.version for p in planes if p.revision == default]
+        if serving:
+            text += f", default on {serving[0]}"
+    return text
 
 
 def mesh_graph(mesh: spec.Mesh) -> Graph:

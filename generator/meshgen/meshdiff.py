@@ -225,12 +225,96 @@ def _field_changes(before: spec.Mesh, after: spec.Mesh) -> list[str]:
     return lines
 
 
+def _revision(plane: spec.ControlPlane) -> str:
+    return f"revision {plane.revision}" if plane.revisioned else "the unrevisioned istiod"
+
+
+def _tags(tags: list[str]) -> str:
+    return f"tag{'s' if len(tags) > 1 else ''} {', '.join(tags)}"
+
+
+def _istio_change(
+    old: tuple[spec.ControlPlane, ...], new: tuple[spec.ControlPlane, ...], subject: str
+) -> str:
+    """One cluster's upgrade step in a sentence: in place, a revision added (and which tags
+    stay), tags moved, a revision removed; another hand edit as before and after."""
+    before = {p.revision: p for p in old}
+    after = {p.revision: p for p in new}
+    added = [p for p in new if p.revision not in before]
+    removed = [p for p in old if p.revision not in after]
+    if added and not removed and len(old) == 1:
+        kept = next(t for t in new if t.revision == old[0].revision)
+        parts = [f"{_revision(p)} added" for p in added]
+        if kept.tags:
+            parts.append(f"{_tags(list(kept.tags))} still on {_revision(kept)}")
+        for plane in added:
+            if plane.tags:
+                parts.append(f"{_tags(list(plane.tags))} on {_revision(plane)}")
+        versions = f"{old[0].version} -> {', '.join(p.version for p in added)}"
+        return f"{subject} {versions} ({', '.join(parts)})."
+    if removed and not added:
+        gone = "; ".join(f"{p.version} ({_revision(p)}) removed" for p in removed)
+        left = ", ".join(f"{_revision(p)} ({p.version})" for p in new)
+        return f"{subject} {gone}; {left} remains."
+    if not added and not removed:
+        lines = []
+        for plane in new:
+            previous = before[plane.revision]
+            if previous.version != plane.version:
+                lines.append(f"{previous.version} -> {plane.version} (in place)")
+        moved: dict[tuple[str, str], list[str]] = {}
+        for plane in old:
+            for tag in plane.tags:
+                now = next((p for p in new if tag in p.tags), None)
+                if now is not None and now.revision != plane.revision:
+                    moved.setdefault((plane.revision, now.revision), []).append(tag)
+        for (source, target), tags in moved.items():
+            lines.append(
+                f"{_tags(tags)} move from {_revision(before[source])} to "
+                f"{_revision(after[target])} ({after[target].version})"
+            )
+        if lines:
+            return f"{subject} {'; '.join(lines)}."
+    describe = " + ".join(f"{p.version} ({_revision(p)})" for p in old)
+    return (
+        f"{subject} {describe} -> "
+        + " + ".join(
+            f"{p.version} ({_revision(p)}{', ' + _tags(list(p.tags)) if p.tags else ''})"
+            for p in new
+        )
+        + "."
+    )
+
+
+def _istio(before: spec.Mesh, after: spec.Mesh) -> list[str]:
+    lines = []
+    for cluster in after.clusters:
+        try:
+            previous = before.cluster(cluster.name)
+        except KeyError:
+            continue
+        old, new = before.control_planes_of(previous), after.control_planes_of(cluster)
+        if old == new:
+            continue
+        if cluster.role == spec.REMOTE:
+            subject = f"{cluster.name} (remote of {cluster.control_plane})"
+        else:
+            subject = f"{cluster.name} istiod"
+        line = _istio_change(old, new, subject)
+        if cluster.east_west_gateway.enabled and before.default_revision_of(
+            previous
+        ) != after.default_revision_of(cluster):
+            line = line[:-1] + "; its east-west gateway rolls to it."
+        lines.append(line)
+    return lines
+
+
 def summarize(before: spec.Mesh, after: spec.Mesh) -> list[str]:
     """What turning ``before`` into ``after`` does to the mesh; empty when nothing changes.
 
     Clusters joining come first (in file order), then clusters leaving, networks, control
-    planes, remote secrets and edited settings. Linear in the number of clusters, apart from
-    the clusters that join or leave.
+    planes, remote secrets, edited settings and each cluster's Istio upgrade step. Linear in the
+    number of clusters, apart from the clusters that join or leave.
     """
     names_before = {c.name for c in before.clusters}
     names_after = {c.name for c in after.clusters}
@@ -243,4 +327,5 @@ def summarize(before: spec.Mesh, after: spec.Mesh) -> list[str]:
         *_control_planes(before, after),
         *_secrets(before, after, added, removed),
         *_field_changes(before, after),
+        *_istio(before, after),
     ]

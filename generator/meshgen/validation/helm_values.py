@@ -135,8 +135,9 @@ def deep_merge(base: Any, override: Any) -> Any:
 
 
 class Charts:
-    """Where unpacked charts are found: ``--charts DIR`` (``DIR/<chart>`` or
-    ``DIR/<version>/<chart>``), then the ``--pull`` cache (filled by ``pull``)."""
+    """Where unpacked charts are found: ``--charts DIR`` (``DIR/<version>/<chart>``,
+    ``DIR/<version>/charts/<chart>`` or ``DIR/<chart>``), then the ``--pull`` cache (filled by
+    ``pull``)."""
 
     def __init__(
         self,
@@ -153,7 +154,11 @@ class Charts:
     def find(self, chart: str, version: str, repo_url: str) -> Path | None:
         candidates = []
         if self.charts_dir is not None:
-            candidates += [self.charts_dir / version / chart, self.charts_dir / chart]
+            candidates += [
+                self.charts_dir / version / chart,
+                self.charts_dir / version / "charts" / chart,
+                self.charts_dir / chart,
+            ]
         candidates.append(self.cache_folder(repo_url, version) / chart)
         for candidate in candidates:
             if (candidate / "Chart.yaml").is_file():

@@ -47,7 +47,7 @@ def check(
         allow_unknown=allow_unknown,
     )
     notices += mesh_repo.location_notices(root, document, rendered)
-    return [
+    findings = [
         Finding(
             check="mesh",
             message=n.message,
@@ -58,3 +58,40 @@ def check(
         )
         for n in notices
     ]
+    return findings + _cluster_versions(document, today, allow_unknown)
+
+
+def _cluster_versions(
+    document: spec.MeshDocument, today: datetime.date, allow_unknown: bool
+) -> list[Finding]:
+    """The same notes for the versions clusters run of their own (``clusters[].istio``, during
+    an upgrade), each once, at the first cluster that names it."""
+    mesh = document.mesh
+    seen = {mesh.istio_version}
+    findings = []
+    for index, cluster in enumerate(mesh.clusters):
+        if not cluster.istio:
+            continue
+        for version in mesh.versions_of(cluster):
+            if version in seen:
+                continue
+            seen.add(version)
+            for notice in releases.version_notices(
+                library.istio_releases(),
+                version,
+                mesh.kubernetes_version,
+                today,
+                allow_unknown=allow_unknown,
+            ):
+                findings.append(
+                    Finding(
+                        check="mesh",
+                        message=f"{cluster.name} runs {version}: {notice.message}",
+                        fix=notice.fix.replace("istio.version", f"{cluster.name}'s version"),
+                        file=spec.MESH_FILE,
+                        line=line_of(document.tree, ["clusters", index, "istio"]),
+                        cluster=cluster.name,
+                        severity=notice.severity,
+                    )
+                )
+    return findings
