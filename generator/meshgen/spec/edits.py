@@ -208,6 +208,10 @@ def add_cluster(document: MeshDocument, request: NewCluster) -> tuple[MeshDocume
         cluster["region"] = _quoted(request.region)
     if request.zone:
         cluster["zone"] = _quoted(request.zone)
+    control = next((c for c in document.mesh.clusters if c.name == request.control_plane), None)
+    if request.role == REMOTE and control is not None and control.istio:
+        # A remote uses its control plane's revisions (and versions): it joins as it runs.
+        cluster["istio"] = _state_node(control.istio)
     clusters = tree.setdefault("clusters", CommentedSeq())
     undo.append(_append_before_trailing_comments(clusters, cluster))
     try:
