@@ -286,3 +286,19 @@ def test_revisions_on_an_external_control_plane_are_refused() -> None:
     assert "upgrades in place only" in refused(step_of, mesh, target=NEW)
     step = step_of(mesh, target=NEW, strategy=upgrades.IN_PLACE)
     assert step.change.mesh_version == NEW
+
+
+def test_status_of_an_in_place_upgrade_part_of_the_way() -> None:
+    text = three_clusters({"cluster-3": f'    istio: {{version: "{NEW}"}}\n'})
+    assert upgrades.status_lines(mesh_of(text))[-1] == (
+        f"Clusters run Istio {OLD}, {NEW}; next: meshgen upgrade --istio-version {NEW} "
+        "--strategy in-place (for cluster-1, cluster-2)."
+    )
+
+
+def test_a_mesh_without_clusters_just_moves_its_version() -> None:
+    from helpers import MINIMAL_MESH
+
+    step = step_of(mesh_of(MINIMAL_MESH), target=OLD)
+    assert step.change == spec.IstioChange(states={}, mesh_version=OLD)
+    assert written(MINIMAL_MESH, step).istio_version == OLD

@@ -182,6 +182,13 @@ def plan_upgrade(mesh: spec.Mesh, request: UpgradeRequest, catalogue: Catalogue)
     if strategy not in STRATEGIES:
         raise UpgradeRefused(f"--strategy {strategy}: use {' or '.join(STRATEGIES)}")
     _check_target(target, catalogue)
+    if not mesh.clusters and not (request.canary or request.clusters):
+        if mesh.istio_version == target:
+            raise UpgradeRefused(f"nothing to upgrade: the mesh is at Istio {target} already")
+        change = spec.IstioChange(states={}, mesh_version=target)
+        return Step(
+            "upgrade", target, (), change, f"Use Istio {target}", f"meshgen/upgrade-istio-{target}"
+        )
     named = (request.canary,) if request.canary else request.clusters
     candidates = _known(mesh, named) if named else list(mesh.clusters)
     new_revision = revision_name(target)
@@ -476,8 +483,15 @@ def status_lines(mesh: spec.Mesh) -> list[str]:
         else:
             step = "meshgen upgrade --finish (once no workload runs a proxy of the old revisions)"
         lines.append(f"Upgrade to Istio {target} in progress; next: {step}.")
+        return lines
+    versions = sorted({v for c in mesh.clusters for v in mesh.versions_of(c)}, key=_semver)
+    if len(versions) > 1:  # an in-place upgrade part of the way
+        behind = [c.name for c in mesh.clusters if versions[-1] not in mesh.versions_of(c)]
+        lines.append(
+            f"Clusters run Istio {', '.join(versions)}; next: meshgen upgrade --istio-version "
+            f"{versions[-1]} --strategy in-place (for {', '.join(behind)})."
+        )
     else:
-        versions = sorted({v for c in mesh.clusters for v in mesh.versions_of(c)}, key=_semver)
         lines.append(f"No upgrade in progress; the mesh runs Istio {', '.join(versions) or '-'}.")
     return lines
 
