@@ -53,8 +53,7 @@ def test_a_hand_edited_branch_is_described(
         "remote-1 joins network network1 as a remote of cluster-1 without an east-west gateway.",
         "cluster-1 now manages remotes: its istiod runs with externalIstiod and exposes itself "
         "through its east-west gateway.",
-        "Remote secrets: remote-1 gets placeholders for 0 cluster(s); 1 cluster(s) gain one "
-        "for remote-1.",
+        "Remote secrets: 1 cluster gains one for remote-1.",
         "cluster-1 changes: discovery (unset) -> 192.0.2.50.",
     ]
     clusters = {c["name"]: c for c in report["clusters"]}

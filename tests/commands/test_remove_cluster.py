@@ -51,9 +51,9 @@ def test_full_flow_leaves_no_trace_of_the_removed_cluster(
     assert git(mesh_repo.root, "status", "--porcelain") == ""
     expected = [
         "cluster-3 leaves the mesh (network network3).",
-        "network3 has no clusters left: the mesh now spans 2 network(s).",
+        "network3 has no clusters left: the mesh now spans 2 networks.",
         "network network3 is no longer declared.",
-        "Remote secrets: 2 cluster(s) drop the placeholder for cluster-3 (cluster-1, cluster-2).",
+        "Remote secrets: 2 clusters drop the placeholder for cluster-3 (cluster-1, cluster-2).",
     ]
     message = git(mesh_repo.root, "log", "-1", "--format=%B")
     assert message.startswith("Remove cluster cluster-3 from mesh mesh1\n\n" + "\n".join(expected))

@@ -101,9 +101,9 @@ class Proposal:
                 output.warn(warning)
         for warning in missing_secrets(self.root, mesh[1]):
             output.warn(warning)
-        output.info(f"{len(changes.write)} files written, {len(changes.remove)} removed:")
-        for path in changes.paths:
-            output.info(f"  {path}")
+        written = output.counted(len(changes.write), "file")
+        output.info(f"{written} written, {len(changes.remove)} removed:")
+        output.changed_files(changes.write, changes.remove)
         if base_branch is None:
             output.info("Not committed (--no-commit). Review with `git status`, then commit.")
             return

@@ -8,15 +8,21 @@ from meshgen import mesh_repo, output, spec
 from meshgen.adapters import workspace
 from meshgen.commands.encrypt_remote_secret import missing_secrets
 from meshgen.errors import CheckFailed
+from meshgen.render.readme import network_reachability
 
 
 def run(repo: Path | None, check: bool) -> int:
     root = mesh_repo.find_root(repo)
     document = mesh_repo.load(root)
     changes = mesh_repo.plan_render(root, document)
+    for warning in network_reachability(document.mesh):
+        output.warn(warning)
     if check:
         if not changes:
-            output.info(f"{root}: up to date with mesh.yaml ({changes.unchanged} generated files)")
+            output.info(
+                f"{root}: up to date with mesh.yaml "
+                f"({output.counted(changes.unchanged, 'generated file')})"
+            )
             return 0
         for path in sorted(changes.write):
             state = "differs from" if (root / path).exists() else "is missing, per"
@@ -26,7 +32,8 @@ def run(repo: Path | None, check: bool) -> int:
         for path in changes.remove:
             output.info(f"{path}: generated but no longer in mesh.yaml")
         raise CheckFailed(
-            f"{root}: {len(changes.paths)} generated files do not match mesh.yaml; "
+            f"{root}: {output.counted(len(changes.paths), 'generated file')} "
+            f"{'does' if len(changes.paths) == 1 else 'do'} not match mesh.yaml; "
             "run `meshgen render` and commit the result"
         )
     workspace.apply_changes(root, changes)
@@ -37,14 +44,14 @@ def run(repo: Path | None, check: bool) -> int:
             f"mesh.yaml migrated from apiVersion {document.migrated_from} to {spec.API_VERSION}."
         )
     if not changes:
-        output.info(f"Nothing to do: {changes.unchanged} generated files already match mesh.yaml.")
+        output.info(
+            f"Nothing to do: {output.counted(changes.unchanged, 'generated file')} already "
+            f"{'matches' if changes.unchanged == 1 else 'match'} mesh.yaml."
+        )
         return 0
-    for path in sorted(changes.write):
-        output.info(f"  wrote    {path}")
-    for path in changes.remove:
-        output.info(f"  removed  {path}")
+    output.changed_files(changes.write, changes.remove)
     output.info(
-        f"{len(changes.write)} written, {len(changes.remove)} removed, "
+        f"{output.counted(len(changes.write), 'file')} written, {len(changes.remove)} removed, "
         f"{changes.unchanged} unchanged. Review with `git diff`, then commit."
     )
     return 0

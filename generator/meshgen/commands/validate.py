@@ -174,6 +174,16 @@ def _print_text(root: Path, findings: list[Finding]) -> None:
                 output.info(f"      {line}")
 
 
+def _affected(errors: list[Finding]) -> str:
+    """Where the problems are: ``2 clusters affected``, ``mesh-wide``, or both."""
+    clusters = len({f.cluster for f in errors if f.cluster})
+    mesh_wide = sum(1 for f in errors if not f.cluster)
+    parts = [f"{output.counted(clusters, 'cluster')} affected"] if clusters else []
+    if mesh_wide:
+        parts.append(f"{mesh_wide} mesh-wide")
+    return ", ".join(parts)
+
+
 def run(options: Options) -> int:
     steps = len(CHECKS)
     with output.progress(steps, enabled=options.format == "text") as advance:
@@ -193,14 +203,14 @@ def run(options: Options) -> int:
     else:
         _print_text(root, findings)
         if not errors:
+            not_checked = f"{output.counted(unchecked, 'thing')} could not be checked"
             output.info(
                 f"{root}: no problems found"
-                + (f" ({unchecked} things could not be checked, listed above)" if unchecked else "")
+                + (f" ({not_checked}, listed above)" if unchecked else "")
             )
     if errors:
-        clusters = len({f.cluster for f in errors if f.cluster})
         raise CheckFailed(
-            f"{root}: {len(errors)} problems found ({clusters} clusters affected); "
+            f"{root}: {output.counted(len(errors), 'problem')} found ({_affected(errors)}); "
             "fix them as each finding says, then run `meshgen validate` again"
         )
     return 0

@@ -112,13 +112,21 @@ def control_plane_section(mesh: Mesh) -> str:
 
 def network_reachability(mesh: Mesh) -> list[str]:
     """Warnings for networks that other networks cannot reach, by the choice in mesh.yaml
-    (``eastWestGateway.enabled: false`` on each of their clusters; leaving it out is an error)."""
-    return [
-        f"network {network} has no east-west gateway: its services cannot be reached from "
-        "the other networks (one-way on purpose; set eastWestGateway.enabled: true on one of "
-        "its clusters to change that)"
-        for network in unreachable_networks(mesh)
-    ]
+    (``eastWestGateway.enabled: false`` on each of their clusters; leaving it out is an error).
+
+    Shown by ``render`` (and ``--check``), ``validate``, the commands that change the mesh,
+    and the generated README."""
+    warnings = []
+    for network, members in unreachable_networks(mesh).items():
+        names = ", ".join(c.name for c in members)
+        candidate = next((c for c in members if c.role == "primary"), members[0]).name
+        warnings.append(
+            f"network {network} has no east-west gateway: the other networks cannot reach "
+            f"the services of its clusters ({names}); give it one with `meshgen set-cluster "
+            f"{candidate} --east-west-gateway`, or keep it so if only its own network is to "
+            "reach them"
+        )
+    return warnings
 
 
 def injection_section(mesh: Mesh) -> str:

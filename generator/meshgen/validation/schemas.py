@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from meshgen.errors import MeshgenError
+from meshgen.output import counted
 from meshgen.validation import UNCHECKED, Finding, cluster_of, object_label
 from meshgen.validation.repository import RepoView, key_line, split_documents
 
@@ -343,8 +344,8 @@ def check(view: RepoView, crds: CrdIndex, kubernetes_version: str) -> list[Findi
         findings.append(
             Finding(
                 check="schema",
-                message=f"{kind}: no schema available, {len(folders)} objects not checked "
-                f"(first in {folders[0]})",
+                message=f"{kind}: no schema available, "
+                f"{counted(len(folders), 'object')} not checked (first in {folders[0]})",
                 fix="pass the kind's CRD with --crds (e.g. `kubectl get crd NAME -o yaml`)",
                 severity=UNCHECKED,
             )
