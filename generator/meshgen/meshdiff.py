@@ -215,6 +215,35 @@ def _networks(before: spec.Mesh, after: spec.Mesh) -> list[str]:
     return lines
 
 
+def moved_store_keys(before: spec.Mesh, after: spec.Mesh) -> list[str]:
+    """Warnings for secret-store keys that move (provider external-secrets): renaming
+    ``meshID`` moves every key whose prefix follows it, and the ExternalSecrets then read keys
+    that are not in the store. Empty when nothing moves."""
+    if {before.secrets_provider, after.secrets_provider} != {"external-secrets"}:
+        return []
+    moves = [
+        (old, new)
+        for old, new in (
+            (before.secret_key_prefix, after.secret_key_prefix),
+            (before.secret_cacerts_prefix, after.secret_cacerts_prefix),
+        )
+        if old != new
+    ]
+    if not moves:
+        return []
+    cause = (
+        f"meshID {before.mesh_id} -> {after.mesh_id} moves every secret-store key"
+        if before.mesh_id != after.mesh_id
+        else "the secret-store keys move"
+    )
+    moved = "; ".join(f"{old}/<cluster> -> {new}/<cluster>" for old, new in moves)
+    return [
+        f"{cause} ({moved}): copy the remote secrets and cacerts to the new keys before "
+        "merging, or keep the old keys with secrets.externalSecrets.keyPrefix and "
+        "cacertsKeyPrefix in mesh.yaml; until then the ExternalSecrets find nothing"
+    ]
+
+
 def _gateways_and_roles(before: spec.Mesh, after: spec.Mesh) -> list[str]:
     """Clusters that stay in the mesh and start or stop running an east-west gateway (and
     what that does to their network's reachability), or become a primary."""
@@ -296,4 +325,5 @@ def summarize(before: spec.Mesh, after: spec.Mesh) -> list[str]:
         *_control_planes(before, after),
         *_secrets(before, after, added, removed),
         *_field_changes(before, after),
+        *moved_store_keys(before, after),
     ]

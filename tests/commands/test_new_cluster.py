@@ -193,6 +193,19 @@ def test_push_without_origin_keeps_the_local_commit(
     assert git(mesh_repo.root, "log", "-1", "--format=%s") == "Add cluster c1 to mesh mesh1"
 
 
+def test_a_push_that_fails_on_the_network_exits_1_and_keeps_the_commit(
+    mesh_repo: MeshRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing was wrong with the input: exit 1 (like a failed check), not 2 (bad usage)."""
+    git(mesh_repo.root, "remote", "set-url", "origin", "https://127.0.0.1:9/mesh.git")
+    result = add(capsys, mesh_repo, "c1", "--network", "n1", "--push")
+    assert result.exit_code == 1, result.stderr
+    assert result.stderr.startswith("error: push of meshgen/add-cluster-c1 to origin failed")
+    assert "push it with: git push -u origin meshgen/add-cluster-c1" in result.stderr
+    assert git(mesh_repo.root, "log", "-1", "--format=%s") == "Add cluster c1 to mesh mesh1"
+    assert git(mesh_repo.root, "status", "--porcelain") == ""
+
+
 def test_a_mesh_in_a_subfolder_of_another_repository_is_refused(
     tmp_path, capsys: pytest.CaptureFixture[str]
 ) -> None:

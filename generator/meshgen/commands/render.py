@@ -2,20 +2,45 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from meshgen import mesh_repo, output, spec
+from meshgen import mesh_repo, meshdiff, output, spec
 from meshgen.adapters import workspace
 from meshgen.commands.encrypt_remote_secret import missing_secrets
-from meshgen.errors import CheckFailed
+from meshgen.errors import CheckFailed, MeshgenError
 from meshgen.render.readme import network_reachability
+
+_STORE_KEY_LINES = re.compile(r"^\s*(?:meshID|keyPrefix|cacertsKeyPrefix):.*$", re.M)
+
+
+def moved_store_keys(root: Path, document: spec.MeshDocument) -> list[str]:
+    """Warnings when the secret-store keys differ from those of the committed mesh.yaml
+    (renaming meshID moves them). The committed file is parsed only when one of the lines
+    that decide the keys differs, so a large mesh pays nothing in the usual case."""
+    from meshgen.adapters import git as gitops
+
+    try:
+        committed = gitops.show_file(gitops.open_repository(root), "HEAD", spec.MESH_FILE)
+    except MeshgenError:
+        return []
+    current = (root / spec.MESH_FILE).read_text(encoding="utf-8")
+    if committed is None or (
+        _STORE_KEY_LINES.findall(committed) == _STORE_KEY_LINES.findall(current)
+    ):
+        return []
+    try:
+        before = spec.parse(committed).mesh
+    except MeshgenError:
+        return []
+    return meshdiff.moved_store_keys(before, document.mesh)
 
 
 def run(repo: Path | None, check: bool) -> int:
     root = mesh_repo.find_root(repo)
     document = mesh_repo.load(root)
     changes = mesh_repo.plan_render(root, document)
-    for warning in network_reachability(document.mesh):
+    for warning in [*network_reachability(document.mesh), *moved_store_keys(root, document)]:
         output.warn(warning)
     if check:
         if not changes:
