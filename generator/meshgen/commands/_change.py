@@ -42,10 +42,8 @@ class Proposal:
     options: BranchOptions
 
     def plan(self, updated: spec.MeshDocument) -> workspace.ChangeSet:
-        desired = mesh_repo.desired_files(updated)
-        return workspace.plan_changes(
-            self.root, desired, owned={spec.MESH_FILE: spec.to_text(updated)}
-        )
+        _, changes = mesh_repo.plan_writing(self.root, updated)  # records meshgenVersion
+        return changes
 
     def apply(
         self, changes: workspace.ChangeSet, title: str, summary: list[str], verb: str

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from meshgen import mesh_repo, meshdiff, output, spec
+from meshgen import __version__, mesh_repo, meshdiff, output, spec
 from meshgen.adapters import workspace
 from meshgen.commands.encrypt_remote_secret import missing_secrets
 from meshgen.errors import CheckFailed, MeshgenError
@@ -39,15 +39,27 @@ def moved_store_keys(root: Path, document: spec.MeshDocument) -> list[str]:
 def run(repo: Path | None, check: bool) -> int:
     root = mesh_repo.find_root(repo)
     document = mesh_repo.load(root)
-    changes = mesh_repo.plan_render(root, document)
+    if check:
+        changes = mesh_repo.plan_render(root, document)
+    else:
+        recorded = document.mesh.meshgen_version
+        document, changes = mesh_repo.plan_writing(
+            root, document, edited=bool(document.migrated_from)
+        )
     for warning in [*network_reachability(document.mesh), *moved_store_keys(root, document)]:
         output.warn(warning)
+    note = mesh_repo.version_note(document)
     if check:
         if not changes:
             output.info(
                 f"{root}: up to date with mesh.yaml "
                 f"({output.counted(changes.unchanged, 'generated file')})"
             )
+            if note is not None and document.mesh.meshgen_version is not None:
+                output.info(
+                    f"Rendered by meshgen {document.mesh.meshgen_version}; this meshgen "
+                    f"({__version__}) renders it the same."
+                )
             return 0
         for path in sorted(changes.write):
             state = "differs from" if (root / path).exists() else "is missing, per"
@@ -56,6 +68,12 @@ def run(repo: Path | None, check: bool) -> int:
                 output.info(f"    {line}")
         for path in changes.remove:
             output.info(f"{path}: generated but no longer in mesh.yaml")
+        if note is not None:
+            raise CheckFailed(
+                f"{root}: {output.counted(len(changes.paths), 'generated file')} "
+                f"{'differs' if len(changes.paths) == 1 else 'differ'} from what this meshgen "
+                f"renders; {note}"
+            )
         raise CheckFailed(
             f"{root}: {output.counted(len(changes.paths), 'generated file')} "
             f"{'does' if len(changes.paths) == 1 else 'do'} not match mesh.yaml; "
@@ -68,6 +86,8 @@ def run(repo: Path | None, check: bool) -> int:
         output.info(
             f"mesh.yaml migrated from apiVersion {document.migrated_from} to {spec.API_VERSION}."
         )
+    if document.mesh.meshgen_version != recorded:
+        output.info(f"mesh.yaml: meshgenVersion {recorded or '(none)'} -> {__version__}.")
     if not changes:
         output.info(
             f"Nothing to do: {output.counted(changes.unchanged, 'generated file')} already "

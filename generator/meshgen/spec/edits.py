@@ -604,3 +604,23 @@ def set_cluster(document: MeshDocument, settings: ClusterSettings) -> MeshDocume
         for step in reversed(undo):
             step()
         raise
+
+
+def record_meshgen_version(document: MeshDocument, version: str) -> MeshDocument:
+    """``document`` with ``meshgenVersion: "<version>"``, the meshgen that renders it (a new
+    key goes after ``kind``). Edited in place, like :func:`record_trust`."""
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+
+    tree = document.tree
+    value = DoubleQuotedScalarString(version)
+    if "meshgenVersion" in tree:
+        tree["meshgenVersion"] = value
+    elif "kind" in tree:
+        # The comment lines after kind introduce the next key: they move below the new one.
+        following = tree.ca.items.pop("kind", None)
+        tree.insert(list(tree).index("kind") + 1, "meshgenVersion", value)
+        if following is not None:
+            tree.ca.items["meshgenVersion"] = following
+    else:
+        tree.insert(0, "meshgenVersion", value)
+    return from_tree(tree, document.source)
