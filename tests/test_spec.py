@@ -330,3 +330,53 @@ def test_flux_with_sops_is_read_with_its_defaults() -> None:
     assert mesh.sops_age_recipients == (AGE,)
     sops_schema = library.mesh_schema()["properties"]["secrets"]["properties"]["sops"]
     assert sops_schema["properties"]["decryptionSecret"]["default"] == mesh.sops_decryption_secret
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (
+            "istio:\n  version: 1.30\n",
+            'istio.version: 1.30 is a number to YAML, read as 1.3; write it in quotes, "1.30"; '
+            'expected something like "1.30.3"',
+        ),
+        (
+            "kubernetesVersion: 1.30\n",
+            'kubernetesVersion: 1.30 is a number to YAML, read as 1.3; write it in quotes, "1.30"',
+        ),
+        (
+            "istio:\n  version: latest\n",
+            "istio.version: 'latest' is not allowed: Version of the upstream Istio Helm charts "
+            "(base, istiod, gateway): a release number (major.minor.patch), not a tag such as "
+            'latest; expected something like "1.30.3"',
+        ),
+    ],
+)
+def test_versions_yaml_misreads_are_explained(line: str, expected: str) -> None:
+    """An unquoted 1.30 is the float 1.3 to YAML: say so, and what to write instead."""
+    with pytest.raises(MeshgenError) as caught:
+        spec.parse(MINIMAL_MESH.replace("repository:", f"{line}repository:"))
+    assert str(caught.value) == f"mesh.yaml:{5 if 'istio' in line else 4}: {expected}"
+
+
+def test_an_api_server_without_https_says_it_is_required() -> None:
+    text = MINIMAL_MESH.replace("networks: []", "networks: [{name: n}]").replace(
+        "clusters: []", "clusters: [{name: a, network: n, apiServer: '10.0.0.3:6443'}]"
+    )
+    with pytest.raises(MeshgenError, match="must start with https://") as caught:
+        spec.parse(text)
+    assert "expected something like https://203.0.113.10:6443" in str(caught.value)
+
+
+def test_set_cluster_is_undone_when_the_result_is_invalid() -> None:
+    document = spec.parse(COMMENTED_MESH)
+    before = spec.to_text(document)
+    with pytest.raises(MeshgenError, match="not a valid CIDR"):
+        spec.set_cluster(
+            document, spec.ClusterSettings("cluster-1", region="eu", pod_cidrs=("10.0.0.0/33",))
+        )
+    assert spec.to_text(document) == before
+    changed = spec.set_cluster(document, spec.ClusterSettings("cluster-1", region="eu"))
+    assert "    eastWestGateway:\n      enabled: false\n    region: eu\n# end of file\n" in (
+        spec.to_text(changed)
+    )

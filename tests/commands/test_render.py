@@ -190,6 +190,15 @@ def rendered_by(repo: MeshRepo, version: str | None) -> None:
     git(repo.root, "commit", "-qam", f"rendered by {version}")
 
 
+def rendered_differently_by(repo: MeshRepo, version: str) -> None:
+    """As :func:`rendered_by`, where that meshgen wrote one generated file (README.md)
+    otherwise than this one does."""
+    rendered_by(repo, version)
+    readme = repo.root / "README.md"
+    readme.write_text(readme.read_text().replace("## Layout", "## Files"))
+    git(repo.root, "commit", "-qam", f"as {version} rendered it")
+
+
 def workflow_pin(repo: MeshRepo) -> str:
     text = (repo.root / ".github/workflows/meshgen.yaml").read_text()
     return text.split("pip install ", 1)[1].split('"', 1)[0].strip()
@@ -230,11 +239,7 @@ def test_another_version_that_renders_differently_says_which_to_install(
 ) -> None:
     from meshgen import __version__
 
-    rendered_by(two_clusters, "0.1.9")
-    # What 0.1.9 rendered differently (a generated file this meshgen writes otherwise).
-    readme = two_clusters.root / "README.md"
-    readme.write_text(readme.read_text().replace("## Layout", "## Files"))
-    git(two_clusters.root, "commit", "-qam", "as 0.1.9 rendered it")
+    rendered_differently_by(two_clusters, "0.1.9")
     check = run_cli(capsys, "render", "--check", "--repo", str(two_clusters.root))
     assert check.exit_code == 1
     assert (
@@ -258,10 +263,7 @@ def test_an_older_meshgen_does_not_undo_a_newer_ones_output(
 ) -> None:
     from meshgen import __version__
 
-    rendered_by(two_clusters, "9.0.0")
-    readme = two_clusters.root / "README.md"
-    readme.write_text(readme.read_text().replace("## Layout", "## Files"))
-    git(two_clusters.root, "commit", "-qam", "as 9.0.0 rendered it")
+    rendered_differently_by(two_clusters, "9.0.0")
     before = tree_bytes(two_clusters.root)
     for args in (("render",), ("new-cluster", "cluster-3", "--network", "network3")):
         refused = run_cli(capsys, *args, "--repo", str(two_clusters.root))

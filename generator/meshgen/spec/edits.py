@@ -199,13 +199,24 @@ def _insert_after(entry: Any, anchors: tuple[str, ...], key: str, value: Any) ->
     return a function that removes it again."""
     keys = list(entry)
     anchor = next((keys.index(a) for a in anchors if a in entry), len(keys) - 1)
+    previous, token = None, None
     if anchor + 1 >= len(keys):
-        _set_at_end(entry, key, value)
+        previous = _last_scalar_slot(entry)
+        token = _pop_trailing_comment(entry)
+        entry[key] = value
+        slot = _last_scalar_slot(entry)
+        if token is not None and slot is not None:
+            container, last, position = slot
+            container.ca.items.setdefault(last, [None, None, None, None])[position] = token
     else:
         entry.insert(anchor + 1, key, value)
 
     def undo() -> None:
         del entry[key]
+        if token is not None and previous is not None:  # the comments after go back
+            container, last, position = previous
+            kept = container.ca.items[last][position]
+            kept.value = kept.value + token.value[1:]
 
     return undo
 
