@@ -109,6 +109,11 @@ def plan_writing(
         )
     document = spec.record_meshgen_version(document, __version__)
     owned[spec.MESH_FILE] = spec.to_text(document)
+    if recorded is None:  # the output pinned this version already: only mesh.yaml changes
+        if spec.MESH_FILE not in changes.write and edited:
+            changes.unchanged -= 1
+        changes.write[spec.MESH_FILE] = owned[spec.MESH_FILE]
+        return document, changes
     return document, workspace.plan_changes(root, desired_files(document), owned=owned)
 
 
