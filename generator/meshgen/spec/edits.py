@@ -199,24 +199,12 @@ def _insert_after(entry: Any, anchors: tuple[str, ...], key: str, value: Any) ->
     return a function that removes it again."""
     keys = list(entry)
     anchor = next((keys.index(a) for a in anchors if a in entry), len(keys) - 1)
-    previous, token = None, None
     if anchor + 1 >= len(keys):
-        previous = _last_scalar_slot(entry)
-        token = _pop_trailing_comment(entry)
-        entry[key] = value
-        slot = _last_scalar_slot(entry)
-        if token is not None and slot is not None:
-            container, last, position = slot
-            container.ca.items.setdefault(last, [None, None, None, None])[position] = token
-    else:
-        entry.insert(anchor + 1, key, value)
+        return _set_at_end(entry, key, value)
+    entry.insert(anchor + 1, key, value)
 
     def undo() -> None:
         del entry[key]
-        if token is not None and previous is not None:  # the comments after go back
-            container, last, position = previous
-            kept = container.ca.items[last][position]
-            kept.value = kept.value + token.value[1:]
 
     return undo
 
@@ -307,17 +295,30 @@ def add_cluster(document: MeshDocument, request: NewCluster) -> tuple[MeshDocume
         raise
 
 
-def _set_at_end(mapping: Any, key: str, value: Any) -> None:
-    """Set ``mapping[key]``; a new key goes last, before comments that belong to what follows."""
+def _set_at_end(mapping: Any, key: str, value: Any) -> Callable[[], None]:
+    """Set ``mapping[key]``; a new key goes last, before comments that belong to what follows.
+
+    Returns a function that removes a new key again, comments included (for a key that was
+    there, the caller keeps what it needs)."""
     if key in mapping:
         mapping[key] = value
-        return
+        return lambda: None
+    previous = _last_scalar_slot(mapping)
     token = _pop_trailing_comment(mapping)
     mapping[key] = value
     slot = _last_scalar_slot(mapping)
     if token is not None and slot is not None:
         container, last, position = slot
         container.ca.items.setdefault(last, [None, None, None, None])[position] = token
+
+    def undo() -> None:
+        del mapping[key]
+        if token is not None and previous is not None:  # the comments after go back
+            container, last, position = previous
+            kept = container.ca.items[last][position]
+            kept.value = kept.value + token.value[1:]
+
+    return undo
 
 
 def record_trust(
