@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from meshgen import library, releases, spec
+from meshgen import DISTRIBUTION, __version__, library, releases, spec
 from meshgen.adapters import git as gitops
 from meshgen.adapters import workspace
 from meshgen.errors import MeshgenError
@@ -55,6 +55,70 @@ def find_optional(repo_option: Path | None) -> Path | None:
     return root if (root / spec.MESH_FILE).is_file() else None
 
 
+def _version_key(version: str) -> tuple[int, ...]:
+    """``0.2.0`` -> (0, 2, 0): the release numbers, for ordering versions."""
+    match = re.match(r"(\d+)\.(\d+)\.(\d+)", version)
+    return tuple(int(part) for part in match.groups()) if match else (0,)
+
+
+def version_note(document: spec.MeshDocument) -> str | None:
+    """What to do when this meshgen is not the one that rendered the repository: the version
+    to install, or to re-render with this one. None when they are the same."""
+    recorded = document.mesh.meshgen_version
+    if recorded == __version__:
+        return None
+    if recorded is None:
+        return (
+            f"mesh.yaml records no meshgenVersion (rendered by meshgen before 0.2.0): run "
+            f"`meshgen render` with this meshgen ({__version__}) and commit the result"
+        )
+    return (
+        f"rendered by meshgen {recorded}, this is {__version__}: install "
+        f"{DISTRIBUTION}=={recorded}, or run `meshgen render` to re-render with {__version__} "
+        "and commit the result"
+    )
+
+
+def plan_writing(
+    root: Path,
+    document: spec.MeshDocument,
+    extra: dict[str, str] | None = None,
+    edited: bool = True,
+) -> tuple[spec.MeshDocument, workspace.ChangeSet]:
+    """What writing ``document`` (mesh.yaml, its generated files and ``extra`` owned files)
+    with this meshgen changes, and the document written. ``edited=False``: mesh.yaml is
+    written only when the version record changes (``render`` leaves a hand-written file as
+    it is).
+
+    ``meshgenVersion`` records the meshgen whose output the repository holds: when this one
+    writes a generated file it is recorded (so CI installs it and ``render --check`` there
+    agrees); when the generated files stay as they are, so does the record. An older meshgen
+    than the recorded one does not write generated files (it would undo the newer one's).
+    """
+    owned = {spec.MESH_FILE: spec.to_text(document)} if edited else {}
+    owned.update(extra or {})
+    changes = workspace.plan_changes(root, desired_files(document), owned=owned)
+    recorded = document.mesh.meshgen_version
+    generated = [path for path in changes.paths if path not in owned and path != spec.MESH_FILE]
+    if recorded == __version__ or not generated:
+        return document, changes
+    if recorded is not None and _version_key(__version__) < _version_key(recorded):
+        raise MeshgenError(
+            f"mesh.yaml: meshgenVersion: this repository was rendered by meshgen {recorded}, "
+            f"newer than this one ({__version__}), which would change {generated[0]} back; "
+            f"install {DISTRIBUTION}=={recorded} (pip install or pipx install), then run the "
+            "command again"
+        )
+    document = spec.record_meshgen_version(document, __version__)
+    owned[spec.MESH_FILE] = spec.to_text(document)
+    if recorded is None:  # the output pinned this version already: only mesh.yaml changes
+        if spec.MESH_FILE not in changes.write and edited:
+            changes.unchanged -= 1
+        changes.write[spec.MESH_FILE] = owned[spec.MESH_FILE]
+        return document, changes
+    return document, workspace.plan_changes(root, desired_files(document), owned=owned)
+
+
 def write_mesh_file(
     root: Path, document: spec.MeshDocument, extra: dict[str, str] | None = None
 ) -> list[str]:
@@ -62,10 +126,7 @@ def write_mesh_file(
 
     Returns the paths written or removed.
     """
-    from meshgen.adapters import workspace
-
-    owned = {spec.MESH_FILE: spec.to_text(document), **(extra or {})}
-    changes = workspace.plan_changes(root, desired_files(document), owned=owned)
+    _, changes = plan_writing(root, document, extra)
     workspace.apply_changes(root, changes)
     return changes.paths
 

@@ -230,3 +230,20 @@ def test_init_writes_a_ci_workflow_that_render_owns(
     assert run_cli(capsys, "render", "--check", "--repo", str(root)).exit_code == 1
     assert run_cli(capsys, "render", "--repo", str(root)).exit_code == 0
     assert "meshgen render --check" in (root / path).read_text()
+
+
+def test_an_istio_version_that_is_not_a_release_says_what_is_expected(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "r"
+    result = run_cli(
+        capsys, "init", str(target), "--mesh-id", "m", "--repo-url",
+        "https://git.example.com/m.git", "--istio-version", "latest",
+    )  # fmt: skip
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("error: --istio-version: 'latest' is not allowed: ")
+    assert "a release number (major.minor.patch)" in result.stderr
+    assert result.stderr.rstrip().endswith(
+        f'expected something like "{spec.DEFAULT_ISTIO_VERSION}"'
+    )
+    assert not target.exists()

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from meshgen.adapters.process import error_summary
-from meshgen.errors import MeshgenError
+from meshgen.errors import MeshgenError, OperationFailed
 
 if TYPE_CHECKING:
     from git import Repo
@@ -197,7 +197,7 @@ def push(repo: Repo, branch: str) -> None:
             refspec=f"refs/heads/{branch}:refs/heads/{branch}", set_upstream=True
         ).raise_if_error()
     except git.GitCommandError as exc:
-        raise MeshgenError(
+        raise OperationFailed(
             f"push of {branch} to origin failed ({error_summary(str(exc.stderr or exc))}); "
             f"the commit is on the local branch, push it with: git push -u origin {branch}"
         ) from None

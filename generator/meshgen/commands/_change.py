@@ -45,10 +45,7 @@ class Proposal:
     moves: list[str] = field(default_factory=list)  # what render moves off retired locations
 
     def plan(self, updated: spec.MeshDocument) -> workspace.ChangeSet:
-        desired = mesh_repo.desired_files(updated)
-        changes = workspace.plan_changes(
-            self.root, desired, owned={spec.MESH_FILE: spec.to_text(updated)}
-        )
+        updated, changes = mesh_repo.plan_writing(self.root, updated)  # records meshgenVersion
         # Read before the files are rewritten: retired locations, unknown version.
         unknown = mesh_repo.unknown_version_warning(updated.mesh)
         self.warnings = [unknown] if unknown else []
@@ -111,9 +108,9 @@ class Proposal:
                 output.warn(warning)
         for warning in [*self.warnings, *missing_secrets(self.root, mesh[1])]:
             output.warn(warning)
-        output.info(f"{len(changes.write)} files written, {len(changes.remove)} removed:")
-        for path in changes.paths:
-            output.info(f"  {path}")
+        written = output.counted(len(changes.write), "file")
+        output.info(f"{written} written, {len(changes.remove)} removed:")
+        output.changed_files(changes.write, changes.remove)
         if base_branch is None:
             output.info("Not committed (--no-commit). Review with `git status`, then commit.")
             return

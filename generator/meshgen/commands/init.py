@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from meshgen import mesh_repo, output, spec
+from meshgen import __version__, mesh_repo, output, spec
 from meshgen.adapters import git as gitops
 from meshgen.adapters import workspace
 from meshgen.errors import MeshgenError, SpecError
@@ -60,6 +60,7 @@ def scaffold(options: Options, repo_url: str) -> dict[str, str]:
             "secrets_provider": scalar(options.secrets),
             "secrets_extra": _secrets_extra(options),
             "schema_comment": spec.SCHEMA_COMMENT,
+            "meshgen_version": scalar(__version__),
         }
         out = Path(
             cookiecutter(

@@ -68,6 +68,33 @@ def _no_engine(engine: str) -> tuple[str, str]:
     )
 
 
+def _missing_tools() -> dict[str, str]:
+    """The tools the checks run (kubectl for kustomize, helm) that cannot be found, each
+    with the reason."""
+    missing = {}
+    for name in ("kubectl", "helm"):
+        try:
+            toolchain.find(name)
+        except MeshgenError as exc:
+            missing[name] = str(exc)
+    return missing
+
+
+def _tool_findings(missing: dict[str, str]) -> list[Finding]:
+    """One finding per missing tool, naming the checks that therefore did not run."""
+    needs = {"kubectl": "kustomize, helm-values, schema and gitops", "helm": "helm-values"}
+    return [
+        Finding(
+            check="kustomize" if name == "kubectl" else "helm-values",
+            message=f"{reason.split(':', 1)[0]}, so the {needs[name]} checks did not run",
+            fix="run `meshgen tools install` (or set "
+            f"{toolchain.ENV_VARS[name]} to a {name} binary), then validate again",
+            severity=UNCHECKED,
+        )
+        for name, reason in sorted(missing.items())
+    ]
+
+
 def _guarded_stand_ins(make: Callable[[], dict[str, dict[str, str]]]) -> dict[str, dict[str, str]]:
     """The engine's stand-ins; none when the repository is too odd to tell (the checks that
     read it report why)."""
@@ -116,7 +143,7 @@ def collect(options: Options, step: Callable[[str], None] = lambda _name: None) 
     root = mesh_repo.find_root(options.repo)
     if options.charts is not None and not options.charts.is_dir():
         raise MeshgenError(f"--charts {options.charts}: no such folder; pass unpacked charts")
-    crds = schemas.CrdIndex(schemas.crd_files(options.crds))
+    crds = schemas.crd_index(options.crds)
     jobs = max(1, options.jobs or os.cpu_count() or 1)
     charts = helm_values.Charts(options.charts, chart_cache(), helm.pull if options.pull else None)
 
@@ -146,14 +173,19 @@ def collect(options: Options, step: Callable[[str], None] = lambda _name: None) 
     if engine is not None and hasattr(engine, "stand_ins"):
         module = engine  # builds get what only the engine's bootstrap writes (flux-system/)
         view.stand_ins = _guarded_stand_ins(lambda: module.stand_ins(view))
+    for folder, files in _guarded_stand_ins(lambda: trust.stand_ins(view)).items():
+        view.stand_ins.setdefault(folder, {}).update(files)  # missing encrypted files
+    missing_tools = _missing_tools()
+    findings += _tool_findings(missing_tools)
     step("kustomize")
-    findings += _guarded("kustomize", lambda: kustomize.check(view, jobs))
-    step("helm-values")
+    if "kubectl" not in missing_tools:
+        findings += _guarded("kustomize", lambda: kustomize.check(view, jobs))
+    step("helm-values")  # needs both tools; a missing one was reported once, above
     if mesh_model is None:
         findings.append(_skipped("helm-values", *INVALID_MESH))
     elif engine is None:
         findings.append(_skipped("helm-values", *_no_engine(mesh_model.engine)))
-    else:
+    elif not missing_tools:
         module = engine
         findings += _guarded(
             "helm-values",
@@ -162,13 +194,14 @@ def collect(options: Options, step: Callable[[str], None] = lambda _name: None) 
             ),
         )
     step("schema")
-    findings += _guarded("schema", lambda: schemas.check(view, crds, kube_version))
+    if "kubectl" not in missing_tools:
+        findings += _guarded("schema", lambda: schemas.check(view, crds, kube_version))
     step("gitops")
     if mesh_model is None:
         findings.append(_skipped("gitops", *INVALID_MESH))
     elif engine is None:
         findings.append(_skipped("gitops", *_no_engine(mesh_model.engine)))
-    else:
+    elif "kubectl" not in missing_tools:
         module = engine
         findings += _guarded("gitops", lambda: module.wiring(view, jobs))
     step("secrets")
@@ -179,7 +212,8 @@ def collect(options: Options, step: Callable[[str], None] = lambda _name: None) 
     else:
         model = mesh_model
         now = datetime.datetime.now(datetime.timezone.utc)
-        findings += _guarded("trust", lambda: trust.check(root, model, options.ca_dirs, now))
+        tree = document.tree if document is not None else None
+        findings += _guarded("trust", lambda: trust.check(root, model, options.ca_dirs, now, tree))
     return sorted(set(findings), key=sort_key)
 
 
@@ -195,6 +229,16 @@ def _print_text(root: Path, findings: list[Finding]) -> None:
             output.info(f"      fix: {finding.fix}")
             for line in finding.detail:
                 output.info(f"      {line}")
+
+
+def _affected(errors: list[Finding]) -> str:
+    """Where the problems are: ``2 clusters affected``, ``mesh-wide``, or both."""
+    clusters = len({f.cluster for f in errors if f.cluster})
+    mesh_wide = sum(1 for f in errors if not f.cluster)
+    if not clusters:
+        return "mesh-wide"
+    affected = f"{output.counted(clusters, 'cluster')} affected"
+    return f"{affected}, {mesh_wide} mesh-wide" if mesh_wide else affected
 
 
 def run(options: Options) -> int:
@@ -216,14 +260,14 @@ def run(options: Options) -> int:
     else:
         _print_text(root, findings)
         if not errors:
+            not_checked = f"{output.counted(unchecked, 'thing')} could not be checked"
             output.info(
                 f"{root}: no problems found"
-                + (f" ({unchecked} things could not be checked, listed above)" if unchecked else "")
+                + (f" ({not_checked}, listed above)" if unchecked else "")
             )
     if errors:
-        clusters = len({f.cluster for f in errors if f.cluster})
         raise CheckFailed(
-            f"{root}: {len(errors)} problems found ({clusters} clusters affected); "
+            f"{root}: {output.counted(len(errors), 'problem')} found ({_affected(errors)}); "
             "fix them as each finding says, then run `meshgen validate` again"
         )
     return 0

@@ -7,7 +7,7 @@ comment up to date (edited on each push instead of adding a new one).
 
 from __future__ import annotations
 
-from meshgen import __version__
+from meshgen.render.ci import install_requirement
 from meshgen.render.files import GENERATED_MARK, YAML_HEADER
 from meshgen.render.yamltext import scalar
 from meshgen.spec import Mesh
@@ -56,7 +56,7 @@ jobs:
           python-version: "3.12"
       - name: Install meshgen and its pinned helm and kubectl
         run: |
-          pip install "meshgen=={__version__}"
+          pip install "{install_requirement(mesh)}"
           meshgen tools install
       - name: Describe the change
         env:
