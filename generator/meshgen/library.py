@@ -1,4 +1,4 @@
-"""meshgen's own static knowledge: the mesh.yaml schema, chart profiles and vendored overlays.
+"""meshgen's own static knowledge: the input schemas, chart profiles and vendored overlays.
 
 In a source checkout these live at the top of the repository (``schemas/``, ``charts/``,
 ``overlays/``); in an installed wheel they travel inside the package as ``meshgen/_data/``.
@@ -35,6 +35,12 @@ def mesh_schema_text() -> str:
 @cache
 def mesh_schema() -> dict[str, Any]:
     return json.loads(mesh_schema_text())
+
+
+@cache
+def traffic_schema() -> dict[str, Any]:
+    """The JSON Schema of a TrafficPolicy document (``traffic/*.yaml``)."""
+    return json.loads((data_dir("schemas") / "traffic.schema.json").read_text(encoding="utf-8"))
 
 
 @dataclass(frozen=True)
@@ -87,4 +93,5 @@ def load() -> Any:
         chart_profiles=chart_profiles(),
         vendored_overlays=vendored_overlays(),
         mesh_schema=mesh_schema(),
+        traffic_schema=traffic_schema(),
     )
