@@ -1,14 +1,17 @@
-"""A meshgen GitOps repository on disk: where it is, its mesh, and what render would write."""
+"""A meshgen GitOps repository on disk: where it is, its mesh and traffic files, and what
+render would write."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from meshgen import library, spec
+from meshgen import library, spec, traffic
 from meshgen.adapters import git as gitops
 from meshgen.adapters import workspace
 from meshgen.errors import MeshgenError
 from meshgen.render import render_repository
+
+TRAFFIC_SUFFIXES = (".yaml", ".yml")
 
 
 def find_root(repo_option: Path | None) -> Path:
@@ -33,9 +36,49 @@ def load(root: Path) -> spec.MeshDocument:
     return spec.parse(text, source=spec.MESH_FILE)
 
 
-def desired_files(document: spec.MeshDocument) -> dict[str, str]:
-    """Every generated file for the document's mesh."""
-    return render_repository(document.mesh, library.load())
+def read_traffic(root: Path) -> dict[str, str]:
+    """The text of every YAML file under ``traffic/`` (any depth), by POSIX path.
+
+    Files are read only inside the repository: a symlink that leads out of it is refused."""
+    folder = root / traffic.FOLDER
+    if not folder.is_dir():
+        return {}
+    inside = root.resolve()
+    texts = {}
+    for path in sorted(folder.rglob("*")):
+        if path.suffix not in TRAFFIC_SUFFIXES or not path.is_file():
+            continue
+        relative = path.relative_to(root).as_posix()
+        if not path.resolve().is_relative_to(inside):
+            raise MeshgenError(
+                f"{relative}: is a link out of the repository; traffic files must live in it"
+            )
+        try:
+            if path.stat().st_size > traffic.load.MAX_FILE_BYTES:
+                raise MeshgenError(
+                    f"{relative}: larger than {traffic.load.MAX_FILE_BYTES // 1024} KiB; a "
+                    "traffic file holds the policies of one service, split it"
+                )
+            texts[relative] = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise MeshgenError(f"{relative}: cannot be read ({exc}); fix the file") from None
+    return texts
+
+
+def load_traffic(root: Path, mesh: spec.Mesh) -> traffic.TrafficPolicies:
+    """The repository's traffic policies, checked against ``mesh``; raises MeshgenError (file,
+    line and field) at the first problem."""
+    policies = traffic.parse_files(read_traffic(root))
+    traffic.check(mesh, policies)
+    return policies
+
+
+def desired_files(
+    document: spec.MeshDocument, policies: traffic.TrafficPolicies | None = None
+) -> dict[str, str]:
+    """Every generated file for the document's mesh and the traffic ``policies`` (checked
+    against it, see :func:`load_traffic`)."""
+    return render_repository(document.mesh, library.load(), policies)
 
 
 def find_optional(repo_option: Path | None) -> Path | None:
@@ -62,7 +105,8 @@ def write_mesh_file(
     from meshgen.adapters import workspace
 
     owned = {spec.MESH_FILE: spec.to_text(document), **(extra or {})}
-    changes = workspace.plan_changes(root, desired_files(document), owned=owned)
+    desired = desired_files(document, load_traffic(root, document.mesh))
+    changes = workspace.plan_changes(root, desired, owned=owned)
     workspace.apply_changes(root, changes)
     return changes.paths
 
@@ -73,4 +117,5 @@ def plan_render(root: Path, document: spec.MeshDocument) -> workspace.ChangeSet:
     A mesh.yaml of an older format counts too: render writes it back migrated (comments kept).
     """
     owned = {spec.MESH_FILE: spec.to_text(document)} if document.migrated_from else None
-    return workspace.plan_changes(root, desired_files(document), owned=owned)
+    desired = desired_files(document, load_traffic(root, document.mesh))
+    return workspace.plan_changes(root, desired, owned=owned)

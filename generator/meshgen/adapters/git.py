@@ -255,3 +255,25 @@ def show_file(repo: Repo, commit: str, path: str) -> str | None:
         return repo.git.show(f"{commit}:{path}", strip_newline_in_stdout=False)
     except git.GitCommandError:
         return None
+
+
+def files_under(
+    repo: Repo, commit: str, folder: str, suffixes: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """The text of every file under ``folder`` at ``commit`` (ending in one of ``suffixes``,
+    when given), by path; empty when the folder is not there. Symbolic links are left out:
+    their target is not the file's content."""
+    git = _git_module()
+    try:
+        listing = repo.git.ls_tree("-r", "-z", commit, "--", f"{folder}/")
+    except git.GitCommandError:
+        return {}
+    found = {}
+    for entry in listing.split("\0"):
+        meta, _, path = entry.partition("\t")
+        if not path or not path.endswith(suffixes or ("",)) or not meta.startswith("100"):
+            continue
+        text = show_file(repo, commit, path)
+        if text is not None:
+            found[path] = text
+    return found

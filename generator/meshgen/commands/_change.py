@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from meshgen import mesh_repo, output, pull_request, spec
+from meshgen import mesh_repo, output, pull_request, spec, traffic
 from meshgen.adapters import git as gitops
 from meshgen.adapters import workspace
 from meshgen.commands.encrypt_remote_secret import missing_secrets
@@ -41,8 +41,14 @@ class Proposal:
     branch: str
     options: BranchOptions
 
-    def plan(self, updated: spec.MeshDocument) -> workspace.ChangeSet:
-        desired = mesh_repo.desired_files(updated)
+    def plan(
+        self, updated: spec.MeshDocument, policies: traffic.TrafficPolicies | None = None
+    ) -> workspace.ChangeSet:
+        """What writing ``updated`` changes; ``policies`` default to the repository's traffic
+        files, checked against the updated mesh."""
+        if policies is None:
+            policies = mesh_repo.load_traffic(self.root, updated.mesh)
+        desired = mesh_repo.desired_files(updated, policies)
         return workspace.plan_changes(
             self.root, desired, owned={spec.MESH_FILE: spec.to_text(updated)}
         )

@@ -1,9 +1,10 @@
 """``meshgen validate``: prove before merge that every cluster's config will sync and work.
 
-Runs the check families of :mod:`meshgen.validation` in order (mesh, drift, kustomize, Helm
-values, object schemas, GitOps wiring, secrets) and reports every finding grouped by cluster,
-as text or JSON. Exit 0: clean; 1: findings; 2: bad usage. Checks that cannot run (a broken
-mesh.yaml, a chart or CRD not available) are reported as unchecked, never passed silently.
+Runs the check families of :mod:`meshgen.validation` in order (mesh, traffic files, drift,
+kustomize, Helm values, object schemas, GitOps wiring, secrets) and reports every finding
+grouped by cluster, as text or JSON. Exit 0: clean; 1: findings; 2: bad usage. Checks that
+cannot run (a broken mesh.yaml, a chart or CRD not available) are reported as unchecked, never
+passed silently.
 """
 
 from __future__ import annotations
@@ -58,6 +59,11 @@ INVALID_MESH = (
     "fix mesh.yaml first (see the mesh finding), then validate again",
 )
 
+INVALID_TRAFFIC = (
+    "the traffic files are not valid",
+    "fix them first (see the traffic findings), then validate again",
+)
+
 
 def _no_engine(engine: str) -> tuple[str, str]:
     return (
@@ -99,7 +105,16 @@ def _guarded(check: str, run: Callable[[], list[Finding]]) -> list[Finding]:
 
 def collect(options: Options, step: Callable[[str], None] = lambda _name: None) -> list[Finding]:
     """Every finding of every check, in report order. Bad usage raises MeshgenError."""
-    from meshgen.validation import drift, helm_values, kustomize, mesh, schemas, secrets, trust
+    from meshgen.validation import (
+        drift,
+        helm_values,
+        kustomize,
+        mesh,
+        schemas,
+        secrets,
+        traffic,
+        trust,
+    )
     from meshgen.validation.engines import engine_module
 
     root = mesh_repo.find_root(options.repo)
@@ -113,9 +128,20 @@ def collect(options: Options, step: Callable[[str], None] = lambda _name: None) 
     document, findings = mesh.check(root)
     mesh_model = document.mesh if document is not None else None
     kube_version = mesh_model.kubernetes_version if mesh_model else spec.DEFAULT_KUBERNETES_VERSION
-    step("drift")
+    step("traffic")
+    traffic_ok = document is not None
     if document is not None:
+        model = document.mesh
+        found = _guarded("traffic", lambda: traffic.check(root, model))
+        traffic_ok = not any(f.severity == ERROR for f in found)
+        findings += found
+    else:
+        findings.append(_skipped("traffic", *INVALID_MESH))
+    step("drift")
+    if document is not None and traffic_ok:
         findings += _guarded("drift", lambda: drift.check(root, document))
+    elif document is not None:
+        findings.append(_skipped("drift", *INVALID_TRAFFIC))
     else:
         findings.append(_skipped("drift", *INVALID_MESH))
     engine = engine_module(mesh_model.engine) if mesh_model else None
