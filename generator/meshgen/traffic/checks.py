@@ -128,8 +128,8 @@ def _policy_problems(known: _Known, policy: TrafficPolicy) -> Iterator[Problem]:
                 yield _problem(
                     policy,
                     ["spec", key],
-                    f"{key} are for HTTP; a tcp service gets weights only (remove {key}, or "
-                    "set protocol: http)",
+                    f"only HTTP routes have {key}; a tcp service gets weights only (remove "
+                    f"{key}, or set protocol: http)",
                 )
     if policy.scope == CLUSTER_LOCAL:
         for key, present in (
@@ -216,7 +216,10 @@ def _priority_problem(known: _Known, entry: str) -> str | None:
             f"(known: {_names(known.zones) or 'none'})"
         )
     if key == NETWORK_LABEL and value not in known.mesh.networks:
-        return f"network {value!r} is not declared in mesh.yaml"
+        return (
+            f"network {value!r} is not declared in mesh.yaml (networks: "
+            f"{_names(list(known.mesh.networks)) or 'none'}); fix the name"
+        )
     if key == CLUSTER_LABEL:
         return _check_cluster(known, value, "cluster")
     return None
