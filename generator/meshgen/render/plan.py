@@ -120,13 +120,13 @@ def plan_cluster(
                 overlay_path=f"{folder}/mesh-config",
             )
         )
-    for namespace in traffic_namespaces:
+    for service_namespace in traffic_namespaces:
         components.append(
             Component(
-                name=f"{TRAFFIC_PREFIX}{namespace}",
+                name=f"{TRAFFIC_PREFIX}{service_namespace}",
                 sync_wave=TRAFFIC_WAVE,
-                namespace=namespace,
-                overlay_path=f"{folder}/traffic/{namespace}",
+                namespace=service_namespace,
+                overlay_path=f"{folder}/traffic/{service_namespace}",
             )
         )
     return ClusterPlan(
