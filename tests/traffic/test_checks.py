@@ -308,3 +308,13 @@ def test_check_raises_the_first_problem_and_counts_the_rest() -> None:
         traffic.check(mesh, policies)
     assert str(error.value).startswith("traffic/reviews.yaml:5: spec.clients[0]: client 'cluster9'")
     assert str(error.value).endswith("(and 2 more; `meshgen validate` lists them)")
+
+
+def test_the_readme_example_passes_on_the_issue_mesh() -> None:
+    from helpers import REPO_ROOT
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme[readme.index("### Traffic between clusters") :]
+    example = section[section.index("```yaml\n") + 8 : section.index("```\n")]
+    assert example.startswith("# traffic/default/reviews.yaml\n")
+    assert problems_of(TWO_NETWORKS, {"traffic/default/reviews.yaml": example}) == []
