@@ -116,6 +116,7 @@ def service_graph(
     the service itself when the policy only tunes failover, retries or timeouts."""
     from meshgen.traffic.changes import aspects
 
+    topology = placement.Topology(mesh)
     nodes: dict[str, dict[str, Node]] = {}  # network -> node id -> node
     edges: dict[tuple[str, str, str], Edge] = {}
 
@@ -150,7 +151,7 @@ def service_graph(
                 )
                 hops = [endpoints]
                 if cluster.network != client.network:
-                    gateways = [c.name for c in placement.gateways_on(mesh, cluster.network)]
+                    gateways = [c.name for c in topology.gateways_on(cluster.network)]
                     via = add(
                         cluster.network,
                         Node(

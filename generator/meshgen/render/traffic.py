@@ -179,23 +179,29 @@ def _comments(mesh: Mesh, config: ServiceConfig) -> list[str]:
     return [f"# {line}\n" for line in lines]
 
 
-def _service_file(mesh: Mesh, config: ServiceConfig) -> str | None:
+def _service_file(mesh: Mesh, config: ServiceConfig, dumped: dict[str, str]) -> str | None:
+    """The file of one service in one config cluster. Most clusters of a mesh hold the same
+    objects for a service, so each distinct set is written as YAML once (``dumped``)."""
     objects = [
         obj for obj in (destination_rule(config), virtual_service(mesh, config)) if obj is not None
     ]
     if not objects:
         return None
-    return YAML_HEADER + "".join(_comments(mesh, config)) + dump_all(objects)
+    key = repr(objects)
+    if key not in dumped:
+        dumped[key] = dump_all(objects)
+    return YAML_HEADER + "".join(_comments(mesh, config)) + dumped[key]
 
 
 def files(mesh: Mesh, policies: TrafficPolicies) -> dict[str, str]:
     """Every traffic overlay: per config cluster and namespace, a file per service and the
     ``kustomization.yaml`` listing them."""
     out: dict[str, str] = {}
+    dumped: dict[str, str] = {}
     for cluster, configs in placements(mesh, policies).items():
         listed: dict[str, list[str]] = {}
         for config in configs:
-            text = _service_file(mesh, config)
+            text = _service_file(mesh, config, dumped)
             if text is None:
                 continue
             folder = overlay(cluster, config.service.namespace)

@@ -25,11 +25,11 @@ from meshgen.traffic.model import (
     TrafficPolicy,
 )
 from meshgen.traffic.placement import (
+    Topology,
     config_cluster,
     runs_workloads,
     served_by,
     service_configs,
-    unreachable,
 )
 
 # Namespaces meshgen itself manages in every cluster: no application Service lives there.
@@ -62,6 +62,7 @@ class _Known:
 
     def __init__(self, mesh: Mesh) -> None:
         self.mesh = mesh
+        self.topology = Topology(mesh)
         self.clusters = {c.name: c for c in mesh.clusters}
         self.regions = sorted({c.region for c in mesh.clusters if c.region})
         self.zones = sorted({c.zone for c in mesh.clusters if c.zone})
@@ -194,7 +195,7 @@ def _split_problems(known: _Known, policy: TrafficPolicy, clients: list[Any]) ->
             continue
         target = known.clusters[destination.cluster]
         for client in clients:
-            why = unreachable(known.mesh, client, target)
+            why = known.topology.unreachable(client, target)
             if why:
                 yield _problem(
                     policy,
@@ -290,7 +291,10 @@ def _locality_problems(known: _Known, policy: TrafficPolicy) -> Iterator[Problem
             )
 
 
-def _service_problems(mesh: Mesh, policies: TrafficPolicies, service: Service) -> Iterator[Problem]:
+def _service_problems(
+    known: _Known, policies: TrafficPolicies, service: Service
+) -> Iterator[Problem]:
+    mesh = known.mesh
     group = policies.for_service(service)
     owner: dict[str, TrafficPolicy] = {}
     for policy in group:
@@ -327,14 +331,15 @@ def _service_problems(mesh: Mesh, policies: TrafficPolicies, service: Service) -
                     f"not {destination.label}; the policies of a service share one "
                     "DestinationRule per control plane, so give this one another subset name",
                 )
-    yield from _control_plane_problems(mesh, policies, service)
+    yield from _control_plane_problems(known, policies, service)
 
 
 def _control_plane_problems(
-    mesh: Mesh, policies: TrafficPolicies, service: Service
+    known: _Known, policies: TrafficPolicies, service: Service
 ) -> Iterator[Problem]:
     """Failover, distribute, outlier detection and scope hold for every client of an istiod."""
-    for name, config in service_configs(mesh, policies, service).items():
+    mesh = known.mesh
+    for name, config in service_configs(mesh, policies, service, known.topology).items():
         setting = [r for r in config.routes if r.policy.sets_locality]
         if not setting:
             continue
@@ -379,7 +384,7 @@ def problems(mesh: Mesh, policies: TrafficPolicies) -> list[Problem]:
     for policy in policies:
         found += _policy_problems(known, policy)
     for service in policies.services():
-        found += _service_problems(mesh, policies, service)
+        found += _service_problems(known, policies, service)
     unique = list(dict.fromkeys(found))
     return sorted(unique, key=lambda p: (p.source, p.line or 0, p.field, p.message))
 

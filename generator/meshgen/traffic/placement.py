@@ -39,49 +39,61 @@ def served_by(mesh: Mesh, config: Cluster) -> tuple[str, ...]:
     return (config.name,)
 
 
-def watched_by(mesh: Mesh, config: Cluster) -> set[str]:
-    """Clusters whose endpoints the istiod configured from ``config`` discovers: a primary
-    watches itself, the other primaries and its own remotes (the remote secrets it holds); an
-    external control plane only its config cluster."""
-    if config.role != PRIMARY:
-        return {config.name}
-    return {c.name for c in mesh.primaries} | {r.name for r in mesh.remotes_of(config.name)}
-
-
 def runs_workloads(cluster: Cluster) -> bool:
     return cluster.role != EXTERNAL_CONTROL_PLANE
 
 
-def unreachable(mesh: Mesh, client: Cluster, target: Cluster) -> str | None:
-    """Why ``client``'s proxies cannot reach endpoints in ``target`` (None: they can).
+class Topology:
+    """What the traffic rules ask of a mesh's topology, computed once per mesh (checks and
+    placement ask it for every client and destination)."""
 
-    Same network: pods route directly. Another network: through the east-west gateways, so
-    both networks need one (the rule ``new-cluster`` applies to networks). Then the client's
-    istiod must discover the target's endpoints at all (a remote secret for it).
-    """
-    if client.network != target.network:
-        blocked = gatewayless_networks(mesh)
-        for network in (target.network, client.network):
-            if network in blocked:
-                return (
-                    f"network {network} has no east-west gateway, so traffic between "
-                    f"{client.network} and {target.network} has no way through"
-                )
-    config = config_cluster(mesh, client)
-    if target.name not in watched_by(mesh, config):
-        return (
-            f"the istiod that configures {client.name} (from {config.name}) does not watch "
-            f"{target.name}, so it knows none of its endpoints"
-        )
-    return None
+    def __init__(self, mesh: Mesh) -> None:
+        self.mesh = mesh
+        self.gatewayless = set(gatewayless_networks(mesh))
+        self.primaries = {c.name for c in mesh.primaries}
+        self._gateways: dict[str, list[Cluster]] = {}
+        for cluster in sorted(mesh.clusters, key=lambda c: c.name):
+            if cluster.east_west_gateway.enabled:
+                self._gateways.setdefault(cluster.network, []).append(cluster)
+        self._watched: dict[str, set[str]] = {}
 
+    def gateways_on(self, network: str) -> list[Cluster]:
+        """Clusters running an east-west gateway on ``network``, sorted by name."""
+        return self._gateways.get(network, [])
 
-def gateways_on(mesh: Mesh, network: str) -> list[Cluster]:
-    """Clusters running an east-west gateway on ``network``, sorted by name."""
-    return sorted(
-        (c for c in mesh.clusters if c.network == network and c.east_west_gateway.enabled),
-        key=lambda c: c.name,
-    )
+    def watched_by(self, config: Cluster) -> set[str]:
+        """Clusters whose endpoints the istiod configured from ``config`` discovers: a primary
+        watches itself, the other primaries and its own remotes (the remote secrets it
+        holds); an external control plane only its config cluster."""
+        if config.name not in self._watched:
+            if config.role != PRIMARY:
+                self._watched[config.name] = {config.name}
+            else:
+                remotes = {r.name for r in self.mesh.remotes_of(config.name)}
+                self._watched[config.name] = self.primaries | remotes
+        return self._watched[config.name]
+
+    def unreachable(self, client: Cluster, target: Cluster) -> str | None:
+        """Why ``client``'s proxies cannot reach endpoints in ``target`` (None: they can).
+
+        Same network: pods route directly. Another network: through the east-west gateways,
+        so both networks need one (the rule ``new-cluster`` applies to networks). Then the
+        client's istiod must discover the target's endpoints at all (a remote secret for it).
+        """
+        if client.network != target.network:
+            for network in (target.network, client.network):
+                if network in self.gatewayless:
+                    return (
+                        f"network {network} has no east-west gateway, so traffic between "
+                        f"{client.network} and {target.network} has no way through"
+                    )
+        config = config_cluster(self.mesh, client)
+        if target.name not in self.watched_by(config):
+            return (
+                f"the istiod that configures {client.name} (from {config.name}) does not "
+                f"watch {target.name}, so it knows none of its endpoints"
+            )
+        return None
 
 
 @dataclass(frozen=True)
@@ -120,15 +132,17 @@ def _known(mesh: Mesh, name: str) -> Cluster | None:
 
 
 def service_configs(
-    mesh: Mesh, policies: TrafficPolicies, service: Service
+    mesh: Mesh, policies: TrafficPolicies, service: Service, topology: Topology | None = None
 ) -> dict[str, ServiceConfig]:
     """Per config cluster (sorted by name), what it holds for ``service``. Names the mesh does
     not know are skipped here (the checks report them)."""
+    topology = topology or Topology(mesh)
     governed: dict[str, dict[str, TrafficPolicy]] = {}
     gateway_subsets: dict[str, dict[str, Destination]] = {}
     gateway_names: dict[str, set[str]] = {}
     sources: dict[str, set[str]] = {}
     for policy in policies.for_service(service):
+        crossings: set[tuple[str, str]] = set()  # (client network, subset) already placed
         for name in policy.clients_in(mesh):
             client = _known(mesh, name)
             if client is None or not runs_workloads(client):
@@ -140,7 +154,10 @@ def service_configs(
                 target = _known(mesh, destination.cluster)
                 if target is None or target.network == client.network:
                     continue
-                for gateway in gateways_on(mesh, target.network):
+                if (client.network, destination.subset) in crossings:
+                    continue
+                crossings.add((client.network, destination.subset))
+                for gateway in topology.gateways_on(target.network):
                     holder = config_cluster(mesh, gateway).name
                     gateway_subsets.setdefault(holder, {}).setdefault(
                         destination.subset, destination
@@ -184,8 +201,9 @@ def placements(mesh: Mesh, policies: TrafficPolicies) -> dict[str, list[ServiceC
     """Every config cluster's service configurations, by cluster name (sorted), each list
     sorted by service."""
     by_cluster: dict[str, list[ServiceConfig]] = {}
+    topology = Topology(mesh)
     for service in policies.services():
-        for name, config in service_configs(mesh, policies, service).items():
+        for name, config in service_configs(mesh, policies, service, topology).items():
             by_cluster.setdefault(name, []).append(config)
     return dict(sorted(by_cluster.items()))
 
