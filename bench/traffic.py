@@ -12,11 +12,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import tempfile
 from pathlib import Path
 
-from scale import GIT_ENV, git, measure, prepare
+from scale import GIT_ENV, git, measure, medians, prepare
 
 POLICY = """\
 apiVersion: meshgen.io/v1alpha1
@@ -53,13 +52,7 @@ def run(clusters: int, services: int, repeat: int) -> dict[str, dict[str, float]
                 samples.setdefault(label, []).append(measure(root, *argv))
             files = sum(1 for p in root.glob("clusters/*/traffic/*/*.yaml"))
             samples.setdefault("traffic files", []).append({"seconds": files, "peak_mib": 0})
-    return {
-        label: {
-            "seconds": statistics.median(s["seconds"] for s in runs),
-            "peak_mib": max(s["peak_mib"] for s in runs),
-        }
-        for label, runs in samples.items()
-    }
+    return medians(samples)
 
 
 def main() -> None:

@@ -4,10 +4,12 @@ diff, graph --service, and validate against the upstream charts and CRDs."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
+from commands.test_validate import upstream_options
 from helpers import MeshRepo, flux_bootstrap, git, run_cli, tree_bytes, upstream_root
 from meshgen import traffic
 from meshgen.commands import validate
@@ -172,7 +174,13 @@ def test_graph_draws_one_service(mesh_repo: MeshRepo, capsys: pytest.CaptureFixt
 @pytest.fixture(scope="module")
 def upstream() -> Path:
     root = upstream_root()
-    needed = [root / "istio" / ISTIO / "charts", root / "istio" / ISTIO / "crds", root / FLUX_CRDS]
+    needed = [
+        root / "istio" / ISTIO / "charts",
+        root / "istio" / ISTIO / "crds",
+        root / "argocd" / "v3.5.1" / "crds",
+        root / "external-secrets" / "v2.9.0" / "crds",
+        root / FLUX_CRDS,
+    ]
     missing = [str(p) for p in needed if not p.is_dir()]
     if missing:
         pytest.skip(f"upstream data not found ({', '.join(missing)}): needs ../shared/upstream")
@@ -180,17 +188,9 @@ def upstream() -> Path:
 
 
 def options(upstream: Path, root: Path) -> validate.Options:
-    argocd = upstream / "argocd" / "v3.5.1" / "crds"
-    crds = (
-        upstream / "istio" / ISTIO / "crds",
-        argocd / "application-crd.yaml",
-        argocd / "appproject-crd.yaml",
-        upstream / "external-secrets" / "v2.9.0" / "crds",
-        upstream / FLUX_CRDS,
-    )
-    return validate.Options(
-        repo=root, crds=crds, charts=upstream / "istio" / ISTIO / "charts", jobs=2
-    )
+    """validate's options with every chart and CRD, Flux's included."""
+    base = upstream_options(upstream, root)
+    return dataclasses.replace(base, crds=(*base.crds, upstream / FLUX_CRDS))
 
 
 LOCAL = policy("  scope: cluster-local\n", name="cache", namespace="db")

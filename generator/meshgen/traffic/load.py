@@ -8,6 +8,7 @@ read by people in review, and an alias chain can grow a small file into gigabyte
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -28,16 +29,6 @@ from meshgen.traffic.model import (
 )
 
 MAX_FILE_BYTES = 256 * 1024  # far above any real policy; bounds what CI parses
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, str):
-        return str(value)
-    return value
 
 
 def _refuse_aliases(text: str, source: str) -> None:
@@ -116,7 +107,7 @@ def _destinations(raw: list[dict[str, Any]]) -> tuple[Destination, ...]:
 
 def build_policy(tree: Any, source: str, line: int) -> TrafficPolicy:
     """The model of one schema-valid document."""
-    data = _plain(tree)
+    data = json.loads(json.dumps(tree))  # ruamel's round-trip types as plain ones
     meta, spec = data["metadata"], data["spec"]
     failover = spec.get("failover")
     retries = spec.get("retries")
