@@ -102,6 +102,16 @@ def test_new_cluster_keeps_the_traffic_and_serves_its_gateway(
     assert (
         "name: cluster2-v3" in (root / "clusters/cluster3/traffic/default/reviews.yaml").read_text()
     )
+    # A policy for every cluster covers the next new one too, and the commit says so.
+    git(root, "switch", "-q", "main")
+    (root / "traffic/ratings.yaml").write_text(policy("  timeout: 3s\n", name="ratings"))
+    assert cli(capsys, root, "render").exit_code == 0
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "ratings")
+    result = cli(capsys, root, "new-cluster", "cluster4", "--network", "network1")
+    assert result.exit_code == 0, result.stderr
+    message = git(root, "log", "-1", "--format=%B")
+    assert "ratings.default from cluster4: now timeout 3s (traffic/ratings.yaml)" in message
 
 
 def test_remove_cluster_refuses_a_named_cluster_unless_forced(

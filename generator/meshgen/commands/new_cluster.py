@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from meshgen import meshdiff, spec
+from meshgen import mesh_repo, meshdiff, spec, traffic
 from meshgen.commands import _change
 
 
@@ -11,8 +11,10 @@ def run(request: spec.NewCluster, options: _change.BranchOptions) -> int:
     document = proposal.document
     before = document.mesh
     updated, _ = spec.add_cluster(document, request)
-    changes = proposal.plan(updated)
+    policies = mesh_repo.load_traffic(proposal.root, updated.mesh)
+    changes = proposal.plan(updated, policies)
     summary = meshdiff.summarize(before, updated.mesh)
+    summary += traffic.summarize(before, policies, updated.mesh, policies)
     title = f"Add cluster {request.name} to mesh {updated.mesh.mesh_id}"
     base_branch = proposal.apply(changes, title, summary, "new-cluster")
     proposal.report(
