@@ -253,12 +253,20 @@ def test_one_policy_per_service_and_client() -> None:
     assert [(p.source, p.line, p.field) for p in found] == [
         ("traffic/reviews.yaml", 5, "spec.clients[1]")
     ]
-    assert "already has a policy for client cluster2 in traffic/reviews-eu.yaml (line 1)" in (
+    assert "already has a policy for client(s) cluster2 in traffic/reviews-eu.yaml (line 1)" in (
         found[0].message
     )
     # Disjoint clients are fine: one policy each.
     files["traffic/reviews.yaml"] = policy("  clients: [cluster1]\n  timeout: 1s\n")
     assert problems_of(ONE_NETWORK, files) == []
+    # Two policies for every cluster: one problem, naming them all.
+    files = {
+        "traffic/a.yaml": policy("  timeout: 1s\n"),
+        "traffic/b.yaml": policy("  timeout: 2s\n"),
+    }
+    found = problems_of(ONE_NETWORK, files)
+    assert [(p.source, p.field) for p in found] == [("traffic/b.yaml", "spec")]
+    assert "client(s) cluster1, cluster2, cluster3 in traffic/a.yaml" in found[0].message
 
 
 def test_policies_of_a_service_share_subset_names_and_protocol() -> None:

@@ -298,17 +298,20 @@ def _service_problems(
     group = policies.for_service(service)
     owner: dict[str, TrafficPolicy] = {}
     for policy in group:
+        taken: dict[int, list[tuple[int, str]]] = {}  # earlier policy -> (index, client)
         for index, client in enumerate(policy.clients_in(mesh)):
-            first = owner.get(client)
-            if first is None:
-                owner[client] = policy
-                continue
-            path: list[Any] = ["spec", "clients", index] if policy.clients else ["spec"]
+            first = owner.setdefault(client, policy)
+            if first is not policy:
+                taken.setdefault(id(first), []).append((index, client))
+        for first in (p for p in group if id(p) in taken):
+            overlap = taken[id(first)]
+            path: list[Any] = ["spec", "clients", overlap[0][0]] if policy.clients else ["spec"]
             yield _problem(
                 policy,
                 path,
-                f"{service} already has a policy for client {client} in {first.source} (line "
-                f"{first.line}); one policy per service and client: list disjoint clients",
+                f"{service} already has a policy for client(s) "
+                f"{_names([c for _i, c in overlap])} in {first.source} (line {first.line}); "
+                "one policy per service and client: list disjoint clients",
             )
     protocols = {p.protocol for p in group}
     if len(protocols) > 1:
