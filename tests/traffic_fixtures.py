@@ -8,6 +8,7 @@ HEADER = """\
 apiVersion: meshgen.io/v1alpha1
 kind: Mesh
 meshID: mesh1
+istio: {version: 1.30.3}           # the upstream charts and CRDs the tests validate against
 repository: {url: https://git.example.com/platform/mesh.git}
 """
 

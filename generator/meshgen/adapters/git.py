@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -257,6 +258,33 @@ def show_file(repo: Repo, commit: str, path: str) -> str | None:
         return None
 
 
+def read_files(repo: Repo, commit: str, paths: Iterable[str]) -> dict[str, str]:
+    """The text of each of ``paths`` at ``commit`` (those it has), read by one
+    ``git cat-file --batch`` rather than a process per file."""
+    wanted = sorted(set(paths))
+    if not wanted:
+        return {}
+    request = "".join(f"{commit}:{path}\n" for path in wanted).encode("utf-8")
+    result = subprocess.run(
+        ["git", "-C", str(repo.working_tree_dir), "cat-file", "--batch"],
+        input=request,
+        capture_output=True,
+        check=False,
+    )
+    out, position, found = result.stdout, 0, {}
+    for path in wanted:
+        end = out.index(b"\n", position)
+        header = out[position:end].split()
+        position = end + 1
+        if len(header) != 3:  # "<name> missing" (or ambiguous): no content follows
+            continue
+        size = int(header[2])
+        if header[1] == b"blob":
+            found[path] = out[position : position + size].decode("utf-8", "replace")
+        position += size + 1
+    return found
+
+
 def files_under(
     repo: Repo, commit: str, folder: str, suffixes: tuple[str, ...] = ()
 ) -> dict[str, str]:
@@ -268,12 +296,9 @@ def files_under(
         listing = repo.git.ls_tree("-r", "-z", commit, "--", f"{folder}/")
     except git.GitCommandError:
         return {}
-    found = {}
+    paths = []
     for entry in listing.split("\0"):
         meta, _, path = entry.partition("\t")
-        if not path or not path.endswith(suffixes or ("",)) or not meta.startswith("100"):
-            continue
-        text = show_file(repo, commit, path)
-        if text is not None:
-            found[path] = text
-    return found
+        if path and path.endswith(suffixes or ("",)) and meta.startswith("100"):
+            paths.append(path)
+    return read_files(repo, commit, paths)

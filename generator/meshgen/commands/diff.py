@@ -15,7 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from meshgen import diffreport, graph, library, mesh_repo, meshdiff, output, spec, traffic
+from meshgen import (
+    diffreport,
+    graph,
+    library,
+    mesh_repo,
+    meshdiff,
+    output,
+    releases,
+    spec,
+    traffic,
+)
 from meshgen.adapters import git as gitops
 from meshgen.adapters import kustomize
 from meshgen.errors import MeshgenError
@@ -181,7 +191,8 @@ def cluster_changes(
 
 
 def build_report(repo: Repo, root: Path, base: str | None) -> diffreport.Report:
-    after = mesh_repo.load(root).mesh
+    document = mesh_repo.load(root)
+    after = document.mesh
     new_texts = mesh_repo.read_traffic(root)
     new_policies = traffic.parse_files(new_texts)
     traffic.check(after, new_policies)
@@ -207,6 +218,7 @@ def build_report(repo: Repo, root: Path, base: str | None) -> diffreport.Report:
         base=old.label,
         summary=[
             *meshdiff.summarize(before, after),
+            *_moves(repo, old.commit, document, old_files),
             *traffic.summarize(before, old_policies, after, new_policies),
         ],
         clusters=cluster_changes(before, after, old_files, new_files, changed, policies),
@@ -214,6 +226,18 @@ def build_report(repo: Repo, root: Path, base: str | None) -> diffreport.Report:
         diff=diffreport.unified_diff(old_files, new_files, list(changed)),
         graph=graph.to_mermaid(after),
     )
+
+
+def _moves(
+    repo: Repo, commit: str, document: spec.MeshDocument, base_render: dict[str, str]
+) -> list[str]:
+    """Charts and images this change moves off a retired location, from what the base
+    commit's generated files (as committed, not re-rendered) name by an old default."""
+    paths = [p for p in base_render if p.endswith(".yaml") and p != spec.MESH_FILE]
+    committed = gitops.read_files(repo, commit, paths)
+    settings = mesh_repo.location_settings(document, committed)
+    notices = releases.location_notices(library.istio_releases(), settings)
+    return [n.change for n in notices if n.change]
 
 
 def run(repo_option: Path | None, base: str | None, output_format: str) -> int:

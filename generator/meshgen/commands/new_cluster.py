@@ -13,7 +13,7 @@ def run(request: spec.NewCluster, options: _change.BranchOptions) -> int:
     updated, _ = spec.add_cluster(document, request)
     policies = mesh_repo.load_traffic(proposal.root, updated.mesh)
     changes = proposal.plan(updated, policies)
-    summary = meshdiff.summarize(before, updated.mesh)
+    summary = meshdiff.summarize(before, updated.mesh) + proposal.moves
     summary += traffic.summarize(before, policies, updated.mesh, policies)
     title = f"Add cluster {request.name} to mesh {updated.mesh.mesh_id}"
     base_branch = proposal.apply(changes, title, summary, "new-cluster")

@@ -113,7 +113,7 @@ def run(name: str, force: bool, options: _change.BranchOptions) -> int:
     changes = proposal.plan(updated, kept)
     leftovers = secret_files_of(proposal.root, before, removal)
     changes.remove = sorted({*changes.remove, *leftovers})
-    summary = meshdiff.summarize(before, updated.mesh)
+    summary = meshdiff.summarize(before, updated.mesh) + proposal.moves
     summary += traffic.summarize(before, policies, updated.mesh, kept)
     cleanup = cleanup_outside_git(before, removal)
     title = f"Remove cluster {names} from mesh {updated.mesh.mesh_id}"

@@ -34,6 +34,8 @@ class Options:
     format: str = "text"
     jobs: int | None = None
     ca_dirs: tuple[Path, ...] = ()  # CA folders (from `meshgen ca issue --out`) to check expiry
+    allow_unknown_version: bool = False  # an istio.version not in the catalogue is no error
+    today: datetime.date | None = None  # for end of support (default: today, UTC)
 
 
 def chart_cache() -> Path:
@@ -110,6 +112,7 @@ def collect(options: Options, step: Callable[[str], None] = lambda _name: None) 
         helm_values,
         kustomize,
         mesh,
+        release,
         schemas,
         secrets,
         traffic,
@@ -137,9 +140,21 @@ def collect(options: Options, step: Callable[[str], None] = lambda _name: None) 
         findings += found
     else:
         findings.append(_skipped("traffic", *INVALID_MESH))
+    changes = None
+    if document is not None:
+        try:  # one render for the drift check and for what old defaults left in the files
+            changes = mesh_repo.plan_render(root, document) if traffic_ok else None
+        except MeshgenError:
+            changes = None  # a hand-written file where a generated one goes: drift says so
+        today = options.today or datetime.datetime.now(datetime.timezone.utc).date()
+        loaded, rendered = document, list(changes.write) if changes is not None else []
+        findings += _guarded(
+            "mesh",
+            lambda: release.check(root, loaded, today, options.allow_unknown_version, rendered),
+        )
     step("drift")
     if document is not None and traffic_ok:
-        findings += _guarded("drift", lambda: drift.check(root, document))
+        findings += _guarded("drift", lambda: drift.check(root, document, changes))
     elif document is not None:
         findings.append(_skipped("drift", *INVALID_TRAFFIC))
     else:
