@@ -187,7 +187,12 @@ def new_cluster(
 
 @cli.command("remove-cluster")
 @click.argument("name")
-@click.option("--force", is_flag=True, help="Also remove the remotes NAME is the control plane of.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Also remove the remotes NAME is the control plane of, and remove NAME even when "
+    "traffic files name it.",
+)
 @proposal_options("meshgen/remove-cluster-NAME")
 def remove_cluster(name: str, force: bool, proposal: BranchOptions) -> None:
     """Remove cluster NAME from the mesh, render, and commit on a new branch."""
@@ -279,11 +284,16 @@ def diff(repo: Path | None, base: str | None, output_format: str) -> None:
     show_default=True,
 )
 @click.option("--output", type=click.Path(path_type=Path, dir_okay=False), help="Write to FILE.")
-def graph(repo: Path | None, output_format: str, output: Path | None) -> None:
+@click.option(
+    "--service",
+    metavar="NAME.NAMESPACE",
+    help="Draw this service's traffic (from traffic/): clients, weighted routes, gateways.",
+)
+def graph(repo: Path | None, output_format: str, output: Path | None, service: str | None) -> None:
     """Draw the mesh: networks, clusters, gateways, control planes (Mermaid, DOT or SVG)."""
     from meshgen.commands import graph as command
 
-    sys.exit(command.run(repo, output_format, output))
+    sys.exit(command.run(repo, output_format, output, service))
 
 
 @cli.command()

@@ -1,4 +1,5 @@
-"""A meshgen GitOps repository on disk: where it is, its mesh, and what render would write."""
+"""A meshgen GitOps repository on disk: where it is, its mesh and traffic files, and what
+render would write."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from meshgen import DISTRIBUTION, __version__, library, releases, spec
+from meshgen import DISTRIBUTION, __version__, library, releases, spec, traffic
 from meshgen.adapters import git as gitops
 from meshgen.adapters import workspace
 from meshgen.errors import MeshgenError
 from meshgen.render import render_repository
+
+TRAFFIC_SUFFIXES = (".yaml", ".yml")
 
 
 def find_root(repo_option: Path | None) -> Path:
@@ -36,9 +39,49 @@ def load(root: Path) -> spec.MeshDocument:
     return spec.parse(text, source=spec.MESH_FILE)
 
 
-def desired_files(document: spec.MeshDocument) -> dict[str, str]:
-    """Every generated file for the document's mesh."""
-    return render_repository(document.mesh, library.load())
+def read_traffic(root: Path) -> dict[str, str]:
+    """The text of every YAML file under ``traffic/`` (any depth), by POSIX path.
+
+    Files are read only inside the repository: a symlink that leads out of it is refused."""
+    folder = root / traffic.FOLDER
+    if not folder.is_dir():
+        return {}
+    inside = root.resolve()
+    texts = {}
+    for path in sorted(folder.rglob("*")):
+        if path.suffix not in TRAFFIC_SUFFIXES or not path.is_file():
+            continue
+        relative = path.relative_to(root).as_posix()
+        if not path.resolve().is_relative_to(inside):
+            raise MeshgenError(
+                f"{relative}: is a link out of the repository; traffic files must live in it"
+            )
+        try:
+            if path.stat().st_size > traffic.load.MAX_FILE_BYTES:
+                raise MeshgenError(
+                    f"{relative}: larger than {traffic.load.MAX_FILE_BYTES // 1024} KiB; a "
+                    "traffic file holds the policies of one service, split it"
+                )
+            texts[relative] = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise MeshgenError(f"{relative}: cannot be read ({exc}); fix the file") from None
+    return texts
+
+
+def load_traffic(root: Path, mesh: spec.Mesh) -> traffic.TrafficPolicies:
+    """The repository's traffic policies, checked against ``mesh``; raises MeshgenError (file,
+    line and field) at the first problem."""
+    policies = traffic.parse_files(read_traffic(root))
+    traffic.check(mesh, policies)
+    return policies
+
+
+def desired_files(
+    document: spec.MeshDocument, policies: traffic.TrafficPolicies | None = None
+) -> dict[str, str]:
+    """Every generated file for the document's mesh and the traffic ``policies`` (checked
+    against it, see :func:`load_traffic`)."""
+    return render_repository(document.mesh, library.load(), policies)
 
 
 def find_optional(repo_option: Path | None) -> Path | None:
@@ -84,11 +127,12 @@ def plan_writing(
     document: spec.MeshDocument,
     extra: dict[str, str] | None = None,
     edited: bool = True,
+    policies: traffic.TrafficPolicies | None = None,
 ) -> tuple[spec.MeshDocument, workspace.ChangeSet]:
     """What writing ``document`` (mesh.yaml, its generated files and ``extra`` owned files)
     with this meshgen changes, and the document written. ``edited=False``: mesh.yaml is
     written only when the version record changes (``render`` leaves a hand-written file as
-    it is).
+    it is). ``policies`` default to the repository's traffic files, checked against the mesh.
 
     ``meshgenVersion`` records the meshgen whose output the repository holds: when this one
     writes a generated file it is recorded (so CI installs it and ``render --check`` there
@@ -97,7 +141,9 @@ def plan_writing(
     """
     owned = {spec.MESH_FILE: spec.to_text(document)} if edited else {}
     owned.update(extra or {})
-    changes = workspace.plan_changes(root, desired_files(document), owned=owned)
+    if policies is None:
+        policies = load_traffic(root, document.mesh)
+    changes = workspace.plan_changes(root, desired_files(document, policies), owned=owned)
     recorded = document.mesh.meshgen_version
     generated = [path for path in changes.paths if path not in owned and path != spec.MESH_FILE]
     if recorded == __version__ or not generated:
@@ -116,7 +162,7 @@ def plan_writing(
             changes.unchanged -= 1
         changes.write[spec.MESH_FILE] = owned[spec.MESH_FILE]
         return document, changes
-    return document, workspace.plan_changes(root, desired_files(document), owned=owned)
+    return document, workspace.plan_changes(root, desired_files(document, policies), owned=owned)
 
 
 def write_mesh_file(
@@ -137,7 +183,8 @@ def plan_render(root: Path, document: spec.MeshDocument) -> workspace.ChangeSet:
     A mesh.yaml of an older format counts too: render writes it back migrated (comments kept).
     """
     owned = {spec.MESH_FILE: spec.to_text(document)} if document.migrated_from else None
-    return workspace.plan_changes(root, desired_files(document), owned=owned)
+    desired = desired_files(document, load_traffic(root, document.mesh))
+    return workspace.plan_changes(root, desired, owned=owned)
 
 
 # A chart repository in a generated engine file: Argo CD's repoURL, Flux's url.

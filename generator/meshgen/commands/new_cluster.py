@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from meshgen import meshdiff, spec
+from meshgen import mesh_repo, meshdiff, spec, traffic
 from meshgen.commands import _change
 from meshgen.commands._flags import FLAG_OF_KEY, named_by_flag
 
@@ -28,8 +28,10 @@ def run(request: spec.NewCluster, options: _change.BranchOptions) -> int:
     before = document.mesh
     with named_by_flag(*_flag_fields(before, request)):
         updated, _ = spec.add_cluster(document, request)
-    changes = proposal.plan(updated)
+    policies = mesh_repo.load_traffic(proposal.root, updated.mesh)
+    changes = proposal.plan(updated, policies)
     summary = meshdiff.summarize(before, updated.mesh) + proposal.moves
+    summary += traffic.summarize(before, policies, updated.mesh, policies)
     title = f"Add cluster {request.name} to mesh {updated.mesh.mesh_id}"
     base_branch = proposal.apply(changes, title, summary, "new-cluster")
     proposal.report(

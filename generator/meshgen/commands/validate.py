@@ -1,9 +1,10 @@
 """``meshgen validate``: prove before merge that every cluster's config will sync and work.
 
-Runs the check families of :mod:`meshgen.validation` in order (mesh, drift, kustomize, Helm
-values, object schemas, GitOps wiring, secrets) and reports every finding grouped by cluster,
-as text or JSON. Exit 0: clean; 1: findings; 2: bad usage. Checks that cannot run (a broken
-mesh.yaml, a chart or CRD not available) are reported as unchecked, never passed silently.
+Runs the check families of :mod:`meshgen.validation` in order (mesh, traffic files, drift,
+kustomize, Helm values, object schemas, GitOps wiring, secrets) and reports every finding
+grouped by cluster, as text or JSON. Exit 0: clean; 1: findings; 2: bad usage. Checks that
+cannot run (a broken mesh.yaml, a chart or CRD not available) are reported as unchecked, never
+passed silently.
 """
 
 from __future__ import annotations
@@ -58,6 +59,11 @@ def _skipped(check: str, reason: str, fix: str) -> Finding:
 INVALID_MESH = (
     "mesh.yaml is not valid",
     "fix mesh.yaml first (see the mesh finding), then validate again",
+)
+
+INVALID_TRAFFIC = (
+    "the traffic files are not valid",
+    "fix them first (see the traffic findings), then validate again",
 )
 
 
@@ -136,6 +142,7 @@ def collect(options: Options, step: Callable[[str], None] = lambda _name: None) 
         release,
         schemas,
         secrets,
+        traffic,
         trust,
     )
     from meshgen.validation.engines import engine_module
@@ -151,10 +158,19 @@ def collect(options: Options, step: Callable[[str], None] = lambda _name: None) 
     document, findings = mesh.check(root)
     mesh_model = document.mesh if document is not None else None
     kube_version = mesh_model.kubernetes_version if mesh_model else spec.DEFAULT_KUBERNETES_VERSION
+    step("traffic")
+    traffic_ok = document is not None
+    if document is not None:
+        model = document.mesh
+        found = _guarded("traffic", lambda: traffic.check(root, model))
+        traffic_ok = not any(f.severity == ERROR for f in found)
+        findings += found
+    else:
+        findings.append(_skipped("traffic", *INVALID_MESH))
     changes = None
     if document is not None:
         try:  # one render for the drift check and for what old defaults left in the files
-            changes = mesh_repo.plan_render(root, document)
+            changes = mesh_repo.plan_render(root, document) if traffic_ok else None
         except MeshgenError:
             changes = None  # a hand-written file where a generated one goes: drift says so
         today = options.today or datetime.datetime.now(datetime.timezone.utc).date()
@@ -164,8 +180,10 @@ def collect(options: Options, step: Callable[[str], None] = lambda _name: None) 
             lambda: release.check(root, loaded, today, options.allow_unknown_version, rendered),
         )
     step("drift")
-    if document is not None:
+    if document is not None and traffic_ok:
         findings += _guarded("drift", lambda: drift.check(root, document, changes))
+    elif document is not None:
+        findings.append(_skipped("drift", *INVALID_TRAFFIC))
     else:
         findings.append(_skipped("drift", *INVALID_MESH))
     engine = engine_module(mesh_model.engine) if mesh_model else None

@@ -43,9 +43,61 @@ LAYOUT = [
 ]
 
 
-def _layout_table(engine: Engine) -> str:
+TRAFFIC_ROWS = [
+    (
+        "traffic/",
+        "one TrafficPolicy per service, edited by hand by the service's team (see `CODEOWNERS`)",
+    ),
+    (
+        "clusters/<cluster>/traffic/<namespace>/",
+        "overlay synced after the mesh config: the DestinationRules and VirtualServices "
+        "rendered from `traffic/`",
+    ),
+]
+
+
+def _traffic_namespaces(plans: list[ClusterPlan]) -> dict[str, list[str]]:
+    return {
+        plan.cluster.name: [c.namespace for c in plan.components if c.name.startswith("traffic-")]
+        for plan in plans
+        if any(c.name.startswith("traffic-") for c in plan.components)
+    }
+
+
+def traffic_section(plans: list[ClusterPlan]) -> str:
+    """Which clusters hold traffic configuration, when the repository has any."""
+    holders = _traffic_namespaces(plans)
+    if not holders:
+        return ""
+    rows = "".join(
+        f"| `{cluster}` | {', '.join(f'`{n}`' for n in namespaces)} |\n"
+        for cluster, namespaces in holders.items()
+    )
+    return f"""## Traffic between clusters
+
+Each file under `traffic/` is a TrafficPolicy for one service: where its clients' traffic goes
+(weights per cluster and version, locality failover or distribution, retries, timeouts).
+`meshgen render` writes its DestinationRule and VirtualService into the configuration of
+every client cluster's control plane (a remote's primary, never the remote), and the subsets
+into the clusters whose east-west gateways the traffic crosses:
+
+| cluster | namespaces |
+| --- | --- |
+{rows}
+"""
+
+
+def _layout_table(engine: Engine, with_traffic: bool = False) -> str:
     """The common rows with the engine's rows before ``overlays/``."""
     rows = [*LAYOUT[:-2], *engine.layout_rows(), *LAYOUT[-2:]]
+    if with_traffic:
+        edited = {
+            "mesh.yaml": "the mesh: networks, clusters, versions (edited by hand, like `traffic/`)",
+            "clusters/<cluster>/mesh-config/": "overlay synced after the charts: Istio config "
+            "such as the cross-network Gateway",
+        }
+        rows = [(path, edited.get(path, text)) for path, text in rows]
+        rows[1:1] = TRAFFIC_ROWS
     return "| path | what it holds |\n| --- | --- |\n" + "".join(
         f"| `{path}` | {text} |\n" for path, text in rows
     )
@@ -225,8 +277,8 @@ controller, set `eastWestGateway.serviceType: NodePort`.
 
 {control_plane_section(mesh)}## Layout
 
-{_layout_table(engine)}
-{injection_section(mesh)}{engine.readme_section(mesh, plans)}
+{_layout_table(engine, bool(_traffic_namespaces(plans)))}
+{injection_section(mesh)}{traffic_section(plans)}{engine.readme_section(mesh, plans)}
 ## Add a cluster
 
 ```sh

@@ -25,7 +25,7 @@ to the mesh and to each cluster. -->
 
 ## Checklist
 
-- [ ] Only `mesh.yaml` was edited by hand; `meshgen render --check` passes.
+- [ ] Only `mesh.yaml` and `traffic/` were edited by hand; `meshgen render --check` passes.
 - [ ] Every new cluster is registered with Argo CD under its mesh name.
 - [ ] Remote secrets for new clusters are in the secret store (see README.md).
 - [ ] For a removed cluster: the clean-up outside Git listed by `meshgen remove-cluster` is

@@ -80,12 +80,16 @@ def _unknown_keys(error: Any) -> list[str]:
     return sorted(str(k) for k in error.instance if k not in known)
 
 
-def validate_schema(tree: Any, source: str = MESH_FILE) -> None:
-    """Check the tree against ``schemas/mesh.schema.json``; report the first error with its line."""
+def validate_schema(
+    tree: Any, source: str = MESH_FILE, schema: dict[str, Any] | None = None
+) -> None:
+    """Check the tree against ``schemas/mesh.schema.json`` (or ``schema``, for the other inputs
+    of a mesh repository); report the first error with its line."""
     import jsonschema
 
-    validator_cls = jsonschema.validators.validator_for(library.mesh_schema())
-    validator = validator_cls(library.mesh_schema())
+    schema = schema if schema is not None else library.mesh_schema()
+    validator_cls = jsonschema.validators.validator_for(schema)
+    validator = validator_cls(schema)
     errors = sorted(validator.iter_errors(tree), key=lambda e: list(map(str, e.absolute_path)))
     if not errors:
         return
