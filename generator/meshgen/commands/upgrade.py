@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from meshgen import library, mesh_repo, meshdiff, output, spec, upgrades
+from meshgen import library, mesh_repo, meshdiff, output, spec, traffic, upgrades
 from meshgen.adapters import git as gitops
 from meshgen.commands import _change
 from meshgen.errors import MeshgenError
@@ -75,10 +75,15 @@ def _plan(mesh: spec.Mesh, options: Options) -> upgrades.Step:
     return upgrades.plan_upgrade(mesh, request, library.istio_releases())
 
 
-def _require_rendered(root: Path, document: spec.MeshDocument, step: upgrades.Step) -> None:
+def _require_rendered(
+    root: Path,
+    document: spec.MeshDocument,
+    policies: traffic.TrafficPolicies,
+    step: upgrades.Step,
+) -> None:
     """``--promote`` moves tags only to a revision whose files are in the repository as
     ``render`` makes them (merged before, not just written into mesh.yaml)."""
-    desired = mesh_repo.desired_files(document)
+    desired = mesh_repo.desired_files(document, policies)
     mesh = document.mesh
     for name in step.clusters:
         cluster = mesh.cluster(name)
@@ -158,21 +163,27 @@ def run(options: Options) -> int:
     document = proposal.document
     before = document.mesh
     step = _plan(before, options)
+    # An upgrade changes no cluster's membership: the traffic policies hold before and after.
+    policies = mesh_repo.load_traffic(proposal.root, before)
     if options.promote:
-        _require_rendered(proposal.root, document, step)
+        _require_rendered(proposal.root, document, policies, step)
     if not options.proposal.branch:
         proposal.branch = step.branch
         if options.proposal.commit:
             gitops.validate_branch_name(proposal.repo, proposal.branch)
     knowledge = library.load()
-    old_files = render_repository(before, knowledge)
+    old_files = render_repository(before, knowledge, policies)
     updated = spec.set_istio_states(document, step.change)
-    changes = proposal.plan(updated)
+    changes = proposal.plan(updated, policies)
     after = updated.mesh
     order = upgrades.apply_order(
         before.engine,
         (before, plan_mesh(before, knowledge.chart_profiles), old_files),
-        (after, plan_mesh(after, knowledge.chart_profiles), render_repository(after, knowledge)),
+        (
+            after,
+            plan_mesh(after, knowledge.chart_profiles),
+            render_repository(after, knowledge, policies),
+        ),
     )
     engine = engine_for(after).display_name
     summary = meshdiff.summarize(before, after) + proposal.moves

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from meshgen.library import ChartProfile
@@ -18,6 +19,8 @@ from meshgen.spec import (
 ISTIO_NAMESPACE = ISTIO_SYSTEM
 NAMESPACE_WAVE = 0
 MESH_CONFIG_WAVE = 4  # after the gateway (3): Istio config needs istiod's webhook answering
+TRAFFIC_WAVE = 5  # traffic policies last: their routes may cross the east-west gateway
+TRAFFIC_PREFIX = "traffic-"
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,7 @@ class Component:
 
     ``name`` is unique within the cluster (it names the Argo CD Application, the file and, for a
     chart, the Helm release: ``istiod-<revision>`` for a second control plane); ``sync_wave``
-    orders components: namespace and secrets, base, istiod, gateway, mesh config.
+    orders components: namespace and secrets, base, istiod, gateway, mesh config, traffic.
     """
 
     name: str
@@ -115,7 +118,14 @@ def component_version(mesh: Mesh, component: Component) -> str:
     return component.version or mesh.istio_version
 
 
-def plan_cluster(mesh: Mesh, cluster: Cluster, profiles: dict[str, ChartProfile]) -> ClusterPlan:
+def plan_cluster(
+    mesh: Mesh,
+    cluster: Cluster,
+    profiles: dict[str, ChartProfile],
+    traffic_namespaces: Sequence[str] = (),
+) -> ClusterPlan:
+    """``traffic_namespaces``: the namespaces of the cluster's traffic overlays, each synced as
+    its own component (one destination namespace each, created when missing)."""
     folder = cluster_folder(cluster.name)
     namespace = system_namespace(mesh, cluster)
     components = [
@@ -162,14 +172,31 @@ def plan_cluster(mesh: Mesh, cluster: Cluster, profiles: dict[str, ChartProfile]
                 overlay_path=f"{folder}/mesh-config",
             )
         )
+    for service_namespace in traffic_namespaces:
+        components.append(
+            Component(
+                name=f"{TRAFFIC_PREFIX}{service_namespace}",
+                sync_wave=TRAFFIC_WAVE,
+                namespace=service_namespace,
+                overlay_path=f"{folder}/traffic/{service_namespace}",
+            )
+        )
     return ClusterPlan(
         cluster=cluster, folder=folder, namespace=namespace, components=tuple(components)
     )
 
 
-def plan_mesh(mesh: Mesh, profiles: dict[str, ChartProfile]) -> list[ClusterPlan]:
-    """One plan per cluster, sorted by cluster name (file order carries no meaning here)."""
+def plan_mesh(
+    mesh: Mesh,
+    profiles: dict[str, ChartProfile],
+    traffic_namespaces: Mapping[str, Sequence[str]] | None = None,
+) -> list[ClusterPlan]:
+    """One plan per cluster, sorted by cluster name (file order carries no meaning here).
+
+    ``traffic_namespaces``: per cluster, the namespaces of its traffic overlays
+    (``render.traffic.namespaces``)."""
+    traffic = traffic_namespaces or {}
     return [
-        plan_cluster(mesh, cluster, profiles)
+        plan_cluster(mesh, cluster, profiles, traffic.get(cluster.name, ()))
         for cluster in sorted(mesh.clusters, key=lambda c: c.name)
     ]

@@ -9,8 +9,8 @@ One module per job:
 - :mod:`~meshgen.spec.migrate`: older ``apiVersion`` trees brought up to the current one;
 - :mod:`~meshgen.spec.schema`: the JSON Schema check, errors naming line and field;
 - :mod:`~meshgen.spec.invariants`: the rules the schema cannot express;
-- :mod:`~meshgen.spec.edits`: add or remove a cluster, record trust material, each undone on
-  an invalid result;
+- :mod:`~meshgen.spec.edits`: add, change or remove a cluster, record trust material, each
+  undone on an invalid result;
 - :mod:`~meshgen.spec.locations`: line numbers and field names for errors.
 
 Callers import from the package (``from meshgen import spec``; ``spec.parse(...)``); the names
@@ -18,12 +18,16 @@ below are its public surface.
 """
 
 from meshgen.spec.edits import (
+    ClusterSettings,
     IstioChange,
     NewCluster,
     Removal,
     add_cluster,
+    gateways_to_open,
+    record_meshgen_version,
     record_trust,
     remove_cluster,
+    set_cluster,
     set_istio_states,
 )
 from meshgen.spec.invariants import (
@@ -92,6 +96,7 @@ __all__ = [
     "SCHEMA_COMMENT",
     "UNREVISIONED",
     "Cluster",
+    "ClusterSettings",
     "ControlPlane",
     "Discovery",
     "EastWestGateway",
@@ -106,12 +111,15 @@ __all__ = [
     "build_model",
     "check_invariants",
     "from_tree",
+    "gateways_to_open",
     "migrate",
     "minors_apart",
     "parse",
+    "record_meshgen_version",
     "record_trust",
     "remove_cluster",
     "rename_key",
+    "set_cluster",
     "set_istio_states",
     "skew_problems",
     "to_text",
