@@ -23,6 +23,16 @@ def upstream_root() -> Path:
     return REPO_ROOT / ".." / "shared" / "upstream"
 
 
+def require_upstream(*folders: str) -> Path:
+    """The upstream root, once these folders (relative to it) are all there; else the test is
+    skipped, naming what is missing."""
+    root = upstream_root()
+    missing = [str(root / f) for f in folders if not (root / f).is_dir()]
+    if missing:
+        pytest.skip(f"upstream data not found ({', '.join(missing)}): needs ../shared/upstream")
+    return root
+
+
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Mesh Tester",
     "GIT_AUTHOR_EMAIL": "tester@example.com",

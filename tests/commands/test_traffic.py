@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from commands.test_validate import upstream_options
-from helpers import MeshRepo, flux_bootstrap, git, run_cli, tree_bytes, upstream_root
+from helpers import MeshRepo, flux_bootstrap, git, require_upstream, run_cli, tree_bytes
 from meshgen import traffic
 from meshgen.commands import validate
 from meshgen.validation import ERROR, UNCHECKED
@@ -183,18 +183,13 @@ def test_graph_draws_one_service(mesh_repo: MeshRepo, capsys: pytest.CaptureFixt
 
 @pytest.fixture(scope="module")
 def upstream() -> Path:
-    root = upstream_root()
-    needed = [
-        root / "istio" / ISTIO / "charts",
-        root / "istio" / ISTIO / "crds",
-        root / "argocd" / "v3.5.1" / "crds",
-        root / "external-secrets" / "v2.9.0" / "crds",
-        root / FLUX_CRDS,
-    ]
-    missing = [str(p) for p in needed if not p.is_dir()]
-    if missing:
-        pytest.skip(f"upstream data not found ({', '.join(missing)}): needs ../shared/upstream")
-    return root
+    return require_upstream(
+        f"istio/{ISTIO}/charts",
+        f"istio/{ISTIO}/crds",
+        "argocd/v3.5.1/crds",
+        "external-secrets/v2.9.0/crds",
+        FLUX_CRDS,
+    )
 
 
 def options(upstream: Path, root: Path) -> validate.Options:

@@ -19,7 +19,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from helpers import MeshRepo, git, run_cli, tree_bytes, upstream_root
+from helpers import MeshRepo, git, require_upstream, run_cli, tree_bytes
 from meshgen import spec
 from meshgen.commands import validate
 from meshgen.validation import ERROR, UNCHECKED
@@ -39,17 +39,13 @@ FLUX_CRDS = "flux/sc-v1.9.1_kc-v1.9.4_hc-v1.6.3/crds"
 
 @pytest.fixture(scope="module")
 def upstream() -> Path:
-    root = upstream_root()
-    needed = [root / "istio" / v / "charts" for v in (OLD, NEW)] + [
-        root / "istio" / NEW / "crds",
-        root / "argocd" / "v3.5.1" / "crds",
-        root / "external-secrets" / "v2.9.0" / "crds",
-        root / FLUX_CRDS,
-    ]
-    missing = [str(p) for p in needed if not p.is_dir()]
-    if missing:
-        pytest.skip(f"upstream data not found ({', '.join(missing)}): needs ../shared/upstream")
-    return root
+    return require_upstream(
+        *(f"istio/{v}/charts" for v in (OLD, NEW)),
+        f"istio/{NEW}/crds",
+        "argocd/v3.5.1/crds",
+        "external-secrets/v2.9.0/crds",
+        FLUX_CRDS,
+    )
 
 
 def make_mesh(root: Path, capsys: pytest.CaptureFixture[str], engine: str = "argocd") -> MeshRepo:

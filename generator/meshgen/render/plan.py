@@ -88,10 +88,6 @@ def system_namespace(mesh: Mesh, cluster: Cluster) -> str:
     return ISTIO_NAMESPACE
 
 
-def _unless_mesh(mesh: Mesh, version: str) -> str | None:
-    return None if version == mesh.istio_version else version
-
-
 def chart_version(mesh: Mesh, cluster: Cluster, chart: str) -> str:
     """The version of ``chart`` in ``cluster`` (istiod: see ``Mesh.control_planes_of``).
 
@@ -138,31 +134,25 @@ def plan_cluster(
     ]
     for chart in charts_of(mesh, cluster):
         profile = profiles[chart]
-        if chart == "istiod":
-            for plane in mesh.control_planes_of(cluster):
-                # The release istiod keeps values/istiod.yaml; istiod-<rev>: values/istiod-<rev>.
-                components.append(
-                    Component(
-                        name=plane.release,
-                        sync_wave=profile.sync_wave,
-                        namespace=namespace,
-                        chart=profile,
-                        values_path=f"{folder}/values/{plane.release}.yaml",
-                        version=_unless_mesh(mesh, plane.version),
-                        control_plane=plane,
-                    )
-                )
-            continue
-        components.append(
-            Component(
-                name=profile.release,
-                sync_wave=profile.sync_wave,
-                namespace=namespace,
-                chart=profile,
-                values_path=f"{folder}/values/{chart}.yaml",
-                version=_unless_mesh(mesh, chart_version(mesh, cluster, chart)),
-            )
+        # istiod: one release per control plane (istiod keeps values/istiod.yaml, istiod-<rev>
+        # gets values/istiod-<rev>.yaml); the other charts: one release.
+        releases: list[tuple[str, str, str, ControlPlane | None]] = (
+            [(p.release, p.release, p.version, p) for p in mesh.control_planes_of(cluster)]
+            if chart == "istiod"
+            else [(profile.release, chart, chart_version(mesh, cluster, chart), None)]
         )
+        for name, values_file, version, plane in releases:
+            components.append(
+                Component(
+                    name=name,
+                    sync_wave=profile.sync_wave,
+                    namespace=namespace,
+                    chart=profile,
+                    values_path=f"{folder}/values/{values_file}.yaml",
+                    version=None if version == mesh.istio_version else version,
+                    control_plane=plane,
+                )
+            )
     if cluster.east_west_gateway.enabled:
         components.append(
             Component(
