@@ -133,7 +133,7 @@ def _secrets(
             if parts:
                 lines.append(
                     f"Secrets (sealed-secrets): seal {', '.join(parts)} with `meshgen seal`; "
-                    "see README.md."
+                    f"see {after.readme}."
                 )
             continue
         if not own and not gaining:
@@ -142,7 +142,7 @@ def _secrets(
             lines.append(
                 f"Remote secrets (manual provider): apply {own} remote secret(s) in "
                 f"{cluster.name} and {cluster.name}'s remote secret in {gaining} cluster(s); "
-                "see README.md."
+                f"see {after.readme}."
             )
         else:
             gain = f"; {gaining} cluster(s) gain one for {cluster.name}" if gaining else ""

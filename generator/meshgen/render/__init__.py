@@ -54,7 +54,7 @@ def render_repository(mesh: Mesh, library: Library) -> dict[str, str]:
         files.update(overlays.cluster_files(mesh, plan, provider))
     files.update(engine.files(mesh, plans))
     files.update(ci.files(mesh))
-    files["README.md"] = README_HEADER + readme.render(mesh, plans, provider, engine)
+    files[mesh.readme] = README_HEADER + readme.render(mesh, plans, provider, engine)
     files[SCHEMA_PATH] = _schema_copy(library.mesh_schema)
     files.update(review.files(mesh))
     return dict(sorted(files.items()))

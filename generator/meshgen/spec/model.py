@@ -17,6 +17,7 @@ KIND = "Mesh"
 SCHEMA_COMMENT = "# yaml-language-server: $schema=./.meshgen/mesh.schema.json"
 
 DEFAULT_ISTIO_VERSION = "1.30.3"
+DEFAULT_README = "README.md"
 DEFAULT_CHART_REPOSITORY = "https://istio-release.storage.googleapis.com/charts"
 DEFAULT_TRUST_DOMAIN = "cluster.local"
 DEFAULT_KUBERNETES_VERSION = "1.33"
@@ -125,6 +126,7 @@ class Mesh:
     clusters: tuple[Cluster, ...]
     sops_age_recipients: tuple[str, ...] = ()
     sops_decryption_secret: str = DEFAULT_SOPS_SECRET
+    readme: str = DEFAULT_README  # where the generated guide goes (repository.readme)
 
     @functools.cached_property
     def _by_name(self) -> dict[str, Cluster]:
@@ -264,6 +266,7 @@ def build_model(tree: Any) -> Mesh:
         clusters=tuple(clusters),
         sops_age_recipients=tuple(sops.get("ageRecipients", ())),
         sops_decryption_secret=sops.get("decryptionSecret", DEFAULT_SOPS_SECRET),
+        readme=data["repository"].get("readme", DEFAULT_README),
     )
 
 
