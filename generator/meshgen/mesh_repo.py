@@ -59,12 +59,17 @@ def write_mesh_file(
 
     Returns the paths written or removed.
     """
-    from meshgen.adapters import workspace
-
-    owned = {spec.MESH_FILE: spec.to_text(document), **(extra or {})}
-    changes = workspace.plan_changes(root, desired_files(document), owned=owned)
+    changes = plan_mesh_file(root, document, extra)
     workspace.apply_changes(root, changes)
     return changes.paths
+
+
+def plan_mesh_file(
+    root: Path, document: spec.MeshDocument, extra: dict[str, str] | None = None
+) -> workspace.ChangeSet:
+    """What :func:`write_mesh_file` would write and remove (for ``--dry-run``)."""
+    owned = {spec.MESH_FILE: spec.to_text(document), **(extra or {})}
+    return workspace.plan_changes(root, desired_files(document), owned=owned)
 
 
 def plan_render(root: Path, document: spec.MeshDocument) -> workspace.ChangeSet:

@@ -105,7 +105,7 @@ def test_no_change_is_an_empty_report(
     ("args", "expected"),
     [
         (("--base", "no-such-ref"), "--base no-such-ref: not a commit of this repository"),
-        (("--format", "yaml"), "Invalid value for '--format'"),
+        (("--format", "xml"), "Invalid value for '--format'"),
     ],
 )
 def test_bad_input(

@@ -8,6 +8,7 @@ generated files of either side. Each cluster's overlays are built with the real
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -174,6 +175,8 @@ def run(repo_option: Path | None, base: str | None, output_format: str) -> int:
     report = build_report(repo, root, base)
     if output_format == "json":
         output.raw(diffreport.to_json(report))
+    elif output_format == "yaml":
+        output.document(dataclasses.asdict(report), "yaml")
     elif output_format == "markdown":
         output.raw(diffreport.to_markdown(report))
     else:
