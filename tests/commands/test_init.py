@@ -207,3 +207,84 @@ def test_init_writes_a_ci_workflow_that_render_owns(
     assert run_cli(capsys, "render", "--check", "--repo", str(root)).exit_code == 1
     assert run_cli(capsys, "render", "--repo", str(root)).exit_code == 0
     assert "meshgen render --check" in (root / path).read_text()
+
+
+APACHE_HEADER = """\
+
+                                 Apache License
+                           Version 2.0, January 2004
+                        http://www.apache.org/licenses/
+
+   TERMS AND CONDITIONS FOR USE, REPRODUCTION, AND DISTRIBUTION
+"""
+
+
+def fresh_github_clone(tmp_path: Path, branch: str = "main") -> tuple[Path, Path]:
+    """What `git clone` of a repository just created on GitHub gives: README.md, LICENSE,
+    a .gitignore template, one commit, origin set."""
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", f"--initial-branch={branch}", str(origin))
+    seed = tmp_path / "seed"
+    git(tmp_path, "clone", "-q", str(origin), str(seed))
+    (seed / "README.md").write_text("# platform-mesh\n\nThe mesh of our platform team.\n")
+    (seed / "LICENSE").write_text(APACHE_HEADER)
+    (seed / ".gitignore").write_text("# Byte-compiled / optimized / DLL files\n__pycache__/\n")
+    (seed / ".gitattributes").write_text("* text=auto\n")
+    git(seed, "add", "-A")
+    git(seed, "commit", "-q", "-m", "Initial commit")
+    git(seed, "push", "-q", "origin", f"HEAD:{branch}")
+    clone = tmp_path / "platform-mesh"
+    git(tmp_path, "clone", "-q", str(origin), str(clone))
+    return origin, clone
+
+
+def test_init_in_a_fresh_clone_keeps_readme_license_and_gitignore(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    origin, clone = fresh_github_clone(tmp_path, branch="master")
+    before = tree_bytes(clone)
+    result = run_cli(capsys, "init", "--mesh-id", "platform", cwd=clone)
+    assert result.exit_code == 0, result.stderr
+    after = tree_bytes(clone)
+    for name in ("README.md", "LICENSE", ".gitattributes"):
+        assert after[name] == before[name], name
+    gitignore = after[".gitignore"].decode()
+    assert gitignore.startswith(before[".gitignore"].decode())
+    assert "# Added by `meshgen init`" in gitignore and "*-key.pem\n" in gitignore
+    assert workspace.is_generated(clone / "MESH.md")
+    assert "MESH.md (repository.readme in mesh.yaml)" in result.stdout
+    mesh = spec.parse((clone / "mesh.yaml").read_text()).mesh
+    assert (mesh.repo_url, mesh.revision, mesh.readme) == (str(origin), "master", "MESH.md")
+    assert git(clone, "status", "--porcelain") == ""
+    assert git(clone, "log", "--format=%s").splitlines() == [
+        "Initialize Istio mesh platform with meshgen",
+        "Initial commit",
+    ]
+    assert run_cli(capsys, "render", "--check", cwd=clone).exit_code == 0
+    # Later changes keep writing the guide to MESH.md; the README stays the team's.
+    added = run_cli(capsys, "new-cluster", "c1", "--network", "n1", cwd=clone)
+    assert added.exit_code == 0, added.stderr
+    changed = git(clone, "show", "--name-only", "--format=", "HEAD").splitlines()
+    assert "MESH.md" in changed and "README.md" not in changed
+    assert "| `c1` |" in (clone / "MESH.md").read_text()
+    assert tree_bytes(clone)["README.md"] == before["README.md"]
+
+
+def test_the_guide_moves_when_repository_readme_changes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "mesh"
+    args = ("init", str(root), "--mesh-id", "m", "--repo-url", "https://git.example.com/m.git")
+    assert run_cli(capsys, *args).exit_code == 0
+    assert workspace.is_generated(root / "README.md")
+    text = (root / "mesh.yaml").read_text()
+    (root / "mesh.yaml").write_text(
+        text.replace("  revision: main\n", "  revision: main\n  readme: GUIDE.md\n")
+    )
+    assert run_cli(capsys, "render", "--repo", str(root)).exit_code == 0
+    assert not (root / "README.md").exists() and workspace.is_generated(root / "GUIDE.md")
+    (root / "mesh.yaml").write_text(
+        text.replace("  revision: main\n", "  revision: main\n  readme: docs/x.md\n")
+    )
+    bad = run_cli(capsys, "render", "--repo", str(root))
+    assert bad.exit_code == 2 and "repository.readme" in bad.stderr

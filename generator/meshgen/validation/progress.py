@@ -35,7 +35,12 @@ Emit = Callable[[float, str], None]
 
 
 class Progress:
-    """Thread-safe: checks call :meth:`advance` from their worker threads."""
+    """Thread-safe: checks call :meth:`advance` from their worker threads.
+
+    Whenever a check starts or learns its units, the part of the bar still ahead is shared
+    out again between it and the checks after it, by estimated cost; so a wrong first
+    estimate shows as a faster or slower bar later, never as a bar that stops or goes back.
+    """
 
     def __init__(self, checks: tuple[str, ...], clusters: int, emit: Emit | None = None) -> None:
         size = max(1, clusters)
@@ -44,10 +49,10 @@ class Progress:
         self._emit = emit
         self._lock = threading.Lock()
         self._current: str | None = None
-        self._finished: set[str] = set()
-        self._units = 0.0  # units of the current check
+        self._base = 0.0  # the fraction reached when the current check (re)started
+        self._span = 0.0  # the part of the bar the current check covers
+        self._units = 0.0  # units of the current check (0: not known yet)
         self._done = 0.0  # units of it completed
-        self._unit_cost = 1.0
         self._reported = 0.0
 
     @classmethod
@@ -61,10 +66,11 @@ class Progress:
     def start(self, check: str) -> None:
         """``check`` runs now (every check before it is complete)."""
         with self._lock:
-            if self._current is not None:
-                self._finished.add(self._current)
-            self._current, self._units, self._done, self._unit_cost = check, 0.0, 0.0, 1.0
-            self._report_locked()
+            if self._current is not None:  # the check before is complete
+                self._report_locked(self._base + self._span)
+            self._current, self._units, self._done = check, 0.0, 0.0
+            self._share_out_locked()
+            self._report_locked(self._base)
 
     def begin(self, units: int, unit_cost: float | None = None) -> None:
         """The current check has ``units`` of work, each costing ``unit_cost`` (default: the
@@ -73,9 +79,11 @@ class Progress:
             if self._current is None:
                 return
             cost = UNIT_COST.get(self._current, 0.05) if unit_cost is None else unit_cost
-            self._units, self._done, self._unit_cost = float(units), 0.0, cost
             self._estimate[self._current] = units * cost
-            self._report_locked()
+            self._units, self._done = float(units), 0.0
+            self._base = self._reported
+            self._share_out_locked()
+            self._report_locked(self._base)
 
     def advance(self, units: int = 1) -> None:
         """``units`` of the current check's work are done."""
@@ -83,21 +91,24 @@ class Progress:
             if self._current is None or not self._units:
                 return
             self._done = min(self._units, self._done + units)
-            self._report_locked()
+            self._report_locked(self._base + self._span * self._done / self._units)
 
     def finish(self) -> None:
         with self._lock:
-            if self._current is not None:
-                self._finished.add(self._current)
             self._current = None
-            self._report_locked()
+            self._report_locked(1.0)
 
-    def _report_locked(self) -> None:
-        total = sum(self._estimate.values()) or 1.0
-        complete = sum(self._estimate[c] for c in self._finished)
-        if self._current is not None and self._units:
-            complete += self._done * self._unit_cost
-        fraction = 1.0 if self._current is None and self._finished else complete / total
+    def _share_out_locked(self) -> None:
+        """The current check's span: its cost's part of what is left of the bar."""
+        assert self._current is not None
+        self._base = self._reported
+        ahead = (
+            self._order[self._order.index(self._current) :] if self._current in self._order else ()
+        )
+        remaining = sum(self._estimate[c] for c in ahead) or 1.0
+        self._span = (1.0 - self._base) * self._estimate.get(self._current, 0.0) / remaining
+
+    def _report_locked(self, fraction: float) -> None:
         fraction = max(self._reported, min(1.0, fraction))  # never back
         self._reported = fraction
         if self._emit is not None:
