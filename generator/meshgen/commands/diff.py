@@ -11,9 +11,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from meshgen import diffreport, graph, library, mesh_repo, meshdiff, output, spec
 from meshgen.adapters import git as gitops
@@ -40,8 +39,12 @@ def default_base(repo: Repo, revision: str) -> tuple[str, str]:
     )
 
 
-def _base_mesh(repo: Repo, base: str | None, revision: str) -> tuple[str, str, spec.Mesh]:
-    """(label, mesh.yaml text, mesh) at ``base``."""
+def _base_mesh(
+    repo: Repo, base: str | None, current: tuple[str, spec.Mesh]
+) -> tuple[str, str, spec.Mesh]:
+    """(label, mesh.yaml text, mesh) at ``base``; ``current`` (the work tree's text and mesh)
+    is reused when the base holds the same text (parsing a large mesh.yaml takes a second)."""
+    revision = current[1].revision
     if base is None:
         name, commit = default_base(repo, revision)
     else:
@@ -55,6 +58,8 @@ def _base_mesh(repo: Repo, base: str | None, revision: str) -> tuple[str, str, s
     label = f"{name} ({commit[:12]})"
     if text is None:
         raise MeshgenError(f"--base {label}: has no {spec.MESH_FILE}; pass a later --base")
+    if text == current[0]:
+        return label, text, current[1]
     return label, text, spec.parse(text, source=f"{commit[:12]}:{spec.MESH_FILE}").mesh
 
 
@@ -75,11 +80,19 @@ def _receives(mesh: spec.Mesh) -> dict[str, tuple[list[str], list[str]]]:
     return found
 
 
-def _build_all(jobs: list[Path]) -> dict[Path, str]:
-    """``kubectl kustomize`` of every folder, a few at a time (each is its own process)."""
-    workers = min(len(jobs), os.cpu_count() or 2, 8) or 1
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return dict(zip(jobs, pool.map(kustomize.build, jobs), strict=True))
+def _build_all(root: Path, folders: list[str]) -> dict[str, list[Any]]:
+    """The objects of every folder under ``root``, built with ``kubectl kustomize`` in batches
+    (one process builds many overlays: see :func:`meshgen.adapters.kustomize.build_batches`)."""
+    from meshgen.validation.kustomize import plan_batches
+
+    jobs = min(os.cpu_count() or 2, 8)
+    built = kustomize.build_batches(root, plan_batches(sorted(set(folders))), jobs)
+    objects: dict[str, list[Any]] = {}
+    for folder, result in built.items():
+        if isinstance(result, MeshgenError):
+            raise result
+        objects[folder] = result
+    return objects
 
 
 def cluster_changes(
@@ -96,7 +109,7 @@ def cluster_changes(
         for root, files in sides.values():
             _write_tree(root, files)
         plans = []
-        jobs: list[Path] = []
+        to_build: dict[str, list[str]] = {"old": [], "new": []}
         for name in sorted(old_receives.keys() | new_receives.keys()):
             old_values, old_overlays = old_receives.get(name, ([], []))
             new_values, new_overlays = new_receives.get(name, ([], []))
@@ -114,16 +127,15 @@ def cluster_changes(
                 )
                 if old_in == new_in:
                     continue  # the same inputs build the same objects
-                built = (
-                    sides["old"][0] / path if old_in is not None else None,
-                    sides["new"][0] / path if new_in is not None else None,
-                )
-                jobs += [b for b in built if b is not None]
-                overlays.append((path, built))
+                if old_in is not None:
+                    to_build["old"].append(path)
+                if new_in is not None:
+                    to_build["new"].append(path)
+                overlays.append((path, (old_in is not None, new_in is not None)))
             # A removed cluster loses all of its values; its objects say what is uninstalled.
             values = sorted(set(new_values) | (set(old_values) if new_values else set()))
             plans.append((name, values, overlays))
-        built_text = _build_all(jobs)
+        built = {side: _build_all(sides[side][0], to_build[side]) for side in sides}
         for name, values, overlays in plans:
             prefix = f"clusters/{name}/"
             status = (
@@ -140,11 +152,11 @@ def cluster_changes(
                 change.values += diffreport.values_changes(
                     old_files.get(path), new_files.get(path), Path(path).name
                 )
-            for path, (old_dir, new_dir) in overlays:
+            for path, (in_old, in_new) in overlays:
                 change.objects += diffreport.object_changes(
                     path.removeprefix(prefix),
-                    built_text[old_dir] if old_dir is not None else None,
-                    built_text[new_dir] if new_dir is not None else None,
+                    built["old"][path] if in_old else None,
+                    built["new"][path] if in_new else None,
                 )
             if status != "changed" or change.files or change.values or change.objects:
                 result.append(change)
@@ -153,10 +165,24 @@ def cluster_changes(
 
 def build_report(repo: Repo, root: Path, base: str | None) -> diffreport.Report:
     after = mesh_repo.load(root).mesh
-    label, old_text, before = _base_mesh(repo, base, after.revision)
-    lib = library.load()
-    old_files = {spec.MESH_FILE: old_text, **render_repository(before, lib)}
     new_text = (root / spec.MESH_FILE).read_text(encoding="utf-8")
+    label, old_text, before = _base_mesh(repo, base, (new_text, after))
+    lib = library.load()
+    if before == after:
+        # Rendering is a pure function of the model: both sides render the same files, so no
+        # file or overlay can differ but mesh.yaml's own text (comments, order).
+        old_files = {spec.MESH_FILE: old_text}
+        new_files = {spec.MESH_FILE: new_text}
+        changed = diffreport.file_changes(old_files, new_files)
+        return diffreport.Report(
+            base=label,
+            summary=meshdiff.summarize(before, after),
+            clusters=[],
+            files=changed,
+            diff=diffreport.unified_diff(old_files, new_files, list(changed)),
+            graph=graph.to_mermaid(after),
+        )
+    old_files = {spec.MESH_FILE: old_text, **render_repository(before, lib)}
     new_files = {spec.MESH_FILE: new_text, **render_repository(after, lib)}
     changed = diffreport.file_changes(old_files, new_files)
     return diffreport.Report(
