@@ -78,16 +78,6 @@ def write_executable(path: Path, data: bytes) -> Path:
     return path
 
 
-def copy_real_tools(installed, folder: Path) -> dict[str, Path]:
-    """Copies of the real pinned helm and kubectl in ``folder`` (a PATH entry for a test)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    copies = {}
-    for name, path in installed.paths.items():
-        copies[name] = folder / name
-        shutil.copy2(path, copies[name])
-    return copies
-
-
 def leftovers(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
 
@@ -407,7 +397,7 @@ def test_unreachable_index_is_named_as_such(
 
 
 def test_unsupported_platform_names_the_env_vars(
-    installed_tools, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    copy_real_tools, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr("platform.machine", lambda: "riscv64")
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))
@@ -416,7 +406,7 @@ def test_unsupported_platform_names_the_env_vars(
     assert "MESHGEN_HELM" in str(err.value) and "MESHGEN_KUBECTL" in str(err.value)
     assert "\n" not in str(err.value)
     # Compatible tools on PATH are used instead, and install says so.
-    on_path = copy_real_tools(installed_tools, tmp_path / "bin")
+    on_path = copy_real_tools(tmp_path / "bin")
     messages: list[str] = []
     assert toolchain.install(log=messages.append) == on_path
     assert toolchain.find("helm") == on_path["helm"]
@@ -460,9 +450,9 @@ def test_find_env_wins_over_pinned_and_path(
 
 
 def test_find_falls_back_to_path(
-    installed_tools, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    copy_real_tools, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    on_path = copy_real_tools(installed_tools, tmp_path / "bin")["kubectl"]
+    on_path = copy_real_tools(tmp_path / "bin")["kubectl"]
     monkeypatch.setenv("PATH", str(on_path.parent))
     assert toolchain.find("kubectl") == on_path
 

