@@ -149,7 +149,9 @@ def init(directory: Path, **kwargs: object) -> None:
     from meshgen.commands import init as command
 
     if kwargs["istio_version"] is None:
-        del kwargs["istio_version"]  # the default of command.Options
+        from meshgen.commands.version import default_istio_version
+
+        kwargs["istio_version"] = default_istio_version()
     sys.exit(command.run(command.Options(directory=directory, **kwargs)))  # type: ignore[arg-type]
 
 
@@ -317,7 +319,13 @@ def encrypt_cacerts(cluster: str, cacerts: Path, repo: Path | None, dry_run: boo
     type=click.Path(path_type=Path, dir_okay=False),
     help="Token of istio-reader-service-account (default: the context user's token).",
 )
-@output_options(("yaml", "json"), "yaml", file_option=True, legacy_output_file=True)
+@output_options(
+    ("yaml", "json"),
+    "yaml",
+    file_option=True,
+    legacy_output_file=True,
+    file_help="Write it to FILE (mode 0600, outside any Git work tree) instead of stdout.",
+)
 @REPO_OPTION
 @DRY_RUN_OPTION
 def remote_secret(cluster: str, **kwargs: object) -> None:

@@ -37,6 +37,7 @@ def output_options(
     file_option: bool = False,
     legacy_format: bool = False,
     legacy_output_file: bool = False,
+    file_help: str = "Write the result to FILE instead of stdout.",
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """``-o/--output`` (and ``--format`` with ``legacy_format``; ``--output-file`` with
     ``file_option``), passed on as ``output_format`` (and ``output_file``).
@@ -98,7 +99,7 @@ def output_options(
                 click.option(
                     "--output-file",
                     type=click.Path(path_type=Path, dir_okay=False),
-                    help="Write the result to FILE instead of stdout.",
+                    help=file_help,
                 )
             )
         for option in reversed(options):

@@ -288,3 +288,15 @@ def test_the_guide_moves_when_repository_readme_changes(
     )
     bad = run_cli(capsys, "render", "--repo", str(root))
     assert bad.exit_code == 2 and "repository.readme" in bad.stderr
+
+
+def test_init_takes_the_default_istio_version_from_the_same_place_as_version(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from meshgen.commands import version
+
+    monkeypatch.setattr(version, "default_istio_version", lambda: "1.29.6")
+    root = tmp_path / "mesh"
+    args = ("init", str(root), "--mesh-id", "m", "--repo-url", "https://git.example.com/m.git")
+    assert run_cli(capsys, *args).exit_code == 0
+    assert spec.parse((root / "mesh.yaml").read_text()).mesh.istio_version == "1.29.6"
