@@ -114,7 +114,8 @@ def cli() -> None:
 )
 @click.option(
     "--istio-version",
-    help="Version of the upstream Istio charts (default: the one `meshgen version` names).",
+    help="Istio release to install (default: the newest GA release meshgen knows, as "
+    "`meshgen version` says).",
 )
 @click.option(
     "--trust-domain",
@@ -462,6 +463,11 @@ def seal(cluster: str, **kwargs: object) -> None:
     help="CA folder from `meshgen ca issue --out` (or a folder of them): warn on an "
     "intermediate within 30 days of expiry (repeatable).",
 )
+@click.option(
+    "--allow-unknown-version",
+    is_flag=True,
+    help="Accept an istio.version that is not in meshgen's release catalogue.",
+)
 def validate(
     repo: Path | None,
     crds: tuple[Path, ...],
@@ -470,6 +476,7 @@ def validate(
     output_format: str,
     jobs: int | None,
     ca_dirs: tuple[Path, ...],
+    allow_unknown_version: bool,
 ) -> None:
     """Check offline that every cluster's config will sync and work (exit 1 on findings)."""
     from meshgen.commands import validate as command
@@ -482,6 +489,7 @@ def validate(
         format=output_format,
         jobs=jobs,
         ca_dirs=ca_dirs,
+        allow_unknown_version=allow_unknown_version,
     )
     sys.exit(command.run(options))
 

@@ -11,7 +11,7 @@ ones (``mesh.yaml``), and a proposal says which branch and commit it would make.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -67,11 +67,21 @@ class Proposal:
     options: BranchOptions
     title: str | None = None  # the commit title, once apply() was asked to commit
 
+    warnings: list[str] = field(default_factory=list)
+    moves: list[str] = field(default_factory=list)  # what render moves off retired locations
+
     def plan(self, updated: spec.MeshDocument) -> workspace.ChangeSet:
         desired = mesh_repo.desired_files(updated)
-        return workspace.plan_changes(
+        changes = workspace.plan_changes(
             self.root, desired, owned={spec.MESH_FILE: spec.to_text(updated)}
         )
+        # Read before the files are rewritten: retired locations, unknown version.
+        unknown = mesh_repo.unknown_version_warning(updated.mesh)
+        self.warnings = [unknown] if unknown else []
+        notices = mesh_repo.location_notices(self.root, updated, changes.write)
+        self.warnings += [f"{n.message}; fix: {n.fix}" for n in notices]
+        self.moves = [n.change for n in notices if n.change]
+        return changes
 
     def apply(
         self, changes: workspace.ChangeSet, title: str, summary: list[str], verb: str
@@ -131,7 +141,7 @@ class Proposal:
         for warning in network_reachability(mesh[1]):
             if warning not in before:
                 output.warn(warning)
-        for warning in missing_secrets(self.root, mesh[1]):
+        for warning in [*self.warnings, *missing_secrets(self.root, mesh[1])]:
             output.warn(warning)
         if self.options.dry_run:
             self._report_dry_run(changes, base_branch)

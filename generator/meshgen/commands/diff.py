@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from meshgen import diffreport, graph, library, mesh_repo, meshdiff, output, spec
+from meshgen import diffreport, graph, library, mesh_repo, meshdiff, output, releases, spec
 from meshgen.adapters import git as gitops
 from meshgen.adapters import kustomize
 from meshgen.errors import MeshgenError
@@ -40,11 +40,12 @@ def default_base(repo: Repo, revision: str) -> tuple[str, str]:
 
 
 def _base_mesh(
-    repo: Repo, base: str | None, current: tuple[str, spec.Mesh]
-) -> tuple[str, str, spec.Mesh]:
-    """(label, mesh.yaml text, mesh) at ``base``; ``current`` (the work tree's text and mesh)
-    is reused when the base holds the same text (parsing a large mesh.yaml takes a second)."""
-    revision = current[1].revision
+    repo: Repo, base: str | None, current: tuple[str, spec.MeshDocument]
+) -> tuple[str, str, spec.MeshDocument, str]:
+    """(label, mesh.yaml text, mesh, commit) at ``base``; ``current`` (the work tree's text
+    and mesh) is reused when the base holds the same text (parsing a large mesh.yaml takes
+    a second)."""
+    revision = current[1].mesh.revision
     if base is None:
         name, commit = default_base(repo, revision)
     else:
@@ -59,8 +60,8 @@ def _base_mesh(
     if text is None:
         raise MeshgenError(f"--base {label}: has no {spec.MESH_FILE}; pass a later --base")
     if text == current[0]:
-        return label, text, current[1]
-    return label, text, spec.parse(text, source=f"{commit[:12]}:{spec.MESH_FILE}").mesh
+        return label, text, current[1], commit
+    return label, text, spec.parse(text, source=f"{commit[:12]}:{spec.MESH_FILE}"), commit
 
 
 def _write_tree(root: Path, files: dict[str, str]) -> None:
@@ -164,22 +165,25 @@ def cluster_changes(
 
 
 def build_report(repo: Repo, root: Path, base: str | None) -> diffreport.Report:
-    after = mesh_repo.load(root).mesh
+    document = mesh_repo.load(root)
+    after = document.mesh
     new_text = (root / spec.MESH_FILE).read_text(encoding="utf-8")
-    label, old_text, before = _base_mesh(repo, base, (new_text, after))
+    label, old_text, base_document, commit = _base_mesh(repo, base, (new_text, document))
+    before = base_document.mesh
     lib = library.load()
     if before == after:
-        # Rendering is a pure function of the model: both sides render the same files, so no
-        # file or overlay can differ but mesh.yaml's own text (comments, order).
-        old_files = {spec.MESH_FILE: old_text}
-        new_files = {spec.MESH_FILE: new_text}
-        changed = diffreport.file_changes(old_files, new_files)
+        # Rendering is a pure function of the model: one render stands for both sides, no
+        # file or overlay can differ but mesh.yaml's own text (comments, order), and nothing
+        # needs building.
+        rendered = render_repository(after, lib)
+        old_mesh, new_mesh = {spec.MESH_FILE: old_text}, {spec.MESH_FILE: new_text}
+        changed = diffreport.file_changes(old_mesh, new_mesh)
         return diffreport.Report(
             base=label,
-            summary=meshdiff.summarize(before, after),
+            summary=meshdiff.summarize(before, after) + _moves(repo, commit, document, rendered),
             clusters=[],
             files=changed,
-            diff=diffreport.unified_diff(old_files, new_files, list(changed)),
+            diff=diffreport.unified_diff(old_mesh, new_mesh, list(changed)),
             graph=graph.to_mermaid(after),
         )
     old_files = {spec.MESH_FILE: old_text, **render_repository(before, lib)}
@@ -187,12 +191,24 @@ def build_report(repo: Repo, root: Path, base: str | None) -> diffreport.Report:
     changed = diffreport.file_changes(old_files, new_files)
     return diffreport.Report(
         base=label,
-        summary=meshdiff.summarize(before, after),
+        summary=meshdiff.summarize(before, after) + _moves(repo, commit, document, old_files),
         clusters=cluster_changes(before, after, old_files, new_files, changed),
         files=changed,
         diff=diffreport.unified_diff(old_files, new_files, list(changed)),
         graph=graph.to_mermaid(after),
     )
+
+
+def _moves(
+    repo: Repo, commit: str, document: spec.MeshDocument, base_render: dict[str, str]
+) -> list[str]:
+    """Charts and images this change moves off a retired location, from what the base
+    commit's generated files (as committed, not re-rendered) name by an old default."""
+    paths = [p for p in base_render if p.endswith(".yaml") and p != spec.MESH_FILE]
+    committed = gitops.read_files(repo, commit, paths)
+    settings = mesh_repo.location_settings(document, committed)
+    notices = releases.location_notices(library.istio_releases(), settings)
+    return [n.change for n in notices if n.change]
 
 
 def run(repo_option: Path | None, base: str | None, output_format: str) -> int:

@@ -33,6 +33,8 @@ class Options:
     format: str = "text"
     jobs: int | None = None
     ca_dirs: tuple[Path, ...] = ()  # CA folders (from `meshgen ca issue --out`) to check expiry
+    allow_unknown_version: bool = False  # an istio.version not in the catalogue is no error
+    today: datetime.date | None = None  # for end of support (default: today, UTC)
 
 
 def chart_cache() -> Path:
@@ -103,7 +105,16 @@ def collect(options: Options, emit: Emit | None = None) -> list[Finding]:
     ``emit(fraction, check)`` hears how far the checks have come (see
     :mod:`meshgen.validation.progress`).
     """
-    from meshgen.validation import drift, helm_values, kustomize, mesh, schemas, secrets, trust
+    from meshgen.validation import (
+        drift,
+        helm_values,
+        kustomize,
+        mesh,
+        release,
+        schemas,
+        secrets,
+        trust,
+    )
     from meshgen.validation.engines import engine_module
 
     root = mesh_repo.find_root(options.repo)
@@ -119,9 +130,21 @@ def collect(options: Options, emit: Emit | None = None) -> list[Finding]:
     document, findings = mesh.check(root)
     mesh_model = document.mesh if document is not None else None
     kube_version = mesh_model.kubernetes_version if mesh_model else spec.DEFAULT_KUBERNETES_VERSION
+    changes = None
+    if document is not None:
+        try:  # one render for the drift check and for what old defaults left in the files
+            changes = mesh_repo.plan_render(root, document)
+        except MeshgenError:
+            changes = None  # a hand-written file where a generated one goes: drift says so
+        today = options.today or datetime.datetime.now(datetime.timezone.utc).date()
+        loaded, rendered = document, list(changes.write) if changes is not None else []
+        findings += _guarded(
+            "mesh",
+            lambda: release.check(root, loaded, today, options.allow_unknown_version, rendered),
+        )
     step("drift")
     if document is not None:
-        findings += _guarded("drift", lambda: drift.check(root, document))
+        findings += _guarded("drift", lambda: drift.check(root, document, changes))
     else:
         findings.append(_skipped("drift", *INVALID_MESH))
     engine = engine_module(mesh_model.engine) if mesh_model else None

@@ -20,7 +20,7 @@ OVERLAY = 1.0
 RELEASE = 2.5
 RELEASE_UNCHECKED = 0.02  # no chart available: the release is only looked up
 PER_CLUSTER = {
-    "mesh": 0.02,
+    "mesh": 0.2,  # mesh.yaml checks and one render (for drift and the release notes)
     "drift": 0.05,
     "kustomize": 2.5 * OVERLAY,  # about 2.5 overlays per cluster
     "helm-values": 2.5 * RELEASE,  # about 2.5 releases per cluster
