@@ -18,6 +18,7 @@ import click
 import pytest
 
 from helpers import MeshRepo, git, remote_secret_manifest, run_cli
+from meshgen import spec
 from trust_material import self_signed, service_account_token, write_kubeconfig
 
 WRITING_COMMANDS = {
@@ -116,7 +117,9 @@ def test_proposals_print_the_change_and_write_nothing(
 
     # render after a hand edit of mesh.yaml (committed): the files it would rewrite.
     mesh = (root / "mesh.yaml").read_text()
-    (root / "mesh.yaml").write_text(mesh.replace('version: "1.30.3"', 'version: "1.29.6"'))
+    pinned = f'version: "{spec.DEFAULT_ISTIO_VERSION}"'
+    assert pinned in mesh
+    (root / "mesh.yaml").write_text(mesh.replace(pinned, 'version: "1.29.6"'))
     git(root, "commit", "-qam", "Istio 1.29.6")
     shown = dry_run(capsys, tmp_path, "render", "--repo", str(root))
     rewritten = sorted(
