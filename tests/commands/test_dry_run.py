@@ -24,6 +24,7 @@ from trust_material import self_signed, service_account_token, write_kubeconfig
 WRITING_COMMANDS = {
     ("init",),
     ("new-cluster",),
+    ("set-cluster",),
     ("remove-cluster",),
     ("render",),
     ("encrypt-remote-secret",),
@@ -114,6 +115,11 @@ def test_proposals_print_the_change_and_write_nothing(
     assert "would remove  clusters/cluster-2/istio-system/kustomization.yaml" in shown
     assert "Would commit on a new branch meshgen/remove-cluster-cluster-2 (from main)" in shown
     assert "After merge, clean up outside Git:" in shown
+    shown = dry_run(
+        capsys, tmp_path, "set-cluster", "cluster-2", "--region", "eu-west1", "--repo", str(root)
+    )
+    assert "+    region: eu-west1" in shown
+    assert "Would commit on a new branch meshgen/set-cluster-cluster-2 (from main)" in shown
 
     # render after a hand edit of mesh.yaml (committed): the files it would rewrite.
     mesh = (root / "mesh.yaml").read_text()

@@ -458,7 +458,11 @@ def install(
     result: dict[str, Path] = {}
     if only_missing:
         for name in TOOL_NAMES:
-            resolved = _resolve(name)
+            try:
+                resolved = _resolve(name)
+            except MeshgenError as exc:  # one on PATH that meshgen would not use
+                say(f"{exc}; installing the pinned one")
+                continue
             if resolved is not None and resolved[1] != "pinned":
                 path, origin = resolved
                 where = f"${ENV_VARS[name]}" if origin == "env" else "PATH"

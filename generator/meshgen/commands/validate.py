@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from meshgen import mesh_repo, output, spec
 from meshgen.adapters import helm, toolchain
@@ -21,6 +22,9 @@ from meshgen.errors import CheckFailed, MeshgenError
 from meshgen.validation import CHECKS, ERROR, UNCHECKED, WARNING, Finding, sort_key
 from meshgen.validation.progress import Emit, Progress
 from meshgen.validation.repository import RepoView
+
+if TYPE_CHECKING:
+    from meshgen.validation.schemas import CrdIndex
 
 CHART_CACHE_ENV = "MESHGEN_CHART_CACHE"
 
@@ -132,11 +136,14 @@ def _guarded(check: str, run: Callable[[], list[Finding]]) -> list[Finding]:
         ]
 
 
-def collect(options: Options, emit: Emit | None = None) -> list[Finding]:
+def collect(
+    options: Options, emit: Emit | None = None, crds: CrdIndex | None = None
+) -> list[Finding]:
     """Every finding of every check, in report order. Bad usage raises MeshgenError.
 
     ``emit(fraction, check)`` hears how far the checks have come (see
-    :mod:`meshgen.validation.progress`).
+    :mod:`meshgen.validation.progress`); ``crds``: the index of ``options.crds``, when the
+    caller has read it already.
     """
     from meshgen.validation import (
         drift,
@@ -154,7 +161,8 @@ def collect(options: Options, emit: Emit | None = None) -> list[Finding]:
     root = mesh_repo.find_root(options.repo)
     if options.charts is not None and not options.charts.is_dir():
         raise MeshgenError(f"--charts {options.charts}: no such folder; pass unpacked charts")
-    crds = schemas.crd_index(options.crds)
+    if crds is None:
+        crds = schemas.crd_index(options.crds)
     jobs = max(1, options.jobs or os.cpu_count() or 1)
     charts = helm_values.Charts(options.charts, chart_cache(), helm.pull if options.pull else None)
 
@@ -276,12 +284,17 @@ def _affected(errors: list[Finding]) -> str:
 
 def run(options: Options) -> int:
     from meshgen.commands.tools import summary, tools_document
+    from meshgen.validation import schemas
 
+    # Bad usage is said before anything else is printed.
+    if options.charts is not None and not options.charts.is_dir():
+        raise MeshgenError(f"--charts {options.charts}: no such folder; pass unpacked charts")
+    crds = schemas.crd_index(options.crds)
     statuses = toolchain.describe()
     if options.format == "text" and (mesh_repo.find_root(options.repo) / spec.MESH_FILE).is_file():
         output.info(summary(statuses))  # which helm and kubectl the checks run
     with output.progress(enabled=options.format == "text") as show:
-        findings = collect(options, show)
+        findings = collect(options, show, crds)
     root = mesh_repo.find_root(options.repo)
     errors = [f for f in findings if f.severity == ERROR]
     unchecked = sum(1 for f in findings if f.severity == UNCHECKED)
