@@ -17,6 +17,23 @@ ISTIO_NAMESPACE = ISTIO_SYSTEM
 NAMESPACE_WAVE = 0
 MESH_CONFIG_WAVE = 4  # after the gateway (3): Istio config needs istiod's webhook answering
 
+# An ambient mesh's order (upstream's ambient install order, with the Gateway API CRDs before
+# anything that uses them): namespace and secrets, CRDs, base, istiod, cni, ztunnel, the
+# east-west gateway (a Gateway istiod deploys), then mesh config and waypoints.
+GATEWAY_API_CRDS = "gateway-api-crds"
+EAST_WEST_GATEWAY = "east-west-gateway"
+WAYPOINTS_PREFIX = "waypoints-"
+AMBIENT_CHARTS = ("base", "istiod", "cni", "ztunnel")
+AMBIENT_WAVES = {
+    GATEWAY_API_CRDS: 1,
+    "base": 2,
+    "istiod": 3,
+    "cni": 4,
+    "ztunnel": 5,
+    EAST_WEST_GATEWAY: 6,
+    "mesh-config": 7,
+}
+
 
 @dataclass(frozen=True)
 class Component:
@@ -59,8 +76,11 @@ def charts_of(mesh: Mesh, cluster: Cluster) -> list[str]:
 
     An external control-plane cluster runs only istiod (for its config cluster, none before it
     has one); every other cluster gets ``base`` and ``istiod`` (with ``profile: remote`` on a
-    remote) and, when enabled, the east-west ``gateway``.
+    remote) and, when enabled, the east-west ``gateway``. An ambient cluster installs
+    ``base``, ``istiod``, ``cni`` and ``ztunnel``; its east-west gateway is a Gateway, not a chart.
     """
+    if mesh.ambient:
+        return list(AMBIENT_CHARTS)  # every ambient cluster is a primary
     if cluster.role == EXTERNAL_CONTROL_PLANE:
         return ["istiod"] if mesh.remotes_of(cluster.name) else []
     charts = ["base", "istiod"]
@@ -78,6 +98,58 @@ def system_namespace(mesh: Mesh, cluster: Cluster) -> str:
     return ISTIO_NAMESPACE
 
 
+def waypoints_component(namespace: str) -> str:
+    return f"{WAYPOINTS_PREFIX}{namespace}"
+
+
+def _ambient_components(
+    mesh: Mesh, cluster: Cluster, profiles: dict[str, ChartProfile], namespace: str
+) -> list[Component]:
+    """Everything after the namespace overlay in an ambient cluster, in install order."""
+    folder = cluster_folder(cluster.name)
+    components = []
+    if mesh.gateway_api.install:
+        components.append(
+            Component(
+                name=GATEWAY_API_CRDS,
+                sync_wave=AMBIENT_WAVES[GATEWAY_API_CRDS],
+                namespace=namespace,
+                overlay_path=f"{folder}/{GATEWAY_API_CRDS}",
+            )
+        )
+    for chart in charts_of(mesh, cluster):
+        profile = profiles[chart]
+        components.append(
+            Component(
+                name=profile.release,
+                sync_wave=AMBIENT_WAVES[chart],
+                namespace=namespace,
+                chart=profile,
+                values_path=f"{folder}/values/{chart}.yaml",
+            )
+        )
+    if cluster.east_west_gateway.enabled:
+        components.append(
+            Component(
+                name=EAST_WEST_GATEWAY,
+                sync_wave=AMBIENT_WAVES[EAST_WEST_GATEWAY],
+                namespace=namespace,
+                overlay_path=f"{folder}/{EAST_WEST_GATEWAY}",
+            )
+        )
+    for waypoint_namespace in sorted({w.namespace for w in mesh.waypoints_in(cluster)}):
+        # One per namespace: an Application (or Kustomization) syncs into one namespace.
+        components.append(
+            Component(
+                name=waypoints_component(waypoint_namespace),
+                sync_wave=AMBIENT_WAVES["mesh-config"],
+                namespace=waypoint_namespace,
+                overlay_path=f"{folder}/waypoints/{waypoint_namespace}",
+            )
+        )
+    return components
+
+
 def plan_cluster(mesh: Mesh, cluster: Cluster, profiles: dict[str, ChartProfile]) -> ClusterPlan:
     folder = cluster_folder(cluster.name)
     namespace = system_namespace(mesh, cluster)
@@ -89,6 +161,11 @@ def plan_cluster(mesh: Mesh, cluster: Cluster, profiles: dict[str, ChartProfile]
             overlay_path=f"{folder}/{namespace}",
         )
     ]
+    if mesh.ambient:
+        components += _ambient_components(mesh, cluster, profiles, namespace)
+        return ClusterPlan(
+            cluster=cluster, folder=folder, namespace=namespace, components=tuple(components)
+        )
     for chart in charts_of(mesh, cluster):
         profile = profiles[chart]
         components.append(
