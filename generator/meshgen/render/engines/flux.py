@@ -13,6 +13,10 @@ Kustomizations that install the mesh in order:
    starts before the sidecar injector; with ``wait``, it is Ready only when every release is;
 3. one per overlay synced after the charts (``mesh-config``), which waits for ``istio-charts``.
 
+An ambient mesh adds ``gateway-api-crds`` before the charts, chains ``istio-cni`` and
+``ztunnel`` after ``istiod``, and syncs ``east-west-gateway`` and ``waypoints-<namespace>``
+after them (each waypoint namespace is created when missing, by ``namespaces.yaml``).
+
 The HelmReleases take their values from the very files meshgen renders: a
 ``configMapGenerator`` next to them (``values/kustomization.yaml``) turns each values file into
 a ConfigMap with a content hash in its name, and ``charts/kustomizeconfig.yaml`` teaches
@@ -33,7 +37,7 @@ from typing import Any
 
 from meshgen.releases import is_oci
 from meshgen.render.files import cluster_labels, kustomization, yaml_file
-from meshgen.render.plan import ClusterPlan, Component
+from meshgen.render.plan import WAYPOINTS_PREFIX, ClusterPlan, Component
 from meshgen.spec import Mesh
 
 SOURCE_API = "source.toolkit.fluxcd.io/v1"
@@ -49,6 +53,7 @@ OCI_REPOSITORIES_FILE = "oci-repositories.yaml"
 HELM_CHART_LAYER = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 CHARTS_STAGE = "istio-charts"
 VALUES_KEY = "values.yaml"
+NAMESPACES_FILE = "namespaces.yaml"  # application namespaces that stages apply into
 
 # Teaches kustomize that HelmRelease.spec.valuesFrom[].name refers to a ConfigMap, so the
 # hashed names of generated ConfigMaps are written into the HelmReleases.
@@ -251,10 +256,53 @@ def cluster_files(mesh: Mesh, plan: ClusterPlan, decryption_secret: str | None) 
         stages.append(flux_kustomization(mesh, plan, name, path, previous, secret))
         previous = name
     files[f"{folder}/stages.yaml"] = yaml_file(*stages)
-    files[f"{folder}/kustomization.yaml"] = yaml_file(
-        kustomization(resources=[BOOTSTRAP_FOLDER, "stages.yaml"])
-    )
+    resources = [BOOTSTRAP_FOLDER, "stages.yaml"]
+    namespaces = application_namespaces(plan)
+    if namespaces:
+        files[f"{folder}/{NAMESPACES_FILE}"] = yaml_file(*namespaces)
+        resources.append(NAMESPACES_FILE)
+    files[f"{folder}/kustomization.yaml"] = yaml_file(kustomization(resources=resources))
     return files
+
+
+def application_namespaces(plan: ClusterPlan) -> list[dict[str, Any]]:
+    """The application namespaces stages apply into (waypoints), created when missing and
+    never changed or pruned by Flux: a Kustomization cannot create its target namespace (Argo
+    CD's CreateNamespace can), and the namespace belongs to the application, not the mesh."""
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": component.namespace,
+                "annotations": {
+                    "kustomize.toolkit.fluxcd.io/ssa": "IfNotPresent",
+                    "kustomize.toolkit.fluxcd.io/prune": "disabled",
+                },
+            },
+        }
+        for component in plan.components
+        if component.name.startswith(WAYPOINTS_PREFIX)
+    ]
+
+
+def _ambient_rows(mesh: Mesh) -> list[str]:
+    rows = []
+    if mesh.gateway_api.install:
+        rows.append(
+            f"| {len(rows) + 2} | `gateway-api-crds` | the Gateway API CRDs "
+            f"{mesh.gateway_api_version()} (standard channel, the release's own manifest) |"
+        )
+    step = len(rows) + 2
+    rows += [
+        f"| {step} | `{CHARTS_STAGE}` | HelmReleases `istio-base` → `istiod` → `istio-cni` → "
+        "`ztunnel`, chained with `dependsOn` |",
+        f"| {step + 1} | `east-west-gateway` | the ambient east-west Gateway (class "
+        "`istio-east-west`, HBONE on 15008; east-west gateway clusters only) |",
+        f"| {step + 2} | `waypoints-<namespace>` | the waypoints of that namespace (Gateways of "
+        "class `istio-waypoint`; `namespaces.yaml` creates the namespace when missing) |",
+    ]
+    return rows
 
 
 class FluxEngine:
@@ -303,11 +351,14 @@ class FluxEngine:
         rows.append(
             "| 1 | `istio-system` | the namespace (network label), `cacerts` and remote secrets |"
         )
-        rows.append(
-            f"| 2 | `{CHARTS_STAGE}` | HelmReleases `istio-base` → `istiod` → "
-            "`istio-eastwestgateway` (where enabled), chained with `dependsOn` |"
-        )
-        rows.append("| 3 | `mesh-config` | Istio config (east-west gateway clusters only) |")
+        if mesh.ambient:
+            rows += _ambient_rows(mesh)
+        else:
+            rows.append(
+                f"| 2 | `{CHARTS_STAGE}` | HelmReleases `istio-base` → `istiod` → "
+                "`istio-eastwestgateway` (where enabled), chained with `dependsOn` |"
+            )
+            rows.append("| 3 | `mesh-config` | Istio config (east-west gateway clusters only) |")
         table = "\n".join(rows)
         return f"""## Bootstrap Flux (once per cluster)
 
