@@ -19,6 +19,7 @@ from meshgen import mesh_repo, output, spec
 from meshgen.adapters import helm, toolchain
 from meshgen.errors import CheckFailed, MeshgenError
 from meshgen.validation import CHECKS, ERROR, UNCHECKED, WARNING, Finding, sort_key
+from meshgen.validation.engines import HelmRelease
 from meshgen.validation.repository import RepoView
 
 CHART_CACHE_ENV = "MESHGEN_CHART_CACHE"
@@ -102,6 +103,7 @@ def _guarded(check: str, run: Callable[[], list[Finding]]) -> list[Finding]:
 def collect(options: Options, step: Callable[[str], None] = lambda _name: None) -> list[Finding]:
     """Every finding of every check, in report order. Bad usage raises MeshgenError."""
     from meshgen.validation import (
+        ambient,
         drift,
         helm_values,
         kustomize,
@@ -142,7 +144,10 @@ def collect(options: Options, step: Callable[[str], None] = lambda _name: None) 
     else:
         findings.append(_skipped("drift", *INVALID_MESH))
     engine = engine_module(mesh_model.engine) if mesh_model else None
+    releases: list[HelmRelease] = []
+    read_releases: list[bool] = []  # set once the engine's releases were read
     view = RepoView(root=root, document=document)
+    view.offline_copy = lambda url: ambient.offline_copy(url, crds)
     if engine is not None and hasattr(engine, "stand_ins"):
         module = engine  # builds get what only the engine's bootstrap writes (flux-system/)
         view.stand_ins = _guarded_stand_ins(lambda: module.stand_ins(view))
@@ -155,12 +160,13 @@ def collect(options: Options, step: Callable[[str], None] = lambda _name: None) 
         findings.append(_skipped("helm-values", *_no_engine(mesh_model.engine)))
     else:
         module = engine
-        findings += _guarded(
-            "helm-values",
-            lambda: helm_values.check(
-                view, module.helm_releases(view, jobs), charts, kube_version, jobs
-            ),
-        )
+
+        def check_values() -> list[Finding]:
+            releases.extend(module.helm_releases(view, jobs))
+            read_releases.append(True)
+            return helm_values.check(view, releases, charts, kube_version, jobs)
+
+        findings += _guarded("helm-values", check_values)
     step("schema")
     findings += _guarded("schema", lambda: schemas.check(view, crds, kube_version))
     step("gitops")
@@ -171,6 +177,22 @@ def collect(options: Options, step: Callable[[str], None] = lambda _name: None) 
     else:
         module = engine
         findings += _guarded("gitops", lambda: module.wiring(view, jobs))
+    step("ambient")
+    if mesh_model is None:
+        findings.append(_skipped("ambient", *INVALID_MESH))
+    elif engine is None:
+        findings.append(_skipped("ambient", *_no_engine(mesh_model.engine)))
+    elif not read_releases:
+        findings.append(
+            _skipped(
+                "ambient",
+                "the Helm releases could not be read (see the helm-values finding)",
+                "fix what helm-values reports, then validate again",
+            )
+        )
+    else:
+        model = mesh_model
+        findings += _guarded("ambient", lambda: ambient.check(view, model, releases, crds))
     step("secrets")
     findings += _guarded("secrets", lambda: secrets.check(root))
     step("trust")

@@ -7,7 +7,7 @@ import ipaddress
 from collections.abc import Callable
 from typing import Any
 
-from meshgen import gateway_api
+from meshgen import gateway_api, library
 from meshgen.errors import SpecError
 from meshgen.spec.locations import field_name, line_of
 from meshgen.spec.model import (
@@ -173,7 +173,7 @@ def _check_ambient(mesh: Mesh, tree: Any, fail: Fail) -> None:
                     "mode istiod deploys the east-west gateway from its Gateway API Gateway and "
                     f"meshgen does not size it; remove eastWestGateway.{key}",
                 )
-    wanted = mesh.gateway_api_version()
+    wanted = library.istio_releases().gateway_api_for(mesh.istio_version)
     if mesh.gateway_api.version and gateway_api.older(mesh.gateway_api.version, wanted):
         fail(
             ["gatewayAPI", "version"],
@@ -181,18 +181,27 @@ def _check_ambient(mesh: Mesh, tree: Any, fail: Fail) -> None:
             f"{mesh.istio_version} is built against (istiod ignores Gateway API kinds whose "
             f"CRDs are too old); set {wanted} or newer, or leave it out",
         )
-    names = {c.name for c in mesh.clusters}
+    cluster_names = {c.name for c in mesh.clusters}
     seen: dict[tuple[str, str], int] = {}
+    placed: dict[str, tuple[str, ...]] = {}  # namespace -> the clusters of its first waypoint
     for index, waypoint in enumerate(mesh.waypoints):
-        key = (waypoint.namespace, waypoint.name)
-        if key in seen:
+        where = (waypoint.namespace, waypoint.name)
+        if where in seen:
             fail(
                 ["waypoints", index, "name"],
                 f"waypoint {waypoint.name} in {waypoint.namespace} is listed twice; remove one",
             )
-        seen[key] = index
+        seen[where] = index
+        clusters = placed.setdefault(waypoint.namespace, waypoint.clusters)
+        if sorted(clusters) != sorted(waypoint.clusters):
+            fail(
+                ["waypoints", index, "clusters"],
+                f"waypoints of namespace {waypoint.namespace} run in different clusters; "
+                "upstream routes across clusters by waypoint name, so every cluster that runs "
+                "the namespace needs the same waypoints: give them the same clusters",
+            )
         for position, name in enumerate(waypoint.clusters):
-            if name not in names:
+            if name not in cluster_names:
                 fail(
                     ["waypoints", index, "clusters", position],
                     f"{name!r} is not a cluster of this mesh; list clusters from clusters:",

@@ -287,7 +287,7 @@ def application_namespaces(plan: ClusterPlan) -> list[dict[str, Any]]:
 
 
 def _ambient_rows(mesh: Mesh) -> list[str]:
-    rows = []
+    rows: list[str] = []
     if mesh.gateway_api.install:
         rows.append(
             f"| {len(rows) + 2} | `gateway-api-crds` | the Gateway API CRDs "
