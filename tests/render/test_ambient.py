@@ -360,3 +360,21 @@ def test_the_charts_read_the_values_as_meant(
     assert istiod["AMBIENT_ENABLE_MULTI_NETWORK"] == "true"
     assert istiod["PILOT_ENABLE_AMBIENT"] == "true"
     assert istiod["CLUSTER_ID"] == "cluster-2"
+
+
+def test_sidecar_meshes_render_as_if_the_field_did_not_exist() -> None:
+    """`dataplane: sidecar` written out renders every conformance scenario byte for byte as the
+    mesh without the field (the default); no ambient file appears in either."""
+    from render.test_conformance import SCENARIOS
+
+    for name, build in SCENARIOS.items():
+        document = build()
+        tree = copy.deepcopy(document.tree)
+        tree["dataplane"] = "sidecar"
+        explicit = render(spec.from_tree(tree))
+        assert explicit == render(document), name
+        assert not any(
+            part in path
+            for path in explicit
+            for part in ("/gateway-api-crds/", "/values/ztunnel.yaml", "/waypoints/")
+        ), name

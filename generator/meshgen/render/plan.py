@@ -98,6 +98,17 @@ def system_namespace(mesh: Mesh, cluster: Cluster) -> str:
     return ISTIO_NAMESPACE
 
 
+def _chart(folder: str, namespace: str, profile: ChartProfile, wave: int) -> Component:
+    """The Helm release of one upstream chart, with its values file in the cluster's folder."""
+    return Component(
+        name=profile.release,
+        sync_wave=wave,
+        namespace=namespace,
+        chart=profile,
+        values_path=f"{folder}/values/{profile.chart}.yaml",
+    )
+
+
 def waypoints_component(namespace: str) -> str:
     return f"{WAYPOINTS_PREFIX}{namespace}"
 
@@ -118,16 +129,7 @@ def _ambient_components(
             )
         )
     for chart in charts_of(mesh, cluster):
-        profile = profiles[chart]
-        components.append(
-            Component(
-                name=profile.release,
-                sync_wave=AMBIENT_WAVES[chart],
-                namespace=namespace,
-                chart=profile,
-                values_path=f"{folder}/values/{chart}.yaml",
-            )
-        )
+        components.append(_chart(folder, namespace, profiles[chart], AMBIENT_WAVES[chart]))
     if cluster.east_west_gateway.enabled:
         components.append(
             Component(
@@ -168,15 +170,7 @@ def plan_cluster(mesh: Mesh, cluster: Cluster, profiles: dict[str, ChartProfile]
         )
     for chart in charts_of(mesh, cluster):
         profile = profiles[chart]
-        components.append(
-            Component(
-                name=profile.release,
-                sync_wave=profile.sync_wave,
-                namespace=namespace,
-                chart=profile,
-                values_path=f"{folder}/values/{chart}.yaml",
-            )
-        )
+        components.append(_chart(folder, namespace, profile, profile.sync_wave))
     if cluster.east_west_gateway.enabled:
         components.append(
             Component(
