@@ -116,7 +116,7 @@ def offline_stand_ins(view: RepoView, found: dict[str, dict[str, Any]]) -> list[
                         message=f"remote resource {entry} is not fetched by validate, and no "
                         "offline copy was given: what it holds is not checked",
                         fix="pass what it holds with --crds (for the Gateway API, the CRDs of "
-                        "that release and channel, e.g. its config/crd folder)",
+                        "that release and channel, e.g. config/crd/standard at its tag)",
                         cluster=cluster_of(folder),
                         file=f"{folder}/kustomization.yaml",
                         severity=UNCHECKED,
