@@ -127,8 +127,10 @@ def test_flux_stages_and_releases_chain_in_the_ambient_order(flux_files: dict[st
             "waypoints-reviews",
             "waypoints-sample",
         ]
-        for (_name, deps), previous in zip(chain[1:], names, strict=False):
+        for (_name, deps), previous in zip(chain[1:4], names, strict=False):
             assert deps == [{"name": previous}]  # each waits for the stage before
+        # the waypoints of different namespaces wait for the east-west gateway, not each other
+        assert [deps for _name, deps in chain[4:]] == [[{"name": "east-west-gateway"}]] * 2
         assert all(s["spec"]["wait"] for s in stages)
         releases = {
             r["metadata"]["name"]: r["spec"].get("dependsOn")
@@ -378,3 +380,31 @@ def test_sidecar_meshes_render_as_if_the_field_did_not_exist() -> None:
             for path in explicit
             for part in ("/gateway-api-crds/", "/values/ztunnel.yaml", "/waypoints/")
         ), name
+
+
+def test_services_a_global_traffic_policy_serves_are_exported_too() -> None:
+    """Traffic files (`scope: global`, the default) name services served across clusters: in
+    ambient mode they need the global label like `globalServices`, and their namespace's
+    waypoints turn global; a cluster-local policy's service does not. Traffic syncs last."""
+    from meshgen import traffic
+    from traffic_fixtures import policy
+
+    files = {
+        "traffic/default/reviews.yaml": policy("  timeout: 10s\n"),
+        "traffic/default/ratings.yaml": policy("  scope: cluster-local\n", name="ratings"),
+    }
+    mesh = ambient(waypoints=[{"namespace": "default"}]).mesh
+    policies = traffic.parse_files(files)
+    rendered = render_repository(mesh, library.load(), policies)
+    readme = rendered["README.md"]
+    assert "kubectl label service reviews -n default istio.io/global=true" in readme
+    assert "kubectl label service helloworld -n sample istio.io/global=true" in readme
+    assert "service ratings" not in readme
+    (waypoint,) = docs(rendered["clusters/cluster-1/waypoints/default/waypoints.yaml"])
+    assert waypoint["spec"]["infrastructure"] == {"labels": {"istio.io/global": "true"}}
+    apps = {
+        p.rsplit("/", 1)[1]: docs(t)[0]["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]
+        for p, t in rendered.items()
+        if p.startswith("clusters/cluster-1/applications/")
+    }
+    assert apps["waypoints-default.yaml"] == "7" and apps["traffic-default.yaml"] == "8"

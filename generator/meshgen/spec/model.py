@@ -182,6 +182,7 @@ class Mesh:
     clusters: tuple[Cluster, ...]
     sops_age_recipients: tuple[str, ...] = ()
     sops_decryption_secret: str = DEFAULT_SOPS_SECRET
+    meshgen_version: str | None = None  # the meshgen that rendered the repository (None: older)
     dataplane: str = SIDECAR
     global_services: tuple[GlobalService, ...] = ()
     waypoints: tuple[Waypoint, ...] = ()
@@ -337,6 +338,7 @@ def build_model(tree: Any) -> Mesh:
         clusters=tuple(clusters),
         sops_age_recipients=tuple(sops.get("ageRecipients", ())),
         sops_decryption_secret=sops.get("decryptionSecret", DEFAULT_SOPS_SECRET),
+        meshgen_version=data.get("meshgenVersion"),
         dataplane=data.get("dataplane", SIDECAR),
         global_services=tuple(
             GlobalService(namespace=s["namespace"], name=s["name"])

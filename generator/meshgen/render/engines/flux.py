@@ -37,7 +37,7 @@ from typing import Any
 
 from meshgen.releases import is_oci
 from meshgen.render.files import cluster_labels, kustomization, yaml_file
-from meshgen.render.plan import WAYPOINTS_PREFIX, ClusterPlan, Component
+from meshgen.render.plan import TRAFFIC_PREFIX, WAYPOINTS_PREFIX, ClusterPlan, Component
 from meshgen.spec import Mesh
 
 SOURCE_API = "source.toolkit.fluxcd.io/v1"
@@ -240,9 +240,11 @@ def cluster_files(mesh: Mesh, plan: ClusterPlan, decryption_secret: str | None) 
     files = _chart_files(mesh, plan, charts) if charts else {}
 
     # The stages, each waiting for the one before: overlays before the charts, the charts,
-    # overlays after them.
+    # overlays after them. Overlays of one wave (the traffic namespaces) wait for the same
+    # stage, not for each other.
     stages = []
     previous: str | None = None
+    wave: tuple[int, str | None] | None = None  # (sync wave, what its stages wait for)
     for component in components:
         is_chart = component.chart is not None
         if is_chart and component is not charts[0]:
@@ -253,7 +255,9 @@ def cluster_files(mesh: Mesh, plan: ClusterPlan, decryption_secret: str | None) 
             assert component.overlay_path is not None
             name, path = component.name, component.overlay_path
             secret = decryption_secret if component is plan.namespace_component else None
-        stages.append(flux_kustomization(mesh, plan, name, path, previous, secret))
+        if wave is None or wave[0] != component.sync_wave or is_chart:
+            wave = (component.sync_wave, previous)
+        stages.append(flux_kustomization(mesh, plan, name, path, wave[1], secret))
         previous = name
     files[f"{folder}/stages.yaml"] = yaml_file(*stages)
     resources = [BOOTSTRAP_FOLDER, "stages.yaml"]
@@ -266,23 +270,28 @@ def cluster_files(mesh: Mesh, plan: ClusterPlan, decryption_secret: str | None) 
 
 
 def application_namespaces(plan: ClusterPlan) -> list[dict[str, Any]]:
-    """The application namespaces stages apply into (waypoints), created when missing and
-    never changed or pruned by Flux: a Kustomization cannot create its target namespace (Argo
-    CD's CreateNamespace can), and the namespace belongs to the application, not the mesh."""
+    """The application namespaces the traffic and waypoint stages apply into, each once,
+    created when missing and never changed or pruned by Flux (unlike Argo CD's
+    CreateNamespace, a Kustomization cannot create its target namespace; deleting an
+    application's namespace with a policy would be a disaster)."""
+    namespaces = dict.fromkeys(
+        c.namespace
+        for c in plan.components
+        if c.name.startswith((TRAFFIC_PREFIX, WAYPOINTS_PREFIX))  # both may share one
+    )
     return [
         {
             "apiVersion": "v1",
             "kind": "Namespace",
             "metadata": {
-                "name": component.namespace,
+                "name": namespace,
                 "annotations": {
                     "kustomize.toolkit.fluxcd.io/ssa": "IfNotPresent",
                     "kustomize.toolkit.fluxcd.io/prune": "disabled",
                 },
             },
         }
-        for component in plan.components
-        if component.name.startswith(WAYPOINTS_PREFIX)
+        for namespace in namespaces
     ]
 
 
@@ -359,6 +368,12 @@ class FluxEngine:
                 "`istio-eastwestgateway` (where enabled), chained with `dependsOn` |"
             )
             rows.append("| 3 | `mesh-config` | Istio config (east-west gateway clusters only) |")
+        if any(c.name.startswith(TRAFFIC_PREFIX) for plan in plans for c in plan.components):
+            rows.append(
+                f"| {len(rows) + 1} | `traffic-<namespace>` | DestinationRules and "
+                "VirtualServices from `traffic/` (each waits for the stage before; "
+                "`namespaces.yaml` creates their namespaces when missing) |"
+            )
         table = "\n".join(rows)
         return f"""## Bootstrap Flux (once per cluster)
 
