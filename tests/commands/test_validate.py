@@ -415,8 +415,8 @@ def test_missing_kubectl_and_helm_are_said_once_and_nothing_false_is_reported(
     assert [(f["severity"], f["message"]) for f in findings] == [
         (
             "unchecked",
-            "kubectl not found, so the kustomize, helm-values, schema and gitops checks did not "
-            "run",
+            "kubectl not found, so the kustomize, helm-values, schema, gitops and ambient "
+            "checks did not run",
         ),
         ("unchecked", "helm not found, so the helm-values checks did not run"),
     ]

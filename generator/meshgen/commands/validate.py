@@ -89,7 +89,10 @@ def _missing_tools() -> dict[str, str]:
 
 def _tool_findings(missing: dict[str, str]) -> list[Finding]:
     """One finding per missing tool, naming the checks that therefore did not run."""
-    needs = {"kubectl": "kustomize, helm-values, schema and gitops", "helm": "helm-values"}
+    needs = {
+        "kubectl": "kustomize, helm-values, schema, gitops and ambient",
+        "helm": "helm-values",
+    }
     return [
         Finding(
             check="kustomize" if name == "kubectl" else "helm-values",
@@ -208,12 +211,14 @@ def collect(options: Options, step: Callable[[str], None] = lambda _name: None) 
         findings.append(_skipped("helm-values", *INVALID_MESH))
     elif engine is None:
         findings.append(_skipped("helm-values", *_no_engine(mesh_model.engine)))
-    elif not missing_tools:
+    elif "kubectl" not in missing_tools:  # the releases need builds; their check, helm too
         module = engine
 
         def check_values() -> list[Finding]:
             releases.extend(module.helm_releases(view, jobs))
             read_releases.append(True)
+            if missing_tools:
+                return []
             return helm_values.check(view, releases, charts, kube_version, jobs)
 
         findings += _guarded("helm-values", check_values)
@@ -233,6 +238,8 @@ def collect(options: Options, step: Callable[[str], None] = lambda _name: None) 
         findings.append(_skipped("ambient", *INVALID_MESH))
     elif engine is None:
         findings.append(_skipped("ambient", *_no_engine(mesh_model.engine)))
+    elif "kubectl" in missing_tools:
+        pass  # reported once, above
     elif not read_releases:
         findings.append(
             _skipped(
