@@ -143,6 +143,13 @@ def cli() -> None:
     multiple=True,
     help="age public key the sops provider encrypts to (repeatable).",
 )
+@click.option(
+    "--dataplane",
+    type=click.Choice(["sidecar", "ambient"]),
+    default="sidecar",
+    show_default=True,
+    help="Data plane of the whole mesh (ambient: istio-cni, ztunnel, waypoints; multi-primary).",
+)
 @click.option("--allow-dirty", is_flag=True, help="Allow uncommitted changes in an existing repo.")
 @DRY_RUN_OPTION
 def init(directory: Path, **kwargs: object) -> None:

@@ -241,7 +241,14 @@ def test_invalid_mesh_is_reported_and_the_rest_still_runs(
     assert mesh["file"] == "mesh.yaml" and mesh["line"] is not None
     assert "network9" in mesh["message"]
     skipped = [f for f in findings if f["message"].startswith("not run")]
-    assert {f["check"] for f in skipped} == {"traffic", "drift", "helm-values", "gitops", "trust"}
+    assert {f["check"] for f in skipped} == {
+        "traffic",
+        "drift",
+        "helm-values",
+        "gitops",
+        "ambient",
+        "trust",
+    }
     assert all(f["fix"].startswith("fix mesh.yaml first") for f in skipped)
     # -o yaml: the same report; the tools the checks ran are in it.
     as_yaml = run_cli(capsys, "validate", "--repo", str(root), "-o", "yaml")
@@ -420,8 +427,8 @@ def test_missing_kubectl_and_helm_are_said_once_and_nothing_false_is_reported(
     assert [(f["severity"], f["message"]) for f in findings] == [
         (
             "unchecked",
-            "kubectl not found, so the kustomize, helm-values, schema and gitops checks did not "
-            "run",
+            "kubectl not found, so the kustomize, helm-values, schema, gitops and ambient "
+            "checks did not run",
         ),
         ("unchecked", "helm not found, so the helm-values checks did not run"),
     ]

@@ -3,7 +3,8 @@
 Both sides are rendered here from their ``mesh.yaml`` (the base's read with ``git show``), so
 the report holds for a branch made by hand-editing ``mesh.yaml`` and does not trust the
 generated files of either side. Each cluster's overlays are built with the real
-``kubectl kustomize`` on both renders, written to temporary folders.
+``kubectl kustomize`` on both renders, written to temporary folders. Remote resources (an
+ambient cluster's Gateway API release URL) are never fetched: the report names them instead.
 """
 
 from __future__ import annotations
@@ -83,6 +84,38 @@ def _base_mesh(repo: Repo, base: str | None, current: tuple[str, spec.Mesh]) -> 
     return Base(label=label, commit=commit, text=text, mesh=mesh)
 
 
+def _without_remote_resources(files: dict[str, str]) -> tuple[dict[str, str], dict[str, set[str]]]:
+    """The files with remote resources left out of every kustomization (diff never fetches
+    them), and the remote resources of each kustomization folder."""
+    import yaml
+
+    from meshgen.render import yamltext
+
+    local, remote = dict(files), {}
+    for path, text in files.items():
+        if not path.endswith("/kustomization.yaml") or "://" not in text:
+            continue
+        document = yaml.safe_load(text) or {}
+        resources = document.get("resources") or []
+        urls = {r for r in resources if isinstance(r, str) and "://" in r}
+        if urls:
+            remote[path.rpartition("/")[0]] = urls
+            document["resources"] = [r for r in resources if r not in urls]
+            local[path] = yamltext.dump(document)
+    return local, remote
+
+
+def _remote_changes(
+    source: str, before: set[str] | None, after: set[str] | None
+) -> list[diffreport.ObjectChange]:
+    old, new = before or set(), after or set()
+    return [
+        diffreport.ObjectChange(source, f"remote resource {url}", change)
+        for change, urls in (("added", new - old), ("removed", old - new))
+        for url in sorted(urls)
+    ]
+
+
 def _write_tree(root: Path, files: dict[str, str]) -> None:
     for path, text in files.items():
         target = root / path
@@ -144,7 +177,9 @@ def cluster_changes(
     old_receives, new_receives = _receives(before, policies[0]), _receives(after, policies[1])
     result = []
     with tempfile.TemporaryDirectory(prefix="meshgen-diff-") as tmp:
-        sides = {"old": (Path(tmp) / "before", old_files), "new": (Path(tmp) / "after", new_files)}
+        old_local, old_remote = _without_remote_resources(old_files)
+        new_local, new_remote = _without_remote_resources(new_files)
+        sides = {"old": (Path(tmp) / "before", old_local), "new": (Path(tmp) / "after", new_local)}
         for root, files in sides.values():
             _write_tree(root, files)
         plans = []
@@ -196,6 +231,9 @@ def cluster_changes(
                     path.removeprefix(prefix),
                     built["old"][path] if in_old else None,
                     built["new"][path] if in_new else None,
+                )
+                change.objects += _remote_changes(
+                    path.removeprefix(prefix), old_remote.get(path), new_remote.get(path)
                 )
             if status != "changed" or change.files or change.values or change.objects:
                 result.append(change)

@@ -44,6 +44,7 @@ class Options:
     age_recipients: tuple[str, ...] = ()
     allow_dirty: bool = False
     dry_run: bool = False
+    dataplane: str = spec.SIDECAR
 
 
 def scaffold(
@@ -74,6 +75,7 @@ def scaffold(
             "engine": scalar(options.engine),
             "secrets_provider": scalar(options.secrets),
             "secrets_extra": _secrets_extra(options),
+            "dataplane_extra": _dataplane_extra(options),
             "schema_comment": spec.SCHEMA_COMMENT,
             "meshgen_version": scalar(__version__),
         }
@@ -99,6 +101,23 @@ def _secrets_extra(options: Options) -> str:
     return "\n".join(lines)
 
 
+AMBIENT_BLOCK = """\
+# Ambient data plane: istio-cni and ztunnel on every node, waypoints where L7 is needed
+# (multi-primary only; istio.dnsCapture switches istio-cni's DNS capture).
+dataplane: ambient
+# Services reachable from every cluster (each needs the label istio.io/global=true), and
+# waypoints, rendered the same in every cluster that runs their namespace:
+# globalServices:
+#   - {namespace: sample, name: helloworld}
+# waypoints:
+#   - {namespace: sample, name: waypoint, for: service}"""
+
+
+def _dataplane_extra(options: Options) -> str:
+    """The ``dataplane`` block of mesh.yaml (nothing for the default, sidecars)."""
+    return AMBIENT_BLOCK if options.dataplane == spec.AMBIENT else ""
+
+
 # mesh.yaml fields that init fills from its options, for errors that name the option.
 OPTION_OF_FIELD = {
     "meshID": "--mesh-id",
@@ -108,6 +127,7 @@ OPTION_OF_FIELD = {
     "repository.revision": "--revision",
     "secrets": "--secrets sops --age-recipient",
     "secrets.provider": "--secrets",
+    "dataplane": "--dataplane",
 }
 
 

@@ -20,6 +20,7 @@ from meshgen import mesh_repo, output, spec
 from meshgen.adapters import helm, toolchain
 from meshgen.errors import CheckFailed, MeshgenError
 from meshgen.validation import CHECKS, ERROR, UNCHECKED, WARNING, Finding, sort_key
+from meshgen.validation.engines import HelmRelease
 from meshgen.validation.progress import Emit, Progress
 from meshgen.validation.repository import RepoView
 
@@ -92,7 +93,10 @@ def _missing_tools() -> dict[str, str]:
 
 def _tool_findings(missing: dict[str, str]) -> list[Finding]:
     """One finding per missing tool, naming the checks that therefore did not run."""
-    needs = {"kubectl": "kustomize, helm-values, schema and gitops", "helm": "helm-values"}
+    needs = {
+        "kubectl": "kustomize, helm-values, schema, gitops and ambient",
+        "helm": "helm-values",
+    }
     return [
         Finding(
             check="kustomize" if name == "kubectl" else "helm-values",
@@ -146,6 +150,7 @@ def collect(
     caller has read it already.
     """
     from meshgen.validation import (
+        ambient,
         drift,
         helm_values,
         kustomize,
@@ -201,7 +206,10 @@ def collect(
     else:
         findings.append(_skipped("drift", *INVALID_MESH))
     engine = engine_module(mesh_model.engine) if mesh_model else None
+    releases: list[HelmRelease] = []
+    read_releases: list[bool] = []  # set once the engine's releases were read
     view = RepoView(root=root, document=document, progress=progress)
+    view.offline_copy = lambda url: ambient.offline_copy(url, crds)
     if engine is not None and hasattr(engine, "stand_ins"):
         module = engine  # builds get what only the engine's bootstrap writes (flux-system/)
         view.stand_ins = _guarded_stand_ins(lambda: module.stand_ins(view))
@@ -217,14 +225,17 @@ def collect(
         findings.append(_skipped("helm-values", *INVALID_MESH))
     elif engine is None:
         findings.append(_skipped("helm-values", *_no_engine(mesh_model.engine)))
-    elif not missing_tools:
+    elif "kubectl" not in missing_tools:  # the releases need builds; their check, helm too
         module = engine
-        findings += _guarded(
-            "helm-values",
-            lambda: helm_values.check(
-                view, module.helm_releases(view, jobs), charts, kube_version, jobs
-            ),
-        )
+
+        def check_values() -> list[Finding]:
+            releases.extend(module.helm_releases(view, jobs))
+            read_releases.append(True)
+            if missing_tools:
+                return []
+            return helm_values.check(view, releases, charts, kube_version, jobs)
+
+        findings += _guarded("helm-values", check_values)
     step("schema")
     if "kubectl" not in missing_tools:
         findings += _guarded("schema", lambda: schemas.check(view, crds, kube_version))
@@ -236,6 +247,24 @@ def collect(
     elif "kubectl" not in missing_tools:
         module = engine
         findings += _guarded("gitops", lambda: module.wiring(view, jobs))
+    step("ambient")
+    if mesh_model is None:
+        findings.append(_skipped("ambient", *INVALID_MESH))
+    elif engine is None:
+        findings.append(_skipped("ambient", *_no_engine(mesh_model.engine)))
+    elif "kubectl" in missing_tools:
+        pass  # reported once, above
+    elif not read_releases:
+        findings.append(
+            _skipped(
+                "ambient",
+                "the Helm releases could not be read (see the helm-values finding)",
+                "fix what helm-values reports, then validate again",
+            )
+        )
+    else:
+        model = mesh_model
+        findings += _guarded("ambient", lambda: ambient.check(view, model, releases, crds))
     step("secrets")
     findings += _guarded("secrets", lambda: secrets.check(root))
     step("trust")

@@ -20,6 +20,23 @@ MESH_CONFIG_WAVE = 4  # after the gateway (3): Istio config needs istiod's webho
 TRAFFIC_WAVE = 5  # traffic policies last: their routes may cross the east-west gateway
 TRAFFIC_PREFIX = "traffic-"
 
+# An ambient mesh's order (upstream's ambient install order, with the Gateway API CRDs before
+# anything that uses them): namespace and secrets, CRDs, base, istiod, cni, ztunnel, the
+# east-west gateway (a Gateway istiod deploys), then mesh config and waypoints.
+GATEWAY_API_CRDS = "gateway-api-crds"
+EAST_WEST_GATEWAY = "east-west-gateway"
+WAYPOINTS_PREFIX = "waypoints-"
+AMBIENT_CHARTS = ("base", "istiod", "cni", "ztunnel")
+AMBIENT_WAVES = {
+    GATEWAY_API_CRDS: 1,
+    "base": 2,
+    "istiod": 3,
+    "cni": 4,
+    "ztunnel": 5,
+    EAST_WEST_GATEWAY: 6,
+    "mesh-config": 7,
+}
+
 
 @dataclass(frozen=True)
 class Component:
@@ -63,8 +80,11 @@ def charts_of(mesh: Mesh, cluster: Cluster) -> list[str]:
 
     An external control-plane cluster runs only istiod (for its config cluster, none before it
     has one); every other cluster gets ``base`` and ``istiod`` (with ``profile: remote`` on a
-    remote) and, when enabled, the east-west ``gateway``.
+    remote) and, when enabled, the east-west ``gateway``. An ambient cluster installs
+    ``base``, ``istiod``, ``cni`` and ``ztunnel``; its east-west gateway is a Gateway, not a chart.
     """
+    if mesh.ambient:
+        return list(AMBIENT_CHARTS)  # every ambient cluster is a primary
     if cluster.role == EXTERNAL_CONTROL_PLANE:
         return ["istiod"] if mesh.remotes_of(cluster.name) else []
     charts = ["base", "istiod"]
@@ -80,6 +100,60 @@ def system_namespace(mesh: Mesh, cluster: Cluster) -> str:
     if EXTERNAL_CONTROL_PLANE in (cluster.role, control and control.role):
         return EXTERNAL_ISTIOD_NAMESPACE
     return ISTIO_NAMESPACE
+
+
+def _chart(folder: str, namespace: str, profile: ChartProfile, wave: int) -> Component:
+    """The Helm release of one upstream chart, with its values file in the cluster's folder."""
+    return Component(
+        name=profile.release,
+        sync_wave=wave,
+        namespace=namespace,
+        chart=profile,
+        values_path=f"{folder}/values/{profile.chart}.yaml",
+    )
+
+
+def waypoints_component(namespace: str) -> str:
+    return f"{WAYPOINTS_PREFIX}{namespace}"
+
+
+def _ambient_components(
+    mesh: Mesh, cluster: Cluster, profiles: dict[str, ChartProfile], namespace: str
+) -> list[Component]:
+    """Everything after the namespace overlay in an ambient cluster, in install order."""
+    folder = cluster_folder(cluster.name)
+    components = []
+    if mesh.gateway_api.install:
+        components.append(
+            Component(
+                name=GATEWAY_API_CRDS,
+                sync_wave=AMBIENT_WAVES[GATEWAY_API_CRDS],
+                namespace=namespace,
+                overlay_path=f"{folder}/{GATEWAY_API_CRDS}",
+            )
+        )
+    for chart in charts_of(mesh, cluster):
+        components.append(_chart(folder, namespace, profiles[chart], AMBIENT_WAVES[chart]))
+    if cluster.east_west_gateway.enabled:
+        components.append(
+            Component(
+                name=EAST_WEST_GATEWAY,
+                sync_wave=AMBIENT_WAVES[EAST_WEST_GATEWAY],
+                namespace=namespace,
+                overlay_path=f"{folder}/{EAST_WEST_GATEWAY}",
+            )
+        )
+    for waypoint_namespace in sorted({w.namespace for w in mesh.waypoints_in(cluster)}):
+        # One per namespace: an Application (or Kustomization) syncs into one namespace.
+        components.append(
+            Component(
+                name=waypoints_component(waypoint_namespace),
+                sync_wave=AMBIENT_WAVES["mesh-config"],
+                namespace=waypoint_namespace,
+                overlay_path=f"{folder}/waypoints/{waypoint_namespace}",
+            )
+        )
+    return components
 
 
 def plan_cluster(
@@ -100,31 +174,28 @@ def plan_cluster(
             overlay_path=f"{folder}/{namespace}",
         )
     ]
-    for chart in charts_of(mesh, cluster):
-        profile = profiles[chart]
-        components.append(
-            Component(
-                name=profile.release,
-                sync_wave=profile.sync_wave,
-                namespace=namespace,
-                chart=profile,
-                values_path=f"{folder}/values/{chart}.yaml",
+    traffic_wave = TRAFFIC_WAVE
+    if mesh.ambient:
+        components += _ambient_components(mesh, cluster, profiles, namespace)
+        traffic_wave = AMBIENT_WAVES["mesh-config"] + 1  # after the waypoints that apply it
+    else:
+        for chart in charts_of(mesh, cluster):
+            profile = profiles[chart]
+            components.append(_chart(folder, namespace, profile, profile.sync_wave))
+        if cluster.east_west_gateway.enabled:
+            components.append(
+                Component(
+                    name="mesh-config",
+                    sync_wave=MESH_CONFIG_WAVE,
+                    namespace=namespace,
+                    overlay_path=f"{folder}/mesh-config",
+                )
             )
-        )
-    if cluster.east_west_gateway.enabled:
-        components.append(
-            Component(
-                name="mesh-config",
-                sync_wave=MESH_CONFIG_WAVE,
-                namespace=namespace,
-                overlay_path=f"{folder}/mesh-config",
-            )
-        )
     for service_namespace in traffic_namespaces:
         components.append(
             Component(
                 name=f"{TRAFFIC_PREFIX}{service_namespace}",
-                sync_wave=TRAFFIC_WAVE,
+                sync_wave=traffic_wave,
                 namespace=service_namespace,
                 overlay_path=f"{folder}/traffic/{service_namespace}",
             )

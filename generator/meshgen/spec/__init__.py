@@ -31,6 +31,7 @@ from meshgen.spec.edits import (
 from meshgen.spec.invariants import check_invariants, unreachable_networks
 from meshgen.spec.migrate import MIGRATIONS, migrate, rename_key
 from meshgen.spec.model import (
+    AMBIENT,
     API_VERSION,
     DEFAULT_ARGOCD_NAMESPACE,
     DEFAULT_CHART_REPOSITORY,
@@ -51,18 +52,24 @@ from meshgen.spec.model import (
     PRIMARY,
     REMOTE,
     SCHEMA_COMMENT,
+    SIDECAR,
+    WAYPOINT_FOR,
     Cluster,
     Discovery,
     EastWestGateway,
+    GatewayAPI,
+    GlobalService,
     Mesh,
     MeshDocument,
     TrustRecord,
+    Waypoint,
     build_model,
 )
 from meshgen.spec.schema import validate_schema
 from meshgen.spec.yamlio import from_tree, parse, to_text
 
 __all__ = [
+    "AMBIENT",
     "API_VERSION",
     "DEFAULT_ARGOCD_NAMESPACE",
     "DEFAULT_CHART_REPOSITORY",
@@ -84,15 +91,20 @@ __all__ = [
     "PRIMARY",
     "REMOTE",
     "SCHEMA_COMMENT",
+    "SIDECAR",
+    "WAYPOINT_FOR",
     "Cluster",
     "ClusterSettings",
     "Discovery",
     "EastWestGateway",
+    "GatewayAPI",
+    "GlobalService",
     "Mesh",
     "MeshDocument",
     "NewCluster",
     "Removal",
     "TrustRecord",
+    "Waypoint",
     "add_cluster",
     "build_model",
     "check_invariants",
