@@ -6,8 +6,10 @@
 #
 #   bash examples/two-networks.sh [DIR]     (default: a new temporary folder)
 #   MESHGEN_ENGINE=flux bash examples/two-networks.sh [DIR]   the same mesh, synced by Flux
+#   MESHGEN_DATAPLANE=ambient bash examples/two-networks.sh [DIR]   the same mesh in ambient mode
 set -euo pipefail
 engine=${MESHGEN_ENGINE:-argocd}
+dataplane=${MESHGEN_DATAPLANE:-sidecar}
 
 dir=${1:-$(mktemp -d "${TMPDIR:-/tmp}/meshgen-example.XXXXXX")}
 if [ -e "$dir/mesh" ]; then
@@ -33,8 +35,8 @@ mkdir -p "$repo"
 git -C "$repo" init -q -b main
 git -C "$repo" remote add origin "$origin"
 
-step meshgen init "$repo" --mesh-id mesh1 --repo-url https://git.example.com/platform/mesh.git --engine "$engine"
-meshgen init "$repo" --mesh-id mesh1 --repo-url https://git.example.com/platform/mesh.git --engine "$engine"
+step meshgen init "$repo" --mesh-id mesh1 --repo-url https://git.example.com/platform/mesh.git --engine "$engine" --dataplane "$dataplane"
+meshgen init "$repo" --mesh-id mesh1 --repo-url https://git.example.com/platform/mesh.git --engine "$engine" --dataplane "$dataplane"
 git -C "$repo" push -q -u origin main
 cd "$repo"
 

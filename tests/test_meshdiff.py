@@ -116,3 +116,44 @@ def test_manual_provider_tells_what_to_apply_and_delete() -> None:
     assert (
         "Remote secrets (manual provider): delete a's remote secret from 2 clusters by hand (b, c)."
     ) in meshdiff.summarize(after.mesh, removed.mesh)
+
+
+def _ambient(text: str, extra: str) -> spec.MeshDocument:
+    return spec.parse(text.replace("repository:\n", f"{extra}repository:\n", 1))
+
+
+def test_a_switch_to_ambient_says_what_every_cluster_gets() -> None:
+    before = mesh_of(
+        spec.NewCluster("a", "n1", east_west_gateway=True),
+        spec.NewCluster("b", "n2", east_west_gateway=True),
+    )
+    text = spec.to_text(before)
+    after = _ambient(text, "dataplane: ambient\n")
+    lines = meshdiff.summarize(before.mesh, after.mesh)
+    version = after.mesh.gateway_api_version()
+    assert lines[0] == (
+        f"Data plane: sidecar -> ambient. 2 cluster(s) (a, b) get the Gateway API CRDs "
+        f"{version}, istio-cni and ztunnel; istiod switches to the ambient profile with "
+        "multi-network on and one service-scope selector (istio.io/global=true)."
+    )
+    assert lines[1].startswith("East-west gateways of a, b: the gateway chart release")
+    back = meshdiff.summarize(after.mesh, before.mesh)
+    assert back[0].startswith("Data plane: ambient -> sidecar. 2 cluster(s) (a, b) lose")
+
+
+def test_exported_services_waypoints_and_crds_changes_are_named() -> None:
+    base = spec.to_text(mesh_of(spec.NewCluster("a", "n1"), spec.NewCluster("b", "n1")))
+    before = _ambient(base, "dataplane: ambient\nglobalServices: [{namespace: s, name: old}]\n")
+    after = _ambient(
+        base,
+        "dataplane: ambient\nglobalServices: [{namespace: s, name: new}]\n"
+        "waypoints: [{namespace: s, clusters: [b]}]\ngatewayAPI: {install: false}\n",
+    )
+    lines = meshdiff.summarize(before.mesh, after.mesh)
+    assert "new.s becomes global: label it istio.io/global=true in every cluster that runs it." in (
+        lines
+    )
+    assert "old.s is no longer global: remove its istio.io/global label." in lines
+    assert "Waypoint waypoint in s is added (b)." in lines
+    version = after.mesh.gateway_api_version()
+    assert f"Gateway API CRDs: {version} (installed) -> {version} (not installed)." in lines

@@ -179,3 +179,14 @@ def test_location_notices_named_in_mesh_yaml_or_by_an_old_default() -> None:
     # 1.31's charts default to docker.io/istio: a values file without hub is not retired.
     fine = LocationSettings("1.31.1", None, None, (), rendered_without_hub=True)
     assert releases.location_notices(CATALOGUE, fine) == []
+
+
+def test_every_line_names_the_gateway_api_release_it_is_built_against() -> None:
+    """../shared/upstream/gateway-api/README.md: v1.4.1 for 1.28 and 1.29, v1.5.1 for 1.30,
+    v1.6.0 for 1.31 (sigs.k8s.io/gateway-api in Istio's go.mod)."""
+    catalogue = library.istio_releases()
+    expected = {"1.28": "v1.4.1", "1.29": "v1.4.1", "1.30": "v1.5.1", "1.31": "v1.6.0"}
+    for release in catalogue.releases:
+        assert release.gateway_api == expected[release.parsed.line], release.version
+    assert catalogue.gateway_api_for("1.30.9") == "v1.5.1"  # unknown patch: its line's
+    assert catalogue.gateway_api_for("1.99.0") == "v1.6.0"  # unknown line: the newest

@@ -11,6 +11,7 @@ from upgrade_fixtures import (
     NEW,
     NEW_REVISION,
     OLD,
+    ambient_primaries,
     canary_state,
     external_control_plane,
     three_clusters,
@@ -204,3 +205,10 @@ def test_a_remote_joining_a_revisioned_control_plane_uses_its_revisions() -> Non
     text = spec.to_text(document)
     written = text.split("name: cluster-4")[1]
     assert f'    istio:\n      revisions:\n        "{NEW_REVISION}": "{NEW}"\n' in written
+
+
+def test_revisions_in_an_ambient_mesh_are_refused() -> None:
+    spec.parse(ambient_primaries(f'    istio: {{version: "{NEW}"}}\n'))  # in place is fine
+    error = refusal(ambient_primaries(canary_state()))
+    assert "ambient data plane, which meshgen upgrades in place only" in error.detail
+    assert error.field == "clusters[1].istio.revisions"

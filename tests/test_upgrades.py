@@ -12,6 +12,7 @@ from upgrade_fixtures import (
     NEW,
     NEW_REVISION,
     OLD,
+    ambient_primaries,
     canary_state,
     external_control_plane,
     three_clusters,
@@ -302,3 +303,10 @@ def test_a_mesh_without_clusters_just_moves_its_version() -> None:
     step = step_of(mesh_of(MINIMAL_MESH), target=OLD)
     assert step.change == spec.IstioChange(states={}, mesh_version=OLD)
     assert written(MINIMAL_MESH, step).istio_version == OLD
+
+
+def test_an_ambient_mesh_is_upgraded_in_place_only() -> None:
+    mesh = mesh_of(ambient_primaries())
+    assert "ambient data plane" in refused(step_of, mesh, target=NEW, canary="cluster-3")
+    step = step_of(mesh, target=NEW, strategy=upgrades.IN_PLACE, canary="cluster-3")
+    assert step.change.states == {"cluster-3": spec.IstioState(version=NEW)}

@@ -72,3 +72,11 @@ def external_control_plane(state: str = "") -> str:
         "meshID: mesh1\n", f'meshID: mesh1\nistio: {{version: "{OLD}"}}\n'
     )
     return mesh_text("  - name: net1\n", clusters, header)
+
+
+def ambient_primaries(state: str = "") -> str:
+    """Two primaries on two networks in ambient mode at OLD; ``state`` is added to cluster-3."""
+    header = MINIMAL_MESH.replace(
+        "meshID: mesh1\n", f'meshID: mesh1\nistio: {{version: "{OLD}"}}\ndataplane: ambient\n'
+    )
+    return mesh_text(NETWORKS, PRIMARY_1 + PRIMARY_3 + state, header)

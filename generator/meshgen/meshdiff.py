@@ -145,7 +145,7 @@ def _secrets(
             if parts:
                 lines.append(
                     f"Secrets (sealed-secrets): seal {', '.join(parts)} with `meshgen seal`; "
-                    "see README.md."
+                    f"see {after.readme}."
                 )
             continue
         if not own and not gaining:
@@ -156,7 +156,9 @@ def _secrets(
                 parts.append(
                     f"apply {cluster.name}'s remote secret in {counted(gaining, 'cluster')}"
                 )
-            lines.append(f"Remote secrets (manual provider): {' and '.join(parts)}; see README.md.")
+            lines.append(
+                f"Remote secrets (manual provider): {' and '.join(parts)}; see {after.readme}."
+            )
         else:
             parts = (
                 [f"{cluster.name} gets placeholders for {counted(own, 'cluster')}"] if own else []
@@ -395,6 +397,74 @@ def _istio(before: spec.Mesh, after: spec.Mesh) -> list[str]:
     return lines
 
 
+def _dataplane(before: spec.Mesh, after: spec.Mesh) -> list[str]:
+    """A switch of data plane, cluster by cluster, and changes to what ambient exports."""
+    lines = []
+    names = [c.name for c in after.clusters if c.name in {b.name for b in before.clusters}]
+    if not before.ambient and after.ambient:
+        crds = (
+            f"the Gateway API CRDs {after.gateway_api_version()}, "
+            if after.gateway_api.install
+            else ""
+        )
+        lines.append(
+            f"Data plane: sidecar -> ambient. {len(names)} cluster(s) ({_names(names)}) get "
+            f"{crds}istio-cni and ztunnel; istiod switches to the ambient profile with "
+            "multi-network on and one service-scope selector (istio.io/global=true)."
+        )
+        gateways = [c.name for c in after.clusters if c.east_west_gateway.enabled]
+        if gateways:
+            lines.append(
+                f"East-west gateways of {_names(gateways)}: the gateway chart release and the "
+                "AUTO_PASSTHROUGH Gateway (port 15443) are replaced by a Gateway of class "
+                "istio-east-west (HBONE, port 15008)."
+            )
+        lines.append(
+            "Workloads keep their sidecars until their namespaces are moved to ambient "
+            "(README: Ambient mode, migration order)."
+        )
+    elif before.ambient and not after.ambient:
+        lines.append(
+            f"Data plane: ambient -> sidecar. {len(names)} cluster(s) ({_names(names)}) lose "
+            "istio-cni, ztunnel, waypoints and the ambient east-west Gateway; istiod leaves "
+            "the ambient profile. Label workload namespaces for injection and restart them."
+        )
+    if before.ambient and after.ambient:
+        was = {(s.namespace, s.name) for s in before.global_services}
+        now = {(s.namespace, s.name) for s in after.global_services}
+        for namespace, name in sorted(now - was):
+            lines.append(
+                f"{name}.{namespace} becomes global: label it istio.io/global=true in every "
+                "cluster that runs it."
+            )
+        for namespace, name in sorted(was - now):
+            lines.append(
+                f"{name}.{namespace} is no longer global: remove its istio.io/global label."
+            )
+        old_api, new_api = before.gateway_api, after.gateway_api
+        if (before.gateway_api_version(), old_api.install) != (
+            after.gateway_api_version(),
+            new_api.install,
+        ):
+            lines.append(
+                f"Gateway API CRDs: {before.gateway_api_version()} "
+                f"({'installed' if old_api.install else 'not installed'}) -> "
+                f"{after.gateway_api_version()} "
+                f"({'installed' if new_api.install else 'not installed'})."
+            )
+        old_w = {(w.namespace, w.name): w for w in before.waypoints}
+        new_w = {(w.namespace, w.name): w for w in after.waypoints}
+        for key in sorted(new_w.keys() - old_w.keys()):
+            where = ", ".join(new_w[key].clusters) or "every cluster"
+            lines.append(f"Waypoint {key[1]} in {key[0]} is added ({where}).")
+        for key in sorted(old_w.keys() - new_w.keys()):
+            lines.append(f"Waypoint {key[1]} in {key[0]} is removed.")
+        for key in sorted(old_w.keys() & new_w.keys()):
+            if old_w[key] != new_w[key]:
+                lines.append(f"Waypoint {key[1]} in {key[0]} changes.")
+    return lines
+
+
 def summarize(before: spec.Mesh, after: spec.Mesh) -> list[str]:
     """What turning ``before`` into ``after`` does to the mesh; empty when nothing changes.
 
@@ -414,6 +484,7 @@ def summarize(before: spec.Mesh, after: spec.Mesh) -> list[str]:
         *_gateways_and_roles(before, after),
         *_control_planes(before, after),
         *_secrets(before, after, added, removed),
+        *_dataplane(before, after),
         *_field_changes(before, after),
         *moved_store_keys(before, after),
         *_istio(before, after),

@@ -100,6 +100,9 @@ class Release:
     end_of_support: datetime.date | None
     chart_default_hub: str  # the image hub the published charts use when none is set
     defects: tuple[Defect, ...] = ()
+    # The Gateway API release the line is built against (``v1.4.1``): what an ambient mesh
+    # installs, and the oldest whose CRDs it accepts.
+    gateway_api: str | None = None
 
     @property
     def parsed(self) -> Version:
@@ -142,6 +145,20 @@ class Catalogue:
     def newest_in_line(self, line: str) -> Release | None:
         found = [r for r in self.releases if not r.pre_release and r.parsed.line == line]
         return found[-1] if found else None
+
+    def gateway_api_for(self, version: str) -> str:
+        """The Gateway API release Istio ``version`` is built against: its own entry's, else
+        that of a catalogued release of its line, else the newest line's (a version meshgen
+        does not know yet is newer than the catalogue, or was allowed on purpose)."""
+        release = self.get(version)
+        if release is not None and release.gateway_api:
+            return release.gateway_api
+        parsed = parse_version(version)
+        same_line = [
+            r for r in self.releases if parsed and r.parsed.line == parsed.line and r.gateway_api
+        ]
+        known = same_line or [r for r in self.releases if r.gateway_api]
+        return known[-1].gateway_api or ""
 
     def supported_lines(self, today: datetime.date) -> list[str]:
         """Minor lines with a GA release whose support has not ended on ``today``."""
@@ -216,6 +233,7 @@ def parse_catalogue(raw: Mapping[str, Any]) -> Catalogue:
                 end_of_support=_date(end, f"release {version} endOfSupport") if end else None,
                 chart_default_hub=str(entry["chartDefaultHub"]),
                 defects=tuple(defects[d] for d in entry.get("defects", [])),
+                gateway_api=str(entry["gatewayAPI"]) if entry.get("gatewayAPI") else None,
             )
         )
     retired_raw = raw.get("retired", {})

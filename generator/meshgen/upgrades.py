@@ -160,6 +160,12 @@ def _check_path(cluster: spec.Cluster, current: str, target: str, strategy: str)
 
 
 def _check_revision_strategy(mesh: spec.Mesh, cluster: spec.Cluster) -> None:
+    if mesh.ambient:
+        raise UpgradeRefused(
+            "the mesh runs the ambient data plane, which meshgen upgrades in place only "
+            "(istio-cni and ztunnel run once per node, without revisions); pass "
+            "--strategy in-place"
+        )
     control = mesh.control_plane_of(cluster)
     if spec.EXTERNAL_CONTROL_PLANE in (cluster.role, control.role if control else None):
         raise UpgradeRefused(

@@ -411,3 +411,22 @@ def test_validate_applies_the_skew_rules_to_a_hand_edit(
         (repo.root / "mesh.yaml").read_text().splitlines().index(f'    istio: {{version: "{NEW}"}}')
     )
     assert mesh[0]["line"] == line + 1
+
+
+def test_dry_run_says_what_it_would_do_and_writes_nothing(
+    repo: MeshRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = tree_bytes(repo.root)
+    result = upgrade(capsys, repo, "--istio-version", NEW, "--canary", "cluster-3", "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    assert tree_bytes(repo.root) == before
+    assert git(repo.root, "branch", "--list") == "* main"
+    new_values = f"clusters/cluster-3/values/istiod-{NEW_REVISION}.yaml (new)"
+    assert any(
+        line.split() == ["would", "write", *new_values.split()]
+        for line in result.stdout.splitlines()
+    ), result.stdout
+    assert f"Would commit on a new branch meshgen/upgrade-istio-{NEW}-canary-cluster-3" in (
+        result.stdout
+    )
+    assert f"cluster-3 istiod {OLD} -> {NEW} (revision {NEW_REVISION} added" in result.stdout

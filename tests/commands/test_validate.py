@@ -20,6 +20,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import yaml
 
 from helpers import (
     commit_rendered,
@@ -240,8 +241,24 @@ def test_invalid_mesh_is_reported_and_the_rest_still_runs(
     assert mesh["file"] == "mesh.yaml" and mesh["line"] is not None
     assert "network9" in mesh["message"]
     skipped = [f for f in findings if f["message"].startswith("not run")]
-    assert {f["check"] for f in skipped} == {"traffic", "drift", "helm-values", "gitops", "trust"}
+    assert {f["check"] for f in skipped} == {
+        "traffic",
+        "drift",
+        "helm-values",
+        "gitops",
+        "ambient",
+        "trust",
+    }
     assert all(f["fix"].startswith("fix mesh.yaml first") for f in skipped)
+    # -o yaml: the same report; the tools the checks ran are in it.
+    as_yaml = run_cli(capsys, "validate", "--repo", str(root), "-o", "yaml")
+    assert as_yaml.exit_code == 1
+    report = yaml.safe_load(as_yaml.stdout)
+    assert report["findings"] == findings
+    assert [(t["name"], t["path"]) for t in report["tools"]] == [
+        ("helm", str(tools["helm"])),
+        ("kubectl", str(tools["kubectl"])),
+    ]
 
 
 def test_text_output_groups_by_cluster(
@@ -252,6 +269,8 @@ def test_text_output_groups_by_cluster(
     result = run_cli(capsys, "validate", "--repo", str(root))
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
+    # First, which helm and kubectl the checks ran.
+    assert lines[0].startswith("tools: helm v") and ", kubectl v" in lines[0]
     group = lines.index("cluster cluster-2")
     assert lines[group + 1].startswith("  [secrets] clusters/cluster-2/token.yaml:1 (Secret ")
     assert lines[group + 2].startswith("      fix: remove it")
@@ -408,8 +427,8 @@ def test_missing_kubectl_and_helm_are_said_once_and_nothing_false_is_reported(
     assert [(f["severity"], f["message"]) for f in findings] == [
         (
             "unchecked",
-            "kubectl not found, so the kustomize, helm-values, schema and gitops checks did not "
-            "run",
+            "kubectl not found, so the kustomize, helm-values, schema, gitops and ambient "
+            "checks did not run",
         ),
         ("unchecked", "helm not found, so the helm-values checks did not run"),
     ]

@@ -10,17 +10,22 @@ passed silently.
 from __future__ import annotations
 
 import datetime
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from meshgen import mesh_repo, output, spec
 from meshgen.adapters import helm, toolchain
 from meshgen.errors import CheckFailed, MeshgenError
 from meshgen.validation import CHECKS, ERROR, UNCHECKED, WARNING, Finding, sort_key
+from meshgen.validation.engines import HelmRelease
+from meshgen.validation.progress import Emit, Progress
 from meshgen.validation.repository import RepoView
+
+if TYPE_CHECKING:
+    from meshgen.validation.schemas import CrdIndex
 
 CHART_CACHE_ENV = "MESHGEN_CHART_CACHE"
 
@@ -88,7 +93,10 @@ def _missing_tools() -> dict[str, str]:
 
 def _tool_findings(missing: dict[str, str]) -> list[Finding]:
     """One finding per missing tool, naming the checks that therefore did not run."""
-    needs = {"kubectl": "kustomize, helm-values, schema and gitops", "helm": "helm-values"}
+    needs = {
+        "kubectl": "kustomize, helm-values, schema, gitops and ambient",
+        "helm": "helm-values",
+    }
     return [
         Finding(
             check="kustomize" if name == "kubectl" else "helm-values",
@@ -132,9 +140,17 @@ def _guarded(check: str, run: Callable[[], list[Finding]]) -> list[Finding]:
         ]
 
 
-def collect(options: Options, step: Callable[[str], None] = lambda _name: None) -> list[Finding]:
-    """Every finding of every check, in report order. Bad usage raises MeshgenError."""
+def collect(
+    options: Options, emit: Emit | None = None, crds: CrdIndex | None = None
+) -> list[Finding]:
+    """Every finding of every check, in report order. Bad usage raises MeshgenError.
+
+    ``emit(fraction, check)`` hears how far the checks have come (see
+    :mod:`meshgen.validation.progress`); ``crds``: the index of ``options.crds``, when the
+    caller has read it already.
+    """
     from meshgen.validation import (
+        ambient,
         drift,
         helm_values,
         kustomize,
@@ -150,10 +166,13 @@ def collect(options: Options, step: Callable[[str], None] = lambda _name: None) 
     root = mesh_repo.find_root(options.repo)
     if options.charts is not None and not options.charts.is_dir():
         raise MeshgenError(f"--charts {options.charts}: no such folder; pass unpacked charts")
-    crds = schemas.crd_index(options.crds)
+    if crds is None:
+        crds = schemas.crd_index(options.crds)
     jobs = max(1, options.jobs or os.cpu_count() or 1)
     charts = helm_values.Charts(options.charts, chart_cache(), helm.pull if options.pull else None)
 
+    progress = Progress(CHECKS, _cluster_count(root), emit)
+    step = progress.start
     step("mesh")
     document, findings = mesh.check(root)
     mesh_model = document.mesh if document is not None else None
@@ -187,7 +206,10 @@ def collect(options: Options, step: Callable[[str], None] = lambda _name: None) 
     else:
         findings.append(_skipped("drift", *INVALID_MESH))
     engine = engine_module(mesh_model.engine) if mesh_model else None
-    view = RepoView(root=root, document=document)
+    releases: list[HelmRelease] = []
+    read_releases: list[bool] = []  # set once the engine's releases were read
+    view = RepoView(root=root, document=document, progress=progress)
+    view.offline_copy = lambda url: ambient.offline_copy(url, crds)
     if engine is not None and hasattr(engine, "stand_ins"):
         module = engine  # builds get what only the engine's bootstrap writes (flux-system/)
         view.stand_ins = _guarded_stand_ins(lambda: module.stand_ins(view))
@@ -203,14 +225,17 @@ def collect(options: Options, step: Callable[[str], None] = lambda _name: None) 
         findings.append(_skipped("helm-values", *INVALID_MESH))
     elif engine is None:
         findings.append(_skipped("helm-values", *_no_engine(mesh_model.engine)))
-    elif not missing_tools:
+    elif "kubectl" not in missing_tools:  # the releases need builds; their check, helm too
         module = engine
-        findings += _guarded(
-            "helm-values",
-            lambda: helm_values.check(
-                view, module.helm_releases(view, jobs), charts, kube_version, jobs
-            ),
-        )
+
+        def check_values() -> list[Finding]:
+            releases.extend(module.helm_releases(view, jobs))
+            read_releases.append(True)
+            if missing_tools:
+                return []
+            return helm_values.check(view, releases, charts, kube_version, jobs)
+
+        findings += _guarded("helm-values", check_values)
     step("schema")
     if "kubectl" not in missing_tools:
         findings += _guarded("schema", lambda: schemas.check(view, crds, kube_version))
@@ -222,6 +247,24 @@ def collect(options: Options, step: Callable[[str], None] = lambda _name: None) 
     elif "kubectl" not in missing_tools:
         module = engine
         findings += _guarded("gitops", lambda: module.wiring(view, jobs))
+    step("ambient")
+    if mesh_model is None:
+        findings.append(_skipped("ambient", *INVALID_MESH))
+    elif engine is None:
+        findings.append(_skipped("ambient", *_no_engine(mesh_model.engine)))
+    elif "kubectl" in missing_tools:
+        pass  # reported once, above
+    elif not read_releases:
+        findings.append(
+            _skipped(
+                "ambient",
+                "the Helm releases could not be read (see the helm-values finding)",
+                "fix what helm-values reports, then validate again",
+            )
+        )
+    else:
+        model = mesh_model
+        findings += _guarded("ambient", lambda: ambient.check(view, model, releases, crds))
     step("secrets")
     findings += _guarded("secrets", lambda: secrets.check(root))
     step("trust")
@@ -232,7 +275,16 @@ def collect(options: Options, step: Callable[[str], None] = lambda _name: None) 
         now = datetime.datetime.now(datetime.timezone.utc)
         tree = document.tree if document is not None else None
         findings += _guarded("trust", lambda: trust.check(root, model, options.ca_dirs, now, tree))
+    progress.finish()
     return sorted(set(findings), key=sort_key)
+
+
+def _cluster_count(root: Path) -> int:
+    """The mesh's size, for the first estimate of the work (0 when mesh.yaml is broken)."""
+    try:
+        return len(mesh_repo.load(root).mesh.clusters)
+    except MeshgenError:
+        return 0
 
 
 def _print_text(root: Path, findings: list[Finding]) -> None:
@@ -260,21 +312,31 @@ def _affected(errors: list[Finding]) -> str:
 
 
 def run(options: Options) -> int:
-    steps = len(CHECKS)
-    with output.progress(steps, enabled=options.format == "text") as advance:
-        findings = collect(options, advance)
+    from meshgen.commands.tools import summary, tools_document
+    from meshgen.validation import schemas
+
+    # Bad usage is said before anything else is printed.
+    if options.charts is not None and not options.charts.is_dir():
+        raise MeshgenError(f"--charts {options.charts}: no such folder; pass unpacked charts")
+    crds = schemas.crd_index(options.crds)
+    statuses = toolchain.describe()
+    if options.format == "text" and (mesh_repo.find_root(options.repo) / spec.MESH_FILE).is_file():
+        output.info(summary(statuses))  # which helm and kubectl the checks run
+    with output.progress(enabled=options.format == "text") as show:
+        findings = collect(options, show, crds)
     root = mesh_repo.find_root(options.repo)
     errors = [f for f in findings if f.severity == ERROR]
     unchecked = sum(1 for f in findings if f.severity == UNCHECKED)
-    if options.format == "json":
+    if options.format in ("json", "yaml"):
         document = {
             "repository": str(root),
             "errors": len(errors),
             "unchecked": unchecked,
             "warnings": sum(1 for f in findings if f.severity == WARNING),
             "findings": [f.as_json() for f in findings],
+            "tools": tools_document(statuses)["tools"],
         }
-        output.info(json.dumps(document, indent=2, sort_keys=True))
+        output.document(document, options.format)
     else:
         _print_text(root, findings)
         if not errors:

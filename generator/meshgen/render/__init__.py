@@ -8,13 +8,14 @@ CD today) and secret providers (how remote secrets arrive) plug in through small
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from meshgen.library import ChartProfile
 from meshgen.render.files import GENERATED_MARK, README_HEADER
-from meshgen.spec import Mesh
+from meshgen.spec import GlobalService, Mesh
 
 if TYPE_CHECKING:
     from meshgen.render.plan import ClusterPlan
@@ -56,6 +57,22 @@ def plan_repository(
     return plans, traffic_files
 
 
+def with_traffic_exports(mesh: Mesh, traffic: TrafficPolicies | None) -> Mesh:
+    """An ambient mesh whose exported services also hold every service its traffic policies
+    serve across clusters (``scope: global``, the default): those need the ``istio.io/global``
+    label too, which the generated README then lists, and their namespaces get global
+    waypoints. A sidecar mesh serves every service everywhere and is returned as it is."""
+    if not mesh.ambient or not traffic:
+        return mesh
+    listed = {(s.namespace, s.name) for s in mesh.global_services}
+    extra = tuple(
+        GlobalService(namespace=s.namespace, name=s.name)
+        for s in sorted(traffic.exported_services())
+        if (s.namespace, s.name) not in listed
+    )
+    return dataclasses.replace(mesh, global_services=(*mesh.global_services, *extra))
+
+
 def render_repository(
     mesh: Mesh, library: Library, traffic: TrafficPolicies | None = None
 ) -> dict[str, str]:
@@ -68,6 +85,7 @@ def render_repository(
     from meshgen.render.engines import engine_for
     from meshgen.render.secrets import provider_for
 
+    mesh = with_traffic_exports(mesh, traffic)
     plans, traffic_files = plan_repository(mesh, library, traffic)
     local_hosts = traffic_render.cluster_local_hosts(mesh, traffic) if traffic else {}
     provider = provider_for(mesh)
@@ -83,7 +101,7 @@ def render_repository(
     files.update(traffic_files)
     files.update(engine.files(mesh, plans))
     files.update(ci.files(mesh))
-    files["README.md"] = README_HEADER + readme.render(mesh, plans, provider, engine)
+    files[mesh.readme] = README_HEADER + readme.render(mesh, plans, provider, engine)
     files[SCHEMA_PATH] = _schema_copy(library.mesh_schema)
     if library.traffic_schema:
         files[TRAFFIC_SCHEMA_PATH] = _schema_copy(library.traffic_schema)

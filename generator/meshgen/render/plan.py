@@ -22,6 +22,23 @@ MESH_CONFIG_WAVE = 4  # after the gateway (3): Istio config needs istiod's webho
 TRAFFIC_WAVE = 5  # traffic policies last: their routes may cross the east-west gateway
 TRAFFIC_PREFIX = "traffic-"
 
+# An ambient mesh's order (upstream's ambient install order, with the Gateway API CRDs before
+# anything that uses them): namespace and secrets, CRDs, base, istiod, cni, ztunnel, the
+# east-west gateway (a Gateway istiod deploys), then mesh config and waypoints.
+GATEWAY_API_CRDS = "gateway-api-crds"
+EAST_WEST_GATEWAY = "east-west-gateway"
+WAYPOINTS_PREFIX = "waypoints-"
+AMBIENT_CHARTS = ("base", "istiod", "cni", "ztunnel")
+AMBIENT_WAVES = {
+    GATEWAY_API_CRDS: 1,
+    "base": 2,
+    "istiod": 3,
+    "cni": 4,
+    "ztunnel": 5,
+    EAST_WEST_GATEWAY: 6,
+    "mesh-config": 7,
+}
+
 
 @dataclass(frozen=True)
 class Component:
@@ -69,8 +86,11 @@ def charts_of(mesh: Mesh, cluster: Cluster) -> list[str]:
 
     An external control-plane cluster runs only istiod (for its config cluster, none before it
     has one); every other cluster gets ``base`` and ``istiod`` (with ``profile: remote`` on a
-    remote) and, when enabled, the east-west ``gateway``.
+    remote) and, when enabled, the east-west ``gateway``. An ambient cluster installs
+    ``base``, ``istiod``, ``cni`` and ``ztunnel``; its east-west gateway is a Gateway, not a chart.
     """
+    if mesh.ambient:
+        return list(AMBIENT_CHARTS)  # every ambient cluster is a primary
     if cluster.role == EXTERNAL_CONTROL_PLANE:
         return ["istiod"] if mesh.remotes_of(cluster.name) else []
     charts = ["base", "istiod"]
@@ -114,6 +134,76 @@ def component_version(mesh: Mesh, component: Component) -> str:
     return component.version or mesh.istio_version
 
 
+def _chart(
+    mesh: Mesh, cluster: Cluster, namespace: str, profile: ChartProfile, wave: int
+) -> list[Component]:
+    """The Helm release(s) of one upstream chart, each with its values file in the cluster's
+    folder: istiod one per control plane (``istiod`` keeps ``values/istiod.yaml``,
+    ``istiod-<rev>`` gets ``values/istiod-<rev>.yaml``), every other chart one."""
+    folder = cluster_folder(cluster.name)
+    chart = profile.chart
+    releases: list[tuple[str, str, str, ControlPlane | None]] = (
+        [(p.release, p.release, p.version, p) for p in mesh.control_planes_of(cluster)]
+        if chart == "istiod"
+        else [(profile.release, chart, chart_version(mesh, cluster, chart), None)]
+    )
+    return [
+        Component(
+            name=name,
+            sync_wave=wave,
+            namespace=namespace,
+            chart=profile,
+            values_path=f"{folder}/values/{values_file}.yaml",
+            version=None if version == mesh.istio_version else version,
+            control_plane=plane,
+        )
+        for name, values_file, version, plane in releases
+    ]
+
+
+def waypoints_component(namespace: str) -> str:
+    return f"{WAYPOINTS_PREFIX}{namespace}"
+
+
+def _ambient_components(
+    mesh: Mesh, cluster: Cluster, profiles: dict[str, ChartProfile], namespace: str
+) -> list[Component]:
+    """Everything after the namespace overlay in an ambient cluster, in install order."""
+    folder = cluster_folder(cluster.name)
+    components = []
+    if mesh.gateway_api.install:
+        components.append(
+            Component(
+                name=GATEWAY_API_CRDS,
+                sync_wave=AMBIENT_WAVES[GATEWAY_API_CRDS],
+                namespace=namespace,
+                overlay_path=f"{folder}/{GATEWAY_API_CRDS}",
+            )
+        )
+    for chart in charts_of(mesh, cluster):
+        components += _chart(mesh, cluster, namespace, profiles[chart], AMBIENT_WAVES[chart])
+    if cluster.east_west_gateway.enabled:
+        components.append(
+            Component(
+                name=EAST_WEST_GATEWAY,
+                sync_wave=AMBIENT_WAVES[EAST_WEST_GATEWAY],
+                namespace=namespace,
+                overlay_path=f"{folder}/{EAST_WEST_GATEWAY}",
+            )
+        )
+    for waypoint_namespace in sorted({w.namespace for w in mesh.waypoints_in(cluster)}):
+        # One per namespace: an Application (or Kustomization) syncs into one namespace.
+        components.append(
+            Component(
+                name=waypoints_component(waypoint_namespace),
+                sync_wave=AMBIENT_WAVES["mesh-config"],
+                namespace=waypoint_namespace,
+                overlay_path=f"{folder}/waypoints/{waypoint_namespace}",
+            )
+        )
+    return components
+
+
 def plan_cluster(
     mesh: Mesh,
     cluster: Cluster,
@@ -132,41 +222,28 @@ def plan_cluster(
             overlay_path=f"{folder}/{namespace}",
         )
     ]
-    for chart in charts_of(mesh, cluster):
-        profile = profiles[chart]
-        # istiod: one release per control plane (istiod keeps values/istiod.yaml, istiod-<rev>
-        # gets values/istiod-<rev>.yaml); the other charts: one release.
-        releases: list[tuple[str, str, str, ControlPlane | None]] = (
-            [(p.release, p.release, p.version, p) for p in mesh.control_planes_of(cluster)]
-            if chart == "istiod"
-            else [(profile.release, chart, chart_version(mesh, cluster, chart), None)]
-        )
-        for name, values_file, version, plane in releases:
+    traffic_wave = TRAFFIC_WAVE
+    if mesh.ambient:
+        components += _ambient_components(mesh, cluster, profiles, namespace)
+        traffic_wave = AMBIENT_WAVES["mesh-config"] + 1  # after the waypoints that apply it
+    else:
+        for chart in charts_of(mesh, cluster):
+            profile = profiles[chart]
+            components += _chart(mesh, cluster, namespace, profile, profile.sync_wave)
+        if cluster.east_west_gateway.enabled:
             components.append(
                 Component(
-                    name=name,
-                    sync_wave=profile.sync_wave,
+                    name="mesh-config",
+                    sync_wave=MESH_CONFIG_WAVE,
                     namespace=namespace,
-                    chart=profile,
-                    values_path=f"{folder}/values/{values_file}.yaml",
-                    version=None if version == mesh.istio_version else version,
-                    control_plane=plane,
+                    overlay_path=f"{folder}/mesh-config",
                 )
             )
-    if cluster.east_west_gateway.enabled:
-        components.append(
-            Component(
-                name="mesh-config",
-                sync_wave=MESH_CONFIG_WAVE,
-                namespace=namespace,
-                overlay_path=f"{folder}/mesh-config",
-            )
-        )
     for service_namespace in traffic_namespaces:
         components.append(
             Component(
                 name=f"{TRAFFIC_PREFIX}{service_namespace}",
-                sync_wave=TRAFFIC_WAVE,
+                sync_wave=traffic_wave,
                 namespace=service_namespace,
                 overlay_path=f"{folder}/traffic/{service_namespace}",
             )

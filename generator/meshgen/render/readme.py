@@ -240,6 +240,68 @@ injected by the one its tag points at. `meshgen upgrade --status` says what come
 """
 
 
+def _cross_network_paragraph(mesh: Mesh, engine: Engine) -> str:
+    if mesh.ambient:
+        return f"""Ambient workloads reach services on another network through that network's
+east-west gateway: a Gateway of class `istio-east-west` that istiod deploys, taking HBONE
+(mTLS) on port 15008; only services labelled `istio.io/global=true` are reached across
+clusters (see Ambient workloads). Each gateway must be reachable from the other networks; a
+`LoadBalancer` gateway stays *Progressing* in {engine.display_name} until it has an address:
+on clusters without a load-balancer controller, set `eastWestGateway.serviceType: NodePort`.
+"""
+    return f"""Pods reach services on another network through that network's east-west gateway (the
+`cross-network-gateway` Gateway, port 15443, `AUTO_PASSTHROUGH`). Clusters on the same network
+reach each other's pods directly. Each gateway must be reachable from the other networks; a
+`LoadBalancer` gateway stays *Progressing* in {engine.display_name} until it has an address,
+which holds back the cluster's mesh config (last step): on clusters without a load-balancer
+controller, set `eastWestGateway.serviceType: NodePort`.
+"""
+
+
+def ambient_section(mesh: Mesh) -> str:
+    """What people do in the clusters of an ambient mesh: namespaces join with a label, the
+    exported services carry the global label, workloads opt into their waypoints."""
+    services = "".join(
+        f"| `{s.namespace}` | `{s.name}` | `kubectl label service {s.name} -n {s.namespace} "
+        "istio.io/global=true` |\n"
+        for s in sorted(mesh.global_services, key=lambda s: (s.namespace, s.name))
+    )
+    exported = (
+        "| namespace | service | in every cluster that runs it |\n| --- | --- | --- |\n" + services
+        if services
+        else "No service is exported yet (`globalServices:` in `mesh.yaml` lists them).\n"
+    )
+    waypoints = "".join(
+        f"| `{w.namespace}` | `{w.name}` | {w.traffic_for} | "
+        f"{', '.join(f'`{c}`' for c in w.clusters) or 'every cluster'} |\n"
+        for w in sorted(mesh.waypoints, key=lambda w: (w.namespace, w.name))
+    )
+    waypoint_table = (
+        "| namespace | waypoint | for | clusters |\n| --- | --- | --- | --- |\n" + waypoints
+        if waypoints
+        else "No waypoints yet (`waypoints:` in `mesh.yaml`).\n"
+    )
+    return f"""## Ambient workloads
+
+The mesh runs Istio's ambient data plane: no sidecars; istio-cni and ztunnel on every node
+carry pods' traffic (mTLS, L4), and waypoints add L7 where a namespace asks for one. A
+namespace joins the mesh with `kubectl label namespace <ns> istio.io/dataplane-mode=ambient`.
+
+Services are local to their cluster unless labelled `istio.io/global=true`: every cluster's
+istiod selects that label (`meshConfig.serviceScopeConfigs`, the same everywhere, as upstream
+requires). meshgen does not own your Services, so set the label on each one `mesh.yaml`
+exports, in every cluster that runs it:
+
+{exported}
+Waypoints are rendered in every cluster that runs their namespace, under the same name (as
+upstream requires); workloads use them with `kubectl label namespace <ns>
+istio.io/use-waypoint=<waypoint>`. A namespace with exported services gets global waypoints,
+and a global waypoint makes every service behind it global too.
+
+{waypoint_table}
+"""
+
+
 def _network_rows(mesh: Mesh) -> str:
     rows = []
     for network, clusters in mesh.clusters_by_network().items():
@@ -299,17 +361,12 @@ a mirror there). It was rendered by meshgen {mesh.meshgen_version or __version__
 | --- | --- | --- |
 {_network_rows(mesh)}
 {warnings}
-Pods reach services on another network through that network's east-west gateway (the
-`cross-network-gateway` Gateway, port 15443, `AUTO_PASSTHROUGH`). Clusters on the same network
-reach each other's pods directly. Each gateway must be reachable from the other networks; a
-`LoadBalancer` gateway stays *Progressing* in {engine.display_name} until it has an address,
-which holds back the cluster's mesh config (last step): on clusters without a load-balancer
-controller, set `eastWestGateway.serviceType: NodePort`.
-
+{_cross_network_paragraph(mesh, engine)}
 {control_plane_section(mesh)}## Layout
 
 {_layout_table(engine, bool(_traffic_namespaces(plans)))}
-{injection_section(mesh)}{versions_section(mesh)}{traffic_section(plans)}{engine_section}
+{ambient_section(mesh) if mesh.ambient else injection_section(mesh)}{versions_section(mesh)}\
+{traffic_section(plans)}{engine_section}
 ## Add a cluster
 
 ```sh

@@ -8,6 +8,10 @@ every proxy it injects, the east-west gateway's included, through ``global.hub``
 from ``istio.hub`` so no cluster depends on a chart's built-in registry. The base chart runs no
 pods, and the gateway chart's image is ``auto``, filled in by the injector from istiod's
 ``global.hub``: neither reads a hub.
+
+Ambient meshes add the ``cni`` and ``ztunnel`` charts, which pull their own images (``hub``),
+and run istiod with the ambient profile, multi-network on, and one service-scope selector that
+is the same in every cluster (upstream reads only the local cluster's).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from meshgen import gateway_api
 from meshgen.render.files import yaml_file
 from meshgen.render.plan import ClusterPlan
 from meshgen.spec import (
@@ -39,11 +44,30 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return merged
 
 
+# Services labelled istio.io/global=true are reachable from every cluster (the selector the
+# ambient profile carries, written out so every cluster's values say it the same way).
+SERVICE_SCOPE_CONFIGS = [
+    {
+        "servicesSelector": {
+            "matchExpressions": [
+                {"key": gateway_api.GLOBAL_LABEL, "operator": "In", "values": ["true"]}
+            ]
+        },
+        "scope": "GLOBAL",
+    }
+]
+# istiod env of an ambient mesh: network-aware ambient (registers the istio-east-west class),
+# and peer metadata in HBONE baggage, so metrics across networks name both sides (1.29+).
+AMBIENT_ISTIOD_ENV = {"AMBIENT_ENABLE_MULTI_NETWORK": "true", "AMBIENT_ENABLE_BAGGAGE": "true"}
+
+
 def _mesh_config(mesh: Mesh) -> dict[str, Any]:
     mesh_config: dict[str, Any] = {"trustDomain": mesh.trust_domain}
     if mesh.trust_domain_aliases:
         mesh_config["trustDomainAliases"] = list(mesh.trust_domain_aliases)
-    if mesh.dns_capture:
+    if mesh.ambient:
+        mesh_config["serviceScopeConfigs"] = copy.deepcopy(SERVICE_SCOPE_CONFIGS)
+    elif mesh.dns_capture:  # ambient pods' DNS is captured by istio-cni and ztunnel instead
         mesh_config["defaultConfig"] = {"proxyMetadata": {"ISTIO_META_DNS_CAPTURE": "true"}}
     return mesh_config
 
@@ -141,6 +165,9 @@ def istiod_values(
     """istiod (of ``plane``, default: the cluster's first control plane) for its role."""
     plane = plane or mesh.control_planes_of(cluster)[0]
     values = deep_merge(_istiod_role_values(mesh, cluster), _revision_values(mesh, cluster, plane))
+    if mesh.ambient:
+        values = deep_merge({"profile": "ambient"}, values)
+        values["env"] = dict(AMBIENT_ISTIOD_ENV)
     return deep_merge(image_values(mesh), values)
 
 
@@ -224,7 +251,37 @@ def gateway_values(mesh: Mesh, cluster: Cluster) -> dict[str, Any]:
     return values
 
 
-_COMPUTED = {"base": base_values, "istiod": istiod_values, "gateway": gateway_values}
+def cni_values(mesh: Mesh, cluster: Cluster) -> dict[str, Any]:
+    """istio-cni of an ambient cluster (``profile: ambient`` is fixed): its image, and whether
+    it captures ambient pods' DNS (``istio.dnsCapture``, sidecars' DNS proxy in sidecar mode)."""
+    values: dict[str, Any] = {"hub": mesh.hub, "ambient": {"dnsCapture": mesh.dns_capture}}
+    revision = mesh.revision_of(cluster)
+    if revision:
+        values["revision"] = revision
+    return values
+
+
+def ztunnel_values(mesh: Mesh, cluster: Cluster) -> dict[str, Any]:
+    """ztunnel: the cluster and network it reports (the keys upstream's install sets; the
+    chart flattens ``global`` onto its own keys) and its image."""
+    values: dict[str, Any] = {
+        "hub": mesh.hub,
+        "multiCluster": {"clusterName": cluster.name},
+        "global": {"network": cluster.network},
+    }
+    revision = mesh.revision_of(cluster)
+    if revision:  # ztunnel finds istiod-<revision> for xDS and certificates
+        values["revision"] = revision
+    return values
+
+
+_COMPUTED = {
+    "base": base_values,
+    "istiod": istiod_values,
+    "gateway": gateway_values,
+    "cni": cni_values,
+    "ztunnel": ztunnel_values,
+}
 
 
 def chart_values(

@@ -7,6 +7,7 @@ import ipaddress
 from collections.abc import Callable
 from typing import Any
 
+from meshgen import gateway_api, library
 from meshgen.errors import SpecError
 from meshgen.releases import Version, parse_version
 from meshgen.spec.locations import field_name, line_of
@@ -20,6 +21,7 @@ from meshgen.spec.model import (
     UNREVISIONED,
     Cluster,
     EastWestGateway,
+    GatewayAPI,
     Mesh,
 )
 
@@ -111,6 +113,10 @@ def check_invariants(mesh: Mesh, tree: Any = None, source: str = MESH_FILE) -> N
             ["trustDomainAliases", position],
             f"{mesh.trust_domain!r} is the trust domain itself; remove it from the aliases",
         )
+    if mesh.ambient:
+        _check_ambient(mesh, tree, fail)
+    else:
+        _check_no_ambient_settings(mesh, fail)
     _check_topology(mesh, fail)
     if mesh.secrets_provider == "sealed-secrets":
         for index, cluster in enumerate(mesh.clusters):
@@ -128,6 +134,110 @@ def check_invariants(mesh: Mesh, tree: Any = None, source: str = MESH_FILE) -> N
 
 
 Fail = Callable[[list[Any], str], None]
+
+
+# eastWestGateway keys that size the sidecar east-west gateway's Deployment (gateway chart).
+GATEWAY_SIZING_KEYS = ("replicas", "maxReplicas", "autoscaling")
+
+
+def _raw(tree: Any, path: list[Any]) -> Any:
+    """The value at ``path`` in the round-trip tree, or None."""
+    node = tree
+    for key in path:
+        if isinstance(node, dict):
+            node = node.get(key)
+        elif isinstance(node, list) and isinstance(key, int) and key < len(node):
+            node = node[key]
+        else:
+            return None
+    return node
+
+
+def _check_ambient(mesh: Mesh, tree: Any, fail: Fail) -> None:
+    """What upstream's ambient mode cannot do, and settings that only mean something to
+    sidecars (each refused with the limitation named)."""
+    for index, cluster in enumerate(mesh.clusters):
+        path: list[Any] = ["clusters", index]
+        if cluster.role == REMOTE:
+            fail(
+                [*path, "role"],
+                f"{cluster.name} is a remote of {cluster.control_plane} (primary-remote), which "
+                "Istio's ambient mode does not support: ambient multicluster runs only "
+                "multi-primary; make it a primary (role: primary, no controlPlane) or keep "
+                "dataplane: sidecar",
+            )
+        if cluster.role == EXTERNAL_CONTROL_PLANE:
+            fail(
+                [*path, "role"],
+                f"{cluster.name} is an external control plane, which Istio's ambient mode "
+                "does not support (ambient multicluster runs only multi-primary); make every "
+                "cluster a primary or keep dataplane: sidecar",
+            )
+        raw = _raw(tree, [*path, "eastWestGateway"])
+        for key in GATEWAY_SIZING_KEYS:
+            if isinstance(raw, dict) and key in raw:
+                fail(
+                    [*path, "eastWestGateway", key],
+                    f"{key} sizes the sidecar east-west gateway (the gateway chart); in ambient "
+                    "mode istiod deploys the east-west gateway from its Gateway API Gateway and "
+                    f"meshgen does not size it; remove eastWestGateway.{key}",
+                )
+    wanted = library.istio_releases().gateway_api_for(mesh.istio_version)
+    if mesh.gateway_api.version and gateway_api.older(mesh.gateway_api.version, wanted):
+        fail(
+            ["gatewayAPI", "version"],
+            f"Gateway API {mesh.gateway_api.version} is older than {wanted}, which Istio "
+            f"{mesh.istio_version} is built against (istiod ignores Gateway API kinds whose "
+            f"CRDs are too old); set {wanted} or newer, or leave it out",
+        )
+    cluster_names = {c.name for c in mesh.clusters}
+    seen: dict[tuple[str, str], int] = {}
+    placed: dict[str, tuple[str, ...]] = {}  # namespace -> the clusters of its first waypoint
+    for index, waypoint in enumerate(mesh.waypoints):
+        where = (waypoint.namespace, waypoint.name)
+        if where in seen:
+            fail(
+                ["waypoints", index, "name"],
+                f"waypoint {waypoint.name} in {waypoint.namespace} is listed twice; remove one",
+            )
+        seen[where] = index
+        clusters = placed.setdefault(waypoint.namespace, waypoint.clusters)
+        if sorted(clusters) != sorted(waypoint.clusters):
+            fail(
+                ["waypoints", index, "clusters"],
+                f"waypoints of namespace {waypoint.namespace} run in different clusters; "
+                "upstream routes across clusters by waypoint name, so every cluster that runs "
+                "the namespace needs the same waypoints: give them the same clusters",
+            )
+        for position, name in enumerate(waypoint.clusters):
+            if name not in cluster_names:
+                fail(
+                    ["waypoints", index, "clusters", position],
+                    f"{name!r} is not a cluster of this mesh; list clusters from clusters:",
+                )
+    exported: set[tuple[str, str]] = set()
+    for index, service in enumerate(mesh.global_services):
+        if (service.namespace, service.name) in exported:
+            fail(
+                ["globalServices", index, "name"],
+                f"{service.name} in {service.namespace} is listed twice; remove one",
+            )
+        exported.add((service.namespace, service.name))
+
+
+def _check_no_ambient_settings(mesh: Mesh, fail: Fail) -> None:
+    """Settings that only mean something in ambient mode, refused in a sidecar mesh."""
+    for key, used in (
+        ("globalServices", bool(mesh.global_services)),
+        ("waypoints", bool(mesh.waypoints)),
+        ("gatewayAPI", mesh.gateway_api != GatewayAPI()),
+    ):
+        if used:
+            fail(
+                [key],
+                f"{key} is for ambient mode only (sidecar meshes export every service and have "
+                "no waypoints); set dataplane: ambient, or remove it",
+            )
 
 
 def _check_topology(mesh: Mesh, fail: Fail) -> None:
@@ -334,7 +444,17 @@ def _own_problems(mesh: Mesh, cluster: Cluster) -> list[tuple[list[Any], str]]:
         )
     control = mesh.control_plane_of(cluster)
     external = EXTERNAL_CONTROL_PLANE in (cluster.role, control.role if control else None)
-    if external and (state.revisions or state.tags):
+    if mesh.ambient and (state.revisions or state.tags):
+        key = "revisions" if state.revisions else "tags"
+        problems.append(
+            (
+                _state_path(mesh, cluster, key),
+                f"{name} runs the ambient data plane, which meshgen upgrades in place only "
+                "(istio-cni and ztunnel run once per node, without revisions); replace "
+                "istio.revisions and istio.tags with istio.version",
+            )
+        )
+    elif external and (state.revisions or state.tags):
         key = "revisions" if state.revisions else "tags"
         problems.append(
             (

@@ -23,6 +23,7 @@ SCHEMA_COMMENT = "# yaml-language-server: $schema=./.meshgen/mesh.schema.json"
 DEFAULT_ISTIO_VERSION = library.istio_releases().newest_ga().version
 DEFAULT_CHART_REPOSITORY = library.istio_releases().helm_repository
 DEFAULT_HUB = library.istio_releases().hub
+DEFAULT_README = "README.md"
 DEFAULT_TRUST_DOMAIN = "cluster.local"
 # Inside the Kubernetes range of every catalogued Istio line (1.28: 1.29-1.34 ... 1.31:
 # 1.32-1.36), and the version of the pinned kubectl.
@@ -62,6 +63,42 @@ REMOTE = "remote"
 EXTERNAL_CONTROL_PLANE = "external-control-plane"
 ISTIO_SYSTEM = "istio-system"
 EXTERNAL_ISTIOD_NAMESPACE = "external-istiod"
+
+# The data plane of the whole mesh: sidecar proxies, or ambient (ztunnel on every node,
+# waypoints where L7 is needed).
+SIDECAR = "sidecar"
+AMBIENT = "ambient"
+WAYPOINT_FOR = ("service", "workload", "all")
+
+
+@dataclass(frozen=True)
+class GlobalService:
+    """A Service reachable from every cluster (ambient): labelled ``istio.io/global=true``."""
+
+    namespace: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Waypoint:
+    """A waypoint proxy (ambient): a Gateway of class ``istio-waypoint`` named ``name`` in
+    ``namespace``, for ``traffic_for`` (``istio.io/waypoint-for``), in ``clusters`` (empty:
+    every cluster of the mesh)."""
+
+    namespace: str
+    name: str = "waypoint"
+    traffic_for: str = "service"
+    clusters: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class GatewayAPI:
+    """Where an ambient mesh's Gateway API CRDs come from: meshgen installs ``version``
+    (None: the release the mesh's Istio is built against), unless ``install`` is off because
+    the clusters already have them (a managed platform, another team)."""
+
+    version: str | None = None
+    install: bool = True
 
 
 @dataclass(frozen=True)
@@ -186,6 +223,31 @@ class Mesh:
     sops_age_recipients: tuple[str, ...] = ()
     sops_decryption_secret: str = DEFAULT_SOPS_SECRET
     meshgen_version: str | None = None  # the meshgen that rendered the repository (None: older)
+    readme: str = DEFAULT_README  # where the generated guide goes (repository.readme)
+    dataplane: str = SIDECAR
+    global_services: tuple[GlobalService, ...] = ()
+    waypoints: tuple[Waypoint, ...] = ()
+    gateway_api: GatewayAPI = field(default_factory=GatewayAPI)
+
+    @property
+    def ambient(self) -> bool:
+        return self.dataplane == AMBIENT
+
+    def gateway_api_version(self) -> str:
+        """The Gateway API release the clusters get: mesh.yaml's, else the catalogue's for
+        the mesh's Istio version."""
+        return self.gateway_api.version or library.istio_releases().gateway_api_for(
+            self.istio_version
+        )
+
+    def waypoints_in(self, cluster: Cluster) -> tuple[Waypoint, ...]:
+        """The waypoints ``cluster`` runs, sorted by namespace and name."""
+        return tuple(
+            sorted(
+                (w for w in self.waypoints if not w.clusters or cluster.name in w.clusters),
+                key=lambda w: (w.namespace, w.name),
+            )
+        )
 
     @functools.cached_property
     def _by_name(self) -> dict[str, Cluster]:
@@ -351,6 +413,25 @@ def build_model(tree: Any) -> Mesh:
         sops_age_recipients=tuple(sops.get("ageRecipients", ())),
         sops_decryption_secret=sops.get("decryptionSecret", DEFAULT_SOPS_SECRET),
         meshgen_version=data.get("meshgenVersion"),
+        readme=data["repository"].get("readme", DEFAULT_README),
+        dataplane=data.get("dataplane", SIDECAR),
+        global_services=tuple(
+            GlobalService(namespace=s["namespace"], name=s["name"])
+            for s in data.get("globalServices", ())
+        ),
+        waypoints=tuple(
+            Waypoint(
+                namespace=w["namespace"],
+                name=w.get("name", "waypoint"),
+                traffic_for=w.get("for", "service"),
+                clusters=tuple(w.get("clusters", ())),
+            )
+            for w in data.get("waypoints", ())
+        ),
+        gateway_api=GatewayAPI(
+            version=data.get("gatewayAPI", {}).get("version"),
+            install=data.get("gatewayAPI", {}).get("install", True),
+        ),
     )
 
 

@@ -81,6 +81,32 @@ def template_reads(text: str) -> set[tuple[str, ...]]:
     return paths
 
 
+# A chart whose templates/zzz_profile.yaml merges ``global`` onto its own keys (ztunnel and
+# gateway do, with ``{{- if true }}`` under this comment): ``global.network`` is ``network``.
+_FLATTENS_GLOBALS = re.compile(r"#\s*Flatten globals[^\n]*\n\{\{-?\s*if true\s*-?\}\}")
+
+
+@functools.cache
+def flattens_globals(chart_dir: Path) -> bool:
+    profile = chart_dir / "templates" / "zzz_profile.yaml"
+    try:
+        return bool(_FLATTENS_GLOBALS.search(profile.read_text(encoding="utf-8")))
+    except OSError:
+        return False
+
+
+def with_flattened_globals(
+    defaults: dict[str, Any], reads: frozenset[tuple[str, ...]]
+) -> tuple[dict[str, Any], frozenset[tuple[str, ...]]]:
+    """Defaults and reads of a chart that flattens ``global``: every top-level key is also a
+    key of ``global`` (the chart's own ``global`` keys win where both exist)."""
+    own = defaults.get("global")
+    own_global: dict[str, Any] = own if isinstance(own, dict) else {}
+    top = {k: v for k, v in defaults.items() if k != "global"}
+    extended = {**defaults, "global": {**top, **own_global}}
+    return extended, reads | {("global", *read) for read in reads if read and read[0] != "global"}
+
+
 @functools.cache
 def chart_reads(chart_dir: Path) -> frozenset[tuple[str, ...]]:
     """Every value path the chart's templates and ``files/`` read."""
@@ -202,6 +228,9 @@ def _check_release(
     raw = load_documents((chart_dir / "values.yaml").read_text(encoding="utf-8"))
     chart_values = raw[0][1] if raw and isinstance(raw[0][1], dict) else {}
     defaults = chart_values.get(INTERNAL_DEFAULTS, chart_values)
+    reads = chart_reads(chart_dir)
+    if flattens_globals(chart_dir) and isinstance(defaults, dict):
+        defaults, reads = with_flattened_globals(defaults, reads)
     findings = []
     merged: Any = chart_values
     present: list[tuple[str, str, bool]] = []  # (file, text, whether the text is the file's)
@@ -220,7 +249,7 @@ def _check_release(
         values = docs[0][1] if docs and isinstance(docs[0][1], dict) else {}
         present.append((path, text, own is None))
         merged = deep_merge(merged, values)
-        for unknown in unknown_value_paths(values, defaults, reads=chart_reads(chart_dir)):
+        for unknown in unknown_value_paths(values, defaults, reads=reads):
             dotted = ".".join(unknown)
             findings.append(
                 _finding(
@@ -305,9 +334,15 @@ def check(
                 severity=UNCHECKED,
             )
         )
+    view.progress.begin(len(work))
+
+    def check_one(item: tuple[HelmRelease, Path]) -> list[Finding]:
+        try:
+            return _check_release(view, item[0], item[1], kube_version)
+        finally:
+            view.progress.advance()
+
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for part in pool.map(
-            lambda item: _check_release(view, item[0], item[1], kube_version), work
-        ):
+        for part in pool.map(check_one, work):
             findings += part
     return findings

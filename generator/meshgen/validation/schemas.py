@@ -69,6 +69,9 @@ def crd_schema(openapi: dict[str, Any]) -> dict[str, Any]:
 
 _CRD_KIND = re.compile(r"^  group: (\S+)$.*?^  names:$.*?^    kind: (\w+)$", re.M | re.S)
 _CRD_SCOPE = re.compile(r"^  scope: (\w+)$", re.M)
+# The Gateway API release and channel a CRD belongs to (annotations on every one of them).
+_BUNDLE = re.compile(r"gateway\.networking\.k8s\.io/bundle-version: ['\"]?([^'\"\s]+)")
+_CHANNEL = re.compile(r"gateway\.networking\.k8s\.io/channel: ['\"]?([^'\"\s]+)")
 
 
 def crd_files(paths: Iterable[Path]) -> list[Path]:
@@ -128,6 +131,8 @@ class CrdIndex:
     def __init__(self, files: Iterable[Path]) -> None:
         self._texts: dict[tuple[str, str], str] = {}
         self.scopes: dict[tuple[str, str], str] = {}
+        # (group, kind) -> (bundle-version, channel) of Gateway API CRDs
+        self.bundles: dict[tuple[str, str], tuple[str, str]] = {}
         self.found_in: dict[Path, int] = {}
         for path in files:
             try:
@@ -145,10 +150,25 @@ class CrdIndex:
                         self._texts[key] = doc
                         scope = _CRD_SCOPE.search(doc)
                         self.scopes[key] = scope.group(1) if scope else "Namespaced"
+                        self._note_bundle(key, doc)
             if len(self._texts) == before:  # another layout (JSON, other indentation): parse
                 self._add_parsed(text)
             self.found_in[path] = len(self._texts) - before
         self._validators: dict[tuple[str, str], Any] = {}
+
+    def _note_bundle(self, key: tuple[str, str], text: str) -> None:
+        """Remember the Gateway API release (and channel) a CRD comes from, if it says."""
+        version, channel = _BUNDLE.search(text), _CHANNEL.search(text)
+        if version:
+            self.bundles[key] = (version.group(1), channel.group(1) if channel else "")
+
+    def bundle_documents(self, version: str, channel: str) -> list[str]:
+        """The CRDs given of one Gateway API release and channel, sorted by kind."""
+        return [
+            self._texts[key]
+            for key in sorted(self.bundles)
+            if self.bundles[key] == (version, channel)
+        ]
 
     def _add_list(self, text: str) -> None:
         data = _safe_load(text)
@@ -165,6 +185,7 @@ class CrdIndex:
                     continue
                 self._texts[key] = yamltext.dump(item)
                 self.scopes[key] = item["spec"].get("scope", "Namespaced")
+                self._note_bundle(key, self._texts[key])
 
     def _add_parsed(self, text: str) -> None:
         """CRDs of a text the line-based scan found none in; nothing when it is not YAML."""

@@ -13,6 +13,10 @@ Kustomizations that install the mesh in order:
    starts before the sidecar injector; with ``wait``, it is Ready only when every release is;
 3. one per overlay synced after the charts (``mesh-config``), which waits for ``istio-charts``.
 
+An ambient mesh adds ``gateway-api-crds`` before the charts, chains ``istio-cni`` and
+``ztunnel`` after ``istiod``, and syncs ``east-west-gateway`` and ``waypoints-<namespace>``
+after them (each waypoint namespace is created when missing, by ``namespaces.yaml``).
+
 The HelmReleases take their values from the very files meshgen renders: a
 ``configMapGenerator`` next to them (``values/kustomization.yaml``) turns each values file into
 a ConfigMap with a content hash in its name, and ``charts/kustomizeconfig.yaml`` teaches
@@ -33,7 +37,13 @@ from typing import Any
 
 from meshgen.releases import is_oci
 from meshgen.render.files import cluster_labels, kustomization, yaml_file
-from meshgen.render.plan import TRAFFIC_PREFIX, ClusterPlan, Component, component_version
+from meshgen.render.plan import (
+    TRAFFIC_PREFIX,
+    WAYPOINTS_PREFIX,
+    ClusterPlan,
+    Component,
+    component_version,
+)
 from meshgen.spec import Mesh
 
 SOURCE_API = "source.toolkit.fluxcd.io/v1"
@@ -49,7 +59,7 @@ OCI_REPOSITORIES_FILE = "oci-repositories.yaml"
 HELM_CHART_LAYER = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 CHARTS_STAGE = "istio-charts"
 VALUES_KEY = "values.yaml"
-NAMESPACES_FILE = "namespaces.yaml"  # the namespaces of the traffic stages
+NAMESPACES_FILE = "namespaces.yaml"  # application namespaces that stages apply into
 
 # Teaches kustomize that HelmRelease.spec.valuesFrom[].name refers to a ConfigMap, so the
 # hashed names of generated ConfigMaps are written into the HelmReleases.
@@ -266,7 +276,7 @@ def cluster_files(mesh: Mesh, plan: ClusterPlan, decryption_secret: str | None) 
         previous = name
     files[f"{folder}/stages.yaml"] = yaml_file(*stages)
     resources = [BOOTSTRAP_FOLDER, "stages.yaml"]
-    namespaces = traffic_namespaces(plan)
+    namespaces = application_namespaces(plan)
     if namespaces:
         files[f"{folder}/{NAMESPACES_FILE}"] = yaml_file(*namespaces)
         resources.append(NAMESPACES_FILE)
@@ -274,25 +284,49 @@ def cluster_files(mesh: Mesh, plan: ClusterPlan, decryption_secret: str | None) 
     return files
 
 
-def traffic_namespaces(plan: ClusterPlan) -> list[dict[str, Any]]:
-    """The namespaces the traffic stages apply into, created when missing and never changed
-    or pruned by Flux (unlike Argo CD's CreateNamespace, a Kustomization cannot create its
-    target namespace; deleting an application's namespace with a policy would be a disaster)."""
+def application_namespaces(plan: ClusterPlan) -> list[dict[str, Any]]:
+    """The application namespaces the traffic and waypoint stages apply into, each once,
+    created when missing and never changed or pruned by Flux (unlike Argo CD's
+    CreateNamespace, a Kustomization cannot create its target namespace; deleting an
+    application's namespace with a policy would be a disaster)."""
+    namespaces = dict.fromkeys(
+        c.namespace
+        for c in plan.components
+        if c.name.startswith((TRAFFIC_PREFIX, WAYPOINTS_PREFIX))  # both may share one
+    )
     return [
         {
             "apiVersion": "v1",
             "kind": "Namespace",
             "metadata": {
-                "name": component.namespace,
+                "name": namespace,
                 "annotations": {
                     "kustomize.toolkit.fluxcd.io/ssa": "IfNotPresent",
                     "kustomize.toolkit.fluxcd.io/prune": "disabled",
                 },
             },
         }
-        for component in plan.components
-        if component.name.startswith(TRAFFIC_PREFIX)
+        for namespace in namespaces
     ]
+
+
+def _ambient_rows(mesh: Mesh) -> list[str]:
+    rows: list[str] = []
+    if mesh.gateway_api.install:
+        rows.append(
+            f"| {len(rows) + 2} | `gateway-api-crds` | the Gateway API CRDs "
+            f"{mesh.gateway_api_version()} (standard channel, the release's own manifest) |"
+        )
+    step = len(rows) + 2
+    rows += [
+        f"| {step} | `{CHARTS_STAGE}` | HelmReleases `istio-base` → `istiod` → `istio-cni` → "
+        "`ztunnel`, chained with `dependsOn` |",
+        f"| {step + 1} | `east-west-gateway` | the ambient east-west Gateway (class "
+        "`istio-east-west`, HBONE on 15008; east-west gateway clusters only) |",
+        f"| {step + 2} | `waypoints-<namespace>` | the waypoints of that namespace (Gateways of "
+        "class `istio-waypoint`; `namespaces.yaml` creates the namespace when missing) |",
+    ]
+    return rows
 
 
 class FluxEngine:
@@ -341,16 +375,19 @@ class FluxEngine:
         rows.append(
             "| 1 | `istio-system` | the namespace (network label), `cacerts` and remote secrets |"
         )
-        rows.append(
-            f"| 2 | `{CHARTS_STAGE}` | HelmReleases `istio-base` → `istiod` → "
-            "`istio-eastwestgateway` (where enabled), chained with `dependsOn` |"
-        )
-        rows.append("| 3 | `mesh-config` | Istio config (east-west gateway clusters only) |")
+        if mesh.ambient:
+            rows += _ambient_rows(mesh)
+        else:
+            rows.append(
+                f"| 2 | `{CHARTS_STAGE}` | HelmReleases `istio-base` → `istiod` → "
+                "`istio-eastwestgateway` (where enabled), chained with `dependsOn` |"
+            )
+            rows.append("| 3 | `mesh-config` | Istio config (east-west gateway clusters only) |")
         if any(c.name.startswith(TRAFFIC_PREFIX) for plan in plans for c in plan.components):
             rows.append(
-                "| 4 | `traffic-<namespace>` | DestinationRules and VirtualServices from "
-                "`traffic/` (each waits for the stage before; `namespaces.yaml` creates their "
-                "namespaces when missing) |"
+                f"| {len(rows) + 1} | `traffic-<namespace>` | DestinationRules and "
+                "VirtualServices from `traffic/` (each waits for the stage before; "
+                "`namespaces.yaml` creates their namespaces when missing) |"
             )
         table = "\n".join(rows)
         return f"""## Bootstrap Flux (once per cluster)

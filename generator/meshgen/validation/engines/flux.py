@@ -19,7 +19,13 @@ from meshgen.render.engines.flux import BOOTSTRAP_FOLDER, NAMESPACE, bootstrap_u
 from meshgen.spec import Mesh
 from meshgen.validation import UNCHECKED, Finding, object_label
 from meshgen.validation.engines import HelmRelease
-from meshgen.validation.engines.argocd import CHART_RANK, SECRET_KINDS
+from meshgen.validation.engines.argocd import (
+    CHART_RANK,
+    CRD_RANK,
+    RANK_NAMES,
+    objects_rank,
+    order_fix,
+)
 from meshgen.validation.kustomize import KUSTOMIZATION_NAMES, ensure_built, kustomizations
 from meshgen.validation.repository import RepoView
 
@@ -31,8 +37,10 @@ CHART_SOURCE_KINDS = {"HelmRepository", "GitRepository", "Bucket"}
 CHART_REF_KINDS = {"OCIRepository", "HelmChart", "ExternalArtifact"}
 CLUSTER_LABEL = "meshgen.io/cluster"
 DEFAULT_VALUES_KEY = "values.yaml"
-# Stage order of the Flux Kustomizations of a cluster, by what each applies.
-STAGE_NAMES = {0: "namespace and secrets", 1: "charts", 4: "mesh config"}
+# Stage order of the Flux Kustomizations of a cluster, by what each applies (the ranks of
+# Argo CD's sync order, with every chart in one stage, right after the CRDs).
+CHARTS_RANK = CRD_RANK + 1
+STAGE_NAMES = {**dict(enumerate(RANK_NAMES)), CHARTS_RANK: "charts"}
 RENDER = "run `meshgen render`"
 
 Key = tuple[str, str, str]  # kind, namespace, name
@@ -559,16 +567,15 @@ def _closure(graph: dict[Key, list[Key]], node: Key) -> set[Key]:
     return seen
 
 
-def _stage_rank(walk: ClusterWalk, target: str | None) -> int | None:
+def _stage_rank(view: RepoView, walk: ClusterWalk, target: str | None) -> int | None:
     objects = walk.applied.get(target or "", [])
-    kinds = {str(o.get("kind")) for o in objects}
-    if kinds & SECRET_KINDS:
-        return 0
     if any(_is(o, HELM_GROUP, "HelmRelease") for o in objects):
-        return 1
-    if any(_group(o).endswith("istio.io") for o in objects):
-        return 4
-    return None
+        return CHARTS_RANK
+    return objects_rank(view, target) if target else None
+
+
+def _stage_order(stages: list[tuple[int, str, Any]]) -> str:
+    return ", ".join(STAGE_NAMES[r] for r in sorted({rank for rank, _p, _k in stages}))
 
 
 def _dependencies(
@@ -619,7 +626,7 @@ def _order_findings(view: RepoView, walk: ClusterWalk) -> list[Finding]:
     stages = []
     for path, ks in walk.kustomizations:
         target = walk.targets.get(_key(ks))
-        rank = _stage_rank(walk, target)
+        rank = _stage_rank(view, walk, target)
         bootstrap = target is not None and len(target.split("/")) == 2 and target[:9] == "clusters/"
         if rank is not None and not bootstrap:  # a bootstrap path is no stage
             stages.append((rank, path, ks))
@@ -627,13 +634,13 @@ def _order_findings(view: RepoView, walk: ClusterWalk) -> list[Finding]:
         view,
         walk,
         (graph, stages, "Kustomization", STAGE_NAMES),
-        "order the stages: namespace and secrets, charts, mesh config (run `meshgen render`)",
+        f"order the stages: {_stage_order(stages)} (run `meshgen render`)",
     )
     waited = {dep for deps in graph.values() for dep in deps}
     for rank, path, ks in stages:
         spec = _map(ks, "spec")
         if (
-            rank == 1
+            rank == CHARTS_RANK
             and _key(ks) in waited
             and not spec.get("wait")
             and not spec.get("healthChecks")
@@ -659,12 +666,12 @@ def _order_findings(view: RepoView, walk: ClusterWalk) -> list[Finding]:
         for path, obj in releases
         if (chart := release_chart(obj, objects)) is not None and chart.chart in CHART_RANK
     ]
-    names = {1: "base", 2: "istiod", 3: "gateway"}
+    names = dict(enumerate(RANK_NAMES))
     findings += _rank_findings(
         view,
         walk,
         (graph, ranked, "HelmRelease", names),
-        "chain the releases: base, istiod, gateway (run `meshgen render`)",
+        f"chain the releases: {order_fix({r for r, _p, _o in ranked})} (run `meshgen render`)",
     )
     return findings
 
