@@ -329,6 +329,7 @@ def _cluster_list(
 @click.option("--promote", is_flag=True, help="Move the revision tags to the new revision.")
 @click.option("--finish", is_flag=True, help="Remove the old revision once nothing uses it.")
 @click.option("--status", is_flag=True, help="Where every cluster stands (writes nothing).")
+@output_options(("text", "json", "yaml"), "text")
 @proposal_options("meshgen/upgrade-istio-V[-STEP]")
 def upgrade(proposal: BranchOptions, **kwargs: Any) -> None:
     """Upgrade Istio across the mesh, one reviewed step (branch) at a time."""

@@ -463,6 +463,50 @@ def _planes_text(planes: tuple[spec.ControlPlane, ...]) -> str:
     )
 
 
+@dataclass(frozen=True)
+class Progress:
+    """Where the mesh stands: the version it is going to (None: not upgrading), the clusters
+    not there yet, and the next command."""
+
+    target: str | None
+    behind: tuple[str, ...]
+    next_step: str | None
+    summary: str
+
+
+def progress(mesh: spec.Mesh) -> Progress:
+    upgrading = _upgrading(mesh)
+    versions = sorted({v for c in mesh.clusters for v in mesh.versions_of(c)}, key=_semver)
+    if upgrading:
+        target = max((p.version for c in upgrading for p in mesh.control_planes_of(c)), key=_semver)
+    elif len(versions) > 1:  # an in-place upgrade part of the way
+        target = versions[-1]
+    else:
+        shown = ", ".join(versions) or "-"
+        return Progress(None, (), None, f"No upgrade in progress; the mesh runs Istio {shown}.")
+    behind = tuple(c.name for c in mesh.clusters if target not in mesh.versions_of(c))
+    if not upgrading:
+        step = f"meshgen upgrade --istio-version {target} --strategy in-place"
+        summary = f"Clusters run Istio {', '.join(versions)}; next: {step}"
+        return Progress(target, behind, step, f"{summary} (for {', '.join(behind)}).")
+    old_tags = [
+        c.name
+        for c in upgrading
+        if (pair := _old_and_new(mesh, c, target))
+        and any(r == pair[0].revision for _, r in c.istio.tags)
+    ]
+    if behind:
+        step, why = f"meshgen upgrade --istio-version {target}", f" (for {', '.join(behind)})"
+    elif old_tags:
+        step, why = "meshgen upgrade --promote", ""
+    else:
+        step = "meshgen upgrade --finish"
+        why = " (once no workload runs a proxy of the old revisions)"
+    return Progress(
+        target, behind, step, f"Upgrade to Istio {target} in progress; next: {step}{why}."
+    )
+
+
 def status_lines(mesh: spec.Mesh) -> list[str]:
     """Where every cluster stands, from mesh.yaml, and the next step."""
     width = max((len(c.name) for c in mesh.clusters), default=0)
@@ -472,34 +516,36 @@ def status_lines(mesh: spec.Mesh) -> list[str]:
         lines.append(
             f"{cluster.name.ljust(width)}  {role}: {_planes_text(mesh.control_planes_of(cluster))}"
         )
-    upgrading = _upgrading(mesh)
-    if upgrading:
-        target = max((p.version for c in upgrading for p in mesh.control_planes_of(c)), key=_semver)
-        behind = [c.name for c in mesh.clusters if target not in mesh.versions_of(c)]
-        old_tags = [
-            c.name
-            for c in upgrading
-            if (pair := _old_and_new(mesh, c, target))
-            and any(r == pair[0].revision for _, r in c.istio.tags)
-        ]
-        if behind:
-            step = f"meshgen upgrade --istio-version {target} (for {', '.join(behind)})"
-        elif old_tags:
-            step = "meshgen upgrade --promote"
-        else:
-            step = "meshgen upgrade --finish (once no workload runs a proxy of the old revisions)"
-        lines.append(f"Upgrade to Istio {target} in progress; next: {step}.")
-        return lines
-    versions = sorted({v for c in mesh.clusters for v in mesh.versions_of(c)}, key=_semver)
-    if len(versions) > 1:  # an in-place upgrade part of the way
-        behind = [c.name for c in mesh.clusters if versions[-1] not in mesh.versions_of(c)]
-        lines.append(
-            f"Clusters run Istio {', '.join(versions)}; next: meshgen upgrade --istio-version "
-            f"{versions[-1]} --strategy in-place (for {', '.join(behind)})."
-        )
-    else:
-        lines.append(f"No upgrade in progress; the mesh runs Istio {', '.join(versions) or '-'}.")
-    return lines
+    return [*lines, progress(mesh).summary]
+
+
+def status_document(mesh: spec.Mesh) -> dict[str, object]:
+    """``--status`` as data (``-o json|yaml``)."""
+    state = progress(mesh)
+    return {
+        "istioVersion": mesh.istio_version,
+        "clusters": [
+            {
+                "name": cluster.name,
+                "role": cluster.role,
+                "controlPlane": cluster.control_plane,
+                "defaultRevision": mesh.default_revision_of(cluster) or spec.UNREVISIONED,
+                "controlPlanes": [
+                    {
+                        "revision": p.revision,
+                        "version": p.version,
+                        "release": p.release,
+                        "tags": list(p.tags),
+                    }
+                    for p in mesh.control_planes_of(cluster)
+                ],
+            }
+            for cluster in mesh.clusters
+        ],
+        "upgrade": None
+        if state.target is None
+        else {"target": state.target, "behind": list(state.behind), "next": state.next_step},
+    }
 
 
 # -------------------------------------------------------------------------------- apply order

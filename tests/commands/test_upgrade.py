@@ -388,6 +388,18 @@ def test_status_diff_and_graph_during_an_upgrade(
     assert f"next: meshgen upgrade --istio-version {NEW} (for cluster-1, cluster-2)" in (
         status.stdout
     )
+    data = json.loads(upgrade(capsys, repo, "--status", "-o", "json").stdout)
+    assert data["upgrade"] == {
+        "target": NEW,
+        "behind": ["cluster-1", "cluster-2"],
+        "next": f"meshgen upgrade --istio-version {NEW}",
+    }
+    (cluster_3,) = [c for c in data["clusters"] if c["name"] == "cluster-3"]
+    assert cluster_3["defaultRevision"] == "default"
+    assert [(p["release"], p["version"], p["tags"]) for p in cluster_3["controlPlanes"]] == [
+        ("istiod", OLD, ["default", "stable"]),
+        (f"istiod-{NEW_REVISION}", NEW, ["canary"]),
+    ]
     diff = run_cli(capsys, "diff", "--repo", str(repo.root), "--base", "main")
     assert diff.exit_code == 0, diff.stderr
     assert f"cluster-3 istiod {OLD} -> {NEW} (revision {NEW_REVISION} added" in diff.stdout

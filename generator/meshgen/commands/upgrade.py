@@ -30,6 +30,7 @@ class Options:
     promote: bool = False
     finish: bool = False
     status: bool = False
+    output_format: str = "text"  # -o json|yaml: --status as data
     proposal: _change.BranchOptions = field(default_factory=_change.BranchOptions)
 
 
@@ -58,6 +59,8 @@ def _check_usage(options: Options) -> None:
         raise MeshgenError(f"--strategy is chosen when the upgrade starts, not with {modes[0]}")
     if options.status and options.clusters:
         raise MeshgenError("--status shows every cluster; drop --clusters")
+    if options.output_format != "text" and not options.status:
+        raise MeshgenError(f"-o {options.output_format} prints --status as data; add --status")
 
 
 def _plan(mesh: spec.Mesh, options: Options) -> upgrades.Step:
@@ -146,9 +149,12 @@ def _notes(step: upgrades.Step, before: spec.Mesh, after: spec.Mesh, engine: str
     ]
 
 
-def _status(repo: Path | None) -> int:
+def _status(repo: Path | None, output_format: str) -> int:
     root = mesh_repo.find_root(repo)
     mesh = mesh_repo.load(root).mesh
+    if output_format != "text":
+        output.document(upgrades.status_document(mesh), output_format)
+        return 0
     output.heading(f"Istio in mesh {mesh.mesh_id} (istio.version {mesh.istio_version})")
     for line in upgrades.status_lines(mesh):
         output.info(f"  {line}")
@@ -158,7 +164,7 @@ def _status(repo: Path | None) -> int:
 def run(options: Options) -> int:
     _check_usage(options)
     if options.status:
-        return _status(options.proposal.repo)
+        return _status(options.proposal.repo, options.output_format)
     proposal = _change.open_proposal(options.proposal, "meshgen/upgrade-istio")
     document = proposal.document
     before = document.mesh
