@@ -26,6 +26,7 @@ WRITING_COMMANDS = {
     ("new-cluster",),
     ("set-cluster",),
     ("remove-cluster",),
+    ("upgrade",),
     ("render",),
     ("encrypt-remote-secret",),
     ("encrypt-cacerts",),

@@ -442,3 +442,4 @@ def test_dry_run_says_what_it_would_do_and_writes_nothing(
         result.stdout
     )
     assert f"cluster-3 istiod {OLD} -> {NEW} (revision {NEW_REVISION} added" in result.stdout
+    assert "Dry run: nothing was written" in result.stdout
