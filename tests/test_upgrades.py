@@ -310,3 +310,31 @@ def test_an_ambient_mesh_is_upgraded_in_place_only() -> None:
     assert "ambient data plane" in refused(step_of, mesh, target=NEW, canary="cluster-3")
     step = step_of(mesh, target=NEW, strategy=upgrades.IN_PLACE, canary="cluster-3")
     assert step.change.states == {"cluster-3": spec.IstioState(version=NEW)}
+
+
+def test_clusters_that_move_alike_share_one_line() -> None:
+    """A commit message and a review stay short when a thousand clusters move alike."""
+    from helpers import MINIMAL_MESH, mesh_text
+    from meshgen import meshdiff
+
+    clusters = "".join(
+        f"  - {{name: c{i:02d}, network: n1, eastWestGateway: {{enabled: false}}}}\n"
+        for i in range(12)
+    )
+    header = MINIMAL_MESH.replace(
+        "meshID: mesh1\n", f'meshID: mesh1\nistio: {{version: "{OLD}"}}\n'
+    )
+    text = mesh_text("  - name: n1\n", clusters, header)
+    before = mesh_of(text)
+    step = step_of(before, target=NEW)
+    assert step.title.endswith("c00, c01, c02, c03, c04 and 7 more")
+    after = written(text, step)
+    (line,) = meshdiff.summarize(before, after)
+    assert line.startswith(f"c00, c01, c02, c03, c04 and 7 more istiod {OLD} -> {NEW}")
+    knowledge = library.load()
+    sides = [
+        (mesh, plan_mesh(mesh, knowledge.chart_profiles), render_repository(mesh, knowledge))
+        for mesh in (before, after)
+    ]
+    (order,) = upgrades.apply_order("argocd", sides[0], sides[1])
+    assert order.startswith("c00, c01, c02, c03, c04 and 7 more: istio-base (wave 1)")

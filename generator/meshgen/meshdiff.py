@@ -77,10 +77,14 @@ def _verb(number: int, singular: str, plural: str) -> str:
     return singular if number == 1 else plural
 
 
-def _names(names: list[str]) -> str:
+def name_list(names: list[str] | tuple[str, ...]) -> str:
+    """``a, b, c, d, e and 995 more``: at most NAMED_HOLDERS names in a sentence."""
     shown = ", ".join(names[:NAMED_HOLDERS])
     more = len(names) - NAMED_HOLDERS
     return f"{shown} and {more} more" if more > 0 else shown
+
+
+_names = name_list
 
 
 def holders_of(mesh: spec.Mesh, cluster: spec.Cluster) -> set[str]:
@@ -374,8 +378,18 @@ def _istio_change(
     )
 
 
+def grouped(items: list[tuple[str, str]]) -> list[str]:
+    """``(cluster, sentence about it)`` pairs, clusters whose sentences are the same (once
+    their name is taken out) in one: ``cluster-1, cluster-2 and 998 more: ...``. A thousand
+    clusters moving alike make one line, not a thousand."""
+    groups: dict[str, list[str]] = {}
+    for name, sentence in items:
+        groups.setdefault(sentence, []).append(name)
+    return [f"{_names(names)}{sentence}" for sentence, names in groups.items()]
+
+
 def _istio(before: spec.Mesh, after: spec.Mesh) -> list[str]:
-    lines = []
+    items = []
     for cluster in after.clusters:
         try:
             previous = before.cluster(cluster.name)
@@ -385,16 +399,16 @@ def _istio(before: spec.Mesh, after: spec.Mesh) -> list[str]:
         if old == new:
             continue
         if cluster.role == spec.REMOTE:
-            subject = f"{cluster.name} (remote of {cluster.control_plane})"
+            subject = f" (remote of {cluster.control_plane})"
         else:
-            subject = f"{cluster.name} istiod"
+            subject = " istiod"
         line = _istio_change(old, new, subject)
         if cluster.east_west_gateway.enabled and before.default_revision_of(
             previous
         ) != after.default_revision_of(cluster):
             line = line[:-1] + "; its east-west gateway rolls to it."
-        lines.append(line)
-    return lines
+        items.append((cluster.name, line))
+    return grouped(items)
 
 
 def _dataplane(before: spec.Mesh, after: spec.Mesh) -> list[str]:

@@ -25,7 +25,7 @@ import dataclasses
 import re
 from dataclasses import dataclass
 
-from meshgen import spec
+from meshgen import meshdiff, spec
 from meshgen.errors import MeshgenError
 from meshgen.releases import Catalogue, Version, parse_version
 from meshgen.render.plan import ClusterPlan, Component, component_version
@@ -235,10 +235,10 @@ def plan_upgrade(mesh: spec.Mesh, request: UpgradeRequest, catalogue: Catalogue)
     _refuse_skew(after, "upgrade")
     clusters = _in_file_order(mesh, moving)
     if strategy == IN_PLACE:
-        title = f"Upgrade Istio to {target} in place: {', '.join(clusters)}"
+        title = f"Upgrade Istio to {target} in place: {meshdiff.name_list(clusters)}"
     else:
         title = f"Add Istio {target} (revision {new_revision}) next to the running control "
-        title += f"plane: {', '.join(clusters)}"
+        title += f"plane: {meshdiff.name_list(clusters)}"
     if request.canary:
         title += " (canary)"
         branch = f"meshgen/upgrade-istio-{target}-canary-{request.canary}"
@@ -351,10 +351,13 @@ def plan_promote(mesh: spec.Mesh, names: tuple[str, ...], target: str | None) ->
             tags[tag] = new.revision
         states[cluster.name] = dataclasses.replace(cluster.istio, tags=tuple(tags.items()))
     if missing:
+        add = f"meshgen upgrade --istio-version {target}"
+        if len(missing) <= meshdiff.NAMED_HOLDERS:
+            add += f" --clusters {','.join(missing)}"
         raise UpgradeRefused(
-            f"{', '.join(missing)} not rendered at the new revision {new_revision} yet "
-            f"(Istio {target}): add it first (meshgen upgrade --istio-version {target} "
-            f"--clusters {','.join(missing)}), or promote only the others with --clusters"
+            f"{meshdiff.name_list(missing)} not rendered at the new revision {new_revision} "
+            f"yet (Istio {target}): add it first ({add}), or promote only the others with "
+            "--clusters"
         )
     if not states:
         raise UpgradeRefused(f"nothing to promote: every tag already points at Istio {target}")
@@ -372,7 +375,8 @@ def plan_promote(mesh: spec.Mesh, names: tuple[str, ...], target: str | None) ->
             )
     _refuse_skew(after, "promote")
     clusters = _in_file_order(mesh, moving)
-    title = f"Promote Istio {target}: tags move to revision {new_revision} in {', '.join(clusters)}"
+    title = f"Promote Istio {target}: tags move to revision {new_revision} in "
+    title += meshdiff.name_list(clusters)
     return Step(
         "promote",
         target,
@@ -446,7 +450,8 @@ def plan_finish(mesh: spec.Mesh, names: tuple[str, ...], target: str | None) -> 
         target,
         clusters,
         change,
-        f"Finish the upgrade to Istio {target}: old revisions go from {', '.join(clusters)}",
+        f"Finish the upgrade to Istio {target}: old revisions go from "
+        f"{meshdiff.name_list(clusters)}",
         f"meshgen/upgrade-istio-{target}-finish",
     )
 
@@ -488,7 +493,7 @@ def progress(mesh: spec.Mesh) -> Progress:
     if not upgrading:
         step = f"meshgen upgrade --istio-version {target} --strategy in-place"
         summary = f"Clusters run Istio {', '.join(versions)}; next: {step}"
-        return Progress(target, behind, step, f"{summary} (for {', '.join(behind)}).")
+        return Progress(target, behind, step, f"{summary} (for {meshdiff.name_list(behind)}).")
     old_tags = [
         c.name
         for c in upgrading
@@ -496,7 +501,10 @@ def progress(mesh: spec.Mesh) -> Progress:
         and any(r == pair[0].revision for _, r in c.istio.tags)
     ]
     if behind:
-        step, why = f"meshgen upgrade --istio-version {target}", f" (for {', '.join(behind)})"
+        step, why = (
+            f"meshgen upgrade --istio-version {target}",
+            f" (for {meshdiff.name_list(behind)})",
+        )
     elif old_tags:
         step, why = "meshgen upgrade --promote", ""
     else:
@@ -562,16 +570,23 @@ def apply_order(
 ) -> list[str]:
     """Per cluster that changes, its releases and overlays in the order the engine applies
     them (Argo CD: sync waves; Flux: the ``dependsOn`` chain of ``istio-charts``, then
-    ``mesh-config``), each with what changes. ``before``/``after``: mesh, plans, rendered
-    files."""
+    ``mesh-config``), each with what changes; clusters that change alike share a line.
+    ``before``/``after``: mesh, plans, rendered files."""
     old_mesh, old_plans, old_files = before
     new_mesh, new_plans, new_files = after
+    changed = sorted(
+        path
+        for path in old_files.keys() | new_files.keys()
+        if old_files.get(path) != new_files.get(path)
+    )
     old_by_cluster = {p.cluster.name: p for p in old_plans}
-    lines = []
+    lines: list[tuple[str, str]] = []
     for plan in new_plans:
         old_plan = old_by_cluster.get(plan.cluster.name)
         if old_plan is None:
             continue
+        folder = plan.folder + "/"
+        mine = [path for path in changed if path.startswith(folder)]
         old_components = _chart_components(old_plan)
         new_components = _chart_components(plan)
         names = list(new_components) + [n for n in old_components if n not in new_components]
@@ -587,6 +602,7 @@ def apply_order(
             text = _component_change(
                 (old_mesh, old_components.get(name), old_files),
                 (new_mesh, new_components.get(name), new_files),
+                mine,
             )
             if text is None:
                 continue
@@ -594,14 +610,16 @@ def apply_order(
             where = f"wave {component.sync_wave}" if engine == "argocd" else None
             steps.append(f"{name} ({where}): {text}" if where else f"{name}: {text}")
         if steps:
-            lines.append(f"{plan.cluster.name}: " + "; then ".join(steps))
-    return lines
+            lines.append((plan.cluster.name, ": " + "; then ".join(steps)))
+    return meshdiff.grouped(lines)
 
 
 def _component_change(
     old: tuple[spec.Mesh, Component | None, dict[str, str]],
     new: tuple[spec.Mesh, Component | None, dict[str, str]],
+    changed: list[str],
 ) -> str | None:
+    """What changes for one component; ``changed``: the cluster's changed files."""
     (old_mesh, before, old_files), (new_mesh, after, new_files) = old, new
     if after is None:
         assert before is not None
@@ -614,16 +632,12 @@ def _component_change(
         previous, version = component_version(old_mesh, before), component_version(new_mesh, after)
         if previous != version:
             parts.append(f"{previous} -> {version}")
-    changed = [
-        path
-        for path in sorted(set(old_files) | set(new_files))
-        if _belongs(path, before, after) and old_files.get(path) != new_files.get(path)
-    ]
-    if after.chart is not None and after.values_path in changed:
+    own = [path for path in changed if _belongs(path, before, after)]
+    if after.chart is not None and after.values_path in own:
         keys = changed_keys(old_files.get(after.values_path, ""), new_files[after.values_path])
         parts.append(f"values {', '.join(keys)}" if keys else "values")
-    elif changed:
-        parts.append(", ".join(path.rsplit("/", 1)[-1] for path in changed))
+    elif own:
+        parts.append(", ".join(path.rsplit("/", 1)[-1] for path in own))
     return "; ".join(parts) or None
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from meshgen import library, mesh_repo, meshdiff, output, spec, traffic, upgrades
+from meshgen import library, mesh_repo, meshdiff, output, spec, upgrades
 from meshgen.adapters import git as gitops
 from meshgen.commands import _change
 from meshgen.errors import MeshgenError
@@ -79,15 +79,10 @@ def _plan(mesh: spec.Mesh, options: Options) -> upgrades.Step:
 
 
 def _require_rendered(
-    root: Path,
-    document: spec.MeshDocument,
-    policies: traffic.TrafficPolicies,
-    step: upgrades.Step,
+    root: Path, mesh: spec.Mesh, desired: dict[str, str], step: upgrades.Step
 ) -> None:
     """``--promote`` moves tags only to a revision whose files are in the repository as
-    ``render`` makes them (merged before, not just written into mesh.yaml)."""
-    desired = mesh_repo.desired_files(document, policies)
-    mesh = document.mesh
+    ``render`` makes them (``desired``: merged before, not just written into mesh.yaml)."""
     for name in step.clusters:
         cluster = mesh.cluster(name)
         release = next(
@@ -108,7 +103,7 @@ def _require_rendered(
 
 def _notes(step: upgrades.Step, before: spec.Mesh, after: spec.Mesh, engine: str) -> list[str]:
     """What happens after the merge, and what a person still does."""
-    clusters = ", ".join(step.clusters)
+    clusters = meshdiff.name_list(step.clusters)
     if step.kind == "upgrade" and all(
         len(after.control_planes_of(after.cluster(c))) == 1 for c in step.clusters
     ):
@@ -171,14 +166,14 @@ def run(options: Options) -> int:
     step = _plan(before, options)
     # An upgrade changes no cluster's membership: the traffic policies hold before and after.
     policies = mesh_repo.load_traffic(proposal.root, before)
+    knowledge = library.load()
+    old_files = render_repository(before, knowledge, policies)
     if options.promote:
-        _require_rendered(proposal.root, document, policies, step)
+        _require_rendered(proposal.root, before, old_files, step)
     if not options.proposal.branch:
         proposal.branch = step.branch
         if options.proposal.commit:
             gitops.validate_branch_name(proposal.repo, proposal.branch)
-    knowledge = library.load()
-    old_files = render_repository(before, knowledge, policies)
     updated = spec.set_istio_states(document, step.change)
     changes = proposal.plan(updated, policies)
     after = updated.mesh
