@@ -643,9 +643,9 @@ def _component_change(
 
 def changed_keys(old_text: str, new_text: str) -> list[str]:
     """The dotted keys whose value differs between two values files (lists as one value)."""
-    from ruamel.yaml import YAML
+    import yaml
 
-    reader = YAML(typ="safe", pure=True)
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when there is one
     found: list[str] = []
 
     def walk(a: object, b: object, prefix: str) -> None:
@@ -655,7 +655,7 @@ def changed_keys(old_text: str, new_text: str) -> list[str]:
         elif a != b:
             found.append(prefix)
 
-    walk(reader.load(old_text) or {}, reader.load(new_text) or {}, "")
+    walk(yaml.load(old_text, Loader=loader) or {}, yaml.load(new_text, Loader=loader) or {}, "")
     return found
 
 
