@@ -230,7 +230,13 @@ def test_invalid_mesh_is_reported_and_the_rest_still_runs(
     assert mesh["file"] == "mesh.yaml" and mesh["line"] is not None
     assert "network9" in mesh["message"]
     skipped = [f for f in findings if f["message"].startswith("not run")]
-    assert {f["check"] for f in skipped} == {"drift", "helm-values", "gitops", "trust"}
+    assert {f["check"] for f in skipped} == {
+        "drift",
+        "helm-values",
+        "gitops",
+        "multicluster",
+        "trust",
+    }
     assert all(f["fix"].startswith("fix mesh.yaml first") for f in skipped)
 
 

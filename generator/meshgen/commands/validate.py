@@ -1,7 +1,8 @@
 """``meshgen validate``: prove before merge that every cluster's config will sync and work.
 
 Runs the check families of :mod:`meshgen.validation` in order (mesh, drift, kustomize, Helm
-values, object schemas, GitOps wiring, secrets) and reports every finding grouped by cluster,
+values, object schemas, GitOps wiring, what the rendered objects mean for the mesh, secrets,
+trust) and reports every finding grouped by cluster,
 as text or JSON. Exit 0: clean; 1: findings; 2: bad usage. Checks that cannot run (a broken
 mesh.yaml, a chart or CRD not available) are reported as unchecked, never passed silently.
 """
@@ -99,8 +100,17 @@ def _guarded(check: str, run: Callable[[], list[Finding]]) -> list[Finding]:
 
 def collect(options: Options, step: Callable[[str], None] = lambda _name: None) -> list[Finding]:
     """Every finding of every check, in report order. Bad usage raises MeshgenError."""
-    from meshgen.validation import drift, helm_values, kustomize, mesh, schemas, secrets, trust
-    from meshgen.validation.engines import engine_module
+    from meshgen.validation import (
+        drift,
+        helm_values,
+        kustomize,
+        mesh,
+        multicluster,
+        schemas,
+        secrets,
+        trust,
+    )
+    from meshgen.validation.engines import HelmRelease, engine_module
 
     root = mesh_repo.find_root(options.repo)
     if options.charts is not None and not options.charts.is_dir():
@@ -126,18 +136,20 @@ def collect(options: Options, step: Callable[[str], None] = lambda _name: None) 
     step("kustomize")
     findings += _guarded("kustomize", lambda: kustomize.check(view, jobs))
     step("helm-values")
+    releases: list[HelmRelease] = []
+    rendered: dict[HelmRelease, str | None] = {}  # helm template output, for multicluster
     if mesh_model is None:
         findings.append(_skipped("helm-values", *INVALID_MESH))
     elif engine is None:
         findings.append(_skipped("helm-values", *_no_engine(mesh_model.engine)))
     else:
         module = engine
-        findings += _guarded(
-            "helm-values",
-            lambda: helm_values.check(
-                view, module.helm_releases(view, jobs), charts, kube_version, jobs
-            ),
-        )
+
+        def check_values() -> list[Finding]:
+            releases.extend(module.helm_releases(view, jobs))
+            return helm_values.check(view, releases, charts, kube_version, jobs, rendered)
+
+        findings += _guarded("helm-values", check_values)
     step("schema")
     findings += _guarded("schema", lambda: schemas.check(view, crds, kube_version))
     step("gitops")
@@ -148,6 +160,13 @@ def collect(options: Options, step: Callable[[str], None] = lambda _name: None) 
     else:
         module = engine
         findings += _guarded("gitops", lambda: module.wiring(view, jobs))
+    step("multicluster")
+    if mesh_model is None:
+        findings.append(_skipped("multicluster", *INVALID_MESH))
+    elif engine is None:
+        findings.append(_skipped("multicluster", *_no_engine(mesh_model.engine)))
+    else:
+        findings += _guarded("multicluster", lambda: multicluster.check(view, releases, rendered))
     step("secrets")
     findings += _guarded("secrets", lambda: secrets.check(root))
     step("trust")

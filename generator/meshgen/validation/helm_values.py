@@ -8,7 +8,9 @@ For each release the GitOps engine will install (chart, version, value files in 
   without defaulting them; :data:`FREE_FORM` maps are not descended into;
 - when the chart ships ``values.schema.json``, the merged values must validate against it;
 - ``helm template`` of the chart with exactly those value files, at the mesh's Kubernetes
-  version, must succeed.
+  version, must succeed; its output is handed to the caller (``rendered``: the output, or
+  None for a release with findings) for the checks of what the objects mean
+  (:mod:`meshgen.validation.multicluster`).
 
 A release whose chart is not available is reported as unchecked.
 """
@@ -34,9 +36,12 @@ INTERNAL_DEFAULTS = "_internal_defaults_do_not_set"
 # Keys the charts read although values.yaml does not list them:
 #   base.validationFailurePolicy: commented out in istiod's values.yaml, absent from base's,
 #     read by both charts' validating webhook templates;
+#   base.validationURL: absent from istiod's values.yaml, read by its validating webhook
+#     template (where a remote's webhook calls its control plane);
 #   profile, compatibilityVersion, platform: consumed by templates/zzz_profile.yaml.
 ALLOWED_UNLISTED = {
     ("base", "validationFailurePolicy"),
+    ("base", "validationURL"),
     ("profile",),
     ("compatibilityVersion",),
     ("platform",),
@@ -135,9 +140,15 @@ def _finding(release: HelmRelease, message: str, fix: str, **where: Any) -> Find
 
 
 def _check_release(
-    view: RepoView, release: HelmRelease, chart_dir: Path, kube_version: str
+    view: RepoView,
+    release: HelmRelease,
+    chart_dir: Path,
+    kube_version: str,
+    rendered: dict[HelmRelease, str | None],
 ) -> list[Finding]:
     import jsonschema
+
+    rendered[release] = None  # until helm template succeeds
 
     problem = _chart_version_problem(chart_dir, release)
     if problem:
@@ -202,7 +213,7 @@ def _check_release(
                 else:  # resolved by the engine: Helm reads it from a temporary file
                     files.append(Path(tmp) / f"{index}.yaml")
                     files[-1].write_text(text, encoding="utf-8")
-            helm.template(
+            rendered[release] = helm.template(
                 chart_dir, release.release, release.namespace, files, kube_version=kube_version
             )
     except MeshgenError as exc:
@@ -218,8 +229,16 @@ def _check_release(
 
 
 def check(
-    view: RepoView, releases: list[HelmRelease], charts: Charts, kube_version: str, jobs: int
+    view: RepoView,
+    releases: list[HelmRelease],
+    charts: Charts,
+    kube_version: str,
+    jobs: int,
+    rendered: dict[HelmRelease, str | None] | None = None,
 ) -> list[Finding]:
+    """Findings of every release; ``rendered`` receives the ``helm template`` output of each
+    release whose chart is available (None where the values have findings)."""
+    rendered = {} if rendered is None else rendered
     findings: list[Finding] = []
     work = []
     missing: dict[tuple[str, str], list[HelmRelease]] = {}
@@ -242,7 +261,7 @@ def check(
         )
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         for part in pool.map(
-            lambda item: _check_release(view, item[0], item[1], kube_version), work
+            lambda item: _check_release(view, item[0], item[1], kube_version, rendered), work
         ):
             findings += part
     return findings
