@@ -20,6 +20,7 @@ from meshgen import mesh_repo, output, spec
 from meshgen.adapters import helm, toolchain
 from meshgen.errors import CheckFailed, MeshgenError
 from meshgen.validation import CHECKS, ERROR, UNCHECKED, WARNING, Finding, sort_key
+from meshgen.validation.engines import HelmRelease
 from meshgen.validation.repository import RepoView
 
 CHART_CACHE_ENV = "MESHGEN_CHART_CACHE"
@@ -98,8 +99,15 @@ def _guarded(check: str, run: Callable[[], list[Finding]]) -> list[Finding]:
         ]
 
 
-def collect(options: Options, step: Callable[[str], None] = lambda _name: None) -> list[Finding]:
-    """Every finding of every check, in report order. Bad usage raises MeshgenError."""
+def collect(
+    options: Options,
+    step: Callable[[str], None] = lambda _name: None,
+    rendered: dict[HelmRelease, str | None] | None = None,
+) -> list[Finding]:
+    """Every finding of every check, in report order. Bad usage raises MeshgenError.
+
+    ``rendered`` (when given) receives what ``helm template`` rendered for each release.
+    """
     from meshgen.validation import (
         drift,
         helm_values,
@@ -110,7 +118,7 @@ def collect(options: Options, step: Callable[[str], None] = lambda _name: None) 
         secrets,
         trust,
     )
-    from meshgen.validation.engines import HelmRelease, engine_module
+    from meshgen.validation.engines import engine_module
 
     root = mesh_repo.find_root(options.repo)
     if options.charts is not None and not options.charts.is_dir():
@@ -137,7 +145,7 @@ def collect(options: Options, step: Callable[[str], None] = lambda _name: None) 
     findings += _guarded("kustomize", lambda: kustomize.check(view, jobs))
     step("helm-values")
     releases: list[HelmRelease] = []
-    rendered: dict[HelmRelease, str | None] = {}  # helm template output, for multicluster
+    rendered = {} if rendered is None else rendered  # helm template output, for multicluster
     if mesh_model is None:
         findings.append(_skipped("helm-values", *INVALID_MESH))
     elif engine is None:

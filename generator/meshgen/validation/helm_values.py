@@ -20,8 +20,9 @@ from __future__ import annotations
 import copy
 import json
 import tempfile
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,28 @@ def _chart_version_problem(chart_dir: Path, release: HelmRelease) -> str | None:
     return None
 
 
+class Renders:
+    """Each distinct ``helm template`` once per run: every primary's base release, every
+    gateway of a network, have the same chart and values."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._results: dict[tuple[str, ...], Future[str]] = {}
+
+    def once(self, key: tuple[str, ...], render: Callable[[], str]) -> str:
+        with self._lock:
+            result = self._results.get(key)
+            mine = result is None
+            if result is None:
+                result = self._results[key] = Future()
+        if mine:
+            try:
+                result.set_result(render())
+            except BaseException as exc:  # the same failure for every release that asks
+                result.set_exception(exc)
+        return result.result()
+
+
 def _finding(release: HelmRelease, message: str, fix: str, **where: Any) -> Finding:
     where.setdefault("file", release.file)
     if "obj" not in where and where["file"] == release.file:
@@ -145,6 +168,7 @@ def _check_release(
     chart_dir: Path,
     kube_version: str,
     rendered: dict[HelmRelease, str | None],
+    renders: Renders,
 ) -> list[Finding]:
     import jsonschema
 
@@ -213,8 +237,12 @@ def _check_release(
                 else:  # resolved by the engine: Helm reads it from a temporary file
                     files.append(Path(tmp) / f"{index}.yaml")
                     files[-1].write_text(text, encoding="utf-8")
-            rendered[release] = helm.template(
-                chart_dir, release.release, release.namespace, files, kube_version=kube_version
+            inputs = (str(chart_dir), release.release, release.namespace)
+            rendered[release] = renders.once(
+                (*inputs, *(text for _path, text, _is_file in present)),
+                lambda: helm.template(
+                    chart_dir, release.release, release.namespace, files, kube_version=kube_version
+                ),
             )
     except MeshgenError as exc:
         findings.append(
@@ -239,6 +267,7 @@ def check(
     """Findings of every release; ``rendered`` receives the ``helm template`` output of each
     release whose chart is available (None where the values have findings)."""
     rendered = {} if rendered is None else rendered
+    renders = Renders()
     findings: list[Finding] = []
     work = []
     missing: dict[tuple[str, str], list[HelmRelease]] = {}
@@ -261,7 +290,8 @@ def check(
         )
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         for part in pool.map(
-            lambda item: _check_release(view, item[0], item[1], kube_version, rendered), work
+            lambda item: _check_release(view, item[0], item[1], kube_version, rendered, renders),
+            work,
         ):
             findings += part
     return findings

@@ -44,6 +44,7 @@ from meshgen.validation.repository import RepoView, load_fast, split_documents
 CHECK = "multicluster"
 NETWORK_LABEL = "topology.istio.io/network"
 GATEWAY_PORT_LABEL = "networking.istio.io/gatewayPort"
+NETWORK_VIEW = "ISTIO_META_REQUESTED_NETWORK_VIEW"
 CROSS_NETWORK_PORT = 15443
 XDS_PORT = 15012
 WEBHOOK_PORT = 15017
@@ -259,7 +260,7 @@ def _gateway_pods(objects: ClusterObjects) -> list[tuple[Release, dict[str, Any]
 def _check_gateway(mesh: Mesh, objects: ClusterObjects, report: Report) -> None:
     cluster = objects.cluster
     network = cluster.network
-    set_network = f"set `networkGateway: {network}` in {{file}}"
+    set_network = f"set `networkGateway: {network}` in {{file}}; " + RENDER_FIX
     for release in objects.charts("gateway"):
         file = release.values_file
         workloads = _workloads(release)
@@ -273,11 +274,10 @@ def _check_gateway(mesh: Mesh, objects: ClusterObjects, report: Report) -> None:
         for workload in workloads:
             value = _pod_labels(workload).get(NETWORK_LABEL)
             if value != network:
-                said = f"{NETWORK_LABEL}={value}" if value is not None else f"no {NETWORK_LABEL}"
                 report.add(
                     cluster,
-                    f"the east-west gateway's pods carry {said}, not network {network}: istiod "
-                    "does not treat them as the network's gateway",
+                    f"the east-west gateway's pods carry {_network_label(value)}, not "
+                    f"{network}: their endpoints count as another network's",
                     set_network.format(file=file),
                     file,
                     workload,
@@ -285,12 +285,13 @@ def _check_gateway(mesh: Mesh, objects: ClusterObjects, report: Report) -> None:
             for container in _containers(workload):
                 if container.get("name") != "istio-proxy":
                     continue
-                view = dict(_env(container)).get("ISTIO_META_REQUESTED_NETWORK_VIEW")
+                view = dict(_env(container)).get(NETWORK_VIEW)
                 if view != network:
+                    said = f"{NETWORK_VIEW}={view}" if view is not None else f"no {NETWORK_VIEW}"
                     report.add(
                         cluster,
-                        f"the east-west gateway's proxy requests the network view {view!r}, not "
-                        f"{network!r}: it may route cross-network traffic to other networks",
+                        f"the east-west gateway's proxy has {said}, not {network}: it may pass "
+                        "traffic for this network on to other networks",
                         set_network.format(file=file),
                         file,
                         workload,
@@ -308,16 +309,19 @@ def _check_gateway(mesh: Mesh, objects: ClusterObjects, report: Report) -> None:
             labels = _map(service, "metadata", "labels")
             value = labels.get(NETWORK_LABEL)
             if value != network:
-                said = f"{NETWORK_LABEL}={value}" if value is not None else f"no {NETWORK_LABEL}"
                 report.add(
                     cluster,
-                    f"the east-west gateway's Service carries {said}, not network {network}: "
-                    "istiod does not announce it as the gateway of the network",
+                    f"the east-west gateway's Service carries {_network_label(value)}, not "
+                    f"{network}: istiod does not announce it as the gateway of {network}",
                     set_network.format(file=file),
                     file,
                     service,
                 )
             _check_gateway_ports(mesh, objects, release, service, report)
+
+
+def _network_label(value: Any) -> str:
+    return f"{NETWORK_LABEL}={value}" if value is not None else f"no {NETWORK_LABEL} label"
 
 
 def _service_ports(service: dict[str, Any]) -> set[int]:
@@ -510,6 +514,15 @@ def _injector_values(configmap: dict[str, Any]) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else {}
 
 
+CONSEQUENCE = {
+    "global.meshID": "join another mesh",
+    "global.multiCluster.clusterName": "report another cluster, so locality and endpoints "
+    "are attributed to it",
+    "global.network": "report another network: traffic to them skips (or needlessly takes) the "
+    "east-west gateway",
+}
+
+
 def _check_istiod_identity(mesh: Mesh, objects: ClusterObjects, report: Report) -> None:
     cluster = objects.cluster
     who = identity(mesh, cluster)
@@ -539,8 +552,7 @@ def _check_istiod_identity(mesh: Mesh, objects: ClusterObjects, report: Report) 
                     report.add(
                         cluster,
                         f"the sidecar injector gives pods {key} {found[key]!r}, not {want!r}: "
-                        "their proxies join the wrong "
-                        + ("mesh" if key == "global.meshID" else "cluster or network"),
+                        f"their proxies {CONSEQUENCE[key]}",
                         f"set `{key}: {want}` in {file}; " + RENDER_FIX,
                         file,
                         configmap,
@@ -805,8 +817,10 @@ def _check_remote(mesh: Mesh, objects: ClusterObjects, report: Report) -> None:
     services = objects.services()
     slices = objects.helm_objects("EndpointSlice")
     istiod = objects.charts("istiod")
+    own = False  # an istiod of its own: what its webhooks call follows from that
     for release in istiod:
         for workload in release.of_kind("Deployment"):
+            own = True
             report.add(
                 cluster,
                 f"the istiod release of a remote renders Deployment {_name(workload)}: the "
@@ -819,6 +833,8 @@ def _check_remote(mesh: Mesh, objects: ClusterObjects, report: Report) -> None:
             for webhook in _list(mwc, "webhooks"):
                 client = _map(webhook, "clientConfig")
                 _check_injection_path(cluster, client, release, mwc, report)
+    if own:
+        return
     reported = _check_discovery_service(mesh, objects, report)
     for chart in ("base", "istiod"):
         for release in objects.charts(chart):
@@ -889,11 +905,12 @@ def _check_discovery_service(mesh: Mesh, objects: ClusterObjects, report: Report
                 service,
             )
             continue
-        reached = target.problem or f"{', '.join(sorted(target.hosts))} ({target.via})"
+        reached = target.problem or ", ".join(sorted(target.hosts))
         report.add(
             cluster,
-            f"proxies reach istiod at {reached}, not at {control.name}'s discovery address "
-            f"{address}",
+            f"the remote's istiod Service leads to {reached}, not to {control.name}'s "
+            f"discovery address {address}: its proxies (15012) and the webhooks through it "
+            "(15017) do not reach their control plane",
             _address_fix(control, file),
             file,
             service,
