@@ -96,56 +96,49 @@ def found(findings: list[dict[str, Any]], cluster: str, *fragments: str) -> dict
     return matches[0]
 
 
+# Hand edits (file, old text, new text), each breaking one thing in its cluster.
+BREAKAGES = [
+    # p1: the gateway's cross-network port moved off 15443 (networkGatewayPorts, 1.30+).
+    (
+        "clusters/p1/values/gateway.yaml",
+        "networkGateway: n1\n",
+        "networkGateway: n1\nnetworkGatewayPorts:\n  tls:\n    port: 15444\n",
+    ),
+    # p1: expose-istiod routes to the istiod of a revision the cluster does not run.
+    (
+        "clusters/p1/mesh-config/expose-istiod.yaml",
+        "host: istiod.istio-system.svc.cluster.local",
+        "host: istiod-canary.istio-system.svc.cluster.local",
+    ),
+    # r1: a remote pointed at another address than its control plane's, and injected as p1.
+    ("clusters/r1/values/istiod.yaml", '"192.0.2.10"', '"192.0.2.99"'),
+    ("clusters/r1/values/istiod.yaml", "/inject/cluster/r1/", "/inject/cluster/p1/"),
+    # r2: a remote installed with istiod's default profile.
+    ("clusters/r2/values/istiod.yaml", "profile: remote\n", ""),
+    # p2: a gateway without its network.
+    ("clusters/p2/values/gateway.yaml", "networkGateway: n3\n", ""),
+    # p3: gateway pods labelled so that the cross-network Gateway no longer selects them, and
+    # an istiod that calls itself another cluster.
+    (
+        "clusters/p3/values/gateway.yaml",
+        "name: istio-eastwestgateway\n",
+        "name: istio-eastwestgateway\nlabels:\n  istio: ewgw\n",
+    ),
+    ("clusters/p3/values/istiod.yaml", "clusterName: p3", "clusterName: p9"),
+    # p4: istiod of another mesh and trust domain; a gateway of a revision nobody injects.
+    ("clusters/p4/values/istiod.yaml", "meshID: neg", "meshID: other"),
+    ("clusters/p4/values/istiod.yaml", "trustDomain: cluster.local", "trustDomain: p4.local"),
+    ("clusters/p4/values/gateway.yaml", "replicaCount:", "revision: canary\nreplicaCount:"),
+]
+
+
 @pytest.fixture(scope="module")
 def broken(
     tmp_path_factory: pytest.TempPathFactory, upstream: Path, tools: dict[str, Path]
 ) -> tuple[int, list[dict[str, Any]]]:
     root = commit_rendered(tmp_path_factory.mktemp("broken") / "mesh", spec.parse(MESH))
-    values = "clusters/{}/values/{}.yaml"
-    # p1: the gateway's cross-network port moved off 15443 (networkGatewayPorts, 1.30+).
-    edit(
-        root,
-        values.format("p1", "gateway"),
-        "networkGateway: n1\n",
-        "networkGateway: n1\nnetworkGatewayPorts:\n  tls:\n    port: 15444\n",
-    )
-    # p1: expose-istiod routes to the istiod of a revision the cluster does not run.
-    edit(
-        root,
-        "clusters/p1/mesh-config/expose-istiod.yaml",
-        "host: istiod.istio-system.svc.cluster.local",
-        "host: istiod-canary.istio-system.svc.cluster.local",
-    )
-    # r1: a remote pointed at another address than its control plane's, and injected as p1.
-    edit(root, values.format("r1", "istiod"), '"192.0.2.10"', '"192.0.2.99"')
-    edit(
-        root,
-        values.format("r1", "istiod"),
-        "/inject/cluster/r1/net/n2",
-        "/inject/cluster/p1/net/n2",
-    )
-    # r2: a remote installed with istiod's default profile.
-    edit(root, values.format("r2", "istiod"), "profile: remote\n", "")
-    # p2: a gateway without its network.
-    edit(root, values.format("p2", "gateway"), "networkGateway: n3\n", "")
-    # p3: gateway pods labelled so that the cross-network Gateway no longer selects them.
-    edit(
-        root,
-        values.format("p3", "gateway"),
-        "name: istio-eastwestgateway\n",
-        "name: istio-eastwestgateway\nlabels:\n  istio: ewgw\n",
-    )
-    # p3: istiod that calls itself another cluster.
-    edit(root, values.format("p3", "istiod"), "clusterName: p3", "clusterName: p9")
-    # p4: istiod of another mesh and trust domain; a gateway of a revision nobody injects.
-    edit(root, values.format("p4", "istiod"), "meshID: neg", "meshID: other")
-    edit(root, values.format("p4", "istiod"), "trustDomain: cluster.local", "trustDomain: p4.local")
-    edit(
-        root,
-        values.format("p4", "gateway"),
-        "name: istio-eastwestgateway\n",
-        "name: istio-eastwestgateway\nrevision: canary\n",
-    )
+    for path, old, new in BREAKAGES:
+        edit(root, path, old, new)
     return validate_json(upstream, root)
 
 

@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 from meshgen import mesh_repo, output, spec
 from meshgen.adapters import helm, toolchain
@@ -143,38 +144,31 @@ def collect(
         view.stand_ins = _guarded_stand_ins(lambda: module.stand_ins(view))
     step("kustomize")
     findings += _guarded("kustomize", lambda: kustomize.check(view, jobs))
+
+    def with_engine(check: str, run: Callable[[ModuleType], list[Finding]]) -> list[Finding]:
+        """A check that needs the mesh and its engine's module; skipped without them."""
+        if mesh_model is None:
+            return [_skipped(check, *INVALID_MESH)]
+        if engine is None:
+            return [_skipped(check, *_no_engine(mesh_model.engine))]
+        module = engine
+        return _guarded(check, lambda: run(module))
+
     step("helm-values")
     releases: list[HelmRelease] = []
     rendered = {} if rendered is None else rendered  # helm template output, for multicluster
-    if mesh_model is None:
-        findings.append(_skipped("helm-values", *INVALID_MESH))
-    elif engine is None:
-        findings.append(_skipped("helm-values", *_no_engine(mesh_model.engine)))
-    else:
-        module = engine
 
-        def check_values() -> list[Finding]:
-            releases.extend(module.helm_releases(view, jobs))
-            return helm_values.check(view, releases, charts, kube_version, jobs, rendered)
+    def check_values(module: ModuleType) -> list[Finding]:
+        releases.extend(module.helm_releases(view, jobs))
+        return helm_values.check(view, releases, charts, kube_version, jobs, rendered)
 
-        findings += _guarded("helm-values", check_values)
+    findings += with_engine("helm-values", check_values)
     step("schema")
     findings += _guarded("schema", lambda: schemas.check(view, crds, kube_version))
     step("gitops")
-    if mesh_model is None:
-        findings.append(_skipped("gitops", *INVALID_MESH))
-    elif engine is None:
-        findings.append(_skipped("gitops", *_no_engine(mesh_model.engine)))
-    else:
-        module = engine
-        findings += _guarded("gitops", lambda: module.wiring(view, jobs))
+    findings += with_engine("gitops", lambda module: module.wiring(view, jobs))
     step("multicluster")
-    if mesh_model is None:
-        findings.append(_skipped("multicluster", *INVALID_MESH))
-    elif engine is None:
-        findings.append(_skipped("multicluster", *_no_engine(mesh_model.engine)))
-    else:
-        findings += _guarded("multicluster", lambda: multicluster.check(view, releases, rendered))
+    findings += with_engine("multicluster", lambda _m: multicluster.check(view, releases, rendered))
     step("secrets")
     findings += _guarded("secrets", lambda: secrets.check(root))
     step("trust")

@@ -690,7 +690,7 @@ def _check_workloads(objects: ClusterObjects, report: Report) -> None:
                             cluster,
                             f"container {container.get('name')} sets {duplicate} "
                             f"{names.count(duplicate)} times: server-side apply refuses the "
-                            "Deployment, client-side apply keeps only the last",
+                            "Deployment (duplicate key); elsewhere the last one silently wins",
                             f"remove `env.{duplicate}` from {release.values_file} where the "
                             "chart sets it already; " + RENDER_FIX,
                             release.values_file,
@@ -776,7 +776,8 @@ def resolve_service(
         return Target(frozenset({external}), 443, f"{via} (ExternalName {external})")
     if spec.get("selector"):
         return Target(via=via, problem=f"{via}, which selects local pods")
-    entry = next((p for p in _list(spec, "ports") if _map(p) == p and p.get("port") == port), None)
+    ports = [p for p in _list(spec, "ports") if isinstance(p, dict)]
+    entry = next((p for p in ports if p.get("port") == port), None)
     if entry is None:
         return Target(via=via, problem=f"{via}, which has no port {port}")
     hosts: set[str] = set()

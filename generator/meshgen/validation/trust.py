@@ -1,4 +1,4 @@
-"""Check 8: trust material. Every cluster running istiod has its ``cacerts`` placeholder
+"""Check 9: trust material. Every cluster running istiod has its ``cacerts`` placeholder
 (an ExternalSecret, a SealedSecret, ...) in the repository, and, given the CA folders
 (``--ca``), no intermediate CA expires within 30 days.
 """
