@@ -110,13 +110,22 @@ BREAKAGES = [
         "host: istiod.istio-system.svc.cluster.local",
         "host: istiod-canary.istio-system.svc.cluster.local",
     ),
+    # p1: istiod of a control plane that does not say it manages remotes.
+    ("clusters/p1/values/istiod.yaml", "  externalIstiod: true\n", ""),
     # r1: a remote pointed at another address than its control plane's, and injected as p1.
     ("clusters/r1/values/istiod.yaml", '"192.0.2.10"', '"192.0.2.99"'),
     ("clusters/r1/values/istiod.yaml", "/inject/cluster/r1/", "/inject/cluster/p1/"),
+    # r1: its namespace lets another cluster's istiod manage it.
+    (
+        "clusters/r1/istio-system/kustomization.yaml",
+        "controlPlaneClusters: p1",
+        "controlPlaneClusters: p2",
+    ),
     # r2: a remote installed with istiod's default profile.
     ("clusters/r2/values/istiod.yaml", "profile: remote\n", ""),
-    # p2: a gateway without its network.
+    # p2: a gateway without its network, in a namespace labelled with another network.
     ("clusters/p2/values/gateway.yaml", "networkGateway: n3\n", ""),
+    ("overlays/networks/n3/kustomization.yaml", "network: n3", "network: n9"),
     # p3: gateway pods labelled so that the cross-network Gateway no longer selects them, and
     # an istiod that calls itself another cluster.
     (
@@ -214,6 +223,26 @@ def test_remote_pointed_elsewhere(broken: tuple[int, list[dict[str, Any]]]) -> N
     # The webhooks (injector, istiod's and base's validators) go through that Service: one
     # finding says it, not one per webhook.
     assert len([f for f in findings if "192.0.2.99" in f["message"]]) == 1
+
+
+def test_control_plane_without_external_istiod(
+    broken: tuple[int, list[dict[str, Any]]],
+) -> None:
+    _code, findings = broken
+    finding = found(findings, "p1", "without EXTERNAL_ISTIOD=true", "control plane of r1, r2")
+    assert finding["obj"] == "Deployment istio-system/istiod"
+    assert "global.externalIstiod: true" in finding["fix"]
+
+
+def test_namespaces_naming_another_network_or_control_plane(
+    broken: tuple[int, list[dict[str, Any]]],
+) -> None:
+    _code, findings = broken
+    network = found(findings, "p2", "Namespace istio-system carries topology.istio.io/network=n9")
+    assert network["file"] == "clusters/p2/istio-system/kustomization.yaml"
+    remote = found(findings, "r1", "controlPlaneClusters=p2", "p1's istiod does not manage")
+    assert remote["file"] == "clusters/r1/istio-system/kustomization.yaml"
+    assert remote["obj"] == "Namespace istio-system"
 
 
 def test_remote_running_its_own_istiod(broken: tuple[int, list[dict[str, Any]]]) -> None:

@@ -19,6 +19,8 @@ compares what they say with what ``mesh.yaml`` means:
 - a remote renders no istiod Deployment; its injection path names it and its network; its
   webhooks and its ``istiod`` Service (EndpointSlice or ExternalName) reach its control plane's
   discovery address;
+- the system namespace carries the cluster's network, a remote's the annotation that lets its
+  control plane manage it; an istiod with remotes runs with ``EXTERNAL_ISTIOD``;
 - istiod and gateway Deployments: no duplicate environment variable, and every ConfigMap they
   mount (not optional) is one the cluster renders.
 
@@ -36,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from meshgen.render.plan import system_namespace
 from meshgen.spec import EXTERNAL_CONTROL_PLANE, REMOTE, Cluster, Mesh
 from meshgen.validation import UNCHECKED, Finding, cluster_of, object_label
 from meshgen.validation.engines import HelmRelease
@@ -45,6 +48,7 @@ CHECK = "multicluster"
 NETWORK_LABEL = "topology.istio.io/network"
 GATEWAY_PORT_LABEL = "networking.istio.io/gatewayPort"
 NETWORK_VIEW = "ISTIO_META_REQUESTED_NETWORK_VIEW"
+CONTROL_PLANES = "topology.istio.io/controlPlaneClusters"
 CROSS_NETWORK_PORT = 15443
 XDS_PORT = 15012
 WEBHOOK_PORT = 15017
@@ -671,6 +675,67 @@ def _check_discovery_address(
                     )
 
 
+def _check_namespace(mesh: Mesh, objects: ClusterObjects, report: Report) -> None:
+    """The system namespace names the cluster's network (the default network of its
+    endpoints), and a remote's names the control plane allowed to manage it."""
+    cluster = objects.cluster
+    if cluster.role == EXTERNAL_CONTROL_PLANE:
+        return  # it runs no workloads of the mesh
+    name = system_namespace(mesh, cluster)
+    built = [(f, o) for f, o in objects.overlay_objects("Namespace") if _name(o) == name]
+    for folder, namespace in built:
+        labels = _map(namespace, "metadata", "labels")
+        value = labels.get(NETWORK_LABEL)
+        if value != cluster.network and (value is not None or len(mesh.networks_in_use()) > 1):
+            report.add(
+                cluster,
+                f"Namespace {name} carries {_network_label(value)}, not {cluster.network}: "
+                "endpoints without a network of their own count as another network's",
+                f"label it `{NETWORK_LABEL}: {cluster.network}`; " + RENDER_FIX,
+                f"{folder}/kustomization.yaml",  # where the cluster's namespace is put together
+                namespace,
+            )
+        control = mesh.control_plane_of(cluster)
+        if cluster.role != REMOTE or control is None or control.role == EXTERNAL_CONTROL_PLANE:
+            continue  # an external istiod reads its config cluster as its own
+        annotation = str(_map(namespace, "metadata", "annotations").get(CONTROL_PLANES, ""))
+        allowed = {a.strip() for a in annotation.split(",") if a.strip()}
+        if not allowed & {control.name, "*"}:
+            report.add(
+                cluster,
+                f"Namespace {name} has {CONTROL_PLANES}={annotation or '(none)'}: "
+                f"{control.name}'s istiod does not manage this remote's webhooks and namespaces",
+                f"annotate it `{CONTROL_PLANES}: {control.name}`; " + RENDER_FIX,
+                f"{folder}/kustomization.yaml",
+                namespace,
+            )
+
+
+def _check_external_istiod(mesh: Mesh, objects: ClusterObjects, report: Report) -> None:
+    """An istiod that manages other clusters (remotes, or its config cluster) runs with
+    EXTERNAL_ISTIOD: without it, it patches no webhook there and signs no certificate for
+    them."""
+    cluster = objects.cluster
+    if not mesh.remotes_of(cluster.name):
+        return
+    for release in objects.charts("istiod"):
+        for workload in release.of_kind("Deployment"):
+            for container in _containers(workload):
+                if container.get("name") != "discovery":
+                    continue
+                if dict(_env(container)).get("EXTERNAL_ISTIOD") == "true":
+                    continue
+                remotes = ", ".join(r.name for r in mesh.remotes_of(cluster.name))
+                report.add(
+                    cluster,
+                    f"istiod runs without EXTERNAL_ISTIOD=true although it is the control plane "
+                    f"of {remotes}: their webhooks and certificates are not managed",
+                    f"set `global.externalIstiod: true` in {release.values_file}; " + RENDER_FIX,
+                    release.values_file,
+                    workload,
+                )
+
+
 def _check_workloads(objects: ClusterObjects, report: Report) -> None:
     """Duplicate env names (server-side apply refuses them; otherwise the last silently wins)
     and ConfigMaps a pod mounts that nothing renders (the pod never starts)."""
@@ -1024,6 +1089,8 @@ def check(
         _check_selectors(cluster_objs, report)
         _check_istiod_identity(mesh, cluster_objs, report)
         _check_remote(mesh, cluster_objs, report)
+        _check_namespace(mesh, cluster_objs, report)
+        _check_external_istiod(mesh, cluster_objs, report)
         _check_workloads(cluster_objs, report)
     _check_discovery_address(mesh, objects, report)
     return report.findings
