@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
 import re
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from meshgen.commands import validate
 from meshgen.render import render_repository
 from meshgen.validation import WARNING, schemas
 from meshgen.validation.engines import HelmRelease
-from meshgen.validation.multicluster import rendered_objects
+from meshgen.validation.repository import load_fast, split_documents
 from render.test_conformance import REVISIONED, SCENARIOS
 
 ARGOCD_CRDS = "argocd/v3.5.1/crds"
@@ -175,28 +175,51 @@ def crd_paths(upstream: Path, version: str, engine: str) -> tuple[Path, ...]:
     return (*gitops, upstream / EXTERNAL_SECRETS_CRDS, upstream / "istio" / version / "crds")
 
 
+@dataclass(frozen=True)
+class Checked:
+    kind: str
+    name: str
+    chart: str | None  # its helm.sh/chart label
+    problems: tuple[str, ...]
+
+
 class ObjectSchemas:
-    """Schema problems of Helm-rendered objects, each distinct object checked once per
-    version (most are the same in every cluster)."""
+    """Schema problems of the objects in Helm output, each distinct document parsed and checked
+    once per version and Kubernetes version (most, the CRDs above all, are alike in every
+    cluster)."""
 
     def __init__(self, upstream: Path) -> None:
         self.upstream = upstream
         self.indexes: dict[str, schemas.CrdIndex] = {}
         self.core: dict[str, schemas.CoreSchemas] = {}
-        self.seen: dict[tuple[str, str, str], list[str]] = {}
+        self.seen: dict[tuple[str, str, str], Checked | None] = {}
         self.lock = threading.Lock()
 
-    def problems(self, obj: dict[str, Any], version: str, kube: str) -> list[str]:
-        digest = hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
-        key = (version, kube, digest)
-        with self.lock:
-            if key not in self.seen:
-                if version not in self.indexes:
-                    crds = self.upstream / "istio" / version / "crds"
-                    self.indexes[version] = schemas.CrdIndex(schemas.crd_files([crds]))
-                core = self.core.setdefault(kube, schemas.CoreSchemas(kube))
-                self.seen[key] = schemas.object_problems(obj, self.indexes[version], core)
-            return self.seen[key]
+    def check(self, text: str, version: str, kube: str) -> list[Checked]:
+        checked = []
+        for _line, document in split_documents(text):
+            digest = hashlib.sha256(document.encode()).hexdigest()
+            key = (version, kube, digest)
+            with self.lock:
+                if key not in self.seen:
+                    self.seen[key] = self._check(document, version, kube)
+                result = self.seen[key]
+            if result is not None:
+                checked.append(result)
+        return checked
+
+    def _check(self, document: str, version: str, kube: str) -> Checked | None:
+        obj = load_fast(document)
+        if not isinstance(obj, dict):
+            return None
+        if version not in self.indexes:
+            crds = self.upstream / "istio" / version / "crds"
+            self.indexes[version] = schemas.CrdIndex(schemas.crd_files([crds]))
+        core = self.core.setdefault(kube, schemas.CoreSchemas(kube))
+        problems = schemas.object_problems(obj, self.indexes[version], core)
+        meta = obj.get("metadata") or {}
+        chart = (meta.get("labels") or {}).get("helm.sh/chart")
+        return Checked(str(obj.get("kind")), str(meta.get("name")), chart, tuple(problems))
 
 
 @pytest.fixture(scope="module")
@@ -262,30 +285,17 @@ def test_render_and_validate(
     for release, text in sorted(rendered.items(), key=lambda item: item[0].obj):
         assert text is not None, f"{release.obj}: not rendered"
         assert release.version == version
-        objects = [o for o in _all_documents(text)]
-        kinds = {o["kind"] for o in objects}
+        checked = object_schemas.check(text, version, mesh.kubernetes_version)
+        kinds = {c.kind for c in checked}
         missing = expected_kinds(mesh, release) - kinds
         assert not missing, f"{release.obj}: renders no {sorted(missing)} (only {sorted(kinds)})"
-        chart_labels = {
-            o["metadata"].get("labels", {}).get("helm.sh/chart") for o in rendered_objects(text)
-        }
-        assert f"{release.chart}-{version}" in chart_labels, (release.obj, chart_labels)
-        for obj in objects:
-            for problem in object_schemas.problems(obj, version, mesh.kubernetes_version):
-                problems.append(
-                    f"{release.obj}: {obj['kind']} {obj['metadata']['name']}: {problem}"
-                )
+        charts = {c.chart for c in checked}
+        assert f"{release.chart}-{version}" in charts, (release.obj, charts)
+        problems += [f"{release.obj}: {c.kind} {c.name}: {p}" for c in checked for p in c.problems]
     assert not problems, "\n".join(problems[:20])
     # Every cluster got its releases (base, istiod, the gateway where enabled).
     clusters = {r.cluster for r in rendered}
     assert clusters == {c.name for c in mesh.clusters}
-
-
-def _all_documents(text: str) -> list[dict[str, Any]]:
-    import yaml
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return [d for d in yaml.load_all(text, Loader=loader) if isinstance(d, dict)]
 
 
 # --------------------------------------------------------------------------------------------
