@@ -334,3 +334,18 @@ def test_label_selectors_as_kubernetes_reads_them() -> None:
     assert label_selector_matches(
         {"matchExpressions": [{"key": "istio-injection", "operator": "DoesNotExist"}]}, pod
     )
+
+
+def test_without_charts_the_check_says_what_it_could_not_read(
+    tmp_path: Path, tools: dict[str, Path]
+) -> None:
+    """No chart, no objects: listed as unchecked (naming the clusters), never an error."""
+    from meshgen.commands import validate
+
+    root = commit_rendered(tmp_path / "mesh", spec.parse(MESH))
+    findings = validate.collect(validate.Options(repo=root, jobs=2))
+    (unchecked,) = [f for f in findings if f.check == "multicluster"]
+    assert unchecked.severity == "unchecked" and unchecked.cluster is None
+    assert unchecked.message.startswith("the charts of 17 releases are not available")
+    assert "(p1, p2, p3, p4, r1, r2)" in unchecked.message
+    assert "--charts DIR" in unchecked.fix
