@@ -144,6 +144,18 @@ def two_network_mesh(text: str = MINIMAL_MESH):
     return document
 
 
+def pin_istio(document: Any, version: str) -> Any:
+    """``document`` (a spec.MeshDocument) with istio.version set: tests that run the upstream
+    charts of ../shared/upstream/istio pin a release found there."""
+    import copy
+
+    from meshgen import spec
+
+    tree = copy.deepcopy(document.tree)
+    tree.setdefault("istio", {})["version"] = version
+    return spec.from_tree(tree)
+
+
 def flux_bootstrap(root: Path, cluster: str, url: str, branch: str) -> Path:
     """What ``flux bootstrap git --path=clusters/<cluster>`` commits (flux2 v2.9 layout):
     ``flux-system/`` with the components, the sync objects and a kustomization listing both.

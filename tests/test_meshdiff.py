@@ -68,12 +68,12 @@ def test_hand_edits_of_fields_are_named() -> None:
     before = two_network_mesh()
     text = (
         spec.to_text(before)
-        .replace("meshID: mesh1", "meshID: mesh1\nistio:\n  version: 1.31.0")
+        .replace("meshID: mesh1", "meshID: mesh1\nistio:\n  version: 1.30.5")
         .replace("name: cluster-2\n    network: network2", "name: cluster-2\n    network: network1")
     )
     after = spec.parse(text)
     lines = meshdiff.summarize(before.mesh, after.mesh)
-    assert "istio.version changes: 1.30.3 -> 1.31.0." in lines
+    assert "istio.version changes: 1.31.1 -> 1.30.5." in lines
     assert "cluster-2 changes: network network2 -> network1." in lines
     assert "network2 has no clusters left: the mesh now spans 1 network(s)." in lines
 

@@ -34,7 +34,10 @@ clusters:
 def test_minimal_mesh_gets_documented_defaults() -> None:
     mesh = spec.parse(MINIMAL_MESH).mesh
     assert mesh.mesh_id == "mesh1"
-    assert mesh.istio_version == "1.30.3"
+    # The newest GA release of the catalogue, from Istio's live locations.
+    assert mesh.istio_version == "1.31.1"
+    assert mesh.chart_repository == "https://blob.istio.io/istio-release/charts"
+    assert mesh.hub == "docker.io/istio"
     assert mesh.trust_domain == "cluster.local"
     assert mesh.revision == "main"
     assert mesh.engine == "argocd"
@@ -50,6 +53,9 @@ def test_schema_defaults_match_the_model_defaults() -> None:
     properties = library.mesh_schema()["properties"]
     mesh = spec.parse(MINIMAL_MESH).mesh
     assert properties["istio"]["properties"]["version"]["default"] == mesh.istio_version
+    istio = properties["istio"]["properties"]
+    assert istio["chartRepository"]["default"] == mesh.chart_repository
+    assert istio["hub"]["default"] == mesh.hub
     assert properties["trustDomain"]["default"] == mesh.trust_domain
     assert properties["kubernetesVersion"]["default"] == mesh.kubernetes_version
     assert properties["repository"]["properties"]["revision"]["default"] == mesh.revision

@@ -85,7 +85,10 @@ def cli() -> None:
 @click.option("--mesh-id", required=True, help="global.meshID of every cluster (DNS-1123 label).")
 @click.option("--repo-url", help="Git URL the engine pulls this repository from (default: origin).")
 @click.option("--revision", default="main", show_default=True, help="Branch the engine tracks.")
-@click.option("--istio-version", default="1.30.3", show_default=True)
+@click.option(
+    "--istio-version",
+    help="Istio release to install (default: the newest GA release meshgen knows).",
+)
 @click.option("--trust-domain", default="cluster.local", show_default=True)
 @click.option(
     "--engine",
@@ -402,6 +405,11 @@ def seal(cluster: str, **kwargs: object) -> None:
     help="CA folder from `meshgen ca issue --out` (or a folder of them): warn on an "
     "intermediate within 30 days of expiry (repeatable).",
 )
+@click.option(
+    "--allow-unknown-version",
+    is_flag=True,
+    help="Accept an istio.version that is not in meshgen's release catalogue.",
+)
 def validate(
     repo: Path | None,
     crds: tuple[Path, ...],
@@ -410,12 +418,20 @@ def validate(
     format_: str,
     jobs: int | None,
     ca_dirs: tuple[Path, ...],
+    allow_unknown_version: bool,
 ) -> None:
     """Check offline that every cluster's config will sync and work (exit 1 on findings)."""
     from meshgen.commands import validate as command
 
     options = command.Options(
-        repo=repo, crds=crds, charts=charts, pull=pull, format=format_, jobs=jobs, ca_dirs=ca_dirs
+        repo=repo,
+        crds=crds,
+        charts=charts,
+        pull=pull,
+        format=format_,
+        jobs=jobs,
+        ca_dirs=ca_dirs,
+        allow_unknown_version=allow_unknown_version,
     )
     sys.exit(command.run(options))
 

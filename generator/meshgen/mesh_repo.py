@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
-from meshgen import library, spec
+from meshgen import library, releases, spec
 from meshgen.adapters import git as gitops
 from meshgen.adapters import workspace
 from meshgen.errors import MeshgenError
@@ -74,3 +77,75 @@ def plan_render(root: Path, document: spec.MeshDocument) -> workspace.ChangeSet:
     """
     owned = {spec.MESH_FILE: spec.to_text(document)} if document.migrated_from else None
     return workspace.plan_changes(root, desired_files(document), owned=owned)
+
+
+# A chart repository in a generated engine file: Argo CD's repoURL, Flux's url.
+_REPOSITORY_LINE = re.compile(
+    r"^[ \t]*-?[ \t]*(?:repoURL|url):[ \t]*['\"]?([^'\"\s]+)", re.MULTILINE
+)
+
+
+def _setting(tree: Any, *keys: str) -> str | None:
+    for key in keys:
+        tree = tree.get(key) if isinstance(tree, dict) else None
+    return str(tree) if tree is not None else None
+
+
+def location_settings(
+    document: spec.MeshDocument, texts: Mapping[str, str]
+) -> releases.LocationSettings:
+    """Where mesh.yaml says charts and images come from, and what the generated files
+    (``texts``: their text as committed, before a render rewrites them) take from meshgen's
+    earlier defaults."""
+    from meshgen.render.plan import plan_mesh
+
+    mesh = document.mesh
+    repositories = [
+        url
+        for path in sorted(texts)
+        if "url:" in texts[path] or "repoURL:" in texts[path]
+        for url in _REPOSITORY_LINE.findall(texts[path])
+    ]
+    istiod_values: set[str] = {
+        component.values_path
+        for plan in plan_mesh(mesh, library.chart_profiles())
+        for component in plan.components
+        if component.chart is not None
+        and component.chart.chart == "istiod"
+        and component.values_path is not None
+    }
+    without_hub = any(
+        not re.search(r"^hub:", texts[path], re.MULTILINE)
+        for path in sorted(istiod_values & texts.keys())
+    )
+    return releases.LocationSettings(
+        version=mesh.istio_version,
+        chart_repository=_setting(document.tree, "istio", "chartRepository"),
+        hub=_setting(document.tree, "istio", "hub"),
+        rendered_chart_repositories=tuple(repositories),
+        rendered_without_hub=without_hub,
+    )
+
+
+def location_notices(
+    root: Path, document: spec.MeshDocument, paths: Iterable[str]
+) -> list[releases.Notice]:
+    """Retired chart and image locations the mesh uses, named in mesh.yaml or by an old
+    default still in the generated ``paths`` of ``root`` (read before a render rewrites them;
+    see :func:`location_settings`)."""
+    texts = {
+        path: (root / path).read_text(encoding="utf-8", errors="replace")
+        for path in paths
+        if path.endswith(".yaml") and (root / path).is_file()
+    }
+    return releases.location_notices(library.istio_releases(), location_settings(document, texts))
+
+
+def unknown_version_warning(mesh: spec.Mesh) -> str | None:
+    """``render`` and ``new-cluster`` render any version; ``validate`` is the gate."""
+    if library.istio_releases().get(mesh.istio_version) is not None:
+        return None
+    return (
+        f"istio.version {mesh.istio_version} is not in meshgen's release catalogue: "
+        "`meshgen validate` refuses it unless --allow-unknown-version"
+    )

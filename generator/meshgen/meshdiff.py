@@ -18,6 +18,7 @@ MESH_FIELDS = (
     ("istio_version", "istio.version"),
     ("istio_revision", "istio.revision"),
     ("chart_repository", "istio.chartRepository"),
+    ("hub", "istio.hub"),
     ("dns_capture", "istio.dnsCapture"),
     ("kubernetes_version", "kubernetesVersion"),
     ("repo_url", "repository.url"),
@@ -60,7 +61,11 @@ def _show(value: object) -> str:
     if isinstance(value, spec.EastWestGateway):
         if not value.enabled:
             return "off"
-        scale = f"{value.replicas}-{value.max_replicas}" if value.max_replicas else value.replicas
+        scale = (
+            f"{value.min_replicas}-{value.max_replicas} autoscaled"
+            if value.autoscaled
+            else value.replicas
+        )
         return f"on ({value.service_type}, replicas {scale})"
     return str(value).lower() if isinstance(value, bool) else str(value)
 

@@ -80,13 +80,13 @@ def test_working_tree_changes_count_and_text_and_markdown_agree(
     two_clusters: MeshRepo, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = two_clusters.root / "mesh.yaml"
-    path.write_text(path.read_text().replace("1.30.3", "1.30.4"))
+    path.write_text(path.read_text().replace("1.31.1", "1.31.0"))
     text = cli(capsys, two_clusters, "diff", "--base", "main")
     assert text.exit_code == 0, text.stderr
     assert text.stdout.startswith("meshgen diff against main (")
-    assert "istio.version changes: 1.30.3 -> 1.30.4." in text.stdout
+    assert "istio.version changes: 1.31.1 -> 1.31.0." in text.stdout
     markdown = cli(capsys, two_clusters, "diff", "--base", "main", "--format", "markdown")
-    assert "- istio.version changes: 1.30.3 -> 1.30.4." in markdown.stdout
+    assert "- istio.version changes: 1.31.1 -> 1.31.0." in markdown.stdout
     assert "```mermaid\nflowchart LR\n" in markdown.stdout
     assert "<details><summary>cluster-1: changed" in markdown.stdout
     # Deterministic: the same report twice.

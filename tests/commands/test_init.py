@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from helpers import git, run_cli, tree_bytes
-from meshgen import spec
+from meshgen import library, spec
 from meshgen.adapters import workspace
 
 
@@ -32,11 +32,21 @@ def test_init_creates_commits_and_renders_a_valid_repository(
     mesh_text = (root / "mesh.yaml").read_text()
     assert mesh_text.startswith(spec.SCHEMA_COMMENT + "\n")
     mesh = spec.parse(mesh_text).mesh
+    # The newest GA release meshgen knows, pinned in mesh.yaml.
+    newest = library.istio_releases().newest_ga()
+    assert not newest.pre_release and newest.version == "1.31.1"
     assert (mesh.mesh_id, mesh.repo_url, mesh.istio_version) == (
         "prod",
         "https://git.example.com/m.git",
-        "1.30.3",
+        newest.version,
     )
+    assert 'version: "1.31.1"' in mesh_text
+    # Every file points only at live locations: no retired chart repository or registry.
+    for path, content in tree_bytes(root).items():
+        for retired in ("storage.googleapis.com", "gcr.io/istio-release", "registry.istio.io"):
+            assert retired.encode() not in content, path
+    app = (root / "bootstrap/argocd/project.yaml").read_text()
+    assert "https://blob.istio.io/istio-release/charts" in app
     committed = set(git(root, "ls-files").splitlines())
     assert {"mesh.yaml", ".gitignore", "README.md", "bootstrap/argocd/project.yaml"} <= committed
     assert (
@@ -66,14 +76,29 @@ def test_init_writes_options_with_safe_quoting(
 ) -> None:
     result = run_cli(
         capsys, "init", str(tmp_path / "r"), "--mesh-id", "yes", "--repo-url", "https://x/y.git",
-        "--revision", "production", "--istio-version", "1.29.2", "--trust-domain", "corp.example",
+        "--revision", "production", "--istio-version", "1.29.6", "--trust-domain", "corp.example",
         "--secrets", "manual",
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     mesh = spec.parse((tmp_path / "r/mesh.yaml").read_text()).mesh
-    assert (mesh.mesh_id, mesh.revision, mesh.istio_version) == ("yes", "production", "1.29.2")
+    assert (mesh.mesh_id, mesh.revision, mesh.istio_version) == ("yes", "production", "1.29.6")
+    assert "warning" not in result.stderr  # a catalogued release
     assert (mesh.trust_domain, mesh.secrets_provider) == ("corp.example", "manual")
     assert git(tmp_path / "r", "rev-parse", "--abbrev-ref", "HEAD") == "production"
+
+
+def test_init_renders_an_unknown_version_with_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """validate is the gate for versions; init pins what it is told and says so."""
+    result = run_cli(
+        capsys, "init", str(tmp_path / "r"), "--mesh-id", "m", "--repo-url", "https://x/y.git",
+        "--istio-version", "1.30.99",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert "istio.version 1.30.99 is not in meshgen's release catalogue" in result.stderr
+    assert "--allow-unknown-version" in result.stderr
+    assert spec.parse((tmp_path / "r/mesh.yaml").read_text()).mesh.istio_version == "1.30.99"
 
 
 def test_init_without_repo_url_fails_cleanly_and_creates_nothing(

@@ -21,7 +21,15 @@ from pathlib import Path
 
 import pytest
 
-from helpers import commit_rendered, edit, git, run_cli, two_network_mesh, upstream_root
+from helpers import (
+    commit_rendered,
+    edit,
+    git,
+    pin_istio,
+    run_cli,
+    two_network_mesh,
+    upstream_root,
+)
 from meshgen.commands import validate
 from meshgen.validation import ERROR, UNCHECKED, Finding
 
@@ -58,7 +66,7 @@ def upstream_options(upstream: Path, root: Path, **extra: object) -> validate.Op
 
 def make_repo(root: Path) -> Path:
     """The README's two-network mesh, rendered and committed."""
-    return commit_rendered(root, two_network_mesh())
+    return commit_rendered(root, pin_istio(two_network_mesh(), ISTIO))
 
 
 def errors(findings: list[Finding], check: str, file: str | None = None) -> list[Finding]:
@@ -108,7 +116,7 @@ def broken(
     # A misspelled istiod key (Istio's key is multiCluster).
     edit(root, "clusters/cluster-1/values/istiod.yaml", "multiCluster:", "multicluster:")
     # A gateway value the chart's values.schema.json rejects.
-    edit(root, "clusters/cluster-2/values/gateway.yaml", "replicaCount: 1", "replicaCount: two")
+    edit(root, "clusters/cluster-2/values/gateway.yaml", "maxReplicas: 5", "maxReplicas: five")
     # An Application whose value file is missing.
     (root / "clusters/cluster-2/values/base.yaml").unlink()
     # An ExternalSecret with a wrong field.
@@ -149,12 +157,12 @@ def broken(
 def test_misspelled_istiod_key(broken: list[Finding]) -> None:
     (finding,) = errors(broken, "helm-values", "clusters/cluster-1/values/istiod.yaml")
     assert finding.message.startswith("global.multicluster is not a value of the istiod chart")
-    assert finding.line == 6 and finding.cluster == "cluster-1" and finding.fix
+    assert finding.line == 8 and finding.cluster == "cluster-1" and finding.fix
 
 
 def test_gateway_value_rejected_by_the_chart_schema(broken: list[Finding]) -> None:
     (finding,) = errors(broken, "helm-values", "clusters/cluster-2/values/gateway.yaml")
-    assert "replicaCount: 'two' is not of type 'integer'" in finding.message
+    assert "autoscaling.maxReplicas: 'five' is not of type 'integer'" in finding.message
     assert "values.schema.json" in finding.message and finding.line is not None
 
 
@@ -270,12 +278,7 @@ def test_pull_failure_is_one_line_and_exit_2(
 ) -> None:
     """--pull runs the real `helm pull`; a closed loopback port fails at once, offline."""
     root = make_repo(tmp_path / "mesh")
-    edit(
-        root,
-        "mesh.yaml",
-        "repository:",
-        "istio:\n  chartRepository: http://127.0.0.1:9/c\nrepository:",
-    )
+    edit(root, "mesh.yaml", "istio:\n", "istio:\n  chartRepository: http://127.0.0.1:9/c\n")
     monkeypatch.setenv(validate.CHART_CACHE_ENV, str(tmp_path / "cache"))
     run_cli(capsys, "render", "--repo", str(root))
     result = run_cli(capsys, "validate", "--repo", str(root), "--pull")
@@ -336,9 +339,7 @@ def test_pull_fills_the_chart_cache_and_checks_against_it(
 ) -> None:
     """--pull runs the real `helm pull --untar` against a chart repository on loopback."""
     root = make_repo(tmp_path / "mesh")
-    edit(
-        root, "mesh.yaml", "repository:", f"istio:\n  chartRepository: {chart_server}\nrepository:"
-    )
+    edit(root, "mesh.yaml", "istio:\n", f"istio:\n  chartRepository: {chart_server}\n")
     assert run_cli(capsys, "render", "--repo", str(root)).exit_code == 0
     edit(root, "clusters/cluster-2/values/istiod.yaml", "meshID:", "meshId:")
     cache = tmp_path / "cache"

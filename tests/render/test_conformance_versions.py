@@ -271,7 +271,7 @@ def test_render_and_validate(
         charts=upstream / "istio" / version / "charts",
         jobs=WORKERS,
     )
-    findings = validate.collect(options, rendered=rendered)
+    findings = validate.collect(options, helm_output=rendered)
     # Nothing wrong and nothing unchecked; a warning (say, about the version) does not fail.
     reported = [f for f in findings if f.severity != WARNING]
     assert reported == [], "\n".join(

@@ -51,10 +51,12 @@ def test_istiod_values_join_each_cluster_to_the_mesh(files: dict[str, str]) -> N
     for name, network in (("cluster-1", "network1"), ("cluster-2", "network2")):
         values = load(files, f"clusters/{name}/values/istiod.yaml")
         assert values["global"] == {
+            "hub": "docker.io/istio",
             "meshID": "mesh1",
             "multiCluster": {"clusterName": name},
             "network": network,
         }
+        assert values["hub"] == "docker.io/istio"
         assert values["meshConfig"]["trustDomain"] == "cluster.local"
         proxy = values["meshConfig"]["defaultConfig"]["proxyMetadata"]
         assert proxy == {"ISTIO_META_DNS_CAPTURE": "true"}
@@ -70,7 +72,9 @@ def test_only_cluster_2_runs_an_east_west_gateway(files: dict[str, str]) -> None
     gateway = load(files, "clusters/cluster-2/values/gateway.yaml")
     assert gateway["name"] == "istio-eastwestgateway"
     assert gateway["networkGateway"] == "network2"
-    assert gateway["replicaCount"] == 1 and gateway["autoscaling"] == {"enabled": False}
+    # Sized like upstream's default: the chart's autoscaler, 1 to 5 pods.
+    assert "replicaCount" not in gateway
+    assert gateway["autoscaling"] == {"enabled": True, "minReplicas": 1, "maxReplicas": 5}
     assert gateway["service"] == {"type": "LoadBalancer"}
     app = load(files, "clusters/cluster-2/applications/istio-eastwestgateway.yaml")
     assert app["spec"]["sources"][0]["helm"]["releaseName"] == "istio-eastwestgateway"
@@ -86,7 +90,8 @@ def test_gateway_replicas_autoscaling_and_annotations() -> None:
     )
     out = render_repository(spec.parse(text).mesh, library.load())
     gateway = yaml.load(out["clusters/c1/values/gateway.yaml"])
-    assert gateway["replicaCount"] == 2
+    # The earlier spelling (replicas + maxReplicas) still means autoscaling between them.
+    assert "replicaCount" not in gateway
     assert gateway["autoscaling"] == {"enabled": True, "minReplicas": 2, "maxReplicas": 6}
     assert gateway["service"] == {
         "type": "NodePort",
@@ -169,9 +174,9 @@ def test_applications_are_ordered_multi_source_and_labelled(files: dict[str, str
     istiod = apps["istiod"]["spec"]
     chart, values = istiod["sources"]
     assert chart == {
-        "repoURL": "https://istio-release.storage.googleapis.com/charts",
+        "repoURL": "https://blob.istio.io/istio-release/charts",
         "chart": "istiod",
-        "targetRevision": "1.30.3",
+        "targetRevision": "1.31.1",
         "helm": {
             "releaseName": "istiod",
             "valueFiles": ["$values/clusters/cluster-2/values/istiod.yaml"],
@@ -198,7 +203,7 @@ def test_bootstrap_project_allows_only_the_mesh(files: dict[str, str]) -> None:
     ]
     assert set(project["spec"]["sourceRepos"]) == {
         "https://git.example.com/mesh.git",
-        "https://istio-release.storage.googleapis.com/charts",
+        "https://blob.istio.io/istio-release/charts",
     }
     kustomization = load(files, "bootstrap/argocd/kustomization.yaml")
     assert kustomization["resources"] == [

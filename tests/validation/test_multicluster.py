@@ -137,7 +137,11 @@ BREAKAGES = [
     # p4: istiod of another mesh and trust domain; a gateway of a revision nobody injects.
     ("clusters/p4/values/istiod.yaml", "meshID: neg", "meshID: other"),
     ("clusters/p4/values/istiod.yaml", "trustDomain: cluster.local", "trustDomain: p4.local"),
-    ("clusters/p4/values/gateway.yaml", "replicaCount:", "revision: canary\nreplicaCount:"),
+    (
+        "clusters/p4/values/gateway.yaml",
+        "networkGateway: n5\n",
+        "networkGateway: n5\nrevision: canary\n",
+    ),
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -255,3 +256,30 @@ def show_file(repo: Repo, commit: str, path: str) -> str | None:
         return repo.git.show(f"{commit}:{path}", strip_newline_in_stdout=False)
     except git.GitCommandError:
         return None
+
+
+def read_files(repo: Repo, commit: str, paths: Iterable[str]) -> dict[str, str]:
+    """The text of each of ``paths`` at ``commit`` (those it has), read by one
+    ``git cat-file --batch`` rather than a process per file."""
+    wanted = sorted(set(paths))
+    if not wanted:
+        return {}
+    request = "".join(f"{commit}:{path}\n" for path in wanted).encode("utf-8")
+    result = subprocess.run(
+        ["git", "-C", str(repo.working_tree_dir), "cat-file", "--batch"],
+        input=request,
+        capture_output=True,
+        check=False,
+    )
+    out, position, found = result.stdout, 0, {}
+    for path in wanted:
+        end = out.index(b"\n", position)
+        header = out[position:end].split()
+        position = end + 1
+        if len(header) != 3:  # "<name> missing" (or ambiguous): no content follows
+            continue
+        size = int(header[2])
+        if header[1] == b"blob":
+            found[path] = out[position : position + size].decode("utf-8", "replace")
+        position += size + 1
+    return found

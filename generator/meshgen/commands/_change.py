@@ -7,7 +7,7 @@ end with the mesh-level summary and the next step (push, open a pull request).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,11 +41,21 @@ class Proposal:
     branch: str
     options: BranchOptions
 
+    warnings: list[str] = field(default_factory=list)
+    moves: list[str] = field(default_factory=list)  # what render moves off retired locations
+
     def plan(self, updated: spec.MeshDocument) -> workspace.ChangeSet:
         desired = mesh_repo.desired_files(updated)
-        return workspace.plan_changes(
+        changes = workspace.plan_changes(
             self.root, desired, owned={spec.MESH_FILE: spec.to_text(updated)}
         )
+        # Read before the files are rewritten: retired locations, unknown version.
+        unknown = mesh_repo.unknown_version_warning(updated.mesh)
+        self.warnings = [unknown] if unknown else []
+        notices = mesh_repo.location_notices(self.root, updated, changes.write)
+        self.warnings += [f"{n.message}; fix: {n.fix}" for n in notices]
+        self.moves = [n.change for n in notices if n.change]
+        return changes
 
     def apply(
         self, changes: workspace.ChangeSet, title: str, summary: list[str], verb: str
@@ -99,7 +109,7 @@ class Proposal:
         for warning in network_reachability(mesh[1]):
             if warning not in before:
                 output.warn(warning)
-        for warning in missing_secrets(self.root, mesh[1]):
+        for warning in [*self.warnings, *missing_secrets(self.root, mesh[1])]:
             output.warn(warning)
         output.info(f"{len(changes.write)} files written, {len(changes.remove)} removed:")
         for path in changes.paths:

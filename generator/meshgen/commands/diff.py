@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from meshgen import diffreport, graph, library, mesh_repo, meshdiff, output, spec
+from meshgen import diffreport, graph, library, mesh_repo, meshdiff, output, releases, spec
 from meshgen.adapters import git as gitops
 from meshgen.adapters import kustomize
 from meshgen.errors import MeshgenError
@@ -39,8 +39,10 @@ def default_base(repo: Repo, revision: str) -> tuple[str, str]:
     )
 
 
-def _base_mesh(repo: Repo, base: str | None, revision: str) -> tuple[str, str, spec.Mesh]:
-    """(label, mesh.yaml text, mesh) at ``base``."""
+def _base_mesh(
+    repo: Repo, base: str | None, revision: str
+) -> tuple[str, str, spec.MeshDocument, str]:
+    """(label, mesh.yaml text, mesh, commit) at ``base``."""
     if base is None:
         name, commit = default_base(repo, revision)
     else:
@@ -54,7 +56,7 @@ def _base_mesh(repo: Repo, base: str | None, revision: str) -> tuple[str, str, s
     label = f"{name} ({commit[:12]})"
     if text is None:
         raise MeshgenError(f"--base {label}: has no {spec.MESH_FILE}; pass a later --base")
-    return label, text, spec.parse(text, source=f"{commit[:12]}:{spec.MESH_FILE}").mesh
+    return label, text, spec.parse(text, source=f"{commit[:12]}:{spec.MESH_FILE}"), commit
 
 
 def _write_tree(root: Path, files: dict[str, str]) -> None:
@@ -151,8 +153,10 @@ def cluster_changes(
 
 
 def build_report(repo: Repo, root: Path, base: str | None) -> diffreport.Report:
-    after = mesh_repo.load(root).mesh
-    label, old_text, before = _base_mesh(repo, base, after.revision)
+    document = mesh_repo.load(root)
+    after = document.mesh
+    label, old_text, base_document, commit = _base_mesh(repo, base, after.revision)
+    before = base_document.mesh
     lib = library.load()
     old_files = {spec.MESH_FILE: old_text, **render_repository(before, lib)}
     new_text = (root / spec.MESH_FILE).read_text(encoding="utf-8")
@@ -160,12 +164,24 @@ def build_report(repo: Repo, root: Path, base: str | None) -> diffreport.Report:
     changed = diffreport.file_changes(old_files, new_files)
     return diffreport.Report(
         base=label,
-        summary=meshdiff.summarize(before, after),
+        summary=meshdiff.summarize(before, after) + _moves(repo, commit, document, old_files),
         clusters=cluster_changes(before, after, old_files, new_files, changed),
         files=changed,
         diff=diffreport.unified_diff(old_files, new_files, list(changed)),
         graph=graph.to_mermaid(after),
     )
+
+
+def _moves(
+    repo: Repo, commit: str, document: spec.MeshDocument, base_render: dict[str, str]
+) -> list[str]:
+    """Charts and images this change moves off a retired location, from what the base
+    commit's generated files (as committed, not re-rendered) name by an old default."""
+    paths = [p for p in base_render if p.endswith(".yaml") and p != spec.MESH_FILE]
+    committed = gitops.read_files(repo, commit, paths)
+    settings = mesh_repo.location_settings(document, committed)
+    notices = releases.location_notices(library.istio_releases(), settings)
+    return [n.change for n in notices if n.change]
 
 
 def run(repo_option: Path | None, base: str | None, output_format: str) -> int:

@@ -27,7 +27,7 @@ class Options:
     mesh_id: str
     repo_url: str | None = None
     revision: str = spec.DEFAULT_REVISION
-    istio_version: str = spec.DEFAULT_ISTIO_VERSION
+    istio_version: str | None = None  # None: the newest GA release of the catalogue
     trust_domain: str = spec.DEFAULT_TRUST_DOMAIN
     engine: str = "argocd"
     secrets: str = "external-secrets"
@@ -54,7 +54,7 @@ def scaffold(options: Options, repo_url: str) -> dict[str, str]:
             "mesh_id": scalar(options.mesh_id),
             "repo_url": scalar(repo_url),
             "revision": scalar(options.revision),
-            "istio_version": scalar(options.istio_version),
+            "istio_version": scalar(options.istio_version or spec.DEFAULT_ISTIO_VERSION),
             "trust_domain": scalar(options.trust_domain),
             "engine": scalar(options.engine),
             "secrets_provider": scalar(options.secrets),
@@ -182,6 +182,9 @@ def run(options: Options) -> int:
         else:
             workspace.restore(directory, previous)
         raise
+    unknown = mesh_repo.unknown_version_warning(document.mesh)
+    if unknown:
+        output.warn(unknown)
     output.heading(f"Created mesh {document.mesh.mesh_id} in {directory}")
     for path in changes.paths:
         output.info(f"  {path}")

@@ -12,7 +12,7 @@ def run(request: spec.NewCluster, options: _change.BranchOptions) -> int:
     before = document.mesh
     updated, _ = spec.add_cluster(document, request)
     changes = proposal.plan(updated)
-    summary = meshdiff.summarize(before, updated.mesh)
+    summary = meshdiff.summarize(before, updated.mesh) + proposal.moves
     title = f"Add cluster {request.name} to mesh {updated.mesh.mesh_id}"
     base_branch = proposal.apply(changes, title, summary, "new-cluster")
     proposal.report(

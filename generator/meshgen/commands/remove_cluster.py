@@ -95,7 +95,7 @@ def run(name: str, force: bool, options: _change.BranchOptions) -> int:
     changes = proposal.plan(updated)
     leftovers = secret_files_of(proposal.root, before, removal)
     changes.remove = sorted({*changes.remove, *leftovers})
-    summary = meshdiff.summarize(before, updated.mesh)
+    summary = meshdiff.summarize(before, updated.mesh) + proposal.moves
     cleanup = cleanup_outside_git(before, removal)
     names = ", ".join(c.name for c in removal.clusters)
     title = f"Remove cluster {names} from mesh {updated.mesh.mesh_id}"

@@ -14,6 +14,11 @@ def run(repo: Path | None, check: bool) -> int:
     root = mesh_repo.find_root(repo)
     document = mesh_repo.load(root)
     changes = mesh_repo.plan_render(root, document)
+    # Read before the files are rewritten: what they still take from meshgen's old defaults.
+    notices = mesh_repo.location_notices(root, document, changes.write)
+    unknown = mesh_repo.unknown_version_warning(document.mesh)
+    for warning in ([unknown] if unknown else []) + [f"{n.message}; fix: {n.fix}" for n in notices]:
+        output.warn(warning)
     if check:
         if not changes:
             output.info(f"{root}: up to date with mesh.yaml ({changes.unchanged} generated files)")

@@ -36,6 +36,8 @@ class Options:
     format: str = "text"
     jobs: int | None = None
     ca_dirs: tuple[Path, ...] = ()  # CA folders (from `meshgen ca issue --out`) to check expiry
+    allow_unknown_version: bool = False  # an istio.version not in the catalogue is no error
+    today: datetime.date | None = None  # for end of support (default: today, UTC)
 
 
 def chart_cache() -> Path:
@@ -103,11 +105,11 @@ def _guarded(check: str, run: Callable[[], list[Finding]]) -> list[Finding]:
 def collect(
     options: Options,
     step: Callable[[str], None] = lambda _name: None,
-    rendered: dict[HelmRelease, str | None] | None = None,
+    helm_output: dict[HelmRelease, str | None] | None = None,
 ) -> list[Finding]:
     """Every finding of every check, in report order. Bad usage raises MeshgenError.
 
-    ``rendered`` (when given) receives what ``helm template`` rendered for each release.
+    ``helm_output`` (when given) receives what ``helm template`` rendered for each release.
     """
     from meshgen.validation import (
         drift,
@@ -115,6 +117,7 @@ def collect(
         kustomize,
         mesh,
         multicluster,
+        release,
         schemas,
         secrets,
         trust,
@@ -132,9 +135,21 @@ def collect(
     document, findings = mesh.check(root)
     mesh_model = document.mesh if document is not None else None
     kube_version = mesh_model.kubernetes_version if mesh_model else spec.DEFAULT_KUBERNETES_VERSION
+    changes = None
+    if document is not None:
+        try:  # one render for the drift check and for what old defaults left in the files
+            changes = mesh_repo.plan_render(root, document)
+        except MeshgenError:
+            changes = None  # a hand-written file where a generated one goes: drift says so
+        today = options.today or datetime.datetime.now(datetime.timezone.utc).date()
+        loaded, rendered = document, list(changes.write) if changes is not None else []
+        findings += _guarded(
+            "mesh",
+            lambda: release.check(root, loaded, today, options.allow_unknown_version, rendered),
+        )
     step("drift")
     if document is not None:
-        findings += _guarded("drift", lambda: drift.check(root, document))
+        findings += _guarded("drift", lambda: drift.check(root, document, changes))
     else:
         findings.append(_skipped("drift", *INVALID_MESH))
     engine = engine_module(mesh_model.engine) if mesh_model else None
@@ -156,11 +171,11 @@ def collect(
 
     step("helm-values")
     releases: list[HelmRelease] = []
-    rendered = {} if rendered is None else rendered  # helm template output, for multicluster
+    templates = {} if helm_output is None else helm_output  # for multicluster
 
     def check_values(module: ModuleType) -> list[Finding]:
         releases.extend(module.helm_releases(view, jobs))
-        return helm_values.check(view, releases, charts, kube_version, jobs, rendered)
+        return helm_values.check(view, releases, charts, kube_version, jobs, templates)
 
     findings += with_engine("helm-values", check_values)
     step("schema")
@@ -168,7 +183,9 @@ def collect(
     step("gitops")
     findings += with_engine("gitops", lambda module: module.wiring(view, jobs))
     step("multicluster")
-    findings += with_engine("multicluster", lambda _m: multicluster.check(view, releases, rendered))
+    findings += with_engine(
+        "multicluster", lambda _m: multicluster.check(view, releases, templates)
+    )
     step("secrets")
     findings += _guarded("secrets", lambda: secrets.check(root))
     step("trust")

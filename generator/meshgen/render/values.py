@@ -2,6 +2,12 @@
 
 Fixed values come from ``charts/<chart>/meshgen.yaml``; the keys that make a cluster part of the
 mesh are computed here from ``mesh.yaml`` (Istio 1.30 key paths, no ``pilot.*``).
+
+Images: the istiod chart is the one that pulls Istio images (istiod itself through ``hub``, and
+every proxy it injects, the east-west gateway's included, through ``global.hub``); both are set
+from ``istio.hub`` so no cluster depends on a chart's built-in registry. The base chart runs no
+pods, and the gateway chart's image is ``auto``, filled in by the injector from istiod's
+``global.hub``: neither reads a hub.
 """
 
 from __future__ import annotations
@@ -137,7 +143,17 @@ def external_istiod_values(mesh: Mesh, cluster: Cluster, config: Cluster) -> dic
     }
 
 
+def image_values(mesh: Mesh) -> dict[str, Any]:
+    """Where istiod and the proxies it injects pull their images from."""
+    return {"hub": mesh.hub, "global": {"hub": mesh.hub}}
+
+
 def istiod_values(mesh: Mesh, cluster: Cluster) -> dict[str, Any]:
+    values = _istiod_role_values(mesh, cluster)
+    return deep_merge(image_values(mesh), values)
+
+
+def _istiod_role_values(mesh: Mesh, cluster: Cluster) -> dict[str, Any]:
     if cluster.role == REMOTE:
         control = mesh.control_plane_of(cluster)
         assert control is not None
@@ -176,23 +192,21 @@ def gateway_values(mesh: Mesh, cluster: Cluster) -> dict[str, Any]:
     """The east-west gateway release: ``networkGateway`` makes the chart add the network label,
     the requested-network-view env and ports 15021/15443/15012/15017 itself."""
     gateway = cluster.east_west_gateway
-    if gateway.max_replicas is None:
-        autoscaling: dict[str, Any] = {"enabled": False}
-    else:
-        autoscaling = {
+    values: dict[str, Any] = {"networkGateway": cluster.network}
+    if gateway.replicas is None:
+        # The chart's HorizontalPodAutoscaler; written out so a chart default never resizes it.
+        values["autoscaling"] = {
             "enabled": True,
-            "minReplicas": gateway.replicas,
+            "minReplicas": gateway.min_replicas,
             "maxReplicas": gateway.max_replicas,
         }
+    else:
+        values["replicaCount"] = gateway.replicas
+        values["autoscaling"] = {"enabled": False}
     service: dict[str, Any] = {"type": gateway.service_type}
     if gateway.annotations:
         service["annotations"] = dict(sorted(gateway.annotations.items()))
-    values: dict[str, Any] = {
-        "networkGateway": cluster.network,
-        "replicaCount": gateway.replicas,
-        "autoscaling": autoscaling,
-        "service": service,
-    }
+    values["service"] = service
     revision = mesh.revision_of(cluster)
     if revision:
         values["revision"] = revision

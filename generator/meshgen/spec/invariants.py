@@ -16,8 +16,39 @@ from meshgen.spec.model import (
     PRIMARY,
     REMOTE,
     Cluster,
+    EastWestGateway,
     Mesh,
 )
+
+
+def _check_gateway_size(
+    tree: Any, path: list[Any], gateway: EastWestGateway, fail: Callable[[list[Any], str], None]
+) -> None:
+    """Either a fixed ``replicas`` or autoscaler bounds, with the minimum not above the
+    maximum (``replicas`` + ``maxReplicas`` is the earlier spelling of the bounds)."""
+    raw: Any = tree
+    for key in [*path, "eastWestGateway"]:
+        if isinstance(raw, dict):
+            raw = raw.get(key)
+        elif isinstance(raw, list) and isinstance(key, int) and key < len(raw):
+            raw = raw[key]
+        else:
+            raw = None
+    keys = set(raw) if isinstance(raw, dict) else set()
+    if "autoscaling" in keys and keys & {"replicas", "maxReplicas"}:
+        other = "replicas" if "replicas" in keys else "maxReplicas"
+        fail(
+            [*path, "eastWestGateway", other],
+            f"{other} and autoscaling both size the gateway; keep autoscaling "
+            "{minReplicas, maxReplicas}, or a fixed replicas without autoscaling",
+        )
+    if gateway.autoscaled and gateway.max_replicas < gateway.min_replicas:
+        where = "maxReplicas" if "maxReplicas" in keys else "autoscaling"
+        fail(
+            [*path, "eastWestGateway", where],
+            f"maxReplicas {gateway.max_replicas} is below the minimum {gateway.min_replicas}; "
+            "raise maxReplicas or lower the minimum",
+        )
 
 
 def check_invariants(mesh: Mesh, tree: Any = None, source: str = MESH_FILE) -> None:
@@ -57,13 +88,7 @@ def check_invariants(mesh: Mesh, tree: Any = None, source: str = MESH_FILE) -> N
                 f"network {cluster.network!r} is not declared under networks; "
                 f"add '- name: {cluster.network}' there",
             )
-        gateway = cluster.east_west_gateway
-        if gateway.max_replicas is not None and gateway.max_replicas < gateway.replicas:
-            fail(
-                [*path, "eastWestGateway", "maxReplicas"],
-                f"maxReplicas {gateway.max_replicas} is below replicas {gateway.replicas}; "
-                "raise maxReplicas or lower replicas",
-            )
+        _check_gateway_size(tree, path, cluster.east_west_gateway, fail)
         for key, cidrs in (
             ("podCIDRs", cluster.pod_cidrs),
             ("serviceCIDRs", cluster.service_cidrs),

@@ -12,10 +12,14 @@ from meshgen.validation import Finding, cluster_of
 FIX = "run `meshgen render` and commit the result (change mesh.yaml, not generated files)"
 
 
-def check(root: Path, document: spec.MeshDocument) -> list[Finding]:
-    """Hand edits, missing and stale generated files, each with its diff (as ``render --check``)."""
+def check(
+    root: Path, document: spec.MeshDocument, changes: workspace.ChangeSet | None = None
+) -> list[Finding]:
+    """Hand edits, missing and stale generated files, each with its diff (as ``render --check``).
+
+    ``changes`` is ``mesh_repo.plan_render`` when the caller has it already."""
     try:
-        changes = mesh_repo.plan_render(root, document)
+        changes = changes if changes is not None else mesh_repo.plan_render(root, document)
     except MeshgenError as exc:
         return [Finding(check="drift", message=str(exc), fix=FIX)]
     findings = []

@@ -4,8 +4,11 @@ For each release the GitOps engine will install (chart, version, value files in 
 
 - when the chart's ``values.yaml`` is available (``--charts DIR`` or the ``--pull`` cache),
   every key set must exist in the chart's defaults (Istio nests them under
-  ``_internal_defaults_do_not_set``), except the :data:`ALLOWED_UNLISTED` keys the charts read
-  without defaulting them; :data:`FREE_FORM` maps are not descended into;
+  ``_internal_defaults_do_not_set``) or be read by that chart's templates without a default
+  (:func:`chart_reads`: ``.Values.a.b`` and ``dig "a" "b" <default> .Values``, such as
+  ``global.readerServiceAccount`` from 1.31), or be one of the :data:`ALLOWED_UNLISTED` keys;
+  :data:`FREE_FORM` maps are not descended into. The chart is the one of the release's
+  version, so the keys accepted follow the version;
 - when the chart ships ``values.schema.json``, the merged values must validate against it;
 - ``helm template`` of the chart with exactly those value files, at the mesh's Kubernetes
   version, must succeed; its output is handed to the caller (``rendered``: the output, or
@@ -18,7 +21,9 @@ A release whose chart is not available is reported as unchecked.
 from __future__ import annotations
 
 import copy
+import functools
 import json
+import re
 import tempfile
 import threading
 from collections.abc import Callable
@@ -47,6 +52,12 @@ ALLOWED_UNLISTED = {
     ("compatibilityVersion",),
     ("platform",),
 }
+# Maps upstream documents for several charts with all their keys, where a chart's templates
+# read only some of them (1.31's base reads global.readerServiceAccount.name, istiod also
+# .namespace): accepted as a whole in a chart that reads any of their keys.
+DOCUMENTED_MAPS = {
+    ("global", "readerServiceAccount"): {"name", "namespace"},
+}
 # Maps whose keys are data, not chart settings: their own keys are not checked.
 FREE_FORM = {
     ("meshConfig",),
@@ -58,23 +69,63 @@ FREE_FORM = {
 }
 
 
+# A template's reads of the values: ``.Values.a.b`` (also ``$.Values``), and ``dig "a" "b"
+# <default> .Values`` (what Istio's charts use for keys they do not default).
+_VALUES_REFERENCE = re.compile(r"\.Values((?:\.[A-Za-z_][A-Za-z0-9_]*)+)")
+_DIG = re.compile(r"\bdig((?:\s+(?:\"[^\"]*\"|[^\s\"()]+))+?)\s+\$?\.Values\b")
+_DIG_ARGUMENT = re.compile(r'"([^"]*)"|[^\s"]+')
+
+
+def template_reads(text: str) -> set[tuple[str, ...]]:
+    """The value paths a template (or ``files/`` template) reads."""
+    paths = {tuple(m.group(1).split(".")[1:]) for m in _VALUES_REFERENCE.finditer(text)}
+    for match in _DIG.finditer(text):
+        arguments = list(_DIG_ARGUMENT.finditer(match.group(1)))[:-1]  # the last is the default
+        if arguments and all(a.group(1) is not None for a in arguments):
+            paths.add(tuple(a.group(1) for a in arguments))
+    return paths
+
+
+@functools.cache
+def chart_reads(chart_dir: Path) -> frozenset[tuple[str, ...]]:
+    """Every value path the chart's templates and ``files/`` read."""
+    found: set[tuple[str, ...]] = set()
+    for folder in ("templates", "files"):
+        for path in sorted((chart_dir / folder).rglob("*")):
+            if path.is_file() and path.suffix in (".yaml", ".yml", ".tpl", ".txt", ".json"):
+                found |= template_reads(path.read_text(encoding="utf-8", errors="replace"))
+    for parent, keys in DOCUMENTED_MAPS.items():
+        if any(read[: len(parent)] == parent and len(read) > len(parent) for read in found):
+            found |= {(*parent, key) for key in keys}
+    return frozenset(found)
+
+
 def unknown_value_paths(
-    values: dict[str, Any], defaults: Any, prefix: tuple[str, ...] = ()
+    values: dict[str, Any],
+    defaults: Any,
+    prefix: tuple[str, ...] = (),
+    reads: frozenset[tuple[str, ...]] = frozenset(),
 ) -> list[tuple[str, ...]]:
-    """Key paths of ``values`` that the chart defaults do not have."""
+    """Key paths of ``values`` that the chart defaults do not have and its templates
+    (``reads``, see :func:`chart_reads`) do not read."""
     problems: list[tuple[str, ...]] = []
     for key, value in values.items():
         path = (*prefix, str(key))
         if path in ALLOWED_UNLISTED:
             continue
         if not isinstance(defaults, dict) or key not in defaults:
+            if path in reads:
+                continue  # read without a default: the chart takes whatever it is given
+            if isinstance(value, dict) and any(r[: len(path)] == path for r in reads):
+                problems += unknown_value_paths(value, None, path, reads)
+                continue
             problems.append(path)
             continue
         if path in FREE_FORM or not isinstance(value, dict):
             continue
         default = defaults[key]
         if isinstance(default, dict) and default:
-            problems += unknown_value_paths(value, default, path)
+            problems += unknown_value_paths(value, default, path, reads)
         elif default != {}:  # an empty default map is free-form by upstream's own declaration
             problems.append(path)
     return problems
@@ -198,7 +249,7 @@ def _check_release(
         values = docs[0][1] if docs and isinstance(docs[0][1], dict) else {}
         present.append((path, text, own is None))
         merged = deep_merge(merged, values)
-        for unknown in unknown_value_paths(values, defaults):
+        for unknown in unknown_value_paths(values, defaults, reads=chart_reads(chart_dir)):
             dotted = ".".join(unknown)
             findings.append(
                 _finding(
@@ -256,6 +307,13 @@ def _check_release(
     return findings
 
 
+def _pull_source(chart: str, repo_url: str) -> str:
+    """What ``helm pull`` takes for ``chart`` from ``repo_url``."""
+    if repo_url.startswith("oci://"):
+        return f"{repo_url.rstrip('/')}/{chart}"
+    return f"{chart} --repo {repo_url}" if repo_url else f"istio/{chart}"
+
+
 def check(
     view: RepoView,
     releases: list[HelmRelease],
@@ -283,8 +341,9 @@ def check(
                 check="helm-values",
                 message=f"chart {chart} {version} is not available: the values of "
                 f"{len(group)} releases are not checked against it",
-                fix="pass --charts DIR with the unpacked chart (`helm pull istio/"
-                f"{chart} --version {version} --untar`), or run with --pull",
+                fix="pass --charts DIR with the unpacked chart (`helm pull "
+                f"{_pull_source(chart, group[0].repo_url)} --version {version} --untar`), or "
+                "run with --pull",
                 severity=UNCHECKED,
             )
         )

@@ -8,7 +8,7 @@ Kustomizations that install the mesh in order:
 
 1. one per overlay synced before the charts (``istio-system``: the namespace with its network
    label, and the remote secrets), with ``wait``;
-2. ``istio-charts`` (``clusters/<cluster>/charts/``): the HelmRepository and one HelmRelease per
+2. ``istio-charts`` (``clusters/<cluster>/charts/``): the chart source and one HelmRelease per
    upstream chart, chained with ``dependsOn`` (base, istiod, gateway), so the gateway never
    starts before the sidecar injector; with ``wait``, it is Ready only when every release is;
 3. one per overlay synced after the charts (``mesh-config``), which waits for ``istio-charts``.
@@ -17,6 +17,12 @@ The HelmReleases take their values from the very files meshgen renders: a
 ``configMapGenerator`` next to them (``values/kustomization.yaml``) turns each values file into
 a ConfigMap with a content hash in its name, and ``charts/kustomizeconfig.yaml`` teaches
 kustomize to rewrite ``valuesFrom`` to that name, so every values change rolls the release.
+
+The chart source follows ``istio.chartRepository``: a Helm repository (``https://``) is one
+``HelmRepository`` that each HelmRelease's ``chart.spec`` names; an OCI registry (``oci://``)
+is, as Flux recommends (``HelmRepository`` of ``type: oci`` is in maintenance), one
+``OCIRepository`` per chart, pinned to the Istio version by tag, that each HelmRelease names
+in ``chartRef``.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import posixpath
 import re
 from typing import Any
 
+from meshgen.releases import is_oci
 from meshgen.render.files import cluster_labels, kustomization, yaml_file
 from meshgen.render.plan import ClusterPlan, Component
 from meshgen.spec import Mesh
@@ -36,6 +43,10 @@ NAMESPACE = "flux-system"  # where flux bootstrap installs Flux and its GitRepos
 BOOTSTRAP_FOLDER = "flux-system"
 GIT_SOURCE = {"kind": "GitRepository", "name": "flux-system"}
 HELM_REPOSITORY = "istio"
+HELM_REPOSITORY_FILE = "helm-repository.yaml"
+OCI_REPOSITORIES_FILE = "oci-repositories.yaml"
+# The layer of an OCI artifact that holds a Helm chart; copied as the .tgz helm-controller reads.
+HELM_CHART_LAYER = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 CHARTS_STAGE = "istio-charts"
 VALUES_KEY = "values.yaml"
 
@@ -84,6 +95,41 @@ def helm_repository(mesh: Mesh, plan: ClusterPlan) -> dict[str, Any]:
     }
 
 
+def oci_repository_name(chart: str) -> str:
+    return f"istio-chart-{chart}"
+
+
+def oci_repository(mesh: Mesh, plan: ClusterPlan, chart: str) -> dict[str, Any]:
+    """One chart of the OCI registry, at the mesh's Istio version."""
+    return {
+        "apiVersion": SOURCE_API,
+        "kind": "OCIRepository",
+        "metadata": _metadata(mesh, plan, oci_repository_name(chart), CHARTS_STAGE),
+        "spec": {
+            "interval": "1h",
+            "url": f"{mesh.chart_repository.rstrip('/')}/{chart}",
+            "ref": {"tag": mesh.istio_version},
+            "layerSelector": {"mediaType": HELM_CHART_LAYER, "operation": "copy"},
+        },
+    }
+
+
+def _chart(mesh: Mesh, chart: str) -> dict[str, Any]:
+    """The HelmRelease fields that name its chart: ``chartRef`` to the chart's OCIRepository,
+    or ``chart.spec`` in the HelmRepository."""
+    if is_oci(mesh.chart_repository):
+        return {"chartRef": {"kind": "OCIRepository", "name": oci_repository_name(chart)}}
+    return {
+        "chart": {
+            "spec": {
+                "chart": chart,
+                "version": mesh.istio_version,
+                "sourceRef": {"kind": "HelmRepository", "name": HELM_REPOSITORY},
+            }
+        }
+    }
+
+
 def helm_release(
     mesh: Mesh, plan: ClusterPlan, component: Component, after: Component | None
 ) -> dict[str, Any]:
@@ -93,13 +139,7 @@ def helm_release(
         "releaseName": component.chart.release,
         "targetNamespace": component.namespace,
         "storageNamespace": component.namespace,
-        "chart": {
-            "spec": {
-                "chart": component.chart.chart,
-                "version": mesh.istio_version,
-                "sourceRef": {"kind": "HelmRepository", "name": HELM_REPOSITORY},
-            }
-        },
+        **_chart(mesh, component.chart.chart),
     }
     if after is not None:
         spec["dependsOn"] = [{"name": after.name}]
@@ -163,10 +203,15 @@ def _chart_files(mesh: Mesh, plan: ClusterPlan, charts: list[Component]) -> dict
     values_folder = posixpath.dirname(charts[0].values_path or "")
     charts_folder = f"{plan.folder}/charts"
     files = {
-        f"{values_folder}/kustomization.yaml": yaml_file(_values_kustomization(mesh, plan, charts)),
-        f"{charts_folder}/helm-repository.yaml": yaml_file(helm_repository(mesh, plan)),
+        f"{values_folder}/kustomization.yaml": yaml_file(_values_kustomization(mesh, plan, charts))
     }
-    release_files = ["helm-repository.yaml"]
+    if is_oci(mesh.chart_repository):
+        sources = [oci_repository(mesh, plan, c.chart.chart) for c in charts if c.chart]
+        release_files = [OCI_REPOSITORIES_FILE]
+    else:
+        sources = [helm_repository(mesh, plan)]
+        release_files = [HELM_REPOSITORY_FILE]
+    files[f"{charts_folder}/{release_files[0]}"] = yaml_file(*sources)
     previous: Component | None = None
     for component in charts:
         release_files.append(f"{component.name}.yaml")
@@ -234,7 +279,8 @@ class FluxEngine:
             ),
             (
                 "clusters/<cluster>/charts/",
-                "the HelmRepository and HelmReleases, with values from "
+                "the chart source (HelmRepository, or an OCIRepository per chart) and the "
+                "HelmReleases, with values from "
                 "`clusters/<cluster>/values/` (`values/kustomization.yaml` makes the ConfigMaps)",
             ),
         ]

@@ -130,6 +130,12 @@ def all_applications(view: RepoView, walked: Walk) -> list[dict[str, Any]]:
     return list(found.values())
 
 
+def helm_repository_url(repo_url: str) -> str:
+    """The repository of a Helm source as Helm names it: Argo CD writes an OCI registry without
+    a scheme (``ghcr.io/istio/release/charts``), Helm as ``oci://ghcr.io/...``."""
+    return repo_url if "://" in repo_url or not repo_url else f"oci://{repo_url}"
+
+
 def helm_releases(view: RepoView, jobs: int = 1) -> list[HelmRelease]:
     """Every chart source of every Application, with its ``$values`` files resolved."""
     releases = []
@@ -158,7 +164,7 @@ def helm_releases(view: RepoView, jobs: int = 1) -> list[HelmRelease]:
                     obj=object_label(app),
                     chart=str(source["chart"]),
                     version=str(source.get("targetRevision", "")),
-                    repo_url=str(source.get("repoURL", "")),
+                    repo_url=helm_repository_url(str(source.get("repoURL", ""))),
                     release=str(helm.get("releaseName") or _name(app)),
                     namespace=str(destination.get("namespace", "default")),
                     value_files=tuple(files),

@@ -429,6 +429,48 @@ def resolve_layers(
     return layers
 
 
+@dataclass(frozen=True)
+class ReleaseChart:
+    """The chart a HelmRelease installs: name, version and the repository it comes from
+    (``oci://...`` for an OCI registry)."""
+
+    chart: str
+    version: str
+    repo_url: str
+
+
+def release_chart(
+    release: dict[str, Any], objects: dict[Key, tuple[str, dict[str, Any]]]
+) -> ReleaseChart | None:
+    """Where a HelmRelease's chart comes from, as helm-controller resolves it: ``chart.spec``
+    in a HelmRepository, or ``chartRef`` to an OCIRepository (the chart is the last segment of
+    its URL, the version its tag) or to a HelmChart. None when it cannot be told (no chart, a
+    source the cluster does not apply, an OCI digest or semver range, an ExternalArtifact)."""
+
+    def url_of(obj: dict[str, Any], ref: Any) -> str:
+        found = objects.get(_ref_key(obj, ref))
+        return str(_map(found[1], "spec").get("url", "")) if found else ""
+
+    chart = _map(release, "spec", "chart", "spec")
+    if chart.get("chart"):
+        url = url_of(release, chart.get("sourceRef"))
+        return ReleaseChart(str(chart["chart"]), str(chart.get("version", "")), url)
+    ref = _map(release, "spec", "chartRef")
+    kind = ref.get("kind")
+    found = objects.get(_ref_key(release, ref)) if kind in CHART_REF_KINDS else None
+    if found is None:
+        return None
+    spec = _map(found[1], "spec")
+    if kind == "OCIRepository":
+        url, tag = str(spec.get("url", "")).rstrip("/"), _map(spec, "ref").get("tag")
+        repo, _, name = url.rpartition("/")
+        return ReleaseChart(name, str(tag), repo) if repo and name and tag else None
+    if kind == "HelmChart" and spec.get("chart"):
+        url = url_of(found[1], spec.get("sourceRef"))
+        return ReleaseChart(str(spec["chart"]), str(spec.get("version", "")), url)
+    return None
+
+
 def _release_name(release: dict[str, Any]) -> str:
     spec, name = _map(release, "spec"), str(_map(release, "metadata").get("name"))
     if spec.get("releaseName"):
@@ -447,18 +489,17 @@ def _releases(
         for path, release in cluster_walk.of_kind(HELM_GROUP, "HelmRelease"):
             file = view.locate(release, near=path)[0] or f"{path}/kustomization.yaml"
             layers = resolve_layers(view, release, file, objects, generated)
-            chart = _map(release, "spec", "chart", "spec")
+            chart = release_chart(release, objects)
             spec = _map(release, "spec")
             helm = None
-            if chart.get("chart") and not any(p[2] == "error" for p in layers.problems):
-                source = objects.get(_ref_key(release, chart.get("sourceRef")))
+            if chart is not None and not any(p[2] == "error" for p in layers.problems):
                 helm = HelmRelease(
                     cluster=cluster_walk.cluster,
                     file=file,
                     obj=object_label(release),
-                    chart=str(chart["chart"]),
-                    version=str(chart.get("version", "")),
-                    repo_url=str(_map(source[1], "spec").get("url", "")) if source else "",
+                    chart=chart.chart,
+                    version=chart.version,
+                    repo_url=chart.repo_url,
                     release=_release_name(release),
                     namespace=str(
                         spec.get("targetNamespace") or _map(release, "metadata").get("namespace")
@@ -612,11 +653,11 @@ def _order_findings(view: RepoView, walk: ClusterWalk) -> list[Finding]:
     graph, problems = _dependencies(view, walk, HELM_GROUP, "HelmRelease")
     findings += problems
     releases = walk.of_kind(HELM_GROUP, "HelmRelease")
+    objects = walk.objects()
     ranked = [
-        (CHART_RANK[chart], path, obj)
+        (CHART_RANK[chart.chart], path, obj)
         for path, obj in releases
-        if isinstance(chart := _map(obj, "spec", "chart", "spec").get("chart"), str)
-        and chart in CHART_RANK
+        if (chart := release_chart(obj, objects)) is not None and chart.chart in CHART_RANK
     ]
     names = {1: "base", 2: "istiod", 3: "gateway"}
     findings += _rank_findings(
@@ -669,19 +710,25 @@ def _object_findings(view: RepoView, walk: ClusterWalk) -> list[Finding]:
         if not chart and chart_ref:
             ref, kinds = chart_ref, CHART_REF_KINDS
         source = _ref_key(release, ref)
+        field = "chartRef" if kinds is CHART_REF_KINDS else "chart.spec.sourceRef"
+        name = _key(release)[2]
         if source[0] not in kinds or source not in objects:
-            findings.append(
-                _finding(
-                    view,
-                    walk,
-                    path,
-                    release,
-                    f"HelmRelease {_key(release)[2]}: chart source {source[0]} "
-                    f"{source[1]}/{source[2]} is not applied in the cluster",
-                    "point chart.spec.sourceRef at the cluster's HelmRepository "
-                    "(run `meshgen render`)",
-                )
+            problem = (
+                f"HelmRelease {name}: chart source {source[0]} {source[1]}/{source[2]} is not "
+                "applied in the cluster",
+                f"point {field} at the cluster's chart source (run `meshgen render`)",
+                "error",
             )
+        elif release_chart(release, objects) is None:
+            problem = (
+                f"HelmRelease {name}: the chart of {source[0]} {source[2]} cannot be told "
+                "offline (no chart name, or no version tag), so its values are not checked",
+                "pin the chart by name and version (an OCIRepository by ref.tag)",
+                UNCHECKED,
+            )
+        else:
+            continue
+        findings.append(_finding(view, walk, path, release, *problem))
     for key, (path, obj) in sorted(objects.items()):
         if not _group(obj).endswith(FLUX_SUFFIX) or key[1:] == (NAMESPACE, "flux-system"):
             continue  # bootstrap's own GitRepository and Kustomization carry no meshgen label
