@@ -275,17 +275,31 @@ def _check_gateway(mesh: Mesh, objects: ClusterObjects, report: Report) -> None:
                 f"check `kind` in {file}; " + RENDER_FIX,
                 file,
             )
-        for workload in workloads:
-            value = _pod_labels(workload).get(NETWORK_LABEL)
+        # The network label, on the pods and on the Service: what it means when it is wrong.
+        labelled = [
+            (w, _pod_labels(w), "pods carry", "their endpoints count as another network's")
+            for w in workloads
+        ] + [
+            (
+                s,
+                _map(s, "metadata", "labels"),
+                "Service carries",
+                f"istiod does not announce it as {network}'s gateway",
+            )
+            for s in release.of_kind("Service")
+        ]
+        for obj, labels, what, meaning in labelled:
+            value = labels.get(NETWORK_LABEL)
             if value != network:
                 report.add(
                     cluster,
-                    f"the east-west gateway's pods carry {_network_label(value)}, not "
-                    f"{network}: their endpoints count as another network's",
+                    f"the east-west gateway's {what} {_network_label(value)}, not "
+                    f"{network}: {meaning}",
                     set_network.format(file=file),
                     file,
-                    workload,
+                    obj,
                 )
+        for workload in workloads:
             for container in _containers(workload):
                 if container.get("name") != "istio-proxy":
                     continue
@@ -310,17 +324,6 @@ def _check_gateway(mesh: Mesh, objects: ClusterObjects, report: Report) -> None:
                 file,
             )
         for service in services:
-            labels = _map(service, "metadata", "labels")
-            value = labels.get(NETWORK_LABEL)
-            if value != network:
-                report.add(
-                    cluster,
-                    f"the east-west gateway's Service carries {_network_label(value)}, not "
-                    f"{network}: istiod does not announce it as the gateway of {network}",
-                    set_network.format(file=file),
-                    file,
-                    service,
-                )
             _check_gateway_ports(mesh, objects, release, service, report)
 
 
