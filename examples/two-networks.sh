@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The built-in example: mesh `mesh1`, cluster-1 on network1 without an east-west gateway,
-# cluster-2 on network2 with one, each holding the other's remote-secret placeholder.
+# The built-in example: mesh `mesh1`, cluster-1 on network1 and cluster-2 on network2, each
+# with an east-west gateway and the other's remote-secret placeholder. cluster-1 joins alone,
+# without a gateway (one network needs none); the change that brings network2 gives it one.
 # Every step is a real meshgen command on a real Git repository with a local bare `origin`.
 #
 #   bash examples/two-networks.sh [DIR]     (default: a new temporary folder)

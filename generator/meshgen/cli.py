@@ -187,13 +187,74 @@ def new_cluster(
 
 @cli.command("remove-cluster")
 @click.argument("name")
-@click.option("--force", is_flag=True, help="Also remove the remotes NAME is the control plane of.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Also remove the remotes NAME is the control plane of, and remove NAME even when "
+    "traffic files name it.",
+)
 @proposal_options("meshgen/remove-cluster-NAME")
 def remove_cluster(name: str, force: bool, proposal: BranchOptions) -> None:
     """Remove cluster NAME from the mesh, render, and commit on a new branch."""
     from meshgen.commands import remove_cluster as command
 
     sys.exit(command.run(name, force, proposal))
+
+
+@cli.command("set-cluster")
+@click.argument("name")
+@click.option(
+    "--east-west-gateway/--no-east-west-gateway",
+    default=None,
+    help="Run an east-west gateway, or stop running it.",
+)
+@click.option("--api-server", help="API server URL other clusters' istiod use (https://...).")
+@click.option("--pod-cidr", "pod_cidrs", multiple=True, help="Pod CIDR (repeatable; replaces).")
+@click.option(
+    "--service-cidr", "service_cidrs", multiple=True, help="Service CIDR (repeatable; replaces)."
+)
+@click.option("--region", help="Region of the cluster (label meshgen.io/region).")
+@click.option("--zone", help="Zone of the cluster (label meshgen.io/zone).")
+@click.option(
+    "--role",
+    type=click.Choice(["primary", "remote", "external-control-plane"]),
+    help="New role; only remote -> primary is made in place (the others are refused, saying why).",
+)
+@click.option(
+    "--unset",
+    multiple=True,
+    type=click.Choice(["api-server", "pod-cidrs", "service-cidrs", "region", "zone"]),
+    help="Remove a setting from the cluster's entry (repeatable).",
+)
+@proposal_options("meshgen/set-cluster-NAME")
+def set_cluster(
+    name: str,
+    east_west_gateway: bool | None,
+    api_server: str | None,
+    pod_cidrs: tuple[str, ...],
+    service_cidrs: tuple[str, ...],
+    region: str | None,
+    zone: str | None,
+    role: str | None,
+    unset: tuple[str, ...],
+    proposal: BranchOptions,
+) -> None:
+    """Change cluster NAME's settings, render, and commit on a new branch."""
+    from meshgen import spec
+    from meshgen.commands import set_cluster as command
+
+    settings = spec.ClusterSettings(
+        name=name,
+        east_west_gateway=east_west_gateway,
+        api_server=api_server,
+        pod_cidrs=pod_cidrs or None,
+        service_cidrs=service_cidrs or None,
+        region=region,
+        zone=zone,
+        role=role,
+        unset=unset,
+    )
+    sys.exit(command.run(settings, proposal))
 
 
 @cli.command()
@@ -223,11 +284,16 @@ def diff(repo: Path | None, base: str | None, output_format: str) -> None:
     show_default=True,
 )
 @click.option("--output", type=click.Path(path_type=Path, dir_okay=False), help="Write to FILE.")
-def graph(repo: Path | None, output_format: str, output: Path | None) -> None:
+@click.option(
+    "--service",
+    metavar="NAME.NAMESPACE",
+    help="Draw this service's traffic (from traffic/): clients, weighted routes, gateways.",
+)
+def graph(repo: Path | None, output_format: str, output: Path | None, service: str | None) -> None:
     """Draw the mesh: networks, clusters, gateways, control planes (Mermaid, DOT or SVG)."""
     from meshgen.commands import graph as command
 
-    sys.exit(command.run(repo, output_format, output))
+    sys.exit(command.run(repo, output_format, output, service))
 
 
 @cli.command()

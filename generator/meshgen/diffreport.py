@@ -13,6 +13,7 @@ import posixpath
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from meshgen.output import counted
 from meshgen.render import yamltext
 
 # GitHub refuses comments over 65,536 characters; leave room for what CI adds around it.
@@ -47,13 +48,13 @@ class ClusterChange:
     def headline(self) -> str:
         parts = [self.status]
         if self.values:
-            parts.append(f"{len(self.values)} value(s)")
+            parts.append(counted(len(self.values), "value"))
         counts: dict[str, int] = {}
         for change in self.objects:
             counts[change.change] = counts.get(change.change, 0) + 1
-        parts += [f"{n} object(s) {kind}" for kind, n in sorted(counts.items())]
+        parts += [f"{counted(n, 'object')} {kind}" for kind, n in sorted(counts.items())]
         if self.files:
-            parts.append(f"{len(self.files)} file(s)")
+            parts.append(counted(len(self.files), "file"))
         return f"{self.name}: " + ", ".join(parts)
 
 
@@ -256,7 +257,7 @@ def to_markdown(report: Report, limit: int = MARKDOWN_LIMIT) -> str:
         text += section
         shown += 1
     if shown < len(sections):
-        left = f"{len(sections) - shown} cluster section(s) and the file diff are left out"
+        left = f"{counted(len(sections) - shown, 'cluster section')} and the file diff are left out"
         return text + note.format(limit=limit, left=left)
     diff_head = f"<details><summary>Files: {len(report.files)} changed</summary>\n\n"
     tail = "\n</details>\n"
@@ -269,7 +270,8 @@ def to_markdown(report: Report, limit: int = MARKDOWN_LIMIT) -> str:
         size += len(line) + 1
     text += diff_head + _fence(lines, "diff") + tail
     if len(lines) < len(report.diff):
-        left = f"{len(report.diff) - len(lines)} of {len(report.diff)} diff lines are left out"
+        shown_of = f"{len(report.diff) - len(lines)} of {counted(len(report.diff), 'diff line')}"
+        left = f"{shown_of} are left out"
         text += note.format(limit=limit, left=left)
     return text
 

@@ -1,5 +1,5 @@
-"""meshgen's own static knowledge: the mesh.yaml schema, chart profiles, the Istio release
-catalogue and vendored overlays.
+"""meshgen's own static knowledge: the input schemas (mesh.yaml, traffic files), chart
+profiles, the Istio release catalogue and vendored overlays.
 
 In a source checkout these live at the top of the repository (``schemas/``, ``charts/``,
 ``overlays/``); in an installed wheel they travel inside the package as ``meshgen/_data/``.
@@ -38,6 +38,12 @@ def mesh_schema_text() -> str:
 @cache
 def mesh_schema() -> dict[str, Any]:
     return json.loads(mesh_schema_text())
+
+
+@cache
+def traffic_schema() -> dict[str, Any]:
+    """The JSON Schema of a TrafficPolicy document (``traffic/*.yaml``)."""
+    return json.loads((data_dir("schemas") / "traffic.schema.json").read_text(encoding="utf-8"))
 
 
 @dataclass(frozen=True)
@@ -106,4 +112,5 @@ def load() -> Any:
         chart_profiles=chart_profiles(),
         vendored_overlays=vendored_overlays(),
         mesh_schema=mesh_schema(),
+        traffic_schema=traffic_schema(),
     )

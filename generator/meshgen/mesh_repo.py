@@ -1,4 +1,5 @@
-"""A meshgen GitOps repository on disk: where it is, its mesh, and what render would write."""
+"""A meshgen GitOps repository on disk: where it is, its mesh and traffic files, and what
+render would write."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from meshgen import library, releases, spec
+from meshgen import DISTRIBUTION, __version__, library, releases, spec, traffic
 from meshgen.adapters import git as gitops
 from meshgen.adapters import workspace
 from meshgen.errors import MeshgenError
 from meshgen.render import render_repository
+
+TRAFFIC_SUFFIXES = (".yaml", ".yml")
 
 
 def find_root(repo_option: Path | None) -> Path:
@@ -36,9 +39,49 @@ def load(root: Path) -> spec.MeshDocument:
     return spec.parse(text, source=spec.MESH_FILE)
 
 
-def desired_files(document: spec.MeshDocument) -> dict[str, str]:
-    """Every generated file for the document's mesh."""
-    return render_repository(document.mesh, library.load())
+def read_traffic(root: Path) -> dict[str, str]:
+    """The text of every YAML file under ``traffic/`` (any depth), by POSIX path.
+
+    Files are read only inside the repository: a symlink that leads out of it is refused."""
+    folder = root / traffic.FOLDER
+    if not folder.is_dir():
+        return {}
+    inside = root.resolve()
+    texts = {}
+    for path in sorted(folder.rglob("*")):
+        if path.suffix not in TRAFFIC_SUFFIXES or not path.is_file():
+            continue
+        relative = path.relative_to(root).as_posix()
+        if not path.resolve().is_relative_to(inside):
+            raise MeshgenError(
+                f"{relative}: is a link out of the repository; traffic files must live in it"
+            )
+        try:
+            if path.stat().st_size > traffic.load.MAX_FILE_BYTES:
+                raise MeshgenError(
+                    f"{relative}: larger than {traffic.load.MAX_FILE_BYTES // 1024} KiB; a "
+                    "traffic file holds the policies of one service, split it"
+                )
+            texts[relative] = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise MeshgenError(f"{relative}: cannot be read ({exc}); fix the file") from None
+    return texts
+
+
+def load_traffic(root: Path, mesh: spec.Mesh) -> traffic.TrafficPolicies:
+    """The repository's traffic policies, checked against ``mesh``; raises MeshgenError (file,
+    line and field) at the first problem."""
+    policies = traffic.parse_files(read_traffic(root))
+    traffic.check(mesh, policies)
+    return policies
+
+
+def desired_files(
+    document: spec.MeshDocument, policies: traffic.TrafficPolicies | None = None
+) -> dict[str, str]:
+    """Every generated file for the document's mesh and the traffic ``policies`` (checked
+    against it, see :func:`load_traffic`)."""
+    return render_repository(document.mesh, library.load(), policies)
 
 
 def find_optional(repo_option: Path | None) -> Path | None:
@@ -55,6 +98,73 @@ def find_optional(repo_option: Path | None) -> Path | None:
     return root if (root / spec.MESH_FILE).is_file() else None
 
 
+def _version_key(version: str) -> tuple[int, ...]:
+    """``0.2.0`` -> (0, 2, 0): the release numbers, for ordering versions."""
+    match = re.match(r"(\d+)\.(\d+)\.(\d+)", version)
+    return tuple(int(part) for part in match.groups()) if match else (0,)
+
+
+def version_note(document: spec.MeshDocument) -> str | None:
+    """What to do when this meshgen is not the one that rendered the repository: the version
+    to install, or to re-render with this one. None when they are the same."""
+    recorded = document.mesh.meshgen_version
+    if recorded == __version__:
+        return None
+    if recorded is None:
+        return (
+            f"mesh.yaml records no meshgenVersion (rendered by meshgen before 0.2.0): run "
+            f"`meshgen render` with this meshgen ({__version__}) and commit the result"
+        )
+    return (
+        f"rendered by meshgen {recorded}, this is {__version__}: install "
+        f"{DISTRIBUTION}=={recorded}, or run `meshgen render` to re-render with {__version__} "
+        "and commit the result"
+    )
+
+
+def plan_writing(
+    root: Path,
+    document: spec.MeshDocument,
+    extra: dict[str, str] | None = None,
+    edited: bool = True,
+    policies: traffic.TrafficPolicies | None = None,
+) -> tuple[spec.MeshDocument, workspace.ChangeSet]:
+    """What writing ``document`` (mesh.yaml, its generated files and ``extra`` owned files)
+    with this meshgen changes, and the document written. ``edited=False``: mesh.yaml is
+    written only when the version record changes (``render`` leaves a hand-written file as
+    it is). ``policies`` default to the repository's traffic files, checked against the mesh.
+
+    ``meshgenVersion`` records the meshgen whose output the repository holds: when this one
+    writes a generated file it is recorded (so CI installs it and ``render --check`` there
+    agrees); when the generated files stay as they are, so does the record. An older meshgen
+    than the recorded one does not write generated files (it would undo the newer one's).
+    """
+    owned = {spec.MESH_FILE: spec.to_text(document)} if edited else {}
+    owned.update(extra or {})
+    if policies is None:
+        policies = load_traffic(root, document.mesh)
+    changes = workspace.plan_changes(root, desired_files(document, policies), owned=owned)
+    recorded = document.mesh.meshgen_version
+    generated = [path for path in changes.paths if path not in owned and path != spec.MESH_FILE]
+    if recorded == __version__ or not generated:
+        return document, changes
+    if recorded is not None and _version_key(__version__) < _version_key(recorded):
+        raise MeshgenError(
+            f"mesh.yaml: meshgenVersion: this repository was rendered by meshgen {recorded}, "
+            f"newer than this one ({__version__}), which would change {generated[0]} back; "
+            f"install {DISTRIBUTION}=={recorded} (pip install or pipx install), then run the "
+            "command again"
+        )
+    document = spec.record_meshgen_version(document, __version__)
+    owned[spec.MESH_FILE] = spec.to_text(document)
+    if recorded is None:  # the output pinned this version already: only mesh.yaml changes
+        if spec.MESH_FILE not in changes.write and edited:
+            changes.unchanged -= 1
+        changes.write[spec.MESH_FILE] = owned[spec.MESH_FILE]
+        return document, changes
+    return document, workspace.plan_changes(root, desired_files(document, policies), owned=owned)
+
+
 def write_mesh_file(
     root: Path, document: spec.MeshDocument, extra: dict[str, str] | None = None
 ) -> list[str]:
@@ -62,10 +172,7 @@ def write_mesh_file(
 
     Returns the paths written or removed.
     """
-    from meshgen.adapters import workspace
-
-    owned = {spec.MESH_FILE: spec.to_text(document), **(extra or {})}
-    changes = workspace.plan_changes(root, desired_files(document), owned=owned)
+    _, changes = plan_writing(root, document, extra)
     workspace.apply_changes(root, changes)
     return changes.paths
 
@@ -76,7 +183,8 @@ def plan_render(root: Path, document: spec.MeshDocument) -> workspace.ChangeSet:
     A mesh.yaml of an older format counts too: render writes it back migrated (comments kept).
     """
     owned = {spec.MESH_FILE: spec.to_text(document)} if document.migrated_from else None
-    return workspace.plan_changes(root, desired_files(document), owned=owned)
+    desired = desired_files(document, load_traffic(root, document.mesh))
+    return workspace.plan_changes(root, desired, owned=owned)
 
 
 # A chart repository in a generated engine file: Argo CD's repoURL, Flux's url.

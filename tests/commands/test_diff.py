@@ -53,8 +53,7 @@ def test_a_hand_edited_branch_is_described(
         "remote-1 joins network network1 as a remote of cluster-1 without an east-west gateway.",
         "cluster-1 now manages remotes: its istiod runs with externalIstiod and exposes itself "
         "through its east-west gateway.",
-        "Remote secrets: remote-1 gets placeholders for 0 cluster(s); 1 cluster(s) gain one "
-        "for remote-1.",
+        "Remote secrets: 1 cluster gains one for remote-1.",
         "cluster-1 changes: discovery (unset) -> 192.0.2.50.",
     ]
     clusters = {c["name"]: c for c in report["clusters"]}
@@ -136,3 +135,39 @@ def test_base_without_mesh_yaml_and_without_history(
     result = cli(capsys, mesh_repo, "diff")
     assert result.exit_code == 2
     assert "no base to compare with" in result.stderr
+
+
+def test_renaming_the_mesh_id_warns_that_every_store_key_moves(
+    two_clusters: MeshRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = two_clusters.root
+    git(root, "switch", "-q", "-c", "rename")
+    text = (root / "mesh.yaml").read_text()
+    (root / "mesh.yaml").write_text(text.replace("meshID: mesh1", "meshID: prod"))
+    expected = (
+        "meshID mesh1 -> prod moves every secret-store key (meshgen/mesh1/remote-secrets/"
+        "<cluster> -> meshgen/prod/remote-secrets/<cluster>; meshgen/mesh1/cacerts/<cluster> -> "
+        "meshgen/prod/cacerts/<cluster>): copy the remote secrets and cacerts to the new keys "
+        "before merging"
+    )
+    rendered = cli(capsys, two_clusters, "render")
+    assert rendered.exit_code == 0, rendered.stderr
+    assert f"warning: {expected}" in rendered.stderr
+    described = cli(capsys, two_clusters, "diff")
+    assert described.exit_code == 0, described.stderr
+    assert expected in described.stdout
+    # Once committed, render has nothing more to say; keeping the old keys needs no move.
+    git(root, "commit", "-qam", "rename")
+    assert "secret-store key" not in cli(capsys, two_clusters, "render").stderr
+    (root / "mesh.yaml").write_text(
+        (root / "mesh.yaml")
+        .read_text()
+        .replace(
+            "  provider: external-secrets\n",
+            "  provider: external-secrets\n  externalSecrets:\n"
+            "    keyPrefix: meshgen/prod/remote-secrets\n"
+            "    cacertsKeyPrefix: meshgen/prod/cacerts\n",
+        )
+        .replace("meshID: prod", "meshID: prod2")
+    )
+    assert "secret-store key" not in cli(capsys, two_clusters, "render").stderr

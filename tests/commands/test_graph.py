@@ -11,11 +11,15 @@ from helpers import MeshRepo, run_cli
 
 @pytest.fixture
 def meshed(mesh_repo: MeshRepo, capsys: pytest.CaptureFixture[str]) -> MeshRepo:
-    for name, network in (("c1", "n1"), ("c2", "n2")):
+    # c1's gateway, turned on when c2 brought n2, is turned off again: n1 is one-way.
+    for args in (
+        ("new-cluster", "c1", "--network", "n1"),
+        ("new-cluster", "c2", "--network", "n2"),
+        ("set-cluster", "c1", "--no-east-west-gateway"),
+    ):
         result = run_cli(
-            capsys, "new-cluster", name, "--network", network, "--no-commit", "--allow-dirty",
-            "--repo", str(mesh_repo.root),
-        )  # fmt: skip
+            capsys, *args, "--no-commit", "--allow-dirty", "--repo", str(mesh_repo.root)
+        )
         assert result.exit_code == 0, result.stderr
     return mesh_repo
 
@@ -27,7 +31,7 @@ def test_mermaid_to_stdout_and_dot_to_a_file(
     assert result.exit_code == 0, result.stderr
     assert result.stdout.startswith("flowchart LR\n")
     assert "c_c1" in result.stdout and "gw_c2" in result.stdout
-    # c1 joined alone (no gateway): its network carries the warning mark.
+    # c1 runs no gateway: its network carries the warning mark.
     assert "⚠ network n1" in result.stdout
     target = tmp_path / "mesh.dot"
     result = run_cli(

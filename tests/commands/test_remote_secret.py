@@ -117,11 +117,18 @@ def test_output_file_is_private_and_loopback_servers_warn(
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     # cluster-1 has no apiServer in mesh.yaml: the kubeconfig's loopback address is kept, loudly.
     assert "warning: server https://127.0.0.1:6443 is a loopback address" in result.stderr
-    # No --token-file: the context user's token is used, and it does not expire.
+    # No --token-file: the context user's token is used. It is opaque (not a JWT): meshgen
+    # cannot know when it expires, says so, and records no expiry.
     secret = documents(out.read_text())[0]
     kubeconfig = yaml.safe_load(secret["stringData"]["cluster-1"])  # type: ignore[index]
     assert kubeconfig["users"][0]["user"] == {"token": "admin-token-do-not-export"}
-    assert "the token does not expire" in result.stderr
+    assert "does not expire" not in result.stderr
+    assert (
+        "warning: the token is not a JWT, so meshgen cannot tell when it expires and records "
+        "no expiry"
+    ) in result.stderr
+    record = spec.parse((repo.root / "mesh.yaml").read_text()).mesh.cluster("cluster-1").trust
+    assert record.remote_secret_issued is not None and record.remote_secret_expires is None
 
     explicit = run_cli(
         capsys, "remote-secret", "cluster-1", "--kubeconfig", str(reader["kubeconfig"]),

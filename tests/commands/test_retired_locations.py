@@ -57,24 +57,27 @@ def test_render_warns_and_moves_unset_locations_to_the_new_defaults(
     )
     assert "registry.istio.io/release, which Istio retires in December 2026" in images
     assert "fix: `meshgen render` sets hub and global.hub to docker.io/istio" in images
-    # The pull request shows the move: every chart source and istiod's values, nothing else.
+    # The pull request shows the move: every chart source and istiod's values, and the version
+    # of meshgen that rendered them.
     changed = git(root, "diff", "--name-only").splitlines()
     assert changed == [
         "bootstrap/argocd/project.yaml",
         "clusters/cluster-1/applications/istio-base.yaml",
+        "clusters/cluster-1/applications/istio-eastwestgateway.yaml",
         "clusters/cluster-1/applications/istiod.yaml",
         "clusters/cluster-1/values/istiod.yaml",
         "clusters/cluster-2/applications/istio-base.yaml",
         "clusters/cluster-2/applications/istio-eastwestgateway.yaml",
         "clusters/cluster-2/applications/istiod.yaml",
         "clusters/cluster-2/values/istiod.yaml",
+        "mesh.yaml",  # meshgenVersion recorded: an earlier meshgen rendered it
     ]
-    lines = git(root, "diff", "-U0").splitlines()
+    lines = git(root, "diff", "-U0", "--", "bootstrap", "clusters").splitlines()
     removed = [line for line in lines if line.startswith("-") and not line.startswith("---")]
     added = [line for line in lines if line.startswith("+") and not line.startswith("+++")]
-    # the project's source repositories (re-sorted) and the five chart Applications
-    assert sum(OLD_CHARTS in line for line in removed) == 6
-    assert sum(NEW_CHARTS in line for line in added) == 6
+    # the project's source repositories (re-sorted) and the six chart Applications
+    assert sum(OLD_CHARTS in line for line in removed) == 7
+    assert sum(NEW_CHARTS in line for line in added) == 7
     assert OLD_CHARTS not in "".join(added)
     assert sum("hub: docker.io/istio" in line for line in added) == 4  # hub, global.hub x2
     assert "hub: docker.io/istio" in (root / "clusters/cluster-1/values/istiod.yaml").read_text()

@@ -97,6 +97,7 @@ def test_argocd_takes_an_oci_registry_as_a_helm_source_without_scheme(
                 charts[(app["metadata"]["name"], source["chart"])] = source
     assert sorted(charts) == [
         ("cluster-1-istio-base", "base"),
+        ("cluster-1-istio-eastwestgateway", "gateway"),
         ("cluster-1-istiod", "istiod"),
         ("cluster-2-istio-base", "base"),
         ("cluster-2-istio-eastwestgateway", "gateway"),
@@ -303,7 +304,7 @@ def test_every_application_retries_failed_syncs_with_backoff(crds: schemas.CrdIn
         for d in docs(text)
         if d.get("kind") == "Application"
     ]
-    assert len(apps) == 1 + 2 + 3 + 5  # bootstrap, roots, children of cluster-1 and cluster-2
+    assert len(apps) == 1 + 2 + 5 + 5  # bootstrap, roots, children of cluster-1 and cluster-2
     for app in apps:
         assert app["spec"]["syncPolicy"]["retry"] == SYNC_RETRY, app["metadata"]["name"]
     backoff = SYNC_RETRY["backoff"]

@@ -66,19 +66,31 @@ def test_istiod_values_join_each_cluster_to_the_mesh(files: dict[str, str]) -> N
         }
 
 
-def test_only_cluster_2_runs_an_east_west_gateway(files: dict[str, str]) -> None:
-    assert "clusters/cluster-1/values/gateway.yaml" not in files
-    assert "clusters/cluster-1/mesh-config/kustomization.yaml" not in files
-    gateway = load(files, "clusters/cluster-2/values/gateway.yaml")
-    assert gateway["name"] == "istio-eastwestgateway"
-    assert gateway["networkGateway"] == "network2"
-    # Sized like upstream's default: the chart's autoscaler, 1 to 5 pods.
-    assert "replicaCount" not in gateway
-    assert gateway["autoscaling"] == {"enabled": True, "minReplicas": 1, "maxReplicas": 5}
-    assert gateway["service"] == {"type": "LoadBalancer"}
-    app = load(files, "clusters/cluster-2/applications/istio-eastwestgateway.yaml")
-    assert app["spec"]["sources"][0]["helm"]["releaseName"] == "istio-eastwestgateway"
-    assert app["spec"]["destination"] == {"name": "cluster-2", "namespace": "istio-system"}
+def test_each_network_gets_its_east_west_gateway(files: dict[str, str]) -> None:
+    """cluster-1 joined alone, without a gateway; cluster-2 brought network2, and with it the
+    gateway of cluster-1: each network is reached through its own."""
+    for name, network in (("cluster-1", "network1"), ("cluster-2", "network2")):
+        gateway = load(files, f"clusters/{name}/values/gateway.yaml")
+        assert gateway["name"] == "istio-eastwestgateway"
+        assert gateway["networkGateway"] == network
+        # Sized like upstream's default: the chart's autoscaler, 1 to 5 pods.
+        assert "replicaCount" not in gateway
+        assert gateway["autoscaling"] == {"enabled": True, "minReplicas": 1, "maxReplicas": 5}
+        assert gateway["service"] == {"type": "LoadBalancer"}
+        app = load(files, f"clusters/{name}/applications/istio-eastwestgateway.yaml")
+        assert app["spec"]["sources"][0]["helm"]["releaseName"] == "istio-eastwestgateway"
+        assert app["spec"]["destination"] == {"name": name, "namespace": "istio-system"}
+
+
+def test_a_cluster_without_a_gateway_gets_no_gateway_files() -> None:
+    document = spec.parse(MINIMAL_MESH)
+    for name, network in (("a", "n1"), ("b", "n1"), ("c", "n2")):
+        document, _ = spec.add_cluster(document, spec.NewCluster(name, network))
+    document, _ = spec.add_cluster(document, spec.NewCluster("d", "n1", east_west_gateway=False))
+    out = render_repository(document.mesh, library.load())
+    for name, gateway in (("a", True), ("b", True), ("c", True), ("d", False)):
+        assert (f"clusters/{name}/values/gateway.yaml" in out) is gateway
+        assert (f"clusters/{name}/mesh-config/kustomization.yaml" in out) is gateway
 
 
 def test_gateway_replicas_autoscaling_and_annotations() -> None:
@@ -225,10 +237,23 @@ def test_readme_explains_bootstrap_adding_clusters_and_secrets(files: dict[str, 
         "argocd cluster add",
         "meshgen new-cluster",
         "meshgen/mesh1/remote-secrets/cluster-2",
+        "| `cluster-1` | `network1` | primary | yes |",
         "| `cluster-2` | `network2` | primary | yes |",
-        "network network1 has no east-west gateway",
     ):
         assert needle in readme, needle
+    assert "has no east-west gateway" not in readme
+
+
+def test_readme_warns_about_a_network_the_others_cannot_reach() -> None:
+    document = spec.parse(MINIMAL_MESH)
+    document, _ = spec.add_cluster(document, spec.NewCluster("a", "n1"))
+    document, _ = spec.add_cluster(document, spec.NewCluster("b", "n2", east_west_gateway=False))
+    readme = render_repository(document.mesh, library.load())["README.md"]
+    assert (
+        "> **Warning:** network n1 has no east-west gateway: the other networks cannot reach "
+        "the services of its clusters (a); give it one with `meshgen set-cluster a "
+        "--east-west-gateway`"
+    ) in readme
 
 
 def test_manual_provider_has_no_placeholders_and_lists_secrets() -> None:

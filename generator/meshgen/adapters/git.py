@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from meshgen.adapters.process import error_summary
-from meshgen.errors import MeshgenError
+from meshgen.errors import MeshgenError, OperationFailed
 
 if TYPE_CHECKING:
     from git import Repo
@@ -197,7 +197,7 @@ def push(repo: Repo, branch: str) -> None:
             refspec=f"refs/heads/{branch}:refs/heads/{branch}", set_upstream=True
         ).raise_if_error()
     except git.GitCommandError as exc:
-        raise MeshgenError(
+        raise OperationFailed(
             f"push of {branch} to origin failed ({error_summary(str(exc.stderr or exc))}); "
             f"the commit is on the local branch, push it with: git push -u origin {branch}"
         ) from None
@@ -283,3 +283,22 @@ def read_files(repo: Repo, commit: str, paths: Iterable[str]) -> dict[str, str]:
             found[path] = out[position : position + size].decode("utf-8", "replace")
         position += size + 1
     return found
+
+
+def files_under(
+    repo: Repo, commit: str, folder: str, suffixes: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """The text of every file under ``folder`` at ``commit`` (ending in one of ``suffixes``,
+    when given), by path; empty when the folder is not there. Symbolic links are left out:
+    their target is not the file's content."""
+    git = _git_module()
+    try:
+        listing = repo.git.ls_tree("-r", "-z", commit, "--", f"{folder}/")
+    except git.GitCommandError:
+        return {}
+    paths = []
+    for entry in listing.split("\0"):
+        meta, _, path = entry.partition("\t")
+        if path and path.endswith(suffixes or ("",)) and meta.startswith("100"):
+            paths.append(path)
+    return read_files(repo, commit, paths)

@@ -72,10 +72,12 @@ def _split_batch(objects: list[dict[str, Any]], members: list[str]) -> dict[str,
 
 
 def _mirror(root: Path, mirror: Path, stand_ins: dict[str, dict[str, str]]) -> None:
-    """A view of ``root`` in ``mirror`` where each folder of ``stand_ins`` is a copy of its own
-    files plus the extra files given (e.g. a ``flux-system/`` that only ``flux bootstrap``
-    writes); everything else is a symlink into ``root``. Relative references (``../..``) from
-    a copied folder still reach the repository, and nothing is written to ``root``.
+    """A view of ``root`` in ``mirror`` where each folder of ``stand_ins`` (and each folder
+    above one) is a copy of its own files, plus the extra files given (e.g. a ``flux-system/``
+    that only ``flux bootstrap`` writes); everything else is a symlink into ``root``
+    (kustomize follows a symlinked folder, not a symlinked kustomization file). Relative
+    references (``../..``) from a copied folder still reach the repository, and nothing is
+    written to ``root``.
     """
     real = root.resolve()
     copied = {PurePosixPath(folder) for folder in stand_ins}
@@ -91,7 +93,7 @@ def _mirror(root: Path, mirror: Path, stand_ins: dict[str, dict[str, str]]) -> N
             target = mirror / rel
             if rel in needed:
                 continue
-            if folder in copied and entry.is_file():
+            if folder in needed and entry.is_file():  # kustomize reads no symlinked files
                 shutil.copyfile(entry, target)
             else:
                 target.symlink_to(entry, target_is_directory=entry.is_dir())

@@ -289,17 +289,20 @@ def install(
 
     Idempotent: binaries already in place with the pinned sha256 are left untouched and
     nothing is downloaded. ``force`` downloads and replaces them anyway. With
-    ``only_missing``, a tool that ``shutil.which`` finds on PATH is not installed and its PATH
-    location is returned instead.
+    ``only_missing``, a tool that meshgen would use from elsewhere (``$MESHGEN_<NAME>``, or
+    PATH while the pinned copy is absent: the order of :func:`find`) is not installed, and
+    that location is returned; the message and :func:`find` then always agree.
     """
     say = log or (lambda _msg: None)
     result: dict[str, Path] = {}
     if only_missing:
         for name in TOOL_NAMES:
-            on_path = shutil.which(name)
-            if on_path:
-                say(f"{name}: found on PATH at {on_path}, not installing")
-                result[name] = Path(on_path)
+            resolved = _resolve(name)
+            if resolved is not None and resolved[1] != "pinned":
+                path, source = resolved
+                where = f"${ENV_VARS[name]}" if source == "env" else "PATH"
+                say(f"{name}: meshgen uses {path} (from {where}), not installing the pinned one")
+                result[name] = path
     wanted = [name for name in TOOL_NAMES if name not in result]
     if not wanted:
         return result

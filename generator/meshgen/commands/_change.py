@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from meshgen import mesh_repo, output, pull_request, spec
+from meshgen import mesh_repo, output, pull_request, spec, traffic
 from meshgen.adapters import git as gitops
 from meshgen.adapters import workspace
 from meshgen.commands.encrypt_remote_secret import missing_secrets
@@ -44,11 +44,12 @@ class Proposal:
     warnings: list[str] = field(default_factory=list)
     moves: list[str] = field(default_factory=list)  # what render moves off retired locations
 
-    def plan(self, updated: spec.MeshDocument) -> workspace.ChangeSet:
-        desired = mesh_repo.desired_files(updated)
-        changes = workspace.plan_changes(
-            self.root, desired, owned={spec.MESH_FILE: spec.to_text(updated)}
-        )
+    def plan(
+        self, updated: spec.MeshDocument, policies: traffic.TrafficPolicies | None = None
+    ) -> workspace.ChangeSet:
+        """What writing ``updated`` changes (recording meshgenVersion); ``policies`` default to
+        the repository's traffic files, checked against the updated mesh."""
+        updated, changes = mesh_repo.plan_writing(self.root, updated, policies=policies)
         # Read before the files are rewritten: retired locations, unknown version.
         unknown = mesh_repo.unknown_version_warning(updated.mesh)
         self.warnings = [unknown] if unknown else []
@@ -111,9 +112,9 @@ class Proposal:
                 output.warn(warning)
         for warning in [*self.warnings, *missing_secrets(self.root, mesh[1])]:
             output.warn(warning)
-        output.info(f"{len(changes.write)} files written, {len(changes.remove)} removed:")
-        for path in changes.paths:
-            output.info(f"  {path}")
+        written = output.counted(len(changes.write), "file")
+        output.info(f"{written} written, {len(changes.remove)} removed:")
+        output.changed_files(changes.write, changes.remove)
         if base_branch is None:
             output.info("Not committed (--no-commit). Review with `git status`, then commit.")
             return

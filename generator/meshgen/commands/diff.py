@@ -11,15 +11,25 @@ from __future__ import annotations
 import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from meshgen import diffreport, graph, library, mesh_repo, meshdiff, output, releases, spec
+from meshgen import (
+    diffreport,
+    graph,
+    library,
+    mesh_repo,
+    meshdiff,
+    output,
+    releases,
+    spec,
+    traffic,
+)
 from meshgen.adapters import git as gitops
 from meshgen.adapters import kustomize
 from meshgen.errors import MeshgenError
-from meshgen.render import render_repository
-from meshgen.render.plan import plan_mesh
+from meshgen.render import plan_repository, render_repository
 
 if TYPE_CHECKING:
     from git import Repo
@@ -39,10 +49,18 @@ def default_base(repo: Repo, revision: str) -> tuple[str, str]:
     )
 
 
-def _base_mesh(
-    repo: Repo, base: str | None, revision: str
-) -> tuple[str, str, spec.MeshDocument, str]:
-    """(label, mesh.yaml text, mesh, commit) at ``base``."""
+@dataclass(frozen=True)
+class Base:
+    """The side ``diff`` compares with: its label, commit, mesh.yaml text and mesh."""
+
+    label: str
+    commit: str
+    text: str
+    mesh: spec.Mesh
+
+
+def _base_mesh(repo: Repo, base: str | None, revision: str) -> Base:
+    """The mesh at ``base`` (default: the merge base with the tracked branch)."""
     if base is None:
         name, commit = default_base(repo, revision)
     else:
@@ -56,7 +74,8 @@ def _base_mesh(
     label = f"{name} ({commit[:12]})"
     if text is None:
         raise MeshgenError(f"--base {label}: has no {spec.MESH_FILE}; pass a later --base")
-    return label, text, spec.parse(text, source=f"{commit[:12]}:{spec.MESH_FILE}"), commit
+    mesh = spec.parse(text, source=f"{commit[:12]}:{spec.MESH_FILE}").mesh
+    return Base(label=label, commit=commit, text=text, mesh=mesh)
 
 
 def _write_tree(root: Path, files: dict[str, str]) -> None:
@@ -66,10 +85,24 @@ def _write_tree(root: Path, files: dict[str, str]) -> None:
         target.write_text(text, encoding="utf-8")
 
 
-def _receives(mesh: spec.Mesh) -> dict[str, tuple[list[str], list[str]]]:
+def _base_traffic(base: Base, texts: dict[str, str]) -> traffic.TrafficPolicies:
+    """The traffic policies of ``base`` (``texts``: its traffic files), checked against its
+    mesh."""
+    try:
+        policies = traffic.parse_files(texts)
+        traffic.check(base.mesh, policies)
+    except MeshgenError as exc:
+        raise MeshgenError(f"--base {base.label}: {exc}") from None
+    return policies
+
+
+def _receives(
+    mesh: spec.Mesh, policies: traffic.TrafficPolicies
+) -> dict[str, tuple[list[str], list[str]]]:
     """Per cluster: (values files, overlay folders) it receives."""
     found = {}
-    for plan in plan_mesh(mesh, library.load().chart_profiles):
+    plans, _traffic_files = plan_repository(mesh, library.load(), policies)
+    for plan in plans:
         values = [c.values_path for c in plan.components if c.values_path]
         overlays = [c.overlay_path for c in plan.components if c.overlay_path]
         found[plan.cluster.name] = (values, overlays)
@@ -89,8 +122,13 @@ def cluster_changes(
     old_files: dict[str, str],
     new_files: dict[str, str],
     changed: dict[str, str],
+    policies: tuple[traffic.TrafficPolicies, traffic.TrafficPolicies] = (
+        traffic.NO_POLICIES,
+        traffic.NO_POLICIES,
+    ),
 ) -> list[diffreport.ClusterChange]:
-    old_receives, new_receives = _receives(before), _receives(after)
+    """``policies``: the traffic policies before and after."""
+    old_receives, new_receives = _receives(before, policies[0]), _receives(after, policies[1])
     result = []
     with tempfile.TemporaryDirectory(prefix="meshgen-diff-") as tmp:
         sides = {"old": (Path(tmp) / "before", old_files), "new": (Path(tmp) / "after", new_files)}
@@ -155,17 +193,35 @@ def cluster_changes(
 def build_report(repo: Repo, root: Path, base: str | None) -> diffreport.Report:
     document = mesh_repo.load(root)
     after = document.mesh
-    label, old_text, base_document, commit = _base_mesh(repo, base, after.revision)
-    before = base_document.mesh
+    new_texts = mesh_repo.read_traffic(root)
+    new_policies = traffic.parse_files(new_texts)
+    traffic.check(after, new_policies)
+    old = _base_mesh(repo, base, after.revision)
+    before = old.mesh
+    old_texts = gitops.files_under(repo, old.commit, traffic.FOLDER, mesh_repo.TRAFFIC_SUFFIXES)
+    old_policies = _base_traffic(old, old_texts)
     lib = library.load()
-    old_files = {spec.MESH_FILE: old_text, **render_repository(before, lib)}
+    old_files = {
+        spec.MESH_FILE: old.text,
+        **old_texts,
+        **render_repository(before, lib, old_policies),
+    }
     new_text = (root / spec.MESH_FILE).read_text(encoding="utf-8")
-    new_files = {spec.MESH_FILE: new_text, **render_repository(after, lib)}
+    new_files = {
+        spec.MESH_FILE: new_text,
+        **new_texts,
+        **render_repository(after, lib, new_policies),
+    }
     changed = diffreport.file_changes(old_files, new_files)
+    policies = (old_policies, new_policies)
     return diffreport.Report(
-        base=label,
-        summary=meshdiff.summarize(before, after) + _moves(repo, commit, document, old_files),
-        clusters=cluster_changes(before, after, old_files, new_files, changed),
+        base=old.label,
+        summary=[
+            *meshdiff.summarize(before, after),
+            *_moves(repo, old.commit, document, old_files),
+            *traffic.summarize(before, old_policies, after, new_policies),
+        ],
+        clusters=cluster_changes(before, after, old_files, new_files, changed, policies),
         files=changed,
         diff=diffreport.unified_diff(old_files, new_files, list(changed)),
         graph=graph.to_mermaid(after),

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from meshgen import mesh_repo, output, spec
+from meshgen import __version__, mesh_repo, output, spec
 from meshgen.adapters import git as gitops
 from meshgen.adapters import workspace
 from meshgen.errors import MeshgenError, SpecError
@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from git import Repo
 
 SCAFFOLD = Path(__file__).resolve().parent.parent / "scaffold"
-SCAFFOLD_FILES = (spec.MESH_FILE, ".gitignore")
+SCAFFOLD_FILES = (spec.MESH_FILE, ".gitignore", "CODEOWNERS", "traffic/example.yaml")
+USER_FILES = SCAFFOLD_FILES[1:]  # an existing one is the user's: kept as it is
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,8 @@ class Options:
 
 
 def scaffold(options: Options, repo_url: str) -> dict[str, str]:
-    """The scaffold files (mesh.yaml, .gitignore) from the cookiecutter template, as text.
+    """The scaffold files (mesh.yaml, .gitignore, CODEOWNERS, the commented traffic example)
+    from the cookiecutter template, as text.
 
     Values are passed in already YAML-quoted where needed, so the template stays plain YAML.
     Cookiecutter runs in a throw-away folder with its own config, so nothing is written to
@@ -60,6 +62,7 @@ def scaffold(options: Options, repo_url: str) -> dict[str, str]:
             "secrets_provider": scalar(options.secrets),
             "secrets_extra": _secrets_extra(options),
             "schema_comment": spec.SCHEMA_COMMENT,
+            "meshgen_version": scalar(__version__),
         }
         out = Path(
             cookiecutter(
@@ -157,9 +160,11 @@ def run(options: Options) -> int:
 
     files = scaffold(options, repo_url)
     document = _parse_scaffold(files[spec.MESH_FILE])
-    owned = dict(files)
-    if (directory / ".gitignore").exists():
-        del owned[".gitignore"]  # keep the user's own
+    owned = {
+        name: text
+        for name, text in files.items()
+        if name not in USER_FILES or not (directory / name).exists()
+    }
     changes = workspace.plan_changes(directory, mesh_repo.desired_files(document), owned=owned)
 
     to_create = _outermost_missing(directory)

@@ -73,10 +73,16 @@ def run(options: Options) -> int:
         output.note(f"  wrote    {written} (mode 0600)")
     moment = _trust.now()
     expires = rs.token_expiry(token)
-    if expires is None:
+    if expires is None and rs.jwt_claims(token) is not None:
         output.warn(
-            "the token does not expire; rotate it by hand (see the Trust section of the "
-            "mesh repository's README)"
+            "the token (a JWT without exp) does not expire; rotate it by hand (see the Trust "
+            "section of the mesh repository's README)"
+        )
+    elif expires is None:
+        output.warn(
+            "the token is not a JWT, so meshgen cannot tell when it expires and records no "
+            "expiry; find out from whoever issued it, and rotate it by then (see the Trust "
+            "section of the mesh repository's README)"
         )
     if document is not None and root is not None:
         values = {"issued": _trust.timestamp(moment)}

@@ -1,10 +1,10 @@
 """``meshgen validate``: prove before merge that every cluster's config will sync and work.
 
-Runs the check families of :mod:`meshgen.validation` in order (mesh, drift, kustomize, Helm
-values, object schemas, GitOps wiring, what the rendered objects mean for the mesh, secrets,
-trust) and reports every finding grouped by cluster,
-as text or JSON. Exit 0: clean; 1: findings; 2: bad usage. Checks that cannot run (a broken
-mesh.yaml, a chart or CRD not available) are reported as unchecked, never passed silently.
+Runs the check families of :mod:`meshgen.validation` in order (mesh, traffic files, drift,
+kustomize, Helm values, object schemas, GitOps wiring, what the rendered objects mean for the
+mesh, secrets, trust) and reports every finding grouped by cluster, as text or JSON. Exit 0:
+clean; 1: findings; 2: bad usage. Checks that cannot run (a broken mesh.yaml, a chart or CRD
+not available) are reported as unchecked, never passed silently.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
 from meshgen import mesh_repo, output, spec
 from meshgen.adapters import helm, toolchain
@@ -63,12 +62,47 @@ INVALID_MESH = (
     "fix mesh.yaml first (see the mesh finding), then validate again",
 )
 
+INVALID_TRAFFIC = (
+    "the traffic files are not valid",
+    "fix them first (see the traffic findings), then validate again",
+)
+
 
 def _no_engine(engine: str) -> tuple[str, str]:
     return (
         f"meshgen has no checks for GitOps engine {engine}",
         "nothing to fix in the repository; these checks need support for the engine in meshgen",
     )
+
+
+def _missing_tools() -> dict[str, str]:
+    """The tools the checks run (kubectl for kustomize, helm) that cannot be found, each
+    with the reason."""
+    missing = {}
+    for name in ("kubectl", "helm"):
+        try:
+            toolchain.find(name)
+        except MeshgenError as exc:
+            missing[name] = str(exc)
+    return missing
+
+
+def _tool_findings(missing: dict[str, str]) -> list[Finding]:
+    """One finding per missing tool, naming the checks that therefore did not run."""
+    needs = {
+        "kubectl": "kustomize, helm-values, schema, gitops and multicluster",
+        "helm": "helm-values and multicluster",
+    }
+    return [
+        Finding(
+            check="kustomize" if name == "kubectl" else "helm-values",
+            message=f"{reason.split(':', 1)[0]}, so the {needs[name]} checks did not run",
+            fix="run `meshgen tools install` (or set "
+            f"{toolchain.ENV_VARS[name]} to a {name} binary), then validate again",
+            severity=UNCHECKED,
+        )
+        for name, reason in sorted(missing.items())
+    ]
 
 
 def _guarded_stand_ins(make: Callable[[], dict[str, dict[str, str]]]) -> dict[str, dict[str, str]]:
@@ -120,6 +154,7 @@ def collect(
         release,
         schemas,
         secrets,
+        traffic,
         trust,
     )
     from meshgen.validation.engines import engine_module
@@ -127,7 +162,7 @@ def collect(
     root = mesh_repo.find_root(options.repo)
     if options.charts is not None and not options.charts.is_dir():
         raise MeshgenError(f"--charts {options.charts}: no such folder; pass unpacked charts")
-    crds = schemas.CrdIndex(schemas.crd_files(options.crds))
+    crds = schemas.crd_index(options.crds)
     jobs = max(1, options.jobs or os.cpu_count() or 1)
     charts = helm_values.Charts(options.charts, chart_cache(), helm.pull if options.pull else None)
 
@@ -135,10 +170,19 @@ def collect(
     document, findings = mesh.check(root)
     mesh_model = document.mesh if document is not None else None
     kube_version = mesh_model.kubernetes_version if mesh_model else spec.DEFAULT_KUBERNETES_VERSION
+    step("traffic")
+    traffic_ok = document is not None
+    if document is not None:
+        model = document.mesh
+        found = _guarded("traffic", lambda: traffic.check(root, model))
+        traffic_ok = not any(f.severity == ERROR for f in found)
+        findings += found
+    else:
+        findings.append(_skipped("traffic", *INVALID_MESH))
     changes = None
     if document is not None:
         try:  # one render for the drift check and for what old defaults left in the files
-            changes = mesh_repo.plan_render(root, document)
+            changes = mesh_repo.plan_render(root, document) if traffic_ok else None
         except MeshgenError:
             changes = None  # a hand-written file where a generated one goes: drift says so
         today = options.today or datetime.datetime.now(datetime.timezone.utc).date()
@@ -148,8 +192,10 @@ def collect(
             lambda: release.check(root, loaded, today, options.allow_unknown_version, rendered),
         )
     step("drift")
-    if document is not None:
+    if document is not None and traffic_ok:
         findings += _guarded("drift", lambda: drift.check(root, document, changes))
+    elif document is not None:
+        findings.append(_skipped("drift", *INVALID_TRAFFIC))
     else:
         findings.append(_skipped("drift", *INVALID_MESH))
     engine = engine_module(mesh_model.engine) if mesh_model else None
@@ -157,35 +203,46 @@ def collect(
     if engine is not None and hasattr(engine, "stand_ins"):
         module = engine  # builds get what only the engine's bootstrap writes (flux-system/)
         view.stand_ins = _guarded_stand_ins(lambda: module.stand_ins(view))
+    for folder, files in _guarded_stand_ins(lambda: trust.stand_ins(view)).items():
+        view.stand_ins.setdefault(folder, {}).update(files)  # missing encrypted files
+    missing_tools = _missing_tools()
+    findings += _tool_findings(missing_tools)
     step("kustomize")
-    findings += _guarded("kustomize", lambda: kustomize.check(view, jobs))
-
-    def with_engine(check: str, run: Callable[[ModuleType], list[Finding]]) -> list[Finding]:
-        """A check that needs the mesh and its engine's module; skipped without them."""
-        if mesh_model is None:
-            return [_skipped(check, *INVALID_MESH)]
-        if engine is None:
-            return [_skipped(check, *_no_engine(mesh_model.engine))]
-        module = engine
-        return _guarded(check, lambda: run(module))
-
-    step("helm-values")
+    if "kubectl" not in missing_tools:
+        findings += _guarded("kustomize", lambda: kustomize.check(view, jobs))
+    step("helm-values")  # needs both tools; a missing one was reported once, above
     releases: list[HelmRelease] = []
     templates = {} if helm_output is None else helm_output  # for multicluster
+    if mesh_model is None:
+        findings.append(_skipped("helm-values", *INVALID_MESH))
+    elif engine is None:
+        findings.append(_skipped("helm-values", *_no_engine(mesh_model.engine)))
+    elif not missing_tools:
+        module = engine
 
-    def check_values(module: ModuleType) -> list[Finding]:
-        releases.extend(module.helm_releases(view, jobs))
-        return helm_values.check(view, releases, charts, kube_version, jobs, templates)
+        def check_values() -> list[Finding]:
+            releases.extend(module.helm_releases(view, jobs))
+            return helm_values.check(view, releases, charts, kube_version, jobs, templates)
 
-    findings += with_engine("helm-values", check_values)
+        findings += _guarded("helm-values", check_values)
     step("schema")
-    findings += _guarded("schema", lambda: schemas.check(view, crds, kube_version))
+    if "kubectl" not in missing_tools:
+        findings += _guarded("schema", lambda: schemas.check(view, crds, kube_version))
     step("gitops")
-    findings += with_engine("gitops", lambda module: module.wiring(view, jobs))
-    step("multicluster")
-    findings += with_engine(
-        "multicluster", lambda _m: multicluster.check(view, releases, templates)
-    )
+    if mesh_model is None:
+        findings.append(_skipped("gitops", *INVALID_MESH))
+    elif engine is None:
+        findings.append(_skipped("gitops", *_no_engine(mesh_model.engine)))
+    elif "kubectl" not in missing_tools:
+        module = engine
+        findings += _guarded("gitops", lambda: module.wiring(view, jobs))
+    step("multicluster")  # reads what helm-values rendered
+    if mesh_model is None:
+        findings.append(_skipped("multicluster", *INVALID_MESH))
+    elif engine is None:
+        findings.append(_skipped("multicluster", *_no_engine(mesh_model.engine)))
+    elif not missing_tools:
+        findings += _guarded("multicluster", lambda: multicluster.check(view, releases, templates))
     step("secrets")
     findings += _guarded("secrets", lambda: secrets.check(root))
     step("trust")
@@ -194,7 +251,8 @@ def collect(
     else:
         model = mesh_model
         now = datetime.datetime.now(datetime.timezone.utc)
-        findings += _guarded("trust", lambda: trust.check(root, model, options.ca_dirs, now))
+        tree = document.tree if document is not None else None
+        findings += _guarded("trust", lambda: trust.check(root, model, options.ca_dirs, now, tree))
     return sorted(set(findings), key=sort_key)
 
 
@@ -210,6 +268,16 @@ def _print_text(root: Path, findings: list[Finding]) -> None:
             output.info(f"      fix: {finding.fix}")
             for line in finding.detail:
                 output.info(f"      {line}")
+
+
+def _affected(errors: list[Finding]) -> str:
+    """Where the problems are: ``2 clusters affected``, ``mesh-wide``, or both."""
+    clusters = len({f.cluster for f in errors if f.cluster})
+    mesh_wide = sum(1 for f in errors if not f.cluster)
+    if not clusters:
+        return "mesh-wide"
+    affected = f"{output.counted(clusters, 'cluster')} affected"
+    return f"{affected}, {mesh_wide} mesh-wide" if mesh_wide else affected
 
 
 def run(options: Options) -> int:
@@ -231,14 +299,14 @@ def run(options: Options) -> int:
     else:
         _print_text(root, findings)
         if not errors:
+            not_checked = f"{output.counted(unchecked, 'thing')} could not be checked"
             output.info(
                 f"{root}: no problems found"
-                + (f" ({unchecked} things could not be checked, listed above)" if unchecked else "")
+                + (f" ({not_checked}, listed above)" if unchecked else "")
             )
     if errors:
-        clusters = len({f.cluster for f in errors if f.cluster})
         raise CheckFailed(
-            f"{root}: {len(errors)} problems found ({clusters} clusters affected); "
+            f"{root}: {output.counted(len(errors), 'problem')} found ({_affected(errors)}); "
             "fix them as each finding says, then run `meshgen validate` again"
         )
     return 0

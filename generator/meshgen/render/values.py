@@ -220,11 +220,17 @@ def chart_values(mesh: Mesh, cluster: Cluster, chart: str, fixed: dict[str, Any]
     return deep_merge(fixed, _COMPUTED[chart](mesh, cluster))
 
 
-def cluster_values_files(mesh: Mesh, plan: ClusterPlan) -> dict[str, str]:
+def cluster_values_files(
+    mesh: Mesh, plan: ClusterPlan, istiod_extra: dict[str, Any] | None = None
+) -> dict[str, str]:
+    """The values file of every chart the cluster installs; ``istiod_extra`` is merged into
+    istiod's (the ``serviceSettings`` of cluster-local services, from the traffic files)."""
     files = {}
     for component in plan.components:
         if component.chart is None or component.values_path is None:
             continue
         values = chart_values(mesh, plan.cluster, component.chart.chart, component.chart.values)
+        if istiod_extra and component.chart.chart == "istiod":
+            values = deep_merge(values, istiod_extra)
         files[component.values_path] = yaml_file(values)
     return files

@@ -9,15 +9,25 @@ One module per job:
 - :mod:`~meshgen.spec.migrate`: older ``apiVersion`` trees brought up to the current one;
 - :mod:`~meshgen.spec.schema`: the JSON Schema check, errors naming line and field;
 - :mod:`~meshgen.spec.invariants`: the rules the schema cannot express;
-- :mod:`~meshgen.spec.edits`: add or remove a cluster, record trust material, each undone on
-  an invalid result;
+- :mod:`~meshgen.spec.edits`: add, change or remove a cluster, record trust material, each
+  undone on an invalid result;
 - :mod:`~meshgen.spec.locations`: line numbers and field names for errors.
 
 Callers import from the package (``from meshgen import spec``; ``spec.parse(...)``); the names
 below are its public surface.
 """
 
-from meshgen.spec.edits import NewCluster, Removal, add_cluster, record_trust, remove_cluster
+from meshgen.spec.edits import (
+    ClusterSettings,
+    NewCluster,
+    Removal,
+    add_cluster,
+    gateways_to_open,
+    record_meshgen_version,
+    record_trust,
+    remove_cluster,
+    set_cluster,
+)
 from meshgen.spec.invariants import check_invariants, unreachable_networks
 from meshgen.spec.migrate import MIGRATIONS, migrate, rename_key
 from meshgen.spec.model import (
@@ -73,6 +83,7 @@ __all__ = [
     "REMOTE",
     "SCHEMA_COMMENT",
     "Cluster",
+    "ClusterSettings",
     "Discovery",
     "EastWestGateway",
     "Mesh",
@@ -84,11 +95,14 @@ __all__ = [
     "build_model",
     "check_invariants",
     "from_tree",
+    "gateways_to_open",
     "migrate",
     "parse",
+    "record_meshgen_version",
     "record_trust",
     "remove_cluster",
     "rename_key",
+    "set_cluster",
     "to_text",
     "unreachable_networks",
     "validate_schema",

@@ -146,6 +146,7 @@ class Mesh:
     clusters: tuple[Cluster, ...]
     sops_age_recipients: tuple[str, ...] = ()
     sops_decryption_secret: str = DEFAULT_SOPS_SECRET
+    meshgen_version: str | None = None  # the meshgen that rendered the repository (None: older)
 
     @functools.cached_property
     def _by_name(self) -> dict[str, Cluster]:
@@ -277,6 +278,7 @@ def build_model(tree: Any) -> Mesh:
         clusters=tuple(clusters),
         sops_age_recipients=tuple(sops.get("ageRecipients", ())),
         sops_decryption_secret=sops.get("decryptionSecret", DEFAULT_SOPS_SECRET),
+        meshgen_version=data.get("meshgenVersion"),
     )
 
 

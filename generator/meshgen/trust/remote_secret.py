@@ -124,18 +124,28 @@ def check_token(token: str, source: str) -> str:
     return token
 
 
-def token_expiry(token: str) -> datetime.datetime | None:
-    """When a JWT bearer token expires (its ``exp``), or None when it never does or is opaque."""
+def jwt_claims(token: str) -> dict[str, Any] | None:
+    """The claims of a JWT bearer token, or None when the token is not a JWT (opaque: a
+    webhook or cloud provider token whose lifetime only its issuer knows)."""
     parts = token.split(".")
     if len(parts) != 3:
         return None
     try:
         payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-        exp = payload.get("exp") if isinstance(payload, dict) else None
-        if isinstance(exp, (int, float)) and not isinstance(exp, bool):
+    except (ValueError, binascii.Error):
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def token_expiry(token: str) -> datetime.datetime | None:
+    """When a JWT bearer token expires (its ``exp``), or None when it never does or is opaque
+    (tell the two apart with :func:`jwt_claims`)."""
+    exp = (jwt_claims(token) or {}).get("exp")
+    if isinstance(exp, (int, float)) and not isinstance(exp, bool):
+        try:
             return datetime.datetime.fromtimestamp(exp, tz=datetime.timezone.utc)
-    except (ValueError, binascii.Error, OverflowError, OSError):
-        pass
+        except (ValueError, OverflowError, OSError):
+            return None
     return None
 
 

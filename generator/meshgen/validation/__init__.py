@@ -13,6 +13,7 @@ from typing import Any
 # The check families, in the order they run and are reported.
 CHECKS = (
     "mesh",
+    "traffic",
     "drift",
     "kustomize",
     "helm-values",

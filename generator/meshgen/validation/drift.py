@@ -23,6 +23,10 @@ def check(
     except MeshgenError as exc:
         return [Finding(check="drift", message=str(exc), fix=FIX)]
     findings = []
+    fix = FIX
+    note = mesh_repo.version_note(document) if changes else None
+    if note is not None:
+        fix = f"{note} (the differences may come from the version)"
     for path in sorted(changes.write):
         if path == spec.MESH_FILE:
             message = f"mesh.yaml is of an older apiVersion ({document.migrated_from})"
@@ -34,7 +38,7 @@ def check(
             Finding(
                 check="drift",
                 message=message,
-                fix=FIX,
+                fix=fix,
                 cluster=cluster_of(path),
                 file=path,
                 detail=tuple(workspace.short_diff(root, path, changes.write[path])),
@@ -45,7 +49,7 @@ def check(
             Finding(
                 check="drift",
                 message="is generated but mesh.yaml no longer gives it",
-                fix=FIX,
+                fix=fix,
                 cluster=cluster_of(path),
                 file=path,
             )

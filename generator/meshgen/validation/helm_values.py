@@ -33,6 +33,7 @@ from typing import Any
 
 from meshgen.adapters import helm
 from meshgen.errors import MeshgenError
+from meshgen.output import counted
 from meshgen.validation import UNCHECKED, Finding
 from meshgen.validation.engines import HelmRelease
 from meshgen.validation.repository import RepoView, key_line, load_documents
@@ -340,7 +341,7 @@ def check(
             Finding(
                 check="helm-values",
                 message=f"chart {chart} {version} is not available: the values of "
-                f"{len(group)} releases are not checked against it",
+                f"{counted(len(group), 'release')} are not checked against it",
                 fix="pass --charts DIR with the unpacked chart (`helm pull "
                 f"{_pull_source(chart, group[0].repo_url)} --version {version} --untar`), or "
                 "run with --pull",

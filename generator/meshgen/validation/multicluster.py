@@ -460,9 +460,12 @@ def _check_selectors(objects: ClusterObjects, report: Report) -> None:
     services = objects.services()
     for folder, service in objects.overlay_objects("VirtualService", "networking.istio.io"):
         namespace = _namespace(service)
-        for ref in _list(service, "spec", "gateways"):
-            ns, _, name = str(ref).rpartition("/")
-            if ref != "mesh" and (ns or namespace, name) not in known:
+        bound = [str(ref) for ref in _list(service, "spec", "gateways") if ref != "mesh"]
+        if not bound:
+            continue  # sidecar routing (traffic policies): not through the east-west gateway
+        for ref in bound:
+            ns, _, name = ref.rpartition("/")
+            if (ns or namespace, name) not in known:
                 report.add_built(
                     cluster,
                     f"VirtualService {namespace}/{_name(service)} is bound to Gateway {ref}, "
@@ -1087,6 +1090,8 @@ def check(
         )
     objects = cluster_objects(mesh, view, releases, rendered)
     for cluster_objs in objects.values():
+        if not cluster_objs.releases and not cluster_objs.unrendered:
+            continue  # no release reaches it (the gitops check says why): nothing to compare
         _check_gateway(mesh, cluster_objs, report)
         _check_gateway_injection(cluster_objs, report)
         _check_selectors(cluster_objs, report)

@@ -33,7 +33,7 @@ from meshgen.validation.repository import RepoView
 
 ISTIO = "1.30.3"
 FLUX_CRDS = "flux/sc-v1.9.1_kc-v1.9.4_hc-v1.6.3/crds"
-CHARTS = {"cluster-1": ["base", "istiod"], "cluster-2": ["base", "istiod", "gateway"]}
+CHARTS = {"cluster-1": ["base", "istiod", "gateway"], "cluster-2": ["base", "istiod", "gateway"]}
 
 
 @pytest.fixture(scope="module")

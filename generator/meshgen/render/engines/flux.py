@@ -33,7 +33,7 @@ from typing import Any
 
 from meshgen.releases import is_oci
 from meshgen.render.files import cluster_labels, kustomization, yaml_file
-from meshgen.render.plan import ClusterPlan, Component
+from meshgen.render.plan import TRAFFIC_PREFIX, ClusterPlan, Component
 from meshgen.spec import Mesh
 
 SOURCE_API = "source.toolkit.fluxcd.io/v1"
@@ -49,6 +49,7 @@ OCI_REPOSITORIES_FILE = "oci-repositories.yaml"
 HELM_CHART_LAYER = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 CHARTS_STAGE = "istio-charts"
 VALUES_KEY = "values.yaml"
+NAMESPACES_FILE = "namespaces.yaml"  # the namespaces of the traffic stages
 
 # Teaches kustomize that HelmRelease.spec.valuesFrom[].name refers to a ConfigMap, so the
 # hashed names of generated ConfigMaps are written into the HelmReleases.
@@ -235,9 +236,11 @@ def cluster_files(mesh: Mesh, plan: ClusterPlan, decryption_secret: str | None) 
     files = _chart_files(mesh, plan, charts) if charts else {}
 
     # The stages, each waiting for the one before: overlays before the charts, the charts,
-    # overlays after them.
+    # overlays after them. Overlays of one wave (the traffic namespaces) wait for the same
+    # stage, not for each other.
     stages = []
     previous: str | None = None
+    wave: tuple[int, str | None] | None = None  # (sync wave, what its stages wait for)
     for component in components:
         is_chart = component.chart is not None
         if is_chart and component is not charts[0]:
@@ -248,13 +251,39 @@ def cluster_files(mesh: Mesh, plan: ClusterPlan, decryption_secret: str | None) 
             assert component.overlay_path is not None
             name, path = component.name, component.overlay_path
             secret = decryption_secret if component is plan.namespace_component else None
-        stages.append(flux_kustomization(mesh, plan, name, path, previous, secret))
+        if wave is None or wave[0] != component.sync_wave or is_chart:
+            wave = (component.sync_wave, previous)
+        stages.append(flux_kustomization(mesh, plan, name, path, wave[1], secret))
         previous = name
     files[f"{folder}/stages.yaml"] = yaml_file(*stages)
-    files[f"{folder}/kustomization.yaml"] = yaml_file(
-        kustomization(resources=[BOOTSTRAP_FOLDER, "stages.yaml"])
-    )
+    resources = [BOOTSTRAP_FOLDER, "stages.yaml"]
+    namespaces = traffic_namespaces(plan)
+    if namespaces:
+        files[f"{folder}/{NAMESPACES_FILE}"] = yaml_file(*namespaces)
+        resources.append(NAMESPACES_FILE)
+    files[f"{folder}/kustomization.yaml"] = yaml_file(kustomization(resources=resources))
     return files
+
+
+def traffic_namespaces(plan: ClusterPlan) -> list[dict[str, Any]]:
+    """The namespaces the traffic stages apply into, created when missing and never changed
+    or pruned by Flux (unlike Argo CD's CreateNamespace, a Kustomization cannot create its
+    target namespace; deleting an application's namespace with a policy would be a disaster)."""
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": component.namespace,
+                "annotations": {
+                    "kustomize.toolkit.fluxcd.io/ssa": "IfNotPresent",
+                    "kustomize.toolkit.fluxcd.io/prune": "disabled",
+                },
+            },
+        }
+        for component in plan.components
+        if component.name.startswith(TRAFFIC_PREFIX)
+    ]
 
 
 class FluxEngine:
@@ -308,6 +337,12 @@ class FluxEngine:
             "`istio-eastwestgateway` (where enabled), chained with `dependsOn` |"
         )
         rows.append("| 3 | `mesh-config` | Istio config (east-west gateway clusters only) |")
+        if any(c.name.startswith(TRAFFIC_PREFIX) for plan in plans for c in plan.components):
+            rows.append(
+                "| 4 | `traffic-<namespace>` | DestinationRules and VirtualServices from "
+                "`traffic/` (each waits for the stage before; `namespaces.yaml` creates their "
+                "namespaces when missing) |"
+            )
         table = "\n".join(rows)
         return f"""## Bootstrap Flux (once per cluster)
 
