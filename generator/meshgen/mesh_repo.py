@@ -172,9 +172,17 @@ def write_mesh_file(
 
     Returns the paths written or removed.
     """
-    _, changes = plan_writing(root, document, extra)
+    changes = plan_mesh_file(root, document, extra)
     workspace.apply_changes(root, changes)
     return changes.paths
+
+
+def plan_mesh_file(
+    root: Path, document: spec.MeshDocument, extra: dict[str, str] | None = None
+) -> workspace.ChangeSet:
+    """What :func:`write_mesh_file` would write and remove (for ``--dry-run``)."""
+    _, changes = plan_writing(root, document, extra)
+    return changes
 
 
 def plan_render(root: Path, document: spec.MeshDocument) -> workspace.ChangeSet:

@@ -145,7 +145,7 @@ def _secrets(
             if parts:
                 lines.append(
                     f"Secrets (sealed-secrets): seal {', '.join(parts)} with `meshgen seal`; "
-                    "see README.md."
+                    f"see {after.readme}."
                 )
             continue
         if not own and not gaining:
@@ -156,7 +156,9 @@ def _secrets(
                 parts.append(
                     f"apply {cluster.name}'s remote secret in {counted(gaining, 'cluster')}"
                 )
-            lines.append(f"Remote secrets (manual provider): {' and '.join(parts)}; see README.md.")
+            lines.append(
+                f"Remote secrets (manual provider): {' and '.join(parts)}; see {after.readme}."
+            )
         else:
             parts = (
                 [f"{cluster.name} gets placeholders for {counted(own, 'cluster')}"] if own else []

@@ -374,6 +374,8 @@ def _pip_without_local_sources(
         monkeypatch.setenv(key, value)
     target = tmp_path / "t"
     monkeypatch.setenv("MESHGEN_TOOLS_DIR", str(target))
+    (tmp_path / "empty-path").mkdir()
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-path"))  # no fallback on PATH either
     return target
 
 
@@ -407,18 +409,23 @@ def test_unreachable_index_is_named_as_such(
 
 
 def test_unsupported_platform_names_the_env_vars(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    copy_real_tools, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr("platform.machine", lambda: "riscv64")
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
     with pytest.raises(MeshgenError, match="riscv64") as err:
         toolchain.install()
     assert "MESHGEN_HELM" in str(err.value) and "MESHGEN_KUBECTL" in str(err.value)
-    # Tools that are already on PATH still resolve, and only_missing needs no pin.
-    write_executable(tmp_path / "bin" / "helm", FAKE_HELM)
-    write_executable(tmp_path / "bin" / "kubectl", FAKE_KUBECTL)
-    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
-    assert toolchain.find("helm") == tmp_path / "bin" / "helm"
-    assert toolchain.install(only_missing=True)["kubectl"] == tmp_path / "bin" / "kubectl"
+    assert "\n" not in str(err.value)
+    # Compatible tools on PATH are used instead, and install says so.
+    on_path = copy_real_tools(tmp_path / "bin")
+    messages: list[str] = []
+    assert toolchain.install(log=messages.append) == on_path
+    assert toolchain.find("helm") == on_path["helm"]
+    assert any(
+        m.startswith("helm: the pinned v4.1.4 could not be installed") and "riscv64" in m
+        for m in messages
+    ), messages
 
 
 # --------------------------------------------------------------------------------------------
@@ -454,8 +461,10 @@ def test_find_env_wins_over_pinned_and_path(
     assert toolchain.find("helm") == chosen
 
 
-def test_find_falls_back_to_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    on_path = write_executable(tmp_path / "bin" / "kubectl", FAKE_KUBECTL)
+def test_find_falls_back_to_path(
+    copy_real_tools, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    on_path = copy_real_tools(tmp_path / "bin")["kubectl"]
     monkeypatch.setenv("PATH", str(on_path.parent))
     assert toolchain.find("kubectl") == on_path
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
 from helpers import MeshRepo, git, run_cli
 
@@ -104,7 +105,7 @@ def test_no_change_is_an_empty_report(
     ("args", "expected"),
     [
         (("--base", "no-such-ref"), "--base no-such-ref: not a commit of this repository"),
-        (("--format", "yaml"), "Invalid value for '--format'"),
+        (("--format", "xml"), "Invalid value for '--format'"),
     ],
 )
 def test_bad_input(
@@ -171,3 +172,40 @@ def test_renaming_the_mesh_id_warns_that_every_store_key_moves(
         .replace("meshID: prod", "meshID: prod2")
     )
     assert "secret-store key" not in cli(capsys, two_clusters, "render").stderr
+
+
+def test_nothing_changed_is_answered_with_one_render_and_no_build(
+    two_clusters: MeshRepo, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both sides have the same mesh: one render stands for both (for the notices about
+    retired locations), nothing is built, mesh.yaml is parsed once. A comment-only edit is
+    reported as such, the same way."""
+    from meshgen import spec
+    from meshgen.commands import diff
+
+    calls = {"render": 0, "parse": 0}
+    real_render, real_parse = diff.render_repository, spec.parse
+
+    def counting_render(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["render"] += 1
+        return real_render(*args, **kwargs)
+
+    def counting_parse(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["parse"] += 1
+        return real_parse(*args, **kwargs)
+
+    monkeypatch.setattr(diff, "render_repository", counting_render)
+    monkeypatch.setattr(spec, "parse", counting_parse)
+    monkeypatch.setenv("MESHGEN_KUBECTL", "/nonexistent/kubectl")  # a build would fail
+    report = json.loads(cli(capsys, two_clusters, "diff", "--base", "HEAD", "-o", "json").stdout)
+    assert (report["files"], report["clusters"], report["diff"]) == ({}, [], [])
+    assert calls == {"render": 1, "parse": 1}
+
+    path = two_clusters.root / "mesh.yaml"
+    path.write_text(path.read_text().replace("networks:", "# Two data centres.\nnetworks:"))
+    result = cli(capsys, two_clusters, "diff", "--base", "HEAD", "-o", "yaml")
+    assert result.exit_code == 0, result.stderr
+    report = yaml.safe_load(result.stdout)
+    assert report["files"] == {"mesh.yaml": "changed"} and report["clusters"] == []
+    assert "+# Two data centres." in report["diff"]
+    assert calls["render"] == 2  # one more for this run

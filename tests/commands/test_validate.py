@@ -20,6 +20,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import yaml
 
 from helpers import (
     commit_rendered,
@@ -249,6 +250,15 @@ def test_invalid_mesh_is_reported_and_the_rest_still_runs(
         "trust",
     }
     assert all(f["fix"].startswith("fix mesh.yaml first") for f in skipped)
+    # -o yaml: the same report; the tools the checks ran are in it.
+    as_yaml = run_cli(capsys, "validate", "--repo", str(root), "-o", "yaml")
+    assert as_yaml.exit_code == 1
+    report = yaml.safe_load(as_yaml.stdout)
+    assert report["findings"] == findings
+    assert [(t["name"], t["path"]) for t in report["tools"]] == [
+        ("helm", str(tools["helm"])),
+        ("kubectl", str(tools["kubectl"])),
+    ]
 
 
 def test_text_output_groups_by_cluster(
@@ -259,6 +269,8 @@ def test_text_output_groups_by_cluster(
     result = run_cli(capsys, "validate", "--repo", str(root))
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
+    # First, which helm and kubectl the checks ran.
+    assert lines[0].startswith("tools: helm v") and ", kubectl v" in lines[0]
     group = lines.index("cluster cluster-2")
     assert lines[group + 1].startswith("  [secrets] clusters/cluster-2/token.yaml:1 (Secret ")
     assert lines[group + 2].startswith("      fix: remove it")

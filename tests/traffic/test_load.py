@@ -76,7 +76,7 @@ def test_policies_are_sorted_by_service_then_file() -> None:
         ),
         ("  split:\n    - {cluster: cluster2, weight: 175}\n", 6, "spec.split[0].weight", "175"),
         ("  protocol: grpc\n", 5, "spec.protocol", "not one of: http, tcp"),
-        ("  timeout: 10\n", 5, "spec.timeout", "should be of type string"),
+        ("  timeout: 10\n", 5, "spec.timeout", "10 is a number to YAML, not text"),
         ("  timeout: ten seconds\n", 5, "spec.timeout", "ten seconds"),
         ("  scope: local\n", 5, "spec.scope", "global, cluster-local"),
         ("  clients: [Cluster_1]\n", 5, "spec.clients[0]", "DNS-1123"),

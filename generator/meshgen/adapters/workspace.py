@@ -39,7 +39,9 @@ def is_generated(path: Path) -> bool:
 def generated_files(root: Path) -> set[str]:
     """Paths (POSIX, relative to ``root``) of every generated file currently in the tree."""
     found = set()
-    for name in GENERATED_TOP_FILES:
+    # The generated guide may live in any top-level Markdown file (repository.readme).
+    top_files = {*GENERATED_TOP_FILES, *(p.name for p in root.glob("*.md"))}
+    for name in sorted(top_files):
         if is_generated(root / name):
             found.add(name)
     for top in GENERATED_ROOTS:

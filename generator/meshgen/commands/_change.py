@@ -3,6 +3,10 @@
 Both load the mesh, edit it, render, write the files and commit them on a new branch made from
 HEAD (or only write them with ``--no-commit``), roll everything back when something fails, and
 end with the mesh-level summary and the next step (push, open a pull request).
+
+``--dry-run`` (every command that writes has it) runs the same checks and planning, then prints
+the change instead of making it: :func:`preview` lists the files with a diff of the hand-owned
+ones (``mesh.yaml``), and a proposal says which branch and commit it would make.
 """
 
 from __future__ import annotations
@@ -29,6 +33,27 @@ class BranchOptions:
     commit: bool = True
     push: bool = False
     allow_dirty: bool = False
+    dry_run: bool = False
+
+
+DRY_RUN_DONE = "Dry run: nothing was written; run again without --dry-run to make the change."
+
+
+def preview(
+    root: Path, changes: workspace.ChangeSet, show_diff: tuple[str, ...] = (spec.MESH_FILE,)
+) -> None:
+    """What applying ``changes`` under ``root`` would do: each file with ``would write`` or
+    ``would remove``, and a unified diff of those in ``show_diff`` (hand-owned files such as
+    mesh.yaml, whose change is the point; generated files follow from it)."""
+    output.info(f"Would write {len(changes.write)} files and remove {len(changes.remove)}:")
+    for path in changes.paths:
+        verb = "write " if path in changes.write else "remove"
+        state = "" if path not in changes.write or (root / path).exists() else " (new)"
+        output.info(f"  would {verb}  {path}{state}")
+    for path in show_diff:
+        if path in changes.write:
+            for line in workspace.short_diff(root, path, changes.write[path]):
+                output.info(f"    {line}")
 
 
 @dataclass
@@ -40,6 +65,7 @@ class Proposal:
     document: spec.MeshDocument
     branch: str
     options: BranchOptions
+    title: str | None = None  # the commit title, once apply() was asked to commit
 
     warnings: list[str] = field(default_factory=list)
     moves: list[str] = field(default_factory=list)  # what render moves off retired locations
@@ -63,14 +89,20 @@ class Proposal:
     ) -> str | None:
         """Write ``changes`` and commit them on the new branch; undo everything on failure.
 
-        Returns the branch the proposal started from (``None`` with ``--no-commit``).
+        Returns the branch the proposal started from (``None`` with ``--no-commit``). With
+        ``--dry-run``, only checks that it could (and writes nothing).
         """
         commit = self.options.commit
+        self.title = title
         base_branch = gitops.current_branch(self.repo)
         if commit:
             if base_branch is None:
                 raise MeshgenError("HEAD is detached; switch to a branch first (git switch main)")
+            if self.options.dry_run:
+                return base_branch
             gitops.create_branch(self.repo, self.branch)
+        elif self.options.dry_run:
+            return None
         previous = workspace.snapshot(self.root, changes.paths)
         try:
             workspace.apply_changes(self.root, changes)
@@ -103,7 +135,7 @@ class Proposal:
     ) -> None:
         """The heading and summary ``lines``, warnings that the change (``mesh``: before,
         after) brings, the files, what was committed and pushed, and the next step."""
-        output.heading(heading)
+        output.heading(f"{heading} (dry run)" if self.options.dry_run else heading)
         for line in lines:
             output.info(f"  {line}")
         before = network_reachability(mesh[0])
@@ -112,6 +144,9 @@ class Proposal:
                 output.warn(warning)
         for warning in [*self.warnings, *missing_secrets(self.root, mesh[1])]:
             output.warn(warning)
+        if self.options.dry_run:
+            self._report_dry_run(changes, base_branch)
+            return
         written = output.counted(len(changes.write), "file")
         output.info(f"{written} written, {len(changes.remove)} removed:")
         output.changed_files(changes.write, changes.remove)
@@ -132,6 +167,17 @@ class Proposal:
             output.info(f"Open the pull request: {url}")
         else:
             output.info(f"Next: open a pull request from {branch} into {base_branch}.")
+
+    def _report_dry_run(self, changes: workspace.ChangeSet, base_branch: str | None) -> None:
+        preview(self.root, changes)
+        if base_branch is None:
+            output.info("Would not commit (--no-commit).")
+        else:
+            title = self.title or ""
+            output.info(f"Would commit on a new branch {self.branch} (from {base_branch}): {title}")
+            if self.options.push:
+                output.info(f"Would push {self.branch} to origin.")
+        output.info(DRY_RUN_DONE)
 
 
 def open_proposal(options: BranchOptions, default_branch: str) -> Proposal:

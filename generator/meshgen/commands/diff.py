@@ -8,12 +8,12 @@ generated files of either side. Each cluster's overlays are built with the real
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from meshgen import (
     diffreport,
@@ -59,8 +59,11 @@ class Base:
     mesh: spec.Mesh
 
 
-def _base_mesh(repo: Repo, base: str | None, revision: str) -> Base:
-    """The mesh at ``base`` (default: the merge base with the tracked branch)."""
+def _base_mesh(repo: Repo, base: str | None, current: tuple[str, spec.Mesh]) -> Base:
+    """The mesh at ``base`` (default: the merge base with the tracked branch); ``current``
+    (the work tree's mesh.yaml text and mesh) is reused when the base holds the same text
+    (parsing a large mesh.yaml takes a second)."""
+    revision = current[1].revision
     if base is None:
         name, commit = default_base(repo, revision)
     else:
@@ -74,6 +77,8 @@ def _base_mesh(repo: Repo, base: str | None, revision: str) -> Base:
     label = f"{name} ({commit[:12]})"
     if text is None:
         raise MeshgenError(f"--base {label}: has no {spec.MESH_FILE}; pass a later --base")
+    if text == current[0]:
+        return Base(label=label, commit=commit, text=text, mesh=current[1])
     mesh = spec.parse(text, source=f"{commit[:12]}:{spec.MESH_FILE}").mesh
     return Base(label=label, commit=commit, text=text, mesh=mesh)
 
@@ -109,11 +114,19 @@ def _receives(
     return found
 
 
-def _build_all(jobs: list[Path]) -> dict[Path, str]:
-    """``kubectl kustomize`` of every folder, a few at a time (each is its own process)."""
-    workers = min(len(jobs), os.cpu_count() or 2, 8) or 1
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return dict(zip(jobs, pool.map(kustomize.build, jobs), strict=True))
+def _build_all(root: Path, folders: list[str]) -> dict[str, list[Any]]:
+    """The objects of every folder under ``root``, built with ``kubectl kustomize`` in batches
+    (one process builds many overlays: see :func:`meshgen.adapters.kustomize.build_batches`)."""
+    from meshgen.validation.kustomize import plan_batches
+
+    jobs = min(os.cpu_count() or 2, 8)
+    built = kustomize.build_batches(root, plan_batches(sorted(set(folders))), jobs)
+    objects: dict[str, list[Any]] = {}
+    for folder, result in built.items():
+        if isinstance(result, MeshgenError):
+            raise result
+        objects[folder] = result
+    return objects
 
 
 def cluster_changes(
@@ -135,7 +148,7 @@ def cluster_changes(
         for root, files in sides.values():
             _write_tree(root, files)
         plans = []
-        jobs: list[Path] = []
+        to_build: dict[str, list[str]] = {"old": [], "new": []}
         for name in sorted(old_receives.keys() | new_receives.keys()):
             old_values, old_overlays = old_receives.get(name, ([], []))
             new_values, new_overlays = new_receives.get(name, ([], []))
@@ -153,16 +166,15 @@ def cluster_changes(
                 )
                 if old_in == new_in:
                     continue  # the same inputs build the same objects
-                built = (
-                    sides["old"][0] / path if old_in is not None else None,
-                    sides["new"][0] / path if new_in is not None else None,
-                )
-                jobs += [b for b in built if b is not None]
-                overlays.append((path, built))
+                if old_in is not None:
+                    to_build["old"].append(path)
+                if new_in is not None:
+                    to_build["new"].append(path)
+                overlays.append((path, (old_in is not None, new_in is not None)))
             # A removed cluster loses all of its values; its objects say what is uninstalled.
             values = sorted(set(new_values) | (set(old_values) if new_values else set()))
             plans.append((name, values, overlays))
-        built_text = _build_all(jobs)
+        built = {side: _build_all(sides[side][0], to_build[side]) for side in sides}
         for name, values, overlays in plans:
             prefix = f"clusters/{name}/"
             status = (
@@ -179,11 +191,11 @@ def cluster_changes(
                 change.values += diffreport.values_changes(
                     old_files.get(path), new_files.get(path), Path(path).name
                 )
-            for path, (old_dir, new_dir) in overlays:
+            for path, (in_old, in_new) in overlays:
                 change.objects += diffreport.object_changes(
                     path.removeprefix(prefix),
-                    built_text[old_dir] if old_dir is not None else None,
-                    built_text[new_dir] if new_dir is not None else None,
+                    built["old"][path] if in_old else None,
+                    built["new"][path] if in_new else None,
                 )
             if status != "changed" or change.files or change.values or change.objects:
                 result.append(change)
@@ -196,22 +208,31 @@ def build_report(repo: Repo, root: Path, base: str | None) -> diffreport.Report:
     new_texts = mesh_repo.read_traffic(root)
     new_policies = traffic.parse_files(new_texts)
     traffic.check(after, new_policies)
-    old = _base_mesh(repo, base, after.revision)
+    new_text = (root / spec.MESH_FILE).read_text(encoding="utf-8")
+    old = _base_mesh(repo, base, (new_text, after))
     before = old.mesh
     old_texts = gitops.files_under(repo, old.commit, traffic.FOLDER, mesh_repo.TRAFFIC_SUFFIXES)
     old_policies = _base_traffic(old, old_texts)
     lib = library.load()
-    old_files = {
-        spec.MESH_FILE: old.text,
-        **old_texts,
-        **render_repository(before, lib, old_policies),
-    }
-    new_text = (root / spec.MESH_FILE).read_text(encoding="utf-8")
-    new_files = {
-        spec.MESH_FILE: new_text,
-        **new_texts,
-        **render_repository(after, lib, new_policies),
-    }
+    old_inputs = {spec.MESH_FILE: old.text, **old_texts}
+    new_inputs = {spec.MESH_FILE: new_text, **new_texts}
+    if before == after and old_policies == new_policies:
+        # Rendering is a pure function of the models: one render stands for both sides, no
+        # generated file or overlay can differ, only the hand-written inputs' text (comments,
+        # order), and nothing needs building.
+        rendered = render_repository(after, lib, new_policies)
+        changed = diffreport.file_changes(old_inputs, new_inputs)
+        return diffreport.Report(
+            base=old.label,
+            summary=meshdiff.summarize(before, after)
+            + _moves(repo, old.commit, document, rendered),
+            clusters=[],
+            files=changed,
+            diff=diffreport.unified_diff(old_inputs, new_inputs, list(changed)),
+            graph=graph.to_mermaid(after),
+        )
+    old_files = {**old_inputs, **render_repository(before, lib, old_policies)}
+    new_files = {**new_inputs, **render_repository(after, lib, new_policies)}
     changed = diffreport.file_changes(old_files, new_files)
     policies = (old_policies, new_policies)
     return diffreport.Report(
@@ -246,6 +267,8 @@ def run(repo_option: Path | None, base: str | None, output_format: str) -> int:
     report = build_report(repo, root, base)
     if output_format == "json":
         output.raw(diffreport.to_json(report))
+    elif output_format == "yaml":
+        output.document(dataclasses.asdict(report), "yaml")
     elif output_format == "markdown":
         output.raw(diffreport.to_markdown(report))
     else:

@@ -82,7 +82,7 @@ def _read_secret(file: Path, cluster: str) -> dict[str, Any]:
     return secret
 
 
-def run(cluster: str, file: Path, repo: Path | None) -> int:
+def run(cluster: str, file: Path, repo: Path | None, dry_run: bool = False) -> int:
     root, document = _sops.open_mesh(repo, cluster, "a remote secret")
     mesh = document.mesh
     _read_secret(file, cluster)
@@ -91,6 +91,14 @@ def run(cluster: str, file: Path, repo: Path | None) -> int:
     encrypted = sops.encrypt(file, target, root)
     if "sops:" not in encrypted:
         raise MeshgenError(f"sops returned no encrypted document for {file}; check {SOPS_CONFIG}")
+    if dry_run:
+        from meshgen.commands._change import DRY_RUN_DONE
+
+        output.info(
+            f"Would {'replace' if existed else 'write'} {target} (sops encrypted it to "
+            f"{len(mesh.sops_age_recipients)} age recipients). {DRY_RUN_DONE}"
+        )
+        return 0
     workspace.apply_changes(root, workspace.ChangeSet(write={target: encrypted}))
     output.info(
         f"{'Replaced' if existed else 'Wrote'} {target} (encrypted with sops to "

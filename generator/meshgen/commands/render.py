@@ -36,7 +36,7 @@ def moved_store_keys(root: Path, document: spec.MeshDocument) -> list[str]:
     return meshdiff.moved_store_keys(before, document.mesh)
 
 
-def run(repo: Path | None, check: bool) -> int:
+def run(repo: Path | None, check: bool, dry_run: bool = False) -> int:
     root = mesh_repo.find_root(repo)
     document = mesh_repo.load(root)
     if check:
@@ -87,6 +87,18 @@ def run(repo: Path | None, check: bool) -> int:
             f"{'does' if len(changes.paths) == 1 else 'do'} not match mesh.yaml; "
             "run `meshgen render` and commit the result"
         )
+    if dry_run:
+        from meshgen.commands._change import DRY_RUN_DONE, preview
+
+        if not changes:
+            output.info(f"Nothing to do: {changes.unchanged} generated files match mesh.yaml.")
+            return 0
+        preview(root, changes)
+        output.info(
+            f"{changes.unchanged} unchanged; `meshgen render --check` shows the diffs. "
+            + DRY_RUN_DONE
+        )
+        return 0
     workspace.apply_changes(root, changes)
     for warning in missing_secrets(root, document.mesh):
         output.warn(warning)

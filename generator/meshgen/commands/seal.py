@@ -35,6 +35,7 @@ class Options:
     remote_secret: Path | None = None
     cacerts: Path | None = None
     repo: Path | None = None
+    dry_run: bool = False
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,13 @@ def run(options: Options) -> int:
     updated = spec.record_trust(
         document, cluster.name, "sealed", {plain.name: _trust.timestamp(_trust.now())}
     )
+    if options.dry_run:
+        from meshgen.commands._change import DRY_RUN_DONE, preview
+
+        output.info(f"Sealed {plain.name} for {cluster.name} (in memory).")
+        preview(root, mesh_repo.plan_mesh_file(root, updated, extra={path: text}))
+        output.info(DRY_RUN_DONE)
+        return 0
     changed = mesh_repo.write_mesh_file(root, updated, extra={path: text})
     for changed_path in changed:
         output.info(f"  wrote    {changed_path}")

@@ -10,7 +10,6 @@ not available) are reported as unchecked, never passed silently.
 from __future__ import annotations
 
 import datetime
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from meshgen.adapters import helm, toolchain
 from meshgen.errors import CheckFailed, MeshgenError
 from meshgen.validation import CHECKS, ERROR, UNCHECKED, WARNING, Finding, sort_key
 from meshgen.validation.engines import HelmRelease
+from meshgen.validation.progress import Emit, Progress
 from meshgen.validation.repository import RepoView
 
 CHART_CACHE_ENV = "MESHGEN_CHART_CACHE"
@@ -138,12 +138,14 @@ def _guarded(check: str, run: Callable[[], list[Finding]]) -> list[Finding]:
 
 def collect(
     options: Options,
-    step: Callable[[str], None] = lambda _name: None,
+    emit: Emit | None = None,
     helm_output: dict[HelmRelease, str | None] | None = None,
 ) -> list[Finding]:
     """Every finding of every check, in report order. Bad usage raises MeshgenError.
 
-    ``helm_output`` (when given) receives what ``helm template`` rendered for each release.
+    ``emit(fraction, check)`` hears how far the checks have come (see
+    :mod:`meshgen.validation.progress`); ``helm_output`` (when given) receives what
+    ``helm template`` rendered for each release.
     """
     from meshgen.validation import (
         drift,
@@ -166,6 +168,8 @@ def collect(
     jobs = max(1, options.jobs or os.cpu_count() or 1)
     charts = helm_values.Charts(options.charts, chart_cache(), helm.pull if options.pull else None)
 
+    progress = Progress(CHECKS, _cluster_count(root), emit)
+    step = progress.start
     step("mesh")
     document, findings = mesh.check(root)
     mesh_model = document.mesh if document is not None else None
@@ -199,7 +203,7 @@ def collect(
     else:
         findings.append(_skipped("drift", *INVALID_MESH))
     engine = engine_module(mesh_model.engine) if mesh_model else None
-    view = RepoView(root=root, document=document)
+    view = RepoView(root=root, document=document, progress=progress)
     if engine is not None and hasattr(engine, "stand_ins"):
         module = engine  # builds get what only the engine's bootstrap writes (flux-system/)
         view.stand_ins = _guarded_stand_ins(lambda: module.stand_ins(view))
@@ -253,7 +257,16 @@ def collect(
         now = datetime.datetime.now(datetime.timezone.utc)
         tree = document.tree if document is not None else None
         findings += _guarded("trust", lambda: trust.check(root, model, options.ca_dirs, now, tree))
+    progress.finish()
     return sorted(set(findings), key=sort_key)
+
+
+def _cluster_count(root: Path) -> int:
+    """The mesh's size, for the first estimate of the work (0 when mesh.yaml is broken)."""
+    try:
+        return len(mesh_repo.load(root).mesh.clusters)
+    except MeshgenError:
+        return 0
 
 
 def _print_text(root: Path, findings: list[Finding]) -> None:
@@ -281,21 +294,26 @@ def _affected(errors: list[Finding]) -> str:
 
 
 def run(options: Options) -> int:
-    steps = len(CHECKS)
-    with output.progress(steps, enabled=options.format == "text") as advance:
-        findings = collect(options, advance)
+    from meshgen.commands.tools import summary, tools_document
+
+    statuses = toolchain.describe()
+    if options.format == "text" and (mesh_repo.find_root(options.repo) / spec.MESH_FILE).is_file():
+        output.info(summary(statuses))  # which helm and kubectl the checks run
+    with output.progress(enabled=options.format == "text") as show:
+        findings = collect(options, show)
     root = mesh_repo.find_root(options.repo)
     errors = [f for f in findings if f.severity == ERROR]
     unchecked = sum(1 for f in findings if f.severity == UNCHECKED)
-    if options.format == "json":
+    if options.format in ("json", "yaml"):
         document = {
             "repository": str(root),
             "errors": len(errors),
             "unchecked": unchecked,
             "warnings": sum(1 for f in findings if f.severity == WARNING),
             "findings": [f.as_json() for f in findings],
+            "tools": tools_document(statuses)["tools"],
         }
-        output.info(json.dumps(document, indent=2, sort_keys=True))
+        output.document(document, options.format)
     else:
         _print_text(root, findings)
         if not errors:

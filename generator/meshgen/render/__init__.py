@@ -83,7 +83,7 @@ def render_repository(
     files.update(traffic_files)
     files.update(engine.files(mesh, plans))
     files.update(ci.files(mesh))
-    files["README.md"] = README_HEADER + readme.render(mesh, plans, provider, engine)
+    files[mesh.readme] = README_HEADER + readme.render(mesh, plans, provider, engine)
     files[SCHEMA_PATH] = _schema_copy(library.mesh_schema)
     if library.traffic_schema:
         files[TRAFFIC_SCHEMA_PATH] = _schema_copy(library.traffic_schema)

@@ -27,7 +27,7 @@ to the mesh and to each cluster. -->
 
 - [ ] Only `mesh.yaml` and `traffic/` were edited by hand; `meshgen render --check` passes.
 - [ ] Every new cluster is registered with Argo CD under its mesh name.
-- [ ] Remote secrets for new clusters are in the secret store (see README.md).
+- [ ] Remote secrets for new clusters are in the secret store (see {mesh.readme}).
 - [ ] For a removed cluster: the clean-up outside Git listed by `meshgen remove-cluster` is
       planned for after the merge.
 """

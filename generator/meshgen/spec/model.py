@@ -23,6 +23,7 @@ SCHEMA_COMMENT = "# yaml-language-server: $schema=./.meshgen/mesh.schema.json"
 DEFAULT_ISTIO_VERSION = library.istio_releases().newest_ga().version
 DEFAULT_CHART_REPOSITORY = library.istio_releases().helm_repository
 DEFAULT_HUB = library.istio_releases().hub
+DEFAULT_README = "README.md"
 DEFAULT_TRUST_DOMAIN = "cluster.local"
 # Inside the Kubernetes range of every catalogued Istio line (1.28: 1.29-1.34 ... 1.31:
 # 1.32-1.36), and the version of the pinned kubectl.
@@ -147,6 +148,7 @@ class Mesh:
     sops_age_recipients: tuple[str, ...] = ()
     sops_decryption_secret: str = DEFAULT_SOPS_SECRET
     meshgen_version: str | None = None  # the meshgen that rendered the repository (None: older)
+    readme: str = DEFAULT_README  # where the generated guide goes (repository.readme)
 
     @functools.cached_property
     def _by_name(self) -> dict[str, Cluster]:
@@ -279,6 +281,7 @@ def build_model(tree: Any) -> Mesh:
         sops_age_recipients=tuple(sops.get("ageRecipients", ())),
         sops_decryption_secret=sops.get("decryptionSecret", DEFAULT_SOPS_SECRET),
         meshgen_version=data.get("meshgenVersion"),
+        readme=data["repository"].get("readme", DEFAULT_README),
     )
 
 

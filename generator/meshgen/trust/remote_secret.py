@@ -75,9 +75,23 @@ def read_kubeconfig(
     ``read_file(path) -> bytes`` resolves a ``certificate-authority`` file path (kubeconfigs
     may name a file instead of embedding the data).
     """
+    return endpoint_of(parse_kubeconfig(text, source), source, context, read_file)
+
+
+def parse_kubeconfig(text: str, source: str) -> dict[str, Any]:
+    """One kubeconfig file, checked to be one (an empty file is an empty config)."""
     config = _load_yaml(text, source)
+    if config is None:
+        return {}
     if not isinstance(config, dict) or config.get("kind", "Config") != "Config":
         raise MeshgenError(f"{source}: not a kubeconfig (kind: Config); pass --kubeconfig FILE")
+    return config
+
+
+def endpoint_of(
+    config: dict[str, Any], source: str, context: str | None, read_file: Any = None
+) -> tuple[ApiEndpoint, str | None]:
+    """:func:`read_kubeconfig` of an already parsed (or merged) kubeconfig."""
     name = context or config.get("current-context")
     if not name:
         raise MeshgenError(f"{source}: no current-context; pass --context NAME")

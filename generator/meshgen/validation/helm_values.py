@@ -348,10 +348,15 @@ def check(
                 severity=UNCHECKED,
             )
         )
+    view.progress.begin(len(work))
+
+    def check_one(item: tuple[HelmRelease, Path]) -> list[Finding]:
+        try:
+            return _check_release(view, item[0], item[1], kube_version, rendered, renders)
+        finally:
+            view.progress.advance()
+
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for part in pool.map(
-            lambda item: _check_release(view, item[0], item[1], kube_version, rendered, renders),
-            work,
-        ):
+        for part in pool.map(check_one, work):
             findings += part
     return findings

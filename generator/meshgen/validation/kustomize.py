@@ -90,8 +90,11 @@ def check(view: RepoView, jobs: int) -> list[Finding]:
     """Build every entry point into ``view.builds``; report those that fail."""
     found, findings = kustomizations(view)
     folders = entry_points(found)
+    view.progress.begin(len(folders))
     view.builds.update(
-        kustomize.build_batches(view.root, plan_batches(folders), jobs, view.stand_ins)
+        kustomize.build_batches(
+            view.root, plan_batches(folders), jobs, view.stand_ins, view.progress.advance
+        )
     )
     for folder in folders:
         result = view.builds[folder]
