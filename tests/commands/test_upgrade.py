@@ -143,6 +143,8 @@ REVISION_STEPS = [
 def test_a_revision_based_upgrade_with_argocd(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], upstream: Path, tools: object
 ) -> None:
+    """The canary, then the primary with a remote first and the remote after it (the Flux flow
+    moves them together), then the promotion and the finish."""
     repo = make_mesh(tmp_path / "mesh", capsys)
     seen: list[spec.Mesh] = []
 
@@ -164,24 +166,39 @@ def test_a_revision_based_upgrade_with_argocd(
                 f"{NEW_REVISION})." in message
             )
             assert f"- cluster-3: istio-base (wave 1): {OLD} -> {NEW}; then istiod" in message
-        if index == 1:  # the rest: the primary with its remote
-            assert mesh.versions_of(mesh.cluster("cluster-2")) == (OLD, NEW)
+        if index == 1:  # the primary first: its remote keeps using the old revision
+            assert mesh.versions_of(c1) == (OLD, NEW)
+            assert mesh.versions_of(mesh.cluster("cluster-2")) == (OLD,)
             expose = (repo.root / "clusters/cluster-1/mesh-config/expose-istiod.yaml").read_text()
             assert f"istiod-vs-{NEW_REVISION}" in expose and "name: istiod-vs\n" in expose
-        if index == 2:  # promoted: the tags and the gateway on the new revision
+        if index == 2:  # then the remote follows
+            assert mesh.versions_of(mesh.cluster("cluster-2")) == (OLD, NEW)
+        if index == 3:  # promoted: the tags and the gateway on the new revision
             assert mesh.default_revision_of(c3) == NEW_REVISION
             gateway = (repo.root / "clusters/cluster-3/values/gateway.yaml").read_text()
             assert f'revision: "{NEW_REVISION}"' in gateway
             assert "its east-west gateway rolls to it" in message
-        if index == 3:  # finished: the old istiod is gone, the mesh is at the new version
+        if index == 4:  # finished: the old istiod is gone, the mesh is at the new version
             assert mesh.istio_version == NEW
             assert not (apps / "istiod.yaml").exists()
             assert all(mesh.versions_of(c) == (NEW,) for c in mesh.clusters)
             status = upgrade(capsys, repo, "--status")
             assert f"No upgrade in progress; the mesh runs Istio {NEW}." in status.stdout
 
-    run_flow(repo, capsys, upstream, "argocd", REVISION_STEPS, check)
-    assert len(seen) == 4
+    primary_first = [
+        REVISION_STEPS[0],
+        Step(
+            ("--istio-version", NEW, "--clusters", "cluster-1"),
+            f"meshgen/upgrade-istio-{NEW}-cluster-1",
+        ),
+        Step(
+            ("--istio-version", NEW, "--clusters", "cluster-2"),
+            f"meshgen/upgrade-istio-{NEW}-cluster-2",
+        ),
+        *REVISION_STEPS[2:],
+    ]
+    run_flow(repo, capsys, upstream, "argocd", primary_first, check)
+    assert len(seen) == 5
 
 
 def test_a_revision_based_upgrade_with_flux(
