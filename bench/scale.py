@@ -12,6 +12,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -112,17 +113,23 @@ def medians(samples: dict[str, list[dict[str, float]]]) -> dict[str, dict[str, f
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def run_sizes(
+    description: str,
+    run: Callable[[int, int], dict[str, dict[str, float]]],
+    column: str = "command",
+) -> None:
+    """The command line of a size benchmark: ``--sizes``, ``--repeat``, ``--json``; ``run``
+    (size, repeat) gives the medians per measurement, printed as a table row each."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     os.environ.update(GIT_ENV)
     results = {}
-    print(f"{'clusters':>8}  {'command':<16} {'seconds':>8} {'ms/cluster':>10} {'peak MiB':>9}")
+    print(f"{'clusters':>8}  {column:<16} {'seconds':>8} {'ms/cluster':>10} {'peak MiB':>9}")
     for size in args.sizes:
-        results[size] = run_size(size, args.repeat)
+        results[size] = run(size, args.repeat)
         for label, figures in results[size].items():
             per_cluster = figures["seconds"] / size * 1000
             print(
@@ -132,6 +139,10 @@ def main() -> None:
             )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def main() -> None:
+    run_sizes(__doc__ or "", run_size)
 
 
 if __name__ == "__main__":

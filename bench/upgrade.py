@@ -10,13 +10,10 @@ the rest, `--promote`, `--finish`.
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import tempfile
 from pathlib import Path
 
-from scale import GIT_ENV, git, measure, medians, mesh_text
+from scale import git, measure, medians, mesh_text, run_sizes
 
 TARGET = "1.31.0-rc.0"
 STEPS = [
@@ -56,25 +53,7 @@ def run_size(clusters: int, repeat: int) -> dict[str, dict[str, float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000])
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
-    os.environ.update(GIT_ENV)
-    results = {}
-    print(f"{'clusters':>8}  {'step':<10} {'seconds':>8} {'ms/cluster':>10} {'peak MiB':>9}")
-    for size in args.sizes:
-        results[size] = run_size(size, args.repeat)
-        for label, figures in results[size].items():
-            per_cluster = figures["seconds"] / size * 1000
-            print(
-                f"{size:>8}  {label:<10} {figures['seconds']:>8.2f} {per_cluster:>10.2f} "
-                f"{figures['peak_mib']:>9.0f}",
-                flush=True,
-            )
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    run_sizes(__doc__ or "", run_size, column="step")
 
 
 if __name__ == "__main__":
