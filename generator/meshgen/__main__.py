@@ -1,3 +1,3 @@
-from meshgen.cli import main
+from meshgen.entrypoint import main
 
 main()

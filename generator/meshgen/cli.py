@@ -27,6 +27,13 @@ REPO_OPTION = click.option(
 )
 
 
+OVERWRITE_EDITS_OPTION = click.option(
+    "--overwrite-edits",
+    is_flag=True,
+    help="Overwrite generated files changed by hand since meshgen wrote them (the edits are lost).",
+)
+
+
 def proposal_options(default_branch: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """--repo, --branch, --no-commit, --push and --allow-dirty of a command that proposes a
     change on a branch, passed on as one ``proposal`` (a ``BranchOptions``)."""
@@ -40,12 +47,18 @@ def proposal_options(default_branch: str) -> Callable[[Callable[..., None]], Cal
             no_commit: bool,
             push: bool,
             allow_dirty: bool,
+            overwrite_edits: bool,
             **kwargs: Any,
         ) -> None:
             from meshgen.commands._change import BranchOptions
 
             proposal = BranchOptions(
-                repo=repo, branch=branch, commit=not no_commit, push=push, allow_dirty=allow_dirty
+                repo=repo,
+                branch=branch,
+                commit=not no_commit,
+                push=push,
+                allow_dirty=allow_dirty,
+                overwrite_edits=overwrite_edits,
             )
             function(*args, proposal=proposal, **kwargs)
 
@@ -61,6 +74,7 @@ def proposal_options(default_branch: str) -> Callable[[Callable[..., None]], Cal
             click.option(
                 "--allow-dirty", is_flag=True, help="Allow uncommitted changes in the work tree."
             ),
+            OVERWRITE_EDITS_OPTION,
         ]
         for option in reversed(options):
             wrapper = option(wrapper)
@@ -230,19 +244,48 @@ def graph(repo: Path | None, output_format: str, output: Path | None) -> None:
 @cli.command()
 @REPO_OPTION
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if any file would change.")
-def render(repo: Path | None, check: bool) -> None:
+@click.option(
+    "--overwrite-edits",
+    "--force",
+    "overwrite_edits",
+    is_flag=True,
+    help="Overwrite generated files changed by hand since meshgen wrote them (the edits are lost).",
+)
+def render(repo: Path | None, check: bool, overwrite_edits: bool) -> None:
     """Regenerate every generated file from mesh.yaml."""
     from meshgen.commands import render as command
 
-    sys.exit(command.run(repo, check))
+    sys.exit(command.run(repo, check, overwrite_edits=overwrite_edits))
+
+
+@cli.command()
+@REPO_OPTION
+@click.option(
+    "--forget",
+    is_flag=True,
+    help="Drop the record of the interrupted change and keep everything as it is now.",
+)
+def recover(repo: Path | None, forget: bool) -> None:
+    """Roll back what an interrupted meshgen command left half-done (every writing command
+    does this first on its own)."""
+    from meshgen.commands import recover as command
+
+    sys.exit(command.run(repo, forget))
 
 
 @cli.command("encrypt-remote-secret")
 @click.argument("cluster")
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True))
 @REPO_OPTION
 def encrypt_remote_secret(cluster: str, file: Path, repo: Path | None) -> None:
-    """Encrypt CLUSTER's remote secret (FILE, from istioctl create-remote-secret) with sops."""
+    """Encrypt CLUSTER's remote secret with sops into the repository.
+
+    FILE is the output of `istioctl create-remote-secret --name CLUSTER`; `-` reads it from
+    stdin, so the plaintext never touches a disk:
+
+    istioctl create-remote-secret --context CLUSTER --name CLUSTER |
+    meshgen encrypt-remote-secret CLUSTER -
+    """
     from meshgen.commands import encrypt_remote_secret as command
 
     sys.exit(command.run(cluster, file, repo))
@@ -292,6 +335,9 @@ def remote_secret(cluster: str, **kwargs: object) -> None:
     sys.exit(command.run(command.Options(cluster=cluster, **kwargs)))  # type: ignore[arg-type]
 
 
+# 100 years: far beyond any sane CA, and far below X.509's end of time (9999-12-31).
+MAX_CERTIFICATE_DAYS = 36500
+
 KEY_SIZE_OPTION = click.option(
     "--key-size",
     type=click.Choice(["2048", "3072", "4096"]),
@@ -310,7 +356,13 @@ def ca() -> None:
 @click.option(
     "--out", required=True, type=click.Path(path_type=Path, file_okay=False), help="New folder."
 )
-@click.option("--root-days", type=int, default=3650, show_default=True, help="Root lifetime.")
+@click.option(
+    "--root-days",
+    type=click.IntRange(1, MAX_CERTIFICATE_DAYS),
+    default=3650,
+    show_default=True,
+    help="Root lifetime.",
+)
 @KEY_SIZE_OPTION
 def ca_init(out: Path, root_days: int, key_size: str) -> None:
     """Create the shared root CA (root-cert.pem, root-key.pem) outside Git."""
@@ -335,7 +387,13 @@ def ca_init(out: Path, root_days: int, key_size: str) -> None:
     type=click.Path(path_type=Path, file_okay=False),
     help="Folder for the cluster's cacerts files (outside Git).",
 )
-@click.option("--days", type=int, default=730, show_default=True, help="Intermediate lifetime.")
+@click.option(
+    "--days",
+    type=click.IntRange(1, MAX_CERTIFICATE_DAYS),
+    default=730,
+    show_default=True,
+    help="Intermediate lifetime.",
+)
 @KEY_SIZE_OPTION
 @REPO_OPTION
 def ca_issue(
@@ -360,8 +418,9 @@ def ca_issue(
 )
 @click.option(
     "--remote-secret",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Another cluster's remote secret (from `meshgen remote-secret`).",
+    type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
+    help="Another cluster's remote secret (from `meshgen remote-secret` or `istioctl "
+    "create-remote-secret`; - reads stdin).",
 )
 @click.option(
     "--cacerts",
@@ -443,25 +502,86 @@ def tools_list() -> None:
     sys.exit(command.run_list(echo=click.echo))
 
 
-def main(argv: list[str] | None = None) -> None:
-    """The error boundary: every failure becomes one line on stderr and an exit code."""
+def _usage(error: click.exceptions.UsageError) -> str:
+    """The usage of the command that got no arguments, with its subcommands, on a few lines."""
+    ctx = error.ctx
+    if ctx is None:
+        return "Usage: meshgen [OPTIONS] COMMAND [ARGS]..."
+    lines = [ctx.get_usage()]
+    command = ctx.command
+    if isinstance(command, click.Group):
+        lines.append(f"Commands: {', '.join(command.list_commands(ctx))}")
+    lines.append(f"Run `{ctx.command_path} --help` for details.")
+    return "\n".join(lines)
+
+
+def _verb(argv: list[str]) -> str:
+    words = [a for a in argv if not a.startswith("-")][:2]
+    return " ".join(["meshgen", *words[:1]])
+
+
+def _interrupted(signum: int) -> None:
+    import signal as signals
+
     from meshgen import output
+    from meshgen.adapters import transaction
+
+    name = signals.Signals(signum).name
+    if transaction.completed():
+        output.error(f"interrupted ({name}) after the change was complete; see `git status`")
+    else:
+        output.error(f"interrupted ({name}); the repository is as it was before the command")
+    sys.exit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The error boundary: every failure becomes one line on stderr and an exit code.
+
+    SIGTERM and SIGHUP stop a command like Ctrl-C does (a KeyboardInterrupt), so a
+    transaction rolls back in an orderly way (see :mod:`meshgen.adapters.transaction`).
+    """
+    import signal as signals
+
+    from meshgen import output
+    from meshgen.adapters import lock
     from meshgen.errors import MeshgenError
 
+    received: list[int] = [signals.SIGINT]
+
+    def interrupt(signum: int, _frame: object) -> None:
+        received[0] = signum
+        raise KeyboardInterrupt
+
+    previous = {}
+    for signum in (signals.SIGINT, signals.SIGTERM, signals.SIGHUP):
+        try:
+            previous[signum] = signals.signal(signum, interrupt)
+        except ValueError:  # not the main thread (an embedding program): leave its handlers
+            break
+    args = sys.argv[1:] if argv is None else argv
+    lock.describe(_verb(args))
     try:
-        cli.main(args=argv, prog_name="meshgen", standalone_mode=False)
+        cli.main(args=args, prog_name="meshgen", standalone_mode=False)
     except MeshgenError as exc:
         output.error(str(exc))
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except click.exceptions.NoArgsIsHelpError as exc:
+        sys.stderr.write(_usage(exc) + "\n")
+        sys.exit(2)
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):
+            _interrupted(received[0])
         output.error("aborted")
         sys.exit(130)
     except click.ClickException as exc:
         output.error(exc.format_message())
         sys.exit(2)
     except KeyboardInterrupt:
-        output.error("interrupted")
-        sys.exit(130)
+        _interrupted(received[0])
+    finally:
+        lock.release_all()
+        for signum, handler in previous.items():
+            signals.signal(signum, handler)
     sys.exit(0)
 
 

@@ -43,7 +43,7 @@ def test_render_finds_the_repository_from_the_current_directory(
     assert result.exit_code == 0, result.stderr
 
 
-def test_check_reports_hand_edits_and_render_repairs_them(
+def test_check_reports_hand_edits_and_render_force_repairs_them(
     two_clusters: MeshRepo, capsys: pytest.CaptureFixture[str]
 ) -> None:
     values = two_clusters.root / "clusters/cluster-1/values/istiod.yaml"
@@ -57,7 +57,11 @@ def test_check_reports_hand_edits_and_render_repairs_them(
     assert "clusters/cluster-2/values/base.yaml: is missing" in check.stdout
     assert "2 generated files do not match mesh.yaml" in check.stderr
     assert values.read_text() != original  # --check wrote nothing
-    fix = run_cli(capsys, "render", "--repo", str(two_clusters.root))
+    refused = run_cli(capsys, "render", "--repo", str(two_clusters.root))
+    assert refused.exit_code == 2
+    assert "clusters/cluster-1/values/istiod.yaml: changed by hand" in refused.stderr
+    assert "meshID: other" in values.read_text()  # the edit is not lost
+    fix = run_cli(capsys, "render", "--force", "--repo", str(two_clusters.root))
     assert fix.exit_code == 0
     assert values.read_text() == original
     assert git(two_clusters.root, "status", "--porcelain") == ""

@@ -40,6 +40,7 @@ from helpers import (
 )
 from meshgen import library, spec
 from meshgen.adapters import kustomize, sops
+from meshgen.commands.encrypt_remote_secret import encrypted_remote_secret
 from meshgen.errors import MeshgenError
 from meshgen.render import render_repository
 from meshgen.render.secrets.sops import encrypted_path
@@ -140,13 +141,12 @@ def flux_rendered(
         for cluster in mesh.clusters:
             flux_bootstrap(root, cluster.name, mesh.repo_url, mesh.revision)
         if mesh.secrets_provider == "sops":
-            plain = root.parent / f"{root.name}-plain"
-            plain.mkdir()
-            for cluster in mesh.clusters:
-                source = plain / f"{cluster.name}.yaml"
-                source.write_text(remote_secret_manifest(cluster.name), encoding="utf-8")
+            for cluster in mesh.clusters:  # as `meshgen encrypt-remote-secret` does
                 target = encrypted_path(cluster.name)
-                (root / target).write_text(sops.encrypt(source, target, root), encoding="utf-8")
+                encrypted = encrypted_remote_secret(
+                    remote_secret_manifest(cluster.name), cluster.name, root
+                )
+                (root / target).write_text(encrypted, encoding="utf-8")
             encrypt_cacerts(root, mesh)  # every istiod's cacerts, under one fresh root
         cache[name] = FluxRepo(name, root, document, files, {})
         return cache[name]

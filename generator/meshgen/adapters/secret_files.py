@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from pathlib import Path
 
 from meshgen.errors import MeshgenError
 
 SECRET_MODE = 0o600
+MAX_BYTES = 16 * 1024 * 1024
+STDIN = "-"
 PUBLIC_MODE = 0o644
 FOLDER_MODE = 0o700
 
@@ -98,11 +101,23 @@ def write_secret(path: Path, text: str, option: str, overwrite: bool = True) -> 
 
 
 def read_bytes(path: Path, option: str) -> bytes:
+    """The file's bytes (``-``: stdin), at most MAX_BYTES: a named pipe or ``/dev/zero`` is
+    read only that far, never forever."""
     try:
-        return path.read_bytes()
+        if str(path) == STDIN:
+            data = sys.stdin.buffer.read(MAX_BYTES + 1)
+        else:
+            with path.open("rb") as handle:
+                data = handle.read(MAX_BYTES + 1)
     except FileNotFoundError:
         raise MeshgenError(f"{option} {path}: no such file") from None
     except IsADirectoryError:
         raise MeshgenError(f"{option} {path}: is a folder; pass a file") from None
     except OSError as exc:
         raise MeshgenError(f"{option} {path}: cannot be read ({exc.strerror})") from None
+    if len(data) > MAX_BYTES:
+        raise MeshgenError(
+            f"{option} {'stdin' if str(path) == STDIN else path}: larger than {MAX_BYTES} bytes; "
+            "secret material (keys, certificates, kubeconfigs, remote secrets) is far smaller"
+        )
+    return data

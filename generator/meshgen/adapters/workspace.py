@@ -1,19 +1,23 @@
 """The file system side of a meshgen repository: what is generated, what changes, writing it.
 
-Generated files are recognised by the generated mark on their first line; anything else is
-hand-written and never touched. Writes go to a staging folder first and are then moved into
-place file by file (``os.replace``), so a failure while preparing leaves the tree as it was.
+Generated files are recognised by the generated mark on their first line (and the record of
+them, :mod:`meshgen.manifest`); anything else is hand-written and never touched. Nothing is
+read or written through a symbolic link that leads out of the repository. Writes go through
+a transaction (:mod:`meshgen.adapters.transaction`): all of them happen, or none, even when
+the process is killed. A generated file changed by hand since meshgen wrote it is never
+overwritten or removed without ``--overwrite-edits``.
 """
 
 from __future__ import annotations
 
 import difflib
 import os
-import shutil
-import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from meshgen import manifest
+from meshgen.adapters import transaction
 from meshgen.errors import MeshgenError
 from meshgen.render.files import GENERATED_MARK
 
@@ -24,10 +28,55 @@ GENERATED_TOP_FILES = ("README.md", ".sops.yaml")
 FOREIGN_FOLDERS = ("flux-system",)
 _MARK_BYTES = GENERATED_MARK.encode()
 DIFF_LINES_SHOWN = 40
+OVERWRITE_OPTION = "--overwrite-edits"
+
+
+class Boundary:
+    """Checks that paths stay inside the repository ``root`` once symbolic links are followed.
+
+    Folders are resolved once each, so checking every file of a large repository stays cheap.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.real_root = os.path.realpath(root)
+        self._folders: dict[str, bool] = {}
+
+    def _inside(self, real: str) -> bool:
+        return real == self.real_root or real.startswith(self.real_root + os.sep)
+
+    def _folder_inside(self, folder: str) -> bool:
+        if folder not in self._folders:
+            self._folders[folder] = self._inside(os.path.realpath(self.root / folder))
+        return self._folders[folder]
+
+    def check(self, path: str) -> None:
+        """Raise when ``path`` (relative, POSIX) leads out of the repository."""
+        folder, _, _ = path.rpartition("/")
+        target = self.root / path
+        inside = self._folder_inside(folder) and (
+            not target.is_symlink() or self._inside(os.path.realpath(target))
+        )
+        if not inside:
+            raise MeshgenError(
+                f"{path}: leads out of the repository through the symbolic link "
+                f"{self._first_link(path)}; meshgen never reads or writes outside it: replace "
+                "the link with a folder or file of the repository"
+            )
+
+    def _first_link(self, path: str) -> str:
+        parts = path.split("/")
+        for depth in range(1, len(parts) + 1):
+            candidate = "/".join(parts[:depth])
+            if (self.root / candidate).is_symlink():
+                return f"{candidate} -> {os.readlink(self.root / candidate)}"
+        return path
 
 
 def is_generated(path: Path) -> bool:
-    """True when the file's first line carries meshgen's generated mark."""
+    """True when the file's first line carries meshgen's generated mark (never a link)."""
+    if path.is_symlink():
+        return False
     try:
         with path.open("rb") as handle:
             first_line = handle.readline(512)
@@ -39,13 +88,18 @@ def is_generated(path: Path) -> bool:
 def generated_files(root: Path) -> set[str]:
     """Paths (POSIX, relative to ``root``) of every generated file currently in the tree."""
     found = set()
+    boundary = Boundary(root)
     for name in GENERATED_TOP_FILES:
         if is_generated(root / name):
             found.add(name)
+    record = root / manifest.PATH
+    if record.is_file() and not record.is_symlink():
+        found.add(manifest.PATH)
     for top in GENERATED_ROOTS:
         base = root / top
         if not base.is_dir():
             continue
+        boundary.check(top)
         for dirpath, dirnames, filenames in os.walk(base):
             if top == "clusters" and Path(dirpath).parent == base:
                 dirnames[:] = [d for d in dirnames if d not in FOREIGN_FOLDERS]
@@ -86,7 +140,9 @@ def plan_changes(
         if len(parts) == 4 and parts[0] == "clusters" and parts[2] in FOREIGN_FOLDERS:
             raise MeshgenError(f"{path}: meshgen never writes into {'/'.join(parts[:3])}/")
     current = generated_files(root)
+    boundary = Boundary(root)
     for path, text in {**desired, **(owned or {})}.items():
+        boundary.check(path)
         target = root / path
         if path in desired and target.exists() and path not in current:
             raise MeshgenError(
@@ -109,36 +165,45 @@ def plan_changes(
     return changes
 
 
-def _staging_parent(root: Path) -> Path:
-    """A folder on the same file system as ``root`` that git ignores (so renames are atomic)."""
-    git_dir = root / ".git"
-    return git_dir if git_dir.is_dir() else root.parent
+def edited_by_hand(root: Path, changes: ChangeSet) -> list[str]:
+    """Generated files ``changes`` would overwrite or remove that differ from what meshgen
+    last wrote (:mod:`meshgen.manifest`). A repository without the record has none."""
+    recorded = manifest.read(root)
+    if not recorded:
+        return []
+    return manifest.edited(root, recorded, changes.paths)
 
 
-def apply_changes(root: Path, changes: ChangeSet) -> None:
-    """Write and remove files. Everything is staged before the first file is moved into place."""
-    staging = Path(tempfile.mkdtemp(prefix="meshgen-staging-", dir=_staging_parent(root)))
-    try:
-        staged = {path: (staging / path, root / path) for path in sorted(changes.write)}
-        for folder in sorted({source.parent for source, _ in staged.values()}):
-            folder.mkdir(parents=True, exist_ok=True)
-        for path, (source, _) in staged.items():
-            source.write_bytes(changes.write[path].encode("utf-8"))
-        # Folders first: a file standing where a folder must go fails here, before any move.
-        for folder in sorted({target.parent for _, target in staged.values()}):
-            folder.mkdir(parents=True, exist_ok=True)
-        for source, target in staged.values():
-            os.replace(source, target)
-        for path in changes.remove:
-            (root / path).unlink(missing_ok=True)
-            _remove_empty_parents(root, (root / path).parent)
-    except OSError as exc:
+def require_unedited(root: Path, changes: ChangeSet) -> None:
+    """Refuse to overwrite or remove generated files changed by hand, naming them."""
+    edited = edited_by_hand(root, changes)
+    if edited:
+        shown = ", ".join(edited[:5]) + (f" and {len(edited) - 5} more" if len(edited) > 5 else "")
         raise MeshgenError(
-            f"{exc.filename or root}: cannot be written ({exc.strerror}); "
-            "check permissions and free space, then run the command again"
-        ) from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+            f"{shown}: changed by hand since meshgen wrote "
+            f"{'it' if len(edited) == 1 else 'them'}, and this command would overwrite the "
+            "change; move it into mesh.yaml or a hand-written file (see the README's "
+            f"Customising), undo it (git checkout -- PATH), or pass {OVERWRITE_OPTION} to "
+            "discard it"
+        )
+
+
+def apply_changes(
+    root: Path,
+    changes: ChangeSet,
+    commit: transaction.Commit | None = None,
+    overwrite_edits: bool = False,
+    command: str = "meshgen",
+) -> str | None:
+    """Write and remove files (and commit them with ``commit``), all or nothing.
+
+    Generated files changed by hand are refused unless ``overwrite_edits``. Returns the new
+    commit, if any.
+    """
+    if not overwrite_edits:
+        require_unedited(root, changes)
+    writes = {path: text.encode("utf-8") for path, text in changes.write.items()}
+    return transaction.apply(root, writes, changes.remove, commit=commit, command=command)
 
 
 def _remove_empty_parents(root: Path, folder: Path) -> None:
@@ -148,7 +213,7 @@ def _remove_empty_parents(root: Path, folder: Path) -> None:
 
 
 def restore(root: Path, snapshot: dict[str, bytes | None]) -> None:
-    """Put files back as they were (``None``: the file did not exist). Used to roll back."""
+    """Put files back as they were (``None``: the file did not exist)."""
     for path, data in snapshot.items():
         target = root / path
         if data is None:
@@ -159,7 +224,7 @@ def restore(root: Path, snapshot: dict[str, bytes | None]) -> None:
             target.write_bytes(data)
 
 
-def snapshot(root: Path, paths: list[str]) -> dict[str, bytes | None]:
+def snapshot(root: Path, paths: Iterable[str]) -> dict[str, bytes | None]:
     """The current bytes of ``paths`` (``None`` for missing files), for :func:`restore`."""
     result: dict[str, bytes | None] = {}
     for path in paths:

@@ -10,8 +10,8 @@ from meshgen.commands.encrypt_remote_secret import missing_secrets
 from meshgen.errors import CheckFailed
 
 
-def run(repo: Path | None, check: bool) -> int:
-    root = mesh_repo.find_root(repo)
+def run(repo: Path | None, check: bool, overwrite_edits: bool = False) -> int:
+    root = mesh_repo.find_root(repo) if check else mesh_repo.open_for_change(repo)
     document = mesh_repo.load(root)
     changes = mesh_repo.plan_render(root, document)
     if check:
@@ -29,7 +29,9 @@ def run(repo: Path | None, check: bool) -> int:
             f"{root}: {len(changes.paths)} generated files do not match mesh.yaml; "
             "run `meshgen render` and commit the result"
         )
-    workspace.apply_changes(root, changes)
+    workspace.apply_changes(
+        root, changes, overwrite_edits=overwrite_edits, command="meshgen render"
+    )
     for warning in missing_secrets(root, document.mesh):
         output.warn(warning)
     if document.migrated_from:

@@ -68,7 +68,7 @@ def run(options: Options) -> int:
         raise MeshgenError(
             "seal: pass exactly one of --remote-secret FILE or --cacerts DIR (one Secret per run)"
         )
-    root = mesh_repo.find_root(options.repo)
+    root = mesh_repo.open_for_change(options.repo)
     document = mesh_repo.load(root)
     mesh = document.mesh
     cluster = _trust.require_cluster(document, options.cluster)

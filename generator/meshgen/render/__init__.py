@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from meshgen import manifest
 from meshgen.library import ChartProfile
 from meshgen.render.files import GENERATED_MARK, README_HEADER
 from meshgen.spec import Mesh
@@ -57,4 +58,5 @@ def render_repository(mesh: Mesh, library: Library) -> dict[str, str]:
     files["README.md"] = README_HEADER + readme.render(mesh, plans, provider, engine)
     files[SCHEMA_PATH] = _schema_copy(library.mesh_schema)
     files.update(review.files(mesh))
+    files[manifest.PATH] = manifest.text(files)  # last: the record of every file above
     return dict(sorted(files.items()))
