@@ -543,7 +543,7 @@ def main(argv: list[str] | None = None) -> None:
     import signal as signals
 
     from meshgen import output
-    from meshgen.adapters import lock
+    from meshgen.adapters import lock, transaction
     from meshgen.errors import MeshgenError
 
     received: list[int] = [signals.SIGINT]
@@ -579,9 +579,12 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         _interrupted(received[0])
     finally:
-        lock.release_all()
-        for signum, handler in previous.items():
-            signals.signal(signum, handler)
+        with transaction.signals_blocked():
+            lock.release_all()
+            for signum, handler in previous.items():
+                # As the meshgen executable (no argv given), the work is done: a signal now
+                # must not turn a finished command into a failure. Embedded: as it was.
+                signals.signal(signum, signals.SIG_IGN if argv is None else handler)
     sys.exit(0)
 
 

@@ -258,11 +258,6 @@ def run(options: Options) -> int:
     if not existing.is_dir():
         raise MeshgenError(f"{existing}: exists and is not a folder; choose another DIR")
     directory = directory.resolve()
-    if (directory / spec.MESH_FILE).exists():
-        raise MeshgenError(
-            f"{directory / spec.MESH_FILE}: already exists, this is a mesh repository; "
-            "use `meshgen new-cluster` or `meshgen render` there"
-        )
     problem = gitops.branch_name_problem(options.revision)
     if problem is not None:
         raise MeshgenError(f"--revision {excerpt(options.revision)}: {problem}; choose another")
@@ -270,6 +265,11 @@ def run(options: Options) -> int:
     if repo is not None:
         mesh_repo.prepare_for_change(directory)  # may roll back an interrupted init
         repo = _repository_at(directory)
+    if (directory / spec.MESH_FILE).exists():
+        raise MeshgenError(
+            f"{directory / spec.MESH_FILE}: already exists, this is a mesh repository; "
+            "use `meshgen new-cluster` or `meshgen render` there"
+        )
     repo_url = options.repo_url or (gitops.origin_url(repo) if repo is not None else None)
     if not repo_url:
         raise MeshgenError(
