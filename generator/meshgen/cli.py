@@ -542,10 +542,6 @@ def main(argv: list[str] | None = None) -> None:
     """
     import signal as signals
 
-    from meshgen import output
-    from meshgen.adapters import lock, transaction
-    from meshgen.errors import MeshgenError
-
     received: list[int] = [signals.SIGINT]
 
     def interrupt(signum: int, _frame: object) -> None:
@@ -558,6 +554,11 @@ def main(argv: list[str] | None = None) -> None:
             previous[signum] = signals.signal(signum, interrupt)
         except ValueError:  # not the main thread (an embedding program): leave its handlers
             break
+
+    from meshgen import output
+    from meshgen.adapters import lock, transaction
+    from meshgen.errors import MeshgenError
+
     args = sys.argv[1:] if argv is None else argv
     lock.describe(_verb(args))
     try:

@@ -274,6 +274,10 @@ class Transaction:
                     entry["new"] = digest(writes[path])
                 entry["slot"] = str(number)
                 files.append(entry)
+            if commit is not None and commit.new_branch and head_ref is not None:
+                # HEAD as it is, ready to be linked back: a rollback on a full disk cannot
+                # write a new file, but it can link one (see _restore_head).
+                (self.folder / "HEAD").write_text(f"ref: {head_ref}\n", encoding="utf-8")
             index = self.state_dir / "index"
             has_index = commit is not None and index.is_file()
             if has_index:
@@ -429,24 +433,10 @@ def _divergence(root: Path, git_dir: Path, journal: Journal) -> list[str]:
 
 
 def _undo(root: Path, git_dir: Path, journal: Journal) -> None:
+    """Every step can run again; files first, as removing new ones frees space."""
     data = journal.data
     for path in _locks_left_by(root, git_dir, data):
         path.unlink(missing_ok=True)
-    if data["commit"]:
-        ref, _ = _head(git_dir)
-        new_branch = data["new_branch"]
-        if new_branch and ref == new_branch and data["head_ref"]:
-            git(root, "symbolic-ref", "HEAD", data["head_ref"])
-        if new_branch:
-            if _rev(root, new_branch) is not None:
-                git(root, "update-ref", "-d", new_branch)
-        elif data["head_ref"]:
-            if data["head_sha"] is None:
-                if _rev(root, data["head_ref"]) is not None:
-                    git(root, "update-ref", "-d", data["head_ref"])
-            elif _rev(root, data["head_ref"]) != data["head_sha"]:
-                git(root, "update-ref", data["head_ref"], data["head_sha"])
-        _restore_index(git_dir, journal)
     for entry in journal.files:
         target = root / entry["path"]
         if _current_digest(target) == entry["old"]:
@@ -457,8 +447,38 @@ def _undo(root: Path, git_dir: Path, journal: Journal) -> None:
         else:
             # Moved, not copied: a rollback must work on a full disk too.
             _replace(journal.folder / "old" / entry["slot"], target)
+    if data["commit"]:
+        ref, _ = _head(git_dir)
+        new_branch = data["new_branch"]
+        if new_branch and ref == new_branch and data["head_ref"]:
+            _restore_head(root, git_dir, journal)
+        if new_branch:
+            if _rev(root, new_branch) is not None:
+                git(root, "update-ref", "-d", new_branch)
+        elif data["head_ref"]:
+            if data["head_sha"] is None:
+                if _rev(root, data["head_ref"]) is not None:
+                    git(root, "update-ref", "-d", data["head_ref"])
+            elif _rev(root, data["head_ref"]) != data["head_sha"]:
+                git(root, "update-ref", data["head_ref"], data["head_sha"])
+        _restore_index(git_dir, journal)
     if data.get("git_dir_created"):
         shutil.rmtree(git_dir, ignore_errors=True)
+
+
+def _restore_head(root: Path, git_dir: Path, journal: Journal) -> None:
+    """HEAD back on its branch: by git, else (a full disk) by linking the copy made before."""
+    try:
+        git(root, "symbolic-ref", "HEAD", journal.data["head_ref"])
+        return
+    except MeshgenError:
+        saved = journal.folder / "HEAD"
+        if not saved.is_file() or not (git_dir / "HEAD").is_file():
+            raise
+    lock_file = git_dir / "HEAD.lock"
+    lock_file.unlink(missing_ok=True)  # git's, from the attempt above
+    os.link(saved, lock_file)
+    os.replace(lock_file, git_dir / "HEAD")
 
 
 def _restore_index(git_dir: Path, journal: Journal) -> None:
