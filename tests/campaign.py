@@ -158,7 +158,7 @@ def make_templates(base: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, 
     stale = base / "stale"
     shutil.copytree(base / "argocd", stale, symlinks=True)
     mesh = stale / "mesh" / "mesh.yaml"
-    mesh.write_text(mesh.read_text().replace("version: \"1.30.3\"", "version: \"1.29.6\""))
+    mesh.write_text(mesh.read_text().replace('version: "1.30.3"', 'version: "1.29.6"'))
     git(stale / "mesh", "commit", "-qam", "istio 1.29.6, not rendered yet")
     templates["stale"] = stale
 

@@ -520,12 +520,14 @@ def _verb(argv: list[str]) -> str:
     return " ".join(["meshgen", *words[:1]])
 
 
-def _interrupted(signum: int) -> None:
+def _interrupted() -> None:
+    """One line for an interruption, and exit 128 + the signal."""
     import signal as signals
 
     from meshgen import output
     from meshgen.adapters import transaction
 
+    signum = transaction.stop_requested() or signals.SIGINT
     name = signals.Signals(signum).name
     if transaction.completed():
         output.error(f"interrupted ({name}) after the change was complete; see `git status`")
@@ -538,31 +540,39 @@ def main(argv: list[str] | None = None) -> None:
     """The error boundary: every failure becomes one line on stderr and an exit code.
 
     SIGTERM and SIGHUP stop a command like Ctrl-C does (a KeyboardInterrupt), so a
-    transaction rolls back in an orderly way (see :mod:`meshgen.adapters.transaction`).
+    transaction rolls back in an orderly way (see :mod:`meshgen.adapters.transaction`). A
+    signal Python cannot turn into an exception where it lands (in a callback of the import
+    system, say) is remembered instead: the next transaction does not start, or the command
+    ends as interrupted once it is done.
     """
     import signal as signals
-
-    received: list[int] = [signals.SIGINT]
-
-    def interrupt(signum: int, _frame: object) -> None:
-        received[0] = signum
-        raise KeyboardInterrupt
-
-    previous = {}
-    for signum in (signals.SIGINT, signals.SIGTERM, signals.SIGHUP):
-        try:
-            previous[signum] = signals.signal(signum, interrupt)
-        except ValueError:  # not the main thread (an embedding program): leave its handlers
-            break
 
     from meshgen import output
     from meshgen.adapters import lock, transaction
     from meshgen.errors import MeshgenError
 
+    transaction.forget_stop()
+    python_hook = sys.unraisablehook
+
+    def unraisable(info: Any) -> None:
+        if info.exc_type is None or not issubclass(info.exc_type, KeyboardInterrupt):
+            python_hook(info)
+
+    previous = {}
+    for signum in (signals.SIGINT, signals.SIGTERM, signals.SIGHUP):
+        try:
+            previous[signum] = signals.signal(signum, transaction.on_signal)
+        except ValueError:  # not the main thread (an embedding program): leave its handlers
+            break
+    sys.unraisablehook = unraisable
     args = sys.argv[1:] if argv is None else argv
     lock.describe(_verb(args))
     try:
         cli.main(args=args, prog_name="meshgen", standalone_mode=False)
+    except SystemExit as done:
+        if not done.code and transaction.stop_requested():
+            _interrupted()  # a signal that was swallowed where it landed
+        raise
     except MeshgenError as exc:
         output.error(str(exc))
         sys.exit(exc.exit_code)
@@ -571,21 +581,24 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except click.exceptions.Abort as exc:
         if isinstance(exc.__context__, KeyboardInterrupt):
-            _interrupted(received[0])
+            _interrupted()
         output.error("aborted")
         sys.exit(130)
     except click.ClickException as exc:
         output.error(exc.format_message())
         sys.exit(2)
     except KeyboardInterrupt:
-        _interrupted(received[0])
+        _interrupted()
     finally:
-        with transaction.signals_blocked():
+        with transaction.signals_deferred():
             lock.release_all()
+            sys.unraisablehook = python_hook
             for signum, handler in previous.items():
                 # As the meshgen executable (no argv given), the work is done: a signal now
                 # must not turn a finished command into a failure. Embedded: as it was.
                 signals.signal(signum, signals.SIG_IGN if argv is None else handler)
+    if transaction.stop_requested():
+        _interrupted()
     sys.exit(0)
 
 

@@ -8,6 +8,7 @@ or written then.
 
 from __future__ import annotations
 
+import signal
 import sys
 
 
@@ -18,8 +19,10 @@ def main() -> None:
         cli_main()
     except KeyboardInterrupt:
         transaction = sys.modules.get("meshgen.adapters.transaction")
+        signum = (transaction.stop_requested() if transaction else None) or signal.SIGINT
+        name = signal.Signals(signum).name
         if transaction is not None and transaction.completed():
-            sys.stderr.write("error: interrupted after the change was complete; see git status\n")
+            sys.stderr.write(f"error: interrupted ({name}) after the change was complete\n")
         else:
-            sys.stderr.write("error: interrupted; the repository is as it was before\n")
-        sys.exit(130)
+            sys.stderr.write(f"error: interrupted ({name}); the repository is as it was\n")
+        sys.exit(128 + signum)

@@ -40,7 +40,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -64,6 +63,9 @@ NEXT_INDEX_GLOB = "next-index-*.lock"
 MTIME_SLACK_SECONDS = 1.0
 
 _completed = 0  # transactions finished in this process (for the message after an interrupt)
+_stop: int | None = None  # a signal asked this process to stop (see on_signal)
+_pending = False  # ... while a rollback or commit point ran: raise when it is done
+_deferring = 0
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,39 @@ class Commit:
 
     message: str
     new_branch: str | None = None
+
+
+def on_signal(signum: int, _frame: object) -> None:
+    """The handler the CLI installs for SIGINT, SIGTERM and SIGHUP: an orderly stop.
+
+    It raises KeyboardInterrupt, so a transaction rolls back, unless a rollback or a commit
+    point is running (:func:`signals_deferred`): then the stop waits until it is done. Where
+    Python drops the exception (a callback of the import system), the record of the signal
+    stops the next transaction before it writes anything.
+    """
+    global _stop, _pending
+    _stop = signum
+    if _deferring:
+        _pending = True
+        return
+    raise KeyboardInterrupt
+
+
+def forget_stop() -> None:
+    global _stop, _pending
+    _stop, _pending = None, False
+
+
+def stop_requested() -> int | None:
+    """The signal that asked this process to stop, if one did."""
+    return _stop
+
+
+def record_completion() -> None:
+    """A change that needs no journal (``init`` renaming a finished folder into place) just
+    reached its commit point."""
+    global _completed
+    _completed += 1
 
 
 def completed() -> int:
@@ -162,18 +197,18 @@ class Journal:
 
 
 @contextlib.contextmanager
-def signals_blocked() -> Iterator[None]:
-    """SIGINT and SIGTERM wait (are delivered after) while a rollback or commit point runs."""
-    signals = {signal.SIGINT, signal.SIGTERM}
-    try:
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
-    except (ValueError, OSError):  # not the main thread
-        yield
-        return
+def signals_deferred() -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP wait while a rollback or a commit point runs (see
+    :func:`on_signal`); one that arrived meanwhile stops the process right after."""
+    global _deferring, _pending
+    _deferring += 1
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        _deferring -= 1
+    if not _deferring and _pending:
+        _pending = False
+        raise KeyboardInterrupt
 
 
 def _remove_empty_parents(root: Path, folder: Path) -> None:
@@ -241,6 +276,8 @@ class Transaction:
         git_dir_created: bool = False,
     ) -> None:
         """Prepare: stage old and new bytes, copy the index, write the journal."""
+        if _stop is not None:
+            raise KeyboardInterrupt
         started = time.time()
         _require_folders_possible(self.root, writes)
         head_ref, head_sha = (None, None)
@@ -342,7 +379,7 @@ class Transaction:
     def finish(self) -> None:
         """The commit point: the journal goes, then the folder."""
         global _completed
-        with signals_blocked():
+        with signals_deferred():
             (self.folder / JOURNAL).unlink()
             _completed += 1
             self._discard()
@@ -355,10 +392,12 @@ class Transaction:
             self.journal.folder = self.folder
 
     def roll_back(self) -> None:
-        with signals_blocked():
-            journal = self.journal or Journal.read(self.folder)
-            if journal is not None:
-                _undo(self.root, self.state_dir, journal)
+        """Undo what the journal records; nothing once the journal is gone (committed)."""
+        with signals_deferred():
+            if (self.folder / JOURNAL).is_file():
+                journal = self.journal or Journal.read(self.folder)
+                if journal is not None:
+                    _undo(self.root, self.state_dir, journal)
             self._discard()
 
     def _discard(self) -> None:
@@ -379,9 +418,10 @@ def apply(
     """
     lock.acquire(root)
     transaction = Transaction(root, command)
-    transaction.begin(writes, removes, commit)
     try:
+        transaction.begin(writes, removes, commit)
         sha = transaction.publish(commit)
+        transaction.finish()
     except OSError as exc:
         transaction.roll_back()
         raise MeshgenError(
@@ -391,7 +431,6 @@ def apply(
     except BaseException:
         transaction.roll_back()
         raise
-    transaction.finish()
     return sha
 
 
@@ -522,7 +561,7 @@ def recover(root: Path, forget: bool = False) -> list[str]:
     git_dir = lock.state_dir(root)
     done = []
     folder = git_dir / TXN_DIR
-    with signals_blocked():
+    with signals_deferred():
         journal = Journal.read(folder) if folder.is_dir() else None
         if journal is not None:
             what = _describe(journal)

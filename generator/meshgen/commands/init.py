@@ -202,7 +202,9 @@ def _create_aside(
         transaction.git(target, "add", "-A", "--", *changes.write)
         transaction.git(target, "commit", "-q", "-m", message)
         try:
-            os.rename(build, outermost)
+            with transaction.signals_deferred():
+                os.rename(build, outermost)
+                transaction.record_completion()
         except OSError as exc:
             raise MeshgenError(
                 f"{outermost}: cannot be created ({exc.strerror}); did something else create "
@@ -225,31 +227,33 @@ def _init_in_place(
     after the move leaves a journal that removes the Git folder and the files again."""
     build = _build_folder(directory.parent, directory.name)
     state = build / ".git"
+    change: transaction.Transaction | None = None
     try:
         _git_init(build, branch)
         lock.acquire(build)
         change = transaction.Transaction(directory, "meshgen init", state_dir=state)
         writes = {path: text.encode("utf-8") for path, text in changes.write.items()}
         change.begin(writes, changes.remove, transaction.Commit(message), git_dir_created=True)
-        os.rename(state, directory / ".git")
+        with transaction.signals_deferred():  # the move and what knows of it, together
+            os.rename(state, directory / ".git")
+            lock.relocate(state, directory / ".git")
+            change.move_state(directory / ".git")
+        shutil.rmtree(build, ignore_errors=True)
+        change.publish(transaction.Commit(message))
+        change.finish()
     except OSError as exc:
+        if change is not None:
+            change.roll_back()
         shutil.rmtree(build, ignore_errors=True)
         raise MeshgenError(
             f"{exc.filename or build}: cannot be written ({exc.strerror}); check permissions "
             "and free space (nothing was created)"
         ) from None
     except BaseException:
+        if change is not None:
+            change.roll_back()
         shutil.rmtree(build, ignore_errors=True)
         raise
-    lock.relocate(state, directory / ".git")
-    change.move_state(directory / ".git")
-    shutil.rmtree(build, ignore_errors=True)
-    try:
-        change.publish(transaction.Commit(message))
-    except BaseException:
-        change.roll_back()
-        raise
-    change.finish()
 
 
 def run(options: Options) -> int:
