@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -36,6 +37,14 @@ from repo_state import fsck_errors, leftovers
 
 SUITE_ROUNDS = 3  # per writing command
 SLOW_ROUNDS = 25
+
+
+def sizes(suite: int, slow: int) -> list[Any]:
+    """A campaign's size in the suite, and in its long variant (``-m slow``)."""
+    return [
+        pytest.param(suite, id=f"{suite}"),
+        pytest.param(slow, id=f"{slow}", marks=pytest.mark.slow),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -119,26 +128,17 @@ def _kill_rounds(
     return outcomes
 
 
+@pytest.mark.parametrize("rounds", sizes(SUITE_ROUNDS, SLOW_ROUNDS))
 @pytest.mark.parametrize("writer", WRITERS, ids=[w.name for w in WRITERS])
 def test_killed_at_random_the_repository_is_old_or_new(
     writer: Writer,
+    rounds: int,
     arsenal: tuple[dict[str, Path], Material],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    _kill_rounds(writer, SUITE_ROUNDS, arsenal, tmp_path, capsys)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("writer", WRITERS, ids=[w.name for w in WRITERS])
-def test_killed_at_random_many_times(
-    writer: Writer,
-    arsenal: tuple[dict[str, Path], Material],
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    outcomes = _kill_rounds(writer, SLOW_ROUNDS, arsenal, tmp_path, capsys)
-    print(f"{writer.name}: {outcomes}")
+    outcomes = _kill_rounds(writer, rounds, arsenal, tmp_path, capsys)
+    print(f"{writer.name}: {outcomes}")  # shown with -s: how often each state was found
 
 
 # -- concurrent writers -------------------------------------------------------------------
@@ -211,23 +211,6 @@ def _concurrent_rounds(
         shutil.rmtree(root.parent, ignore_errors=True)
 
 
-def test_concurrent_writers_hold_one_lock(
-    arsenal: tuple[dict[str, Path], Material],
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    _concurrent_rounds(4, arsenal, tmp_path, capsys)
-
-
-@pytest.mark.slow
-def test_concurrent_writers_many_rounds(
-    arsenal: tuple[dict[str, Path], Material],
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    _concurrent_rounds(30, arsenal, tmp_path, capsys)
-
-
 # -- hand edits ---------------------------------------------------------------------------
 
 
@@ -274,23 +257,6 @@ def _edit_rounds(
         # Never lost: whether the command refused or did not need to touch the file.
         assert target.is_file() and target.read_bytes() == edited, where
         assert not leftovers(root), where
-
-
-def test_hand_edits_are_never_lost(
-    arsenal: tuple[dict[str, Path], Material],
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    _edit_rounds(12, arsenal, tmp_path, capsys)
-
-
-@pytest.mark.slow
-def test_hand_edits_are_never_lost_many_rounds(
-    arsenal: tuple[dict[str, Path], Material],
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    _edit_rounds(150, arsenal, tmp_path, capsys)
 
 
 # -- fuzzing ------------------------------------------------------------------------------
@@ -366,23 +332,6 @@ def _spec_fuzz(
         for args in (("render", "--check"), ("graph",)):
             result = run_cli(capsys, *args, "--repo", str(root))
             assert_clean_exit(result, f"case {number} {args}: {data[:300]!r}")
-
-
-def test_fuzzed_mesh_yaml_never_breaks_the_cli(
-    arsenal: tuple[dict[str, Path], Material],
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    _spec_fuzz(60, arsenal, tmp_path, capsys)
-
-
-@pytest.mark.slow
-def test_fuzzed_mesh_yaml_many_cases(
-    arsenal: tuple[dict[str, Path], Material],
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    _spec_fuzz(1500, arsenal, tmp_path, capsys)
 
 
 HOSTILE_ARGUMENTS = [
@@ -471,18 +420,28 @@ def _cli_fuzz(
         assert_clean_exit(result, f"case {number}: meshgen {args!r}")
 
 
-def test_fuzzed_command_lines_never_break_the_cli(
+CAMPAIGNS = [
+    (_concurrent_rounds, "concurrent-writers-hold-one-lock", 4, 30),
+    (_edit_rounds, "hand-edits-are-never-lost", 12, 150),
+    (_spec_fuzz, "fuzzed-mesh-yaml-never-breaks-the-cli", 60, 1500),
+    (_cli_fuzz, "fuzzed-command-lines-never-break-the-cli", 120, 2000),
+]
+
+
+@pytest.mark.parametrize(
+    ("campaign_run", "rounds"),
+    [
+        pytest.param(run, size, id=f"{name}-{size}", marks=[pytest.mark.slow] if slow else [])
+        for run, name, suite, long in CAMPAIGNS
+        for size, slow in ((suite, False), (long, True))
+    ],
+)
+def test_campaign(
+    campaign_run: Any,
+    rounds: int,
     arsenal: tuple[dict[str, Path], Material],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    _cli_fuzz(120, arsenal, tmp_path, capsys)
-
-
-@pytest.mark.slow
-def test_fuzzed_command_lines_many_cases(
-    arsenal: tuple[dict[str, Path], Material],
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    _cli_fuzz(2000, arsenal, tmp_path, capsys)
+    """Concurrent writers, hand edits, fuzzed mesh.yaml, fuzzed command lines (see above)."""
+    campaign_run(rounds, arsenal, tmp_path, capsys)

@@ -45,6 +45,25 @@ def one_error_line(stderr: str) -> str:
     return lines[0]
 
 
+def killed_at_git_step(step: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``meshgen ARGS`` in a process that SIGKILLs itself when it is about to run ``git STEP``
+    in its transaction: a kill at exactly that moment, every time."""
+    script = f"""
+import os, signal, sys
+sys.argv = ["meshgen", *{list(args)!r}]
+from meshgen.adapters import transaction
+real = transaction.git
+def git(root, *args, **kwargs):
+    if args[0] == {step!r}:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(root, *args, **kwargs)
+transaction.git = git
+from meshgen.cli import main
+main()
+"""
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+
+
 def all_objects(root: Path) -> bytes:
     return subprocess.run(
         ["git", "-C", str(root), "cat-file", "--batch-all-objects", "--batch"],
@@ -255,20 +274,8 @@ def test_5_a_kill_between_steps_is_rolled_back_by_the_next_run(
     the issue's partial states): the next command, and `meshgen recover`, put it back."""
     root = mesh_repo.root
     before = capture(root)
-    script = f"""
-import os, signal, sys
-sys.argv = ["meshgen", "new-cluster", "c1", "--network", "n1", "--repo", {str(root)!r}]
-from meshgen.adapters import transaction
-real = transaction.git
-def git(root, *args, **kwargs):
-    if args[0] == "add":  # the branch exists, HEAD is on it, the files are written
-        os.kill(os.getpid(), signal.SIGKILL)
-    return real(root, *args, **kwargs)
-transaction.git = git
-from meshgen.cli import main
-main()
-"""
-    killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    # The branch exists, HEAD is on it, the files are written: git add comes next.
+    killed = killed_at_git_step("add", "new-cluster", "c1", "--network", "n1", "--repo", str(root))
     assert killed.returncode == -signal.SIGKILL
     half = capture(root)
     assert half.head == "refs/heads/meshgen/add-cluster-c1" and half != before
@@ -712,20 +719,9 @@ def test_campaign_found_init_recovers_before_it_looks_for_mesh_yaml(
     folder = tmp_path / "mesh"
     folder.mkdir()
     (folder / "notes.txt").write_text("ours\n")
-    script = f"""
-import os, signal, sys
-sys.argv = ["meshgen", "init", {str(folder)!r}, "--mesh-id", "m", "--repo-url", "/srv/m.git"]
-from meshgen.adapters import transaction
-real = transaction.git
-def git(root, *args, **kwargs):
-    if args[0] == "commit":
-        os.kill(os.getpid(), signal.SIGKILL)
-    return real(root, *args, **kwargs)
-transaction.git = git
-from meshgen.cli import main
-main()
-"""
-    killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    killed = killed_at_git_step(
+        "commit", "init", str(folder), "--mesh-id", "m", "--repo-url", "/srv/m.git"
+    )
     assert killed.returncode == -signal.SIGKILL
     assert (folder / "mesh.yaml").exists() and (folder / ".git/meshgen-txn").is_dir()
     again = run_cli(capsys, "init", str(folder), "--mesh-id", "m", "--repo-url", "/srv/m.git")

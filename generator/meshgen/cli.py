@@ -338,6 +338,17 @@ def remote_secret(cluster: str, **kwargs: object) -> None:
 # 100 years: far beyond any sane CA, and far below X.509's end of time (9999-12-31).
 MAX_CERTIFICATE_DAYS = 36500
 
+
+def _days_option(name: str, default: int, help: str) -> Callable[[Any], Any]:
+    return click.option(
+        name,
+        type=click.IntRange(1, MAX_CERTIFICATE_DAYS),
+        default=default,
+        show_default=True,
+        help=help,
+    )
+
+
 KEY_SIZE_OPTION = click.option(
     "--key-size",
     type=click.Choice(["2048", "3072", "4096"]),
@@ -356,13 +367,7 @@ def ca() -> None:
 @click.option(
     "--out", required=True, type=click.Path(path_type=Path, file_okay=False), help="New folder."
 )
-@click.option(
-    "--root-days",
-    type=click.IntRange(1, MAX_CERTIFICATE_DAYS),
-    default=3650,
-    show_default=True,
-    help="Root lifetime.",
-)
+@_days_option("--root-days", 3650, "Root lifetime.")
 @KEY_SIZE_OPTION
 def ca_init(out: Path, root_days: int, key_size: str) -> None:
     """Create the shared root CA (root-cert.pem, root-key.pem) outside Git."""
@@ -387,13 +392,7 @@ def ca_init(out: Path, root_days: int, key_size: str) -> None:
     type=click.Path(path_type=Path, file_okay=False),
     help="Folder for the cluster's cacerts files (outside Git).",
 )
-@click.option(
-    "--days",
-    type=click.IntRange(1, MAX_CERTIFICATE_DAYS),
-    default=730,
-    show_default=True,
-    help="Intermediate lifetime.",
-)
+@_days_option("--days", 730, "Intermediate lifetime.")
 @KEY_SIZE_OPTION
 @REPO_OPTION
 def ca_issue(

@@ -178,8 +178,8 @@ def test_a_mesh_in_a_subfolder_of_another_repository_is_refused(
     git(outer, "init", "-q", "-b", "main")
     (outer / "mesh").mkdir()
     (outer / "mesh/mesh.yaml").write_text(
-        "apiVersion: meshgen.io/v1alpha1\nkind: Mesh\nmeshID: m\nrepository: {url: /srv/git/m.git}\n"
-        "networks: []\nclusters: []\n"
+        "apiVersion: meshgen.io/v1alpha1\nkind: Mesh\nmeshID: m\n"
+        "repository: {url: /srv/git/m.git}\nnetworks: []\nclusters: []\n"
     )
     git(outer, "add", "-A")
     git(outer, "commit", "-qm", "mesh in a subfolder")

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from meshgen.adapters import lock
+from meshgen.adapters import lock, process
 from meshgen.adapters.process import error_summary
 from meshgen.errors import MeshgenError
 
@@ -592,17 +592,7 @@ def recover(root: Path, forget: bool = False) -> list[str]:
             done.append(f"removed {stale.name}, left by an interrupted meshgen")
         for stale in sorted(git_dir.glob(NEXT_INDEX_GLOB)):
             pid = stale.name.removeprefix("next-index-").removesuffix(".lock")
-            if pid.isdigit() and not _alive(int(pid)):
+            if pid.isdigit() and not process.alive(int(pid)):
                 stale.unlink(missing_ok=True)
                 done.append(f"removed {stale.name}, left by a git that was killed")
     return done
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from meshgen import mesh_repo, output, spec
 from meshgen.adapters import git as gitops
-from meshgen.adapters import lock, transaction, workspace
+from meshgen.adapters import lock, process, transaction, workspace
 from meshgen.errors import MeshgenError, SpecError, excerpt
 from meshgen.render.yamltext import scalar
 from meshgen.spec import urls
@@ -159,18 +159,8 @@ def _remove_abandoned_builds(parent: Path, name: str) -> None:
     """Build folders of init runs that were killed (their process is gone)."""
     for folder in parent.glob(f".{name}{BUILD_MARK}*"):
         pid = folder.name.rpartition(BUILD_MARK)[2].split("-")[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process.alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _git_init(folder: Path, branch: str) -> None:
