@@ -64,12 +64,11 @@ def arsenal(
 
 def _finish_after(
     writer: Writer, root: Path, capsys: pytest.CaptureFixture[str], material: Material
-) -> int:
+) -> CliResult:
     """What a person does next: run meshgen again (``recover``, or init once more)."""
     if writer.name.startswith("init"):
-        args = campaign.command_line(writer, root, material)
-        return run_cli(capsys, *args).exit_code
-    return run_cli(capsys, "recover", "--repo", str(root)).exit_code
+        return run_cli(capsys, *campaign.command_line(writer, root, material))
+    return run_cli(capsys, "recover", "--repo", str(root))
 
 
 def _kill_rounds(
@@ -112,8 +111,11 @@ def _kill_rounds(
             expected = "new" if complete else "old"
             assert campaign.classify(state, old, new, writer.exact) == expected, where
             assert result.returncode in (-kill.signal, 128 + kill.signal), where
-        finished = _finish_after(writer, root, capsys, material)
+        after = _finish_after(writer, root, capsys, material)
+        finished = after.exit_code
         assert finished in (0, 2), where
+        if "olled back the interrupted" in after.stdout + after.stderr:
+            outcomes["journal rolled back"] = outcomes.get("journal rolled back", 0) + 1
         state = campaign.state_of(root)
         outcome = campaign.classify(state, old, new, writer.exact)
         assert outcome in ("old", "new"), f"{where}: {outcome}"

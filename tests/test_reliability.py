@@ -226,7 +226,7 @@ def test_3_render_never_follows_a_link_out_of_the_repository(
     elsewhere = {p: p.read_bytes() for p in outside.rglob("*") if p.is_file()} or {
         outside: outside.read_bytes()
     }
-    for args in (("render",), ("render", "--check"), ("render", "--force")):
+    for args in (("render",), ("render", "--check"), ("render", "--force"), ("validate",)):
         result = run_cli(capsys, *args, "--repo", str(root))
         line = one_error_line(result.stderr)
         assert result.exit_code == 2 and "leads out of the repository" in line, args

@@ -112,23 +112,11 @@ def require_identity(where: Repo | Path) -> None:
         ) from None
 
 
-def has_commits(repo: Repo) -> bool:
-    try:
-        repo.head.commit  # noqa: B018 - raises on an unborn branch
-    except ValueError:
-        return False
-    return True
-
-
 def current_branch(repo: Repo) -> str | None:
     try:
         return repo.active_branch.name
     except TypeError:  # detached HEAD
         return None
-
-
-def branch_exists(repo: Repo, name: str) -> bool:
-    return name in repo.heads
 
 
 def branch_name_problem(name: str) -> str | None:
@@ -209,49 +197,6 @@ def require_origin(repo: Repo, option: str = "--push") -> None:
             f"{option}: the repository has no remote 'origin'; add one "
             "(git remote add origin URL) or drop --push"
         )
-
-
-def _run_git(repo: Repo, args: list[str], paths: list[str]) -> None:
-    git = _git_module()
-    executable = git.Git.GIT_PYTHON_GIT_EXECUTABLE or "git"
-    stdin = "".join(f"{p}\0" for p in paths)
-    result = subprocess.run(
-        [
-            executable,
-            "-C",
-            str(repo.working_tree_dir),
-            *args,
-            "--pathspec-from-file=-",
-            "--pathspec-file-nul",
-        ],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise MeshgenError(
-            f"git {args[0]} failed: {error_summary(result.stderr or result.stdout)}; "
-            "fix the cause and run the command again"
-        )
-
-
-def commit_paths(repo: Repo, paths: list[str], message: str) -> str:
-    """Commit exactly ``paths`` (added, changed or deleted), nothing else that may be staged.
-
-    When the commit fails (a hook refuses it, say), the paths are unstaged again, so the index
-    is back to HEAD for them.
-    """
-    _run_git(repo, ["add", "-A"], paths)
-    try:
-        _run_git(repo, ["commit", "-q", "-m", message], paths)
-    except MeshgenError:
-        if has_commits(repo):
-            _run_git(repo, ["reset", "-q"], paths)
-        else:
-            _run_git(repo, ["rm", "-q", "-r", "--cached", "--ignore-unmatch"], paths)
-        raise
-    return repo.head.commit.hexsha
 
 
 def push(repo: Repo, branch: str) -> None:

@@ -416,6 +416,8 @@ def apply(
     Needs the repository lock (:func:`meshgen.adapters.lock.acquire`), and takes it when this
     process does not hold it yet.
     """
+    if not writes and not removes and commit is None:
+        return None
     lock.acquire(root)
     transaction = Transaction(root, command)
     try:
@@ -476,6 +478,14 @@ def _undo(root: Path, git_dir: Path, journal: Journal) -> None:
     data = journal.data
     for path in _locks_left_by(root, git_dir, data):
         path.unlink(missing_ok=True)
+    if data["commit"]:
+        for name in GIT_LOCKS:
+            if (git_dir / name).exists():  # older than the journal: another git's
+                raise MeshgenError(
+                    f"{git_dir / name}: exists and is not meshgen's, so git runs here or "
+                    f"crashed; when no git runs, remove it (rm {git_dir / name}) and run "
+                    "`meshgen recover`"
+                )
     for entry in journal.files:
         target = root / entry["path"]
         if _current_digest(target) == entry["old"]:
@@ -515,8 +525,7 @@ def _restore_head(root: Path, git_dir: Path, journal: Journal) -> None:
         if not saved.is_file() or not (git_dir / "HEAD").is_file():
             raise
     lock_file = git_dir / "HEAD.lock"
-    lock_file.unlink(missing_ok=True)  # git's, from the attempt above
-    os.link(saved, lock_file)
+    os.link(saved, lock_file)  # fails if a git holds HEAD now
     os.replace(lock_file, git_dir / "HEAD")
 
 

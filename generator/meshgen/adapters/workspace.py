@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,6 +70,24 @@ class Boundary:
             if (self.root / candidate).is_symlink():
                 return f"{candidate} -> {os.readlink(self.root / candidate)}"
         return path
+
+
+def require_no_links_out(root: Path) -> None:
+    """Refuse a repository whose generated folders hold a symbolic link out of it, before a
+    check reads through it (kustomize, for one, follows links)."""
+    boundary = Boundary(root)
+    for name in GENERATED_TOP_FILES:
+        if (root / name).is_symlink():
+            boundary.check(name)
+    for top in GENERATED_ROOTS:
+        if not (root / top).is_symlink() and not (root / top).is_dir():
+            continue
+        boundary.check(top)
+        for dirpath, dirnames, filenames in os.walk(root / top):
+            for name in [*dirnames, *filenames]:
+                path = Path(dirpath) / name
+                if path.is_symlink():
+                    boundary.check(path.relative_to(root).as_posix())
 
 
 def is_generated(path: Path) -> bool:
@@ -204,35 +221,6 @@ def apply_changes(
         require_unedited(root, changes)
     writes = {path: text.encode("utf-8") for path, text in changes.write.items()}
     return transaction.apply(root, writes, changes.remove, commit=commit, command=command)
-
-
-def _remove_empty_parents(root: Path, folder: Path) -> None:
-    while folder != root and folder.is_dir() and not any(folder.iterdir()):
-        folder.rmdir()
-        folder = folder.parent
-
-
-def restore(root: Path, snapshot: dict[str, bytes | None]) -> None:
-    """Put files back as they were (``None``: the file did not exist)."""
-    for path, data in snapshot.items():
-        target = root / path
-        if data is None:
-            target.unlink(missing_ok=True)
-            _remove_empty_parents(root, target.parent)
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-
-
-def snapshot(root: Path, paths: Iterable[str]) -> dict[str, bytes | None]:
-    """The current bytes of ``paths`` (``None`` for missing files), for :func:`restore`."""
-    result: dict[str, bytes | None] = {}
-    for path in paths:
-        try:
-            result[path] = (root / path).read_bytes()
-        except FileNotFoundError:
-            result[path] = None
-    return result
 
 
 def short_diff(root: Path, path: str, new_text: str) -> list[str]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from meshgen import mesh_repo, output, spec
-from meshgen.adapters import helm, toolchain
+from meshgen.adapters import helm, toolchain, workspace
 from meshgen.errors import CheckFailed, MeshgenError
 from meshgen.validation import CHECKS, ERROR, UNCHECKED, WARNING, Finding, sort_key
 from meshgen.validation.repository import RepoView
@@ -103,6 +103,7 @@ def collect(options: Options, step: Callable[[str], None] = lambda _name: None) 
     from meshgen.validation.engines import engine_module
 
     root = mesh_repo.find_root(options.repo)
+    workspace.require_no_links_out(root)
     if options.charts is not None and not options.charts.is_dir():
         raise MeshgenError(f"--charts {options.charts}: no such folder; pass unpacked charts")
     crds = schemas.CrdIndex(schemas.crd_files(options.crds))

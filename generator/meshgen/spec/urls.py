@@ -90,7 +90,9 @@ def repository_url_problem(url: str) -> str | None:
         if parts.scheme not in REPOSITORY_SCHEMES:
             return f"{shown}: the scheme {parts.scheme!r} is not one Git engines pull; {ACCEPTED}"
         if parts.scheme == "file":
-            return None if parts.path.startswith("/") else f"{shown}: a file URL needs a path"
+            if parts.path.startswith("/"):
+                return None
+            return f"{shown}: a file URL needs an absolute path; {ACCEPTED}"
         if not parts.hostname:
             return f"{shown} names no host; {ACCEPTED}"
         if parts.path.strip("/") == "":
