@@ -11,6 +11,7 @@ overwritten or removed without ``--overwrite-edits``.
 from __future__ import annotations
 
 import difflib
+import errno
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,17 +52,42 @@ class Boundary:
 
     def check(self, path: str) -> None:
         """Raise when ``path`` (relative, POSIX) leads out of the repository."""
-        folder, _, _ = path.rpartition("/")
         target = self.root / path
-        inside = self._folder_inside(folder) and (
-            not target.is_symlink() or self._inside(os.path.realpath(target))
+        if not self.folder_inside(path) or (
+            target.is_symlink() and not self._inside(os.path.realpath(target))
+        ):
+            self._refuse(path)
+
+    def folder_inside(self, path: str) -> bool:
+        """Whether the folder holding ``path`` is inside (the file itself is not looked at)."""
+        folder, _, _ = path.rpartition("/")
+        return self._folder_inside(folder)
+
+    def read(self, path: str) -> bytes | None:
+        """The bytes of ``path`` (None: missing), never through a link out of the repository.
+
+        One ``open`` that does not follow a final link; only a link costs more."""
+        if not self.folder_inside(path):
+            self._refuse(path)
+        target = self.root / path
+        try:
+            fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            self.check(path)  # a link: fine when it stays inside
+            return target.read_bytes()
+        with os.fdopen(fd, "rb") as handle:
+            return handle.read()
+
+    def _refuse(self, path: str) -> None:
+        raise MeshgenError(
+            f"{path}: leads out of the repository through the symbolic link "
+            f"{self._first_link(path)}; meshgen never reads or writes outside it: replace "
+            "the link with a folder or file of the repository"
         )
-        if not inside:
-            raise MeshgenError(
-                f"{path}: leads out of the repository through the symbolic link "
-                f"{self._first_link(path)}; meshgen never reads or writes outside it: replace "
-                "the link with a folder or file of the repository"
-            )
 
     def _first_link(self, path: str) -> str:
         parts = path.split("/")
@@ -102,8 +128,19 @@ def is_generated(path: Path) -> bool:
     return _MARK_BYTES in first_line
 
 
+def _has_mark(path: str) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return _MARK_BYTES in handle.readline(512)
+    except OSError:
+        return False
+
+
 def generated_files(root: Path) -> set[str]:
-    """Paths (POSIX, relative to ``root``) of every generated file currently in the tree."""
+    """Paths (POSIX, relative to ``root``) of every generated file currently in the tree.
+
+    Links are never followed: a linked folder is not entered, a linked file is not
+    generated (see :class:`Boundary` for what is refused)."""
     found = set()
     boundary = Boundary(root)
     for name in GENERATED_TOP_FILES:
@@ -112,18 +149,23 @@ def generated_files(root: Path) -> set[str]:
     record = root / manifest.PATH
     if record.is_file() and not record.is_symlink():
         found.add(manifest.PATH)
+    prefix = len(str(root)) + 1
     for top in GENERATED_ROOTS:
         base = root / top
         if not base.is_dir():
             continue
         boundary.check(top)
-        for dirpath, dirnames, filenames in os.walk(base):
-            if top == "clusters" and Path(dirpath).parent == base:
-                dirnames[:] = [d for d in dirnames if d not in FOREIGN_FOLDERS]
-            for filename in filenames:
-                path = Path(dirpath) / filename
-                if is_generated(path):
-                    found.add(path.relative_to(root).as_posix())
+        folders = [(str(base), 0)]
+        while folders:
+            folder, depth = folders.pop()
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        foreign = top == "clusters" and depth == 1
+                        if not (foreign and entry.name in FOREIGN_FOLDERS):
+                            folders.append((entry.path, depth + 1))
+                    elif entry.is_file(follow_symlinks=False) and _has_mark(entry.path):
+                        found.add(entry.path[prefix:].replace(os.sep, "/"))
     return found
 
 
@@ -159,24 +201,22 @@ def plan_changes(
     current = generated_files(root)
     boundary = Boundary(root)
     for path, text in {**desired, **(owned or {})}.items():
-        boundary.check(path)
-        target = root / path
-        if path in desired and target.exists() and path not in current:
-            raise MeshgenError(
-                f"{path}: exists but was not generated by meshgen; move or rename it, "
-                "then run the command again"
-            )
-        data = text.encode("utf-8")
         try:
-            if target.read_bytes() == data:
-                changes.unchanged += 1
-                continue
-        except (FileNotFoundError, NotADirectoryError):
-            pass
+            on_disk = boundary.read(path)
+        except IsADirectoryError:
+            on_disk = b""  # a folder where the file goes: "not generated" below
         except OSError as exc:
             raise MeshgenError(
                 f"{path}: cannot be read ({exc.strerror}); fix its permissions"
             ) from None
+        if path in desired and on_disk is not None and path not in current:
+            raise MeshgenError(
+                f"{path}: exists but was not generated by meshgen; move or rename it, "
+                "then run the command again"
+            )
+        if on_disk == text.encode("utf-8"):
+            changes.unchanged += 1
+            continue
         changes.write[path] = text
     changes.remove = sorted(current - desired.keys())
     return changes
