@@ -1,7 +1,8 @@
 """Writing secret material: never inside a Git work tree, keys readable by the owner only.
 
 Every file is written to a temporary name in its target folder and renamed into place, so a
-reader never sees half a key and a failure leaves nothing behind. Existing files are never
+reader never sees half a key and a failure leaves nothing behind; the temporary files of a
+meshgen that was killed are removed by the next write into that folder. Existing files are never
 overwritten unless asked, so a second ``ca init`` cannot silently replace a root CA.
 """
 
@@ -12,6 +13,7 @@ import os
 import sys
 from pathlib import Path
 
+from meshgen.adapters import process
 from meshgen.errors import MeshgenError
 
 SECRET_MODE = 0o600
@@ -43,8 +45,20 @@ def require_outside_git(path: Path, option: str) -> None:
         )
 
 
+TEMPORARY_MARK = ".meshgen-tmp-"
+
+
+def _remove_abandoned(folder: Path) -> None:
+    """Temporary files of meshgen processes that were killed while writing here: they may
+    hold key material, and nobody will rename them into place any more."""
+    for stale in folder.glob(f".*{TEMPORARY_MARK}*"):
+        pid = stale.name.rpartition(TEMPORARY_MARK)[2]
+        if pid.isdigit() and not process.alive(int(pid)):
+            stale.unlink(missing_ok=True)
+
+
 def _write_one(target: Path, data: bytes, mode: int) -> Path:
-    temporary = target.with_name(f".{target.name}.meshgen-tmp")
+    temporary = target.with_name(f".{target.name}{TEMPORARY_MARK}{os.getpid()}")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -77,6 +91,7 @@ def write_files(
     staged: list[tuple[Path, Path]] = []
     try:
         folder.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
+        _remove_abandoned(folder)
         for name in sorted(files):
             mode = SECRET_MODE if name in secret else PUBLIC_MODE
             staged.append((_write_one(folder / name, files[name], mode), folder / name))
