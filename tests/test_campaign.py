@@ -97,13 +97,14 @@ def _kill_rounds(
         kill = campaign.plan_kill(random_, duration)
         result = campaign.attack(writer, root, material, kill)
         where = f"{writer.name} round {number}: {kill}, exit {result.returncode}"
-        if "Traceback" in result.stderr:
+        python_start = "Traceback" in result.stderr
+        if python_start:
             # Only Python's own start (site, runpy) may print one, before any code of
             # meshgen runs; nothing was read or written then.
             assert kill.signal == signal.SIGINT, f"{where}\n{result.stderr}"
             assert "/meshgen/" not in result.stderr, f"{where}\n{result.stderr}"
             assert campaign.state_of(root) == old, where
-        if kill.signal != signal.SIGKILL and result.returncode != 0:
+        elif kill.signal != signal.SIGKILL and result.returncode != 0:
             # An orderly stop, with no help from the next run: rolled back in-process (or
             # complete already, and it says so), exit 128 + signal, one line.
             state = campaign.state_of(root)

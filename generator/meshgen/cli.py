@@ -427,6 +427,7 @@ def ca_issue(
     help="CLUSTER's bundle from `meshgen ca issue`.",
 )
 @REPO_OPTION
+@OVERWRITE_EDITS_OPTION
 def seal(cluster: str, **kwargs: object) -> None:
     """Seal a remote secret or cacerts for CLUSTER into its folder (ciphertext only)."""
     from meshgen.commands import seal as command

@@ -35,6 +35,7 @@ class Options:
     remote_secret: Path | None = None
     cacerts: Path | None = None
     repo: Path | None = None
+    overwrite_edits: bool = False
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,9 @@ def run(options: Options) -> int:
     updated = spec.record_trust(
         document, cluster.name, "sealed", {plain.name: _trust.timestamp(_trust.now())}
     )
-    changed = mesh_repo.write_mesh_file(root, updated, extra={path: text})
+    changed = mesh_repo.write_mesh_file(
+        root, updated, extra={path: text}, overwrite_edits=options.overwrite_edits
+    )
     for changed_path in changed:
         output.info(f"  wrote    {changed_path}")
     output.info(f"Sealed {plain.name} for {cluster.name}; review and commit (ciphertext only).")
