@@ -164,7 +164,7 @@ def _consistent(root: Path, branch: str, cluster: str, capsys: pytest.CaptureFix
     """The branch holds its cluster, and everything on it is what its mesh.yaml renders."""
     assert f"name: {cluster}" in git(root, "show", f"{branch}:mesh.yaml")
     checkout = root.parent / f"check-{cluster}"
-    git(root, "worktree", "add", "-q", str(checkout), branch)
+    git(root, "worktree", "add", "-q", "--detach", str(checkout), branch)
     try:
         check = run_cli(capsys, "render", "--check", "--repo", str(checkout))
         assert check.exit_code == 0, check.stdout + check.stderr
@@ -238,8 +238,10 @@ def _edit_rounds(
         ["remove-cluster", "c1", "--allow-dirty"],
         ["remove-cluster", "c4", "--no-commit", "--allow-dirty"],
     ]
+    start = git(root, "rev-parse", "main")
     for number in range(rounds):
         git(root, "checkout", "-q", "-f", "main")
+        git(root, "reset", "-q", "--hard", start)  # a round may have committed its edit
         git(root, "clean", "-qfdx")
         for branch in git(root, "branch", "--format=%(refname:short)").splitlines():
             if branch != "main":

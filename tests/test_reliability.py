@@ -772,3 +772,23 @@ def test_every_writing_command_leaves_no_secret_in_any_git_object(
     assert run_cli(capsys, "init", str(fresh), "--mesh-id", "m", "--repo-url", url).exit_code == 0
     for root in (sops_root, templates["sealed"] / "mesh", templates["argocd"] / "mesh", fresh):
         assert campaign.secrets_in_objects(root) == [], root
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("apiVersion: [a, b]\nkind: Mesh\n", "apiVersion a list of 2 items is not one"),
+        ("apiVersion: {a: 1}\nkind: Mesh\n", "apiVersion a mapping of 1 key is not one"),
+        ("a: &x 1\nb: &x 2\napiVersion: meshgen.io/v1alpha1\n", "anchors and aliases"),
+    ],
+    ids=["apiversion-list", "apiversion-mapping", "reused-anchor"],
+)
+def test_campaign_found_odd_documents_end_in_one_line(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    """The fuzzer found an apiVersion that is a list (a TypeError in the migration lookup)
+    and a reused anchor (ruamel's warning printed on stderr)."""
+    (tmp_path / "mesh.yaml").write_text(text)
+    result = run_meshgen_process("render", "--check", "--repo", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 2 and message in one_error_line(result.stderr)
+    assert result.stderr.count("\n") == 1

@@ -41,9 +41,10 @@ def excerpt(value: object, limit: int = EXCERPT_CHARS) -> str:
     """
     if isinstance(value, str) and len(value) > limit:
         return f"{value[:limit]!r}... ({len(value)} characters)"
-    if isinstance(value, (dict, list, tuple, set)):
-        kind = type(value).__name__
-        return f"a {kind} of {len(value)} item{'s' if len(value) != 1 else ''}"
+    if isinstance(value, dict):
+        return f"a mapping of {len(value)} key{'s' if len(value) != 1 else ''}"
+    if isinstance(value, (list, tuple, set)):
+        return f"a list of {len(value)} item{'s' if len(value) != 1 else ''}"
     text = repr(value)
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 

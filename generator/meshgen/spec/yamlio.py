@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import re
+import warnings
 from typing import Any
 
 from meshgen.errors import MeshgenError, excerpt
@@ -180,7 +181,10 @@ def parse(text: str, source: str = MESH_FILE) -> MeshDocument:
 
     check_bounds(text, source)
     try:
-        tree = _round_trip_yaml().load(text)
+        with warnings.catch_warnings():
+            # ruamel warns on stderr about reused anchors, which are refused below anyway.
+            warnings.simplefilter("ignore")
+            tree = _round_trip_yaml().load(text)
     except ValueError:  # int() of a number over Python's digit limit
         raise _too_long_number(text, source) from None
     except RecursionError:
