@@ -589,6 +589,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except KeyboardInterrupt:
         _interrupted()
+    except OSError as exc:  # the system refused something no check foresaw; nothing changed
+        where = f"{exc.filename}: " if exc.filename else ""
+        output.error(f"{where}{exc.strerror or exc}; check the path and run the command again")
+        sys.exit(2)
     finally:
         with transaction.signals_deferred():
             lock.release_all()

@@ -15,14 +15,20 @@ from pathlib import Path
 from meshgen import library, output, spec
 from meshgen.adapters import git as gitops
 from meshgen.adapters import lock, transaction, workspace
-from meshgen.errors import MeshgenError
+from meshgen.errors import MeshgenError, excerpt
 from meshgen.render import render_repository
 
 
 def find_root_unchecked(repo_option: Path | None) -> Path:
     """The repository, as :func:`find_root` finds it, even with a change left half-done."""
     if repo_option is not None:
-        if not repo_option.is_dir():
+        try:
+            is_folder = repo_option.is_dir()
+        except OSError as exc:  # a name too long, say
+            raise MeshgenError(
+                f"--repo {excerpt(str(repo_option))}: cannot be used ({exc.strerror})"
+            ) from None
+        if not is_folder:
             raise MeshgenError(f"--repo {repo_option}: no such folder; pass the mesh repository")
         return repo_option.resolve()
     return gitops.repository_root(Path.cwd())
