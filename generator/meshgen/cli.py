@@ -536,14 +536,15 @@ def _interrupted() -> None:
     sys.exit(128 + signum)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, early_signals: list[int] | None = None) -> None:
     """The error boundary: every failure becomes one line on stderr and an exit code.
 
     SIGTERM and SIGHUP stop a command like Ctrl-C does (a KeyboardInterrupt), so a
     transaction rolls back in an orderly way (see :mod:`meshgen.adapters.transaction`). A
     signal Python cannot turn into an exception where it lands (in a callback of the import
     system, say) is remembered instead: the next transaction does not start, or the command
-    ends as interrupted once it is done.
+    ends as interrupted once it is done. ``early_signals`` are those the executable received
+    before this ran (see :mod:`meshgen.entrypoint`).
     """
     import signal as signals
 
@@ -568,6 +569,8 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     lock.describe(_verb(args))
     try:
+        if early_signals:  # received while meshgen was starting, maybe dropped by Python
+            transaction.on_signal(early_signals[-1], None)
         cli.main(args=args, prog_name="meshgen", standalone_mode=False)
     except SystemExit as done:
         if not done.code and transaction.stop_requested():
