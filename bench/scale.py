@@ -98,6 +98,11 @@ def run_size(clusters: int, repeat: int) -> dict[str, dict[str, float]]:
             samples.setdefault("new-cluster", []).append(
                 measure(root, "new-cluster", name, "--network", "net-0")
             )
+    return medians(samples)
+
+
+def medians(samples: dict[str, list[dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """Per measurement: the median time and the highest peak memory of its runs."""
     return {
         label: {
             "seconds": statistics.median(s["seconds"] for s in runs),

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# The built-in example: mesh `mesh1`, cluster-1 on network1 without an east-west gateway,
-# cluster-2 on network2 with one, each holding the other's remote-secret placeholder.
+# The built-in example: mesh `mesh1`, cluster-1 on network1 and cluster-2 on network2, each
+# with an east-west gateway and the other's remote-secret placeholder. cluster-1 joins alone,
+# without a gateway (one network needs none); the change that brings network2 gives it one.
 # Every step is a real meshgen command on a real Git repository with a local bare `origin`.
 #
 #   bash examples/two-networks.sh [DIR]     (default: a new temporary folder)
 #   MESHGEN_ENGINE=flux bash examples/two-networks.sh [DIR]   the same mesh, synced by Flux
+#   MESHGEN_DATAPLANE=ambient bash examples/two-networks.sh [DIR]   the same mesh in ambient mode
 set -euo pipefail
 engine=${MESHGEN_ENGINE:-argocd}
+dataplane=${MESHGEN_DATAPLANE:-sidecar}
 
 dir=${1:-$(mktemp -d "${TMPDIR:-/tmp}/meshgen-example.XXXXXX")}
 if [ -e "$dir/mesh" ]; then
@@ -32,8 +35,8 @@ mkdir -p "$repo"
 git -C "$repo" init -q -b main
 git -C "$repo" remote add origin "$origin"
 
-step meshgen init "$repo" --mesh-id mesh1 --repo-url https://git.example.com/platform/mesh.git --engine "$engine"
-meshgen init "$repo" --mesh-id mesh1 --repo-url https://git.example.com/platform/mesh.git --engine "$engine"
+step meshgen init "$repo" --mesh-id mesh1 --repo-url https://git.example.com/platform/mesh.git --engine "$engine" --dataplane "$dataplane"
+meshgen init "$repo" --mesh-id mesh1 --repo-url https://git.example.com/platform/mesh.git --engine "$engine" --dataplane "$dataplane"
 git -C "$repo" push -q -u origin main
 cd "$repo"
 

@@ -135,13 +135,41 @@ def edit(root: Path, path: str, old: str, new: str) -> None:
 
 
 def two_network_mesh(text: str = MINIMAL_MESH):
-    """The README scenario: cluster-1 on network1 (no gateway), cluster-2 on network2 (gateway)."""
+    """The README scenario: cluster-1 on network1, then cluster-2 on network2 (which turns on
+    the gateways of both)."""
     from meshgen import spec
 
     document = spec.parse(text)
     document, _ = spec.add_cluster(document, spec.NewCluster("cluster-1", "network1"))
     document, _ = spec.add_cluster(document, spec.NewCluster("cluster-2", "network2"))
     return document
+
+
+def pin_istio(document: Any, version: str) -> Any:
+    """``document`` (a spec.MeshDocument) with istio.version set: tests that run the upstream
+    charts of ../shared/upstream/istio pin a release found there."""
+    import copy
+
+    from meshgen import spec
+
+    tree = copy.deepcopy(document.tree)
+    tree.setdefault("istio", {})["version"] = version
+    return spec.from_tree(tree)
+
+
+def release_notes(root: Path) -> set[str]:
+    """What the release catalogue says (as validate warnings) about the Istio version the
+    mesh in ``root`` pins, today: tests that expect exact findings leave these out."""
+    import datetime
+
+    from meshgen import library, releases, spec
+
+    mesh = spec.parse((root / spec.MESH_FILE).read_text()).mesh
+    today = datetime.datetime.now(datetime.timezone.utc).date()
+    notices = releases.version_notices(
+        library.istio_releases(), mesh.istio_version, mesh.kubernetes_version, today
+    )
+    return {notice.message for notice in notices}
 
 
 def flux_bootstrap(root: Path, cluster: str, url: str, branch: str) -> Path:

@@ -106,7 +106,7 @@ def test_markdown_leaves_out_cluster_sections_when_still_too_long() -> None:
     assert len(text) <= 20_000
     shown = text.count("<details><summary>c")
     assert 0 < shown < 400
-    assert f"{400 - shown} cluster section(s) and the file diff are left out" in text
+    assert f"{400 - shown} cluster sections and the file diff are left out" in text
     assert "- c0 joins network n1" in text  # the summary always stays
 
 

@@ -26,8 +26,8 @@ def test_a_primary_joining_a_new_network() -> None:
     assert meshdiff.summarize(before.mesh, after.mesh) == [
         "cluster-3 joins network network3 with an east-west gateway.",
         "network3 is a new network: the mesh now spans 3 networks.",
-        "Remote secrets: cluster-3 gets placeholders for 2 cluster(s); "
-        "2 cluster(s) gain one for cluster-3.",
+        "Remote secrets: cluster-3 gets placeholders for 2 clusters; "
+        "2 clusters gain one for cluster-3.",
     ]
 
 
@@ -37,9 +37,9 @@ def test_a_cluster_leaving_empties_its_network() -> None:
     assert removal.networks == ("network2",)
     assert meshdiff.summarize(before.mesh, after.mesh) == [
         "cluster-2 leaves the mesh (network network2).",
-        "network2 has no clusters left: the mesh now spans 1 network(s).",
+        "network2 has no clusters left: the mesh now spans 1 network.",
         "network network2 is no longer declared.",
-        "Remote secrets: 1 cluster(s) drop the placeholder for cluster-2 (cluster-1).",
+        "Remote secrets: 1 cluster drops the placeholder for cluster-2 (cluster-1).",
     ]
 
 
@@ -54,28 +54,28 @@ def test_first_and_last_remote_of_a_primary() -> None:
         "r1 joins network n1 as a remote of p1 without an east-west gateway.",
         "p1 now manages remotes: its istiod runs with externalIstiod and exposes itself "
         "through its east-west gateway.",
-        "Remote secrets: r1 gets placeholders for 0 cluster(s); 1 cluster(s) gain one for r1.",
+        "Remote secrets: 1 cluster gains one for r1.",
         # The discovery address is recorded on the primary by the same change.
         "p1 changes: discovery (unset) -> 192.0.2.1.",
     ]
     back, _ = spec.remove_cluster(after, "r1")
     lines = meshdiff.summarize(after.mesh, back.mesh)
     assert "p1 no longer manages remotes: externalIstiod is turned off." in lines
-    assert "Remote secrets: 1 cluster(s) drop the placeholder for r1 (p1)." in lines
+    assert "Remote secrets: 1 cluster drops the placeholder for r1 (p1)." in lines
 
 
 def test_hand_edits_of_fields_are_named() -> None:
     before = two_network_mesh()
     text = (
         spec.to_text(before)
-        .replace("meshID: mesh1", "meshID: mesh1\nistio:\n  version: 1.31.0")
+        .replace("meshID: mesh1", "meshID: mesh1\nistio:\n  version: 1.30.5")
         .replace("name: cluster-2\n    network: network2", "name: cluster-2\n    network: network1")
     )
     after = spec.parse(text)
     lines = meshdiff.summarize(before.mesh, after.mesh)
-    assert "istio.version changes: 1.30.3 -> 1.31.0." in lines
+    assert "istio.version changes: 1.31.1 -> 1.30.5." in lines
     assert "cluster-2 changes: network network2 -> network1." in lines
-    assert "network2 has no clusters left: the mesh now spans 1 network(s)." in lines
+    assert "network2 has no clusters left: the mesh now spans 1 network." in lines
 
 
 def test_a_role_change_moves_remote_secrets() -> None:
@@ -99,7 +99,7 @@ def test_a_role_change_moves_remote_secrets() -> None:
     after = spec.parse(text)
     assert after.mesh.cluster("cluster-2").role == spec.REMOTE
     lines = meshdiff.summarize(before.mesh, after.mesh)
-    assert "Remote secrets: 1 cluster(s) drop the one for cluster-1 (cluster-2)." in lines
+    assert "Remote secrets: 1 cluster drops the one for cluster-1 (cluster-2)." in lines
     assert not any("gain one for cluster-2" in line for line in lines)
     assert "cluster-1 now manages remotes" in " ".join(lines)
 
@@ -109,11 +109,51 @@ def test_manual_provider_tells_what_to_apply_and_delete() -> None:
     before = mesh_of(spec.NewCluster("a", "n1"), spec.NewCluster("b", "n1"), text=text)
     after, _ = spec.add_cluster(spec.parse(spec.to_text(before)), spec.NewCluster("c", "n1"))
     assert (
-        "Remote secrets (manual provider): apply 2 remote secret(s) in c and c's remote secret "
-        "in 2 cluster(s); see README.md."
+        "Remote secrets (manual provider): apply 2 remote secrets in c and apply c's remote "
+        "secret in 2 clusters; see README.md."
     ) in meshdiff.summarize(before.mesh, after.mesh)
     removed, _ = spec.remove_cluster(spec.parse(spec.to_text(after)), "a")
     assert (
-        "Remote secrets (manual provider): delete a's remote secret from 2 cluster(s) by hand "
-        "(b, c)."
+        "Remote secrets (manual provider): delete a's remote secret from 2 clusters by hand (b, c)."
     ) in meshdiff.summarize(after.mesh, removed.mesh)
+
+
+def _ambient(text: str, extra: str) -> spec.MeshDocument:
+    return spec.parse(text.replace("repository:\n", f"{extra}repository:\n", 1))
+
+
+def test_a_switch_to_ambient_says_what_every_cluster_gets() -> None:
+    before = mesh_of(
+        spec.NewCluster("a", "n1", east_west_gateway=True),
+        spec.NewCluster("b", "n2", east_west_gateway=True),
+    )
+    text = spec.to_text(before)
+    after = _ambient(text, "dataplane: ambient\n")
+    lines = meshdiff.summarize(before.mesh, after.mesh)
+    version = after.mesh.gateway_api_version()
+    assert lines[0] == (
+        f"Data plane: sidecar -> ambient. 2 cluster(s) (a, b) get the Gateway API CRDs "
+        f"{version}, istio-cni and ztunnel; istiod switches to the ambient profile with "
+        "multi-network on and one service-scope selector (istio.io/global=true)."
+    )
+    assert lines[1].startswith("East-west gateways of a, b: the gateway chart release")
+    back = meshdiff.summarize(after.mesh, before.mesh)
+    assert back[0].startswith("Data plane: ambient -> sidecar. 2 cluster(s) (a, b) lose")
+
+
+def test_exported_services_waypoints_and_crds_changes_are_named() -> None:
+    base = spec.to_text(mesh_of(spec.NewCluster("a", "n1"), spec.NewCluster("b", "n1")))
+    before = _ambient(base, "dataplane: ambient\nglobalServices: [{namespace: s, name: old}]\n")
+    after = _ambient(
+        base,
+        "dataplane: ambient\nglobalServices: [{namespace: s, name: new}]\n"
+        "waypoints: [{namespace: s, clusters: [b]}]\ngatewayAPI: {install: false}\n",
+    )
+    lines = meshdiff.summarize(before.mesh, after.mesh)
+    assert "new.s becomes global: label it istio.io/global=true in every cluster that runs it." in (
+        lines
+    )
+    assert "old.s is no longer global: remove its istio.io/global label." in lines
+    assert "Waypoint waypoint in s is added (b)." in lines
+    version = after.mesh.gateway_api_version()
+    assert f"Gateway API CRDs: {version} (installed) -> {version} (not installed)." in lines

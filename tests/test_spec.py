@@ -34,7 +34,10 @@ clusters:
 def test_minimal_mesh_gets_documented_defaults() -> None:
     mesh = spec.parse(MINIMAL_MESH).mesh
     assert mesh.mesh_id == "mesh1"
-    assert mesh.istio_version == "1.30.3"
+    # The newest GA release of the catalogue, from Istio's live locations.
+    assert mesh.istio_version == "1.31.1"
+    assert mesh.chart_repository == "https://blob.istio.io/istio-release/charts"
+    assert mesh.hub == "docker.io/istio"
     assert mesh.trust_domain == "cluster.local"
     assert mesh.revision == "main"
     assert mesh.engine == "argocd"
@@ -50,6 +53,9 @@ def test_schema_defaults_match_the_model_defaults() -> None:
     properties = library.mesh_schema()["properties"]
     mesh = spec.parse(MINIMAL_MESH).mesh
     assert properties["istio"]["properties"]["version"]["default"] == mesh.istio_version
+    istio = properties["istio"]["properties"]
+    assert istio["chartRepository"]["default"] == mesh.chart_repository
+    assert istio["hub"]["default"] == mesh.hub
     assert properties["trustDomain"]["default"] == mesh.trust_domain
     assert properties["kubernetesVersion"]["default"] == mesh.kubernetes_version
     assert properties["repository"]["properties"]["revision"]["default"] == mesh.revision
@@ -118,8 +124,9 @@ def test_add_cluster_keeps_comments_order_and_the_rest_of_the_file() -> None:
     document = spec.parse(COMMENTED_MESH)
     updated, gateway = spec.add_cluster(document, spec.NewCluster("cluster-2", "network2"))
     text = spec.to_text(updated)
-    # Everything that was there is still there, byte for byte and in order.
-    original_lines = COMMENTED_MESH.splitlines()
+    # Everything that was there is still there, byte for byte and in order, except that
+    # cluster-1's gateway is turned on: the mesh now spans two networks.
+    original_lines = COMMENTED_MESH.replace("enabled: false", "enabled: true").splitlines()
     new_lines = text.splitlines()
     positions = [new_lines.index(line) for line in original_lines]
     assert positions == sorted(positions)
@@ -141,9 +148,55 @@ def test_gateway_default_is_written_explicitly_and_never_flips() -> None:
         document, spec.NewCluster("c", "n1", east_west_gateway=False)
     )
     assert (first, second, third) == (False, True, False)
+    # a is turned on by the change that brought n2 (written, like every other setting).
     gateways = {c.name: c.east_west_gateway.enabled for c in document.mesh.clusters}
-    assert gateways == {"a": False, "b": True, "c": False}
-    assert spec.to_text(document).count("enabled: false") == 2
+    assert gateways == {"a": True, "b": True, "c": False}
+    assert spec.to_text(document).count("enabled: false") == 1
+
+
+def test_a_second_network_opens_the_first_one_in_the_same_change() -> None:
+    """Clusters added while the mesh spans one network get no gateway; when a second network
+    arrives, the primaries of the first get one, so neither network is one-way by accident.
+    Remotes (they use their primary's gateway) are left as they are."""
+    document = spec.parse(MINIMAL_MESH)
+    for request in (
+        spec.NewCluster("p1", "n1"),
+        spec.NewCluster("p2", "n1"),
+        spec.NewCluster(
+            "r1", "n1", role="remote", control_plane="p1", discovery_address="192.0.2.9"
+        ),
+    ):
+        document, gateway = spec.add_cluster(document, request)
+        assert gateway is False
+    assert spec.gateways_to_open(document.mesh) == ["p1", "p2"]
+    opened, gateway = spec.add_cluster(
+        spec.parse(spec.to_text(document)), spec.NewCluster("q1", "n2")
+    )
+    gateways = {c.name: c.east_west_gateway.enabled for c in opened.mesh.clusters}
+    assert gateways == {"p1": True, "p2": True, "r1": False, "q1": True}
+    assert spec.unreachable_networks(opened.mesh) == {}
+    # A third network changes nothing more: the choice was made when the second arrived.
+    third, _ = spec.add_cluster(opened, spec.NewCluster("x1", "n3"))
+    assert spec.to_text(third).count("enabled: true") == 4
+
+    # --no-east-west-gateway: nothing is turned on anywhere; both networks reach only themselves.
+    kept, gateway = spec.add_cluster(
+        spec.parse(spec.to_text(document)), spec.NewCluster("q1", "n2", east_west_gateway=False)
+    )
+    assert gateway is False
+    assert sorted(spec.unreachable_networks(kept.mesh)) == ["n1", "n2"]
+
+
+def test_a_cluster_entry_without_gateway_key_gets_one_when_opened() -> None:
+    text = MINIMAL_MESH.replace("networks: []", "networks:\n  - name: n1").replace(
+        "clusters: []", "clusters:\n  - name: a  # first\n    network: n1\n    region: eu\n"
+    )
+    opened, _ = spec.add_cluster(spec.parse(text), spec.NewCluster("b", "n2"))
+    out = spec.to_text(opened)
+    assert (
+        "  - name: a  # first\n    network: n1\n    eastWestGateway:\n      enabled: true\n"
+        "    region: eu\n" in out
+    )
 
 
 def test_a_network_left_without_a_gateway_by_omission_is_an_error() -> None:
@@ -283,3 +336,53 @@ def test_flux_with_sops_is_read_with_its_defaults() -> None:
     assert mesh.sops_age_recipients == (AGE,)
     sops_schema = library.mesh_schema()["properties"]["secrets"]["properties"]["sops"]
     assert sops_schema["properties"]["decryptionSecret"]["default"] == mesh.sops_decryption_secret
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (
+            "istio:\n  version: 1.30\n",
+            'istio.version: 1.30 is a number to YAML, read as 1.3; write it in quotes, "1.30"; '
+            f'expected something like "{spec.DEFAULT_ISTIO_VERSION}"',
+        ),
+        (
+            "kubernetesVersion: 1.30\n",
+            'kubernetesVersion: 1.30 is a number to YAML, read as 1.3; write it in quotes, "1.30"',
+        ),
+        (
+            "istio:\n  version: latest\n",
+            "istio.version: 'latest' is not allowed: Version of the upstream Istio Helm charts "
+            "(base, istiod, gateway): a release number (major.minor.patch), not a tag such as "
+            f'latest; expected something like "{spec.DEFAULT_ISTIO_VERSION}"',
+        ),
+    ],
+)
+def test_versions_yaml_misreads_are_explained(line: str, expected: str) -> None:
+    """An unquoted 1.30 is the float 1.3 to YAML: say so, and what to write instead."""
+    with pytest.raises(MeshgenError) as caught:
+        spec.parse(MINIMAL_MESH.replace("repository:", f"{line}repository:"))
+    assert str(caught.value) == f"mesh.yaml:{5 if 'istio' in line else 4}: {expected}"
+
+
+def test_an_api_server_without_https_says_it_is_required() -> None:
+    text = MINIMAL_MESH.replace("networks: []", "networks: [{name: n}]").replace(
+        "clusters: []", "clusters: [{name: a, network: n, apiServer: '10.0.0.3:6443'}]"
+    )
+    with pytest.raises(MeshgenError, match="must start with https://") as caught:
+        spec.parse(text)
+    assert "expected something like https://203.0.113.10:6443" in str(caught.value)
+
+
+def test_set_cluster_is_undone_when_the_result_is_invalid() -> None:
+    document = spec.parse(COMMENTED_MESH)
+    before = spec.to_text(document)
+    with pytest.raises(MeshgenError, match="not a valid CIDR"):
+        spec.set_cluster(
+            document, spec.ClusterSettings("cluster-1", region="eu", pod_cidrs=("10.0.0.0/33",))
+        )
+    assert spec.to_text(document) == before
+    changed = spec.set_cluster(document, spec.ClusterSettings("cluster-1", region="eu"))
+    assert "    eastWestGateway:\n      enabled: false\n    region: eu\n# end of file\n" in (
+        spec.to_text(changed)
+    )

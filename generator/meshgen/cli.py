@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from meshgen import __version__
+from meshgen.cli_options import DRY_RUN_OPTION, output_options
 
 if TYPE_CHECKING:
     from meshgen.commands._change import BranchOptions
@@ -35,8 +35,8 @@ OVERWRITE_EDITS_OPTION = click.option(
 
 
 def proposal_options(default_branch: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
-    """--repo, --branch, --no-commit, --push and --allow-dirty of a command that proposes a
-    change on a branch, passed on as one ``proposal`` (a ``BranchOptions``)."""
+    """--repo, --branch, --no-commit, --push, --allow-dirty and --dry-run of a command that
+    proposes a change on a branch, passed on as one ``proposal`` (a ``BranchOptions``)."""
 
     def decorate(function: Callable[..., None]) -> Callable[..., None]:
         @functools.wraps(function)
@@ -47,6 +47,7 @@ def proposal_options(default_branch: str) -> Callable[[Callable[..., None]], Cal
             no_commit: bool,
             push: bool,
             allow_dirty: bool,
+            dry_run: bool,
             overwrite_edits: bool,
             **kwargs: Any,
         ) -> None:
@@ -58,6 +59,7 @@ def proposal_options(default_branch: str) -> Callable[[Callable[..., None]], Cal
                 commit=not no_commit,
                 push=push,
                 allow_dirty=allow_dirty,
+                dry_run=dry_run,
                 overwrite_edits=overwrite_edits,
             )
             function(*args, proposal=proposal, **kwargs)
@@ -74,6 +76,7 @@ def proposal_options(default_branch: str) -> Callable[[Callable[..., None]], Cal
             click.option(
                 "--allow-dirty", is_flag=True, help="Allow uncommitted changes in the work tree."
             ),
+            DRY_RUN_OPTION,
             OVERWRITE_EDITS_OPTION,
         ]
         for option in reversed(options):
@@ -83,8 +86,24 @@ def proposal_options(default_branch: str) -> Callable[[Callable[..., None]], Cal
     return decorate
 
 
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from meshgen.commands import version as command
+
+    command.run("text")
+    ctx.exit(0)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, prog_name="meshgen")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show meshgen's version and the versions it pins (as `meshgen version`), and exit.",
+)
 def cli() -> None:
     """Run one Istio mesh across many clusters and networks, declared in Git.
 
@@ -98,9 +117,22 @@ def cli() -> None:
 @click.argument("directory", type=click.Path(path_type=Path), default=".")
 @click.option("--mesh-id", required=True, help="global.meshID of every cluster (DNS-1123 label).")
 @click.option("--repo-url", help="Git URL the engine pulls this repository from (default: origin).")
-@click.option("--revision", default="main", show_default=True, help="Branch the engine tracks.")
-@click.option("--istio-version", default="1.30.3", show_default=True)
-@click.option("--trust-domain", default="cluster.local", show_default=True)
+@click.option(
+    "--revision",
+    help="Branch the engine tracks (default: the current branch of an existing repository, "
+    "else main).",
+)
+@click.option(
+    "--istio-version",
+    help="Istio release to install (default: the newest GA release meshgen knows, as "
+    "`meshgen version` says).",
+)
+@click.option(
+    "--trust-domain",
+    default="cluster.local",
+    show_default=True,
+    help="meshConfig.trustDomain of every cluster (the SPIFFE trust domain).",
+)
 @click.option(
     "--engine",
     type=click.Choice(["argocd", "flux"]),
@@ -121,11 +153,23 @@ def cli() -> None:
     multiple=True,
     help="age public key the sops provider encrypts to (repeatable).",
 )
+@click.option(
+    "--dataplane",
+    type=click.Choice(["sidecar", "ambient"]),
+    default="sidecar",
+    show_default=True,
+    help="Data plane of the whole mesh (ambient: istio-cni, ztunnel, waypoints; multi-primary).",
+)
 @click.option("--allow-dirty", is_flag=True, help="Allow uncommitted changes in an existing repo.")
+@DRY_RUN_OPTION
 def init(directory: Path, **kwargs: object) -> None:
     """Create a mesh repository in DIRECTORY (default: here) and commit it."""
     from meshgen.commands import init as command
 
+    if kwargs["istio_version"] is None:
+        from meshgen.commands.version import default_istio_version
+
+        kwargs["istio_version"] = default_istio_version()
     sys.exit(command.run(command.Options(directory=directory, **kwargs)))  # type: ignore[arg-type]
 
 
@@ -157,8 +201,12 @@ def init(directory: Path, **kwargs: object) -> None:
 @click.option("--api-server", help="API server URL other clusters' istiod use (https://...).")
 @click.option("--pod-cidr", "pod_cidrs", multiple=True, help="Pod CIDR (repeatable).")
 @click.option("--service-cidr", "service_cidrs", multiple=True, help="Service CIDR (repeatable).")
-@click.option("--region")
-@click.option("--zone")
+@click.option(
+    "--region", help="Cloud region of the cluster (topology.kubernetes.io/region of its nodes)."
+)
+@click.option(
+    "--zone", help="Default zone of the cluster (topology.kubernetes.io/zone), for locality."
+)
 @proposal_options("meshgen/add-cluster-NAME")
 def new_cluster(
     name: str,
@@ -198,7 +246,12 @@ def new_cluster(
 
 @cli.command("remove-cluster")
 @click.argument("name")
-@click.option("--force", is_flag=True, help="Also remove the remotes NAME is the control plane of.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Also remove the remotes NAME is the control plane of, and remove NAME even when "
+    "traffic files name it.",
+)
 @proposal_options("meshgen/remove-cluster-NAME")
 def remove_cluster(name: str, force: bool, proposal: BranchOptions) -> None:
     """Remove cluster NAME from the mesh, render, and commit on a new branch."""
@@ -207,16 +260,66 @@ def remove_cluster(name: str, force: bool, proposal: BranchOptions) -> None:
     sys.exit(command.run(name, force, proposal))
 
 
+@cli.command("set-cluster")
+@click.argument("name")
+@click.option(
+    "--east-west-gateway/--no-east-west-gateway",
+    default=None,
+    help="Run an east-west gateway, or stop running it.",
+)
+@click.option("--api-server", help="API server URL other clusters' istiod use (https://...).")
+@click.option("--pod-cidr", "pod_cidrs", multiple=True, help="Pod CIDR (repeatable; replaces).")
+@click.option(
+    "--service-cidr", "service_cidrs", multiple=True, help="Service CIDR (repeatable; replaces)."
+)
+@click.option("--region", help="Region of the cluster (label meshgen.io/region).")
+@click.option("--zone", help="Zone of the cluster (label meshgen.io/zone).")
+@click.option(
+    "--role",
+    type=click.Choice(["primary", "remote", "external-control-plane"]),
+    help="New role; only remote -> primary is made in place (the others are refused, saying why).",
+)
+@click.option(
+    "--unset",
+    multiple=True,
+    type=click.Choice(["api-server", "pod-cidrs", "service-cidrs", "region", "zone"]),
+    help="Remove a setting from the cluster's entry (repeatable).",
+)
+@proposal_options("meshgen/set-cluster-NAME")
+def set_cluster(
+    name: str,
+    east_west_gateway: bool | None,
+    api_server: str | None,
+    pod_cidrs: tuple[str, ...],
+    service_cidrs: tuple[str, ...],
+    region: str | None,
+    zone: str | None,
+    role: str | None,
+    unset: tuple[str, ...],
+    proposal: BranchOptions,
+) -> None:
+    """Change cluster NAME's settings, render, and commit on a new branch."""
+    from meshgen import spec
+    from meshgen.commands import set_cluster as command
+
+    settings = spec.ClusterSettings(
+        name=name,
+        east_west_gateway=east_west_gateway,
+        api_server=api_server,
+        pod_cidrs=pod_cidrs or None,
+        service_cidrs=service_cidrs or None,
+        region=region,
+        zone=zone,
+        role=role,
+        unset=unset,
+    )
+    sys.exit(command.run(settings, proposal))
+
+
 @cli.command()
 @REPO_OPTION
 @click.option("--base", help="Git ref to compare with (default: merge base with origin/main).")
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "markdown", "json"]),
-    default="text",
-    show_default=True,
-)
+@output_options(("text", "markdown", "json", "yaml"), "text", legacy_format=True)
 def diff(repo: Path | None, base: str | None, output_format: str) -> None:
     """What the working tree's mesh.yaml changes against --base: mesh, clusters, files."""
     from meshgen.commands import diff as command
@@ -226,24 +329,31 @@ def diff(repo: Path | None, base: str | None, output_format: str) -> None:
 
 @cli.command()
 @REPO_OPTION
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["mermaid", "dot", "svg"]),
-    default="mermaid",
-    show_default=True,
+@output_options(
+    ("mermaid", "dot", "svg", "json", "yaml"),
+    "mermaid",
+    file_option=True,
+    legacy_format=True,
+    legacy_output_file=True,
 )
-@click.option("--output", type=click.Path(path_type=Path, dir_okay=False), help="Write to FILE.")
-def graph(repo: Path | None, output_format: str, output: Path | None) -> None:
+@click.option(
+    "--service",
+    metavar="NAME.NAMESPACE",
+    help="Draw this service's traffic (from traffic/): clients, weighted routes, gateways.",
+)
+def graph(
+    repo: Path | None, output_format: str, output_file: Path | None, service: str | None
+) -> None:
     """Draw the mesh: networks, clusters, gateways, control planes (Mermaid, DOT or SVG)."""
     from meshgen.commands import graph as command
 
-    sys.exit(command.run(repo, output_format, output))
+    sys.exit(command.run(repo, output_format, output_file, service))
 
 
 @cli.command()
 @REPO_OPTION
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if any file would change.")
+@DRY_RUN_OPTION
 @click.option(
     "--overwrite-edits",
     "--force",
@@ -251,11 +361,11 @@ def graph(repo: Path | None, output_format: str, output: Path | None) -> None:
     is_flag=True,
     help="Overwrite generated files changed by hand since meshgen wrote them (the edits are lost).",
 )
-def render(repo: Path | None, check: bool, overwrite_edits: bool) -> None:
+def render(repo: Path | None, check: bool, dry_run: bool, overwrite_edits: bool) -> None:
     """Regenerate every generated file from mesh.yaml."""
     from meshgen.commands import render as command
 
-    sys.exit(command.run(repo, check, overwrite_edits=overwrite_edits))
+    sys.exit(command.run(repo, check, dry_run=dry_run, overwrite_edits=overwrite_edits))
 
 
 @cli.command()
@@ -277,7 +387,8 @@ def recover(repo: Path | None, forget: bool) -> None:
 @click.argument("cluster")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True))
 @REPO_OPTION
-def encrypt_remote_secret(cluster: str, file: Path, repo: Path | None) -> None:
+@DRY_RUN_OPTION
+def encrypt_remote_secret(cluster: str, file: Path, repo: Path | None, dry_run: bool) -> None:
     """Encrypt CLUSTER's remote secret with sops into the repository.
 
     FILE is the output of `istioctl create-remote-secret --name CLUSTER`; `-` reads it from
@@ -288,7 +399,7 @@ def encrypt_remote_secret(cluster: str, file: Path, repo: Path | None) -> None:
     """
     from meshgen.commands import encrypt_remote_secret as command
 
-    sys.exit(command.run(cluster, file, repo))
+    sys.exit(command.run(cluster, file, repo, dry_run=dry_run))
 
 
 @cli.command("encrypt-cacerts")
@@ -300,20 +411,21 @@ def encrypt_remote_secret(cluster: str, file: Path, repo: Path | None) -> None:
     help="CLUSTER's bundle folder (from `meshgen ca issue CLUSTER --out DIR`).",
 )
 @REPO_OPTION
-def encrypt_cacerts(cluster: str, cacerts: Path, repo: Path | None) -> None:
+@DRY_RUN_OPTION
+def encrypt_cacerts(cluster: str, cacerts: Path, repo: Path | None, dry_run: bool) -> None:
     """Encrypt CLUSTER's cacerts (its intermediate CA bundle) into its overlay with sops."""
     from meshgen.commands import encrypt_cacerts as command
 
-    sys.exit(command.run(cluster, cacerts, repo))
+    sys.exit(command.run(cluster, cacerts, repo, dry_run=dry_run))
 
 
 @cli.command("remote-secret")
 @click.argument("cluster")
 @click.option(
     "--kubeconfig",
-    required=True,
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Kubeconfig of CLUSTER (its API server address and CA).",
+    help="Kubeconfig of CLUSTER (its API server address and CA); default: $KUBECONFIG (a "
+    "list, merged as kubectl does), else ~/.kube/config.",
 )
 @click.option("--context", help="Context in the kubeconfig (default: its current-context).")
 @click.option("--server", help="API server URL for istiod (default: the cluster's apiServer).")
@@ -322,14 +434,19 @@ def encrypt_cacerts(cluster: str, cacerts: Path, repo: Path | None) -> None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Token of istio-reader-service-account (default: the context user's token).",
 )
-@click.option(
-    "--output",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Write here (mode 0600, outside any Git work tree) instead of stdout.",
+@output_options(
+    ("yaml", "json"),
+    "yaml",
+    file_option=True,
+    legacy_output_file=True,
+    file_help="Write it to FILE (mode 0600, outside any Git work tree) instead of stdout.",
 )
 @REPO_OPTION
+@DRY_RUN_OPTION
 def remote_secret(cluster: str, **kwargs: object) -> None:
-    """Print the remote secret istiod needs to watch CLUSTER (as istioctl would)."""
+    """Print the remote secret istiod needs to watch CLUSTER (as istioctl would).
+
+    The file goes only outside Git (--output-file: mode 0600, never in a work tree)."""
     from meshgen.commands import remote_secret as command
 
     sys.exit(command.run(command.Options(cluster=cluster, **kwargs)))  # type: ignore[arg-type]
@@ -369,11 +486,14 @@ def ca() -> None:
 )
 @_days_option("--root-days", 3650, "Root lifetime.")
 @KEY_SIZE_OPTION
-def ca_init(out: Path, root_days: int, key_size: str) -> None:
+@DRY_RUN_OPTION
+def ca_init(out: Path, root_days: int, key_size: str, dry_run: bool) -> None:
     """Create the shared root CA (root-cert.pem, root-key.pem) outside Git."""
     from meshgen.commands import ca as command
 
-    options = command.InitOptions(out=out, root_days=root_days, key_size=int(key_size))
+    options = command.InitOptions(
+        out=out, root_days=root_days, key_size=int(key_size), dry_run=dry_run
+    )
     sys.exit(command.run_init(options))
 
 
@@ -395,14 +515,27 @@ def ca_init(out: Path, root_days: int, key_size: str) -> None:
 @_days_option("--days", 730, "Intermediate lifetime.")
 @KEY_SIZE_OPTION
 @REPO_OPTION
+@DRY_RUN_OPTION
 def ca_issue(
-    cluster: str, ca_dir: Path, out: Path, days: int, key_size: str, repo: Path | None
+    cluster: str,
+    ca_dir: Path,
+    out: Path,
+    days: int,
+    key_size: str,
+    repo: Path | None,
+    dry_run: bool,
 ) -> None:
     """Issue CLUSTER's intermediate CA: ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem."""
     from meshgen.commands import ca as command
 
     options = command.IssueOptions(
-        cluster=cluster, ca_dir=ca_dir, out=out, days=days, key_size=int(key_size), repo=repo
+        cluster=cluster,
+        ca_dir=ca_dir,
+        out=out,
+        days=days,
+        key_size=int(key_size),
+        repo=repo,
+        dry_run=dry_run,
     )
     sys.exit(command.run_issue(options))
 
@@ -427,6 +560,7 @@ def ca_issue(
     help="CLUSTER's bundle from `meshgen ca issue`.",
 )
 @REPO_OPTION
+@DRY_RUN_OPTION
 @OVERWRITE_EDITS_OPTION
 def seal(cluster: str, **kwargs: object) -> None:
     """Seal a remote secret or cacerts for CLUSTER into its folder (ciphertext only)."""
@@ -449,9 +583,7 @@ def seal(cluster: str, **kwargs: object) -> None:
     help="Folder of unpacked charts (DIR/<chart> or DIR/<version>/<chart>).",
 )
 @click.option("--pull", is_flag=True, help="helm pull missing charts into the chart cache.")
-@click.option(
-    "--format", "format_", type=click.Choice(["text", "json"]), default="text", show_default=True
-)
+@output_options(("text", "json", "yaml"), "text", legacy_format=True)
 @click.option("--jobs", type=click.IntRange(min=1), help="Parallel jobs (default: CPU count).")
 @click.option(
     "--ca",
@@ -461,20 +593,33 @@ def seal(cluster: str, **kwargs: object) -> None:
     help="CA folder from `meshgen ca issue --out` (or a folder of them): warn on an "
     "intermediate within 30 days of expiry (repeatable).",
 )
+@click.option(
+    "--allow-unknown-version",
+    is_flag=True,
+    help="Accept an istio.version that is not in meshgen's release catalogue.",
+)
 def validate(
     repo: Path | None,
     crds: tuple[Path, ...],
     charts: Path | None,
     pull: bool,
-    format_: str,
+    output_format: str,
     jobs: int | None,
     ca_dirs: tuple[Path, ...],
+    allow_unknown_version: bool,
 ) -> None:
     """Check offline that every cluster's config will sync and work (exit 1 on findings)."""
     from meshgen.commands import validate as command
 
     options = command.Options(
-        repo=repo, crds=crds, charts=charts, pull=pull, format=format_, jobs=jobs, ca_dirs=ca_dirs
+        repo=repo,
+        crds=crds,
+        charts=charts,
+        pull=pull,
+        format=output_format,
+        jobs=jobs,
+        ca_dirs=ca_dirs,
+        allow_unknown_version=allow_unknown_version,
     )
     sys.exit(command.run(options))
 
@@ -487,19 +632,57 @@ def tools() -> None:
 @tools.command("install")
 @click.option("--force", is_flag=True, help="Download and install again even if present.")
 @click.option("--only-missing", is_flag=True, help="Skip tools already on PATH.")
-def tools_install(force: bool, only_missing: bool) -> None:
-    """Install the pinned, checksum-verified helm and kubectl."""
+@DRY_RUN_OPTION
+@output_options(("text", "json", "yaml"), "text")
+def tools_install(force: bool, only_missing: bool, dry_run: bool, output_format: str) -> None:
+    """Install the pinned, checksum-verified helm and kubectl.
+
+    Where the pinned ones cannot be had (no download for this platform, offline, the tools
+    folder not writable), compatible helm and kubectl on PATH are used, and it says so."""
     from meshgen.commands import tools as command
 
-    sys.exit(command.run_install(force=force, only_missing=only_missing, echo=click.echo))
+    sys.exit(
+        command.run_install(
+            force=force,
+            only_missing=only_missing,
+            echo=click.echo,
+            dry_run=dry_run,
+            output_format=output_format,
+        )
+    )
 
 
 @tools.command("list")
-def tools_list() -> None:
+@output_options(("text", "json", "yaml"), "text")
+def tools_list(output_format: str) -> None:
     """Show which helm and kubectl meshgen uses."""
     from meshgen.commands import tools as command
 
-    sys.exit(command.run_list(echo=click.echo))
+    sys.exit(command.run_list(echo=click.echo, output_format=output_format))
+
+
+@cli.command()
+@output_options(("text", "json", "yaml"), "text")
+def version(output_format: str) -> None:
+    """Show meshgen's version, the Istio version it renders, and the pinned tool versions."""
+    from meshgen.commands import version as command
+
+    sys.exit(command.run(output_format))
+
+
+@cli.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script for SHELL.
+
+    \b
+    bash: eval "$(meshgen completion bash)"   (in ~/.bashrc)
+    zsh:  eval "$(meshgen completion zsh)"    (in ~/.zshrc)
+    fish: meshgen completion fish > ~/.config/fish/completions/meshgen.fish
+    """
+    from meshgen.commands import completion as command
+
+    sys.exit(command.run(cli, shell))
 
 
 def _usage(error: click.exceptions.UsageError) -> str:
@@ -577,8 +760,7 @@ def main(argv: list[str] | None = None, early_signals: list[int] | None = None) 
             _interrupted()  # a signal that was swallowed where it landed
         raise
     except MeshgenError as exc:
-        output.error(str(exc))
-        sys.exit(exc.exit_code)
+        _fail(str(exc), exc.exit_code, argv)
     except click.exceptions.NoArgsIsHelpError as exc:
         sys.stderr.write(_usage(exc) + "\n")
         sys.exit(2)
@@ -588,14 +770,12 @@ def main(argv: list[str] | None = None, early_signals: list[int] | None = None) 
         output.error("aborted")
         sys.exit(130)
     except click.ClickException as exc:
-        output.error(exc.format_message())
-        sys.exit(2)
+        _fail(exc.format_message(), 2, argv)
     except KeyboardInterrupt:
         _interrupted()
     except OSError as exc:  # the system refused something no check foresaw; nothing changed
         where = f"{exc.filename}: " if exc.filename else ""
-        output.error(f"{where}{exc.strerror or exc}; check the path and run the command again")
-        sys.exit(2)
+        _fail(f"{where}{exc.strerror or exc}; check the path and run the command again", 2, argv)
     finally:
         with transaction.signals_deferred():
             lock.release_all()
@@ -607,6 +787,19 @@ def main(argv: list[str] | None = None, early_signals: list[int] | None = None) 
     if transaction.stop_requested():
         _interrupted()
     sys.exit(0)
+
+
+def _fail(message: str, exit_code: int, argv: list[str] | None) -> None:
+    """One line on stderr; with -o json|yaml, a usage or input error (exit 2) is also an
+    object on stdout (``{"error": ..., "exitCode": 2}``) where the result would have been."""
+    from meshgen import output
+    from meshgen.cli_options import error_document, requested_format
+
+    output.error(message)
+    fmt = requested_format(sys.argv[1:] if argv is None else argv)
+    if fmt is not None and exit_code == 2:
+        output.raw(error_document(message, exit_code, fmt))
+    sys.exit(exit_code)
 
 
 if __name__ == "__main__":

@@ -8,11 +8,13 @@ same two meshes always give the same report.
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import posixpath
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from meshgen.output import counted
 from meshgen.render import yamltext
 
 # GitHub refuses comments over 65,536 characters; leave room for what CI adds around it.
@@ -47,13 +49,13 @@ class ClusterChange:
     def headline(self) -> str:
         parts = [self.status]
         if self.values:
-            parts.append(f"{len(self.values)} value(s)")
+            parts.append(counted(len(self.values), "value"))
         counts: dict[str, int] = {}
         for change in self.objects:
             counts[change.change] = counts.get(change.change, 0) + 1
-        parts += [f"{n} object(s) {kind}" for kind, n in sorted(counts.items())]
+        parts += [f"{counted(n, 'object')} {kind}" for kind, n in sorted(counts.items())]
         if self.files:
-            parts.append(f"{len(self.files)} file(s)")
+            parts.append(counted(len(self.files), "file"))
         return f"{self.name}: " + ", ".join(parts)
 
 
@@ -80,9 +82,12 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def _load_all(text: str) -> list[Any]:
-    from ruamel.yaml import YAML
+    """Every document, read with libyaml's C parser when present (as kubectl reads YAML): the
+    built objects of a large mesh take minutes to parse in pure Python."""
+    import yaml
 
-    return [doc for doc in YAML(typ="safe", pure=True).load_all(text) if doc is not None]
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return [doc for doc in yaml.load_all(text, Loader=loader) if doc is not None]
 
 
 def _show(value: Any) -> str:
@@ -109,17 +114,21 @@ def values_changes(before: str | None, after: str | None, file: str) -> list[Val
     return changes
 
 
-def _objects(text: str | None) -> dict[str, Any]:
+def _objects(built: str | list[Any] | None) -> dict[str, Any]:
     found = {}
-    for doc in _load_all(text or ""):
+    docs = built if isinstance(built, list) else _load_all(built or "")
+    for doc in docs:
         meta = doc.get("metadata", {})
         where = f"{meta['namespace']}/" if meta.get("namespace") else ""
         found[f"{doc.get('kind')} {where}{meta.get('name')}"] = doc
     return found
 
 
-def object_changes(source: str, before: str | None, after: str | None) -> list[ObjectChange]:
-    """Objects of two builds of one overlay, matched by kind, namespace and name."""
+def object_changes(
+    source: str, before: str | list[Any] | None, after: str | list[Any] | None
+) -> list[ObjectChange]:
+    """Objects of two builds of one overlay (their YAML, or the objects already parsed),
+    matched by kind, namespace and name."""
     old, new = _objects(before), _objects(after)
     changes = []
     for key in sorted(old.keys() | new.keys()):
@@ -166,6 +175,14 @@ def unified_diff(before: dict[str, str], after: dict[str, str], paths: list[str]
     return lines
 
 
+@functools.lru_cache(maxsize=4096)
+def _kustomization(text: str) -> dict[str, Any]:
+    """A kustomization file's content, parsed once per text: ``diff`` reads the same shared
+    kustomizations for every cluster on both sides. Callers must not change it."""
+    document = (_load_all(text) or [{}])[0]
+    return document if isinstance(document, dict) else {}
+
+
 def kustomization_inputs(files: dict[str, str], folder: str) -> dict[str, str]:
     """Every file the kustomization in ``folder`` reads (resources, components, patch files,
     followed through other kustomizations), with its text. Two renders whose inputs for an
@@ -182,7 +199,7 @@ def kustomization_inputs(files: dict[str, str], folder: str) -> dict[str, str]:
         if kustomization not in files:
             continue
         found[kustomization] = files[kustomization]
-        document = (_load_all(files[kustomization]) or [{}])[0]
+        document = _kustomization(files[kustomization])
         entries = [*document.get("resources", []), *document.get("components", [])]
         entries += [p["path"] for p in document.get("patches", []) if "path" in p]
         for entry in entries:
@@ -256,7 +273,7 @@ def to_markdown(report: Report, limit: int = MARKDOWN_LIMIT) -> str:
         text += section
         shown += 1
     if shown < len(sections):
-        left = f"{len(sections) - shown} cluster section(s) and the file diff are left out"
+        left = f"{counted(len(sections) - shown, 'cluster section')} and the file diff are left out"
         return text + note.format(limit=limit, left=left)
     diff_head = f"<details><summary>Files: {len(report.files)} changed</summary>\n\n"
     tail = "\n</details>\n"
@@ -269,7 +286,8 @@ def to_markdown(report: Report, limit: int = MARKDOWN_LIMIT) -> str:
         size += len(line) + 1
     text += diff_head + _fence(lines, "diff") + tail
     if len(lines) < len(report.diff):
-        left = f"{len(report.diff) - len(lines)} of {len(report.diff)} diff lines are left out"
+        shown_of = f"{len(report.diff) - len(lines)} of {counted(len(report.diff), 'diff line')}"
+        left = f"{shown_of} are left out"
         text += note.format(limit=limit, left=left)
     return text
 

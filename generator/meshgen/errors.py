@@ -1,4 +1,4 @@
-"""The two ways a command can fail on purpose.
+"""The ways a command can fail on purpose.
 
 Everything below the CLI raises these; only ``meshgen.cli`` turns them into a message on
 stderr and an exit code. Messages are one line: what is wrong, where, and how to fix it.
@@ -15,6 +15,13 @@ class MeshgenError(Exception):
 
 class CheckFailed(MeshgenError):
     """A check ran and found a difference (exit code 1), e.g. ``render --check``."""
+
+    exit_code = 1
+
+
+class OperationFailed(MeshgenError):
+    """The input was fine, but something outside meshgen failed, such as a push over the
+    network (exit code 1): running the same command again may succeed."""
 
     exit_code = 1
 

@@ -12,6 +12,9 @@ GitLab) and Graphviz DOT, so both always draw the same nodes and edges:
 - a warning mark on networks no other network can reach (no east-west gateway).
 
 Networks without clusters are left out: nothing runs there.
+
+:func:`service_graph` draws one service's traffic from the traffic files instead, with the
+same writers.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from meshgen import spec
+from meshgen import spec, traffic
+from meshgen.traffic import placement
 
 WARNING_MARK = "⚠"
 
@@ -29,6 +33,7 @@ class Node:
     id: str
     label: str
     gateway: bool = False
+    endpoint: bool = False  # a service's endpoints (a subset), in a service's traffic graph
 
 
 @dataclass(frozen=True)
@@ -44,7 +49,8 @@ class Edge:
     source: str
     target: str
     label: str
-    kind: str  # "gateway" (cluster to its gateway), "control-plane", "cross-network"
+    kind: str  # "gateway" (cluster to its gateway), "control-plane", "cross-network";
+    # in a service's traffic graph: "traffic" (a weighted route), "through" (out of a gateway)
 
 
 @dataclass(frozen=True)
@@ -102,24 +108,108 @@ def mesh_graph(mesh: spec.Mesh) -> Graph:
     return Graph(tuple(groups), tuple(edges))
 
 
+def service_graph(
+    mesh: spec.Mesh, policies: traffic.TrafficPolicies, service: traffic.Service
+) -> Graph:
+    """One service's traffic: its client clusters, a weighted edge to each share of the split
+    (through the destination network's east-west gateways when it crosses networks), or to
+    the service itself when the policy only tunes failover, retries or timeouts."""
+    from meshgen.traffic.changes import aspects
+
+    topology = placement.Topology(mesh)
+    nodes: dict[str, dict[str, Node]] = {}  # network -> node id -> node
+    edges: dict[tuple[str, str, str], Edge] = {}
+
+    def add(network: str, node: Node) -> str:
+        nodes.setdefault(network, {}).setdefault(node.id, node)
+        return node.id
+
+    for policy in policies.for_service(service):
+        notes = [
+            f"{key} {value}"
+            for key, value in aspects(policy).items()
+            if value is not None and (key, value) not in (("protocol", "http"), ("scope", "global"))
+        ]
+        for name in policy.clients_in(mesh):
+            client = mesh.cluster(name)
+            label = f"{name}: client" + (f" ({'; '.join(notes)})" if notes else "")
+            source = add(client.network, Node(_id("c", name), label))
+            if not policy.split:
+                target = add("", Node("svc", f"{service} in every cluster", endpoint=True))
+                edge = Edge(source, target, "Istio's load balancing", "traffic")
+                edges.setdefault((edge.source, edge.target, edge.label), edge)
+                continue
+            for destination in policy.split:
+                cluster = mesh.cluster(destination.cluster)
+                endpoints = add(
+                    cluster.network,
+                    Node(
+                        _id("s", destination.subset),
+                        f"{service.name} {destination.label} (subset {destination.subset})",
+                        endpoint=True,
+                    ),
+                )
+                hops = [endpoints]
+                if cluster.network != client.network:
+                    gateways = [c.name for c in topology.gateways_on(cluster.network)]
+                    via = add(
+                        cluster.network,
+                        Node(
+                            _id("gw", cluster.network),
+                            f"east-west gateway: {', '.join(gateways)}",
+                            gateway=True,
+                        ),
+                    )
+                    hops = [via, endpoints]
+                share = f"{destination.weight}%"
+                if len(hops) > 1:
+                    share += f" to {destination.label}"
+                first = Edge(source, hops[0], share, "traffic")
+                edges.setdefault((first.source, first.target, first.label), first)
+                if len(hops) > 1:
+                    through = Edge(hops[0], hops[1], "", "through")
+                    edges.setdefault((through.source, through.target, ""), through)
+    order = [n for n in mesh.clusters_by_network() if n in nodes]
+    groups = [
+        Group(_id("net", network), f"network {network}", tuple(nodes[network].values()), False)
+        for network in order
+    ]
+    if "" in nodes:
+        groups.append(Group("net_any", "the whole mesh", tuple(nodes[""].values()), False))
+    return Graph(tuple(groups), tuple(edges.values()))
+
+
 def _quote(text: str) -> str:
     return text.replace('"', "#quot;")
 
 
 def to_mermaid(mesh: spec.Mesh) -> str:
     """A Mermaid ``flowchart`` (one statement a line, so it diffs and parses line by line)."""
-    graph = mesh_graph(mesh)
+    return graph_to_mermaid(mesh_graph(mesh))
+
+
+ARROWS = {
+    "gateway": "---",
+    "control-plane": "==>",
+    "cross-network": "-.->",
+    "traffic": "-->",
+    "through": "-.->",
+}
+TRAFFIC_EDGES = ("traffic", "through")
+
+
+def graph_to_mermaid(graph: Graph) -> str:
     lines = ["flowchart LR"]
     for group in graph.groups:
         lines.append(f'  subgraph {group.id}["{_quote(group.label)}"]')
         for node in group.nodes:
-            shape = ("{{", "}}") if node.gateway else ("[", "]")
+            shape = ("{{", "}}") if node.gateway else ("([", "])") if node.endpoint else ("[", "]")
             lines.append(f'    {node.id}{shape[0]}"{_quote(node.label)}"{shape[1]}')
         lines.append("  end")
-    arrows = {"gateway": "---", "control-plane": "==>", "cross-network": "-.->"}
     for edge in graph.edges:
-        label = f"|{edge.label}|" if edge.label else ""
-        lines.append(f"  {edge.source} {arrows[edge.kind]}{label} {edge.target}")
+        text = f'"{_quote(edge.label)}"' if edge.kind in TRAFFIC_EDGES else edge.label
+        label = f"|{text}|" if edge.label else ""
+        lines.append(f"  {edge.source} {ARROWS[edge.kind]}{label} {edge.target}")
     for group in graph.groups:
         if group.unreachable:
             lines.append(f"  style {group.id} stroke:#d97706,stroke-width:3px")
@@ -133,9 +223,12 @@ def _dot_quote(text: str) -> str:
 def to_dot(mesh: spec.Mesh) -> str:
     """A Graphviz ``digraph``; network groups are ``cluster_`` subgraphs, and cross-network
     edges leave their group from its first node with ``ltail`` (``compound=true``)."""
-    graph = mesh_graph(mesh)
+    return graph_to_dot(mesh_graph(mesh), mesh.mesh_id)
+
+
+def graph_to_dot(graph: Graph, title: str) -> str:
     lines = [
-        f"digraph {_dot_quote(mesh.mesh_id)} {{",
+        f"digraph {_dot_quote(title)} {{",
         "  rankdir=LR;",
         "  compound=true;",
         "  node [shape=box, fontname=Helvetica];",
@@ -149,6 +242,7 @@ def to_dot(mesh: spec.Mesh) -> str:
             lines.append("    color=orange; penwidth=3;")
         for node in group.nodes:
             shape = ", shape=hexagon" if node.gateway else ""
+            shape = ", shape=ellipse" if node.endpoint else shape
             lines.append(f"    {node.id} [label={_dot_quote(node.label)}{shape}];")
         lines.append("  }")
     for edge in graph.edges:
@@ -158,7 +252,9 @@ def to_dot(mesh: spec.Mesh) -> str:
             attributes.append("arrowhead=none")
         elif edge.kind == "control-plane":
             attributes.append("penwidth=2")
-        else:
+        elif edge.kind == "through":
+            attributes.append("style=dashed")
+        elif edge.kind == "cross-network":
             attributes += [f"ltail=cluster_{source}", "style=dashed"]
             source = first_node[source]
         lines.append(f"  {source} -> {edge.target} [{', '.join(attributes)}];")

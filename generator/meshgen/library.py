@@ -1,4 +1,5 @@
-"""meshgen's own static knowledge: the mesh.yaml schema, chart profiles and vendored overlays.
+"""meshgen's own static knowledge: the input schemas (mesh.yaml, traffic files), chart
+profiles, the Istio release catalogue and vendored overlays.
 
 In a source checkout these live at the top of the repository (``schemas/``, ``charts/``,
 ``overlays/``); in an installed wheel they travel inside the package as ``meshgen/_data/``.
@@ -12,6 +13,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from meshgen.releases import Catalogue, parse_catalogue
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -35,6 +38,12 @@ def mesh_schema_text() -> str:
 @cache
 def mesh_schema() -> dict[str, Any]:
     return json.loads(mesh_schema_text())
+
+
+@cache
+def traffic_schema() -> dict[str, Any]:
+    """The JSON Schema of a TrafficPolicy document (``traffic/*.yaml``)."""
+    return json.loads((data_dir("schemas") / "traffic.schema.json").read_text(encoding="utf-8"))
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,22 @@ def chart_profiles() -> dict[str, ChartProfile]:
     return profiles
 
 
+RELEASES_FILE = "istio-releases.yaml"
+
+
+@cache
+def istio_releases() -> Catalogue:
+    """The Istio release catalogue (``charts/istio-releases.yaml``)."""
+    from ruamel.yaml import YAML
+
+    path = data_dir("charts") / RELEASES_FILE
+    raw = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
+    try:
+        return parse_catalogue(raw)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RuntimeError(f"{path}: broken release catalogue ({exc}); reinstall meshgen") from exc
+
+
 @cache
 def vendored_overlays() -> dict[str, str]:
     """Every file under ``overlays/``, keyed by its path relative to that folder (POSIX)."""
@@ -87,4 +112,5 @@ def load() -> Any:
         chart_profiles=chart_profiles(),
         vendored_overlays=vendored_overlays(),
         mesh_schema=mesh_schema(),
+        traffic_schema=traffic_schema(),
     )

@@ -1,4 +1,5 @@
-"""A meshgen GitOps repository on disk: where it is, its mesh, and what render would write.
+"""A meshgen GitOps repository on disk: where it is, its mesh and traffic files, and what
+render would write.
 
 Commands that write open the repository with :func:`open_for_change`: it takes the
 repository's lock (one writer at a time, :mod:`meshgen.adapters.lock`) *before* anything is
@@ -9,14 +10,19 @@ Commands that only read use :func:`find_root`, which refuses to read a half-done
 from __future__ import annotations
 
 import os
+import re
 import stat
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
-from meshgen import library, output, spec
+from meshgen import DISTRIBUTION, __version__, library, output, releases, spec, traffic
 from meshgen.adapters import git as gitops
 from meshgen.adapters import lock, transaction, workspace
 from meshgen.errors import MeshgenError, excerpt
 from meshgen.render import render_repository
+
+TRAFFIC_SUFFIXES = (".yaml", ".yml")
 
 
 def find_root_unchecked(repo_option: Path | None) -> Path:
@@ -96,9 +102,49 @@ def load(root: Path) -> spec.MeshDocument:
     return spec.parse(read_mesh_text(root), source=spec.MESH_FILE)
 
 
-def desired_files(document: spec.MeshDocument) -> dict[str, str]:
-    """Every generated file for the document's mesh."""
-    return render_repository(document.mesh, library.load())
+def read_traffic(root: Path) -> dict[str, str]:
+    """The text of every YAML file under ``traffic/`` (any depth), by POSIX path.
+
+    Files are read only inside the repository: a symlink that leads out of it is refused."""
+    folder = root / traffic.FOLDER
+    if not folder.is_dir():
+        return {}
+    inside = root.resolve()
+    texts = {}
+    for path in sorted(folder.rglob("*")):
+        if path.suffix not in TRAFFIC_SUFFIXES or not path.is_file():
+            continue
+        relative = path.relative_to(root).as_posix()
+        if not path.resolve().is_relative_to(inside):
+            raise MeshgenError(
+                f"{relative}: is a link out of the repository; traffic files must live in it"
+            )
+        try:
+            if path.stat().st_size > traffic.load.MAX_FILE_BYTES:
+                raise MeshgenError(
+                    f"{relative}: larger than {traffic.load.MAX_FILE_BYTES // 1024} KiB; a "
+                    "traffic file holds the policies of one service, split it"
+                )
+            texts[relative] = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise MeshgenError(f"{relative}: cannot be read ({exc}); fix the file") from None
+    return texts
+
+
+def load_traffic(root: Path, mesh: spec.Mesh) -> traffic.TrafficPolicies:
+    """The repository's traffic policies, checked against ``mesh``; raises MeshgenError (file,
+    line and field) at the first problem."""
+    policies = traffic.parse_files(read_traffic(root))
+    traffic.check(mesh, policies)
+    return policies
+
+
+def desired_files(
+    document: spec.MeshDocument, policies: traffic.TrafficPolicies | None = None
+) -> dict[str, str]:
+    """Every generated file for the document's mesh and the traffic ``policies`` (checked
+    against it, see :func:`load_traffic`)."""
+    return render_repository(document.mesh, library.load(), policies)
 
 
 def find_optional(repo_option: Path | None, for_change: bool = False) -> Path | None:
@@ -120,6 +166,73 @@ def find_optional(repo_option: Path | None, for_change: bool = False) -> Path | 
     return root
 
 
+def _version_key(version: str) -> tuple[int, ...]:
+    """``0.2.0`` -> (0, 2, 0): the release numbers, for ordering versions."""
+    match = re.match(r"(\d+)\.(\d+)\.(\d+)", version)
+    return tuple(int(part) for part in match.groups()) if match else (0,)
+
+
+def version_note(document: spec.MeshDocument) -> str | None:
+    """What to do when this meshgen is not the one that rendered the repository: the version
+    to install, or to re-render with this one. None when they are the same."""
+    recorded = document.mesh.meshgen_version
+    if recorded == __version__:
+        return None
+    if recorded is None:
+        return (
+            f"mesh.yaml records no meshgenVersion (rendered by meshgen before 0.2.0): run "
+            f"`meshgen render` with this meshgen ({__version__}) and commit the result"
+        )
+    return (
+        f"rendered by meshgen {recorded}, this is {__version__}: install "
+        f"{DISTRIBUTION}=={recorded}, or run `meshgen render` to re-render with {__version__} "
+        "and commit the result"
+    )
+
+
+def plan_writing(
+    root: Path,
+    document: spec.MeshDocument,
+    extra: dict[str, str] | None = None,
+    edited: bool = True,
+    policies: traffic.TrafficPolicies | None = None,
+) -> tuple[spec.MeshDocument, workspace.ChangeSet]:
+    """What writing ``document`` (mesh.yaml, its generated files and ``extra`` owned files)
+    with this meshgen changes, and the document written. ``edited=False``: mesh.yaml is
+    written only when the version record changes (``render`` leaves a hand-written file as
+    it is). ``policies`` default to the repository's traffic files, checked against the mesh.
+
+    ``meshgenVersion`` records the meshgen whose output the repository holds: when this one
+    writes a generated file it is recorded (so CI installs it and ``render --check`` there
+    agrees); when the generated files stay as they are, so does the record. An older meshgen
+    than the recorded one does not write generated files (it would undo the newer one's).
+    """
+    owned = {spec.MESH_FILE: spec.to_text(document)} if edited else {}
+    owned.update(extra or {})
+    if policies is None:
+        policies = load_traffic(root, document.mesh)
+    changes = workspace.plan_changes(root, desired_files(document, policies), owned=owned)
+    recorded = document.mesh.meshgen_version
+    generated = [path for path in changes.paths if path not in owned and path != spec.MESH_FILE]
+    if recorded == __version__ or not generated:
+        return document, changes
+    if recorded is not None and _version_key(__version__) < _version_key(recorded):
+        raise MeshgenError(
+            f"mesh.yaml: meshgenVersion: this repository was rendered by meshgen {recorded}, "
+            f"newer than this one ({__version__}), which would change {generated[0]} back; "
+            f"install {DISTRIBUTION}=={recorded} (pip install or pipx install), then run the "
+            "command again"
+        )
+    document = spec.record_meshgen_version(document, __version__)
+    owned[spec.MESH_FILE] = spec.to_text(document)
+    if recorded is None:  # the output pinned this version already: only mesh.yaml changes
+        if spec.MESH_FILE not in changes.write and edited:
+            changes.unchanged -= 1
+        changes.write[spec.MESH_FILE] = owned[spec.MESH_FILE]
+        return document, changes
+    return document, workspace.plan_changes(root, desired_files(document, policies), owned=owned)
+
+
 def write_mesh_file(
     root: Path,
     document: spec.MeshDocument,
@@ -130,10 +243,17 @@ def write_mesh_file(
 
     Returns the paths written or removed.
     """
-    owned = {spec.MESH_FILE: spec.to_text(document), **(extra or {})}
-    changes = workspace.plan_changes(root, desired_files(document), owned=owned)
+    changes = plan_mesh_file(root, document, extra)
     workspace.apply_changes(root, changes, overwrite_edits=overwrite_edits)
     return changes.paths
+
+
+def plan_mesh_file(
+    root: Path, document: spec.MeshDocument, extra: dict[str, str] | None = None
+) -> workspace.ChangeSet:
+    """What :func:`write_mesh_file` would write and remove (for ``--dry-run``)."""
+    _, changes = plan_writing(root, document, extra)
+    return changes
 
 
 def plan_render(root: Path, document: spec.MeshDocument) -> workspace.ChangeSet:
@@ -142,4 +262,77 @@ def plan_render(root: Path, document: spec.MeshDocument) -> workspace.ChangeSet:
     A mesh.yaml of an older format counts too: render writes it back migrated (comments kept).
     """
     owned = {spec.MESH_FILE: spec.to_text(document)} if document.migrated_from else None
-    return workspace.plan_changes(root, desired_files(document), owned=owned)
+    desired = desired_files(document, load_traffic(root, document.mesh))
+    return workspace.plan_changes(root, desired, owned=owned)
+
+
+# A chart repository in a generated engine file: Argo CD's repoURL, Flux's url.
+_REPOSITORY_LINE = re.compile(
+    r"^[ \t]*-?[ \t]*(?:repoURL|url):[ \t]*['\"]?([^'\"\s]+)", re.MULTILINE
+)
+
+
+def _setting(tree: Any, *keys: str) -> str | None:
+    for key in keys:
+        tree = tree.get(key) if isinstance(tree, dict) else None
+    return str(tree) if tree is not None else None
+
+
+def location_settings(
+    document: spec.MeshDocument, texts: Mapping[str, str]
+) -> releases.LocationSettings:
+    """Where mesh.yaml says charts and images come from, and what the generated files
+    (``texts``: their text as committed, before a render rewrites them) take from meshgen's
+    earlier defaults."""
+    from meshgen.render.plan import plan_mesh
+
+    mesh = document.mesh
+    repositories = [
+        url
+        for path in sorted(texts)
+        if "url:" in texts[path] or "repoURL:" in texts[path]
+        for url in _REPOSITORY_LINE.findall(texts[path])
+    ]
+    istiod_values: set[str] = {
+        component.values_path
+        for plan in plan_mesh(mesh, library.chart_profiles())
+        for component in plan.components
+        if component.chart is not None
+        and component.chart.chart == "istiod"
+        and component.values_path is not None
+    }
+    without_hub = any(
+        not re.search(r"^hub:", texts[path], re.MULTILINE)
+        for path in sorted(istiod_values & texts.keys())
+    )
+    return releases.LocationSettings(
+        version=mesh.istio_version,
+        chart_repository=_setting(document.tree, "istio", "chartRepository"),
+        hub=_setting(document.tree, "istio", "hub"),
+        rendered_chart_repositories=tuple(repositories),
+        rendered_without_hub=without_hub,
+    )
+
+
+def location_notices(
+    root: Path, document: spec.MeshDocument, paths: Iterable[str]
+) -> list[releases.Notice]:
+    """Retired chart and image locations the mesh uses, named in mesh.yaml or by an old
+    default still in the generated ``paths`` of ``root`` (read before a render rewrites them;
+    see :func:`location_settings`)."""
+    texts = {
+        path: (root / path).read_text(encoding="utf-8", errors="replace")
+        for path in paths
+        if path.endswith(".yaml") and (root / path).is_file()
+    }
+    return releases.location_notices(library.istio_releases(), location_settings(document, texts))
+
+
+def unknown_version_warning(mesh: spec.Mesh) -> str | None:
+    """``render`` and ``new-cluster`` render any version; ``validate`` is the gate."""
+    if library.istio_releases().get(mesh.istio_version) is not None:
+        return None
+    return (
+        f"istio.version {mesh.istio_version} is not in meshgen's release catalogue: "
+        "`meshgen validate` refuses it unless --allow-unknown-version"
+    )

@@ -7,7 +7,10 @@ a hand edit of ``mesh.yaml`` is described the same way as a change made by a com
 
 from __future__ import annotations
 
+import dataclasses
+
 from meshgen import spec
+from meshgen.output import counted
 from meshgen.render.secrets import peers_of
 
 # Mesh-wide settings worth a sentence when they change, with the mesh.yaml field they come from.
@@ -18,6 +21,7 @@ MESH_FIELDS = (
     ("istio_version", "istio.version"),
     ("istio_revision", "istio.revision"),
     ("chart_repository", "istio.chartRepository"),
+    ("hub", "istio.hub"),
     ("dns_capture", "istio.dnsCapture"),
     ("kubernetes_version", "kubernetesVersion"),
     ("repo_url", "repository.url"),
@@ -60,9 +64,17 @@ def _show(value: object) -> str:
     if isinstance(value, spec.EastWestGateway):
         if not value.enabled:
             return "off"
-        scale = f"{value.replicas}-{value.max_replicas}" if value.max_replicas else value.replicas
+        scale = (
+            f"{value.min_replicas}-{value.max_replicas} autoscaled"
+            if value.autoscaled
+            else value.replicas
+        )
         return f"on ({value.service_type}, replicas {scale})"
     return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _verb(number: int, singular: str, plural: str) -> str:
+    return singular if number == 1 else plural
 
 
 def _names(names: list[str]) -> str:
@@ -127,28 +139,34 @@ def _secrets(
         if after.secrets_provider == "sealed-secrets":
             parts = [f"{cluster.name}'s cacerts"] if cluster.runs_istiod else []
             if own:
-                parts.append(f"{own} remote secret(s) for {cluster.name}")
+                parts.append(f"{counted(own, 'remote secret')} for {cluster.name}")
             if gaining:
-                parts.append(f"{cluster.name}'s remote secret for {gaining} cluster(s)")
+                parts.append(f"{cluster.name}'s remote secret for {counted(gaining, 'cluster')}")
             if parts:
                 lines.append(
                     f"Secrets (sealed-secrets): seal {', '.join(parts)} with `meshgen seal`; "
-                    "see README.md."
+                    f"see {after.readme}."
                 )
             continue
         if not own and not gaining:
             continue
         if manual:
+            parts = [f"apply {counted(own, 'remote secret')} in {cluster.name}"] if own else []
+            if gaining:
+                parts.append(
+                    f"apply {cluster.name}'s remote secret in {counted(gaining, 'cluster')}"
+                )
             lines.append(
-                f"Remote secrets (manual provider): apply {own} remote secret(s) in "
-                f"{cluster.name} and {cluster.name}'s remote secret in {gaining} cluster(s); "
-                "see README.md."
+                f"Remote secrets (manual provider): {' and '.join(parts)}; see {after.readme}."
             )
         else:
-            gain = f"; {gaining} cluster(s) gain one for {cluster.name}" if gaining else ""
-            lines.append(
-                f"Remote secrets: {cluster.name} gets placeholders for {own} cluster(s){gain}."
+            parts = (
+                [f"{cluster.name} gets placeholders for {counted(own, 'cluster')}"] if own else []
             )
+            if gaining:
+                verb = _verb(gaining, "gains", "gain")
+                parts.append(f"{counted(gaining, 'cluster')} {verb} one for {cluster.name}")
+            lines.append(f"Remote secrets: {'; '.join(parts)}.")
     gone = {c.name for c in removed}
     for cluster in removed:
         dropping = sorted(holders_of(before, cluster) - gone)
@@ -157,11 +175,12 @@ def _secrets(
         if manual:
             lines.append(
                 f"Remote secrets (manual provider): delete {cluster.name}'s remote secret "
-                f"from {len(dropping)} cluster(s) by hand ({_names(dropping)})."
+                f"from {counted(len(dropping), 'cluster')} by hand ({_names(dropping)})."
             )
         else:
             lines.append(
-                f"Remote secrets: {len(dropping)} cluster(s) drop the placeholder for "
+                f"Remote secrets: {counted(len(dropping), 'cluster')} "
+                f"{_verb(len(dropping), 'drops', 'drop')} the placeholder for "
                 f"{cluster.name} ({_names(dropping)})."
             )
     # Clusters in both meshes whose holders changed (a role or control plane edited by hand).
@@ -173,12 +192,14 @@ def _secrets(
         lost = sorted(old - new - gone)
         if gained:
             lines.append(
-                f"Remote secrets: {len(gained)} cluster(s) gain one for {cluster.name} "
+                f"Remote secrets: {counted(len(gained), 'cluster')} "
+                f"{_verb(len(gained), 'gains', 'gain')} one for {cluster.name} "
                 f"({_names(gained)})."
             )
         if lost:
             lines.append(
-                f"Remote secrets: {len(lost)} cluster(s) drop the one for {cluster.name} "
+                f"Remote secrets: {counted(len(lost), 'cluster')} "
+                f"{_verb(len(lost), 'drops', 'drop')} the one for {cluster.name} "
                 f"({_names(lost)})."
             )
     return lines
@@ -192,11 +213,79 @@ def _networks(before: spec.Mesh, after: spec.Mesh) -> list[str]:
         if spanned > 1:
             lines.append(f"{network} is a new network: the mesh now spans {spanned} networks.")
     for network in sorted(used_before - used_after):
-        lines.append(f"{network} has no clusters left: the mesh now spans {spanned} network(s).")
+        lines.append(
+            f"{network} has no clusters left: the mesh now spans {counted(spanned, 'network')}."
+        )
     declared = set(before.networks), set(after.networks)
     for network in sorted(declared[0] - declared[1]):
         lines.append(f"network {network} is no longer declared.")
     return lines
+
+
+def moved_store_keys(before: spec.Mesh, after: spec.Mesh) -> list[str]:
+    """Warnings for secret-store keys that move (provider external-secrets): renaming
+    ``meshID`` moves every key whose prefix follows it, and the ExternalSecrets then read keys
+    that are not in the store. Empty when nothing moves."""
+    if {before.secrets_provider, after.secrets_provider} != {"external-secrets"}:
+        return []
+    moves = [
+        (old, new)
+        for old, new in (
+            (before.secret_key_prefix, after.secret_key_prefix),
+            (before.secret_cacerts_prefix, after.secret_cacerts_prefix),
+        )
+        if old != new
+    ]
+    if not moves:
+        return []
+    cause = (
+        f"meshID {before.mesh_id} -> {after.mesh_id} moves every secret-store key"
+        if before.mesh_id != after.mesh_id
+        else "the secret-store keys move"
+    )
+    moved = "; ".join(f"{old}/<cluster> -> {new}/<cluster>" for old, new in moves)
+    return [
+        f"{cause} ({moved}): copy the remote secrets and cacerts to the new keys before "
+        "merging, or keep the old keys with secrets.externalSecrets.keyPrefix and "
+        "cacertsKeyPrefix in mesh.yaml; until then the ExternalSecrets find nothing"
+    ]
+
+
+def _gateways_and_roles(before: spec.Mesh, after: spec.Mesh) -> list[str]:
+    """Clusters that stay in the mesh and start or stop running an east-west gateway (and
+    what that does to their network's reachability), or become a primary."""
+    lines = []
+    previous_of = {c.name: c for c in before.clusters}
+    unreachable = spec.unreachable_networks(after)
+    for cluster in after.clusters:
+        previous = previous_of.get(cluster.name)
+        if previous is None:
+            continue
+        if previous.role == spec.REMOTE and cluster.role == spec.PRIMARY:
+            lines.append(
+                f"{cluster.name} becomes a primary: it runs its own istiod instead of "
+                f"{previous.control_plane}'s."
+            )
+        was_on, now_on = previous.east_west_gateway.enabled, cluster.east_west_gateway.enabled
+        network = cluster.network
+        if now_on and not was_on:
+            lines.append(
+                f"{cluster.name} gets an east-west gateway: the other networks reach "
+                f"{network} through it."
+            )
+        elif was_on and not now_on:
+            effect = (
+                f"network {network} can no longer be reached from the other networks"
+                if network in unreachable
+                else f"network {network} is still reached through its other gateways"
+            )
+            lines.append(f"{cluster.name} stops running its east-west gateway: {effect}.")
+    return lines
+
+
+def _only_switched(old: spec.EastWestGateway, new: spec.EastWestGateway) -> bool:
+    """The gateway settings differ only in being on or off (said by _gateways_and_roles)."""
+    return dataclasses.replace(old, enabled=new.enabled, explicit=new.explicit) == new
 
 
 def _field_changes(before: spec.Mesh, after: spec.Mesh) -> list[str]:
@@ -214,18 +303,90 @@ def _field_changes(before: spec.Mesh, after: spec.Mesh) -> list[str]:
             f"{key} {_show(getattr(previous, attribute))} -> {_show(getattr(cluster, attribute))}"
             for attribute, key in CLUSTER_FIELDS
             if getattr(previous, attribute) != getattr(cluster, attribute)
+            and not (
+                attribute == "east_west_gateway"
+                and _only_switched(previous.east_west_gateway, cluster.east_west_gateway)
+            )
         ]
         if changes:
             lines.append(f"{cluster.name} changes: {'; '.join(changes)}.")
     return lines
 
 
+def _dataplane(before: spec.Mesh, after: spec.Mesh) -> list[str]:
+    """A switch of data plane, cluster by cluster, and changes to what ambient exports."""
+    lines = []
+    names = [c.name for c in after.clusters if c.name in {b.name for b in before.clusters}]
+    if not before.ambient and after.ambient:
+        crds = (
+            f"the Gateway API CRDs {after.gateway_api_version()}, "
+            if after.gateway_api.install
+            else ""
+        )
+        lines.append(
+            f"Data plane: sidecar -> ambient. {len(names)} cluster(s) ({_names(names)}) get "
+            f"{crds}istio-cni and ztunnel; istiod switches to the ambient profile with "
+            "multi-network on and one service-scope selector (istio.io/global=true)."
+        )
+        gateways = [c.name for c in after.clusters if c.east_west_gateway.enabled]
+        if gateways:
+            lines.append(
+                f"East-west gateways of {_names(gateways)}: the gateway chart release and the "
+                "AUTO_PASSTHROUGH Gateway (port 15443) are replaced by a Gateway of class "
+                "istio-east-west (HBONE, port 15008)."
+            )
+        lines.append(
+            "Workloads keep their sidecars until their namespaces are moved to ambient "
+            "(README: Ambient mode, migration order)."
+        )
+    elif before.ambient and not after.ambient:
+        lines.append(
+            f"Data plane: ambient -> sidecar. {len(names)} cluster(s) ({_names(names)}) lose "
+            "istio-cni, ztunnel, waypoints and the ambient east-west Gateway; istiod leaves "
+            "the ambient profile. Label workload namespaces for injection and restart them."
+        )
+    if before.ambient and after.ambient:
+        was = {(s.namespace, s.name) for s in before.global_services}
+        now = {(s.namespace, s.name) for s in after.global_services}
+        for namespace, name in sorted(now - was):
+            lines.append(
+                f"{name}.{namespace} becomes global: label it istio.io/global=true in every "
+                "cluster that runs it."
+            )
+        for namespace, name in sorted(was - now):
+            lines.append(
+                f"{name}.{namespace} is no longer global: remove its istio.io/global label."
+            )
+        old_api, new_api = before.gateway_api, after.gateway_api
+        if (before.gateway_api_version(), old_api.install) != (
+            after.gateway_api_version(),
+            new_api.install,
+        ):
+            lines.append(
+                f"Gateway API CRDs: {before.gateway_api_version()} "
+                f"({'installed' if old_api.install else 'not installed'}) -> "
+                f"{after.gateway_api_version()} "
+                f"({'installed' if new_api.install else 'not installed'})."
+            )
+        old_w = {(w.namespace, w.name): w for w in before.waypoints}
+        new_w = {(w.namespace, w.name): w for w in after.waypoints}
+        for key in sorted(new_w.keys() - old_w.keys()):
+            where = ", ".join(new_w[key].clusters) or "every cluster"
+            lines.append(f"Waypoint {key[1]} in {key[0]} is added ({where}).")
+        for key in sorted(old_w.keys() - new_w.keys()):
+            lines.append(f"Waypoint {key[1]} in {key[0]} is removed.")
+        for key in sorted(old_w.keys() & new_w.keys()):
+            if old_w[key] != new_w[key]:
+                lines.append(f"Waypoint {key[1]} in {key[0]} changes.")
+    return lines
+
+
 def summarize(before: spec.Mesh, after: spec.Mesh) -> list[str]:
     """What turning ``before`` into ``after`` does to the mesh; empty when nothing changes.
 
-    Clusters joining come first (in file order), then clusters leaving, networks, control
-    planes, remote secrets and edited settings. Linear in the number of clusters, apart from
-    the clusters that join or leave.
+    Clusters joining come first (in file order), then clusters leaving, networks, gateways
+    switched on or off and roles, control planes, remote secrets and edited settings. Linear
+    in the number of clusters, apart from the clusters that join or leave.
     """
     names_before = {c.name for c in before.clusters}
     names_after = {c.name for c in after.clusters}
@@ -235,7 +396,10 @@ def summarize(before: spec.Mesh, after: spec.Mesh) -> list[str]:
         *(_joins(after, c) for c in added),
         *(_leaves(c) for c in removed),
         *_networks(before, after),
+        *_gateways_and_roles(before, after),
         *_control_planes(before, after),
         *_secrets(before, after, added, removed),
+        *_dataplane(before, after),
         *_field_changes(before, after),
+        *moved_store_keys(before, after),
     ]

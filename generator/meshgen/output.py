@@ -7,7 +7,7 @@ user-supplied names is never interpreted.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 from meshgen.errors import one_line
@@ -48,17 +48,46 @@ def raw(text: str) -> None:
 
 
 @contextmanager
-def progress(total: int, enabled: bool = True) -> Iterator[Callable[[str], None]]:
-    """A progress bar on stderr (only on a terminal); yields ``advance(step_name)``."""
+def progress(enabled: bool = True) -> Iterator[Callable[[float, str], None] | None]:
+    """A progress bar on stderr (only on a terminal); yields ``show(fraction, step_name)``
+    (None when there is no bar)."""
     if not enabled or not sys.stderr.isatty():
-        yield lambda _name: None
+        yield None
         return
     from rich.progress import Progress
 
     with Progress(console=_console(sys.stderr), transient=True) as bar:
-        task = bar.add_task("validate", total=total)
+        task = bar.add_task("validate", total=1000)
 
-        def advance(name: str) -> None:
-            bar.update(task, advance=1, description=f"validate: {name}")
+        def show(fraction: float, name: str) -> None:
+            bar.update(task, completed=round(fraction * 1000), description=f"validate: {name}")
 
-        yield advance
+        yield show
+
+
+def counted(number: int, noun: str, plural: str | None = None) -> str:
+    """``1 cluster``, ``2 clusters``, ``0 clusters``: a count with its noun in the right number.
+
+    ``plural`` is for nouns that do not just take an ``s`` (``counted(2, "was", "were")``).
+    """
+    return f"{number} {noun if number == 1 else plural or noun + 's'}"
+
+
+def changed_files(written: Iterable[str], removed: Iterable[str]) -> None:
+    """The files a command wrote and removed, one a line, each marked with what happened."""
+    for path in sorted(written):
+        info(f"  wrote    {path}")
+    for path in sorted(removed):
+        info(f"  removed  {path}")
+
+
+def document(value: object, fmt: str) -> None:
+    """A result as JSON (indented, keys sorted) or YAML on stdout, for ``-o json|yaml``."""
+    if fmt == "json":
+        import json
+
+        raw(json.dumps(value, indent=2, sort_keys=True) + "\n")
+    else:
+        from meshgen.render import yamltext
+
+        raw(yamltext.dump(value))

@@ -6,7 +6,9 @@ real code path, into a session temp dir) and the tests that need real binaries s
 
 from __future__ import annotations
 
+import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,3 +48,19 @@ def installed_tools(tmp_path_factory: pytest.TempPathFactory) -> InstalledTools:
         paths = toolchain.install(log=messages.append)
         seconds = time.perf_counter() - start
     return InstalledTools(root=root, paths=paths, seconds=seconds, log=tuple(messages))
+
+
+@pytest.fixture
+def copy_real_tools(installed_tools: InstalledTools) -> Callable[[Path], dict[str, Path]]:
+    """``copy(folder)``: copies of the real pinned helm and kubectl in ``folder`` (to put on
+    PATH), by name."""
+
+    def copy(folder: Path) -> dict[str, Path]:
+        folder.mkdir(parents=True, exist_ok=True)
+        copies = {}
+        for name, path in installed_tools.paths.items():
+            copies[name] = folder / name
+            shutil.copy2(path, copies[name])
+        return copies
+
+    return copy

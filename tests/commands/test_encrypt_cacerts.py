@@ -68,7 +68,9 @@ def test_cacerts_is_encrypted_decrypts_to_the_bundle_and_joins_the_overlay(
     root = sops_repo
     # Before: validate's trust check and render name the missing file and the commands.
     before = trust_errors(capsys, root)
-    assert set(before) == {"c1", "c2"}
+    # (mesh-wide: the encrypted remote secrets, missing too)
+    assert set(before) == {"c1", "c2", None}
+    assert before[None]["file"].startswith("overlays/remote-secrets/")
     assert before["c1"]["file"] == CACERTS.format("c1")
     assert "meshgen encrypt-cacerts c1 --cacerts DIR" in before["c1"]["fix"]
     assert "Flux installs no istiod" in before["c1"]["message"]

@@ -39,24 +39,47 @@ def test_scenario_two_clusters_two_networks(
     assert message.startswith("Add cluster cluster-2 to mesh mesh1\n")
     assert "cluster-2 joins network network2 with an east-west gateway." in message
     assert "network2 is a new network: the mesh now spans 2 networks." in message
-    assert "cluster-2 gets placeholders for 1 cluster(s); 1 cluster(s) gain one" in message
+    assert "cluster-2 gets placeholders for 1 cluster; 1 cluster gains one" in message
     assert f"open a pull request from {branch} into main" in second.stdout
-    # cluster-1 joined alone, so it kept no gateway; the warning says what that means.
-    assert "network network1 has no east-west gateway" in second.stderr
+    # cluster-1 joined alone, without a gateway; the change that brings network2 gives it
+    # one, so network1 is reachable from network2 too, and says so.
+    assert (
+        "cluster-1 gets an east-west gateway: the other networks reach network1 through it."
+    ) in message
+    assert "has no east-west gateway" not in second.stderr
+    # The file list says what happened to each file.
+    assert "  wrote    clusters/cluster-1/values/gateway.yaml\n" in second.stdout
+    assert "  wrote    mesh.yaml\n" in second.stdout
 
     changed = set(git(mesh_repo.root, "diff", "--name-only", "main", branch).splitlines())
     assert "mesh.yaml" in changed
     assert "clusters/cluster-2/values/gateway.yaml" in changed
     assert "overlays/remote-secrets/kustomization.yaml" in changed
-    # cluster-1 only gains the placeholder for cluster-2 (its istio-system overlay).
-    assert {p for p in changed if p.startswith("clusters/cluster-1/")} == {
-        "clusters/cluster-1/istio-system/kustomization.yaml"
-    }
+    # cluster-1 gains the placeholder for cluster-2 and its own east-west gateway.
+    assert "clusters/cluster-1/istio-system/kustomization.yaml" in changed
+    assert "clusters/cluster-1/values/gateway.yaml" in changed
     mesh = spec.parse((mesh_repo.root / "mesh.yaml").read_text()).mesh
     assert [(c.name, c.network, c.east_west_gateway.enabled) for c in mesh.clusters] == [
-        ("cluster-1", "network1", False),
+        ("cluster-1", "network1", True),
         ("cluster-2", "network2", True),
     ]
+
+
+def test_no_east_west_gateway_leaves_the_first_network_and_says_what_that_means(
+    mesh_repo: MeshRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert add(capsys, mesh_repo, "cluster-1", "--network", "network1").exit_code == 0
+    merge(mesh_repo, "meshgen/add-cluster-cluster-1")
+    result = add(capsys, mesh_repo, "cluster-2", "--network", "network2", "--no-east-west-gateway")
+    assert result.exit_code == 0, result.stderr
+    mesh = spec.parse((mesh_repo.root / "mesh.yaml").read_text()).mesh
+    assert [c.east_west_gateway.enabled for c in mesh.clusters] == [False, False]
+    for network, cluster in (("network1", "cluster-1"), ("network2", "cluster-2")):
+        assert (
+            f"warning: network {network} has no east-west gateway: the other networks cannot "
+            f"reach the services of its clusters ({cluster}); give it one with `meshgen "
+            f"set-cluster {cluster} --east-west-gateway`"
+        ) in result.stderr
 
 
 def test_options_land_in_mesh_yaml(mesh_repo: MeshRepo, capsys: pytest.CaptureFixture[str]) -> None:
@@ -92,10 +115,13 @@ def test_no_commit_only_writes_files(
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (("Bad_Name", "--network", "n1"), "clusters[0].name: 'Bad_Name' is not allowed"),
-        (("c1", "--network", "NET"), "'NET' is not allowed"),
-        (("c1", "--network", "n1", "--pod-cidr", "10.0.0.0/33"), "is not a valid CIDR"),
-        (("c1", "--network", "n1", "--api-server", "http://plain"), "apiServer"),
+        # Values of options are named by the option: mesh.yaml has no line for them yet.
+        (("Bad_Name", "--network", "n1"), "error: NAME: 'Bad_Name' is not allowed"),
+        (("East-3", "--network", "n1"), "error: NAME: 'East-3' is not allowed: A DNS-1123"),
+        (("c1", "--network", "NET"), "error: --network: 'NET' is not allowed"),
+        (("c1", "--network", "n1", "--pod-cidr", "10.0.0.0/33"), "--pod-cidr: '10.0.0.0/33' is"),
+        (("c1", "--network", "n1", "--api-server", "10.0.0.3:6443"), "must start with https://"),
+        (("c1", "--network", "n1", "--api-server", "http://plain"), "error: --api-server: "),
         (("c1", "--network", "n1", "--branch", "bad..name"), "not a valid Git branch name"),
         (("c1", "--network", "n1", "--no-commit", "--push"), "--push needs a commit"),
     ],
@@ -170,6 +196,19 @@ def test_push_without_origin_is_refused_before_anything_is_written(
     assert git(mesh_repo.root, "branch", "--list") == "* main"
 
 
+def test_a_push_that_fails_on_the_network_exits_1_and_keeps_the_commit(
+    mesh_repo: MeshRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing was wrong with the input: exit 1 (like a failed check), not 2 (bad usage)."""
+    git(mesh_repo.root, "remote", "set-url", "origin", "https://127.0.0.1:9/mesh.git")
+    result = add(capsys, mesh_repo, "c1", "--network", "n1", "--push")
+    assert result.exit_code == 1, result.stderr
+    assert result.stderr.startswith("error: push of meshgen/add-cluster-c1 to origin failed")
+    assert "push it with: git push -u origin meshgen/add-cluster-c1" in result.stderr
+    assert git(mesh_repo.root, "log", "-1", "--format=%s") == "Add cluster c1 to mesh mesh1"
+    assert git(mesh_repo.root, "status", "--porcelain") == ""
+
+
 def test_a_mesh_in_a_subfolder_of_another_repository_is_refused(
     tmp_path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -223,7 +262,7 @@ def test_primary_remote_flow_across_networks(
         message
     )
     assert "primary-1 now manages remotes" in message
-    assert "remote-1 gets placeholders for 0 cluster(s); 1 cluster(s) gain one" in message
+    assert "Remote secrets: 1 cluster gains one for remote-1." in message
     changed = git(mesh_repo.root, "show", "--name-only", "--format=", "HEAD").splitlines()
     assert "clusters/primary-1/mesh-config/expose-istiod.yaml" in changed
     assert "clusters/primary-1/values/istiod.yaml" in changed  # externalIstiod: true

@@ -39,7 +39,7 @@ def test_every_writing_command_refuses_the_work_tree(
             ["ca", "issue", "cluster-1", "--ca", str(root_ca), "--out", f"{base}/c1", *KEY],
             [
                 *("remote-secret", "cluster-1", "--kubeconfig", str(kubeconfig)),
-                *("--output", f"{base}/rs.yaml"),
+                *("--output-file", f"{base}/rs.yaml"),
             ],
         ):
             result = run_cli(capsys, *args, cwd=cwd)

@@ -51,9 +51,9 @@ def test_full_flow_leaves_no_trace_of_the_removed_cluster(
     assert git(mesh_repo.root, "status", "--porcelain") == ""
     expected = [
         "cluster-3 leaves the mesh (network network3).",
-        "network3 has no clusters left: the mesh now spans 2 network(s).",
+        "network3 has no clusters left: the mesh now spans 2 networks.",
         "network network3 is no longer declared.",
-        "Remote secrets: 2 cluster(s) drop the placeholder for cluster-3 (cluster-1, cluster-2).",
+        "Remote secrets: 2 clusters drop the placeholder for cluster-3 (cluster-1, cluster-2).",
     ]
     message = git(mesh_repo.root, "log", "-1", "--format=%B")
     assert message.startswith("Remove cluster cluster-3 from mesh mesh1\n\n" + "\n".join(expected))
@@ -62,6 +62,10 @@ def test_full_flow_leaves_no_trace_of_the_removed_cluster(
         assert line in result.stdout
     assert "delete meshgen/mesh1/remote-secrets/cluster-3" in result.stdout
     assert f"https://github.com/acme/mesh/compare/main...{branch}?expand=1" in result.stdout
+    # The file list says what happened to each file.
+    assert "  removed  clusters/cluster-3/values/istiod.yaml\n" in result.stdout
+    assert "  removed  bootstrap/argocd/roots/cluster-3.yaml\n" in result.stdout
+    assert "  wrote    mesh.yaml\n" in result.stdout
 
     # Nothing generated, no placeholder and no reference is left, in any file or path.
     assert files_mentioning(mesh_repo.root, "cluster-3") == []

@@ -173,3 +173,130 @@ def test_render_rejects_overlapping_ranges_on_one_network(
         result.stderr
     )
     assert tree_bytes(two_clusters.root) == before
+
+
+# --------------------------------------------------------------------------------------------
+# meshgenVersion: the meshgen that rendered the repository, which CI installs.
+
+
+def rendered_by(repo: MeshRepo, version: str | None) -> None:
+    """Make the repository look rendered by meshgen ``version`` (None: before 0.2.0, no
+    record) whose output is this meshgen's, and commit it."""
+    from helpers import write_files
+    from meshgen import mesh_repo, spec
+
+    text = (repo.root / "mesh.yaml").read_text()
+    current = spec.parse(text).mesh.meshgen_version
+    line = f'meshgenVersion: "{current}"\n'
+    text = text.replace(line, f'meshgenVersion: "{version}"\n' if version else "")
+    (repo.root / "mesh.yaml").write_text(text)
+    write_files(repo.root, mesh_repo.desired_files(spec.parse(text)))
+    git(repo.root, "commit", "-qam", f"rendered by {version}")
+
+
+def rendered_differently_by(repo: MeshRepo, version: str) -> None:
+    """As :func:`rendered_by`, where that meshgen wrote one generated file (README.md)
+    otherwise than this one does."""
+    rendered_by(repo, version)
+    readme = repo.root / "README.md"
+    readme.write_text(readme.read_text().replace("## Layout", "## Files"))
+    git(repo.root, "commit", "-qam", f"as {version} rendered it")
+
+
+def workflow_pin(repo: MeshRepo) -> str:
+    text = (repo.root / ".github/workflows/meshgen.yaml").read_text()
+    return text.split("pip install ", 1)[1].split('"', 1)[0].strip()
+
+
+def test_init_records_this_meshgen_and_ci_installs_exactly_it(mesh_repo: MeshRepo) -> None:
+    from meshgen import DISTRIBUTION, __version__, spec
+
+    assert DISTRIBUTION == "istio-meshgen"
+    mesh = spec.parse((mesh_repo.root / "mesh.yaml").read_text()).mesh
+    assert mesh.meshgen_version == __version__
+    assert workflow_pin(mesh_repo) == f"istio-meshgen=={__version__}"
+    diff_workflow = (mesh_repo.root / ".github/workflows/meshgen-diff.yaml").read_text()
+    assert f'pip install "istio-meshgen=={__version__}"' in diff_workflow
+
+
+def test_another_version_that_renders_the_same_passes_and_keeps_the_record(
+    two_clusters: MeshRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from meshgen import __version__
+
+    rendered_by(two_clusters, "0.1.9")
+    assert workflow_pin(two_clusters) == "istio-meshgen==0.1.9"  # CI keeps using 0.1.9
+    check = run_cli(capsys, "render", "--check", "--repo", str(two_clusters.root))
+    assert check.exit_code == 0, check.stderr
+    assert f"Rendered by meshgen 0.1.9; this meshgen ({__version__}) renders it the same." in (
+        check.stdout
+    )
+    before = tree_bytes(two_clusters.root)
+    again = run_cli(capsys, "render", "--repo", str(two_clusters.root))
+    assert again.exit_code == 0 and "Nothing to do" in again.stdout
+    # The record is an input, not output: equal output leaves it (and CI's pin) alone.
+    assert tree_bytes(two_clusters.root) == before
+
+
+def test_another_version_that_renders_differently_says_which_to_install(
+    two_clusters: MeshRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from meshgen import __version__
+
+    rendered_differently_by(two_clusters, "0.1.9")
+    check = run_cli(capsys, "render", "--check", "--repo", str(two_clusters.root))
+    assert check.exit_code == 1
+    assert (
+        f"error: {two_clusters.root}: 1 generated file differs from what this meshgen renders; "
+        f"rendered by meshgen 0.1.9, this is {__version__}: install istio-meshgen==0.1.9, or run "
+        f"`meshgen render` to re-render with {__version__} and commit the result\n"
+    ) == check.stderr
+
+    result = run_cli(capsys, "render", "--repo", str(two_clusters.root))
+    assert result.exit_code == 0, result.stderr
+    assert f"mesh.yaml: meshgenVersion 0.1.9 -> {__version__}." in result.stdout
+    assert workflow_pin(two_clusters) == f"istio-meshgen=={__version__}"
+    written = {line.split()[-1] for line in result.stdout.splitlines() if "wrote" in line}
+    assert {"README.md", "mesh.yaml", ".github/workflows/meshgen.yaml"} <= written
+    after = run_cli(capsys, "render", "--check", "--repo", str(two_clusters.root))
+    assert after.exit_code == 0, after.stdout
+
+
+def test_an_older_meshgen_does_not_undo_a_newer_ones_output(
+    two_clusters: MeshRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from meshgen import __version__
+
+    rendered_differently_by(two_clusters, "9.0.0")
+    before = tree_bytes(two_clusters.root)
+    for args in (("render",), ("new-cluster", "cluster-3", "--network", "network3")):
+        refused = run_cli(capsys, *args, "--repo", str(two_clusters.root))
+        assert refused.exit_code == 2, refused.stdout
+        assert (
+            f"this repository was rendered by meshgen 9.0.0, newer than this one ({__version__})"
+        ) in refused.stderr
+        assert "install istio-meshgen==9.0.0" in refused.stderr
+        assert tree_bytes(two_clusters.root) == before
+    assert git(two_clusters.root, "rev-parse", "--abbrev-ref", "HEAD") == "main"
+    check = run_cli(capsys, "render", "--check", "--repo", str(two_clusters.root))
+    assert check.exit_code == 1 and "install istio-meshgen==9.0.0" in check.stderr
+
+
+def test_a_repository_from_before_the_record_gets_one(
+    two_clusters: MeshRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from meshgen import __version__
+
+    rendered_by(two_clusters, None)
+    workflow = two_clusters.root / ".github/workflows/meshgen.yaml"
+    workflow.write_text(workflow.read_text().replace("istio-meshgen==", "meshgen=="))
+    git(two_clusters.root, "commit", "-qam", "as 0.1.0 rendered it")
+    check = run_cli(capsys, "render", "--check", "--repo", str(two_clusters.root))
+    assert check.exit_code == 1
+    assert "mesh.yaml records no meshgenVersion (rendered by meshgen before 0.2.0)" in (
+        check.stderr
+    )
+    assert run_cli(capsys, "render", "--repo", str(two_clusters.root)).exit_code == 0
+    text = (two_clusters.root / "mesh.yaml").read_text()
+    assert f'kind: Mesh\nmeshgenVersion: "{__version__}"\n' in text
+    assert workflow_pin(two_clusters) == f"istio-meshgen=={__version__}"

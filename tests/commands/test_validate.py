@@ -20,8 +20,18 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import yaml
 
-from helpers import commit_rendered, edit, git, run_cli, two_network_mesh, upstream_root
+from helpers import (
+    commit_rendered,
+    edit,
+    git,
+    pin_istio,
+    release_notes,
+    run_cli,
+    two_network_mesh,
+    upstream_root,
+)
 from meshgen.commands import validate
 from meshgen.validation import ERROR, UNCHECKED, Finding
 
@@ -58,7 +68,7 @@ def upstream_options(upstream: Path, root: Path, **extra: object) -> validate.Op
 
 def make_repo(root: Path) -> Path:
     """The README's two-network mesh, rendered and committed."""
-    return commit_rendered(root, two_network_mesh())
+    return commit_rendered(root, pin_istio(two_network_mesh(), ISTIO))
 
 
 def errors(findings: list[Finding], check: str, file: str | None = None) -> list[Finding]:
@@ -108,7 +118,7 @@ def broken(
     # A misspelled istiod key (Istio's key is multiCluster).
     edit(root, "clusters/cluster-1/values/istiod.yaml", "multiCluster:", "multicluster:")
     # A gateway value the chart's values.schema.json rejects.
-    edit(root, "clusters/cluster-2/values/gateway.yaml", "replicaCount: 1", "replicaCount: two")
+    edit(root, "clusters/cluster-2/values/gateway.yaml", "maxReplicas: 5", "maxReplicas: five")
     # An Application whose value file is missing.
     (root / "clusters/cluster-2/values/base.yaml").unlink()
     # An ExternalSecret with a wrong field.
@@ -149,12 +159,12 @@ def broken(
 def test_misspelled_istiod_key(broken: list[Finding]) -> None:
     (finding,) = errors(broken, "helm-values", "clusters/cluster-1/values/istiod.yaml")
     assert finding.message.startswith("global.multicluster is not a value of the istiod chart")
-    assert finding.line == 6 and finding.cluster == "cluster-1" and finding.fix
+    assert finding.line == 8 and finding.cluster == "cluster-1" and finding.fix
 
 
 def test_gateway_value_rejected_by_the_chart_schema(broken: list[Finding]) -> None:
     (finding,) = errors(broken, "helm-values", "clusters/cluster-2/values/gateway.yaml")
-    assert "replicaCount: 'two' is not of type 'integer'" in finding.message
+    assert "autoscaling.maxReplicas: 'five' is not of type 'integer'" in finding.message
     assert "values.schema.json" in finding.message and finding.line is not None
 
 
@@ -202,7 +212,8 @@ def test_cluster_without_a_root_application(broken: list[Finding]) -> None:
 def test_destinations_and_kinds_outside_the_app_project(broken: list[Finding]) -> None:
     found = [f.message for f in errors(broken, "gitops")]
     denied = [m for m in found if "is not allowed by AppProject mesh1" in m]
-    assert len(denied) == 3  # cluster-1's istio-system, istio-base and istiod Applications
+    # cluster-1's istio-system, istio-base, istiod, istio-eastwestgateway and mesh-config
+    assert len(denied) == 5
     assert all("destination cluster-1/istio-system" in m for m in denied)
     namespaces = [m for m in found if "is not in clusterResourceWhitelist" in m]
     assert {m.split(":")[0] for m in namespaces} == {
@@ -224,14 +235,30 @@ def test_invalid_mesh_is_reported_and_the_rest_still_runs(
     edit(root, "mesh.yaml", "network: network2", "network: network9")
     result = run_cli(capsys, "validate", "--repo", str(root), "--format", "json")
     assert result.exit_code == 1
-    assert result.stderr.count("\n") == 1 and "problems found" in result.stderr
+    assert result.stderr.count("\n") == 1 and "1 problem found (mesh-wide)" in result.stderr
     findings = json.loads(result.stdout)["findings"]
     (mesh,) = [f for f in findings if f["check"] == "mesh"]
     assert mesh["file"] == "mesh.yaml" and mesh["line"] is not None
     assert "network9" in mesh["message"]
     skipped = [f for f in findings if f["message"].startswith("not run")]
-    assert {f["check"] for f in skipped} == {"drift", "helm-values", "gitops", "trust"}
+    assert {f["check"] for f in skipped} == {
+        "traffic",
+        "drift",
+        "helm-values",
+        "gitops",
+        "ambient",
+        "trust",
+    }
     assert all(f["fix"].startswith("fix mesh.yaml first") for f in skipped)
+    # -o yaml: the same report; the tools the checks ran are in it.
+    as_yaml = run_cli(capsys, "validate", "--repo", str(root), "-o", "yaml")
+    assert as_yaml.exit_code == 1
+    report = yaml.safe_load(as_yaml.stdout)
+    assert report["findings"] == findings
+    assert [(t["name"], t["path"]) for t in report["tools"]] == [
+        ("helm", str(tools["helm"])),
+        ("kubectl", str(tools["kubectl"])),
+    ]
 
 
 def test_text_output_groups_by_cluster(
@@ -242,6 +269,8 @@ def test_text_output_groups_by_cluster(
     result = run_cli(capsys, "validate", "--repo", str(root))
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
+    # First, which helm and kubectl the checks ran.
+    assert lines[0].startswith("tools: helm v") and ", kubectl v" in lines[0]
     group = lines.index("cluster cluster-2")
     assert lines[group + 1].startswith("  [secrets] clusters/cluster-2/token.yaml:1 (Secret ")
     assert lines[group + 2].startswith("      fix: remove it")
@@ -264,12 +293,7 @@ def test_pull_failure_is_one_line_and_exit_2(
 ) -> None:
     """--pull runs the real `helm pull`; a closed loopback port fails at once, offline."""
     root = make_repo(tmp_path / "mesh")
-    edit(
-        root,
-        "mesh.yaml",
-        "repository:",
-        "istio:\n  chartRepository: http://127.0.0.1:9/c\nrepository:",
-    )
+    edit(root, "mesh.yaml", "istio:\n", "istio:\n  chartRepository: http://127.0.0.1:9/c\n")
     monkeypatch.setenv(validate.CHART_CACHE_ENV, str(tmp_path / "cache"))
     run_cli(capsys, "render", "--repo", str(root))
     result = run_cli(capsys, "validate", "--repo", str(root), "--pull")
@@ -330,9 +354,7 @@ def test_pull_fills_the_chart_cache_and_checks_against_it(
 ) -> None:
     """--pull runs the real `helm pull --untar` against a chart repository on loopback."""
     root = make_repo(tmp_path / "mesh")
-    edit(
-        root, "mesh.yaml", "repository:", f"istio:\n  chartRepository: {chart_server}\nrepository:"
-    )
+    edit(root, "mesh.yaml", "istio:\n", f"istio:\n  chartRepository: {chart_server}\n")
     assert run_cli(capsys, "render", "--repo", str(root)).exit_code == 0
     edit(root, "clusters/cluster-2/values/istiod.yaml", "meshID:", "meshId:")
     cache = tmp_path / "cache"
@@ -380,3 +402,146 @@ def test_odd_hand_made_objects_are_findings_not_tracebacks(
     assert {f["check"] for f in odd} >= {"gitops"}
     assert any("destination None is not a cluster" in f["message"] for f in odd)
     assert not any("extra/istiod.yaml" in f["message"] for f in findings)
+
+
+# --------------------------------------------------------------------------------------------
+# What a new user ran into (issue 13): each is one clear finding, never a false error.
+
+
+def test_missing_kubectl_and_helm_are_said_once_and_nothing_false_is_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = make_repo(tmp_path / "mesh")
+    # A machine with git but neither the pinned tools nor any on PATH.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    git_path = shutil.which("git")
+    assert git_path is not None
+    (bin_dir / "git").symlink_to(git_path)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.setenv("MESHGEN_TOOLS_DIR", str(tmp_path / "no-tools"))
+    result = run_cli(capsys, "validate", "--repo", str(root), "--format", "json")
+    assert result.exit_code == 0, result.stdout
+    notes = release_notes(root)
+    findings = [f for f in json.loads(result.stdout)["findings"] if f["message"] not in notes]
+    assert [(f["severity"], f["message"]) for f in findings] == [
+        (
+            "unchecked",
+            "kubectl not found, so the kustomize, helm-values, schema, gitops and ambient "
+            "checks did not run",
+        ),
+        ("unchecked", "helm not found, so the helm-values checks did not run"),
+    ]
+    text = run_cli(capsys, "validate", "--repo", str(root))
+    assert text.stdout.count("kubectl not found") == 1
+    assert "no problems found (2 things could not be checked, listed above)" in text.stdout
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("kind: [not yaml\n", "is not valid YAML at line 2 (did not find expected ','"),
+        ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n", "holds ConfigMap, no Custom"),
+        ("", "holds no Kubernetes object, no CustomResourceDefinition"),
+    ],
+)
+def test_crds_that_are_not_crds_are_bad_usage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, expected: str
+) -> None:
+    root = make_repo(tmp_path / "mesh")
+    given = tmp_path / "crds.yaml"
+    given.write_text(content)
+    result = run_cli(capsys, "validate", "--repo", str(root), "--crds", str(given))
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith(f"error: --crds {given}: {expected}")
+    assert result.stderr.count("\n") == 1
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    folder = run_cli(capsys, "validate", "--repo", str(root), "--crds", str(empty))
+    assert folder.exit_code == 2 and "holds no CustomResourceDefinition" in folder.stderr
+
+
+def test_crds_as_json_lists_are_read(tmp_path: Path, upstream: Path) -> None:
+    """`kubectl get crd -o json` gives a JSON List: the same CRDs as the YAML."""
+    from meshgen.validation.repository import load_fast
+    from meshgen.validation.schemas import crd_index
+
+    source = upstream / "argocd" / "v3.5.1" / "crds" / "appproject-crd.yaml"
+    listed = {"apiVersion": "v1", "kind": "List", "items": [load_fast(source.read_text())]}
+    given = tmp_path / "crds.json"
+    given.write_text(json.dumps(listed, indent=2))
+    assert crd_index([given]).kinds() == {("argoproj.io", "AppProject")}
+
+
+def test_expiry_recorded_in_mesh_yaml_warns_without_the_ca_folder(
+    tmp_path: Path, tools: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The generated README promises a warning 30 days ahead; CI has no --ca folder, so the
+    dates mesh.yaml records (written by `ca issue` and `remote-secret`) are used."""
+    import datetime
+
+    root = make_repo(tmp_path / "mesh")
+    soon = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=10, hours=1)
+    later = soon + datetime.timedelta(days=300)
+    stamp = "%Y-%m-%dT%H:%M:%SZ"
+    edit(
+        root,
+        "mesh.yaml",
+        "    network: network2\n",
+        "    network: network2\n    trust:\n"
+        f'      ca: {{issued: "2025-01-01T00:00:00Z", expires: "{soon:{stamp}}"}}\n'
+        f'      remoteSecret: {{issued: "2025-01-01T00:00:00Z", expires: "{later:{stamp}}"}}\n',
+    )
+    git(root, "commit", "-qam", "trust records")
+    result = run_cli(capsys, "validate", "--repo", str(root), "--format", "json")
+    assert result.exit_code == 0, result.stdout
+    notes = release_notes(root)
+    findings = json.loads(result.stdout)["findings"]
+    warnings = [f for f in findings if f["severity"] == "warning" and f["message"] not in notes]
+    assert [(w["check"], w["cluster"], w["file"]) for w in warnings] == [
+        ("trust", "cluster-2", "mesh.yaml")
+    ]
+    (warning,) = warnings
+    lines = (root / "mesh.yaml").read_text().splitlines()
+    assert "expires:" in lines[warning["line"] - 1] and "ca:" in lines[warning["line"] - 1]
+    assert warning["message"] == (
+        f"cluster-2's intermediate CA expires on {soon:%Y-%m-%d} (in 10 days), as mesh.yaml records"
+    )
+    assert warning["fix"].startswith("issue a new one with `meshgen ca issue cluster-2`")
+
+
+def test_a_network_the_others_cannot_reach_is_a_warning(
+    tmp_path: Path, tools: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = make_repo(tmp_path / "mesh")
+    edit(root, "mesh.yaml", "enabled: true", "enabled: false")  # cluster-1, network1
+    run_cli(capsys, "render", "--repo", str(root))
+    git(root, "commit", "-qam", "network1 one-way")
+    result = run_cli(capsys, "validate", "--repo", str(root))
+    assert result.exit_code == 0, result.stdout
+    assert (
+        "  [warning] mesh.yaml: network network1 has no east-west gateway: the other networks "
+        "cannot reach the services of its clusters (cluster-1)\n"
+        "      fix: give it one with `meshgen set-cluster cluster-1 --east-west-gateway`"
+    ) in result.stdout
+
+
+def test_each_missing_encrypted_file_is_reported_once(
+    sops_repo: Path, tools: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Flux with sops before anything is encrypted: the overlays list files that are not
+    there yet. Each is one trust finding; the builds use a stand-in for it, so no raw
+    kustomize error repeats it and the rest of each overlay is still checked."""
+    result = run_cli(capsys, "validate", "--repo", str(sops_repo), "--format", "json")
+    assert result.exit_code == 1
+    findings = [f for f in json.loads(result.stdout)["findings"] if f["severity"] == ERROR]
+    assert sorted((f["check"], f["file"]) for f in findings) == [
+        ("trust", "clusters/c1/istio-system/cacerts.sops.yaml"),
+        ("trust", "clusters/c2/istio-system/cacerts.sops.yaml"),
+        ("trust", "overlays/remote-secrets/c1/remote-secret.sops.yaml"),
+        ("trust", "overlays/remote-secrets/c2/remote-secret.sops.yaml"),
+    ]
+    assert "4 problems found (2 clusters affected, 2 mesh-wide)" in result.stderr
+    # The stand-ins never reach the repository.
+    assert not (sops_repo / "clusters/c1/istio-system/cacerts.sops.yaml").exists()
+    assert git(sops_repo, "status", "--porcelain") == ""

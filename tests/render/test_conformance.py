@@ -14,6 +14,7 @@ is copied into the repository: charts are assembled under pytest's temporary fol
 from __future__ import annotations
 
 import copy
+import datetime
 import fnmatch
 import json
 import os
@@ -30,7 +31,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from helpers import write_files
-from meshgen import library, spec
+from meshgen import library, releases, spec
 from meshgen.adapters import helm, kustomize
 from meshgen.errors import MeshgenError
 from meshgen.render import render_repository
@@ -41,7 +42,8 @@ UPSTREAM_ENV = "MESHGEN_UPSTREAM_DIR"
 ARGOCD_VERSION = "v3.5.1"
 EXTERNAL_SECRETS_VERSION = "v2.9.0"
 SEALED_SECRETS_VERSION = "v0.36.6"
-ISTIO_VERSION = spec.DEFAULT_ISTIO_VERSION
+# A release whose complete charts are in ../shared/upstream/istio; every scenario pins it.
+ISTIO_VERSION = "1.30.3"
 WORKERS = max(2, min(8, os.cpu_count() or 2))
 
 # --------------------------------------------------------------------------------------------
@@ -216,16 +218,31 @@ clusters:
   - {name: p2, network: n2, revision: canary, eastWestGateway: {enabled: false}}
 """
 
+
+def pinned(build: Callable[[], spec.MeshDocument]) -> Callable[[], spec.MeshDocument]:
+    """The scenario with istio.version set to the upstream release the checks read."""
+
+    def pin() -> spec.MeshDocument:
+        tree = copy.deepcopy(build().tree)
+        tree.setdefault("istio", {})["version"] = ISTIO_VERSION
+        return spec.from_tree(tree)
+
+    return pin
+
+
 SCENARIOS: dict[str, Callable[[], spec.MeshDocument]] = {
-    "two-networks": _two_networks,
-    "yaml-traps": _yaml_traps,
-    "tuned": lambda: spec.parse(TUNED),
-    "single-manual": lambda: spec.parse(SINGLE_MANUAL),
-    "flat-multi-primary": lambda: spec.parse(FLAT_MULTI_PRIMARY),
-    "primary-remote-flat": lambda: _primary_remote(multi_network=False),
-    "primary-remote-networks": lambda: _primary_remote(multi_network=True),
-    "external-control-plane": lambda: spec.parse(EXTERNAL_CONTROL_PLANE),
-    "revisioned": lambda: spec.parse(REVISIONED),
+    name: pinned(build)
+    for name, build in {
+        "two-networks": _two_networks,
+        "yaml-traps": _yaml_traps,
+        "tuned": lambda: spec.parse(TUNED),
+        "single-manual": lambda: spec.parse(SINGLE_MANUAL),
+        "flat-multi-primary": lambda: spec.parse(FLAT_MULTI_PRIMARY),
+        "primary-remote-flat": lambda: _primary_remote(multi_network=False),
+        "primary-remote-networks": lambda: _primary_remote(multi_network=True),
+        "external-control-plane": lambda: spec.parse(EXTERNAL_CONTROL_PLANE),
+        "revisioned": lambda: spec.parse(REVISIONED),
+    }.items()
 }
 
 # --------------------------------------------------------------------------------------------
@@ -491,20 +508,22 @@ def expected_values(mesh: spec.Mesh, cluster: spec.Cluster, chart: str) -> dict[
             "meshConfig.trustDomain": mesh.trust_domain,
             dns: "true" if mesh.dns_capture else None,
             "base.validationFailurePolicy": "Fail",
+            "hub": mesh.hub,
+            "global.hub": mesh.hub,
         }
     gateway = cluster.east_west_gateway
-    autoscaling = gateway.max_replicas is not None
     expected = {
         "networkGateway": cluster.network,
         "name": "istio-eastwestgateway",
-        "replicaCount": gateway.replicas,
-        "autoscaling.enabled": autoscaling,
+        "autoscaling.enabled": gateway.autoscaled,
         "service.type": gateway.service_type,
         "service.annotations": dict(gateway.annotations),
     }
-    if autoscaling:
-        expected["autoscaling.minReplicas"] = gateway.replicas
+    if gateway.autoscaled:
+        expected["autoscaling.minReplicas"] = gateway.min_replicas
         expected["autoscaling.maxReplicas"] = gateway.max_replicas
+    else:
+        expected["replicaCount"] = gateway.replicas
     return expected
 
 
@@ -1058,9 +1077,9 @@ def test_networks_without_an_east_west_gateway_are_exactly_the_ones_warned_about
     repo: RenderedRepo,
 ) -> None:
     """Istio's multi-network install (reference §3.2) runs an east-west gateway per network;
-    without one, the other networks cannot reach that network's services. The README scenario
-    deliberately leaves network1 without one (cluster-1's pods still reach cluster-2 through
-    cluster-2's gateway), so meshgen must say which networks are one-way, and only those."""
+    without one, the other networks cannot reach that network's services, so meshgen must say
+    which networks are one-way, and only those. In the README scenario, the change that brings
+    network2 also gives cluster-1 (network1) its gateway: nothing is one-way there."""
     networks = {c.network for c in repo.mesh.clusters}
     served = {n for c in repo.mesh.clusters for n in exposed_networks(repo, c.name)}
     readme = repo.files["README.md"]
@@ -1068,7 +1087,7 @@ def test_networks_without_an_east_west_gateway_are_exactly_the_ones_warned_about
     expected = networks - served if len(networks) > 1 else set()
     assert warned == expected
     if repo.name == "two-networks":
-        assert warned == {"network1"}
+        assert warned == set() and served == {"network1", "network2"}
 
 
 def test_meshgen_seal_output_matches_the_sealed_secrets_crd(crds: CrdIndex) -> None:
@@ -1122,4 +1141,15 @@ def assert_validates_clean(root: Path, crds: tuple[Path, ...], upstream: Path) -
         repo=root, crds=crds, charts=upstream / "istio" / ISTIO_VERSION / "charts", jobs=WORKERS
     )
     findings = validate.collect(options)
+    # Only what the release catalogue says about the pinned release (a known defect).
+    mesh = spec.parse((root / spec.MESH_FILE).read_text()).mesh
+    expected = releases.version_notices(
+        library.istio_releases(),
+        mesh.istio_version,
+        mesh.kubernetes_version,
+        datetime.datetime.now(datetime.timezone.utc).date(),
+    )
+    about_release = [(n.message, "warning") for n in expected]
+    assert [(f.message, f.severity) for f in findings if f.check == "mesh"] == about_release
+    findings = [f for f in findings if f.check != "mesh"]
     assert findings == [], "\n".join(f"{f.where()}: {f.message}" for f in findings)

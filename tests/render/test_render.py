@@ -51,10 +51,12 @@ def test_istiod_values_join_each_cluster_to_the_mesh(files: dict[str, str]) -> N
     for name, network in (("cluster-1", "network1"), ("cluster-2", "network2")):
         values = load(files, f"clusters/{name}/values/istiod.yaml")
         assert values["global"] == {
+            "hub": "docker.io/istio",
             "meshID": "mesh1",
             "multiCluster": {"clusterName": name},
             "network": network,
         }
+        assert values["hub"] == "docker.io/istio"
         assert values["meshConfig"]["trustDomain"] == "cluster.local"
         proxy = values["meshConfig"]["defaultConfig"]["proxyMetadata"]
         assert proxy == {"ISTIO_META_DNS_CAPTURE": "true"}
@@ -64,17 +66,31 @@ def test_istiod_values_join_each_cluster_to_the_mesh(files: dict[str, str]) -> N
         }
 
 
-def test_only_cluster_2_runs_an_east_west_gateway(files: dict[str, str]) -> None:
-    assert "clusters/cluster-1/values/gateway.yaml" not in files
-    assert "clusters/cluster-1/mesh-config/kustomization.yaml" not in files
-    gateway = load(files, "clusters/cluster-2/values/gateway.yaml")
-    assert gateway["name"] == "istio-eastwestgateway"
-    assert gateway["networkGateway"] == "network2"
-    assert gateway["replicaCount"] == 1 and gateway["autoscaling"] == {"enabled": False}
-    assert gateway["service"] == {"type": "LoadBalancer"}
-    app = load(files, "clusters/cluster-2/applications/istio-eastwestgateway.yaml")
-    assert app["spec"]["sources"][0]["helm"]["releaseName"] == "istio-eastwestgateway"
-    assert app["spec"]["destination"] == {"name": "cluster-2", "namespace": "istio-system"}
+def test_each_network_gets_its_east_west_gateway(files: dict[str, str]) -> None:
+    """cluster-1 joined alone, without a gateway; cluster-2 brought network2, and with it the
+    gateway of cluster-1: each network is reached through its own."""
+    for name, network in (("cluster-1", "network1"), ("cluster-2", "network2")):
+        gateway = load(files, f"clusters/{name}/values/gateway.yaml")
+        assert gateway["name"] == "istio-eastwestgateway"
+        assert gateway["networkGateway"] == network
+        # Sized like upstream's default: the chart's autoscaler, 1 to 5 pods.
+        assert "replicaCount" not in gateway
+        assert gateway["autoscaling"] == {"enabled": True, "minReplicas": 1, "maxReplicas": 5}
+        assert gateway["service"] == {"type": "LoadBalancer"}
+        app = load(files, f"clusters/{name}/applications/istio-eastwestgateway.yaml")
+        assert app["spec"]["sources"][0]["helm"]["releaseName"] == "istio-eastwestgateway"
+        assert app["spec"]["destination"] == {"name": name, "namespace": "istio-system"}
+
+
+def test_a_cluster_without_a_gateway_gets_no_gateway_files() -> None:
+    document = spec.parse(MINIMAL_MESH)
+    for name, network in (("a", "n1"), ("b", "n1"), ("c", "n2")):
+        document, _ = spec.add_cluster(document, spec.NewCluster(name, network))
+    document, _ = spec.add_cluster(document, spec.NewCluster("d", "n1", east_west_gateway=False))
+    out = render_repository(document.mesh, library.load())
+    for name, gateway in (("a", True), ("b", True), ("c", True), ("d", False)):
+        assert (f"clusters/{name}/values/gateway.yaml" in out) is gateway
+        assert (f"clusters/{name}/mesh-config/kustomization.yaml" in out) is gateway
 
 
 def test_gateway_replicas_autoscaling_and_annotations() -> None:
@@ -86,7 +102,8 @@ def test_gateway_replicas_autoscaling_and_annotations() -> None:
     )
     out = render_repository(spec.parse(text).mesh, library.load())
     gateway = yaml.load(out["clusters/c1/values/gateway.yaml"])
-    assert gateway["replicaCount"] == 2
+    # The earlier spelling (replicas + maxReplicas) still means autoscaling between them.
+    assert "replicaCount" not in gateway
     assert gateway["autoscaling"] == {"enabled": True, "minReplicas": 2, "maxReplicas": 6}
     assert gateway["service"] == {
         "type": "NodePort",
@@ -169,9 +186,9 @@ def test_applications_are_ordered_multi_source_and_labelled(files: dict[str, str
     istiod = apps["istiod"]["spec"]
     chart, values = istiod["sources"]
     assert chart == {
-        "repoURL": "https://istio-release.storage.googleapis.com/charts",
+        "repoURL": "https://blob.istio.io/istio-release/charts",
         "chart": "istiod",
-        "targetRevision": "1.30.3",
+        "targetRevision": "1.31.1",
         "helm": {
             "releaseName": "istiod",
             "valueFiles": ["$values/clusters/cluster-2/values/istiod.yaml"],
@@ -198,7 +215,7 @@ def test_bootstrap_project_allows_only_the_mesh(files: dict[str, str]) -> None:
     ]
     assert set(project["spec"]["sourceRepos"]) == {
         "https://git.example.com/mesh.git",
-        "https://istio-release.storage.googleapis.com/charts",
+        "https://blob.istio.io/istio-release/charts",
     }
     kustomization = load(files, "bootstrap/argocd/kustomization.yaml")
     assert kustomization["resources"] == [
@@ -220,10 +237,23 @@ def test_readme_explains_bootstrap_adding_clusters_and_secrets(files: dict[str, 
         "argocd cluster add",
         "meshgen new-cluster",
         "meshgen/mesh1/remote-secrets/cluster-2",
+        "| `cluster-1` | `network1` | primary | yes |",
         "| `cluster-2` | `network2` | primary | yes |",
-        "network network1 has no east-west gateway",
     ):
         assert needle in readme, needle
+    assert "has no east-west gateway" not in readme
+
+
+def test_readme_warns_about_a_network_the_others_cannot_reach() -> None:
+    document = spec.parse(MINIMAL_MESH)
+    document, _ = spec.add_cluster(document, spec.NewCluster("a", "n1"))
+    document, _ = spec.add_cluster(document, spec.NewCluster("b", "n2", east_west_gateway=False))
+    readme = render_repository(document.mesh, library.load())["README.md"]
+    assert (
+        "> **Warning:** network n1 has no east-west gateway: the other networks cannot reach "
+        "the services of its clusters (a); give it one with `meshgen set-cluster a "
+        "--east-west-gateway`"
+    ) in readme
 
 
 def test_manual_provider_has_no_placeholders_and_lists_secrets() -> None:

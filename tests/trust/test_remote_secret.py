@@ -57,6 +57,10 @@ def test_token_expiry_is_read_from_the_jwt() -> None:
     )
     assert rs.token_expiry(service_account_token(None)) is None
     assert rs.token_expiry("opaque-token") is None
+    # A JWT without exp never expires; an opaque token is not a JWT at all.
+    assert rs.jwt_claims(service_account_token(None)) is not None
+    assert rs.jwt_claims("opaque-token") is None
+    assert rs.jwt_claims("a.b.c") is None
     with pytest.raises(MeshgenError, match="one bearer token"):
         rs.check_token("two words", "tok")
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from meshgen.adapters import lock
 from meshgen.adapters.process import error_summary
-from meshgen.errors import MeshgenError, excerpt
+from meshgen.errors import MeshgenError, OperationFailed, excerpt
 
 if TYPE_CHECKING:
     from git import Repo
@@ -212,7 +213,7 @@ def push(repo: Repo, branch: str) -> None:
             refspec=f"refs/heads/{branch}:refs/heads/{branch}", set_upstream=True
         ).raise_if_error()
     except git.GitCommandError as exc:
-        raise MeshgenError(
+        raise OperationFailed(
             f"push of {branch} to origin failed ({error_summary(str(exc.stderr or exc))}); "
             f"the commit is on the local branch, push it with: git push -u origin {branch}"
         ) from None
@@ -271,3 +272,49 @@ def show_file(repo: Repo, commit: str, path: str) -> str | None:
         return repo.git.show(f"{commit}:{path}", strip_newline_in_stdout=False)
     except git.GitCommandError:
         return None
+
+
+def read_files(repo: Repo, commit: str, paths: Iterable[str]) -> dict[str, str]:
+    """The text of each of ``paths`` at ``commit`` (those it has), read by one
+    ``git cat-file --batch`` rather than a process per file."""
+    wanted = sorted(set(paths))
+    if not wanted:
+        return {}
+    request = "".join(f"{commit}:{path}\n" for path in wanted).encode("utf-8")
+    result = subprocess.run(
+        ["git", "-C", str(repo.working_tree_dir), "cat-file", "--batch"],
+        input=request,
+        capture_output=True,
+        check=False,
+    )
+    out, position, found = result.stdout, 0, {}
+    for path in wanted:
+        end = out.index(b"\n", position)
+        header = out[position:end].split()
+        position = end + 1
+        if len(header) != 3:  # "<name> missing" (or ambiguous): no content follows
+            continue
+        size = int(header[2])
+        if header[1] == b"blob":
+            found[path] = out[position : position + size].decode("utf-8", "replace")
+        position += size + 1
+    return found
+
+
+def files_under(
+    repo: Repo, commit: str, folder: str, suffixes: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """The text of every file under ``folder`` at ``commit`` (ending in one of ``suffixes``,
+    when given), by path; empty when the folder is not there. Symbolic links are left out:
+    their target is not the file's content."""
+    git = _git_module()
+    try:
+        listing = repo.git.ls_tree("-r", "-z", commit, "--", f"{folder}/")
+    except git.GitCommandError:
+        return {}
+    paths = []
+    for entry in listing.split("\0"):
+        meta, _, path = entry.partition("\t")
+        if path and path.endswith(suffixes or ("",)) and meta.startswith("100"):
+            paths.append(path)
+    return read_files(repo, commit, paths)

@@ -34,6 +34,7 @@ def template(
 
 def pull(chart: str, version: str, repo_url: str, into: Path) -> Path:
     """``helm pull CHART --repo URL --version V --untar`` into ``into``; the unpacked chart.
+    From an OCI registry (``oci://host/path``) the chart is ``oci://host/path/CHART``.
 
     Unpacks into a temporary sibling first and renames it into place, so an interrupted pull
     never leaves a half-written chart in the cache.
@@ -44,7 +45,10 @@ def pull(chart: str, version: str, repo_url: str, into: Path) -> Path:
     into.mkdir(parents=True, exist_ok=True)
     helm = toolchain.find("helm")
     with tempfile.TemporaryDirectory(prefix=".pull-", dir=into) as tmp:
-        args = [str(helm), "pull", chart, "--repo", repo_url, "--version", version]
+        if repo_url.startswith("oci://"):
+            args = [str(helm), "pull", f"{repo_url.rstrip('/')}/{chart}", "--version", version]
+        else:
+            args = [str(helm), "pull", chart, "--repo", repo_url, "--version", version]
         args += ["--untar", "--untardir", tmp]
         result = subprocess.run(args, capture_output=True, text=True, check=False)
         if result.returncode != 0:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -72,10 +73,12 @@ def _split_batch(objects: list[dict[str, Any]], members: list[str]) -> dict[str,
 
 
 def _mirror(root: Path, mirror: Path, stand_ins: dict[str, dict[str, str]]) -> None:
-    """A view of ``root`` in ``mirror`` where each folder of ``stand_ins`` is a copy of its own
-    files plus the extra files given (e.g. a ``flux-system/`` that only ``flux bootstrap``
-    writes); everything else is a symlink into ``root``. Relative references (``../..``) from
-    a copied folder still reach the repository, and nothing is written to ``root``.
+    """A view of ``root`` in ``mirror`` where each folder of ``stand_ins`` (and each folder
+    above one) is a copy of its own files, plus the extra files given (e.g. a ``flux-system/``
+    that only ``flux bootstrap`` writes); everything else is a symlink into ``root``
+    (kustomize follows a symlinked folder, not a symlinked kustomization file). Relative
+    references (``../..``) from a copied folder still reach the repository, and nothing is
+    written to ``root``.
     """
     real = root.resolve()
     copied = {PurePosixPath(folder) for folder in stand_ins}
@@ -91,7 +94,7 @@ def _mirror(root: Path, mirror: Path, stand_ins: dict[str, dict[str, str]]) -> N
             target = mirror / rel
             if rel in needed:
                 continue
-            if folder in copied and entry.is_file():
+            if folder in needed and entry.is_file():  # kustomize reads no symlinked files
                 shutil.copyfile(entry, target)
             else:
                 target.symlink_to(entry, target_is_directory=entry.is_dir())
@@ -112,6 +115,7 @@ def build_batches(
     batches: list[list[str]],
     jobs: int = 1,
     stand_ins: dict[str, dict[str, str]] | None = None,
+    on_built: Callable[[int], None] | None = None,
 ) -> dict[str, list[dict[str, Any]] | MeshgenError]:
     """The objects of every kustomization folder in ``batches`` (paths relative to ``root``).
 
@@ -123,7 +127,8 @@ def build_batches(
     reported against its own folder. Batches run ``jobs`` at a time. Nothing is written to
     ``root``: kustomize reaches it through a symlink in a temporary folder (it refuses
     absolute resource paths). Folders in ``stand_ins`` are built from a mirror of the
-    repository that adds the given files to them (see :func:`_mirror`).
+    repository that adds the given files to them (see :func:`_mirror`). ``on_built(n)`` is
+    called as each batch of ``n`` folders is done.
     """
     results: dict[str, list[dict[str, Any]] | MeshgenError] = {}
     stand_ins = stand_ins or {}
@@ -167,6 +172,10 @@ def build_batches(
             return {member: alone(member) for member in batch}
 
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            for part in pool.map(lambda item: run(*item), enumerate(batches)):
+            futures = [pool.submit(run, index, batch) for index, batch in enumerate(batches)]
+            for future in as_completed(futures):
+                part = future.result()
                 results.update(part)
+                if on_built is not None:
+                    on_built(len(part))
     return results

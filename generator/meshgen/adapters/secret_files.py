@@ -80,14 +80,7 @@ def write_files(
     overwrite: bool = False,
 ) -> list[Path]:
     """Write ``files`` into ``folder`` all or nothing; names in ``secret`` get mode 0600."""
-    require_outside_git(folder, option)
-    if not overwrite:
-        existing = sorted(name for name in files if (folder / name).exists())
-        if existing:
-            raise MeshgenError(
-                f"{option} {folder}: already holds {', '.join(existing)}; nothing was written. "
-                "Choose an empty folder, or move the old files away first"
-            )
+    check_writable(folder, list(files), option, overwrite)
     staged: list[tuple[Path, Path]] = []
     try:
         folder.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
@@ -106,6 +99,19 @@ def write_files(
             "check the folder's permissions and free space"
         ) from None
     return [folder / name for name in sorted(files)]
+
+
+def check_writable(folder: Path, names: list[str], option: str, overwrite: bool = False) -> None:
+    """What :func:`write_files` checks before writing (also for ``--dry-run``): ``folder`` is
+    outside Git and, unless ``overwrite``, holds none of ``names`` yet."""
+    require_outside_git(folder, option)
+    if not overwrite:
+        existing = sorted(name for name in names if (folder / name).exists())
+        if existing:
+            raise MeshgenError(
+                f"{option} {folder}: already holds {', '.join(existing)}; nothing was written. "
+                "Choose an empty folder, or move the old files away first"
+            )
 
 
 def write_secret(path: Path, text: str, option: str, overwrite: bool = True) -> Path:

@@ -102,7 +102,7 @@ def require_no_links_out(root: Path) -> None:
     """Refuse a repository whose generated folders hold a symbolic link out of it, before a
     check reads through it (kustomize, for one, follows links)."""
     boundary = Boundary(root)
-    for name in GENERATED_TOP_FILES:
+    for name in sorted({*GENERATED_TOP_FILES, *(p.name for p in root.glob("*.md"))}):
         if (root / name).is_symlink():
             boundary.check(name)
     for top in GENERATED_ROOTS:
@@ -143,7 +143,9 @@ def generated_files(root: Path) -> set[str]:
     generated (see :class:`Boundary` for what is refused)."""
     found = set()
     boundary = Boundary(root)
-    for name in GENERATED_TOP_FILES:
+    # The generated guide may live in any top-level Markdown file (repository.readme).
+    top_files = {*GENERATED_TOP_FILES, *(p.name for p in root.glob("*.md"))}
+    for name in sorted(top_files):
         if is_generated(root / name):
             found.add(name)
     record = root / manifest.PATH

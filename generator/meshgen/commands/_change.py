@@ -6,15 +6,19 @@ on a new branch made from HEAD (or only write them with ``--no-commit``) as one 
 mesh-level summary and the next step (push, open a pull request). Everything that can be
 checked is checked before the first write: the branch, git's state, ``origin`` for ``--push``
 and generated files edited by hand.
+
+``--dry-run`` (every command that writes has it) runs the same checks and planning, then prints
+the change instead of making it: :func:`preview` lists the files with a diff of the hand-owned
+ones (``mesh.yaml``), and a proposal says which branch and commit it would make.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from meshgen import mesh_repo, output, pull_request, spec
+from meshgen import mesh_repo, output, pull_request, spec, traffic
 from meshgen.adapters import git as gitops
 from meshgen.adapters import transaction, workspace
 from meshgen.commands.encrypt_remote_secret import missing_secrets
@@ -32,7 +36,28 @@ class BranchOptions:
     commit: bool = True
     push: bool = False
     allow_dirty: bool = False
+    dry_run: bool = False
     overwrite_edits: bool = False
+
+
+DRY_RUN_DONE = "Dry run: nothing was written; run again without --dry-run to make the change."
+
+
+def preview(
+    root: Path, changes: workspace.ChangeSet, show_diff: tuple[str, ...] = (spec.MESH_FILE,)
+) -> None:
+    """What applying ``changes`` under ``root`` would do: each file with ``would write`` or
+    ``would remove``, and a unified diff of those in ``show_diff`` (hand-owned files such as
+    mesh.yaml, whose change is the point; generated files follow from it)."""
+    output.info(f"Would write {len(changes.write)} files and remove {len(changes.remove)}:")
+    for path in changes.paths:
+        verb = "write " if path in changes.write else "remove"
+        state = "" if path not in changes.write or (root / path).exists() else " (new)"
+        output.info(f"  would {verb}  {path}{state}")
+    for path in show_diff:
+        if path in changes.write:
+            for line in workspace.short_diff(root, path, changes.write[path]):
+                output.info(f"    {line}")
 
 
 @dataclass
@@ -44,25 +69,44 @@ class Proposal:
     document: spec.MeshDocument
     branch: str
     options: BranchOptions
+    title: str | None = None  # the commit title, once apply() was asked to commit
 
-    def plan(self, updated: spec.MeshDocument) -> workspace.ChangeSet:
-        desired = mesh_repo.desired_files(updated)
-        return workspace.plan_changes(
-            self.root, desired, owned={spec.MESH_FILE: spec.to_text(updated)}
-        )
+    warnings: list[str] = field(default_factory=list)
+    moves: list[str] = field(default_factory=list)  # what render moves off retired locations
+
+    def plan(
+        self, updated: spec.MeshDocument, policies: traffic.TrafficPolicies | None = None
+    ) -> workspace.ChangeSet:
+        """What writing ``updated`` changes (recording meshgenVersion); ``policies`` default to
+        the repository's traffic files, checked against the updated mesh."""
+        updated, changes = mesh_repo.plan_writing(self.root, updated, policies=policies)
+        # Read before the files are rewritten: retired locations, unknown version.
+        unknown = mesh_repo.unknown_version_warning(updated.mesh)
+        self.warnings = [unknown] if unknown else []
+        notices = mesh_repo.location_notices(self.root, updated, changes.write)
+        self.warnings += [f"{n.message}; fix: {n.fix}" for n in notices]
+        self.moves = [n.change for n in notices if n.change]
+        return changes
 
     def apply(
         self, changes: workspace.ChangeSet, title: str, summary: list[str], verb: str
     ) -> str | None:
         """Write ``changes`` and commit them on the new branch, as one transaction.
 
-        Returns the branch the proposal started from (``None`` with ``--no-commit``).
+        Returns the branch the proposal started from (``None`` with ``--no-commit``). With
+        ``--dry-run``, only checks that it could (and writes nothing).
         """
+        self.title = title
+        base_branch = gitops.current_branch(self.repo)
         commit = None
-        base_branch = None
         if self.options.commit:
+            if base_branch is None:
+                raise MeshgenError("HEAD is detached; switch to a branch first (git switch main)")
             gitops.require_ready(self.root, self.branch)
-            base_branch = gitops.current_branch(self.repo)
+            if not self.options.overwrite_edits:
+                workspace.require_unedited(self.root, changes)
+            if self.options.dry_run:
+                return base_branch
             message = "\n".join(
                 [
                     title,
@@ -74,6 +118,10 @@ class Proposal:
                 ]
             )
             commit = transaction.Commit(message=message, new_branch=self.branch)
+        elif self.options.dry_run:
+            if not self.options.overwrite_edits:
+                workspace.require_unedited(self.root, changes)
+            return None
         workspace.apply_changes(
             self.root,
             changes,
@@ -81,7 +129,7 @@ class Proposal:
             overwrite_edits=self.options.overwrite_edits,
             command=f"meshgen {verb}",
         )
-        return base_branch
+        return base_branch if commit else None
 
     def report(
         self,
@@ -93,18 +141,21 @@ class Proposal:
     ) -> None:
         """The heading and summary ``lines``, warnings that the change (``mesh``: before,
         after) brings, the files, what was committed and pushed, and the next step."""
-        output.heading(heading)
+        output.heading(f"{heading} (dry run)" if self.options.dry_run else heading)
         for line in lines:
             output.info(f"  {line}")
         before = network_reachability(mesh[0])
         for warning in network_reachability(mesh[1]):
             if warning not in before:
                 output.warn(warning)
-        for warning in missing_secrets(self.root, mesh[1]):
+        for warning in [*self.warnings, *missing_secrets(self.root, mesh[1])]:
             output.warn(warning)
-        output.info(f"{len(changes.write)} files written, {len(changes.remove)} removed:")
-        for path in changes.paths:
-            output.info(f"  {path}")
+        if self.options.dry_run:
+            self._report_dry_run(changes, base_branch)
+            return
+        written = output.counted(len(changes.write), "file")
+        output.info(f"{written} written, {len(changes.remove)} removed:")
+        output.changed_files(changes.write, changes.remove)
         if base_branch is None:
             output.info("Not committed (--no-commit). Review with `git status`, then commit.")
             return
@@ -123,12 +174,27 @@ class Proposal:
         else:
             output.info(f"Next: open a pull request from {branch} into {base_branch}.")
 
+    def _report_dry_run(self, changes: workspace.ChangeSet, base_branch: str | None) -> None:
+        preview(self.root, changes)
+        if base_branch is None:
+            output.info("Would not commit (--no-commit).")
+        else:
+            title = self.title or ""
+            output.info(f"Would commit on a new branch {self.branch} (from {base_branch}): {title}")
+            if self.options.push:
+                output.info(f"Would push {self.branch} to origin.")
+        output.info(DRY_RUN_DONE)
+
 
 def open_proposal(options: BranchOptions, default_branch: str) -> Proposal:
-    """Find and load the mesh, and check (before anything is written) that a commit can be made."""
+    """Lock the repository, load the mesh, and check (before anything is written) that a
+    commit can be made. ``--dry-run`` takes no lock: it writes nothing."""
     if options.push and not options.commit:
         raise MeshgenError("--push needs a commit; drop --no-commit or --push")
-    root = mesh_repo.open_for_change(options.repo)
+    if options.dry_run:
+        root = mesh_repo.find_root(options.repo)
+    else:
+        root = mesh_repo.open_for_change(options.repo)
     document = mesh_repo.load(root)
     repo = gitops.open_repository(root)
     gitops.require_repository_root(repo, root)

@@ -42,16 +42,25 @@ def require_cluster(document: spec.MeshDocument, name: str) -> spec.Cluster:
 
 
 def record(
-    root: Path, document: spec.MeshDocument, cluster: str, section: str, values: dict[str, str]
+    root: Path,
+    document: spec.MeshDocument,
+    cluster: str,
+    section: str,
+    values: dict[str, str],
+    dry_run: bool = False,
 ) -> None:
-    """Write ``values`` into ``clusters[cluster].trust.<section>`` of ``mesh.yaml``."""
+    """Write ``values`` into ``clusters[cluster].trust.<section>`` of ``mesh.yaml`` (with
+    ``dry_run``, only say so)."""
     from meshgen.adapters import workspace
 
     updated = spec.record_trust(document, cluster, section, values)
     # Only mesh.yaml: these records change no generated file (sealed ones do; seal renders).
     changes = workspace.ChangeSet(write={spec.MESH_FILE: spec.to_text(updated)})
-    workspace.apply_changes(root, changes)
     fields = ", ".join(f"{k}={v}" for k, v in values.items())
+    if dry_run:
+        output.note(f"mesh.yaml: would record trust.{section} ({fields}) for {cluster}.")
+        return
+    workspace.apply_changes(root, changes)
     output.note(f"mesh.yaml: recorded trust.{section} ({fields}) for {cluster}; commit it.")
 
 

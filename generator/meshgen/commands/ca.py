@@ -13,6 +13,7 @@ from pathlib import Path
 from meshgen import mesh_repo, output, spec
 from meshgen.adapters import secret_files
 from meshgen.commands import _trust
+from meshgen.commands._change import DRY_RUN_DONE
 from meshgen.errors import MeshgenError
 from meshgen.trust import ca
 
@@ -22,6 +23,7 @@ class InitOptions:
     out: Path
     root_days: int = ca.DEFAULT_ROOT_DAYS
     key_size: int = ca.DEFAULT_KEY_SIZE
+    dry_run: bool = False
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class IssueOptions:
     days: int = ca.DEFAULT_INTERMEDIATE_DAYS
     key_size: int = ca.DEFAULT_KEY_SIZE
     repo: Path | None = None
+    dry_run: bool = False
 
 
 def run_init(options: InitOptions) -> int:
@@ -46,6 +49,12 @@ def run_init(options: InitOptions) -> int:
     root = ca.create_root(moment, days=options.root_days, key_size=options.key_size)
     root_end = moment + datetime.timedelta(days=options.root_days)
     files = {ca.ROOT_CERT: root.cert_pem, ca.ROOT_KEY: root.key_pem}
+    if options.dry_run:
+        secret_files.check_writable(options.out, list(files), "--out")
+        _preview_secret_files(options.out, list(files))
+        output.info(f"The root CA would be valid until {_trust.timestamp(root_end)}.")
+        output.info(DRY_RUN_DONE)
+        return 0
     written = secret_files.write_files(options.out, files, ca.SECRET_FILES, "--out")
     for path in written:
         output.info(f"  wrote    {path}")
@@ -60,7 +69,7 @@ def run_init(options: InitOptions) -> int:
 def run_issue(options: IssueOptions) -> int:
     _trust.check_cluster_name(options.cluster)
     secret_files.require_outside_git(options.out, "--out")
-    root_dir = mesh_repo.find_optional(options.repo, for_change=True)
+    root_dir = mesh_repo.find_optional(options.repo, for_change=not options.dry_run)
     document = mesh_repo.load(root_dir) if root_dir is not None else None
     if document is not None:
         _trust.require_cluster(document, options.cluster)
@@ -76,6 +85,8 @@ def run_issue(options: IssueOptions) -> int:
         key_size=options.key_size,
         source=str(options.ca_dir),
     )
+    if options.dry_run:
+        return _preview_issue(options, bundle, moment, document, root_dir)
     written = secret_files.write_files(options.out, bundle.files, ca.SECRET_FILES, "--out")
     for path in written:
         output.info(f"  wrote    {path}")
@@ -96,6 +107,31 @@ def run_issue(options: IssueOptions) -> int:
             "No mesh repository here (pass --repo DIR): record the issue date in mesh.yaml "
             "under the cluster's trust.ca by hand."
         )
+    return 0
+
+
+def _preview_secret_files(folder: Path, names: list[str]) -> None:
+    for name in sorted(names):
+        mode = "0600" if name in ca.SECRET_FILES else "0644"
+        output.info(f"  would write  {folder / name} (mode {mode})")
+
+
+def _preview_issue(
+    options: IssueOptions,
+    bundle: ca.Intermediate,
+    moment: datetime.datetime,
+    document: spec.MeshDocument | None,
+    root_dir: Path | None,
+) -> int:
+    """``ca issue --dry-run``: the files and the mesh.yaml record it would write."""
+    secret_files.check_writable(options.out, list(bundle.files), "--out")
+    _preview_secret_files(options.out, list(bundle.files))
+    expires = _trust.timestamp(bundle.not_after)
+    output.info(f"The intermediate CA of {options.cluster} would be valid until {expires}.")
+    if document is not None and root_dir is not None:
+        values = {"issued": _trust.timestamp(moment), "expires": expires}
+        _trust.record(root_dir, document, options.cluster, "ca", values, dry_run=True)
+    output.info(DRY_RUN_DONE)
     return 0
 
 

@@ -3,23 +3,34 @@
 Both sides are rendered here from their ``mesh.yaml`` (the base's read with ``git show``), so
 the report holds for a branch made by hand-editing ``mesh.yaml`` and does not trust the
 generated files of either side. Each cluster's overlays are built with the real
-``kubectl kustomize`` on both renders, written to temporary folders.
+``kubectl kustomize`` on both renders, written to temporary folders. Remote resources (an
+ambient cluster's Gateway API release URL) are never fetched: the report names them instead.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from meshgen import diffreport, graph, library, mesh_repo, meshdiff, output, spec
+from meshgen import (
+    diffreport,
+    graph,
+    library,
+    mesh_repo,
+    meshdiff,
+    output,
+    releases,
+    spec,
+    traffic,
+)
 from meshgen.adapters import git as gitops
 from meshgen.adapters import kustomize
 from meshgen.errors import MeshgenError
-from meshgen.render import render_repository
-from meshgen.render.plan import plan_mesh
+from meshgen.render import plan_repository, render_repository
 
 if TYPE_CHECKING:
     from git import Repo
@@ -39,8 +50,21 @@ def default_base(repo: Repo, revision: str) -> tuple[str, str]:
     )
 
 
-def _base_mesh(repo: Repo, base: str | None, revision: str) -> tuple[str, str, spec.Mesh]:
-    """(label, mesh.yaml text, mesh) at ``base``."""
+@dataclass(frozen=True)
+class Base:
+    """The side ``diff`` compares with: its label, commit, mesh.yaml text and mesh."""
+
+    label: str
+    commit: str
+    text: str
+    mesh: spec.Mesh
+
+
+def _base_mesh(repo: Repo, base: str | None, current: tuple[str, spec.Mesh]) -> Base:
+    """The mesh at ``base`` (default: the merge base with the tracked branch); ``current``
+    (the work tree's mesh.yaml text and mesh) is reused when the base holds the same text
+    (parsing a large mesh.yaml takes a second)."""
+    revision = current[1].revision
     if base is None:
         name, commit = default_base(repo, revision)
     else:
@@ -54,7 +78,42 @@ def _base_mesh(repo: Repo, base: str | None, revision: str) -> tuple[str, str, s
     label = f"{name} ({commit[:12]})"
     if text is None:
         raise MeshgenError(f"--base {label}: has no {spec.MESH_FILE}; pass a later --base")
-    return label, text, spec.parse(text, source=f"{commit[:12]}:{spec.MESH_FILE}").mesh
+    if text == current[0]:
+        return Base(label=label, commit=commit, text=text, mesh=current[1])
+    mesh = spec.parse(text, source=f"{commit[:12]}:{spec.MESH_FILE}").mesh
+    return Base(label=label, commit=commit, text=text, mesh=mesh)
+
+
+def _without_remote_resources(files: dict[str, str]) -> tuple[dict[str, str], dict[str, set[str]]]:
+    """The files with remote resources left out of every kustomization (diff never fetches
+    them), and the remote resources of each kustomization folder."""
+    import yaml
+
+    from meshgen.render import yamltext
+
+    local, remote = dict(files), {}
+    for path, text in files.items():
+        if not path.endswith("/kustomization.yaml") or "://" not in text:
+            continue
+        document = yaml.safe_load(text) or {}
+        resources = document.get("resources") or []
+        urls = {r for r in resources if isinstance(r, str) and "://" in r}
+        if urls:
+            remote[path.rpartition("/")[0]] = urls
+            document["resources"] = [r for r in resources if r not in urls]
+            local[path] = yamltext.dump(document)
+    return local, remote
+
+
+def _remote_changes(
+    source: str, before: set[str] | None, after: set[str] | None
+) -> list[diffreport.ObjectChange]:
+    old, new = before or set(), after or set()
+    return [
+        diffreport.ObjectChange(source, f"remote resource {url}", change)
+        for change, urls in (("added", new - old), ("removed", old - new))
+        for url in sorted(urls)
+    ]
 
 
 def _write_tree(root: Path, files: dict[str, str]) -> None:
@@ -64,21 +123,43 @@ def _write_tree(root: Path, files: dict[str, str]) -> None:
         target.write_text(text, encoding="utf-8")
 
 
-def _receives(mesh: spec.Mesh) -> dict[str, tuple[list[str], list[str]]]:
+def _base_traffic(base: Base, texts: dict[str, str]) -> traffic.TrafficPolicies:
+    """The traffic policies of ``base`` (``texts``: its traffic files), checked against its
+    mesh."""
+    try:
+        policies = traffic.parse_files(texts)
+        traffic.check(base.mesh, policies)
+    except MeshgenError as exc:
+        raise MeshgenError(f"--base {base.label}: {exc}") from None
+    return policies
+
+
+def _receives(
+    mesh: spec.Mesh, policies: traffic.TrafficPolicies
+) -> dict[str, tuple[list[str], list[str]]]:
     """Per cluster: (values files, overlay folders) it receives."""
     found = {}
-    for plan in plan_mesh(mesh, library.load().chart_profiles):
+    plans, _traffic_files = plan_repository(mesh, library.load(), policies)
+    for plan in plans:
         values = [c.values_path for c in plan.components if c.values_path]
         overlays = [c.overlay_path for c in plan.components if c.overlay_path]
         found[plan.cluster.name] = (values, overlays)
     return found
 
 
-def _build_all(jobs: list[Path]) -> dict[Path, str]:
-    """``kubectl kustomize`` of every folder, a few at a time (each is its own process)."""
-    workers = min(len(jobs), os.cpu_count() or 2, 8) or 1
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return dict(zip(jobs, pool.map(kustomize.build, jobs), strict=True))
+def _build_all(root: Path, folders: list[str]) -> dict[str, list[Any]]:
+    """The objects of every folder under ``root``, built with ``kubectl kustomize`` in batches
+    (one process builds many overlays: see :func:`meshgen.adapters.kustomize.build_batches`)."""
+    from meshgen.validation.kustomize import plan_batches
+
+    jobs = min(os.cpu_count() or 2, 8)
+    built = kustomize.build_batches(root, plan_batches(sorted(set(folders))), jobs)
+    objects: dict[str, list[Any]] = {}
+    for folder, result in built.items():
+        if isinstance(result, MeshgenError):
+            raise result
+        objects[folder] = result
+    return objects
 
 
 def cluster_changes(
@@ -87,15 +168,22 @@ def cluster_changes(
     old_files: dict[str, str],
     new_files: dict[str, str],
     changed: dict[str, str],
+    policies: tuple[traffic.TrafficPolicies, traffic.TrafficPolicies] = (
+        traffic.NO_POLICIES,
+        traffic.NO_POLICIES,
+    ),
 ) -> list[diffreport.ClusterChange]:
-    old_receives, new_receives = _receives(before), _receives(after)
+    """``policies``: the traffic policies before and after."""
+    old_receives, new_receives = _receives(before, policies[0]), _receives(after, policies[1])
     result = []
     with tempfile.TemporaryDirectory(prefix="meshgen-diff-") as tmp:
-        sides = {"old": (Path(tmp) / "before", old_files), "new": (Path(tmp) / "after", new_files)}
+        old_local, old_remote = _without_remote_resources(old_files)
+        new_local, new_remote = _without_remote_resources(new_files)
+        sides = {"old": (Path(tmp) / "before", old_local), "new": (Path(tmp) / "after", new_local)}
         for root, files in sides.values():
             _write_tree(root, files)
         plans = []
-        jobs: list[Path] = []
+        to_build: dict[str, list[str]] = {"old": [], "new": []}
         for name in sorted(old_receives.keys() | new_receives.keys()):
             old_values, old_overlays = old_receives.get(name, ([], []))
             new_values, new_overlays = new_receives.get(name, ([], []))
@@ -113,16 +201,15 @@ def cluster_changes(
                 )
                 if old_in == new_in:
                     continue  # the same inputs build the same objects
-                built = (
-                    sides["old"][0] / path if old_in is not None else None,
-                    sides["new"][0] / path if new_in is not None else None,
-                )
-                jobs += [b for b in built if b is not None]
-                overlays.append((path, built))
+                if old_in is not None:
+                    to_build["old"].append(path)
+                if new_in is not None:
+                    to_build["new"].append(path)
+                overlays.append((path, (old_in is not None, new_in is not None)))
             # A removed cluster loses all of its values; its objects say what is uninstalled.
             values = sorted(set(new_values) | (set(old_values) if new_values else set()))
             plans.append((name, values, overlays))
-        built_text = _build_all(jobs)
+        built = {side: _build_all(sides[side][0], to_build[side]) for side in sides}
         for name, values, overlays in plans:
             prefix = f"clusters/{name}/"
             status = (
@@ -139,11 +226,14 @@ def cluster_changes(
                 change.values += diffreport.values_changes(
                     old_files.get(path), new_files.get(path), Path(path).name
                 )
-            for path, (old_dir, new_dir) in overlays:
+            for path, (in_old, in_new) in overlays:
                 change.objects += diffreport.object_changes(
                     path.removeprefix(prefix),
-                    built_text[old_dir] if old_dir is not None else None,
-                    built_text[new_dir] if new_dir is not None else None,
+                    built["old"][path] if in_old else None,
+                    built["new"][path] if in_new else None,
+                )
+                change.objects += _remote_changes(
+                    path.removeprefix(prefix), old_remote.get(path), new_remote.get(path)
                 )
             if status != "changed" or change.files or change.values or change.objects:
                 result.append(change)
@@ -151,21 +241,62 @@ def cluster_changes(
 
 
 def build_report(repo: Repo, root: Path, base: str | None) -> diffreport.Report:
-    after = mesh_repo.load(root).mesh
-    label, old_text, before = _base_mesh(repo, base, after.revision)
-    lib = library.load()
-    old_files = {spec.MESH_FILE: old_text, **render_repository(before, lib)}
+    document = mesh_repo.load(root)
+    after = document.mesh
+    new_texts = mesh_repo.read_traffic(root)
+    new_policies = traffic.parse_files(new_texts)
+    traffic.check(after, new_policies)
     new_text = (root / spec.MESH_FILE).read_text(encoding="utf-8")
-    new_files = {spec.MESH_FILE: new_text, **render_repository(after, lib)}
+    old = _base_mesh(repo, base, (new_text, after))
+    before = old.mesh
+    old_texts = gitops.files_under(repo, old.commit, traffic.FOLDER, mesh_repo.TRAFFIC_SUFFIXES)
+    old_policies = _base_traffic(old, old_texts)
+    lib = library.load()
+    old_inputs = {spec.MESH_FILE: old.text, **old_texts}
+    new_inputs = {spec.MESH_FILE: new_text, **new_texts}
+    if before == after and old_policies == new_policies:
+        # Rendering is a pure function of the models: one render stands for both sides, no
+        # generated file or overlay can differ, only the hand-written inputs' text (comments,
+        # order), and nothing needs building.
+        rendered = render_repository(after, lib, new_policies)
+        changed = diffreport.file_changes(old_inputs, new_inputs)
+        return diffreport.Report(
+            base=old.label,
+            summary=meshdiff.summarize(before, after)
+            + _moves(repo, old.commit, document, rendered),
+            clusters=[],
+            files=changed,
+            diff=diffreport.unified_diff(old_inputs, new_inputs, list(changed)),
+            graph=graph.to_mermaid(after),
+        )
+    old_files = {**old_inputs, **render_repository(before, lib, old_policies)}
+    new_files = {**new_inputs, **render_repository(after, lib, new_policies)}
     changed = diffreport.file_changes(old_files, new_files)
+    policies = (old_policies, new_policies)
     return diffreport.Report(
-        base=label,
-        summary=meshdiff.summarize(before, after),
-        clusters=cluster_changes(before, after, old_files, new_files, changed),
+        base=old.label,
+        summary=[
+            *meshdiff.summarize(before, after),
+            *_moves(repo, old.commit, document, old_files),
+            *traffic.summarize(before, old_policies, after, new_policies),
+        ],
+        clusters=cluster_changes(before, after, old_files, new_files, changed, policies),
         files=changed,
         diff=diffreport.unified_diff(old_files, new_files, list(changed)),
         graph=graph.to_mermaid(after),
     )
+
+
+def _moves(
+    repo: Repo, commit: str, document: spec.MeshDocument, base_render: dict[str, str]
+) -> list[str]:
+    """Charts and images this change moves off a retired location, from what the base
+    commit's generated files (as committed, not re-rendered) name by an old default."""
+    paths = [p for p in base_render if p.endswith(".yaml") and p != spec.MESH_FILE]
+    committed = gitops.read_files(repo, commit, paths)
+    settings = mesh_repo.location_settings(document, committed)
+    notices = releases.location_notices(library.istio_releases(), settings)
+    return [n.change for n in notices if n.change]
 
 
 def run(repo_option: Path | None, base: str | None, output_format: str) -> int:
@@ -174,6 +305,8 @@ def run(repo_option: Path | None, base: str | None, output_format: str) -> int:
     report = build_report(repo, root, base)
     if output_format == "json":
         output.raw(diffreport.to_json(report))
+    elif output_format == "yaml":
+        output.document(dataclasses.asdict(report), "yaml")
     elif output_format == "markdown":
         output.raw(diffreport.to_markdown(report))
     else:

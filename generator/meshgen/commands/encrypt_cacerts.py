@@ -51,8 +51,8 @@ def _validity(cert_pem: bytes) -> tuple[datetime.datetime, datetime.datetime]:
     return cert.not_valid_before_utc, cert.not_valid_after_utc
 
 
-def run(cluster_name: str, cacerts: Path, repo: Path | None) -> int:
-    root, document = _sops.open_mesh(repo, cluster_name, "cacerts")
+def run(cluster_name: str, cacerts: Path, repo: Path | None, dry_run: bool = False) -> int:
+    root, document = _sops.open_mesh(repo, cluster_name, "cacerts", dry_run)
     mesh = document.mesh
     cluster = mesh.cluster(cluster_name)
     if not cluster.runs_istiod:
@@ -77,6 +77,16 @@ def run(cluster_name: str, cacerts: Path, repo: Path | None) -> int:
         updated = spec.record_trust(document, cluster_name, "ca", values)
         write[spec.MESH_FILE] = spec.to_text(updated)
     existed = (root / target).exists()
+    if dry_run:
+        from meshgen.commands._change import DRY_RUN_DONE, preview
+
+        output.info(
+            f"cacerts of {cluster_name}: sops encrypted it to {len(mesh.sops_age_recipients)} "
+            "age recipients."
+        )
+        preview(root, workspace.ChangeSet(write=write))
+        output.info(DRY_RUN_DONE)
+        return 0
     workspace.apply_changes(root, workspace.ChangeSet(write=write))
     output.info(
         f"{'Replaced' if existed else 'Wrote'} {target} (cacerts of {cluster_name}, encrypted "

@@ -110,13 +110,21 @@ def encrypted_remote_secret(text: str, cluster: str, root: Path, source: str = "
     return encrypted
 
 
-def run(cluster: str, file: Path, repo: Path | None) -> int:
-    root, document = _sops.open_mesh(repo, cluster, "a remote secret")
+def run(cluster: str, file: Path, repo: Path | None, dry_run: bool = False) -> int:
+    root, document = _sops.open_mesh(repo, cluster, "a remote secret", dry_run)
     mesh = document.mesh
     text, source = read_input(file)
     target = encrypted_path(cluster)
     existed = (root / target).exists()
     encrypted = encrypted_remote_secret(text, cluster, root, source)
+    if dry_run:
+        from meshgen.commands._change import DRY_RUN_DONE
+
+        output.info(
+            f"Would {'replace' if existed else 'write'} {target} (sops encrypted it to "
+            f"{len(mesh.sops_age_recipients)} age recipients). {DRY_RUN_DONE}"
+        )
+        return 0
     workspace.apply_changes(
         root,
         workspace.ChangeSet(write={target: encrypted}),

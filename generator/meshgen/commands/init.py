@@ -1,4 +1,11 @@
-"""``meshgen init``: create a mesh repository (scaffold, mesh.yaml, generated files) and commit."""
+"""``meshgen init``: create a mesh repository (scaffold, mesh.yaml, generated files) and commit.
+
+It also works in a fresh clone of a new Git hosting repository (README, LICENSE, .gitignore,
+an origin): what is there stays. A README of the user's own is kept, and meshgen's generated
+guide goes to ``MESH.md`` instead (``repository.readme`` in mesh.yaml says so for every later
+render); an existing ``.gitignore`` is kept and gains the lines that keep secret material out
+of Git that it lacks.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from meshgen import mesh_repo, output, spec
+from meshgen import __version__, mesh_repo, output, spec
 from meshgen.adapters import git as gitops
 from meshgen.adapters import lock, process, transaction, workspace
 from meshgen.errors import MeshgenError, SpecError, excerpt
@@ -21,7 +28,10 @@ if TYPE_CHECKING:
     from git import Repo
 
 SCAFFOLD = Path(__file__).resolve().parent.parent / "scaffold"
-SCAFFOLD_FILES = (spec.MESH_FILE, ".gitignore")
+SCAFFOLD_FILES = (spec.MESH_FILE, ".gitignore", "CODEOWNERS", "traffic/example.yaml")
+USER_FILES = SCAFFOLD_FILES[1:]  # an existing one is the user's: kept as it is
+GUIDE_BESIDE_OWN_README = "MESH.md"
+GITIGNORE_ADDITION = "# Added by `meshgen init`: secret material must never be committed."
 
 
 @dataclass(frozen=True)
@@ -29,17 +39,22 @@ class Options:
     directory: Path
     mesh_id: str
     repo_url: str | None = None
-    revision: str = spec.DEFAULT_REVISION
-    istio_version: str = spec.DEFAULT_ISTIO_VERSION
+    revision: str | None = None  # None: the existing repository's branch, else main
+    istio_version: str | None = None  # None: the newest GA release of the catalogue
     trust_domain: str = spec.DEFAULT_TRUST_DOMAIN
     engine: str = "argocd"
     secrets: str = "external-secrets"
     age_recipients: tuple[str, ...] = ()
     allow_dirty: bool = False
+    dry_run: bool = False
+    dataplane: str = spec.SIDECAR
 
 
-def scaffold(options: Options, repo_url: str) -> dict[str, str]:
-    """The scaffold files (mesh.yaml, .gitignore) from the cookiecutter template, as text.
+def scaffold(
+    options: Options, repo_url: str, revision: str = spec.DEFAULT_REVISION, readme: str = ""
+) -> dict[str, str]:
+    """The scaffold files (mesh.yaml, .gitignore, CODEOWNERS, the commented traffic example)
+    from the cookiecutter template, as text.
 
     Values are passed in already YAML-quoted where needed, so the template stays plain YAML.
     Cookiecutter runs in a throw-away folder with its own config, so nothing is written to
@@ -56,13 +71,16 @@ def scaffold(options: Options, repo_url: str) -> dict[str, str]:
             "folder": "repo",
             "mesh_id": scalar(options.mesh_id),
             "repo_url": scalar(repo_url),
-            "revision": scalar(options.revision),
-            "istio_version": scalar(options.istio_version),
+            "revision": scalar(revision),
+            "readme": scalar(readme) if readme else "",
+            "istio_version": scalar(options.istio_version or spec.DEFAULT_ISTIO_VERSION),
             "trust_domain": scalar(options.trust_domain),
             "engine": scalar(options.engine),
             "secrets_provider": scalar(options.secrets),
             "secrets_extra": _secrets_extra(options),
+            "dataplane_extra": _dataplane_extra(options),
             "schema_comment": spec.SCHEMA_COMMENT,
+            "meshgen_version": scalar(__version__),
         }
         out = Path(
             cookiecutter(
@@ -86,6 +104,23 @@ def _secrets_extra(options: Options) -> str:
     return "\n".join(lines)
 
 
+AMBIENT_BLOCK = """\
+# Ambient data plane: istio-cni and ztunnel on every node, waypoints where L7 is needed
+# (multi-primary only; istio.dnsCapture switches istio-cni's DNS capture).
+dataplane: ambient
+# Services reachable from every cluster (each needs the label istio.io/global=true), and
+# waypoints, rendered the same in every cluster that runs their namespace:
+# globalServices:
+#   - {namespace: sample, name: helloworld}
+# waypoints:
+#   - {namespace: sample, name: waypoint, for: service}"""
+
+
+def _dataplane_extra(options: Options) -> str:
+    """The ``dataplane`` block of mesh.yaml (nothing for the default, sidecars)."""
+    return AMBIENT_BLOCK if options.dataplane == spec.AMBIENT else ""
+
+
 # mesh.yaml fields that init fills from its options, for errors that name the option.
 OPTION_OF_FIELD = {
     "meshID": "--mesh-id",
@@ -95,6 +130,7 @@ OPTION_OF_FIELD = {
     "repository.revision": "--revision",
     "secrets": "--secrets sops --age-recipient",
     "secrets.provider": "--secrets",
+    "dataplane": "--dataplane",
 }
 
 
@@ -167,7 +203,7 @@ def _git_init(folder: Path, branch: str) -> None:
     transaction.git(folder, "init", "-q", "-b", branch)
 
 
-def _message(document: spec.MeshDocument, repo_url: str) -> str:
+def _commit_message(document: spec.MeshDocument, repo_url: str) -> str:
     mesh = document.mesh
     return (
         f"Initialize Istio mesh {mesh.mesh_id} with meshgen\n\n"
@@ -246,17 +282,73 @@ def _init_in_place(
         raise
 
 
+def _preview(
+    directory: Path,
+    document: spec.MeshDocument,
+    changes: workspace.ChangeSet,
+    repo: Repo | None,
+    to_create: Path | None,
+) -> None:
+    """``init --dry-run``: the folder, repository, files and commit init would make."""
+    from meshgen.commands._change import DRY_RUN_DONE, preview
+
+    output.heading(f"Would create mesh {document.mesh.mesh_id} in {directory} (dry run)")
+    if to_create is not None:
+        output.info(f"Would create the folder {directory}.")
+    if repo is None:
+        output.info(f"Would run git init (branch {document.mesh.revision}).")
+    preview(directory, changes, show_diff=(".gitignore",))  # the user's file, if it was there
+    branch = document.mesh.revision if repo is None else gitops.current_branch(repo)
+    title = _commit_message(document, "").splitlines()[0]
+    output.info(f"Would commit on {branch or 'the current branch'}: {title}")
+    output.info(DRY_RUN_DONE)
+
+
+def _current_branch(repo: Repo | None) -> str | None:
+    return gitops.current_branch(repo) if repo is not None else None
+
+
+def _own_readme(directory: Path) -> bool:
+    """Whether ``directory`` holds a README that is not meshgen's (README.md, README.rst …)."""
+    if not directory.is_dir():
+        return False
+    return any(
+        path.is_file()
+        and path.name.upper().startswith("README")
+        and not workspace.is_generated(path)
+        for path in directory.iterdir()
+    )
+
+
+def _gitignore(existing: Path, ours: str) -> str:
+    """meshgen's .gitignore, or the user's with the lines of ours it lacks appended."""
+    try:
+        theirs = existing.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ours
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MeshgenError(f"{existing}: cannot be read ({exc}); fix or move it") from None
+    present = {line.strip() for line in theirs.splitlines()}
+    missing = [line for line in ours.splitlines() if line.strip() and not line.startswith("#")]
+    missing = [line for line in missing if line.strip() not in present]
+    if not missing:
+        return theirs
+    separator = "" if not theirs or theirs.endswith("\n") else "\n"
+    return theirs + separator + "\n".join([GITIGNORE_ADDITION, *missing]) + "\n"
+
+
 def run(options: Options) -> int:
     directory = options.directory.absolute()
     existing = _existing_parent(directory)
     if not existing.is_dir():
         raise MeshgenError(f"{existing}: exists and is not a folder; choose another DIR")
     directory = directory.resolve()
-    problem = gitops.branch_name_problem(options.revision)
-    if problem is not None:
-        raise MeshgenError(f"--revision {excerpt(options.revision)}: {problem}; choose another")
+    if options.revision is not None:
+        problem = gitops.branch_name_problem(options.revision)
+        if problem is not None:
+            raise MeshgenError(f"--revision {excerpt(options.revision)}: {problem}; choose another")
     repo = _repository_at(directory)
-    if repo is not None:
+    if repo is not None and not options.dry_run:
         mesh_repo.prepare_for_change(directory)  # may roll back an interrupted init
         repo = _repository_at(directory)
     if (directory / spec.MESH_FILE).exists():
@@ -282,26 +374,42 @@ def run(options: Options) -> int:
         gitops.require_ready(directory, None)
     gitops.require_identity(repo if repo is not None else existing)
 
-    files = scaffold(options, repo_url)
+    revision = options.revision or _current_branch(repo) or spec.DEFAULT_REVISION
+    readme = GUIDE_BESIDE_OWN_README if _own_readme(directory) else ""
+    files = scaffold(options, repo_url, revision, readme)
     document = _parse_scaffold(files[spec.MESH_FILE])
-    owned = dict(files)
-    if (directory / ".gitignore").exists():
-        del owned[".gitignore"]  # keep the user's own
+    owned = {
+        name: text
+        for name, text in files.items()
+        if name not in USER_FILES or not (directory / name).exists()
+    }
+    owned[".gitignore"] = _gitignore(directory / ".gitignore", files[".gitignore"])
     changes = workspace.plan_changes(directory, mesh_repo.desired_files(document), owned=owned)
-    message = _message(document, repo_url)
 
     outermost = _outermost_missing(directory)
+    if options.dry_run:
+        _preview(directory, document, changes, repo, outermost)
+        return 0
+    message = _commit_message(document, repo_url)
     if outermost is not None:
-        _create_aside(directory, outermost, changes, message, options.revision)
+        _create_aside(directory, outermost, changes, message, revision)
     elif repo is None:
-        _init_in_place(directory, changes, message, options.revision)
+        _init_in_place(directory, changes, message, revision)
     else:
         workspace.apply_changes(
             directory, changes, commit=transaction.Commit(message), command="meshgen init"
         )
+    unknown = mesh_repo.unknown_version_warning(document.mesh)
+    if unknown:
+        output.warn(unknown)
     output.heading(f"Created mesh {document.mesh.mesh_id} in {directory}")
     for path in changes.paths:
         output.info(f"  {path}")
-    branch = gitops.current_branch(gitops.open_repository(directory)) or options.revision
+    if readme:
+        output.info(
+            f"Your README stays as it is; meshgen's guide to this repository is "
+            f"{readme} (repository.readme in mesh.yaml): link it from your README."
+        )
+    branch = gitops.current_branch(gitops.open_repository(directory)) or revision
     output.info(f"Committed on {branch}. Next: meshgen new-cluster NAME --network NET")
     return 0

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from meshgen import meshdiff, output, spec
+from meshgen import mesh_repo, meshdiff, output, spec, traffic
 from meshgen.commands import _change
+from meshgen.errors import MeshgenError
 from meshgen.render.plan import cluster_folder
 from meshgen.render.secrets import ISTIO_KUBECONFIG, remote_secret_name
 from meshgen.render.secrets.external_secrets import (
@@ -88,22 +89,44 @@ def secret_files_of(root: Path, mesh: spec.Mesh, removal: spec.Removal) -> list[
     return sorted(path for path in found if (root / path).is_file())
 
 
+def traffic_naming(policies: traffic.TrafficPolicies, removal: spec.Removal) -> list[str]:
+    """``file (fields)`` of each traffic file that names a removed cluster."""
+    gone = {c.name for c in removal.clusters}
+    return [f"{path} ({', '.join(fields)})" for path, fields in policies.naming(gone).items()]
+
+
 def run(name: str, force: bool, options: _change.BranchOptions) -> int:
     proposal = _change.open_proposal(options, f"meshgen/remove-cluster-{name}")
     before = proposal.document.mesh
+    policies = traffic.parse_files(mesh_repo.read_traffic(proposal.root))
     updated, removal = spec.remove_cluster(proposal.document, name, force)
-    changes = proposal.plan(updated)
+    names = ", ".join(c.name for c in removal.clusters)
+    naming = traffic_naming(policies, removal)
+    if naming and not force:
+        raise MeshgenError(
+            f"{names} is named by traffic policies: {'; '.join(naming)}; change those files "
+            "first, or pass --force to remove it anyway (their policies are then not rendered "
+            "until the files are changed)"
+        )
+    kept = policies.without_clusters({c.name for c in removal.clusters})
+    traffic.check(updated.mesh, kept)
+    changes = proposal.plan(updated, kept)
     leftovers = secret_files_of(proposal.root, before, removal)
     changes.remove = sorted({*changes.remove, *leftovers})
-    summary = meshdiff.summarize(before, updated.mesh)
+    summary = meshdiff.summarize(before, updated.mesh) + proposal.moves
+    summary += traffic.summarize(before, policies, updated.mesh, kept)
     cleanup = cleanup_outside_git(before, removal)
-    names = ", ".join(c.name for c in removal.clusters)
     title = f"Remove cluster {names} from mesh {updated.mesh.mesh_id}"
-    body = [*summary, "", "After merge, outside Git:", *(f"- {step}" for step in cleanup)]
+    stale = [
+        f"Traffic: {entry} names {names}; its policy is left out until the file is changed."
+        for entry in naming
+    ]
+    body = [*summary, *stale, "", "After merge, outside Git:", *(f"- {step}" for step in cleanup)]
     base_branch = proposal.apply(changes, title, body, "remove-cluster")
 
     forced = [c.name for c in removal.clusters[1:]]
     lines = [f"--force: {', '.join(forced)} removed too (remotes of {name})."] if forced else []
+    lines += [f"--force: {line}" for line in stale]
     proposal.report(
         f"Removed {names} from mesh {updated.mesh.mesh_id}",
         [*lines, *summary],

@@ -35,6 +35,7 @@ class Options:
     remote_secret: Path | None = None
     cacerts: Path | None = None
     repo: Path | None = None
+    dry_run: bool = False
     overwrite_edits: bool = False
 
 
@@ -69,7 +70,11 @@ def run(options: Options) -> int:
         raise MeshgenError(
             "seal: pass exactly one of --remote-secret FILE or --cacerts DIR (one Secret per run)"
         )
-    root = mesh_repo.open_for_change(options.repo)
+    root = (
+        mesh_repo.find_root(options.repo)
+        if options.dry_run
+        else mesh_repo.open_for_change(options.repo)
+    )
     document = mesh_repo.load(root)
     mesh = document.mesh
     cluster = _trust.require_cluster(document, options.cluster)
@@ -109,6 +114,13 @@ def run(options: Options) -> int:
     updated = spec.record_trust(
         document, cluster.name, "sealed", {plain.name: _trust.timestamp(_trust.now())}
     )
+    if options.dry_run:
+        from meshgen.commands._change import DRY_RUN_DONE, preview
+
+        output.info(f"Sealed {plain.name} for {cluster.name} (in memory).")
+        preview(root, mesh_repo.plan_mesh_file(root, updated, extra={path: text}))
+        output.info(DRY_RUN_DONE)
+        return 0
     changed = mesh_repo.write_mesh_file(
         root, updated, extra={path: text}, overwrite_edits=options.overwrite_edits
     )

@@ -1,25 +1,31 @@
 """``meshgen validate``: prove before merge that every cluster's config will sync and work.
 
-Runs the check families of :mod:`meshgen.validation` in order (mesh, drift, kustomize, Helm
-values, object schemas, GitOps wiring, secrets) and reports every finding grouped by cluster,
-as text or JSON. Exit 0: clean; 1: findings; 2: bad usage. Checks that cannot run (a broken
-mesh.yaml, a chart or CRD not available) are reported as unchecked, never passed silently.
+Runs the check families of :mod:`meshgen.validation` in order (mesh, traffic files, drift,
+kustomize, Helm values, object schemas, GitOps wiring, secrets) and reports every finding
+grouped by cluster, as text or JSON. Exit 0: clean; 1: findings; 2: bad usage. Checks that
+cannot run (a broken mesh.yaml, a chart or CRD not available) are reported as unchecked, never
+passed silently.
 """
 
 from __future__ import annotations
 
 import datetime
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from meshgen import mesh_repo, output, spec
 from meshgen.adapters import helm, toolchain, workspace
 from meshgen.errors import CheckFailed, MeshgenError
 from meshgen.validation import CHECKS, ERROR, UNCHECKED, WARNING, Finding, sort_key
+from meshgen.validation.engines import HelmRelease
+from meshgen.validation.progress import Emit, Progress
 from meshgen.validation.repository import RepoView
+
+if TYPE_CHECKING:
+    from meshgen.validation.schemas import CrdIndex
 
 CHART_CACHE_ENV = "MESHGEN_CHART_CACHE"
 
@@ -33,6 +39,8 @@ class Options:
     format: str = "text"
     jobs: int | None = None
     ca_dirs: tuple[Path, ...] = ()  # CA folders (from `meshgen ca issue --out`) to check expiry
+    allow_unknown_version: bool = False  # an istio.version not in the catalogue is no error
+    today: datetime.date | None = None  # for end of support (default: today, UTC)
 
 
 def chart_cache() -> Path:
@@ -58,12 +66,47 @@ INVALID_MESH = (
     "fix mesh.yaml first (see the mesh finding), then validate again",
 )
 
+INVALID_TRAFFIC = (
+    "the traffic files are not valid",
+    "fix them first (see the traffic findings), then validate again",
+)
+
 
 def _no_engine(engine: str) -> tuple[str, str]:
     return (
         f"meshgen has no checks for GitOps engine {engine}",
         "nothing to fix in the repository; these checks need support for the engine in meshgen",
     )
+
+
+def _missing_tools() -> dict[str, str]:
+    """The tools the checks run (kubectl for kustomize, helm) that cannot be found, each
+    with the reason."""
+    missing = {}
+    for name in ("kubectl", "helm"):
+        try:
+            toolchain.find(name)
+        except MeshgenError as exc:
+            missing[name] = str(exc)
+    return missing
+
+
+def _tool_findings(missing: dict[str, str]) -> list[Finding]:
+    """One finding per missing tool, naming the checks that therefore did not run."""
+    needs = {
+        "kubectl": "kustomize, helm-values, schema, gitops and ambient",
+        "helm": "helm-values",
+    }
+    return [
+        Finding(
+            check="kustomize" if name == "kubectl" else "helm-values",
+            message=f"{reason.split(':', 1)[0]}, so the {needs[name]} checks did not run",
+            fix="run `meshgen tools install` (or set "
+            f"{toolchain.ENV_VARS[name]} to a {name} binary), then validate again",
+            severity=UNCHECKED,
+        )
+        for name, reason in sorted(missing.items())
+    ]
 
 
 def _guarded_stand_ins(make: Callable[[], dict[str, dict[str, str]]]) -> dict[str, dict[str, str]]:
@@ -97,58 +140,132 @@ def _guarded(check: str, run: Callable[[], list[Finding]]) -> list[Finding]:
         ]
 
 
-def collect(options: Options, step: Callable[[str], None] = lambda _name: None) -> list[Finding]:
-    """Every finding of every check, in report order. Bad usage raises MeshgenError."""
-    from meshgen.validation import drift, helm_values, kustomize, mesh, schemas, secrets, trust
+def collect(
+    options: Options, emit: Emit | None = None, crds: CrdIndex | None = None
+) -> list[Finding]:
+    """Every finding of every check, in report order. Bad usage raises MeshgenError.
+
+    ``emit(fraction, check)`` hears how far the checks have come (see
+    :mod:`meshgen.validation.progress`); ``crds``: the index of ``options.crds``, when the
+    caller has read it already.
+    """
+    from meshgen.validation import (
+        ambient,
+        drift,
+        helm_values,
+        kustomize,
+        mesh,
+        release,
+        schemas,
+        secrets,
+        traffic,
+        trust,
+    )
     from meshgen.validation.engines import engine_module
 
     root = mesh_repo.find_root(options.repo)
     workspace.require_no_links_out(root)
     if options.charts is not None and not options.charts.is_dir():
         raise MeshgenError(f"--charts {options.charts}: no such folder; pass unpacked charts")
-    crds = schemas.CrdIndex(schemas.crd_files(options.crds))
+    if crds is None:
+        crds = schemas.crd_index(options.crds)
     jobs = max(1, options.jobs or os.cpu_count() or 1)
     charts = helm_values.Charts(options.charts, chart_cache(), helm.pull if options.pull else None)
 
+    progress = Progress(CHECKS, _cluster_count(root), emit)
+    step = progress.start
     step("mesh")
     document, findings = mesh.check(root)
     mesh_model = document.mesh if document is not None else None
     kube_version = mesh_model.kubernetes_version if mesh_model else spec.DEFAULT_KUBERNETES_VERSION
-    step("drift")
+    step("traffic")
+    traffic_ok = document is not None
     if document is not None:
-        findings += _guarded("drift", lambda: drift.check(root, document))
+        model = document.mesh
+        found = _guarded("traffic", lambda: traffic.check(root, model))
+        traffic_ok = not any(f.severity == ERROR for f in found)
+        findings += found
+    else:
+        findings.append(_skipped("traffic", *INVALID_MESH))
+    changes = None
+    if document is not None:
+        try:  # one render for the drift check and for what old defaults left in the files
+            changes = mesh_repo.plan_render(root, document) if traffic_ok else None
+        except MeshgenError:
+            changes = None  # a hand-written file where a generated one goes: drift says so
+        today = options.today or datetime.datetime.now(datetime.timezone.utc).date()
+        loaded, rendered = document, list(changes.write) if changes is not None else []
+        findings += _guarded(
+            "mesh",
+            lambda: release.check(root, loaded, today, options.allow_unknown_version, rendered),
+        )
+    step("drift")
+    if document is not None and traffic_ok:
+        findings += _guarded("drift", lambda: drift.check(root, document, changes))
+    elif document is not None:
+        findings.append(_skipped("drift", *INVALID_TRAFFIC))
     else:
         findings.append(_skipped("drift", *INVALID_MESH))
     engine = engine_module(mesh_model.engine) if mesh_model else None
-    view = RepoView(root=root, document=document)
+    releases: list[HelmRelease] = []
+    read_releases: list[bool] = []  # set once the engine's releases were read
+    view = RepoView(root=root, document=document, progress=progress)
+    view.offline_copy = lambda url: ambient.offline_copy(url, crds)
     if engine is not None and hasattr(engine, "stand_ins"):
         module = engine  # builds get what only the engine's bootstrap writes (flux-system/)
         view.stand_ins = _guarded_stand_ins(lambda: module.stand_ins(view))
+    for folder, files in _guarded_stand_ins(lambda: trust.stand_ins(view)).items():
+        view.stand_ins.setdefault(folder, {}).update(files)  # missing encrypted files
+    missing_tools = _missing_tools()
+    findings += _tool_findings(missing_tools)
     step("kustomize")
-    findings += _guarded("kustomize", lambda: kustomize.check(view, jobs))
-    step("helm-values")
+    if "kubectl" not in missing_tools:
+        findings += _guarded("kustomize", lambda: kustomize.check(view, jobs))
+    step("helm-values")  # needs both tools; a missing one was reported once, above
     if mesh_model is None:
         findings.append(_skipped("helm-values", *INVALID_MESH))
     elif engine is None:
         findings.append(_skipped("helm-values", *_no_engine(mesh_model.engine)))
-    else:
+    elif "kubectl" not in missing_tools:  # the releases need builds; their check, helm too
         module = engine
-        findings += _guarded(
-            "helm-values",
-            lambda: helm_values.check(
-                view, module.helm_releases(view, jobs), charts, kube_version, jobs
-            ),
-        )
+
+        def check_values() -> list[Finding]:
+            releases.extend(module.helm_releases(view, jobs))
+            read_releases.append(True)
+            if missing_tools:
+                return []
+            return helm_values.check(view, releases, charts, kube_version, jobs)
+
+        findings += _guarded("helm-values", check_values)
     step("schema")
-    findings += _guarded("schema", lambda: schemas.check(view, crds, kube_version))
+    if "kubectl" not in missing_tools:
+        findings += _guarded("schema", lambda: schemas.check(view, crds, kube_version))
     step("gitops")
     if mesh_model is None:
         findings.append(_skipped("gitops", *INVALID_MESH))
     elif engine is None:
         findings.append(_skipped("gitops", *_no_engine(mesh_model.engine)))
-    else:
+    elif "kubectl" not in missing_tools:
         module = engine
         findings += _guarded("gitops", lambda: module.wiring(view, jobs))
+    step("ambient")
+    if mesh_model is None:
+        findings.append(_skipped("ambient", *INVALID_MESH))
+    elif engine is None:
+        findings.append(_skipped("ambient", *_no_engine(mesh_model.engine)))
+    elif "kubectl" in missing_tools:
+        pass  # reported once, above
+    elif not read_releases:
+        findings.append(
+            _skipped(
+                "ambient",
+                "the Helm releases could not be read (see the helm-values finding)",
+                "fix what helm-values reports, then validate again",
+            )
+        )
+    else:
+        model = mesh_model
+        findings += _guarded("ambient", lambda: ambient.check(view, model, releases, crds))
     step("secrets")
     findings += _guarded("secrets", lambda: secrets.check(root))
     step("trust")
@@ -157,8 +274,18 @@ def collect(options: Options, step: Callable[[str], None] = lambda _name: None) 
     else:
         model = mesh_model
         now = datetime.datetime.now(datetime.timezone.utc)
-        findings += _guarded("trust", lambda: trust.check(root, model, options.ca_dirs, now))
+        tree = document.tree if document is not None else None
+        findings += _guarded("trust", lambda: trust.check(root, model, options.ca_dirs, now, tree))
+    progress.finish()
     return sorted(set(findings), key=sort_key)
+
+
+def _cluster_count(root: Path) -> int:
+    """The mesh's size, for the first estimate of the work (0 when mesh.yaml is broken)."""
+    try:
+        return len(mesh_repo.load(root).mesh.clusters)
+    except MeshgenError:
+        return 0
 
 
 def _print_text(root: Path, findings: list[Finding]) -> None:
@@ -175,33 +302,53 @@ def _print_text(root: Path, findings: list[Finding]) -> None:
                 output.info(f"      {line}")
 
 
+def _affected(errors: list[Finding]) -> str:
+    """Where the problems are: ``2 clusters affected``, ``mesh-wide``, or both."""
+    clusters = len({f.cluster for f in errors if f.cluster})
+    mesh_wide = sum(1 for f in errors if not f.cluster)
+    if not clusters:
+        return "mesh-wide"
+    affected = f"{output.counted(clusters, 'cluster')} affected"
+    return f"{affected}, {mesh_wide} mesh-wide" if mesh_wide else affected
+
+
 def run(options: Options) -> int:
-    steps = len(CHECKS)
-    with output.progress(steps, enabled=options.format == "text") as advance:
-        findings = collect(options, advance)
+    from meshgen.commands.tools import summary, tools_document
+    from meshgen.validation import schemas
+
+    # Bad usage is said before anything else is printed.
+    if options.charts is not None and not options.charts.is_dir():
+        raise MeshgenError(f"--charts {options.charts}: no such folder; pass unpacked charts")
+    crds = schemas.crd_index(options.crds)
+    statuses = toolchain.describe()
+    if options.format == "text" and (mesh_repo.find_root(options.repo) / spec.MESH_FILE).is_file():
+        output.info(summary(statuses))  # which helm and kubectl the checks run
+    with output.progress(enabled=options.format == "text") as show:
+        findings = collect(options, show, crds)
     root = mesh_repo.find_root(options.repo)
     errors = [f for f in findings if f.severity == ERROR]
     unchecked = sum(1 for f in findings if f.severity == UNCHECKED)
-    if options.format == "json":
+    if options.format in ("json", "yaml"):
         document = {
             "repository": str(root),
             "errors": len(errors),
             "unchecked": unchecked,
             "warnings": sum(1 for f in findings if f.severity == WARNING),
             "findings": [f.as_json() for f in findings],
+            "tools": tools_document(statuses)["tools"],
         }
-        output.info(json.dumps(document, indent=2, sort_keys=True))
+        output.document(document, options.format)
     else:
         _print_text(root, findings)
         if not errors:
+            not_checked = f"{output.counted(unchecked, 'thing')} could not be checked"
             output.info(
                 f"{root}: no problems found"
-                + (f" ({unchecked} things could not be checked, listed above)" if unchecked else "")
+                + (f" ({not_checked}, listed above)" if unchecked else "")
             )
     if errors:
-        clusters = len({f.cluster for f in errors if f.cluster})
         raise CheckFailed(
-            f"{root}: {len(errors)} problems found ({clusters} clusters affected); "
+            f"{root}: {output.counted(len(errors), 'problem')} found ({_affected(errors)}); "
             "fix them as each finding says, then run `meshgen validate` again"
         )
     return 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from meshgen import __version__
+from meshgen import DISTRIBUTION, __version__
 from meshgen.render.files import yaml_file
 from meshgen.spec import Mesh
 
@@ -14,11 +14,18 @@ WORKFLOW = ".github/workflows/meshgen.yaml"
 PYTHON_VERSION = "3.12"
 
 
+def install_requirement(mesh: Mesh) -> str:
+    """What CI installs: exactly the meshgen that rendered the repository (``meshgenVersion``
+    in mesh.yaml), so that ``render --check`` there compares like with like. A mesh.yaml of
+    before 0.2.0 records none: this meshgen then."""
+    return f"{DISTRIBUTION}=={mesh.meshgen_version or __version__}"
+
+
 def workflow(mesh: Mesh) -> dict[str, Any]:
     steps: list[dict[str, Any]] = [
         {"uses": "actions/checkout@v4"},
         {"uses": "actions/setup-python@v5", "with": {"python-version": PYTHON_VERSION}},
-        {"name": "Install meshgen", "run": f"pip install meshgen=={__version__}"},
+        {"name": "Install meshgen", "run": f"pip install {install_requirement(mesh)}"},
         {"name": "Install the pinned helm and kubectl", "run": "meshgen tools install"},
         {"name": "Generated files match mesh.yaml", "run": "meshgen render --check"},
         {"name": "Validate every cluster's config", "run": "meshgen validate --pull"},

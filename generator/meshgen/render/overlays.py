@@ -4,6 +4,11 @@ A cluster gets two overlays: ``istio-system`` (the namespace with its network la
 remote-secret placeholders; synced before any chart) and, when it runs an east-west gateway,
 ``mesh-config`` (Istio config such as the cross-network Gateway; synced after the charts, once
 istiod's validating webhook answers).
+
+In an ambient mesh the overlays after the namespace are ``gateway-api-crds`` (the pinned
+Gateway API release, before any chart), ``east-west-gateway`` (a Gateway of class
+``istio-east-west`` that istiod deploys) and ``waypoints/<namespace>`` (Gateways of class
+``istio-waypoint``, the same in every cluster that runs the namespace).
 """
 
 from __future__ import annotations
@@ -11,9 +16,16 @@ from __future__ import annotations
 import posixpath
 from typing import TYPE_CHECKING, Any
 
+from meshgen import gateway_api
 from meshgen.render import yamltext
 from meshgen.render.files import kustomization, mesh_labels, with_header, yaml_file
-from meshgen.render.plan import ISTIO_NAMESPACE, ClusterPlan
+from meshgen.render.plan import (
+    EAST_WEST_GATEWAY,
+    GATEWAY_API_CRDS,
+    ISTIO_NAMESPACE,
+    WAYPOINTS_PREFIX,
+    ClusterPlan,
+)
 from meshgen.spec import EXTERNAL_CONTROL_PLANE, PRIMARY
 
 if TYPE_CHECKING:
@@ -36,10 +48,11 @@ def relative_to_cluster_overlay(path: str) -> str:
 
 
 def shared_files(mesh: Mesh, vendored: dict[str, str]) -> dict[str, str]:
+    sidecar_only = "components/east-west-gateway/"  # the AUTO_PASSTHROUGH cross-network Gateway
     files = {
         f"{OVERLAYS}/{path}": with_header(text)
         for path, text in vendored.items()
-        if path.endswith((".yaml", ".yml"))
+        if path.endswith((".yaml", ".yml")) and not (mesh.ambient and path.startswith(sidecar_only))
     }
     for network in mesh.networks:
         label_patch = {
@@ -123,6 +136,97 @@ def _namespace_patch(plan: ClusterPlan, mesh: Mesh) -> dict[str, Any] | None:
     return {"patch": yamltext.dump({"apiVersion": "v1", "kind": "Namespace", "metadata": metadata})}
 
 
+HBONE_LISTENER = {"name": "mesh", "port": gateway_api.HBONE_PORT, "protocol": "HBONE"}
+SERVICE_TYPE_ANNOTATION = "networking.istio.io/service-type"
+
+
+def east_west_gateway(mesh: Mesh, plan: ClusterPlan) -> dict[str, Any]:
+    """The ambient east-west gateway of a network (upstream's ``gen-eastwest-gateway.sh
+    --ambient``): istiod deploys it and routes other networks' HBONE through port 15008.
+    ``serviceType`` and ``annotations`` reach the Service istiod creates."""
+    cluster = plan.cluster
+    gateway = cluster.east_west_gateway
+    metadata: dict[str, Any] = {
+        "name": gateway_api.EAST_WEST_NAME,
+        "namespace": plan.namespace,
+        "labels": {"topology.istio.io/network": cluster.network, **_revision_label(mesh, plan)},
+    }
+    if gateway.service_type != "LoadBalancer":
+        metadata["annotations"] = {SERVICE_TYPE_ANNOTATION: gateway.service_type}
+    spec: dict[str, Any] = {"gatewayClassName": gateway_api.EAST_WEST_CLASS}
+    if gateway.annotations:
+        spec["infrastructure"] = {"annotations": dict(sorted(gateway.annotations.items()))}
+    spec["listeners"] = [
+        {
+            **HBONE_LISTENER,
+            "tls": {
+                "mode": "Terminate",
+                "options": {"gateway.istio.io/tls-terminate-mode": "ISTIO_MUTUAL"},
+            },
+        }
+    ]
+    return {
+        "apiVersion": gateway_api.API_VERSION,
+        "kind": "Gateway",
+        "metadata": metadata,
+        "spec": spec,
+    }
+
+
+def _revision_label(mesh: Mesh, plan: ClusterPlan) -> dict[str, str]:
+    revision = mesh.revision_of(plan.cluster)
+    return {"istio.io/rev": revision} if revision else {}
+
+
+def waypoint_gateways(mesh: Mesh, plan: ClusterPlan, namespace: str) -> list[dict[str, Any]]:
+    """The cluster's waypoints in ``namespace`` (what ``istioctl waypoint apply`` creates). A
+    namespace with global services gets global waypoints (``istio.io/global`` on the Service
+    istiod makes for it), or cross-cluster traffic through them would stay local."""
+    exported = any(s.namespace == namespace for s in mesh.global_services)
+    gateways = []
+    for waypoint in mesh.waypoints_in(plan.cluster):
+        if waypoint.namespace != namespace:
+            continue
+        spec: dict[str, Any] = {"gatewayClassName": gateway_api.WAYPOINT_CLASS}
+        if exported:
+            spec["infrastructure"] = {"labels": {gateway_api.GLOBAL_LABEL: "true"}}
+        spec["listeners"] = [dict(HBONE_LISTENER)]
+        labels = {gateway_api.WAYPOINT_FOR: waypoint.traffic_for, **_revision_label(mesh, plan)}
+        gateways.append(
+            {
+                "apiVersion": gateway_api.API_VERSION,
+                "kind": "Gateway",
+                "metadata": {"name": waypoint.name, "namespace": namespace, "labels": labels},
+                "spec": spec,
+            }
+        )
+    return gateways
+
+
+def _ambient_files(mesh: Mesh, plan: ClusterPlan, labels: dict[str, str]) -> dict[str, str]:
+    files = {}
+    for component in plan.components:
+        path = component.overlay_path
+        if path is None:
+            continue
+        if component.name == GATEWAY_API_CRDS:
+            # The official release asset, fetched by kustomize when the engine builds it.
+            doc = kustomization(
+                resources=[gateway_api.release_url(mesh.gateway_api_version())], labels=labels
+            )
+        elif component.name == EAST_WEST_GATEWAY:
+            files[f"{path}/gateway.yaml"] = yaml_file(east_west_gateway(mesh, plan))
+            doc = kustomization(resources=["gateway.yaml"], labels=labels)
+        elif component.name.startswith(WAYPOINTS_PREFIX):
+            gateways = waypoint_gateways(mesh, plan, component.namespace)
+            files[f"{path}/waypoints.yaml"] = yaml_file(*gateways)
+            doc = kustomization(resources=["waypoints.yaml"], labels=labels)
+        else:
+            continue
+        files[f"{path}/kustomization.yaml"] = yaml_file(doc)
+    return files
+
+
 def cluster_files(mesh: Mesh, plan: ClusterPlan, provider: SecretProvider) -> dict[str, str]:
     files = {}
     cluster = plan.cluster
@@ -151,4 +255,6 @@ def cluster_files(mesh: Mesh, plan: ClusterPlan, provider: SecretProvider) -> di
             resources.append(EXPOSE_ISTIOD)
         doc = kustomization(resources=resources, components=components, labels=labels)
         files[f"{mesh_config.overlay_path}/kustomization.yaml"] = yaml_file(doc)
+    if mesh.ambient:
+        files.update(_ambient_files(mesh, plan, labels))
     return files

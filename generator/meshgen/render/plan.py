@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from meshgen.library import ChartProfile
@@ -16,6 +17,25 @@ from meshgen.spec import (
 ISTIO_NAMESPACE = ISTIO_SYSTEM
 NAMESPACE_WAVE = 0
 MESH_CONFIG_WAVE = 4  # after the gateway (3): Istio config needs istiod's webhook answering
+TRAFFIC_WAVE = 5  # traffic policies last: their routes may cross the east-west gateway
+TRAFFIC_PREFIX = "traffic-"
+
+# An ambient mesh's order (upstream's ambient install order, with the Gateway API CRDs before
+# anything that uses them): namespace and secrets, CRDs, base, istiod, cni, ztunnel, the
+# east-west gateway (a Gateway istiod deploys), then mesh config and waypoints.
+GATEWAY_API_CRDS = "gateway-api-crds"
+EAST_WEST_GATEWAY = "east-west-gateway"
+WAYPOINTS_PREFIX = "waypoints-"
+AMBIENT_CHARTS = ("base", "istiod", "cni", "ztunnel")
+AMBIENT_WAVES = {
+    GATEWAY_API_CRDS: 1,
+    "base": 2,
+    "istiod": 3,
+    "cni": 4,
+    "ztunnel": 5,
+    EAST_WEST_GATEWAY: 6,
+    "mesh-config": 7,
+}
 
 
 @dataclass(frozen=True)
@@ -23,7 +43,8 @@ class Component:
     """One thing a cluster syncs: a Helm release of an upstream chart or a kustomize overlay.
 
     ``name`` is unique within the cluster (it names the Argo CD Application and the file);
-    ``sync_wave`` orders components: namespace and secrets, base, istiod, gateway, mesh config.
+    ``sync_wave`` orders components: namespace and secrets, base, istiod, gateway, mesh config,
+    traffic.
     """
 
     name: str
@@ -59,8 +80,11 @@ def charts_of(mesh: Mesh, cluster: Cluster) -> list[str]:
 
     An external control-plane cluster runs only istiod (for its config cluster, none before it
     has one); every other cluster gets ``base`` and ``istiod`` (with ``profile: remote`` on a
-    remote) and, when enabled, the east-west ``gateway``.
+    remote) and, when enabled, the east-west ``gateway``. An ambient cluster installs
+    ``base``, ``istiod``, ``cni`` and ``ztunnel``; its east-west gateway is a Gateway, not a chart.
     """
+    if mesh.ambient:
+        return list(AMBIENT_CHARTS)  # every ambient cluster is a primary
     if cluster.role == EXTERNAL_CONTROL_PLANE:
         return ["istiod"] if mesh.remotes_of(cluster.name) else []
     charts = ["base", "istiod"]
@@ -78,7 +102,68 @@ def system_namespace(mesh: Mesh, cluster: Cluster) -> str:
     return ISTIO_NAMESPACE
 
 
-def plan_cluster(mesh: Mesh, cluster: Cluster, profiles: dict[str, ChartProfile]) -> ClusterPlan:
+def _chart(folder: str, namespace: str, profile: ChartProfile, wave: int) -> Component:
+    """The Helm release of one upstream chart, with its values file in the cluster's folder."""
+    return Component(
+        name=profile.release,
+        sync_wave=wave,
+        namespace=namespace,
+        chart=profile,
+        values_path=f"{folder}/values/{profile.chart}.yaml",
+    )
+
+
+def waypoints_component(namespace: str) -> str:
+    return f"{WAYPOINTS_PREFIX}{namespace}"
+
+
+def _ambient_components(
+    mesh: Mesh, cluster: Cluster, profiles: dict[str, ChartProfile], namespace: str
+) -> list[Component]:
+    """Everything after the namespace overlay in an ambient cluster, in install order."""
+    folder = cluster_folder(cluster.name)
+    components = []
+    if mesh.gateway_api.install:
+        components.append(
+            Component(
+                name=GATEWAY_API_CRDS,
+                sync_wave=AMBIENT_WAVES[GATEWAY_API_CRDS],
+                namespace=namespace,
+                overlay_path=f"{folder}/{GATEWAY_API_CRDS}",
+            )
+        )
+    for chart in charts_of(mesh, cluster):
+        components.append(_chart(folder, namespace, profiles[chart], AMBIENT_WAVES[chart]))
+    if cluster.east_west_gateway.enabled:
+        components.append(
+            Component(
+                name=EAST_WEST_GATEWAY,
+                sync_wave=AMBIENT_WAVES[EAST_WEST_GATEWAY],
+                namespace=namespace,
+                overlay_path=f"{folder}/{EAST_WEST_GATEWAY}",
+            )
+        )
+    for waypoint_namespace in sorted({w.namespace for w in mesh.waypoints_in(cluster)}):
+        # One per namespace: an Application (or Kustomization) syncs into one namespace.
+        components.append(
+            Component(
+                name=waypoints_component(waypoint_namespace),
+                sync_wave=AMBIENT_WAVES["mesh-config"],
+                namespace=waypoint_namespace,
+                overlay_path=f"{folder}/waypoints/{waypoint_namespace}",
+            )
+        )
+    return components
+
+
+def plan_cluster(
+    mesh: Mesh,
+    cluster: Cluster,
+    profiles: dict[str, ChartProfile],
+    traffic_namespaces: Sequence[str] = (),
+) -> ClusterPlan:
+    """``traffic_namespaces``: the namespaces of the cluster's traffic overlays, each synced as
+    its own component (one destination namespace each, created when missing)."""
     folder = cluster_folder(cluster.name)
     namespace = system_namespace(mesh, cluster)
     components = [
@@ -89,24 +174,30 @@ def plan_cluster(mesh: Mesh, cluster: Cluster, profiles: dict[str, ChartProfile]
             overlay_path=f"{folder}/{namespace}",
         )
     ]
-    for chart in charts_of(mesh, cluster):
-        profile = profiles[chart]
-        components.append(
-            Component(
-                name=profile.release,
-                sync_wave=profile.sync_wave,
-                namespace=namespace,
-                chart=profile,
-                values_path=f"{folder}/values/{chart}.yaml",
+    traffic_wave = TRAFFIC_WAVE
+    if mesh.ambient:
+        components += _ambient_components(mesh, cluster, profiles, namespace)
+        traffic_wave = AMBIENT_WAVES["mesh-config"] + 1  # after the waypoints that apply it
+    else:
+        for chart in charts_of(mesh, cluster):
+            profile = profiles[chart]
+            components.append(_chart(folder, namespace, profile, profile.sync_wave))
+        if cluster.east_west_gateway.enabled:
+            components.append(
+                Component(
+                    name="mesh-config",
+                    sync_wave=MESH_CONFIG_WAVE,
+                    namespace=namespace,
+                    overlay_path=f"{folder}/mesh-config",
+                )
             )
-        )
-    if cluster.east_west_gateway.enabled:
+    for service_namespace in traffic_namespaces:
         components.append(
             Component(
-                name="mesh-config",
-                sync_wave=MESH_CONFIG_WAVE,
-                namespace=namespace,
-                overlay_path=f"{folder}/mesh-config",
+                name=f"{TRAFFIC_PREFIX}{service_namespace}",
+                sync_wave=traffic_wave,
+                namespace=service_namespace,
+                overlay_path=f"{folder}/traffic/{service_namespace}",
             )
         )
     return ClusterPlan(
@@ -114,9 +205,17 @@ def plan_cluster(mesh: Mesh, cluster: Cluster, profiles: dict[str, ChartProfile]
     )
 
 
-def plan_mesh(mesh: Mesh, profiles: dict[str, ChartProfile]) -> list[ClusterPlan]:
-    """One plan per cluster, sorted by cluster name (file order carries no meaning here)."""
+def plan_mesh(
+    mesh: Mesh,
+    profiles: dict[str, ChartProfile],
+    traffic_namespaces: Mapping[str, Sequence[str]] | None = None,
+) -> list[ClusterPlan]:
+    """One plan per cluster, sorted by cluster name (file order carries no meaning here).
+
+    ``traffic_namespaces``: per cluster, the namespaces of its traffic overlays
+    (``render.traffic.namespaces``)."""
+    traffic = traffic_namespaces or {}
     return [
-        plan_cluster(mesh, cluster, profiles)
+        plan_cluster(mesh, cluster, profiles, traffic.get(cluster.name, ()))
         for cluster in sorted(mesh.clusters, key=lambda c: c.name)
     ]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from meshgen import __version__
+from meshgen.render.ci import install_requirement
 from meshgen.render.plan import ClusterPlan
 from meshgen.spec import Cluster, unreachable_networks
 
@@ -41,9 +43,61 @@ LAYOUT = [
 ]
 
 
-def _layout_table(engine: Engine) -> str:
+TRAFFIC_ROWS = [
+    (
+        "traffic/",
+        "one TrafficPolicy per service, edited by hand by the service's team (see `CODEOWNERS`)",
+    ),
+    (
+        "clusters/<cluster>/traffic/<namespace>/",
+        "overlay synced after the mesh config: the DestinationRules and VirtualServices "
+        "rendered from `traffic/`",
+    ),
+]
+
+
+def _traffic_namespaces(plans: list[ClusterPlan]) -> dict[str, list[str]]:
+    return {
+        plan.cluster.name: [c.namespace for c in plan.components if c.name.startswith("traffic-")]
+        for plan in plans
+        if any(c.name.startswith("traffic-") for c in plan.components)
+    }
+
+
+def traffic_section(plans: list[ClusterPlan]) -> str:
+    """Which clusters hold traffic configuration, when the repository has any."""
+    holders = _traffic_namespaces(plans)
+    if not holders:
+        return ""
+    rows = "".join(
+        f"| `{cluster}` | {', '.join(f'`{n}`' for n in namespaces)} |\n"
+        for cluster, namespaces in holders.items()
+    )
+    return f"""## Traffic between clusters
+
+Each file under `traffic/` is a TrafficPolicy for one service: where its clients' traffic goes
+(weights per cluster and version, locality failover or distribution, retries, timeouts).
+`meshgen render` writes its DestinationRule and VirtualService into the configuration of
+every client cluster's control plane (a remote's primary, never the remote), and the subsets
+into the clusters whose east-west gateways the traffic crosses:
+
+| cluster | namespaces |
+| --- | --- |
+{rows}
+"""
+
+
+def _layout_table(engine: Engine, with_traffic: bool = False) -> str:
     """The common rows with the engine's rows before ``overlays/``."""
     rows = [*LAYOUT[:-2], *engine.layout_rows(), *LAYOUT[-2:]]
+    if with_traffic:
+        edited = {
+            "mesh.yaml": "the mesh: networks, clusters, versions (edited by hand, like `traffic/`)",
+            "clusters/<cluster>/mesh-config/": "overlay synced after the charts: Istio config "
+            "such as the cross-network Gateway",
+        }
+        rows = [(path, edited.get(path, text)) for path, text in rows]
+        rows[1:1] = TRAFFIC_ROWS
     return "| path | what it holds |\n| --- | --- |\n" + "".join(
         f"| `{path}` | {text} |\n" for path, text in rows
     )
@@ -112,13 +166,21 @@ def control_plane_section(mesh: Mesh) -> str:
 
 def network_reachability(mesh: Mesh) -> list[str]:
     """Warnings for networks that other networks cannot reach, by the choice in mesh.yaml
-    (``eastWestGateway.enabled: false`` on each of their clusters; leaving it out is an error)."""
-    return [
-        f"network {network} has no east-west gateway: its services cannot be reached from "
-        "the other networks (one-way on purpose; set eastWestGateway.enabled: true on one of "
-        "its clusters to change that)"
-        for network in unreachable_networks(mesh)
-    ]
+    (``eastWestGateway.enabled: false`` on each of their clusters; leaving it out is an error).
+
+    Shown by ``render`` (and ``--check``), ``validate``, the commands that change the mesh,
+    and the generated README."""
+    warnings = []
+    for network, members in unreachable_networks(mesh).items():
+        names = ", ".join(c.name for c in members)
+        candidate = next((c for c in members if c.role == "primary"), members[0]).name
+        warnings.append(
+            f"network {network} has no east-west gateway: the other networks cannot reach "
+            f"the services of its clusters ({names}); give it one with `meshgen set-cluster "
+            f"{candidate} --east-west-gateway`, or keep it so if only its own network is to "
+            "reach them"
+        )
+    return warnings
 
 
 def injection_section(mesh: Mesh) -> str:
@@ -145,6 +207,68 @@ sidecar, or one from another revision.
 | label | clusters |
 | --- | --- |
 {rows}
+"""
+
+
+def _cross_network_paragraph(mesh: Mesh, engine: Engine) -> str:
+    if mesh.ambient:
+        return f"""Ambient workloads reach services on another network through that network's
+east-west gateway: a Gateway of class `istio-east-west` that istiod deploys, taking HBONE
+(mTLS) on port 15008; only services labelled `istio.io/global=true` are reached across
+clusters (see Ambient workloads). Each gateway must be reachable from the other networks; a
+`LoadBalancer` gateway stays *Progressing* in {engine.display_name} until it has an address:
+on clusters without a load-balancer controller, set `eastWestGateway.serviceType: NodePort`.
+"""
+    return f"""Pods reach services on another network through that network's east-west gateway (the
+`cross-network-gateway` Gateway, port 15443, `AUTO_PASSTHROUGH`). Clusters on the same network
+reach each other's pods directly. Each gateway must be reachable from the other networks; a
+`LoadBalancer` gateway stays *Progressing* in {engine.display_name} until it has an address,
+which holds back the cluster's mesh config (last step): on clusters without a load-balancer
+controller, set `eastWestGateway.serviceType: NodePort`.
+"""
+
+
+def ambient_section(mesh: Mesh) -> str:
+    """What people do in the clusters of an ambient mesh: namespaces join with a label, the
+    exported services carry the global label, workloads opt into their waypoints."""
+    services = "".join(
+        f"| `{s.namespace}` | `{s.name}` | `kubectl label service {s.name} -n {s.namespace} "
+        "istio.io/global=true` |\n"
+        for s in sorted(mesh.global_services, key=lambda s: (s.namespace, s.name))
+    )
+    exported = (
+        "| namespace | service | in every cluster that runs it |\n| --- | --- | --- |\n" + services
+        if services
+        else "No service is exported yet (`globalServices:` in `mesh.yaml` lists them).\n"
+    )
+    waypoints = "".join(
+        f"| `{w.namespace}` | `{w.name}` | {w.traffic_for} | "
+        f"{', '.join(f'`{c}`' for c in w.clusters) or 'every cluster'} |\n"
+        for w in sorted(mesh.waypoints, key=lambda w: (w.namespace, w.name))
+    )
+    waypoint_table = (
+        "| namespace | waypoint | for | clusters |\n| --- | --- | --- | --- |\n" + waypoints
+        if waypoints
+        else "No waypoints yet (`waypoints:` in `mesh.yaml`).\n"
+    )
+    return f"""## Ambient workloads
+
+The mesh runs Istio's ambient data plane: no sidecars; istio-cni and ztunnel on every node
+carry pods' traffic (mTLS, L4), and waypoints add L7 where a namespace asks for one. A
+namespace joins the mesh with `kubectl label namespace <ns> istio.io/dataplane-mode=ambient`.
+
+Services are local to their cluster unless labelled `istio.io/global=true`: every cluster's
+istiod selects that label (`meshConfig.serviceScopeConfigs`, the same everywhere, as upstream
+requires). meshgen does not own your Services, so set the label on each one `mesh.yaml`
+exports, in every cluster that runs it:
+
+{exported}
+Waypoints are rendered in every cluster that runs their namespace, under the same name (as
+upstream requires); workloads use them with `kubectl label namespace <ns>
+istio.io/use-waypoint=<waypoint>`. A namespace with exported services gets global waypoints,
+and a global waypoint makes every service behind it global too.
+
+{waypoint_table}
 """
 
 
@@ -191,7 +315,11 @@ def render(mesh: Mesh, plans: list[ClusterPlan], provider: SecretProvider, engin
 This repository is the desired state of a multi-cluster Istio mesh (Istio {mesh.istio_version},
 trust domain `{mesh.trust_domain}`), synced by {engine.display_name} from `{mesh.repo_url}`
 (revision `{mesh.revision}`). **Edit only `mesh.yaml`**; everything else is generated by
-meshgen and says so in its first line.
+meshgen and says so in its first line. The charts come from `{mesh.chart_repository}` and the
+images from `{mesh.hub}` (`istio.chartRepository` and `istio.hub` in `mesh.yaml`: point them at
+a mirror there). It was rendered by meshgen {mesh.meshgen_version or __version__}
+(`meshgenVersion` in `mesh.yaml`), which CI installs too: `pip install {install_requirement(mesh)}`
+(or `pipx install {install_requirement(mesh)}`).
 
 ## Clusters
 
@@ -202,17 +330,12 @@ meshgen and says so in its first line.
 | --- | --- | --- |
 {_network_rows(mesh)}
 {warnings}
-Pods reach services on another network through that network's east-west gateway (the
-`cross-network-gateway` Gateway, port 15443, `AUTO_PASSTHROUGH`). Clusters on the same network
-reach each other's pods directly. Each gateway must be reachable from the other networks; a
-`LoadBalancer` gateway stays *Progressing* in {engine.display_name} until it has an address,
-which holds back the cluster's mesh config (last step): on clusters without a load-balancer
-controller, set `eastWestGateway.serviceType: NodePort`.
-
+{_cross_network_paragraph(mesh, engine)}
 {control_plane_section(mesh)}## Layout
 
-{_layout_table(engine)}
-{injection_section(mesh)}{engine.readme_section(mesh, plans)}
+{_layout_table(engine, bool(_traffic_namespaces(plans)))}
+{ambient_section(mesh) if mesh.ambient else injection_section(mesh)}\
+{traffic_section(plans)}{engine.readme_section(mesh, plans)}
 ## Add a cluster
 
 ```sh
@@ -234,6 +357,15 @@ remote-secret placeholder in every other cluster, and commits on the branch
 `meshgen/remove-cluster-<name>` (a control plane with remotes is refused; `--force` removes
 its remotes too). {engine.after_removal()}; and, as the command lists,
 {_secret_cleanup(mesh)}.
+
+## Change a cluster
+
+```sh
+meshgen set-cluster <name> --east-west-gateway --push    # or --api-server, --region, ...
+```
+
+This changes the cluster's entry in `mesh.yaml`, renders, and commits on the branch
+`meshgen/set-cluster-<name>` with a summary of what the change does to the mesh.
 
 ## Change anything else
 
@@ -267,7 +399,8 @@ material was issued and when it expires. Keep the root key offline.
 
 ### Rotation
 
-Rotate an intermediate CA well before it expires (`meshgen validate` warns 30 days ahead):
+Rotate an intermediate CA well before it expires (`meshgen validate`, in CI too, warns 30
+days ahead from the expiry `mesh.yaml` records, or from the bundles given with `--ca DIR`):
 
 1. `meshgen ca issue <cluster> --ca ~/mesh-ca --out ~/mesh-ca/<cluster>-<date>`: a new
    intermediate under the same root, so other clusters keep trusting it.

@@ -7,7 +7,7 @@ comment up to date (edited on each push instead of adding a new one).
 
 from __future__ import annotations
 
-from meshgen import __version__
+from meshgen.render.ci import install_requirement
 from meshgen.render.files import GENERATED_MARK, YAML_HEADER
 from meshgen.render.yamltext import scalar
 from meshgen.spec import Mesh
@@ -25,9 +25,9 @@ to the mesh and to each cluster. -->
 
 ## Checklist
 
-- [ ] Only `mesh.yaml` was edited by hand; `meshgen render --check` passes.
+- [ ] Only `mesh.yaml` and `traffic/` were edited by hand; `meshgen render --check` passes.
 - [ ] Every new cluster is registered with Argo CD under its mesh name.
-- [ ] Remote secrets for new clusters are in the secret store (see README.md).
+- [ ] Remote secrets for new clusters are in the secret store (see {mesh.readme}).
 - [ ] For a removed cluster: the clean-up outside Git listed by `meshgen remove-cluster` is
       planned for after the merge.
 """
@@ -56,7 +56,7 @@ jobs:
           python-version: "3.12"
       - name: Install meshgen and its pinned helm and kubectl
         run: |
-          pip install "meshgen=={__version__}"
+          pip install "{install_requirement(mesh)}"
           meshgen tools install
       - name: Describe the change
         env:

@@ -2,6 +2,16 @@
 
 Fixed values come from ``charts/<chart>/meshgen.yaml``; the keys that make a cluster part of the
 mesh are computed here from ``mesh.yaml`` (Istio 1.30 key paths, no ``pilot.*``).
+
+Images: the istiod chart is the one that pulls Istio images (istiod itself through ``hub``, and
+every proxy it injects, the east-west gateway's included, through ``global.hub``); both are set
+from ``istio.hub`` so no cluster depends on a chart's built-in registry. The base chart runs no
+pods, and the gateway chart's image is ``auto``, filled in by the injector from istiod's
+``global.hub``: neither reads a hub.
+
+Ambient meshes add the ``cni`` and ``ztunnel`` charts, which pull their own images (``hub``),
+and run istiod with the ambient profile, multi-network on, and one service-scope selector that
+is the same in every cluster (upstream reads only the local cluster's).
 """
 
 from __future__ import annotations
@@ -9,6 +19,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from meshgen import gateway_api
 from meshgen.render.files import yaml_file
 from meshgen.render.plan import ClusterPlan
 from meshgen.spec import EXTERNAL_CONTROL_PLANE, EXTERNAL_ISTIOD_NAMESPACE, REMOTE, Cluster, Mesh
@@ -25,11 +36,30 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return merged
 
 
+# Services labelled istio.io/global=true are reachable from every cluster (the selector the
+# ambient profile carries, written out so every cluster's values say it the same way).
+SERVICE_SCOPE_CONFIGS = [
+    {
+        "servicesSelector": {
+            "matchExpressions": [
+                {"key": gateway_api.GLOBAL_LABEL, "operator": "In", "values": ["true"]}
+            ]
+        },
+        "scope": "GLOBAL",
+    }
+]
+# istiod env of an ambient mesh: network-aware ambient (registers the istio-east-west class),
+# and peer metadata in HBONE baggage, so metrics across networks name both sides (1.29+).
+AMBIENT_ISTIOD_ENV = {"AMBIENT_ENABLE_MULTI_NETWORK": "true", "AMBIENT_ENABLE_BAGGAGE": "true"}
+
+
 def _mesh_config(mesh: Mesh) -> dict[str, Any]:
     mesh_config: dict[str, Any] = {"trustDomain": mesh.trust_domain}
     if mesh.trust_domain_aliases:
         mesh_config["trustDomainAliases"] = list(mesh.trust_domain_aliases)
-    if mesh.dns_capture:
+    if mesh.ambient:
+        mesh_config["serviceScopeConfigs"] = copy.deepcopy(SERVICE_SCOPE_CONFIGS)
+    elif mesh.dns_capture:  # ambient pods' DNS is captured by istio-cni and ztunnel instead
         mesh_config["defaultConfig"] = {"proxyMetadata": {"ISTIO_META_DNS_CAPTURE": "true"}}
     return mesh_config
 
@@ -116,7 +146,20 @@ def external_istiod_values(mesh: Mesh, cluster: Cluster, config: Cluster) -> dic
     }
 
 
+def image_values(mesh: Mesh) -> dict[str, Any]:
+    """Where istiod and the proxies it injects pull their images from."""
+    return {"hub": mesh.hub, "global": {"hub": mesh.hub}}
+
+
 def istiod_values(mesh: Mesh, cluster: Cluster) -> dict[str, Any]:
+    values = _istiod_role_values(mesh, cluster)
+    if mesh.ambient:
+        values = deep_merge({"profile": "ambient"}, values)
+        values["env"] = dict(AMBIENT_ISTIOD_ENV)
+    return deep_merge(image_values(mesh), values)
+
+
+def _istiod_role_values(mesh: Mesh, cluster: Cluster) -> dict[str, Any]:
     if cluster.role == REMOTE:
         control = mesh.control_plane_of(cluster)
         assert control is not None
@@ -157,41 +200,75 @@ def gateway_values(mesh: Mesh, cluster: Cluster) -> dict[str, Any]:
     """The east-west gateway release: ``networkGateway`` makes the chart add the network label,
     the requested-network-view env and ports 15021/15443/15012/15017 itself."""
     gateway = cluster.east_west_gateway
-    if gateway.max_replicas is None:
-        autoscaling: dict[str, Any] = {"enabled": False}
-    else:
-        autoscaling = {
+    values: dict[str, Any] = {"networkGateway": cluster.network}
+    if gateway.replicas is None:
+        # The chart's HorizontalPodAutoscaler; written out so a chart default never resizes it.
+        values["autoscaling"] = {
             "enabled": True,
-            "minReplicas": gateway.replicas,
+            "minReplicas": gateway.min_replicas,
             "maxReplicas": gateway.max_replicas,
         }
+    else:
+        values["replicaCount"] = gateway.replicas
+        values["autoscaling"] = {"enabled": False}
     service: dict[str, Any] = {"type": gateway.service_type}
     if gateway.annotations:
         service["annotations"] = dict(sorted(gateway.annotations.items()))
-    values: dict[str, Any] = {
-        "networkGateway": cluster.network,
-        "replicaCount": gateway.replicas,
-        "autoscaling": autoscaling,
-        "service": service,
-    }
+    values["service"] = service
     revision = mesh.revision_of(cluster)
     if revision:
         values["revision"] = revision
     return values
 
 
-_COMPUTED = {"base": base_values, "istiod": istiod_values, "gateway": gateway_values}
+def cni_values(mesh: Mesh, cluster: Cluster) -> dict[str, Any]:
+    """istio-cni of an ambient cluster (``profile: ambient`` is fixed): its image, and whether
+    it captures ambient pods' DNS (``istio.dnsCapture``, sidecars' DNS proxy in sidecar mode)."""
+    values: dict[str, Any] = {"hub": mesh.hub, "ambient": {"dnsCapture": mesh.dns_capture}}
+    revision = mesh.revision_of(cluster)
+    if revision:
+        values["revision"] = revision
+    return values
+
+
+def ztunnel_values(mesh: Mesh, cluster: Cluster) -> dict[str, Any]:
+    """ztunnel: the cluster and network it reports (the keys upstream's install sets; the
+    chart flattens ``global`` onto its own keys) and its image."""
+    values: dict[str, Any] = {
+        "hub": mesh.hub,
+        "multiCluster": {"clusterName": cluster.name},
+        "global": {"network": cluster.network},
+    }
+    revision = mesh.revision_of(cluster)
+    if revision:  # ztunnel finds istiod-<revision> for xDS and certificates
+        values["revision"] = revision
+    return values
+
+
+_COMPUTED = {
+    "base": base_values,
+    "istiod": istiod_values,
+    "gateway": gateway_values,
+    "cni": cni_values,
+    "ztunnel": ztunnel_values,
+}
 
 
 def chart_values(mesh: Mesh, cluster: Cluster, chart: str, fixed: dict[str, Any]) -> dict[str, Any]:
     return deep_merge(fixed, _COMPUTED[chart](mesh, cluster))
 
 
-def cluster_values_files(mesh: Mesh, plan: ClusterPlan) -> dict[str, str]:
+def cluster_values_files(
+    mesh: Mesh, plan: ClusterPlan, istiod_extra: dict[str, Any] | None = None
+) -> dict[str, str]:
+    """The values file of every chart the cluster installs; ``istiod_extra`` is merged into
+    istiod's (the ``serviceSettings`` of cluster-local services, from the traffic files)."""
     files = {}
     for component in plan.components:
         if component.chart is None or component.values_path is None:
             continue
         values = chart_values(mesh, plan.cluster, component.chart.chart, component.chart.values)
+        if istiod_extra and component.chart.chart == "istiod":
+            values = deep_merge(values, istiod_extra)
         files[component.values_path] = yaml_file(values)
     return files

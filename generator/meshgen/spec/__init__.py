@@ -9,8 +9,8 @@ One module per job:
 - :mod:`~meshgen.spec.migrate`: older ``apiVersion`` trees brought up to the current one;
 - :mod:`~meshgen.spec.schema`: the JSON Schema check, errors naming line and field;
 - :mod:`~meshgen.spec.invariants`: the rules the schema cannot express;
-- :mod:`~meshgen.spec.edits`: add or remove a cluster, record trust material, each undone on
-  an invalid result;
+- :mod:`~meshgen.spec.edits`: add, change or remove a cluster, record trust material, each
+  undone on an invalid result;
 - :mod:`~meshgen.spec.locations`: line numbers and field names for errors;
 - :mod:`~meshgen.spec.urls`: repository and API server URLs: accepted forms, no credentials.
 
@@ -18,15 +18,28 @@ Callers import from the package (``from meshgen import spec``; ``spec.parse(...)
 below are its public surface.
 """
 
-from meshgen.spec.edits import NewCluster, Removal, add_cluster, record_trust, remove_cluster
+from meshgen.spec.edits import (
+    ClusterSettings,
+    NewCluster,
+    Removal,
+    add_cluster,
+    gateways_to_open,
+    record_meshgen_version,
+    record_trust,
+    remove_cluster,
+    set_cluster,
+)
 from meshgen.spec.invariants import check_invariants, unreachable_networks
 from meshgen.spec.migrate import MIGRATIONS, migrate, rename_key
 from meshgen.spec.model import (
+    AMBIENT,
     API_VERSION,
     DEFAULT_ARGOCD_NAMESPACE,
     DEFAULT_CHART_REPOSITORY,
+    DEFAULT_HUB,
     DEFAULT_ISTIO_VERSION,
     DEFAULT_KUBERNETES_VERSION,
+    DEFAULT_README,
     DEFAULT_REVISION,
     DEFAULT_SOPS_SECRET,
     DEFAULT_STORE,
@@ -40,23 +53,31 @@ from meshgen.spec.model import (
     PRIMARY,
     REMOTE,
     SCHEMA_COMMENT,
+    SIDECAR,
+    WAYPOINT_FOR,
     Cluster,
     Discovery,
     EastWestGateway,
+    GatewayAPI,
+    GlobalService,
     Mesh,
     MeshDocument,
     TrustRecord,
+    Waypoint,
     build_model,
 )
 from meshgen.spec.schema import validate_schema
 from meshgen.spec.yamlio import MAX_BYTES, from_tree, parse, to_text
 
 __all__ = [
+    "AMBIENT",
     "API_VERSION",
     "DEFAULT_ARGOCD_NAMESPACE",
     "DEFAULT_CHART_REPOSITORY",
+    "DEFAULT_HUB",
     "DEFAULT_ISTIO_VERSION",
     "DEFAULT_KUBERNETES_VERSION",
+    "DEFAULT_README",
     "DEFAULT_REVISION",
     "DEFAULT_SOPS_SECRET",
     "DEFAULT_STORE",
@@ -72,23 +93,32 @@ __all__ = [
     "PRIMARY",
     "REMOTE",
     "SCHEMA_COMMENT",
+    "SIDECAR",
+    "WAYPOINT_FOR",
     "Cluster",
+    "ClusterSettings",
     "Discovery",
     "EastWestGateway",
+    "GatewayAPI",
+    "GlobalService",
     "Mesh",
     "MeshDocument",
     "NewCluster",
     "Removal",
     "TrustRecord",
+    "Waypoint",
     "add_cluster",
     "build_model",
     "check_invariants",
     "from_tree",
+    "gateways_to_open",
     "migrate",
     "parse",
+    "record_meshgen_version",
     "record_trust",
     "remove_cluster",
     "rename_key",
+    "set_cluster",
     "to_text",
     "unreachable_networks",
     "validate_schema",

@@ -12,7 +12,15 @@ from typing import Any
 
 from meshgen.errors import MeshgenError, SpecError
 from meshgen.spec.locations import line_of
-from meshgen.spec.model import EXTERNAL_CONTROL_PLANE, PRIMARY, REMOTE, Cluster, MeshDocument
+from meshgen.spec.model import (
+    EXTERNAL_CONTROL_PLANE,
+    EXTERNAL_ISTIOD_NAMESPACE,
+    PRIMARY,
+    REMOTE,
+    Cluster,
+    Mesh,
+    MeshDocument,
+)
 from meshgen.spec.yamlio import from_tree
 
 
@@ -141,12 +149,83 @@ def _set_discovery_address(document: MeshDocument, request: NewCluster) -> Calla
     return undo
 
 
+def gateways_to_open(mesh: Mesh) -> list[str]:
+    """The clusters that get an east-west gateway when a one-network mesh gains a second
+    network: every primary of a network that has no gateway yet.
+
+    Until then no cluster needs a gateway, so the first clusters were added without one; left
+    so, the first network would be unreachable from the second. One gateway per network is
+    enough for reachability (it forwards to every cluster of its flat network), but each
+    primary gets its own, as clusters added later on a network of a multi-network mesh do: a
+    network then stays reachable while one of its clusters is down. Remotes rely on their
+    primary's gateway, and the clusters of an external control plane run none.
+    """
+    reachable: dict[str, bool] = {}
+    for cluster in mesh.clusters:
+        if cluster.role != EXTERNAL_CONTROL_PLANE:
+            enabled = cluster.east_west_gateway.enabled
+            reachable[cluster.network] = reachable.get(cluster.network, False) or enabled
+    return [
+        c.name for c in mesh.clusters if c.role == PRIMARY and not reachable.get(c.network, True)
+    ]
+
+
+def _set_gateway(entry: Any, enabled: bool) -> Callable[[], None]:
+    """Set ``eastWestGateway.enabled`` of a cluster entry; return a function that undoes it."""
+    from ruamel.yaml.comments import CommentedMap
+
+    gateway = entry.get("eastWestGateway")
+    if gateway is None:
+        return _insert_after(
+            entry, ("role", "network"), "eastWestGateway", CommentedMap([("enabled", enabled)])
+        )
+    had, previous = "enabled" in gateway, gateway.get("enabled")
+    if had:
+        gateway["enabled"] = enabled
+    else:
+        gateway.insert(0, "enabled", enabled)
+
+    def undo() -> None:
+        if had:
+            gateway["enabled"] = previous
+        else:
+            del gateway["enabled"]
+
+    return undo
+
+
+def _insert_after(entry: Any, anchors: tuple[str, ...], key: str, value: Any) -> Callable[[], None]:
+    """Insert ``key`` after the first of ``anchors`` the mapping has (at its end when none);
+    return a function that removes it again."""
+    keys = list(entry)
+    anchor = next((keys.index(a) for a in anchors if a in entry), len(keys) - 1)
+    if anchor + 1 >= len(keys):
+        return _set_at_end(entry, key, value)
+    entry.insert(anchor + 1, key, value)
+
+    def undo() -> None:
+        del entry[key]
+
+    return undo
+
+
+def _open_networks(document: MeshDocument, names: list[str]) -> list[Callable[[], None]]:
+    """Turn the east-west gateway on for the named clusters; return the undo steps."""
+    entries = {entry.get("name"): entry for entry in document.tree.get("clusters") or []}
+    return [_set_gateway(entries[name], True) for name in names]
+
+
 def add_cluster(document: MeshDocument, request: NewCluster) -> tuple[MeshDocument, bool]:
     """The document with the cluster appended (and its network declared when new).
 
     Returns the new document and whether the east-west gateway was turned on. The default is
     on when the mesh has, or gets, more than one network; it is always written explicitly, so
     a cluster's gateway never flips later when another network joins.
+
+    When the cluster brings a second network to a mesh of one, the primaries of the first
+    network get a gateway in the same change (see :func:`gateways_to_open`), unless
+    ``request.east_west_gateway`` is False: then no gateway is added anywhere, and both
+    networks reach only themselves.
 
     The round-trip tree is edited in place (copying it costs more than parsing the file again)
     and shared with the returned document; when the result is invalid, the edit is undone and
@@ -168,10 +247,16 @@ def add_cluster(document: MeshDocument, request: NewCluster) -> tuple[MeshDocume
         entry = CommentedMap()
         entry["name"] = _quoted(request.network)
         undo.append(_append_before_trailing_comments(networks, entry))
-    in_use = {c.network for c in document.mesh.clusters if c.role != EXTERNAL_CONTROL_PLANE} | {
-        request.network
-    }
+    in_use_before = {c.network for c in document.mesh.clusters if c.role != EXTERNAL_CONTROL_PLANE}
+    in_use = in_use_before | {request.network}
     external = {c.name for c in document.mesh.clusters if c.role == EXTERNAL_CONTROL_PLANE}
+    if (
+        request.east_west_gateway is not False
+        and request.role != EXTERNAL_CONTROL_PLANE
+        and len(in_use_before) == 1
+        and len(in_use) == 2
+    ):
+        undo += _open_networks(document, gateways_to_open(document.mesh))
     enabled = request.east_west_gateway
     if enabled is None:
         enabled = (
@@ -210,17 +295,30 @@ def add_cluster(document: MeshDocument, request: NewCluster) -> tuple[MeshDocume
         raise
 
 
-def _set_at_end(mapping: Any, key: str, value: Any) -> None:
-    """Set ``mapping[key]``; a new key goes last, before comments that belong to what follows."""
+def _set_at_end(mapping: Any, key: str, value: Any) -> Callable[[], None]:
+    """Set ``mapping[key]``; a new key goes last, before comments that belong to what follows.
+
+    Returns a function that removes a new key again, comments included (for a key that was
+    there, the caller keeps what it needs)."""
     if key in mapping:
         mapping[key] = value
-        return
+        return lambda: None
+    previous = _last_scalar_slot(mapping)
     token = _pop_trailing_comment(mapping)
     mapping[key] = value
     slot = _last_scalar_slot(mapping)
     if token is not None and slot is not None:
         container, last, position = slot
         container.ca.items.setdefault(last, [None, None, None, None])[position] = token
+
+    def undo() -> None:
+        del mapping[key]
+        if token is not None and previous is not None:  # the comments after go back
+            container, last, position = previous
+            kept = container.ca.items[last][position]
+            kept.value = kept.value + token.value[1:]
+
+    return undo
 
 
 def record_trust(
@@ -380,3 +478,161 @@ def remove_cluster(
         for step in reversed(undo):
             step()
         raise
+
+
+# The keys of a cluster entry in the order ``new-cluster`` writes them; a key that
+# ``set-cluster`` adds goes after the ones before it here.
+CLUSTER_KEY_ORDER = (
+    "name",
+    "network",
+    "role",
+    "controlPlane",
+    "revision",
+    "eastWestGateway",
+    "apiServer",
+    "podCIDRs",
+    "serviceCIDRs",
+    "region",
+    "zone",
+)
+# What ``set-cluster --unset`` can remove, by the name used on the command line.
+UNSETTABLE = {
+    "api-server": "apiServer",
+    "pod-cidrs": "podCIDRs",
+    "service-cidrs": "serviceCIDRs",
+    "region": "region",
+    "zone": "zone",
+}
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """What ``meshgen set-cluster`` changes on an existing cluster; None leaves a setting."""
+
+    name: str
+    east_west_gateway: bool | None = None
+    api_server: str | None = None
+    pod_cidrs: tuple[str, ...] | None = None
+    service_cidrs: tuple[str, ...] | None = None
+    region: str | None = None
+    zone: str | None = None
+    role: str | None = None
+    unset: tuple[str, ...] = ()  # keys of UNSETTABLE
+
+    def keys(self) -> list[str]:
+        """The mesh.yaml keys of the cluster entry this change sets or removes."""
+        given = {
+            "eastWestGateway": self.east_west_gateway,
+            "apiServer": self.api_server,
+            "podCIDRs": self.pod_cidrs,
+            "serviceCIDRs": self.service_cidrs,
+            "region": self.region,
+            "zone": self.zone,
+            "role": self.role,
+        }
+        return [key for key, value in given.items() if value is not None] + [
+            UNSETTABLE[name] for name in self.unset
+        ]
+
+
+def _put(entry: Any, key: str, value: Any) -> Callable[[], None]:
+    """Set ``entry[key]``; a new key goes where ``new-cluster`` would have written it.
+    Returns a function that undoes it."""
+    if key in entry:
+        previous = entry[key]
+        entry[key] = value
+
+        def restore() -> None:
+            entry[key] = previous
+
+        return restore
+    before = CLUSTER_KEY_ORDER[: CLUSTER_KEY_ORDER.index(key)]
+    return _insert_after(entry, tuple(reversed(before)), key, value)
+
+
+def _refuse_role_change(cluster: Cluster, role: str, mesh: Mesh) -> None:
+    """Role changes that cannot be made in place, each with the reason and the way out."""
+    change = f"{cluster.name}: role {cluster.role} -> {role} is refused"
+    if EXTERNAL_CONTROL_PLANE in (cluster.role, role) or (
+        cluster.role == REMOTE
+        and (control := mesh.control_plane_of(cluster)) is not None
+        and control.role == EXTERNAL_CONTROL_PLANE
+    ):
+        raise MeshgenError(
+            f"{change}: an external control plane and its config cluster install istiod in "
+            f"{EXTERNAL_ISTIOD_NAMESPACE}, a different layout that cannot be switched in "
+            "place; remove the cluster (meshgen remove-cluster) and add it again in its new role"
+        )
+    if role == REMOTE:
+        raise MeshgenError(
+            f"{change}: the change would delete {cluster.name}'s own istiod while its "
+            "workloads' proxies are connected to it, and sidecar injection would fail until "
+            "another control plane takes over; move the workloads first, then remove the "
+            "cluster and add it again with `meshgen new-cluster --role remote`"
+        )
+
+
+def set_cluster(document: MeshDocument, settings: ClusterSettings) -> MeshDocument:
+    """The document with cluster ``settings.name``'s settings changed as asked.
+
+    Role changes: remote -> primary is made (the cluster starts its own istiod and stops
+    using its control plane's); primary -> remote and every change to or from an external
+    control plane are refused, with the reason (see :func:`_refuse_role_change`). Like
+    :func:`add_cluster`, the tree is edited in place and restored when the result is invalid.
+    """
+    from ruamel.yaml.comments import CommentedSeq
+
+    mesh = document.mesh
+    names = [c.name for c in mesh.clusters]
+    if settings.name not in names:
+        known = ", ".join(names) or "none"
+        raise MeshgenError(
+            f"{document.source}: cluster {settings.name!r} is not in the mesh (clusters: "
+            f"{known}); check the name, or add it with `meshgen new-cluster`"
+        )
+    cluster = mesh.cluster(settings.name)
+    entry = document.tree["clusters"][names.index(settings.name)]
+    undo: list[Callable[[], None]] = []
+    if settings.role is not None and settings.role != cluster.role:
+        _refuse_role_change(cluster, settings.role, mesh)
+        undo.append(_put(entry, "role", settings.role))
+        if "controlPlane" in entry:
+            undo.append(_pop_key(entry, "controlPlane"))
+    if settings.east_west_gateway is not None:
+        undo.append(_set_gateway(entry, settings.east_west_gateway))
+    scalars = (("apiServer", settings.api_server), ("region", settings.region))
+    for key, value in (*scalars, ("zone", settings.zone)):
+        if value is not None:
+            undo.append(_put(entry, key, _quoted(value)))
+    for key, cidrs in (("podCIDRs", settings.pod_cidrs), ("serviceCIDRs", settings.service_cidrs)):
+        if cidrs is not None:
+            undo.append(_put(entry, key, CommentedSeq(_quoted(c) for c in cidrs)))
+    for name in settings.unset:
+        if UNSETTABLE[name] in entry:
+            undo.append(_pop_key(entry, UNSETTABLE[name]))
+    try:
+        return from_tree(document.tree, document.source)
+    except MeshgenError:
+        for step in reversed(undo):
+            step()
+        raise
+
+
+def record_meshgen_version(document: MeshDocument, version: str) -> MeshDocument:
+    """``document`` with ``meshgenVersion: "<version>"``, the meshgen that renders it (a new
+    key goes after ``kind``). Edited in place, like :func:`record_trust`."""
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+
+    tree = document.tree
+    value = DoubleQuotedScalarString(version)
+    if "meshgenVersion" in tree:
+        tree["meshgenVersion"] = value
+    elif "kind" in tree:
+        # The comment lines after kind introduce the next key: they move below the new one.
+        following = tree.ca.items.pop("kind", None)
+        tree.insert(list(tree).index("kind") + 1, "meshgenVersion", value)
+        if following is not None:
+            tree.ca.items["meshgenVersion"] = following
+    else:
+        tree.insert(0, "meshgenVersion", value)
+    return from_tree(tree, document.source)

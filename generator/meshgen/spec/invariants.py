@@ -7,6 +7,7 @@ import ipaddress
 from collections.abc import Callable
 from typing import Any
 
+from meshgen import gateway_api, library
 from meshgen.errors import SpecError, excerpt
 from meshgen.spec import urls
 from meshgen.spec.locations import field_name, line_of
@@ -17,8 +18,40 @@ from meshgen.spec.model import (
     PRIMARY,
     REMOTE,
     Cluster,
+    EastWestGateway,
+    GatewayAPI,
     Mesh,
 )
+
+
+def _check_gateway_size(
+    tree: Any, path: list[Any], gateway: EastWestGateway, fail: Callable[[list[Any], str], None]
+) -> None:
+    """Either a fixed ``replicas`` or autoscaler bounds, with the minimum not above the
+    maximum (``replicas`` + ``maxReplicas`` is the earlier spelling of the bounds)."""
+    raw: Any = tree
+    for key in [*path, "eastWestGateway"]:
+        if isinstance(raw, dict):
+            raw = raw.get(key)
+        elif isinstance(raw, list) and isinstance(key, int) and key < len(raw):
+            raw = raw[key]
+        else:
+            raw = None
+    keys = set(raw) if isinstance(raw, dict) else set()
+    if "autoscaling" in keys and keys & {"replicas", "maxReplicas"}:
+        other = "replicas" if "replicas" in keys else "maxReplicas"
+        fail(
+            [*path, "eastWestGateway", other],
+            f"{other} and autoscaling both size the gateway; keep autoscaling "
+            "{minReplicas, maxReplicas}, or a fixed replicas without autoscaling",
+        )
+    if gateway.autoscaled and gateway.max_replicas < gateway.min_replicas:
+        where = "maxReplicas" if "maxReplicas" in keys else "autoscaling"
+        fail(
+            [*path, "eastWestGateway", where],
+            f"maxReplicas {gateway.max_replicas} is below the minimum {gateway.min_replicas}; "
+            "raise maxReplicas or lower the minimum",
+        )
 
 
 def check_invariants(mesh: Mesh, tree: Any = None, source: str = MESH_FILE) -> None:
@@ -59,13 +92,7 @@ def check_invariants(mesh: Mesh, tree: Any = None, source: str = MESH_FILE) -> N
                 f"network {cluster.network!r} is not declared under networks; "
                 f"add '- name: {cluster.network}' there",
             )
-        gateway = cluster.east_west_gateway
-        if gateway.max_replicas is not None and gateway.max_replicas < gateway.replicas:
-            fail(
-                [*path, "eastWestGateway", "maxReplicas"],
-                f"maxReplicas {gateway.max_replicas} is below replicas {gateway.replicas}; "
-                "raise maxReplicas or lower replicas",
-            )
+        _check_gateway_size(tree, path, cluster.east_west_gateway, fail)
         for key, cidrs in (
             ("podCIDRs", cluster.pod_cidrs),
             ("serviceCIDRs", cluster.service_cidrs),
@@ -81,6 +108,10 @@ def check_invariants(mesh: Mesh, tree: Any = None, source: str = MESH_FILE) -> N
             ["trustDomainAliases", position],
             f"{mesh.trust_domain!r} is the trust domain itself; remove it from the aliases",
         )
+    if mesh.ambient:
+        _check_ambient(mesh, tree, fail)
+    else:
+        _check_no_ambient_settings(mesh, fail)
     _check_topology(mesh, fail)
     if mesh.secrets_provider == "sealed-secrets":
         for index, cluster in enumerate(mesh.clusters):
@@ -121,6 +152,110 @@ def _check_urls(mesh: Mesh, fail: Fail) -> None:
         _, removed = urls.without_credentials(cluster.api_server)
         if removed:
             fail(path, f"holds credentials ({', '.join(removed)}); {NO_CREDENTIALS}")
+
+
+# eastWestGateway keys that size the sidecar east-west gateway's Deployment (gateway chart).
+GATEWAY_SIZING_KEYS = ("replicas", "maxReplicas", "autoscaling")
+
+
+def _raw(tree: Any, path: list[Any]) -> Any:
+    """The value at ``path`` in the round-trip tree, or None."""
+    node = tree
+    for key in path:
+        if isinstance(node, dict):
+            node = node.get(key)
+        elif isinstance(node, list) and isinstance(key, int) and key < len(node):
+            node = node[key]
+        else:
+            return None
+    return node
+
+
+def _check_ambient(mesh: Mesh, tree: Any, fail: Fail) -> None:
+    """What upstream's ambient mode cannot do, and settings that only mean something to
+    sidecars (each refused with the limitation named)."""
+    for index, cluster in enumerate(mesh.clusters):
+        path: list[Any] = ["clusters", index]
+        if cluster.role == REMOTE:
+            fail(
+                [*path, "role"],
+                f"{cluster.name} is a remote of {cluster.control_plane} (primary-remote), which "
+                "Istio's ambient mode does not support: ambient multicluster runs only "
+                "multi-primary; make it a primary (role: primary, no controlPlane) or keep "
+                "dataplane: sidecar",
+            )
+        if cluster.role == EXTERNAL_CONTROL_PLANE:
+            fail(
+                [*path, "role"],
+                f"{cluster.name} is an external control plane, which Istio's ambient mode "
+                "does not support (ambient multicluster runs only multi-primary); make every "
+                "cluster a primary or keep dataplane: sidecar",
+            )
+        raw = _raw(tree, [*path, "eastWestGateway"])
+        for key in GATEWAY_SIZING_KEYS:
+            if isinstance(raw, dict) and key in raw:
+                fail(
+                    [*path, "eastWestGateway", key],
+                    f"{key} sizes the sidecar east-west gateway (the gateway chart); in ambient "
+                    "mode istiod deploys the east-west gateway from its Gateway API Gateway and "
+                    f"meshgen does not size it; remove eastWestGateway.{key}",
+                )
+    wanted = library.istio_releases().gateway_api_for(mesh.istio_version)
+    if mesh.gateway_api.version and gateway_api.older(mesh.gateway_api.version, wanted):
+        fail(
+            ["gatewayAPI", "version"],
+            f"Gateway API {mesh.gateway_api.version} is older than {wanted}, which Istio "
+            f"{mesh.istio_version} is built against (istiod ignores Gateway API kinds whose "
+            f"CRDs are too old); set {wanted} or newer, or leave it out",
+        )
+    cluster_names = {c.name for c in mesh.clusters}
+    seen: dict[tuple[str, str], int] = {}
+    placed: dict[str, tuple[str, ...]] = {}  # namespace -> the clusters of its first waypoint
+    for index, waypoint in enumerate(mesh.waypoints):
+        where = (waypoint.namespace, waypoint.name)
+        if where in seen:
+            fail(
+                ["waypoints", index, "name"],
+                f"waypoint {waypoint.name} in {waypoint.namespace} is listed twice; remove one",
+            )
+        seen[where] = index
+        clusters = placed.setdefault(waypoint.namespace, waypoint.clusters)
+        if sorted(clusters) != sorted(waypoint.clusters):
+            fail(
+                ["waypoints", index, "clusters"],
+                f"waypoints of namespace {waypoint.namespace} run in different clusters; "
+                "upstream routes across clusters by waypoint name, so every cluster that runs "
+                "the namespace needs the same waypoints: give them the same clusters",
+            )
+        for position, name in enumerate(waypoint.clusters):
+            if name not in cluster_names:
+                fail(
+                    ["waypoints", index, "clusters", position],
+                    f"{name!r} is not a cluster of this mesh; list clusters from clusters:",
+                )
+    exported: set[tuple[str, str]] = set()
+    for index, service in enumerate(mesh.global_services):
+        if (service.namespace, service.name) in exported:
+            fail(
+                ["globalServices", index, "name"],
+                f"{service.name} in {service.namespace} is listed twice; remove one",
+            )
+        exported.add((service.namespace, service.name))
+
+
+def _check_no_ambient_settings(mesh: Mesh, fail: Fail) -> None:
+    """Settings that only mean something in ambient mode, refused in a sidecar mesh."""
+    for key, used in (
+        ("globalServices", bool(mesh.global_services)),
+        ("waypoints", bool(mesh.waypoints)),
+        ("gatewayAPI", mesh.gateway_api != GatewayAPI()),
+    ):
+        if used:
+            fail(
+                [key],
+                f"{key} is for ambient mode only (sidecar meshes export every service and have "
+                "no waypoints); set dataplane: ambient, or remove it",
+            )
 
 
 def _check_topology(mesh: Mesh, fail: Fail) -> None:

@@ -11,14 +11,22 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
+from meshgen import library
+
 MESH_FILE = "mesh.yaml"
 API_VERSION = "meshgen.io/v1alpha1"
 KIND = "Mesh"
 SCHEMA_COMMENT = "# yaml-language-server: $schema=./.meshgen/mesh.schema.json"
 
-DEFAULT_ISTIO_VERSION = "1.30.3"
-DEFAULT_CHART_REPOSITORY = "https://istio-release.storage.googleapis.com/charts"
+# Istio defaults come from the release catalogue (charts/istio-releases.yaml): the newest GA
+# release, and where Istio publishes charts and images today.
+DEFAULT_ISTIO_VERSION = library.istio_releases().newest_ga().version
+DEFAULT_CHART_REPOSITORY = library.istio_releases().helm_repository
+DEFAULT_HUB = library.istio_releases().hub
+DEFAULT_README = "README.md"
 DEFAULT_TRUST_DOMAIN = "cluster.local"
+# Inside the Kubernetes range of every catalogued Istio line (1.28: 1.29-1.34 ... 1.31:
+# 1.32-1.36), and the version of the pinned kubectl.
 DEFAULT_KUBERNETES_VERSION = "1.33"
 DEFAULT_REVISION = "main"
 DEFAULT_ARGOCD_NAMESPACE = "argocd"
@@ -27,14 +35,27 @@ DEFAULT_SOPS_SECRET = "sops-age"
 ENGINES_WITH_SOPS = ("flux",)
 
 
+# The gateway chart's own autoscaler bounds (values.yaml of charts/gateway).
+DEFAULT_MIN_REPLICAS = 1
+DEFAULT_MAX_REPLICAS = 5
+
+
 @dataclass(frozen=True)
 class EastWestGateway:
+    """The east-west gateway of a cluster. It is autoscaled between ``min_replicas`` and
+    ``max_replicas`` (the chart's default, 1 to 5) unless ``replicas`` fixes its size."""
+
     enabled: bool
     explicit: bool = True  # mesh.yaml says enabled: true/false (rather than leaving it out)
-    replicas: int = 1
-    max_replicas: int | None = None
+    replicas: int | None = None  # a fixed number of pods, autoscaler off
+    min_replicas: int = DEFAULT_MIN_REPLICAS
+    max_replicas: int = DEFAULT_MAX_REPLICAS
     service_type: str = "LoadBalancer"
     annotations: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def autoscaled(self) -> bool:
+        return self.replicas is None
 
 
 PRIMARY = "primary"
@@ -42,6 +63,42 @@ REMOTE = "remote"
 EXTERNAL_CONTROL_PLANE = "external-control-plane"
 ISTIO_SYSTEM = "istio-system"
 EXTERNAL_ISTIOD_NAMESPACE = "external-istiod"
+
+# The data plane of the whole mesh: sidecar proxies, or ambient (ztunnel on every node,
+# waypoints where L7 is needed).
+SIDECAR = "sidecar"
+AMBIENT = "ambient"
+WAYPOINT_FOR = ("service", "workload", "all")
+
+
+@dataclass(frozen=True)
+class GlobalService:
+    """A Service reachable from every cluster (ambient): labelled ``istio.io/global=true``."""
+
+    namespace: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Waypoint:
+    """A waypoint proxy (ambient): a Gateway of class ``istio-waypoint`` named ``name`` in
+    ``namespace``, for ``traffic_for`` (``istio.io/waypoint-for``), in ``clusters`` (empty:
+    every cluster of the mesh)."""
+
+    namespace: str
+    name: str = "waypoint"
+    traffic_for: str = "service"
+    clusters: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class GatewayAPI:
+    """Where an ambient mesh's Gateway API CRDs come from: meshgen installs ``version``
+    (None: the release the mesh's Istio is built against), unless ``install`` is off because
+    the clusters already have them (a managed platform, another team)."""
+
+    version: str | None = None
+    install: bool = True
 
 
 @dataclass(frozen=True)
@@ -108,6 +165,7 @@ class Mesh:
     istio_version: str
     istio_revision: str | None
     chart_repository: str
+    hub: str
     dns_capture: bool
     kubernetes_version: str
     repo_url: str
@@ -125,6 +183,32 @@ class Mesh:
     clusters: tuple[Cluster, ...]
     sops_age_recipients: tuple[str, ...] = ()
     sops_decryption_secret: str = DEFAULT_SOPS_SECRET
+    meshgen_version: str | None = None  # the meshgen that rendered the repository (None: older)
+    readme: str = DEFAULT_README  # where the generated guide goes (repository.readme)
+    dataplane: str = SIDECAR
+    global_services: tuple[GlobalService, ...] = ()
+    waypoints: tuple[Waypoint, ...] = ()
+    gateway_api: GatewayAPI = field(default_factory=GatewayAPI)
+
+    @property
+    def ambient(self) -> bool:
+        return self.dataplane == AMBIENT
+
+    def gateway_api_version(self) -> str:
+        """The Gateway API release the clusters get: mesh.yaml's, else the catalogue's for
+        the mesh's Istio version."""
+        return self.gateway_api.version or library.istio_releases().gateway_api_for(
+            self.istio_version
+        )
+
+    def waypoints_in(self, cluster: Cluster) -> tuple[Waypoint, ...]:
+        """The waypoints ``cluster`` runs, sorted by namespace and name."""
+        return tuple(
+            sorted(
+                (w for w in self.waypoints if not w.clusters or cluster.name in w.clusters),
+                key=lambda w: (w.namespace, w.name),
+            )
+        )
 
     @functools.cached_property
     def _by_name(self) -> dict[str, Cluster]:
@@ -220,16 +304,7 @@ def build_model(tree: Any) -> Mesh:
                 if discovery
                 else None,
                 revision=raw.get("revision"),
-                east_west_gateway=EastWestGateway(
-                    # Left out: off, and reported when the mesh spans several networks (a
-                    # default that followed the networks would flip when one is added).
-                    enabled=gateway.get("enabled", False),
-                    explicit="enabled" in gateway,
-                    replicas=gateway.get("replicas", 1),
-                    max_replicas=gateway.get("maxReplicas"),
-                    service_type=gateway.get("serviceType", "LoadBalancer"),
-                    annotations=dict(gateway.get("annotations", {})),
-                ),
+                east_west_gateway=_east_west_gateway(gateway),
                 api_server=raw.get("apiServer"),
                 pod_cidrs=tuple(raw.get("podCIDRs", ())),
                 service_cidrs=tuple(raw.get("serviceCIDRs", ())),
@@ -247,6 +322,7 @@ def build_model(tree: Any) -> Mesh:
         istio_version=str(istio.get("version", DEFAULT_ISTIO_VERSION)),
         istio_revision=istio.get("revision"),
         chart_repository=istio.get("chartRepository", DEFAULT_CHART_REPOSITORY),
+        hub=istio.get("hub", DEFAULT_HUB),
         dns_capture=istio.get("dnsCapture", True),
         kubernetes_version=str(data.get("kubernetesVersion", DEFAULT_KUBERNETES_VERSION)),
         repo_url=data["repository"]["url"],
@@ -264,6 +340,50 @@ def build_model(tree: Any) -> Mesh:
         clusters=tuple(clusters),
         sops_age_recipients=tuple(sops.get("ageRecipients", ())),
         sops_decryption_secret=sops.get("decryptionSecret", DEFAULT_SOPS_SECRET),
+        meshgen_version=data.get("meshgenVersion"),
+        readme=data["repository"].get("readme", DEFAULT_README),
+        dataplane=data.get("dataplane", SIDECAR),
+        global_services=tuple(
+            GlobalService(namespace=s["namespace"], name=s["name"])
+            for s in data.get("globalServices", ())
+        ),
+        waypoints=tuple(
+            Waypoint(
+                namespace=w["namespace"],
+                name=w.get("name", "waypoint"),
+                traffic_for=w.get("for", "service"),
+                clusters=tuple(w.get("clusters", ())),
+            )
+            for w in data.get("waypoints", ())
+        ),
+        gateway_api=GatewayAPI(
+            version=data.get("gatewayAPI", {}).get("version"),
+            install=data.get("gatewayAPI", {}).get("install", True),
+        ),
+    )
+
+
+def _east_west_gateway(raw: dict[str, Any]) -> EastWestGateway:
+    """``eastWestGateway`` of a cluster: ``autoscaling: {minReplicas, maxReplicas}``, a fixed
+    ``replicas``, or (the form meshgen wrote before) ``replicas`` with ``maxReplicas`` for
+    autoscaling from ``replicas`` to ``maxReplicas``. Nothing: the chart's 1 to 5."""
+    autoscaling = raw.get("autoscaling", {})
+    replicas = raw.get("replicas")
+    if "maxReplicas" in raw:  # the earlier form: replicas is the autoscaler's minimum
+        low, high, replicas = replicas or DEFAULT_MIN_REPLICAS, raw["maxReplicas"], None
+    else:
+        low = autoscaling.get("minReplicas", DEFAULT_MIN_REPLICAS)
+        high = autoscaling.get("maxReplicas", max(DEFAULT_MAX_REPLICAS, low))
+    return EastWestGateway(
+        # Left out: off, and reported when the mesh spans several networks (a default that
+        # followed the networks would flip when one is added).
+        enabled=raw.get("enabled", False),
+        explicit="enabled" in raw,
+        replicas=replicas,
+        min_replicas=low,
+        max_replicas=high,
+        service_type=raw.get("serviceType", "LoadBalancer"),
+        annotations=dict(raw.get("annotations", {})),
     )
 
 

@@ -4,6 +4,7 @@ name the line and field, and suggest the key that was probably meant."""
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Any
 
 from meshgen import library
@@ -12,12 +13,48 @@ from meshgen.spec.locations import field_name, line_of
 from meshgen.spec.model import MESH_FILE
 
 
+def _as_written(value: Any) -> str:
+    """A scalar as the file spells it (ruamel keeps ``1.30`` although the number is 1.3)."""
+    import io
+
+    from ruamel.yaml import YAML
+
+    stream = io.StringIO()
+    YAML(typ="rt").dump([value], stream)
+    return stream.getvalue().strip().removeprefix("- ")
+
+
+def _expected(schema: dict[str, Any], written: str | None = None) -> str:
+    """``; expected something like 1.30.3`` from the schema's ``examples`` (empty when there
+    are none, or ``written`` already has the right shape)."""
+    examples = schema.get("examples")
+    if not examples:
+        return ""
+    if written is not None and re.fullmatch(schema.get("pattern", ".*"), written):
+        return ""
+    from meshgen.render.yamltext import scalar
+
+    return f"; expected something like {scalar(examples[0])}"
+
+
 def _describe_schema_error(error: Any) -> str:
     validator = error.validator
     schema = error.schema
     if validator == "pattern":
         hint = schema.get("description") or f"it must match {schema['pattern']}"
-        return f"{excerpt(error.instance)} is not allowed: {hint}"
+        return f"{excerpt(error.instance)} is not allowed: {hint.rstrip('.')}{_expected(schema)}"
+    if (
+        validator == "type"
+        and schema["type"] == "string"
+        and isinstance(error.instance, (int, float))
+        and not isinstance(error.instance, bool)
+    ):
+        written = _as_written(error.instance)
+        read = f"read as {error.instance}" if written != str(error.instance) else "not text"
+        return (
+            f"{written} is a number to YAML, {read}; write it in quotes, "
+            f'"{written}"{_expected(schema, written)}'
+        )
     if validator == "maxLength":
         return f"{excerpt(error.instance)} is longer than {schema['maxLength']} characters"
     if validator == "enum":
@@ -54,19 +91,23 @@ def _is_integer(_checker: Any, instance: Any) -> bool:
     return isinstance(instance, int) and not isinstance(instance, bool)
 
 
-def _validator_class() -> Any:
+def _validator_class(schema: dict[str, Any]) -> Any:
     import jsonschema
 
-    base = jsonschema.validators.validator_for(library.mesh_schema())
+    base = jsonschema.validators.validator_for(schema)
     checker = base.TYPE_CHECKER.redefine("integer", _is_integer)
     return jsonschema.validators.extend(base, type_checker=checker)
 
 
-def validate_schema(tree: Any, source: str = MESH_FILE) -> None:
-    """Check the tree against ``schemas/mesh.schema.json``; report the first error with its line."""
+def validate_schema(
+    tree: Any, source: str = MESH_FILE, schema: dict[str, Any] | None = None
+) -> None:
+    """Check the tree against ``schemas/mesh.schema.json`` (or ``schema``, for the other inputs
+    of a mesh repository); report the first error with its line."""
     import jsonschema
 
-    validator = _validator_class()(library.mesh_schema())
+    schema = schema if schema is not None else library.mesh_schema()
+    validator = _validator_class(schema)(schema)
     errors = sorted(validator.iter_errors(tree), key=lambda e: list(map(str, e.absolute_path)))
     if not errors:
         return

@@ -75,9 +75,23 @@ def read_kubeconfig(
     ``read_file(path) -> bytes`` resolves a ``certificate-authority`` file path (kubeconfigs
     may name a file instead of embedding the data).
     """
+    return endpoint_of(parse_kubeconfig(text, source), source, context, read_file)
+
+
+def parse_kubeconfig(text: str, source: str) -> dict[str, Any]:
+    """One kubeconfig file, checked to be one (an empty file is an empty config)."""
     config = _load_yaml(text, source)
+    if config is None:
+        return {}
     if not isinstance(config, dict) or config.get("kind", "Config") != "Config":
         raise MeshgenError(f"{source}: not a kubeconfig (kind: Config); pass --kubeconfig FILE")
+    return config
+
+
+def endpoint_of(
+    config: dict[str, Any], source: str, context: str | None, read_file: Any = None
+) -> tuple[ApiEndpoint, str | None]:
+    """:func:`read_kubeconfig` of an already parsed (or merged) kubeconfig."""
     name = context or config.get("current-context")
     if not name:
         raise MeshgenError(f"{source}: no current-context; pass --context NAME")
@@ -124,18 +138,28 @@ def check_token(token: str, source: str) -> str:
     return token
 
 
-def token_expiry(token: str) -> datetime.datetime | None:
-    """When a JWT bearer token expires (its ``exp``), or None when it never does or is opaque."""
+def jwt_claims(token: str) -> dict[str, Any] | None:
+    """The claims of a JWT bearer token, or None when the token is not a JWT (opaque: a
+    webhook or cloud provider token whose lifetime only its issuer knows)."""
     parts = token.split(".")
     if len(parts) != 3:
         return None
     try:
         payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-        exp = payload.get("exp") if isinstance(payload, dict) else None
-        if isinstance(exp, (int, float)) and not isinstance(exp, bool):
+    except (ValueError, binascii.Error):
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def token_expiry(token: str) -> datetime.datetime | None:
+    """When a JWT bearer token expires (its ``exp``), or None when it never does or is opaque
+    (tell the two apart with :func:`jwt_claims`)."""
+    exp = (jwt_claims(token) or {}).get("exp")
+    if isinstance(exp, (int, float)) and not isinstance(exp, bool):
+        try:
             return datetime.datetime.fromtimestamp(exp, tz=datetime.timezone.utc)
-    except (ValueError, binascii.Error, OverflowError, OSError):
-        pass
+        except (ValueError, OverflowError, OSError):
+            return None
     return None
 
 

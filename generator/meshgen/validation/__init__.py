@@ -11,7 +11,18 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 # The check families, in the order they run and are reported.
-CHECKS = ("mesh", "drift", "kustomize", "helm-values", "schema", "gitops", "secrets", "trust")
+CHECKS = (
+    "mesh",
+    "traffic",
+    "drift",
+    "kustomize",
+    "helm-values",
+    "schema",
+    "gitops",
+    "ambient",
+    "secrets",
+    "trust",
+)
 
 ERROR = "error"
 WARNING = "warning"  # reported, does not fail the run (e.g. a CA that expires soon)

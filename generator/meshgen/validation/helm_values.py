@@ -4,8 +4,11 @@ For each release the GitOps engine will install (chart, version, value files in 
 
 - when the chart's ``values.yaml`` is available (``--charts DIR`` or the ``--pull`` cache),
   every key set must exist in the chart's defaults (Istio nests them under
-  ``_internal_defaults_do_not_set``), except the :data:`ALLOWED_UNLISTED` keys the charts read
-  without defaulting them; :data:`FREE_FORM` maps are not descended into;
+  ``_internal_defaults_do_not_set``) or be read by that chart's templates without a default
+  (:func:`chart_reads`: ``.Values.a.b`` and ``dig "a" "b" <default> .Values``, such as
+  ``global.readerServiceAccount`` from 1.31), or be one of the :data:`ALLOWED_UNLISTED` keys;
+  :data:`FREE_FORM` maps are not descended into. The chart is the one of the release's
+  version, so the keys accepted follow the version;
 - when the chart ships ``values.schema.json``, the merged values must validate against it;
 - ``helm template`` of the chart with exactly those value files, at the mesh's Kubernetes
   version, must succeed.
@@ -16,7 +19,9 @@ A release whose chart is not available is reported as unchecked.
 from __future__ import annotations
 
 import copy
+import functools
 import json
+import re
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +30,7 @@ from typing import Any
 
 from meshgen.adapters import helm
 from meshgen.errors import MeshgenError
+from meshgen.output import counted
 from meshgen.validation import UNCHECKED, Finding
 from meshgen.validation.engines import HelmRelease
 from meshgen.validation.repository import RepoView, key_line, load_documents
@@ -41,6 +47,12 @@ ALLOWED_UNLISTED = {
     ("compatibilityVersion",),
     ("platform",),
 }
+# Maps upstream documents for several charts with all their keys, where a chart's templates
+# read only some of them (1.31's base reads global.readerServiceAccount.name, istiod also
+# .namespace): accepted as a whole in a chart that reads any of their keys.
+DOCUMENTED_MAPS = {
+    ("global", "readerServiceAccount"): {"name", "namespace"},
+}
 # Maps whose keys are data, not chart settings: their own keys are not checked.
 FREE_FORM = {
     ("meshConfig",),
@@ -52,23 +64,89 @@ FREE_FORM = {
 }
 
 
+# A template's reads of the values: ``.Values.a.b`` (also ``$.Values``), and ``dig "a" "b"
+# <default> .Values`` (what Istio's charts use for keys they do not default).
+_VALUES_REFERENCE = re.compile(r"\.Values((?:\.[A-Za-z_][A-Za-z0-9_]*)+)")
+_DIG = re.compile(r"\bdig((?:\s+(?:\"[^\"]*\"|[^\s\"()]+))+?)\s+\$?\.Values\b")
+_DIG_ARGUMENT = re.compile(r'"([^"]*)"|[^\s"]+')
+
+
+def template_reads(text: str) -> set[tuple[str, ...]]:
+    """The value paths a template (or ``files/`` template) reads."""
+    paths = {tuple(m.group(1).split(".")[1:]) for m in _VALUES_REFERENCE.finditer(text)}
+    for match in _DIG.finditer(text):
+        arguments = list(_DIG_ARGUMENT.finditer(match.group(1)))[:-1]  # the last is the default
+        if arguments and all(a.group(1) is not None for a in arguments):
+            paths.add(tuple(a.group(1) for a in arguments))
+    return paths
+
+
+# A chart whose templates/zzz_profile.yaml merges ``global`` onto its own keys (ztunnel and
+# gateway do, with ``{{- if true }}`` under this comment): ``global.network`` is ``network``.
+_FLATTENS_GLOBALS = re.compile(r"#\s*Flatten globals[^\n]*\n\{\{-?\s*if true\s*-?\}\}")
+
+
+@functools.cache
+def flattens_globals(chart_dir: Path) -> bool:
+    profile = chart_dir / "templates" / "zzz_profile.yaml"
+    try:
+        return bool(_FLATTENS_GLOBALS.search(profile.read_text(encoding="utf-8")))
+    except OSError:
+        return False
+
+
+def with_flattened_globals(
+    defaults: dict[str, Any], reads: frozenset[tuple[str, ...]]
+) -> tuple[dict[str, Any], frozenset[tuple[str, ...]]]:
+    """Defaults and reads of a chart that flattens ``global``: every top-level key is also a
+    key of ``global`` (the chart's own ``global`` keys win where both exist)."""
+    own = defaults.get("global")
+    own_global: dict[str, Any] = own if isinstance(own, dict) else {}
+    top = {k: v for k, v in defaults.items() if k != "global"}
+    extended = {**defaults, "global": {**top, **own_global}}
+    return extended, reads | {("global", *read) for read in reads if read and read[0] != "global"}
+
+
+@functools.cache
+def chart_reads(chart_dir: Path) -> frozenset[tuple[str, ...]]:
+    """Every value path the chart's templates and ``files/`` read."""
+    found: set[tuple[str, ...]] = set()
+    for folder in ("templates", "files"):
+        for path in sorted((chart_dir / folder).rglob("*")):
+            if path.is_file() and path.suffix in (".yaml", ".yml", ".tpl", ".txt", ".json"):
+                found |= template_reads(path.read_text(encoding="utf-8", errors="replace"))
+    for parent, keys in DOCUMENTED_MAPS.items():
+        if any(read[: len(parent)] == parent and len(read) > len(parent) for read in found):
+            found |= {(*parent, key) for key in keys}
+    return frozenset(found)
+
+
 def unknown_value_paths(
-    values: dict[str, Any], defaults: Any, prefix: tuple[str, ...] = ()
+    values: dict[str, Any],
+    defaults: Any,
+    prefix: tuple[str, ...] = (),
+    reads: frozenset[tuple[str, ...]] = frozenset(),
 ) -> list[tuple[str, ...]]:
-    """Key paths of ``values`` that the chart defaults do not have."""
+    """Key paths of ``values`` that the chart defaults do not have and its templates
+    (``reads``, see :func:`chart_reads`) do not read."""
     problems: list[tuple[str, ...]] = []
     for key, value in values.items():
         path = (*prefix, str(key))
         if path in ALLOWED_UNLISTED:
             continue
         if not isinstance(defaults, dict) or key not in defaults:
+            if path in reads:
+                continue  # read without a default: the chart takes whatever it is given
+            if isinstance(value, dict) and any(r[: len(path)] == path for r in reads):
+                problems += unknown_value_paths(value, None, path, reads)
+                continue
             problems.append(path)
             continue
         if path in FREE_FORM or not isinstance(value, dict):
             continue
         default = defaults[key]
         if isinstance(default, dict) and default:
-            problems += unknown_value_paths(value, default, path)
+            problems += unknown_value_paths(value, default, path, reads)
         elif default != {}:  # an empty default map is free-form by upstream's own declaration
             problems.append(path)
     return problems
@@ -145,6 +223,9 @@ def _check_release(
     raw = load_documents((chart_dir / "values.yaml").read_text(encoding="utf-8"))
     chart_values = raw[0][1] if raw and isinstance(raw[0][1], dict) else {}
     defaults = chart_values.get(INTERNAL_DEFAULTS, chart_values)
+    reads = chart_reads(chart_dir)
+    if flattens_globals(chart_dir) and isinstance(defaults, dict):
+        defaults, reads = with_flattened_globals(defaults, reads)
     findings = []
     merged: Any = chart_values
     present: list[tuple[str, str, bool]] = []  # (file, text, whether the text is the file's)
@@ -163,7 +244,7 @@ def _check_release(
         values = docs[0][1] if docs and isinstance(docs[0][1], dict) else {}
         present.append((path, text, own is None))
         merged = deep_merge(merged, values)
-        for unknown in unknown_value_paths(values, defaults):
+        for unknown in unknown_value_paths(values, defaults, reads=reads):
             dotted = ".".join(unknown)
             findings.append(
                 _finding(
@@ -217,6 +298,13 @@ def _check_release(
     return findings
 
 
+def _pull_source(chart: str, repo_url: str) -> str:
+    """What ``helm pull`` takes for ``chart`` from ``repo_url``."""
+    if repo_url.startswith("oci://"):
+        return f"{repo_url.rstrip('/')}/{chart}"
+    return f"{chart} --repo {repo_url}" if repo_url else f"istio/{chart}"
+
+
 def check(
     view: RepoView, releases: list[HelmRelease], charts: Charts, kube_version: str, jobs: int
 ) -> list[Finding]:
@@ -234,15 +322,22 @@ def check(
             Finding(
                 check="helm-values",
                 message=f"chart {chart} {version} is not available: the values of "
-                f"{len(group)} releases are not checked against it",
-                fix="pass --charts DIR with the unpacked chart (`helm pull istio/"
-                f"{chart} --version {version} --untar`), or run with --pull",
+                f"{counted(len(group), 'release')} are not checked against it",
+                fix="pass --charts DIR with the unpacked chart (`helm pull "
+                f"{_pull_source(chart, group[0].repo_url)} --version {version} --untar`), or "
+                "run with --pull",
                 severity=UNCHECKED,
             )
         )
+    view.progress.begin(len(work))
+
+    def check_one(item: tuple[HelmRelease, Path]) -> list[Finding]:
+        try:
+            return _check_release(view, item[0], item[1], kube_version)
+        finally:
+            view.progress.advance()
+
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for part in pool.map(
-            lambda item: _check_release(view, item[0], item[1], kube_version), work
-        ):
+        for part in pool.map(check_one, work):
             findings += part
     return findings

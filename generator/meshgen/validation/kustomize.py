@@ -16,7 +16,8 @@ from typing import Any
 
 from meshgen.adapters import kustomize
 from meshgen.errors import MeshgenError
-from meshgen.validation import Finding, cluster_of
+from meshgen.render import yamltext
+from meshgen.validation import UNCHECKED, Finding, cluster_of
 from meshgen.validation.repository import RepoView, load_documents
 
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -86,12 +87,60 @@ def plan_batches(folders: list[str]) -> list[list[str]]:
     return batches
 
 
+def is_remote(entry: Any) -> bool:
+    return isinstance(entry, str) and "://" in entry
+
+
+def offline_stand_ins(view: RepoView, found: dict[str, dict[str, Any]]) -> list[Finding]:
+    """Stand-ins for kustomizations that list remote resources, which validate never fetches:
+    each is replaced by its offline copy (``view.offline_copy``) or left out, and recorded in
+    ``view.remote_resources``; one left out is reported as unchecked."""
+    findings = []
+    for folder, content in sorted(found.items()):
+        resources = content.get("resources") or []
+        if not any(is_remote(entry) for entry in resources):
+            continue
+        replaced: list[Any] = []
+        files: dict[str, str] = {}
+        recorded = view.remote_resources.setdefault(folder, [])
+        for entry in resources:
+            if not is_remote(entry):
+                replaced.append(entry)
+                continue
+            copy = view.offline_copy(entry) if view.offline_copy is not None else None
+            recorded.append((entry, copy is not None))
+            if copy is None:
+                findings.append(
+                    Finding(
+                        check="kustomize",
+                        message=f"remote resource {entry} is not fetched by validate, and no "
+                        "offline copy was given: what it holds is not checked",
+                        fix="pass what it holds with --crds (for the Gateway API, the CRDs of "
+                        "that release and channel, e.g. config/crd/standard at its tag)",
+                        cluster=cluster_of(folder),
+                        file=f"{folder}/kustomization.yaml",
+                        severity=UNCHECKED,
+                    )
+                )
+                continue
+            name = f"offline-copy-{len(files)}.yaml"
+            files[name] = copy
+            replaced.append(name)
+        files["kustomization.yaml"] = yamltext.dump({**content, "resources": replaced})
+        view.stand_ins[folder] = {**view.stand_ins.get(folder, {}), **files}
+    return findings
+
+
 def check(view: RepoView, jobs: int) -> list[Finding]:
     """Build every entry point into ``view.builds``; report those that fail."""
     found, findings = kustomizations(view)
+    findings += offline_stand_ins(view, found)
     folders = entry_points(found)
+    view.progress.begin(len(folders))
     view.builds.update(
-        kustomize.build_batches(view.root, plan_batches(folders), jobs, view.stand_ins)
+        kustomize.build_batches(
+            view.root, plan_batches(folders), jobs, view.stand_ins, view.progress.advance
+        )
     )
     for folder in folders:
         result = view.builds[folder]

@@ -6,14 +6,16 @@ from pathlib import Path
 
 from meshgen import mesh_repo, spec
 from meshgen.errors import MeshgenError, SpecError
-from meshgen.validation import Finding
+from meshgen.render.readme import network_reachability
+from meshgen.validation import WARNING, Finding
 
 
 def check(root: Path) -> tuple[spec.MeshDocument | None, list[Finding]]:
     """The parsed mesh (None when broken) and what is wrong with it.
 
-    ``spec`` stops at the first problem, so at most one finding comes back; the other checks
-    that need the mesh are then skipped.
+    ``spec`` stops at the first problem, so at most one error comes back; the other checks
+    that need the mesh are then skipped. A valid mesh may bring warnings (a network the
+    others cannot reach).
     """
     if not (root / spec.MESH_FILE).is_file():
         raise MeshgenError(
@@ -21,7 +23,7 @@ def check(root: Path) -> tuple[spec.MeshDocument | None, list[Finding]]:
             "or run `meshgen init`"
         )
     try:
-        return mesh_repo.load(root), []
+        document = mesh_repo.load(root)
     except SpecError as exc:
         finding = Finding(
             check="mesh",
@@ -38,4 +40,20 @@ def check(root: Path) -> tuple[spec.MeshDocument | None, list[Finding]]:
             fix="fix mesh.yaml (or run `meshgen init` to create one)",
             file=spec.MESH_FILE,
         )
+    else:
+        return document, reachability(document.mesh)
     return None, [finding]
+
+
+def reachability(mesh: spec.Mesh) -> list[Finding]:
+    """A warning for each network the other networks cannot reach (no east-west gateway)."""
+    return [
+        Finding(
+            check="mesh",
+            message=warning.split("; ", 1)[0],
+            fix=warning.split("; ", 1)[1],
+            file=spec.MESH_FILE,
+            severity=WARNING,
+        )
+        for warning in network_reachability(mesh)
+    ]

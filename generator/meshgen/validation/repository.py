@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from meshgen import spec
 from meshgen.adapters import workspace
+from meshgen.validation.progress import Progress
 
 YAML_SUFFIXES = (".yaml", ".yml")
 _DOC_START = re.compile(r"^---(?:\s.*)?$")
@@ -74,12 +76,21 @@ class RepoView:
 
     ``stand_ins`` (folder -> {relative path: text}) are files a folder's build gets although
     the repository does not hold them yet, such as the ``flux-system/`` that only
-    ``flux bootstrap`` writes (set by the engine, before the builds)."""
+    ``flux bootstrap`` writes (set by the engine, before the builds). ``progress`` is where
+    the checks report the work they complete (for the progress bar).
+
+    A kustomization may list remote resources (``https://...``), which validate never
+    fetches: ``offline_copy`` gives the text it builds instead (the Gateway API CRDs of that
+    release, from ``--crds``), or None; ``remote_resources`` records, per folder, each remote
+    resource and whether an offline copy stood in for it."""
 
     root: Path
     document: spec.MeshDocument | None
     builds: dict[str, Any] = field(default_factory=dict)
     stand_ins: dict[str, dict[str, str]] = field(default_factory=dict)
+    progress: Progress = field(default_factory=Progress.silent)
+    offline_copy: Callable[[str], str | None] | None = None
+    remote_resources: dict[str, list[tuple[str, bool]]] = field(default_factory=dict)
     _texts: dict[str, str | None] = field(default_factory=dict)
     _sources: dict[tuple[str, str, str], list[tuple[str, int]]] | None = None
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from meshgen.errors import MeshgenError
+from meshgen.output import counted
 from meshgen.validation import UNCHECKED, Finding, cluster_of, object_label
 from meshgen.validation.repository import RepoView, key_line, split_documents
 
@@ -68,6 +69,9 @@ def crd_schema(openapi: dict[str, Any]) -> dict[str, Any]:
 
 _CRD_KIND = re.compile(r"^  group: (\S+)$.*?^  names:$.*?^    kind: (\w+)$", re.M | re.S)
 _CRD_SCOPE = re.compile(r"^  scope: (\w+)$", re.M)
+# The Gateway API release and channel a CRD belongs to (annotations on every one of them).
+_BUNDLE = re.compile(r"gateway\.networking\.k8s\.io/bundle-version: ['\"]?([^'\"\s]+)")
+_CHANNEL = re.compile(r"gateway\.networking\.k8s\.io/channel: ['\"]?([^'\"\s]+)")
 
 
 def crd_files(paths: Iterable[Path]) -> list[Path]:
@@ -83,41 +87,118 @@ def crd_files(paths: Iterable[Path]) -> list[Path]:
     return files
 
 
+def crd_index(paths: Iterable[Path]) -> CrdIndex:
+    """The CRDs of ``--crds`` (files and folders). A file, or a whole folder, that brings no
+    CustomResourceDefinition is bad usage: the kinds it was meant to cover would be reported
+    as unchecked, and the cause would be hard to see."""
+    given = [(path, crd_files([path])) for path in paths]
+    index = CrdIndex(file for _, files in given for file in files)
+    for path, files in given:
+        if not any(index.found_in.get(file) for file in files):
+            raise MeshgenError(
+                f"--crds {path}: {_why_no_crd(path, files)}; pass CustomResourceDefinition "
+                "YAML (for example from `kubectl get crd NAME -o yaml`)"
+            )
+    return index
+
+
+def _why_no_crd(path: Path, files: list[Path]) -> str:
+    from meshgen.validation.repository import load_documents
+
+    if path.is_dir():
+        return f"holds no CustomResourceDefinition in its {counted(len(files), 'YAML file')}"
+    text = path.read_text(encoding="utf-8")
+    try:
+        docs = [doc for _, doc in load_documents(text)]
+    except Exception as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark is not None else ""
+        return f"is not valid YAML{line} ({getattr(exc, 'problem', None) or exc})"
+    kinds = sorted(
+        {d["kind"] for d in docs if isinstance(d, dict) and isinstance(d.get("kind"), str)}
+    )
+    holds = f"holds {', '.join(kinds)}" if kinds else "holds no Kubernetes object"
+    return f"{holds}, no CustomResourceDefinition"
+
+
 class CrdIndex:
     """CRDs by (group, kind); a document is parsed only when its kind is asked for.
 
-    Accepts plain CRD documents and ``kubectl get crd -o yaml`` lists (``kind: List``).
+    Accepts plain CRD documents and ``kubectl get crd -o yaml`` lists (``kind: List``), in
+    YAML or JSON. ``found_in`` counts the CRDs each file brought.
     """
 
     def __init__(self, files: Iterable[Path]) -> None:
         self._texts: dict[tuple[str, str], str] = {}
         self.scopes: dict[tuple[str, str], str] = {}
+        # (group, kind) -> (bundle-version, channel) of Gateway API CRDs
+        self.bundles: dict[tuple[str, str], tuple[str, str]] = {}
+        self.found_in: dict[Path, int] = {}
         for path in files:
             try:
                 text = path.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as exc:
                 raise MeshgenError(f"--crds {path}: cannot be read ({exc})") from None
+            before = len(self._texts)
             if re.search(r"^kind: List\s*$", text, re.M):
                 self._add_list(text)
-                continue
-            for doc in re.split(r"^---\s*$", text, flags=re.M):
-                match = _CRD_KIND.search(doc)
-                if "kind: CustomResourceDefinition" in doc and match:
-                    key = (match.group(1), match.group(2))
-                    self._texts[key] = doc
-                    scope = _CRD_SCOPE.search(doc)
-                    self.scopes[key] = scope.group(1) if scope else "Namespaced"
+            else:
+                for doc in re.split(r"^---\s*$", text, flags=re.M):
+                    match = _CRD_KIND.search(doc)
+                    if "kind: CustomResourceDefinition" in doc and match:
+                        key = (match.group(1), match.group(2))
+                        self._texts[key] = doc
+                        scope = _CRD_SCOPE.search(doc)
+                        self.scopes[key] = scope.group(1) if scope else "Namespaced"
+                        self._note_bundle(key, doc)
+            if len(self._texts) == before:  # another layout (JSON, other indentation): parse
+                self._add_parsed(text)
+            self.found_in[path] = len(self._texts) - before
         self._validators: dict[tuple[str, str], Any] = {}
 
+    def _note_bundle(self, key: tuple[str, str], text: str) -> None:
+        """Remember the Gateway API release (and channel) a CRD comes from, if it says."""
+        version, channel = _BUNDLE.search(text), _CHANNEL.search(text)
+        if version:
+            self.bundles[key] = (version.group(1), channel.group(1) if channel else "")
+
+    def bundle_documents(self, version: str, channel: str) -> list[str]:
+        """The CRDs given of one Gateway API release and channel, sorted by kind."""
+        return [
+            self._texts[key]
+            for key in sorted(self.bundles)
+            if self.bundles[key] == (version, channel)
+        ]
+
     def _add_list(self, text: str) -> None:
+        data = _safe_load(text)
+        self._add_items((data or {}).get("items") or [])
+
+    def _add_items(self, items: Iterable[Any]) -> None:
         from meshgen.render import yamltext
 
-        data = _safe_load(text)
-        for item in (data or {}).get("items") or []:
+        for item in items:
             if isinstance(item, dict) and item.get("kind") == "CustomResourceDefinition":
-                key = (item["spec"]["group"], item["spec"]["names"]["kind"])
+                try:
+                    key = (item["spec"]["group"], item["spec"]["names"]["kind"])
+                except (KeyError, TypeError):
+                    continue
                 self._texts[key] = yamltext.dump(item)
                 self.scopes[key] = item["spec"].get("scope", "Namespaced")
+                self._note_bundle(key, self._texts[key])
+
+    def _add_parsed(self, text: str) -> None:
+        """CRDs of a text the line-based scan found none in; nothing when it is not YAML."""
+        from meshgen.validation.repository import load_documents
+
+        try:
+            docs = [doc for _, doc in load_documents(text)]
+        except Exception:  # not YAML: :func:`crd_index` says so for files given by name
+            return
+        for doc in docs:
+            if isinstance(doc, dict) and doc.get("kind") == "List":
+                self._add_items(doc.get("items") or [])
+        self._add_items(docs)
 
     def kinds(self) -> set[tuple[str, str]]:
         return set(self._texts)
@@ -343,8 +424,8 @@ def check(view: RepoView, crds: CrdIndex, kubernetes_version: str) -> list[Findi
         findings.append(
             Finding(
                 check="schema",
-                message=f"{kind}: no schema available, {len(folders)} objects not checked "
-                f"(first in {folders[0]})",
+                message=f"{kind}: no schema available, "
+                f"{counted(len(folders), 'object')} not checked (first in {folders[0]})",
                 fix="pass the kind's CRD with --crds (e.g. `kubectl get crd NAME -o yaml`)",
                 severity=UNCHECKED,
             )

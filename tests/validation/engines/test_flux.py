@@ -19,6 +19,7 @@ from helpers import (
     commit_rendered,
     edit,
     flux_bootstrap,
+    pin_istio,
     run_cli,
     tree_bytes,
     two_network_mesh,
@@ -26,13 +27,13 @@ from helpers import (
 )
 from meshgen import spec
 from meshgen.commands import validate
-from meshgen.validation import ERROR, UNCHECKED, Finding
+from meshgen.validation import ERROR, UNCHECKED, WARNING, Finding
 from meshgen.validation.engines import flux
 from meshgen.validation.repository import RepoView
 
 ISTIO = "1.30.3"
 FLUX_CRDS = "flux/sc-v1.9.1_kc-v1.9.4_hc-v1.6.3/crds"
-CHARTS = {"cluster-1": ["base", "istiod"], "cluster-2": ["base", "istiod", "gateway"]}
+CHARTS = {"cluster-1": ["base", "istiod", "gateway"], "cluster-2": ["base", "istiod", "gateway"]}
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +62,7 @@ def options(upstream: Path, root: Path) -> validate.Options:
 
 def make_flux_repo(root: Path) -> Path:
     """The README's two-network mesh with engine flux, rendered and committed (no bootstrap)."""
-    tree = copy.deepcopy(two_network_mesh().tree)
+    tree = copy.deepcopy(pin_istio(two_network_mesh(), ISTIO).tree)
     tree["gitops"] = {"engine": "flux"}
     return commit_rendered(root, spec.from_tree(tree))
 
@@ -203,7 +204,7 @@ def test_values_typos_found_through_the_flux_values(broken: list[Finding]) -> No
     found = {(f.file, f.line, f.message.split(" is ")[0]) for f in errors(broken, "helm-values")}
     assert found == {
         # in the values file the ConfigMap is generated from, at its line
-        ("clusters/cluster-2/values/istiod.yaml", 6, "global.multicluster"),
+        ("clusters/cluster-2/values/istiod.yaml", 8, "global.multicluster"),
         # in the HelmRelease's inline values, merged after valuesFrom
         ("clusters/cluster-2/charts/istio-base.yaml", None, "pilotX"),
     }
@@ -233,6 +234,8 @@ def test_nothing_else_is_reported(broken: list[Finding]) -> None:
         f
         for f in broken
         if f.check not in ("drift",) and f.severity != UNCHECKED
+        # the release catalogue's warning about the pinned release (a known defect)
+        if not (f.check == "mesh" and f.severity == WARNING)
         if not any(
             text in f.message
             for text in (
@@ -246,3 +249,40 @@ def test_nothing_else_is_reported(broken: list[Finding]) -> None:
     ]
     assert unexpected == [], "\n".join(f"{f.where()}: {f.message}" for f in unexpected)
     assert not [f for f in broken if f.severity == UNCHECKED]
+
+
+def test_release_chart_resolves_chart_refs_as_helm_controller_does() -> None:
+    """chart.spec in a HelmRepository; chartRef to an OCIRepository (chart = last URL segment,
+    version = tag) or to a HelmChart; None when it cannot be told offline."""
+
+    def obj(kind: str, name: str, spec: dict) -> dict:
+        return {"kind": kind, "metadata": {"name": name, "namespace": "flux-system"}, "spec": spec}
+
+    sources = [
+        obj("HelmRepository", "istio", {"url": "https://blob.istio.io/istio-release/charts"}),
+        obj("OCIRepository", "by-tag", {"url": "oci://ghcr.io/istio/release/charts/istiod",
+                                        "ref": {"tag": "1.31.1"}}),
+        obj("OCIRepository", "by-digest", {"url": "oci://ghcr.io/istio/release/charts/istiod",
+                                           "ref": {"digest": "sha256:0123"}}),
+        obj("HelmChart", "chart", {"chart": "base", "version": "1.30.5",
+                                   "sourceRef": {"kind": "HelmRepository", "name": "istio"}}),
+    ]  # fmt: skip
+    objects = {flux._key(o): ("clusters/c/charts", o) for o in sources}
+
+    def chart_of(spec: dict) -> flux.ReleaseChart | None:
+        return flux.release_chart(obj("HelmRelease", "r", spec), objects)
+
+    blob = "https://blob.istio.io/istio-release/charts"
+    assert chart_of(
+        {"chart": {"spec": {"chart": "gateway", "version": "1.31.1",
+                            "sourceRef": {"kind": "HelmRepository", "name": "istio"}}}}
+    ) == flux.ReleaseChart("gateway", "1.31.1", blob)  # fmt: skip
+    assert chart_of({"chartRef": {"kind": "OCIRepository", "name": "by-tag"}}) == (
+        flux.ReleaseChart("istiod", "1.31.1", "oci://ghcr.io/istio/release/charts")
+    )
+    assert chart_of({"chartRef": {"kind": "HelmChart", "name": "chart"}}) == (
+        flux.ReleaseChart("base", "1.30.5", blob)
+    )
+    assert chart_of({"chartRef": {"kind": "OCIRepository", "name": "by-digest"}}) is None
+    assert chart_of({"chartRef": {"kind": "OCIRepository", "name": "missing"}}) is None
+    assert chart_of({"chartRef": {"kind": "ExternalArtifact", "name": "by-tag"}}) is None

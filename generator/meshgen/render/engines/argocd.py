@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from meshgen.errors import MeshgenError
+from meshgen.releases import is_oci, strip_scheme
 from meshgen.render.files import cluster_labels, kustomization, mesh_labels, yaml_file
 from meshgen.render.plan import ClusterPlan, Component
 from meshgen.spec import Mesh
@@ -100,11 +101,33 @@ def _metadata(
     return metadata
 
 
+# Retries of a failed sync, with backoff: 10s, 20s, 40s, ... capped at 5m, ten times (about
+# half an hour in all), each on the newest commit. A remote's mesh-config is rejected by its
+# validating webhook (failurePolicy: Fail) until its primary's istiod is up and has patched
+# that webhook, which takes as long as the primary's install; retrying rather than waiting for
+# the next change lets it sync once that has happened. Without a retry block an automated
+# sync that failed is not attempted again for the same commit.
+SYNC_RETRY = {
+    "limit": 10,
+    "backoff": {"duration": "10s", "factor": 2, "maxDuration": "5m"},
+    "refresh": True,
+}
+
+
 def _sync_policy(*options: str) -> dict[str, Any]:
     return {
         "automated": {"prune": True, "selfHeal": True},
+        "retry": SYNC_RETRY,
         "syncOptions": list(options),
     }
+
+
+def chart_repo_url(mesh: Mesh) -> str:
+    """The chart repository as Argo CD takes it: an OCI registry (``oci://host/path``) is a
+    Helm source whose ``repoURL`` has no scheme (``host/path``), the chart named by ``chart``;
+    a Helm repository keeps its URL."""
+    url = mesh.chart_repository
+    return strip_scheme(url).rstrip("/") if is_oci(url) else url
 
 
 def _git_source(mesh: Mesh, path: str) -> dict[str, Any]:
@@ -122,7 +145,7 @@ def child_application(mesh: Mesh, plan: ClusterPlan, component: Component) -> di
     if component.chart is not None:
         spec["sources"] = [
             {
-                "repoURL": mesh.chart_repository,
+                "repoURL": chart_repo_url(mesh),
                 "chart": component.chart.chart,
                 "targetRevision": mesh.istio_version,
                 "helm": {
@@ -184,7 +207,7 @@ def app_project(mesh: Mesh, plans: list[ClusterPlan]) -> dict[str, Any]:
         },
         "spec": {
             "description": f"Istio mesh {mesh.mesh_id}, managed by meshgen",
-            "sourceRepos": sorted({mesh.repo_url, mesh.chart_repository}),
+            "sourceRepos": sorted({mesh.repo_url, chart_repo_url(mesh)}),
             "destinations": destinations,
             "clusterResourceWhitelist": [
                 {"group": group, "kind": kind} for group, kind in CLUSTER_RESOURCES
@@ -316,7 +339,10 @@ Each root Application creates its cluster's child Applications, in this order (s
 | wave | Application |
 | --- | --- |
 {wave_rows}
-All Applications sync automatically (prune, self-heal, server-side apply). Root and child
+All Applications sync automatically (prune, self-heal, server-side apply) and retry a failed
+sync with backoff (10 s doubling to 5 min, ten times): a remote's `mesh-config` is rejected by
+its validating webhook until its primary's istiod is up, and syncs on a retry once it is.
+Root and child
 Applications carry Argo CD's cascade finalizer: removing a cluster from `mesh.yaml` and merging
 removes its Istio installation too.
 """

@@ -8,15 +8,25 @@ Kustomizations that install the mesh in order:
 
 1. one per overlay synced before the charts (``istio-system``: the namespace with its network
    label, and the remote secrets), with ``wait``;
-2. ``istio-charts`` (``clusters/<cluster>/charts/``): the HelmRepository and one HelmRelease per
+2. ``istio-charts`` (``clusters/<cluster>/charts/``): the chart source and one HelmRelease per
    upstream chart, chained with ``dependsOn`` (base, istiod, gateway), so the gateway never
    starts before the sidecar injector; with ``wait``, it is Ready only when every release is;
 3. one per overlay synced after the charts (``mesh-config``), which waits for ``istio-charts``.
+
+An ambient mesh adds ``gateway-api-crds`` before the charts, chains ``istio-cni`` and
+``ztunnel`` after ``istiod``, and syncs ``east-west-gateway`` and ``waypoints-<namespace>``
+after them (each waypoint namespace is created when missing, by ``namespaces.yaml``).
 
 The HelmReleases take their values from the very files meshgen renders: a
 ``configMapGenerator`` next to them (``values/kustomization.yaml``) turns each values file into
 a ConfigMap with a content hash in its name, and ``charts/kustomizeconfig.yaml`` teaches
 kustomize to rewrite ``valuesFrom`` to that name, so every values change rolls the release.
+
+The chart source follows ``istio.chartRepository``: a Helm repository (``https://``) is one
+``HelmRepository`` that each HelmRelease's ``chart.spec`` names; an OCI registry (``oci://``)
+is, as Flux recommends (``HelmRepository`` of ``type: oci`` is in maintenance), one
+``OCIRepository`` per chart, pinned to the Istio version by tag, that each HelmRelease names
+in ``chartRef``.
 """
 
 from __future__ import annotations
@@ -25,8 +35,9 @@ import posixpath
 import re
 from typing import Any
 
+from meshgen.releases import is_oci
 from meshgen.render.files import cluster_labels, kustomization, yaml_file
-from meshgen.render.plan import ClusterPlan, Component
+from meshgen.render.plan import TRAFFIC_PREFIX, WAYPOINTS_PREFIX, ClusterPlan, Component
 from meshgen.spec import Mesh
 
 SOURCE_API = "source.toolkit.fluxcd.io/v1"
@@ -36,8 +47,13 @@ NAMESPACE = "flux-system"  # where flux bootstrap installs Flux and its GitRepos
 BOOTSTRAP_FOLDER = "flux-system"
 GIT_SOURCE = {"kind": "GitRepository", "name": "flux-system"}
 HELM_REPOSITORY = "istio"
+HELM_REPOSITORY_FILE = "helm-repository.yaml"
+OCI_REPOSITORIES_FILE = "oci-repositories.yaml"
+# The layer of an OCI artifact that holds a Helm chart; copied as the .tgz helm-controller reads.
+HELM_CHART_LAYER = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 CHARTS_STAGE = "istio-charts"
 VALUES_KEY = "values.yaml"
+NAMESPACES_FILE = "namespaces.yaml"  # application namespaces that stages apply into
 
 # Teaches kustomize that HelmRelease.spec.valuesFrom[].name refers to a ConfigMap, so the
 # hashed names of generated ConfigMaps are written into the HelmReleases.
@@ -84,6 +100,41 @@ def helm_repository(mesh: Mesh, plan: ClusterPlan) -> dict[str, Any]:
     }
 
 
+def oci_repository_name(chart: str) -> str:
+    return f"istio-chart-{chart}"
+
+
+def oci_repository(mesh: Mesh, plan: ClusterPlan, chart: str) -> dict[str, Any]:
+    """One chart of the OCI registry, at the mesh's Istio version."""
+    return {
+        "apiVersion": SOURCE_API,
+        "kind": "OCIRepository",
+        "metadata": _metadata(mesh, plan, oci_repository_name(chart), CHARTS_STAGE),
+        "spec": {
+            "interval": "1h",
+            "url": f"{mesh.chart_repository.rstrip('/')}/{chart}",
+            "ref": {"tag": mesh.istio_version},
+            "layerSelector": {"mediaType": HELM_CHART_LAYER, "operation": "copy"},
+        },
+    }
+
+
+def _chart(mesh: Mesh, chart: str) -> dict[str, Any]:
+    """The HelmRelease fields that name its chart: ``chartRef`` to the chart's OCIRepository,
+    or ``chart.spec`` in the HelmRepository."""
+    if is_oci(mesh.chart_repository):
+        return {"chartRef": {"kind": "OCIRepository", "name": oci_repository_name(chart)}}
+    return {
+        "chart": {
+            "spec": {
+                "chart": chart,
+                "version": mesh.istio_version,
+                "sourceRef": {"kind": "HelmRepository", "name": HELM_REPOSITORY},
+            }
+        }
+    }
+
+
 def helm_release(
     mesh: Mesh, plan: ClusterPlan, component: Component, after: Component | None
 ) -> dict[str, Any]:
@@ -93,13 +144,7 @@ def helm_release(
         "releaseName": component.chart.release,
         "targetNamespace": component.namespace,
         "storageNamespace": component.namespace,
-        "chart": {
-            "spec": {
-                "chart": component.chart.chart,
-                "version": mesh.istio_version,
-                "sourceRef": {"kind": "HelmRepository", "name": HELM_REPOSITORY},
-            }
-        },
+        **_chart(mesh, component.chart.chart),
     }
     if after is not None:
         spec["dependsOn"] = [{"name": after.name}]
@@ -163,10 +208,15 @@ def _chart_files(mesh: Mesh, plan: ClusterPlan, charts: list[Component]) -> dict
     values_folder = posixpath.dirname(charts[0].values_path or "")
     charts_folder = f"{plan.folder}/charts"
     files = {
-        f"{values_folder}/kustomization.yaml": yaml_file(_values_kustomization(mesh, plan, charts)),
-        f"{charts_folder}/helm-repository.yaml": yaml_file(helm_repository(mesh, plan)),
+        f"{values_folder}/kustomization.yaml": yaml_file(_values_kustomization(mesh, plan, charts))
     }
-    release_files = ["helm-repository.yaml"]
+    if is_oci(mesh.chart_repository):
+        sources = [oci_repository(mesh, plan, c.chart.chart) for c in charts if c.chart]
+        release_files = [OCI_REPOSITORIES_FILE]
+    else:
+        sources = [helm_repository(mesh, plan)]
+        release_files = [HELM_REPOSITORY_FILE]
+    files[f"{charts_folder}/{release_files[0]}"] = yaml_file(*sources)
     previous: Component | None = None
     for component in charts:
         release_files.append(f"{component.name}.yaml")
@@ -190,9 +240,11 @@ def cluster_files(mesh: Mesh, plan: ClusterPlan, decryption_secret: str | None) 
     files = _chart_files(mesh, plan, charts) if charts else {}
 
     # The stages, each waiting for the one before: overlays before the charts, the charts,
-    # overlays after them.
+    # overlays after them. Overlays of one wave (the traffic namespaces) wait for the same
+    # stage, not for each other.
     stages = []
     previous: str | None = None
+    wave: tuple[int, str | None] | None = None  # (sync wave, what its stages wait for)
     for component in components:
         is_chart = component.chart is not None
         if is_chart and component is not charts[0]:
@@ -203,13 +255,63 @@ def cluster_files(mesh: Mesh, plan: ClusterPlan, decryption_secret: str | None) 
             assert component.overlay_path is not None
             name, path = component.name, component.overlay_path
             secret = decryption_secret if component is plan.namespace_component else None
-        stages.append(flux_kustomization(mesh, plan, name, path, previous, secret))
+        if wave is None or wave[0] != component.sync_wave or is_chart:
+            wave = (component.sync_wave, previous)
+        stages.append(flux_kustomization(mesh, plan, name, path, wave[1], secret))
         previous = name
     files[f"{folder}/stages.yaml"] = yaml_file(*stages)
-    files[f"{folder}/kustomization.yaml"] = yaml_file(
-        kustomization(resources=[BOOTSTRAP_FOLDER, "stages.yaml"])
-    )
+    resources = [BOOTSTRAP_FOLDER, "stages.yaml"]
+    namespaces = application_namespaces(plan)
+    if namespaces:
+        files[f"{folder}/{NAMESPACES_FILE}"] = yaml_file(*namespaces)
+        resources.append(NAMESPACES_FILE)
+    files[f"{folder}/kustomization.yaml"] = yaml_file(kustomization(resources=resources))
     return files
+
+
+def application_namespaces(plan: ClusterPlan) -> list[dict[str, Any]]:
+    """The application namespaces the traffic and waypoint stages apply into, each once,
+    created when missing and never changed or pruned by Flux (unlike Argo CD's
+    CreateNamespace, a Kustomization cannot create its target namespace; deleting an
+    application's namespace with a policy would be a disaster)."""
+    namespaces = dict.fromkeys(
+        c.namespace
+        for c in plan.components
+        if c.name.startswith((TRAFFIC_PREFIX, WAYPOINTS_PREFIX))  # both may share one
+    )
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": namespace,
+                "annotations": {
+                    "kustomize.toolkit.fluxcd.io/ssa": "IfNotPresent",
+                    "kustomize.toolkit.fluxcd.io/prune": "disabled",
+                },
+            },
+        }
+        for namespace in namespaces
+    ]
+
+
+def _ambient_rows(mesh: Mesh) -> list[str]:
+    rows: list[str] = []
+    if mesh.gateway_api.install:
+        rows.append(
+            f"| {len(rows) + 2} | `gateway-api-crds` | the Gateway API CRDs "
+            f"{mesh.gateway_api_version()} (standard channel, the release's own manifest) |"
+        )
+    step = len(rows) + 2
+    rows += [
+        f"| {step} | `{CHARTS_STAGE}` | HelmReleases `istio-base` → `istiod` → `istio-cni` → "
+        "`ztunnel`, chained with `dependsOn` |",
+        f"| {step + 1} | `east-west-gateway` | the ambient east-west Gateway (class "
+        "`istio-east-west`, HBONE on 15008; east-west gateway clusters only) |",
+        f"| {step + 2} | `waypoints-<namespace>` | the waypoints of that namespace (Gateways of "
+        "class `istio-waypoint`; `namespaces.yaml` creates the namespace when missing) |",
+    ]
+    return rows
 
 
 class FluxEngine:
@@ -234,7 +336,8 @@ class FluxEngine:
             ),
             (
                 "clusters/<cluster>/charts/",
-                "the HelmRepository and HelmReleases, with values from "
+                "the chart source (HelmRepository, or an OCIRepository per chart) and the "
+                "HelmReleases, with values from "
                 "`clusters/<cluster>/values/` (`values/kustomization.yaml` makes the ConfigMaps)",
             ),
         ]
@@ -257,11 +360,20 @@ class FluxEngine:
         rows.append(
             "| 1 | `istio-system` | the namespace (network label), `cacerts` and remote secrets |"
         )
-        rows.append(
-            f"| 2 | `{CHARTS_STAGE}` | HelmReleases `istio-base` → `istiod` → "
-            "`istio-eastwestgateway` (where enabled), chained with `dependsOn` |"
-        )
-        rows.append("| 3 | `mesh-config` | Istio config (east-west gateway clusters only) |")
+        if mesh.ambient:
+            rows += _ambient_rows(mesh)
+        else:
+            rows.append(
+                f"| 2 | `{CHARTS_STAGE}` | HelmReleases `istio-base` → `istiod` → "
+                "`istio-eastwestgateway` (where enabled), chained with `dependsOn` |"
+            )
+            rows.append("| 3 | `mesh-config` | Istio config (east-west gateway clusters only) |")
+        if any(c.name.startswith(TRAFFIC_PREFIX) for plan in plans for c in plan.components):
+            rows.append(
+                f"| {len(rows) + 1} | `traffic-<namespace>` | DestinationRules and "
+                "VirtualServices from `traffic/` (each waits for the stage before; "
+                "`namespaces.yaml` creates their namespaces when missing) |"
+            )
         table = "\n".join(rows)
         return f"""## Bootstrap Flux (once per cluster)
 

@@ -8,6 +8,8 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Any
 
+from meshgen.gateway_api import EAST_WEST_CLASS, WAYPOINT_CLASS
+from meshgen.gateway_api import GROUP as GATEWAY_GROUP
 from meshgen.render.engines.argocd import BOOTSTRAP, IN_CLUSTER
 from meshgen.validation import Finding, cluster_of, object_label
 from meshgen.validation.engines import HelmRelease
@@ -15,9 +17,21 @@ from meshgen.validation.kustomize import ensure_built
 from meshgen.validation.repository import RepoView
 
 WAVE_ANNOTATION = "argocd.argoproj.io/sync-wave"
-# Sync order within a cluster: namespace and secrets, base, istiod, gateway, mesh config.
-CHART_RANK = {"base": 1, "istiod": 2, "gateway": 3}
-RANK_NAMES = ["namespace and secrets", "base", "istiod", "gateway", "mesh config"]
+# Sync order within a cluster: namespace and secrets, base, istiod, gateway, mesh config; an
+# ambient mesh adds the Gateway API CRDs after the namespace, cni and ztunnel after istiod,
+# and its gateway and waypoints are Gateways (east-west before waypoints).
+CHART_RANK = {"base": 2, "istiod": 3, "cni": 4, "ztunnel": 5, "gateway": 6}
+RANK_NAMES = [
+    "namespace and secrets",
+    "CRDs",
+    "base",
+    "istiod",
+    "cni",
+    "ztunnel",
+    "gateway",
+    "mesh config",
+]
+CRD_RANK, GATEWAY_RANK, MESH_CONFIG_RANK = 1, 6, 7
 SECRET_KINDS = {"Namespace", "Secret", "ExternalSecret", "SealedSecret"}
 CLUSTER_SCOPED = {
     "Namespace",
@@ -130,6 +144,12 @@ def all_applications(view: RepoView, walked: Walk) -> list[dict[str, Any]]:
     return list(found.values())
 
 
+def helm_repository_url(repo_url: str) -> str:
+    """The repository of a Helm source as Helm names it: Argo CD writes an OCI registry without
+    a scheme (``ghcr.io/istio/release/charts``), Helm as ``oci://ghcr.io/...``."""
+    return repo_url if "://" in repo_url or not repo_url else f"oci://{repo_url}"
+
+
 def helm_releases(view: RepoView, jobs: int = 1) -> list[HelmRelease]:
     """Every chart source of every Application, with its ``$values`` files resolved."""
     releases = []
@@ -158,7 +178,7 @@ def helm_releases(view: RepoView, jobs: int = 1) -> list[HelmRelease]:
                     obj=object_label(app),
                     chart=str(source["chart"]),
                     version=str(source.get("targetRevision", "")),
-                    repo_url=str(source.get("repoURL", "")),
+                    repo_url=helm_repository_url(str(source.get("repoURL", ""))),
                     release=str(helm.get("releaseName") or _name(app)),
                     namespace=str(destination.get("namespace", "default")),
                     value_files=tuple(files),
@@ -281,18 +301,38 @@ def _path_problems(
     return problems
 
 
+def objects_rank(view: RepoView, folder: str) -> int | None:
+    """Where the objects an overlay applies go in a cluster's order (None: anywhere)."""
+    objects = view.objects(folder)
+    kinds = {str(o.get("kind")) for o in objects}
+    groups = {str(o.get("apiVersion", "")).rpartition("/")[0] for o in objects}
+    classes = {
+        str(_map(o, "spec").get("gatewayClassName"))
+        for o in objects
+        if o.get("kind") == "Gateway" and str(o.get("apiVersion", "")).startswith(GATEWAY_GROUP)
+    }
+    if kinds & SECRET_KINDS:
+        return 0
+    if "CustomResourceDefinition" in kinds or view.remote_resources.get(folder):
+        return CRD_RANK
+    if EAST_WEST_CLASS in classes:
+        return GATEWAY_RANK
+    if WAYPOINT_CLASS in classes or any(g.endswith("istio.io") for g in groups):
+        return MESH_CONFIG_RANK
+    return None
+
+
+def order_fix(ranks: set[int]) -> str:
+    """The fix of an ordering finding: the order of the kinds of component present."""
+    return ", ".join(RANK_NAMES[r] for r in sorted(ranks))
+
+
 def _rank(view: RepoView, app: dict[str, Any]) -> int | None:
     for source in _sources(app):
         if "chart" in source:
             return CHART_RANK.get(str(source["chart"]))
         if "path" in source:
-            objects = view.objects(str(source["path"]))
-            kinds = {str(o.get("kind")) for o in objects}
-            groups = {str(o.get("apiVersion", "")).rpartition("/")[0] for o in objects}
-            if kinds & SECRET_KINDS:
-                return 0
-            if any(g.endswith("istio.io") for g in groups):
-                return 4
+            return objects_rank(view, str(source["path"]))
     return None
 
 
@@ -306,6 +346,7 @@ def _wave(app: dict[str, Any]) -> int:
 
 def _wave_findings(view: RepoView, kids: list[dict[str, Any]]) -> list[Finding]:
     ranked = [(rank, _wave(app), app) for app in kids if (rank := _rank(view, app)) is not None]
+    order = order_fix({rank for rank, _wave, _app in ranked})
     findings = []
     for rank, wave, app in ranked:
         for other_rank, other_wave, other in ranked:
@@ -317,8 +358,7 @@ def _wave_findings(view: RepoView, kids: list[dict[str, Any]]) -> list[Finding]:
                         f"Application {_name(app)} ({RANK_NAMES[rank]}) syncs in wave {wave}, "
                         f"not after {_name(other)} ({RANK_NAMES[other_rank]}, wave "
                         f"{other_wave})",
-                        "order the sync waves: namespace and secrets, base, istiod, gateway, "
-                        "mesh config (run `meshgen render`)",
+                        f"order the sync waves: {order} (run `meshgen render`)",
                     )
                 )
                 break

@@ -19,7 +19,13 @@ from meshgen.render.engines.flux import BOOTSTRAP_FOLDER, NAMESPACE, bootstrap_u
 from meshgen.spec import Mesh
 from meshgen.validation import UNCHECKED, Finding, object_label
 from meshgen.validation.engines import HelmRelease
-from meshgen.validation.engines.argocd import CHART_RANK, SECRET_KINDS
+from meshgen.validation.engines.argocd import (
+    CHART_RANK,
+    CRD_RANK,
+    RANK_NAMES,
+    objects_rank,
+    order_fix,
+)
 from meshgen.validation.kustomize import KUSTOMIZATION_NAMES, ensure_built, kustomizations
 from meshgen.validation.repository import RepoView
 
@@ -31,8 +37,10 @@ CHART_SOURCE_KINDS = {"HelmRepository", "GitRepository", "Bucket"}
 CHART_REF_KINDS = {"OCIRepository", "HelmChart", "ExternalArtifact"}
 CLUSTER_LABEL = "meshgen.io/cluster"
 DEFAULT_VALUES_KEY = "values.yaml"
-# Stage order of the Flux Kustomizations of a cluster, by what each applies.
-STAGE_NAMES = {0: "namespace and secrets", 1: "charts", 4: "mesh config"}
+# Stage order of the Flux Kustomizations of a cluster, by what each applies (the ranks of
+# Argo CD's sync order, with every chart in one stage, right after the CRDs).
+CHARTS_RANK = CRD_RANK + 1
+STAGE_NAMES = {**dict(enumerate(RANK_NAMES)), CHARTS_RANK: "charts"}
 RENDER = "run `meshgen render`"
 
 Key = tuple[str, str, str]  # kind, namespace, name
@@ -429,6 +437,48 @@ def resolve_layers(
     return layers
 
 
+@dataclass(frozen=True)
+class ReleaseChart:
+    """The chart a HelmRelease installs: name, version and the repository it comes from
+    (``oci://...`` for an OCI registry)."""
+
+    chart: str
+    version: str
+    repo_url: str
+
+
+def release_chart(
+    release: dict[str, Any], objects: dict[Key, tuple[str, dict[str, Any]]]
+) -> ReleaseChart | None:
+    """Where a HelmRelease's chart comes from, as helm-controller resolves it: ``chart.spec``
+    in a HelmRepository, or ``chartRef`` to an OCIRepository (the chart is the last segment of
+    its URL, the version its tag) or to a HelmChart. None when it cannot be told (no chart, a
+    source the cluster does not apply, an OCI digest or semver range, an ExternalArtifact)."""
+
+    def url_of(obj: dict[str, Any], ref: Any) -> str:
+        found = objects.get(_ref_key(obj, ref))
+        return str(_map(found[1], "spec").get("url", "")) if found else ""
+
+    chart = _map(release, "spec", "chart", "spec")
+    if chart.get("chart"):
+        url = url_of(release, chart.get("sourceRef"))
+        return ReleaseChart(str(chart["chart"]), str(chart.get("version", "")), url)
+    ref = _map(release, "spec", "chartRef")
+    kind = ref.get("kind")
+    found = objects.get(_ref_key(release, ref)) if kind in CHART_REF_KINDS else None
+    if found is None:
+        return None
+    spec = _map(found[1], "spec")
+    if kind == "OCIRepository":
+        url, tag = str(spec.get("url", "")).rstrip("/"), _map(spec, "ref").get("tag")
+        repo, _, name = url.rpartition("/")
+        return ReleaseChart(name, str(tag), repo) if repo and name and tag else None
+    if kind == "HelmChart" and spec.get("chart"):
+        url = url_of(found[1], spec.get("sourceRef"))
+        return ReleaseChart(str(spec["chart"]), str(spec.get("version", "")), url)
+    return None
+
+
 def _release_name(release: dict[str, Any]) -> str:
     spec, name = _map(release, "spec"), str(_map(release, "metadata").get("name"))
     if spec.get("releaseName"):
@@ -447,18 +497,17 @@ def _releases(
         for path, release in cluster_walk.of_kind(HELM_GROUP, "HelmRelease"):
             file = view.locate(release, near=path)[0] or f"{path}/kustomization.yaml"
             layers = resolve_layers(view, release, file, objects, generated)
-            chart = _map(release, "spec", "chart", "spec")
+            chart = release_chart(release, objects)
             spec = _map(release, "spec")
             helm = None
-            if chart.get("chart") and not any(p[2] == "error" for p in layers.problems):
-                source = objects.get(_ref_key(release, chart.get("sourceRef")))
+            if chart is not None and not any(p[2] == "error" for p in layers.problems):
                 helm = HelmRelease(
                     cluster=cluster_walk.cluster,
                     file=file,
                     obj=object_label(release),
-                    chart=str(chart["chart"]),
-                    version=str(chart.get("version", "")),
-                    repo_url=str(_map(source[1], "spec").get("url", "")) if source else "",
+                    chart=chart.chart,
+                    version=chart.version,
+                    repo_url=chart.repo_url,
                     release=_release_name(release),
                     namespace=str(
                         spec.get("targetNamespace") or _map(release, "metadata").get("namespace")
@@ -518,16 +567,15 @@ def _closure(graph: dict[Key, list[Key]], node: Key) -> set[Key]:
     return seen
 
 
-def _stage_rank(walk: ClusterWalk, target: str | None) -> int | None:
+def _stage_rank(view: RepoView, walk: ClusterWalk, target: str | None) -> int | None:
     objects = walk.applied.get(target or "", [])
-    kinds = {str(o.get("kind")) for o in objects}
-    if kinds & SECRET_KINDS:
-        return 0
     if any(_is(o, HELM_GROUP, "HelmRelease") for o in objects):
-        return 1
-    if any(_group(o).endswith("istio.io") for o in objects):
-        return 4
-    return None
+        return CHARTS_RANK
+    return objects_rank(view, target) if target else None
+
+
+def _stage_order(stages: list[tuple[int, str, Any]]) -> str:
+    return ", ".join(STAGE_NAMES[r] for r in sorted({rank for rank, _p, _k in stages}))
 
 
 def _dependencies(
@@ -578,7 +626,7 @@ def _order_findings(view: RepoView, walk: ClusterWalk) -> list[Finding]:
     stages = []
     for path, ks in walk.kustomizations:
         target = walk.targets.get(_key(ks))
-        rank = _stage_rank(walk, target)
+        rank = _stage_rank(view, walk, target)
         bootstrap = target is not None and len(target.split("/")) == 2 and target[:9] == "clusters/"
         if rank is not None and not bootstrap:  # a bootstrap path is no stage
             stages.append((rank, path, ks))
@@ -586,13 +634,13 @@ def _order_findings(view: RepoView, walk: ClusterWalk) -> list[Finding]:
         view,
         walk,
         (graph, stages, "Kustomization", STAGE_NAMES),
-        "order the stages: namespace and secrets, charts, mesh config (run `meshgen render`)",
+        f"order the stages: {_stage_order(stages)} (run `meshgen render`)",
     )
     waited = {dep for deps in graph.values() for dep in deps}
     for rank, path, ks in stages:
         spec = _map(ks, "spec")
         if (
-            rank == 1
+            rank == CHARTS_RANK
             and _key(ks) in waited
             and not spec.get("wait")
             and not spec.get("healthChecks")
@@ -612,18 +660,18 @@ def _order_findings(view: RepoView, walk: ClusterWalk) -> list[Finding]:
     graph, problems = _dependencies(view, walk, HELM_GROUP, "HelmRelease")
     findings += problems
     releases = walk.of_kind(HELM_GROUP, "HelmRelease")
+    objects = walk.objects()
     ranked = [
-        (CHART_RANK[chart], path, obj)
+        (CHART_RANK[chart.chart], path, obj)
         for path, obj in releases
-        if isinstance(chart := _map(obj, "spec", "chart", "spec").get("chart"), str)
-        and chart in CHART_RANK
+        if (chart := release_chart(obj, objects)) is not None and chart.chart in CHART_RANK
     ]
-    names = {1: "base", 2: "istiod", 3: "gateway"}
+    names = dict(enumerate(RANK_NAMES))
     findings += _rank_findings(
         view,
         walk,
         (graph, ranked, "HelmRelease", names),
-        "chain the releases: base, istiod, gateway (run `meshgen render`)",
+        f"chain the releases: {order_fix({r for r, _p, _o in ranked})} (run `meshgen render`)",
     )
     return findings
 
@@ -669,19 +717,25 @@ def _object_findings(view: RepoView, walk: ClusterWalk) -> list[Finding]:
         if not chart and chart_ref:
             ref, kinds = chart_ref, CHART_REF_KINDS
         source = _ref_key(release, ref)
+        field = "chartRef" if kinds is CHART_REF_KINDS else "chart.spec.sourceRef"
+        name = _key(release)[2]
         if source[0] not in kinds or source not in objects:
-            findings.append(
-                _finding(
-                    view,
-                    walk,
-                    path,
-                    release,
-                    f"HelmRelease {_key(release)[2]}: chart source {source[0]} "
-                    f"{source[1]}/{source[2]} is not applied in the cluster",
-                    "point chart.spec.sourceRef at the cluster's HelmRepository "
-                    "(run `meshgen render`)",
-                )
+            problem = (
+                f"HelmRelease {name}: chart source {source[0]} {source[1]}/{source[2]} is not "
+                "applied in the cluster",
+                f"point {field} at the cluster's chart source (run `meshgen render`)",
+                "error",
             )
+        elif release_chart(release, objects) is None:
+            problem = (
+                f"HelmRelease {name}: the chart of {source[0]} {source[2]} cannot be told "
+                "offline (no chart name, or no version tag), so its values are not checked",
+                "pin the chart by name and version (an OCIRepository by ref.tag)",
+                UNCHECKED,
+            )
+        else:
+            continue
+        findings.append(_finding(view, walk, path, release, *problem))
     for key, (path, obj) in sorted(objects.items()):
         if not _group(obj).endswith(FLUX_SUFFIX) or key[1:] == (NAMESPACE, "flux-system"):
             continue  # bootstrap's own GitRepository and Kustomization carry no meshgen label
