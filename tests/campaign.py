@@ -135,6 +135,16 @@ def make_material(folder: Path, capsys: pytest.CaptureFixture[str]) -> Material:
     return Material(folder, ca_root, bundle, kubeconfig, token, folder / "controller.pem")
 
 
+def other_istio_version(mesh_text: str) -> str:
+    """``mesh.yaml`` text with another Istio version: every cluster's files change."""
+    import re
+
+    current = re.search(r'^  version: "?([0-9.]+)"?$', mesh_text, re.MULTILINE)
+    assert current is not None, mesh_text
+    other = "1.29.6" if current.group(1) != "1.29.6" else "1.30.3"
+    return mesh_text.replace(current.group(0), f'  version: "{other}"', 1)
+
+
 def make_templates(base: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Path]:
     """Each template is a folder holding ``mesh`` (the repository) and ``origin.git``."""
     templates: dict[str, Path] = {}
@@ -158,8 +168,8 @@ def make_templates(base: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, 
     stale = base / "stale"
     shutil.copytree(base / "argocd", stale, symlinks=True)
     mesh = stale / "mesh" / "mesh.yaml"
-    mesh.write_text(mesh.read_text().replace('version: "1.30.3"', 'version: "1.29.6"'))
-    git(stale / "mesh", "commit", "-qam", "istio 1.29.6, not rendered yet")
+    mesh.write_text(other_istio_version(mesh.read_text()))
+    git(stale / "mesh", "commit", "-qam", "another Istio version, not rendered yet")
     templates["stale"] = stale
 
     key = age_key(base / "keys")

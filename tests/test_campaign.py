@@ -149,6 +149,56 @@ def test_killed_at_random_the_repository_is_old_or_new(
     print(f"{writer.name}: {outcomes}")  # shown with -s: how often each state was found
 
 
+# -- secrets in Git ------------------------------------------------------------------------
+
+
+def test_every_writing_command_leaves_no_secret_in_any_git_object(
+    arsenal: tuple[dict[str, Path], Material],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Secrets in URLs, remote secrets (a token in an annotation and a comment too), CA keys,
+    sealed secrets: after every writing command, no object of any repository holds one."""
+    templates, material = arsenal
+    copies = {
+        name: campaign.copy_template(templates[name], tmp_path / name)
+        for name in ("sops", "sealed", "argocd")
+    }
+    sops_root = copies["sops"]
+    text = (
+        campaign.remote_secret_manifest("c2")
+        .replace(
+            "  annotations:\n",
+            "  annotations:\n"
+            "    kubectl.kubernetes.io/last-applied-configuration: tok-in-annotation\n",
+        )
+        .replace("kind: Secret\n", "kind: Secret\n# tok-in-comment\n")
+    )
+    (tmp_path / "c2.yaml").write_text(text)
+    cert, bundle = str(material.controller_cert), str(material.bundle)
+    reader = ["--kubeconfig", str(material.kubeconfig), "--token-file", str(material.token)]
+    c2_bundle = ["--out", str(tmp_path / "c2-bundle"), *campaign.KEY]
+    api_server = "https://x:pw-in-api-server@203.0.113.1:6443"
+    runs = [
+        (sops_root, ["encrypt-remote-secret", "c2", str(tmp_path / "c2.yaml")]),
+        (sops_root, ["encrypt-cacerts", "c1", "--cacerts", bundle]),
+        (copies["sealed"], ["seal", "c1", "--cert", cert, "--cacerts", bundle]),
+        (copies["argocd"], ["remote-secret", "c1", *reader]),
+        (copies["argocd"], ["ca", "issue", "c2", "--ca", str(material.ca_root), *c2_bundle]),
+        (copies["argocd"], ["new-cluster", "c9", "--network", "n1", "--api-server", api_server]),
+    ]
+    for root, args in runs:
+        result = run_cli(capsys, *args, "--repo", str(root))
+        assert result.exit_code == 0, (args, result.stderr)
+        git(root, "add", "-A")
+        git(root, "commit", "-qm", f"after {args[0]}", "--allow-empty")
+    url = "https://user:s3cret-url-password@git.example.com/m.git?token=tok-in-query"
+    fresh = tmp_path / "fresh"
+    assert run_cli(capsys, "init", str(fresh), "--mesh-id", "m", "--repo-url", url).exit_code == 0
+    for root in (sops_root, copies["sealed"], copies["argocd"], fresh):
+        assert campaign.secrets_in_objects(root) == [], root
+
+
 # -- concurrent writers -------------------------------------------------------------------
 
 
