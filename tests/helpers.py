@@ -319,3 +319,14 @@ def encrypt_cacerts(root: Path, mesh: Any, key_size: int = 2048) -> dict[str, di
         )
         bundles[cluster.name] = bundle
     return bundles
+
+
+def record_as_written(root: Path) -> None:
+    """Rewrite ``.meshgen/generated.sha256`` for the generated files as they are now: what the
+    meshgen that wrote them would have recorded (for tests that play another meshgen)."""
+    from meshgen import manifest
+
+    record = root / manifest.PATH
+    paths = manifest.parse(record.read_text(encoding="utf-8"))
+    texts = {path: (root / path).read_text(encoding="utf-8") for path in paths}
+    record.write_text(manifest.text(texts), encoding="utf-8")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import MeshRepo, git, run_cli, tree_bytes
+from helpers import MeshRepo, git, record_as_written, run_cli, tree_bytes
 
 
 def add_and_merge(
@@ -200,6 +200,7 @@ def rendered_differently_by(repo: MeshRepo, version: str) -> None:
     rendered_by(repo, version)
     readme = repo.root / "README.md"
     readme.write_text(readme.read_text().replace("## Layout", "## Files"))
+    record_as_written(repo.root)  # that meshgen recorded what it wrote
     git(repo.root, "commit", "-qam", f"as {version} rendered it")
 
 
@@ -290,6 +291,7 @@ def test_a_repository_from_before_the_record_gets_one(
     rendered_by(two_clusters, None)
     workflow = two_clusters.root / ".github/workflows/meshgen.yaml"
     workflow.write_text(workflow.read_text().replace("istio-meshgen==", "meshgen=="))
+    (two_clusters.root / ".meshgen/generated.sha256").unlink()  # 0.1.0 kept no record
     git(two_clusters.root, "commit", "-qam", "as 0.1.0 rendered it")
     check = run_cli(capsys, "render", "--check", "--repo", str(two_clusters.root))
     assert check.exit_code == 1
