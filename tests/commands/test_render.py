@@ -248,7 +248,8 @@ def test_another_version_that_renders_differently_says_which_to_install(
     check = run_cli(capsys, "render", "--check", "--repo", str(two_clusters.root))
     assert check.exit_code == 1
     assert (
-        f"error: {two_clusters.root}: 1 generated file differs from what this meshgen renders; "
+        # README.md, and the record of what that meshgen wrote (.meshgen/generated.sha256)
+        f"error: {two_clusters.root}: 2 generated files differ from what this meshgen renders; "
         f"rendered by meshgen 0.1.9, this is {__version__}: install istio-meshgen==0.1.9, or run "
         f"`meshgen render` to re-render with {__version__} and commit the result\n"
     ) == check.stderr
