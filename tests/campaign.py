@@ -247,6 +247,7 @@ WRITERS = [
         lambda r, m: ["new-cluster", "c9", "--network", "n1", "--no-commit"],
     ),
     Writer("remove-cluster", "argocd", lambda r, m: ["remove-cluster", "c2"]),
+    Writer("set-cluster", "argocd", lambda r, m: ["set-cluster", "c1", "--region", "eu-1"]),
     Writer("render", "stale", lambda r, m: ["render"]),
     Writer(
         "init-new-folder",
