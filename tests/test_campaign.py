@@ -481,7 +481,7 @@ def _cli_fuzz(
 
 
 CAMPAIGNS = [
-    (_concurrent_rounds, "concurrent-writers-hold-one-lock", 4, 30),
+    (_concurrent_rounds, "concurrent-writers-hold-one-lock", 3, 30),
     (_edit_rounds, "hand-edits-are-never-lost", 12, 150),
     (_spec_fuzz, "fuzzed-mesh-yaml-never-breaks-the-cli", 60, 1500),
     (_cli_fuzz, "fuzzed-command-lines-never-break-the-cli", 120, 2000),
