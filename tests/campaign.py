@@ -2,8 +2,8 @@
 commands and the ways to attack them (real processes, real signals, seeded randomness).
 
 ``tests/test_campaign.py`` runs a bounded, seeded share of it in the suite; the same tests
-marked ``slow`` (``pytest -m slow``) run many more rounds. ``MESHGEN_CAMPAIGN_SEED`` picks
-another seed.
+marked ``slow`` (``pytest --run-slow -m slow``) run many more rounds.
+``MESHGEN_CAMPAIGN_SEED`` picks another seed.
 """
 
 from __future__ import annotations

@@ -44,3 +44,21 @@ def mesh_repo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> MeshRepo:
     assert result.exit_code == 0, result.stderr
     git(root, "push", "-q", "-u", "origin", "main")
     return MeshRepo(root=root, origin=origin)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--run-slow",
+        action="store_true",
+        help="also run the exhaustive variants marked slow (e.g. every topology x Istio "
+        "version x engine)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="exhaustive variant: run with --run-slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

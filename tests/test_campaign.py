@@ -11,7 +11,7 @@
 - fuzzing: random `mesh.yaml` documents and random command lines end with exit code 0, 1 or 2,
   never a traceback, and an error is one short line.
 
-`pytest -m slow tests/test_campaign.py` runs the long variants (many more rounds);
+`pytest --run-slow -m slow tests/test_campaign.py` runs the long variants (more rounds);
 `MESHGEN_CAMPAIGN_SEED=N` changes the seed.
 """
 
@@ -40,7 +40,7 @@ SLOW_ROUNDS = 25
 
 
 def sizes(suite: int, slow: int) -> list[Any]:
-    """A campaign's size in the suite, and in its long variant (``-m slow``)."""
+    """A campaign's size in the suite, and in its long variant (``--run-slow -m slow``)."""
     return [
         pytest.param(suite, id=f"{suite}"),
         pytest.param(slow, id=f"{slow}", marks=pytest.mark.slow),

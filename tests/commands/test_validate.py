@@ -246,6 +246,7 @@ def test_invalid_mesh_is_reported_and_the_rest_still_runs(
         "drift",
         "helm-values",
         "gitops",
+        "multicluster",
         "ambient",
         "trust",
     }
@@ -427,10 +428,11 @@ def test_missing_kubectl_and_helm_are_said_once_and_nothing_false_is_reported(
     assert [(f["severity"], f["message"]) for f in findings] == [
         (
             "unchecked",
-            "kubectl not found, so the kustomize, helm-values, schema, gitops and ambient "
+            "kubectl not found, so the kustomize, helm-values, schema, gitops, multicluster and "
+            "ambient "
             "checks did not run",
         ),
-        ("unchecked", "helm not found, so the helm-values checks did not run"),
+        ("unchecked", "helm not found, so the helm-values and multicluster checks did not run"),
     ]
     text = run_cli(capsys, "validate", "--repo", str(root))
     assert text.stdout.count("kubectl not found") == 1

@@ -150,6 +150,14 @@ clusters:
     assert remote["istiodRemote"] == {
         "injectionURL": "https://istiod.example.com:15017/inject/cluster/r/net/n"
     }
+    # The validating webhooks (istiod's and base's) call the same host: through the chart's
+    # istiod Service, an ExternalName for a hostname, the API server would call port 443.
+    validation = {"validationURL": "https://istiod.example.com:15017/validate"}
+    assert remote["base"] == {"validationFailurePolicy": "Fail", **validation}
+    assert load(files, "clusters/r/values/base.yaml")["base"] == {
+        "validationFailurePolicy": "Fail",
+        **validation,
+    }
 
 
 def test_external_control_plane(tmp_path: Path, tools: Any) -> None:
@@ -175,9 +183,18 @@ clusters:
     assert istiod["meshConfig"]["defaultConfig"]["discoveryAddress"] == "198.51.100.4:15012"
     env = istiod["env"]
     assert env["EXTERNAL_ISTIOD"] == env["LOCAL_CLUSTER_SECRET_WATCHER"] == "true"
-    assert env["CLUSTER_ID"] == "config-1" and env["SHARED_MESH_CONFIG"] == "istio"
+    assert env["SHARED_MESH_CONFIG"] == "istio"
+    # It runs as config-1: the chart sets CLUSTER_ID from clusterName (a second one in env
+    # would be a duplicate entry that server-side apply refuses).
+    assert istiod["global"]["multiCluster"] == {"clusterName": "config-1"}
+    assert "CLUSTER_ID" not in env
     mounts = {m["mountPath"] for m in istiod["volumeMounts"]}
     assert mounts == {"/etc/istio/config", "/var/lib/istio/inject"}
+    # The ConfigMaps the chart renders, unrevisioned here.
+    assert [v["configMap"]["name"] for v in istiod["volumes"]] == [
+        "istio",
+        "istio-sidecar-injector",
+    ]
     objects = build(files, "clusters/cp/external-istiod", tmp_path)
     (namespace,) = by_kind(objects, "Namespace")
     assert namespace["metadata"]["name"] == "external-istiod"
@@ -196,6 +213,8 @@ clusters:
     assert config["global"]["configCluster"] is True
     assert config["configMap"] is True
     assert config["istiodRemote"] == {"injectionPath": "/inject/cluster/config-1/net/n"}
+    # Its mesh ConfigMap sends proxies where the external istiod's does.
+    assert config["meshConfig"]["defaultConfig"]["discoveryAddress"] == "198.51.100.4:15012"
     base = load(files, "clusters/config-1/values/base.yaml")
     assert base["global"]["istioNamespace"] == "external-istiod"
     application = load(files, "clusters/config-1/applications/istiod.yaml")

@@ -1,10 +1,10 @@
 """``meshgen validate``: prove before merge that every cluster's config will sync and work.
 
 Runs the check families of :mod:`meshgen.validation` in order (mesh, traffic files, drift,
-kustomize, Helm values, object schemas, GitOps wiring, secrets) and reports every finding
-grouped by cluster, as text or JSON. Exit 0: clean; 1: findings; 2: bad usage. Checks that
-cannot run (a broken mesh.yaml, a chart or CRD not available) are reported as unchecked, never
-passed silently.
+kustomize, Helm values, object schemas, GitOps wiring, what the rendered objects mean for the
+mesh, secrets, trust) and reports every finding grouped by cluster, as text or JSON. Exit 0:
+clean; 1: findings; 2: bad usage. Checks that cannot run (a broken mesh.yaml, a chart or CRD
+not available) are reported as unchecked, never passed silently.
 """
 
 from __future__ import annotations
@@ -94,8 +94,8 @@ def _missing_tools() -> dict[str, str]:
 def _tool_findings(missing: dict[str, str]) -> list[Finding]:
     """One finding per missing tool, naming the checks that therefore did not run."""
     needs = {
-        "kubectl": "kustomize, helm-values, schema, gitops and ambient",
-        "helm": "helm-values",
+        "kubectl": "kustomize, helm-values, schema, gitops, multicluster and ambient",
+        "helm": "helm-values and multicluster",
     }
     return [
         Finding(
@@ -141,13 +141,17 @@ def _guarded(check: str, run: Callable[[], list[Finding]]) -> list[Finding]:
 
 
 def collect(
-    options: Options, emit: Emit | None = None, crds: CrdIndex | None = None
+    options: Options,
+    emit: Emit | None = None,
+    crds: CrdIndex | None = None,
+    helm_output: dict[HelmRelease, str | None] | None = None,
 ) -> list[Finding]:
     """Every finding of every check, in report order. Bad usage raises MeshgenError.
 
     ``emit(fraction, check)`` hears how far the checks have come (see
     :mod:`meshgen.validation.progress`); ``crds``: the index of ``options.crds``, when the
-    caller has read it already.
+    caller has read it already; ``helm_output`` (when given) receives what ``helm template``
+    rendered for each release.
     """
     from meshgen.validation import (
         ambient,
@@ -155,6 +159,7 @@ def collect(
         helm_values,
         kustomize,
         mesh,
+        multicluster,
         release,
         schemas,
         secrets,
@@ -222,6 +227,7 @@ def collect(
     if "kubectl" not in missing_tools:
         findings += _guarded("kustomize", lambda: kustomize.check(view, jobs))
     step("helm-values")  # needs both tools; a missing one was reported once, above
+    templates = {} if helm_output is None else helm_output  # for multicluster
     if mesh_model is None:
         findings.append(_skipped("helm-values", *INVALID_MESH))
     elif engine is None:
@@ -234,7 +240,7 @@ def collect(
             read_releases.append(True)
             if missing_tools:
                 return []
-            return helm_values.check(view, releases, charts, kube_version, jobs)
+            return helm_values.check(view, releases, charts, kube_version, jobs, templates)
 
         findings += _guarded("helm-values", check_values)
     step("schema")
@@ -248,6 +254,13 @@ def collect(
     elif "kubectl" not in missing_tools:
         module = engine
         findings += _guarded("gitops", lambda: module.wiring(view, jobs))
+    step("multicluster")  # reads what helm-values rendered
+    if mesh_model is None:
+        findings.append(_skipped("multicluster", *INVALID_MESH))
+    elif engine is None:
+        findings.append(_skipped("multicluster", *_no_engine(mesh_model.engine)))
+    elif not missing_tools:
+        findings += _guarded("multicluster", lambda: multicluster.check(view, releases, templates))
     step("ambient")
     if mesh_model is None:
         findings.append(_skipped("ambient", *INVALID_MESH))

@@ -96,12 +96,30 @@ def remote_values(mesh: Mesh, cluster: Cluster, control: Cluster) -> dict[str, A
         "istiodRemote": remote,
         "meshConfig": _mesh_config(mesh),
     }
+    validation_url = _validation_url(control)
+    if validation_url:
+        # istiod's own validating webhook reads base.validationURL too.
+        values["base"] = {"validationURL": validation_url}
     if control.role == EXTERNAL_CONTROL_PLANE:
         # The config cluster of an external control plane keeps the mesh ConfigMap, in the
-        # namespace the external istiod uses.
+        # namespace the external istiod uses. Its discovery address is the external istiod's:
+        # the chart's default, istiod.<namespace>.svc, names no Service once a revision is set.
         values["global"]["istioNamespace"] = EXTERNAL_ISTIOD_NAMESPACE
         values["configMap"] = True
+        values["meshConfig"].setdefault("defaultConfig", {})["discoveryAddress"] = (
+            f"{discovery.address}:15012"
+        )
     return values
+
+
+def _validation_url(control: Cluster) -> str | None:
+    """Where a remote's validating webhooks call its control plane, when its address has a
+    trusted certificate. A hostname makes the chart's istiod Service an ExternalName, which the
+    API server calls on port 443 only; the webhooks listen on 15017."""
+    assert control.discovery is not None
+    if not control.discovery.valid_certificate:
+        return None
+    return f"https://{control.discovery.address}:15017/validate"
 
 
 def external_istiod_values(mesh: Mesh, cluster: Cluster, config: Cluster) -> dict[str, Any]:
@@ -113,6 +131,8 @@ def external_istiod_values(mesh: Mesh, cluster: Cluster, config: Cluster) -> dic
     assert cluster.discovery is not None
     address = f"{cluster.discovery.address}:15012"
     namespace = EXTERNAL_ISTIOD_NAMESPACE
+    revision = mesh.revision_of(cluster)
+    suffix = f"-{revision}" if revision else ""  # the chart names its ConfigMaps so
     mesh_config = _mesh_config(mesh)
     mesh_config["rootNamespace"] = namespace
     mesh_config.setdefault("defaultConfig", {})["discoveryAddress"] = address
@@ -127,17 +147,18 @@ def external_istiod_values(mesh: Mesh, cluster: Cluster, config: Cluster) -> dic
             "caAddress": address,
         },
         "meshConfig": mesh_config,
+        # CLUSTER_ID is not set here: the chart sets it from global.multiCluster.clusterName,
+        # and a second entry makes server-side apply refuse the Deployment.
         "env": {
             "INJECTION_WEBHOOK_CONFIG_NAME": "",
             "VALIDATION_WEBHOOK_CONFIG_NAME": "",
             "EXTERNAL_ISTIOD": "true",
             "LOCAL_CLUSTER_SECRET_WATCHER": "true",
-            "CLUSTER_ID": config.name,
             "SHARED_MESH_CONFIG": "istio",
         },
         "volumes": [
-            {"name": "config-volume", "configMap": {"name": "istio"}},
-            {"name": "inject-volume", "configMap": {"name": "istio-sidecar-injector"}},
+            {"name": "config-volume", "configMap": {"name": f"istio{suffix}"}},
+            {"name": "inject-volume", "configMap": {"name": f"istio-sidecar-injector{suffix}"}},
         ],
         "volumeMounts": [
             {"name": "config-volume", "mountPath": "/etc/istio/config"},
@@ -184,11 +205,9 @@ def base_values(mesh: Mesh, cluster: Cluster) -> dict[str, Any]:
         values["profile"] = "remote"
         if control.role == EXTERNAL_CONTROL_PLANE:
             values["global"] = {"istioNamespace": EXTERNAL_ISTIOD_NAMESPACE}
-            assert control.discovery is not None
-            if control.discovery.valid_certificate:
-                values["base"] = {
-                    "validationURL": f"https://{control.discovery.address}:15017/validate"
-                }
+        validation_url = _validation_url(control)
+        if validation_url:
+            values["base"] = {"validationURL": validation_url}
     revision = mesh.revision_of(cluster)
     if revision:
         # The default validator and the istio-injection=enabled label follow this revision.

@@ -19,6 +19,7 @@ CHECKS = (
     "helm-values",
     "schema",
     "gitops",
+    "multicluster",
     "ambient",
     "secrets",
     "trust",

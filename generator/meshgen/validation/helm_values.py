@@ -11,7 +11,9 @@ For each release the GitOps engine will install (chart, version, value files in 
   version, so the keys accepted follow the version;
 - when the chart ships ``values.schema.json``, the merged values must validate against it;
 - ``helm template`` of the chart with exactly those value files, at the mesh's Kubernetes
-  version, must succeed.
+  version, must succeed; its output is handed to the caller (``rendered``: the output, or
+  None for a release with findings) for the checks of what the objects mean
+  (:mod:`meshgen.validation.multicluster`).
 
 A release whose chart is not available is reported as unchecked.
 """
@@ -23,8 +25,9 @@ import functools
 import json
 import re
 import tempfile
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +43,12 @@ INTERNAL_DEFAULTS = "_internal_defaults_do_not_set"
 # Keys the charts read although values.yaml does not list them:
 #   base.validationFailurePolicy: commented out in istiod's values.yaml, absent from base's,
 #     read by both charts' validating webhook templates;
+#   base.validationURL: absent from istiod's values.yaml, read by its validating webhook
+#     template (where a remote's webhook calls its control plane);
 #   profile, compatibilityVersion, platform: consumed by templates/zzz_profile.yaml.
 ALLOWED_UNLISTED = {
     ("base", "validationFailurePolicy"),
+    ("base", "validationURL"),
     ("profile",),
     ("compatibilityVersion",),
     ("platform",),
@@ -205,6 +211,28 @@ def _chart_version_problem(chart_dir: Path, release: HelmRelease) -> str | None:
     return None
 
 
+class Renders:
+    """Each distinct ``helm template`` once per run: every primary's base release, every
+    gateway of a network, have the same chart and values."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._results: dict[tuple[str, ...], Future[str]] = {}
+
+    def once(self, key: tuple[str, ...], render: Callable[[], str]) -> str:
+        with self._lock:
+            result = self._results.get(key)
+            mine = result is None
+            if result is None:
+                result = self._results[key] = Future()
+        if mine:
+            try:
+                result.set_result(render())
+            except BaseException as exc:  # the same failure for every release that asks
+                result.set_exception(exc)
+        return result.result()
+
+
 def _finding(release: HelmRelease, message: str, fix: str, **where: Any) -> Finding:
     where.setdefault("file", release.file)
     if "obj" not in where and where["file"] == release.file:
@@ -213,9 +241,16 @@ def _finding(release: HelmRelease, message: str, fix: str, **where: Any) -> Find
 
 
 def _check_release(
-    view: RepoView, release: HelmRelease, chart_dir: Path, kube_version: str
+    view: RepoView,
+    release: HelmRelease,
+    chart_dir: Path,
+    kube_version: str,
+    rendered: dict[HelmRelease, str | None],
+    renders: Renders,
 ) -> list[Finding]:
     import jsonschema
+
+    rendered[release] = None  # until helm template succeeds
 
     problem = _chart_version_problem(chart_dir, release)
     if problem:
@@ -283,8 +318,12 @@ def _check_release(
                 else:  # resolved by the engine: Helm reads it from a temporary file
                     files.append(Path(tmp) / f"{index}.yaml")
                     files[-1].write_text(text, encoding="utf-8")
-            helm.template(
-                chart_dir, release.release, release.namespace, files, kube_version=kube_version
+            inputs = (str(chart_dir), release.release, release.namespace)
+            rendered[release] = renders.once(
+                (*inputs, *(text for _path, text, _is_file in present)),
+                lambda: helm.template(
+                    chart_dir, release.release, release.namespace, files, kube_version=kube_version
+                ),
             )
     except MeshgenError as exc:
         findings.append(
@@ -306,8 +345,17 @@ def _pull_source(chart: str, repo_url: str) -> str:
 
 
 def check(
-    view: RepoView, releases: list[HelmRelease], charts: Charts, kube_version: str, jobs: int
+    view: RepoView,
+    releases: list[HelmRelease],
+    charts: Charts,
+    kube_version: str,
+    jobs: int,
+    rendered: dict[HelmRelease, str | None] | None = None,
 ) -> list[Finding]:
+    """Findings of every release; ``rendered`` receives the ``helm template`` output of each
+    release whose chart is available (None where the values have findings)."""
+    rendered = {} if rendered is None else rendered
+    renders = Renders()
     findings: list[Finding] = []
     work = []
     missing: dict[tuple[str, str], list[HelmRelease]] = {}
@@ -333,7 +381,7 @@ def check(
 
     def check_one(item: tuple[HelmRelease, Path]) -> list[Finding]:
         try:
-            return _check_release(view, item[0], item[1], kube_version)
+            return _check_release(view, item[0], item[1], kube_version, rendered, renders)
         finally:
             view.progress.advance()
 

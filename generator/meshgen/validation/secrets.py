@@ -1,4 +1,4 @@
-"""Check 7: no secret material anywhere in the repository, nor in the staged change.
+"""Check 8: no secret material anywhere in the repository, nor in the staged change.
 
 A ``Secret`` with ``data`` or ``stringData``, a kubeconfig with credentials, a bearer token or a
 private key is a finding. Placeholders are fine: ``ExternalSecret`` objects (the store holds the

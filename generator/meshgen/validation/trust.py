@@ -1,4 +1,4 @@
-"""Check 8: trust material. Every cluster running istiod has its ``cacerts`` placeholder
+"""Check 9: trust material. Every cluster running istiod has its ``cacerts`` placeholder
 (an ExternalSecret, a SealedSecret, ...) in the repository; with provider ``sops``, every
 encrypted remote secret the overlays include is there too; and no intermediate CA (or
 remote-secret token) expires within 30 days, going by the dates ``mesh.yaml`` records under
