@@ -47,7 +47,8 @@ def test_the_readme_says_how_meshgen_gets_on_path() -> None:
     assert 'pip install --quiet --disable-pip-version-check "$here[test]"' in run
     # And the package they install is the one the README names.
     pyproject = (REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    assert 'name = "istio-meshgen"' in pyproject and 'meshgen = "meshgen.cli:main"' in pyproject
+    assert 'name = "istio-meshgen"' in pyproject
+    assert 'meshgen = "meshgen.entrypoint:main"' in pyproject
     using = first_shell_block(section("Using it"))
     assert using.splitlines()[0].startswith("source .venv/bin/activate")
 

@@ -27,6 +27,13 @@ REPO_OPTION = click.option(
 )
 
 
+OVERWRITE_EDITS_OPTION = click.option(
+    "--overwrite-edits",
+    is_flag=True,
+    help="Overwrite generated files changed by hand since meshgen wrote them (the edits are lost).",
+)
+
+
 def proposal_options(default_branch: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """--repo, --branch, --no-commit, --push, --allow-dirty and --dry-run of a command that
     proposes a change on a branch, passed on as one ``proposal`` (a ``BranchOptions``)."""
@@ -41,6 +48,7 @@ def proposal_options(default_branch: str) -> Callable[[Callable[..., None]], Cal
             push: bool,
             allow_dirty: bool,
             dry_run: bool,
+            overwrite_edits: bool,
             **kwargs: Any,
         ) -> None:
             from meshgen.commands._change import BranchOptions
@@ -52,6 +60,7 @@ def proposal_options(default_branch: str) -> Callable[[Callable[..., None]], Cal
                 push=push,
                 allow_dirty=allow_dirty,
                 dry_run=dry_run,
+                overwrite_edits=overwrite_edits,
             )
             function(*args, proposal=proposal, **kwargs)
 
@@ -68,6 +77,7 @@ def proposal_options(default_branch: str) -> Callable[[Callable[..., None]], Cal
                 "--allow-dirty", is_flag=True, help="Allow uncommitted changes in the work tree."
             ),
             DRY_RUN_OPTION,
+            OVERWRITE_EDITS_OPTION,
         ]
         for option in reversed(options):
             wrapper = option(wrapper)
@@ -376,20 +386,49 @@ def graph(
 @REPO_OPTION
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if any file would change.")
 @DRY_RUN_OPTION
-def render(repo: Path | None, check: bool, dry_run: bool) -> None:
+@click.option(
+    "--overwrite-edits",
+    "--force",
+    "overwrite_edits",
+    is_flag=True,
+    help="Overwrite generated files changed by hand since meshgen wrote them (the edits are lost).",
+)
+def render(repo: Path | None, check: bool, dry_run: bool, overwrite_edits: bool) -> None:
     """Regenerate every generated file from mesh.yaml."""
     from meshgen.commands import render as command
 
-    sys.exit(command.run(repo, check, dry_run=dry_run))
+    sys.exit(command.run(repo, check, dry_run=dry_run, overwrite_edits=overwrite_edits))
+
+
+@cli.command()
+@REPO_OPTION
+@click.option(
+    "--forget",
+    is_flag=True,
+    help="Drop the record of the interrupted change and keep everything as it is now.",
+)
+def recover(repo: Path | None, forget: bool) -> None:
+    """Roll back what an interrupted meshgen command left half-done (every writing command
+    does this first on its own)."""
+    from meshgen.commands import recover as command
+
+    sys.exit(command.run(repo, forget))
 
 
 @cli.command("encrypt-remote-secret")
 @click.argument("cluster")
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True))
 @REPO_OPTION
 @DRY_RUN_OPTION
 def encrypt_remote_secret(cluster: str, file: Path, repo: Path | None, dry_run: bool) -> None:
-    """Encrypt CLUSTER's remote secret (FILE, from istioctl create-remote-secret) with sops."""
+    """Encrypt CLUSTER's remote secret with sops into the repository.
+
+    FILE is the output of `istioctl create-remote-secret --name CLUSTER`; `-` reads it from
+    stdin, so the plaintext never touches a disk:
+
+    istioctl create-remote-secret --context CLUSTER --name CLUSTER |
+    meshgen encrypt-remote-secret CLUSTER -
+    """
     from meshgen.commands import encrypt_remote_secret as command
 
     sys.exit(command.run(cluster, file, repo, dry_run=dry_run))
@@ -445,6 +484,20 @@ def remote_secret(cluster: str, **kwargs: object) -> None:
     sys.exit(command.run(command.Options(cluster=cluster, **kwargs)))  # type: ignore[arg-type]
 
 
+# 100 years: far beyond any sane CA, and far below X.509's end of time (9999-12-31).
+MAX_CERTIFICATE_DAYS = 36500
+
+
+def _days_option(name: str, default: int, help: str) -> Callable[[Any], Any]:
+    return click.option(
+        name,
+        type=click.IntRange(1, MAX_CERTIFICATE_DAYS),
+        default=default,
+        show_default=True,
+        help=help,
+    )
+
+
 KEY_SIZE_OPTION = click.option(
     "--key-size",
     type=click.Choice(["2048", "3072", "4096"]),
@@ -463,7 +516,7 @@ def ca() -> None:
 @click.option(
     "--out", required=True, type=click.Path(path_type=Path, file_okay=False), help="New folder."
 )
-@click.option("--root-days", type=int, default=3650, show_default=True, help="Root lifetime.")
+@_days_option("--root-days", 3650, "Root lifetime.")
 @KEY_SIZE_OPTION
 @DRY_RUN_OPTION
 def ca_init(out: Path, root_days: int, key_size: str, dry_run: bool) -> None:
@@ -491,7 +544,7 @@ def ca_init(out: Path, root_days: int, key_size: str, dry_run: bool) -> None:
     type=click.Path(path_type=Path, file_okay=False),
     help="Folder for the cluster's cacerts files (outside Git).",
 )
-@click.option("--days", type=int, default=730, show_default=True, help="Intermediate lifetime.")
+@_days_option("--days", 730, "Intermediate lifetime.")
 @KEY_SIZE_OPTION
 @REPO_OPTION
 @DRY_RUN_OPTION
@@ -529,8 +582,9 @@ def ca_issue(
 )
 @click.option(
     "--remote-secret",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Another cluster's remote secret (from `meshgen remote-secret`).",
+    type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
+    help="Another cluster's remote secret (from `meshgen remote-secret` or `istioctl "
+    "create-remote-secret`; - reads stdin).",
 )
 @click.option(
     "--cacerts",
@@ -539,6 +593,7 @@ def ca_issue(
 )
 @REPO_OPTION
 @DRY_RUN_OPTION
+@OVERWRITE_EDITS_OPTION
 def seal(cluster: str, **kwargs: object) -> None:
     """Seal a remote secret or cacerts for CLUSTER into its folder (ciphertext only)."""
     from meshgen.commands import seal as command
@@ -663,23 +718,107 @@ def completion(shell: str) -> None:
     sys.exit(command.run(cli, shell))
 
 
-def main(argv: list[str] | None = None) -> None:
-    """The error boundary: every failure becomes one line on stderr and an exit code."""
+def _usage(error: click.exceptions.UsageError) -> str:
+    """The usage of the command that got no arguments, with its subcommands, on a few lines."""
+    ctx = error.ctx
+    if ctx is None:
+        return "Usage: meshgen [OPTIONS] COMMAND [ARGS]..."
+    lines = [ctx.get_usage()]
+    command = ctx.command
+    if isinstance(command, click.Group):
+        lines.append(f"Commands: {', '.join(command.list_commands(ctx))}")
+    lines.append(f"Run `{ctx.command_path} --help` for details.")
+    return "\n".join(lines)
+
+
+def _verb(argv: list[str]) -> str:
+    words = [a for a in argv if not a.startswith("-")][:2]
+    return " ".join(["meshgen", *words[:1]])
+
+
+def _interrupted() -> None:
+    """One line for an interruption, and exit 128 + the signal."""
+    import signal as signals
+
     from meshgen import output
+    from meshgen.adapters import transaction
+
+    signum = transaction.stop_requested() or signals.SIGINT
+    name = signals.Signals(signum).name
+    if transaction.completed():
+        output.error(f"interrupted ({name}) after the change was complete; see `git status`")
+    else:
+        output.error(f"interrupted ({name}); the repository is as it was before the command")
+    sys.exit(128 + signum)
+
+
+def main(argv: list[str] | None = None, early_signals: list[int] | None = None) -> None:
+    """The error boundary: every failure becomes one line on stderr and an exit code.
+
+    SIGTERM and SIGHUP stop a command like Ctrl-C does (a KeyboardInterrupt), so a
+    transaction rolls back in an orderly way (see :mod:`meshgen.adapters.transaction`). A
+    signal Python cannot turn into an exception where it lands (in a callback of the import
+    system, say) is remembered instead: the next transaction does not start, or the command
+    ends as interrupted once it is done. ``early_signals`` are those the executable received
+    before this ran (see :mod:`meshgen.entrypoint`).
+    """
+    import signal as signals
+
+    from meshgen import output
+    from meshgen.adapters import lock, transaction
     from meshgen.errors import MeshgenError
 
+    transaction.forget_stop()
+    python_hook = sys.unraisablehook
+
+    def unraisable(info: Any) -> None:
+        if info.exc_type is None or not issubclass(info.exc_type, KeyboardInterrupt):
+            python_hook(info)
+
+    previous = {}
+    for signum in (signals.SIGINT, signals.SIGTERM, signals.SIGHUP):
+        try:
+            previous[signum] = signals.signal(signum, transaction.on_signal)
+        except ValueError:  # not the main thread (an embedding program): leave its handlers
+            break
+    sys.unraisablehook = unraisable
+    args = sys.argv[1:] if argv is None else argv
+    lock.describe(_verb(args))
     try:
-        cli.main(args=argv, prog_name="meshgen", standalone_mode=False)
+        if early_signals:  # received while meshgen was starting, maybe dropped by Python
+            transaction.on_signal(early_signals[-1], None)
+        cli.main(args=args, prog_name="meshgen", standalone_mode=False)
+    except SystemExit as done:
+        if not done.code and transaction.stop_requested():
+            _interrupted()  # a signal that was swallowed where it landed
+        raise
     except MeshgenError as exc:
         _fail(str(exc), exc.exit_code, argv)
-    except click.exceptions.Abort:
+    except click.exceptions.NoArgsIsHelpError as exc:
+        sys.stderr.write(_usage(exc) + "\n")
+        sys.exit(2)
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):
+            _interrupted()
         output.error("aborted")
         sys.exit(130)
     except click.ClickException as exc:
         _fail(exc.format_message(), 2, argv)
     except KeyboardInterrupt:
-        output.error("interrupted")
-        sys.exit(130)
+        _interrupted()
+    except OSError as exc:  # the system refused something no check foresaw; nothing changed
+        where = f"{exc.filename}: " if exc.filename else ""
+        _fail(f"{where}{exc.strerror or exc}; check the path and run the command again", 2, argv)
+    finally:
+        with transaction.signals_deferred():
+            lock.release_all()
+            sys.unraisablehook = python_hook
+            for signum, handler in previous.items():
+                # As the meshgen executable (no argv given), the work is done: a signal now
+                # must not turn a finished command into a failure. Embedded: as it was.
+                signals.signal(signum, signals.SIG_IGN if argv is None else handler)
+    if transaction.stop_requested():
+        _interrupted()
     sys.exit(0)
 
 

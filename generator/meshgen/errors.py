@@ -33,3 +33,36 @@ class SpecError(MeshgenError):
         self.source, self.line, self.field, self.detail = source, line, field, detail
         where = f"{source}:{line}" if line is not None else source
         super().__init__(f"{where}: {field}: {detail}")
+
+
+EXCERPT_CHARS = 60
+MESSAGE_CHARS = 2000
+
+
+def excerpt(value: object, limit: int = EXCERPT_CHARS) -> str:
+    """``repr(value)`` cut to about ``limit`` characters, for echoing input in an error.
+
+    Input can be anything (a megabyte-long value, a huge alias expansion): an error names it
+    by a short excerpt and its size, never in full. Only the first ``limit * 4`` characters of
+    a string are ever looked at, so a huge value costs nothing here.
+    """
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit]!r}... ({len(value)} characters)"
+    if isinstance(value, dict):
+        return f"a mapping of {len(value)} key{'s' if len(value) != 1 else ''}"
+    if isinstance(value, (list, tuple, set)):
+        return f"a list of {len(value)} item{'s' if len(value) != 1 else ''}"
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def one_line(message: str, limit: int = MESSAGE_CHARS) -> str:
+    """``message`` as one printable line: control characters escaped, cut after ``limit``.
+
+    The last guard of the error boundary: whatever a message echoes, stderr gets one line.
+    """
+    if len(message) > limit:
+        message = f"{message[:limit]}... (cut: {len(message)} characters)"
+    if message.isprintable():
+        return message
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)

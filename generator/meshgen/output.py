@@ -10,6 +10,8 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
+from meshgen.errors import one_line
+
 
 def _console(stream):  # rich is imported only when something is printed
     from rich.console import Console
@@ -26,11 +28,12 @@ def heading(message: str) -> None:
 
 
 def warn(message: str) -> None:
-    _console(sys.stderr).print(f"warning: {message}", style="yellow")
+    _console(sys.stderr).print(f"warning: {one_line(message)}", style="yellow")
 
 
 def error(message: str) -> None:
-    _console(sys.stderr).print(f"error: {message}", style="red")
+    """One line on stderr, whatever ``message`` holds (see :func:`meshgen.errors.one_line`)."""
+    _console(sys.stderr).print(f"error: {one_line(message)}", style="red")
 
 
 def note(message: str) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -71,3 +73,19 @@ def test_refused_inside_git(tmp_path: Path) -> None:
     with pytest.raises(MeshgenError, match="is inside the Git work tree"):
         secret_files.write_secret(tmp_path / "secret.yaml", "x", "--output")
     assert not (tmp_path / "secret.yaml").exists()
+
+
+def test_temporary_files_of_a_killed_writer_are_removed_by_the_next(tmp_path: Path) -> None:
+    """A meshgen killed while writing a key leaves `.<name>.meshgen-tmp-<pid>` (mode 0600):
+    the next write into the folder removes it; a running writer's file stays."""
+    folder = tmp_path / "secrets"
+    folder.mkdir()
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    abandoned = folder / f".ca-key.pem.meshgen-tmp-{gone.stdout.strip()}"
+    abandoned.write_bytes(b"-----BEGIN PRIVATE KEY-----\n")
+    running = folder / f".other.pem.meshgen-tmp-{os.getpid()}"
+    running.write_bytes(b"in progress\n")
+    secret_files.write_files(folder, {"root-cert.pem": b"cert\n"}, set(), "--out")
+    assert not abandoned.exists() and running.exists()
+    assert (folder / "root-cert.pem").read_bytes() == b"cert\n"

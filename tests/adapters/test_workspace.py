@@ -53,17 +53,6 @@ def test_a_file_in_the_way_of_a_folder_stops_before_anything_moves(tmp_path: Pat
     assert not (tmp_path / "README.md").exists()
 
 
-def test_snapshot_and_restore_round_trip(tmp_path: Path) -> None:
-    (tmp_path / "a.txt").write_text("one\n")
-    saved = workspace.snapshot(tmp_path, ["a.txt", "dir/new.txt"])
-    (tmp_path / "a.txt").write_text("two\n")
-    (tmp_path / "dir").mkdir()
-    (tmp_path / "dir/new.txt").write_text("x\n")
-    workspace.restore(tmp_path, saved)
-    assert (tmp_path / "a.txt").read_text() == "one\n"
-    assert not (tmp_path / "dir").exists()
-
-
 def test_generated_mark_is_read_from_the_first_line_only(tmp_path: Path) -> None:
     (tmp_path / "overlays").mkdir()
     (tmp_path / "overlays/late.yaml").write_text("a: 1\n" + YAML_HEADER)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from helpers import MeshRepo, age_key, flux_bootstrap, git, run_cli, tree_bytes
-from meshgen import spec
+from meshgen import manifest, spec
 from meshgen.adapters import kustomize
 
 URL = "https://git.example.com/m.git"
@@ -29,10 +29,13 @@ def set_engine(root: Path, engine: str) -> None:
 
 
 def split(files: dict[str, bytes]) -> tuple[dict[str, bytes], dict[str, bytes]]:
-    """(engine-neutral files: values, overlays, schema; the engines' files and the README)."""
+    """(engine-neutral files: values, overlays, schema; the engines' files, the README and the
+    record of every generated file)."""
 
     def neutral(path: str) -> bool:
         parts = path.split("/")
+        if path == manifest.PATH:
+            return False
         if parts[0] in ("overlays", ".meshgen"):
             return True
         if path.endswith("/values/kustomization.yaml"):  # Flux's ConfigMap generator

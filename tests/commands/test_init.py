@@ -128,7 +128,15 @@ def test_init_refuses_a_subfolder_of_another_repository(
 ) -> None:
     git(tmp_path, "init", "-q")
     (tmp_path / "sub").mkdir()
-    result = run_cli(capsys, "init", str(tmp_path / "sub"), "--mesh-id", "m", "--repo-url", "u")
+    result = run_cli(
+        capsys,
+        "init",
+        str(tmp_path / "sub"),
+        "--mesh-id",
+        "m",
+        "--repo-url",
+        "https://git.example.com/m.git",
+    )
     assert result.exit_code == 2 and "inside the Git repository" in result.stderr
     assert list((tmp_path / "sub").iterdir()) == []
 
@@ -165,18 +173,36 @@ def test_init_without_git_identity_fails_before_writing(
     if probe.returncode == 0:
         pytest.skip("this machine's git derives an identity from the host name")
     target = tmp_path / "r"
-    result = run_cli(capsys, "init", str(target), "--mesh-id", "m", "--repo-url", "u")
+    result = run_cli(
+        capsys, "init", str(target), "--mesh-id", "m", "--repo-url", "https://git.example.com/m.git"
+    )
     assert result.exit_code == 2 and "git config --global user.name" in result.stderr
     assert not target.exists()
 
 
 def test_bad_option_names_the_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     target = tmp_path / "r"
-    result = run_cli(capsys, "init", str(target), "--mesh-id", "Mesh_1", "--repo-url", "u")
+    result = run_cli(
+        capsys,
+        "init",
+        str(target),
+        "--mesh-id",
+        "Mesh_1",
+        "--repo-url",
+        "https://git.example.com/m.git",
+    )
     assert result.exit_code == 2
     assert result.stderr.startswith("error: --mesh-id: 'Mesh_1' is not allowed: A DNS-1123 label")
     version = run_cli(
-        capsys, "init", str(target), "--mesh-id", "m", "--repo-url", "u", "--istio-version", "1.x"
+        capsys,
+        "init",
+        str(target),
+        "--mesh-id",
+        "m",
+        "--repo-url",
+        "https://git.example.com/m.git",
+        "--istio-version",
+        "1.x",
     )
     assert version.exit_code == 2 and version.stderr.startswith("error: --istio-version: '1.x'")
     assert not target.exists()
@@ -195,7 +221,15 @@ def test_a_failing_commit_in_an_existing_repository_rolls_back(
     hook.write_text("#!/bin/sh\nexit 1\n")
     hook.chmod(0o755)
     before = tree_bytes(tmp_path)
-    result = run_cli(capsys, "init", str(tmp_path), "--mesh-id", "m", "--repo-url", "u")
+    result = run_cli(
+        capsys,
+        "init",
+        str(tmp_path),
+        "--mesh-id",
+        "m",
+        "--repo-url",
+        "https://git.example.com/m.git",
+    )
     assert result.exit_code == 2 and "git commit failed" in result.stderr
     assert tree_bytes(tmp_path) == before
     assert git(tmp_path, "status", "--porcelain") == ""
@@ -205,7 +239,8 @@ def test_init_writes_a_ci_workflow_that_render_owns(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The workflow runs render --check and validate on pull requests; it is generated, so a
-    hand edit is drift and `render` repairs it."""
+    hand edit is drift, and `render --overwrite-edits` repairs it (plain `render` refuses to
+    lose the edit)."""
     from ruamel.yaml import YAML
 
     root = tmp_path / "mesh"
@@ -232,7 +267,10 @@ def test_init_writes_a_ci_workflow_that_render_owns(
     assert any(c and c.startswith("meshgen validate") for c in commands)
     (root / path).write_text((root / path).read_text().replace("--check", "--chek"))
     assert run_cli(capsys, "render", "--check", "--repo", str(root)).exit_code == 1
-    assert run_cli(capsys, "render", "--repo", str(root)).exit_code == 0
+    refused = run_cli(capsys, "render", "--repo", str(root))
+    assert refused.exit_code == 2 and f"{path}: changed by hand" in refused.stderr
+    assert "--chek" in (root / path).read_text()
+    assert run_cli(capsys, "render", "--overwrite-edits", "--repo", str(root)).exit_code == 0
     assert "meshgen render --check" in (root / path).read_text()
 
 

@@ -184,13 +184,16 @@ def test_failed_commit_rolls_everything_back(
     assert git(mesh_repo.root, "status", "--porcelain") == ""
 
 
-def test_push_without_origin_keeps_the_local_commit(
+def test_push_without_origin_is_refused_before_anything_is_written(
     mesh_repo: MeshRepo, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Issue 12.7: `--push` without `origin` used to be found only after the commit."""
     git(mesh_repo.root, "remote", "remove", "origin")
+    before = tree_bytes(mesh_repo.root)
     result = add(capsys, mesh_repo, "c1", "--network", "n1", "--push")
     assert result.exit_code == 2 and "no remote 'origin'" in result.stderr
-    assert git(mesh_repo.root, "log", "-1", "--format=%s") == "Add cluster c1 to mesh mesh1"
+    assert tree_bytes(mesh_repo.root) == before
+    assert git(mesh_repo.root, "branch", "--list") == "* main"
 
 
 def test_a_push_that_fails_on_the_network_exits_1_and_keeps_the_commit(
@@ -214,8 +217,8 @@ def test_a_mesh_in_a_subfolder_of_another_repository_is_refused(
     git(outer, "init", "-q", "-b", "main")
     (outer / "mesh").mkdir()
     (outer / "mesh/mesh.yaml").write_text(
-        "apiVersion: meshgen.io/v1alpha1\nkind: Mesh\nmeshID: m\nrepository: {url: u}\n"
-        "networks: []\nclusters: []\n"
+        "apiVersion: meshgen.io/v1alpha1\nkind: Mesh\nmeshID: m\n"
+        "repository: {url: /srv/git/m.git}\nnetworks: []\nclusters: []\n"
     )
     git(outer, "add", "-A")
     git(outer, "commit", "-qm", "mesh in a subfolder")

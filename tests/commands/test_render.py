@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import MeshRepo, git, run_cli, tree_bytes
+from helpers import MeshRepo, git, record_as_written, run_cli, tree_bytes
 
 
 def add_and_merge(
@@ -43,7 +43,7 @@ def test_render_finds_the_repository_from_the_current_directory(
     assert result.exit_code == 0, result.stderr
 
 
-def test_check_reports_hand_edits_and_render_repairs_them(
+def test_check_reports_hand_edits_and_render_force_repairs_them(
     two_clusters: MeshRepo, capsys: pytest.CaptureFixture[str]
 ) -> None:
     values = two_clusters.root / "clusters/cluster-1/values/istiod.yaml"
@@ -57,7 +57,11 @@ def test_check_reports_hand_edits_and_render_repairs_them(
     assert "clusters/cluster-2/values/base.yaml: is missing" in check.stdout
     assert "2 generated files do not match mesh.yaml" in check.stderr
     assert values.read_text() != original  # --check wrote nothing
-    fix = run_cli(capsys, "render", "--repo", str(two_clusters.root))
+    refused = run_cli(capsys, "render", "--repo", str(two_clusters.root))
+    assert refused.exit_code == 2
+    assert "clusters/cluster-1/values/istiod.yaml: changed by hand" in refused.stderr
+    assert "meshID: other" in values.read_text()  # the edit is not lost
+    fix = run_cli(capsys, "render", "--force", "--repo", str(two_clusters.root))
     assert fix.exit_code == 0
     assert values.read_text() == original
     assert git(two_clusters.root, "status", "--porcelain") == ""
@@ -196,6 +200,7 @@ def rendered_differently_by(repo: MeshRepo, version: str) -> None:
     rendered_by(repo, version)
     readme = repo.root / "README.md"
     readme.write_text(readme.read_text().replace("## Layout", "## Files"))
+    record_as_written(repo.root)  # that meshgen recorded what it wrote
     git(repo.root, "commit", "-qam", f"as {version} rendered it")
 
 
@@ -243,7 +248,8 @@ def test_another_version_that_renders_differently_says_which_to_install(
     check = run_cli(capsys, "render", "--check", "--repo", str(two_clusters.root))
     assert check.exit_code == 1
     assert (
-        f"error: {two_clusters.root}: 1 generated file differs from what this meshgen renders; "
+        # README.md, and the record of what that meshgen wrote (.meshgen/generated.sha256)
+        f"error: {two_clusters.root}: 2 generated files differ from what this meshgen renders; "
         f"rendered by meshgen 0.1.9, this is {__version__}: install istio-meshgen==0.1.9, or run "
         f"`meshgen render` to re-render with {__version__} and commit the result\n"
     ) == check.stderr
@@ -286,6 +292,7 @@ def test_a_repository_from_before_the_record_gets_one(
     rendered_by(two_clusters, None)
     workflow = two_clusters.root / ".github/workflows/meshgen.yaml"
     workflow.write_text(workflow.read_text().replace("istio-meshgen==", "meshgen=="))
+    (two_clusters.root / ".meshgen/generated.sha256").unlink()  # 0.1.0 kept no record
     git(two_clusters.root, "commit", "-qam", "as 0.1.0 rendered it")
     check = run_cli(capsys, "render", "--check", "--repo", str(two_clusters.root))
     assert check.exit_code == 1

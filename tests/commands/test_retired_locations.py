@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from helpers import commit_rendered, edit, git, pin_istio, run_cli, two_network_mesh
+from meshgen import manifest
 
 OLD_CHARTS = "https://istio-release.storage.googleapis.com/charts"
 NEW_CHARTS = "https://blob.istio.io/istio-release/charts"
@@ -35,6 +36,7 @@ def old_repository(root: Path) -> Path:
                 "  hub: docker.io/istio\n", ""
             )
         path.write_text(aged)
+    (root / manifest.PATH).unlink()  # an earlier meshgen kept no record of what it wrote
     git(root, "commit", "-qam", "as an earlier meshgen rendered it")
     assert OLD_CHARTS in (root / "clusters/cluster-1/applications/istiod.yaml").read_text()
     assert "hub:" not in (root / "clusters/cluster-1/values/istiod.yaml").read_text()

@@ -6,6 +6,8 @@ controller would; render must leave the hand-produced file alone while the overl
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from helpers import MeshRepo, git, run_cli, tree_bytes
+from helpers import MeshRepo, git, remote_secret_manifest, run_cli, tree_bytes
 from meshgen import spec
 from meshgen.adapters import kustomize
 from meshgen.render.files import GENERATED_MARK
@@ -258,3 +260,30 @@ def test_remove_cluster_takes_its_sealed_secrets_and_records_along(
     assert git(root, "status", "--porcelain") == ""  # all of it committed on the branch
     assert [d["kind"] for d in build(root, "cluster-1")] == ["Namespace", "SealedSecret"]
     assert run_cli(capsys, "render", "--check", "--repo", str(root)).exit_code == 0
+
+
+def test_istioctl_output_piped_on_stdin_is_sealed(
+    make_trust_mesh: Callable[[str], MeshRepo],
+    material: dict[str, object],
+) -> None:
+    """`istioctl create-remote-secret ... | meshgen seal CLUSTER --cert C --remote-secret -`:
+    istioctl's header and closing `---` included, nothing written to disk in clear."""
+    root = make_trust_mesh("sealed-secrets").root
+    piped = subprocess.run(
+        [sys.executable, "-m", "meshgen", "seal", "cluster-1", "--cert", str(material["cert"]),
+         "--remote-secret", "-", "--repo", str(root)],
+        input=remote_secret_manifest("cluster-2"),
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # fmt: skip
+    assert piped.returncode == 0, piped.stderr
+    sealed = yaml.safe_load((root / SEALED / "istio-remote-secret-cluster-2.yaml").read_text())
+    key = material["key"]
+    assert isinstance(key, rsa.RSAPrivateKey)
+    plain = unseal(
+        key, sealed["spec"]["encryptedData"]["cluster-2"], "istio-system",
+        "istio-remote-secret-cluster-2",
+    )  # fmt: skip
+    assert b"token: secret-token-of-cluster-2" in plain
+    assert b"secret-token-of" not in b"".join(tree_bytes(root).values())

@@ -38,8 +38,9 @@ from helpers import (
     remote_secret_manifest,
     write_files,
 )
-from meshgen import library, spec
+from meshgen import library, manifest, spec
 from meshgen.adapters import kustomize, sops
+from meshgen.commands.encrypt_remote_secret import encrypted_remote_secret
 from meshgen.errors import MeshgenError
 from meshgen.render import render_repository
 from meshgen.render.secrets.sops import encrypted_path
@@ -140,13 +141,12 @@ def flux_rendered(
         for cluster in mesh.clusters:
             flux_bootstrap(root, cluster.name, mesh.repo_url, mesh.revision)
         if mesh.secrets_provider == "sops":
-            plain = root.parent / f"{root.name}-plain"
-            plain.mkdir()
-            for cluster in mesh.clusters:
-                source = plain / f"{cluster.name}.yaml"
-                source.write_text(remote_secret_manifest(cluster.name), encoding="utf-8")
+            for cluster in mesh.clusters:  # as `meshgen encrypt-remote-secret` does
                 target = encrypted_path(cluster.name)
-                (root / target).write_text(sops.encrypt(source, target, root), encoding="utf-8")
+                encrypted = encrypted_remote_secret(
+                    remote_secret_manifest(cluster.name), cluster.name, root
+                )
+                (root / target).write_text(encrypted, encoding="utf-8")
             encrypt_cacerts(root, mesh)  # every istiod's cacerts, under one fresh root
         cache[name] = FluxRepo(name, root, document, files, {})
         return cache[name]
@@ -522,8 +522,8 @@ def test_values_and_overlays_do_not_depend_on_the_engine(name: str) -> None:
 
     def engine_owned(path: str, engine_paths: set[str]) -> bool:
         parts = path.split("/")
-        if parts[0] == "bootstrap" or path == "README.md":
-            return True
+        if parts[0] == "bootstrap" or path in ("README.md", manifest.PATH):
+            return True  # the record lists the engine's files too
         if parts[0] != "clusters":
             return False
         rest = "/".join(parts[2:])

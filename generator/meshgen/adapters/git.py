@@ -2,21 +2,37 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from meshgen.adapters import lock
 from meshgen.adapters.process import error_summary
-from meshgen.errors import MeshgenError, OperationFailed
+from meshgen.errors import MeshgenError, OperationFailed, excerpt
 
 if TYPE_CHECKING:
     from git import Repo
 
 
-def _git_module():  # GitPython costs ~120 ms to import; only commands that use git pay it.
-    import git
+GIT_MISSING = "git was not found on PATH; install git (or put it on PATH) and run again"
 
+
+def require_git() -> None:
+    """Fail with one clear line when there is no git to run."""
+    configured = os.environ.get("GIT_PYTHON_GIT_EXECUTABLE")
+    if not (shutil.which(configured) if configured else shutil.which("git")):
+        raise MeshgenError(GIT_MISSING)
+
+
+def _git_module():  # GitPython costs ~120 ms to import; only commands that use git pay it.
+    require_git()
+    try:
+        import git
+    except ImportError:  # GitPython checks for the git executable when it is imported
+        raise MeshgenError(GIT_MISSING) from None
     return git
 
 
@@ -97,14 +113,6 @@ def require_identity(where: Repo | Path) -> None:
         ) from None
 
 
-def has_commits(repo: Repo) -> bool:
-    try:
-        repo.head.commit  # noqa: B018 - raises on an unborn branch
-    except ValueError:
-        return False
-    return True
-
-
 def current_branch(repo: Repo) -> str | None:
     try:
         return repo.active_branch.name
@@ -112,76 +120,84 @@ def current_branch(repo: Repo) -> str | None:
         return None
 
 
-def branch_exists(repo: Repo, name: str) -> bool:
-    return name in repo.heads
+def branch_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a branch meshgen creates (None: it can).
 
-
-def validate_branch_name(repo: Repo, name: str) -> None:
-    git = _git_module()
-    try:
-        repo.git.check_ref_format("--branch", name)
-    except git.GitCommandError:
-        raise MeshgenError(
-            f"--branch {name!r}: not a valid Git branch name; choose another"
-        ) from None
-
-
-def create_branch(repo: Repo, name: str) -> None:
-    """Create ``name`` at HEAD and switch to it."""
-    if branch_exists(repo, name):
-        raise MeshgenError(
-            f"branch {name!r} already exists; delete it (git branch -D {name}) or pass --branch"
-        )
-    repo.git.switch("-c", name)
-
-
-def switch_back(repo: Repo, branch: str, delete: str | None = None) -> None:
-    repo.git.switch(branch)
-    if delete:
-        repo.git.branch("-D", delete)
-
-
-def _run_git(repo: Repo, args: list[str], paths: list[str]) -> None:
-    git = _git_module()
-    executable = git.Git.GIT_PYTHON_GIT_EXECUTABLE or "git"
-    stdin = "".join(f"{p}\0" for p in paths)
-    result = subprocess.run(
-        [
-            executable,
-            "-C",
-            str(repo.working_tree_dir),
-            *args,
-            "--pathspec-from-file=-",
-            "--pathspec-file-nul",
-        ],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise MeshgenError(
-            f"git {args[0]} failed: {error_summary(result.stderr or result.stdout)}; "
-            "fix the cause and run the command again"
-        )
-
-
-def commit_paths(repo: Repo, paths: list[str], message: str) -> str:
-    """Commit exactly ``paths`` (added, changed or deleted), nothing else that may be staged.
-
-    When the commit fails (a hook refuses it, say), the paths are unstaged again, so the index
-    is back to HEAD for them.
+    ``git check-ref-format --branch`` would expand ``@{-1}`` to the previous branch; the full
+    ref name is checked instead, so such shorthands are refused like any invalid name.
     """
-    _run_git(repo, ["add", "-A"], paths)
+    if not name or name.startswith("-") or name == "HEAD" or "@{" in name:
+        return "not a valid Git branch name"
     try:
-        _run_git(repo, ["commit", "-q", "-m", message], paths)
-    except MeshgenError:
-        if has_commits(repo):
-            _run_git(repo, ["reset", "-q"], paths)
-        else:
-            _run_git(repo, ["rm", "-q", "-r", "--cached", "--ignore-unmatch"], paths)
-        raise
-    return repo.head.commit.hexsha
+        result = subprocess.run(
+            ["git", "check-ref-format", f"refs/heads/{name}"], capture_output=True, check=False
+        )
+    except FileNotFoundError:
+        raise MeshgenError(GIT_MISSING) from None
+    return None if result.returncode == 0 else "not a valid Git branch name"
+
+
+def validate_branch_name(repo: Repo, name: str, option: str = "--branch") -> None:
+    problem = branch_name_problem(name)
+    if problem is not None:
+        raise MeshgenError(f"{option} {excerpt(name)}: {problem}; choose another")
+
+
+# Files of git's that say an operation is under way (and that a commit would be its part).
+OPERATIONS_IN_PROGRESS = {
+    "MERGE_HEAD": ("a merge", "git merge --continue or git merge --abort"),
+    "CHERRY_PICK_HEAD": ("a cherry-pick", "git cherry-pick --continue or --abort"),
+    "REVERT_HEAD": ("a revert", "git revert --continue or --abort"),
+    "rebase-merge": ("a rebase", "git rebase --continue or --abort"),
+    "rebase-apply": ("a rebase or git am", "git rebase --continue or --abort"),
+    "sequencer": ("a cherry-pick or revert", "git cherry-pick --continue or --abort"),
+}
+LOCK_FILES = ("index.lock", "HEAD.lock")
+
+
+def require_ready(root: Path, branch: str | None) -> None:
+    """Check, before anything is written, what would stop a commit half-way: an operation in
+    progress, git's lock files, a detached HEAD, an existing ``branch``."""
+    git_dir = lock.state_dir(root)
+    for name, (what, how) in OPERATIONS_IN_PROGRESS.items():
+        if (git_dir / name).exists():
+            raise MeshgenError(
+                f"{root}: {what} is in progress; finish it ({how}) before meshgen commits"
+            )
+    for name in LOCK_FILES:
+        if (git_dir / name).exists():
+            raise MeshgenError(
+                f"{git_dir / name}: exists, so git is running here or crashed; when no git "
+                f"runs, remove it (rm {git_dir / name}) and run the command again"
+            )
+    try:
+        head = (git_dir / "HEAD").read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise MeshgenError(f"{git_dir / 'HEAD'}: cannot be read ({exc.strerror})") from None
+    if branch is not None:
+        if not head.startswith("ref:"):
+            raise MeshgenError("HEAD is detached; switch to a branch first (git switch main)")
+        exists = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}"],
+            capture_output=True,
+            check=False,
+        )
+        if exists.returncode == 0:
+            current = head.removeprefix("ref:").strip() == f"refs/heads/{branch}"
+            how = (
+                "switch to another branch and delete it (git branch -D " + branch + ")"
+                if current
+                else f"delete it (git branch -D {branch})"
+            )
+            raise MeshgenError(f"branch {branch!r} already exists; {how}, or pass --branch")
+
+
+def require_origin(repo: Repo, option: str = "--push") -> None:
+    if origin_url(repo) is None:
+        raise MeshgenError(
+            f"{option}: the repository has no remote 'origin'; add one "
+            "(git remote add origin URL) or drop --push"
+        )
 
 
 def push(repo: Repo, branch: str) -> None:

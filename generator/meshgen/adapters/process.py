@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+import os
+
 MAX_DETAIL_LINES = 6
+
+
+def alive(pid: int) -> bool:
+    """Whether a process with this id runs (a lock or folder named after it is not stale)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it runs, as another user
+        return True
+    return True
 
 
 def error_summary(output: str) -> str:

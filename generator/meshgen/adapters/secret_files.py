@@ -1,7 +1,8 @@
 """Writing secret material: never inside a Git work tree, keys readable by the owner only.
 
 Every file is written to a temporary name in its target folder and renamed into place, so a
-reader never sees half a key and a failure leaves nothing behind. Existing files are never
+reader never sees half a key and a failure leaves nothing behind; the temporary files of a
+meshgen that was killed are removed by the next write into that folder. Existing files are never
 overwritten unless asked, so a second ``ca init`` cannot silently replace a root CA.
 """
 
@@ -9,11 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from pathlib import Path
 
+from meshgen.adapters import process
 from meshgen.errors import MeshgenError
 
 SECRET_MODE = 0o600
+MAX_BYTES = 16 * 1024 * 1024
+STDIN = "-"
 PUBLIC_MODE = 0o644
 FOLDER_MODE = 0o700
 
@@ -40,8 +45,20 @@ def require_outside_git(path: Path, option: str) -> None:
         )
 
 
+TEMPORARY_MARK = ".meshgen-tmp-"
+
+
+def _remove_abandoned(folder: Path) -> None:
+    """Temporary files of meshgen processes that were killed while writing here: they may
+    hold key material, and nobody will rename them into place any more."""
+    for stale in folder.glob(f".*{TEMPORARY_MARK}*"):
+        pid = stale.name.rpartition(TEMPORARY_MARK)[2]
+        if pid.isdigit() and not process.alive(int(pid)):
+            stale.unlink(missing_ok=True)
+
+
 def _write_one(target: Path, data: bytes, mode: int) -> Path:
-    temporary = target.with_name(f".{target.name}.meshgen-tmp")
+    temporary = target.with_name(f".{target.name}{TEMPORARY_MARK}{os.getpid()}")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -67,6 +84,7 @@ def write_files(
     staged: list[tuple[Path, Path]] = []
     try:
         folder.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
+        _remove_abandoned(folder)
         for name in sorted(files):
             mode = SECRET_MODE if name in secret else PUBLIC_MODE
             staged.append((_write_one(folder / name, files[name], mode), folder / name))
@@ -104,11 +122,23 @@ def write_secret(path: Path, text: str, option: str, overwrite: bool = True) -> 
 
 
 def read_bytes(path: Path, option: str) -> bytes:
+    """The file's bytes (``-``: stdin), at most MAX_BYTES: a named pipe or ``/dev/zero`` is
+    read only that far, never forever."""
     try:
-        return path.read_bytes()
+        if str(path) == STDIN:
+            data = sys.stdin.buffer.read(MAX_BYTES + 1)
+        else:
+            with path.open("rb") as handle:
+                data = handle.read(MAX_BYTES + 1)
     except FileNotFoundError:
         raise MeshgenError(f"{option} {path}: no such file") from None
     except IsADirectoryError:
         raise MeshgenError(f"{option} {path}: is a folder; pass a file") from None
     except OSError as exc:
         raise MeshgenError(f"{option} {path}: cannot be read ({exc.strerror})") from None
+    if len(data) > MAX_BYTES:
+        raise MeshgenError(
+            f"{option} {'stdin' if str(path) == STDIN else path}: larger than {MAX_BYTES} bytes; "
+            "secret material (keys, certificates, kubeconfigs, remote secrets) is far smaller"
+        )
+    return data

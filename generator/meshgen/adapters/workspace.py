@@ -1,19 +1,23 @@
 """The file system side of a meshgen repository: what is generated, what changes, writing it.
 
-Generated files are recognised by the generated mark on their first line; anything else is
-hand-written and never touched. Writes go to a staging folder first and are then moved into
-place file by file (``os.replace``), so a failure while preparing leaves the tree as it was.
+Generated files are recognised by the generated mark on their first line (and the record of
+them, :mod:`meshgen.manifest`); anything else is hand-written and never touched. Nothing is
+read or written through a symbolic link that leads out of the repository. Writes go through
+a transaction (:mod:`meshgen.adapters.transaction`): all of them happen, or none, even when
+the process is killed. A generated file changed by hand since meshgen wrote it is never
+overwritten or removed without ``--overwrite-edits``.
 """
 
 from __future__ import annotations
 
 import difflib
+import errno
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from meshgen import manifest
+from meshgen.adapters import transaction
 from meshgen.errors import MeshgenError
 from meshgen.render.files import GENERATED_MARK
 
@@ -24,10 +28,98 @@ GENERATED_TOP_FILES = ("README.md", ".sops.yaml")
 FOREIGN_FOLDERS = ("flux-system",)
 _MARK_BYTES = GENERATED_MARK.encode()
 DIFF_LINES_SHOWN = 40
+OVERWRITE_OPTION = "--overwrite-edits"
+
+
+class Boundary:
+    """Checks that paths stay inside the repository ``root`` once symbolic links are followed.
+
+    Folders are resolved once each, so checking every file of a large repository stays cheap.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.real_root = os.path.realpath(root)
+        self._folders: dict[str, bool] = {}
+
+    def _inside(self, real: str) -> bool:
+        return real == self.real_root or real.startswith(self.real_root + os.sep)
+
+    def _folder_inside(self, folder: str) -> bool:
+        if folder not in self._folders:
+            self._folders[folder] = self._inside(os.path.realpath(self.root / folder))
+        return self._folders[folder]
+
+    def check(self, path: str) -> None:
+        """Raise when ``path`` (relative, POSIX) leads out of the repository."""
+        target = self.root / path
+        if not self.folder_inside(path) or (
+            target.is_symlink() and not self._inside(os.path.realpath(target))
+        ):
+            self._refuse(path)
+
+    def folder_inside(self, path: str) -> bool:
+        """Whether the folder holding ``path`` is inside (the file itself is not looked at)."""
+        folder, _, _ = path.rpartition("/")
+        return self._folder_inside(folder)
+
+    def read(self, path: str) -> bytes | None:
+        """The bytes of ``path`` (None: missing), never through a link out of the repository.
+
+        One ``open`` that does not follow a final link; only a link costs more."""
+        if not self.folder_inside(path):
+            self._refuse(path)
+        target = self.root / path
+        try:
+            fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            self.check(path)  # a link: fine when it stays inside
+            return target.read_bytes()
+        with os.fdopen(fd, "rb") as handle:
+            return handle.read()
+
+    def _refuse(self, path: str) -> None:
+        raise MeshgenError(
+            f"{path}: leads out of the repository through the symbolic link "
+            f"{self._first_link(path)}; meshgen never reads or writes outside it: replace "
+            "the link with a folder or file of the repository"
+        )
+
+    def _first_link(self, path: str) -> str:
+        parts = path.split("/")
+        for depth in range(1, len(parts) + 1):
+            candidate = "/".join(parts[:depth])
+            if (self.root / candidate).is_symlink():
+                return f"{candidate} -> {os.readlink(self.root / candidate)}"
+        return path
+
+
+def require_no_links_out(root: Path) -> None:
+    """Refuse a repository whose generated folders hold a symbolic link out of it, before a
+    check reads through it (kustomize, for one, follows links)."""
+    boundary = Boundary(root)
+    for name in sorted({*GENERATED_TOP_FILES, *(p.name for p in root.glob("*.md"))}):
+        if (root / name).is_symlink():
+            boundary.check(name)
+    for top in GENERATED_ROOTS:
+        if not (root / top).is_symlink() and not (root / top).is_dir():
+            continue
+        boundary.check(top)
+        for dirpath, dirnames, filenames in os.walk(root / top):
+            for name in [*dirnames, *filenames]:
+                path = Path(dirpath) / name
+                if path.is_symlink():
+                    boundary.check(path.relative_to(root).as_posix())
 
 
 def is_generated(path: Path) -> bool:
-    """True when the file's first line carries meshgen's generated mark."""
+    """True when the file's first line carries meshgen's generated mark (never a link)."""
+    if path.is_symlink():
+        return False
     try:
         with path.open("rb") as handle:
             first_line = handle.readline(512)
@@ -36,25 +128,46 @@ def is_generated(path: Path) -> bool:
     return _MARK_BYTES in first_line
 
 
+def _has_mark(path: str) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return _MARK_BYTES in handle.readline(512)
+    except OSError:
+        return False
+
+
 def generated_files(root: Path) -> set[str]:
-    """Paths (POSIX, relative to ``root``) of every generated file currently in the tree."""
+    """Paths (POSIX, relative to ``root``) of every generated file currently in the tree.
+
+    Links are never followed: a linked folder is not entered, a linked file is not
+    generated (see :class:`Boundary` for what is refused)."""
     found = set()
+    boundary = Boundary(root)
     # The generated guide may live in any top-level Markdown file (repository.readme).
     top_files = {*GENERATED_TOP_FILES, *(p.name for p in root.glob("*.md"))}
     for name in sorted(top_files):
         if is_generated(root / name):
             found.add(name)
+    record = root / manifest.PATH
+    if record.is_file() and not record.is_symlink():
+        found.add(manifest.PATH)
+    prefix = len(str(root)) + 1
     for top in GENERATED_ROOTS:
         base = root / top
         if not base.is_dir():
             continue
-        for dirpath, dirnames, filenames in os.walk(base):
-            if top == "clusters" and Path(dirpath).parent == base:
-                dirnames[:] = [d for d in dirnames if d not in FOREIGN_FOLDERS]
-            for filename in filenames:
-                path = Path(dirpath) / filename
-                if is_generated(path):
-                    found.add(path.relative_to(root).as_posix())
+        boundary.check(top)
+        folders = [(str(base), 0)]
+        while folders:
+            folder, depth = folders.pop()
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        foreign = top == "clusters" and depth == 1
+                        if not (foreign and entry.name in FOREIGN_FOLDERS):
+                            folders.append((entry.path, depth + 1))
+                    elif entry.is_file(follow_symlinks=False) and _has_mark(entry.path):
+                        found.add(entry.path[prefix:].replace(os.sep, "/"))
     return found
 
 
@@ -88,88 +201,68 @@ def plan_changes(
         if len(parts) == 4 and parts[0] == "clusters" and parts[2] in FOREIGN_FOLDERS:
             raise MeshgenError(f"{path}: meshgen never writes into {'/'.join(parts[:3])}/")
     current = generated_files(root)
+    boundary = Boundary(root)
     for path, text in {**desired, **(owned or {})}.items():
-        target = root / path
-        if path in desired and target.exists() and path not in current:
-            raise MeshgenError(
-                f"{path}: exists but was not generated by meshgen; move or rename it, "
-                "then run the command again"
-            )
-        data = text.encode("utf-8")
         try:
-            if target.read_bytes() == data:
-                changes.unchanged += 1
-                continue
-        except (FileNotFoundError, NotADirectoryError):
-            pass
+            on_disk = boundary.read(path)
+        except IsADirectoryError:
+            on_disk = b""  # a folder where the file goes: "not generated" below
         except OSError as exc:
             raise MeshgenError(
                 f"{path}: cannot be read ({exc.strerror}); fix its permissions"
             ) from None
+        if path in desired and on_disk is not None and path not in current:
+            raise MeshgenError(
+                f"{path}: exists but was not generated by meshgen; move or rename it, "
+                "then run the command again"
+            )
+        if on_disk == text.encode("utf-8"):
+            changes.unchanged += 1
+            continue
         changes.write[path] = text
     changes.remove = sorted(current - desired.keys())
     return changes
 
 
-def _staging_parent(root: Path) -> Path:
-    """A folder on the same file system as ``root`` that git ignores (so renames are atomic)."""
-    git_dir = root / ".git"
-    return git_dir if git_dir.is_dir() else root.parent
+def edited_by_hand(root: Path, changes: ChangeSet) -> list[str]:
+    """Generated files ``changes`` would overwrite or remove that differ from what meshgen
+    last wrote (:mod:`meshgen.manifest`). A repository without the record has none."""
+    recorded = manifest.read(root)
+    if not recorded:
+        return []
+    return manifest.edited(root, recorded, changes.paths)
 
 
-def apply_changes(root: Path, changes: ChangeSet) -> None:
-    """Write and remove files. Everything is staged before the first file is moved into place."""
-    staging = Path(tempfile.mkdtemp(prefix="meshgen-staging-", dir=_staging_parent(root)))
-    try:
-        staged = {path: (staging / path, root / path) for path in sorted(changes.write)}
-        for folder in sorted({source.parent for source, _ in staged.values()}):
-            folder.mkdir(parents=True, exist_ok=True)
-        for path, (source, _) in staged.items():
-            source.write_bytes(changes.write[path].encode("utf-8"))
-        # Folders first: a file standing where a folder must go fails here, before any move.
-        for folder in sorted({target.parent for _, target in staged.values()}):
-            folder.mkdir(parents=True, exist_ok=True)
-        for source, target in staged.values():
-            os.replace(source, target)
-        for path in changes.remove:
-            (root / path).unlink(missing_ok=True)
-            _remove_empty_parents(root, (root / path).parent)
-    except OSError as exc:
+def require_unedited(root: Path, changes: ChangeSet) -> None:
+    """Refuse to overwrite or remove generated files changed by hand, naming them."""
+    edited = edited_by_hand(root, changes)
+    if edited:
+        shown = ", ".join(edited[:5]) + (f" and {len(edited) - 5} more" if len(edited) > 5 else "")
         raise MeshgenError(
-            f"{exc.filename or root}: cannot be written ({exc.strerror}); "
-            "check permissions and free space, then run the command again"
-        ) from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+            f"{shown}: changed by hand since meshgen wrote "
+            f"{'it' if len(edited) == 1 else 'them'}, and this command would overwrite the "
+            "change; move it into mesh.yaml or a hand-written file (see the README's "
+            f"Customising), undo it (git checkout -- PATH), or pass {OVERWRITE_OPTION} to "
+            "discard it"
+        )
 
 
-def _remove_empty_parents(root: Path, folder: Path) -> None:
-    while folder != root and folder.is_dir() and not any(folder.iterdir()):
-        folder.rmdir()
-        folder = folder.parent
+def apply_changes(
+    root: Path,
+    changes: ChangeSet,
+    commit: transaction.Commit | None = None,
+    overwrite_edits: bool = False,
+    command: str = "meshgen",
+) -> str | None:
+    """Write and remove files (and commit them with ``commit``), all or nothing.
 
-
-def restore(root: Path, snapshot: dict[str, bytes | None]) -> None:
-    """Put files back as they were (``None``: the file did not exist). Used to roll back."""
-    for path, data in snapshot.items():
-        target = root / path
-        if data is None:
-            target.unlink(missing_ok=True)
-            _remove_empty_parents(root, target.parent)
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-
-
-def snapshot(root: Path, paths: list[str]) -> dict[str, bytes | None]:
-    """The current bytes of ``paths`` (``None`` for missing files), for :func:`restore`."""
-    result: dict[str, bytes | None] = {}
-    for path in paths:
-        try:
-            result[path] = (root / path).read_bytes()
-        except FileNotFoundError:
-            result[path] = None
-    return result
+    Generated files changed by hand are refused unless ``overwrite_edits``. Returns the new
+    commit, if any.
+    """
+    if not overwrite_edits:
+        require_unedited(root, changes)
+    writes = {path: text.encode("utf-8") for path, text in changes.write.items()}
+    return transaction.apply(root, writes, changes.remove, commit=commit, command=command)
 
 
 def short_diff(root: Path, path: str, new_text: str) -> list[str]:

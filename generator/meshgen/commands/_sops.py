@@ -12,9 +12,12 @@ from meshgen.render.files import yaml_file
 from meshgen.render.secrets.sops import SOPS_CONFIG, sops_config
 
 
-def open_mesh(repo: Path | None, cluster: str, what: str) -> tuple[Path, spec.MeshDocument]:
-    """The repository root and its mesh, for encrypting ``what`` of ``cluster`` into it."""
-    root = mesh_repo.find_root(repo)
+def open_mesh(
+    repo: Path | None, cluster: str, what: str, dry_run: bool = False
+) -> tuple[Path, spec.MeshDocument]:
+    """The repository root and its mesh, for encrypting ``what`` of ``cluster`` into it
+    (locked for the change, unless ``dry_run``)."""
+    root = mesh_repo.find_root(repo) if dry_run else mesh_repo.open_for_change(repo)
     document = mesh_repo.load(root)
     mesh = document.mesh
     if mesh.secrets_provider != "sops":

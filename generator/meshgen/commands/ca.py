@@ -69,7 +69,7 @@ def run_init(options: InitOptions) -> int:
 def run_issue(options: IssueOptions) -> int:
     _trust.check_cluster_name(options.cluster)
     secret_files.require_outside_git(options.out, "--out")
-    root_dir = mesh_repo.find_optional(options.repo)
+    root_dir = mesh_repo.find_optional(options.repo, for_change=not options.dry_run)
     document = mesh_repo.load(root_dir) if root_dir is not None else None
     if document is not None:
         _trust.require_cluster(document, options.cluster)

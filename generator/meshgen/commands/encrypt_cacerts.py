@@ -52,7 +52,7 @@ def _validity(cert_pem: bytes) -> tuple[datetime.datetime, datetime.datetime]:
 
 
 def run(cluster_name: str, cacerts: Path, repo: Path | None, dry_run: bool = False) -> int:
-    root, document = _sops.open_mesh(repo, cluster_name, "cacerts")
+    root, document = _sops.open_mesh(repo, cluster_name, "cacerts", dry_run)
     mesh = document.mesh
     cluster = mesh.cluster(cluster_name)
     if not cluster.runs_istiod:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection
 
-from meshgen import mesh_repo, meshdiff, spec, traffic
+from meshgen import mesh_repo, meshdiff, output, spec, traffic
 from meshgen.commands import _change
 from meshgen.commands._flags import FLAG_OF_KEY, named_by_flag
+from meshgen.spec import urls
 
 
 def _flag_fields(
@@ -23,6 +25,14 @@ def _flag_fields(
 
 
 def run(request: spec.NewCluster, options: _change.BranchOptions) -> int:
+    if request.api_server:
+        api_server, removed = urls.without_credentials(request.api_server)
+        if removed:
+            output.warn(
+                f"--api-server: left out {' and '.join(removed)}: credentials are never "
+                f"committed; istiod reaches {api_server} with the token of its remote secret"
+            )
+            request = dataclasses.replace(request, api_server=api_server)
     proposal = _change.open_proposal(options, f"meshgen/add-cluster-{request.name}")
     document = proposal.document
     before = document.mesh

@@ -68,7 +68,7 @@ def run(options: Options) -> int:
     _trust.check_cluster_name(options.cluster)
     if options.output_file is not None:
         secret_files.require_outside_git(options.output_file, "--output-file")
-    root = mesh_repo.find_optional(options.repo)
+    root = mesh_repo.find_optional(options.repo, for_change=not options.dry_run)
     document = mesh_repo.load(root) if root is not None else None
     cluster = _trust.require_cluster(document, options.cluster) if document else None
 

@@ -36,8 +36,11 @@ def moved_store_keys(root: Path, document: spec.MeshDocument) -> list[str]:
     return meshdiff.moved_store_keys(before, document.mesh)
 
 
-def run(repo: Path | None, check: bool, dry_run: bool = False) -> int:
-    root = mesh_repo.find_root(repo)
+def run(
+    repo: Path | None, check: bool, dry_run: bool = False, overwrite_edits: bool = False
+) -> int:
+    writes = not (check or dry_run)
+    root = mesh_repo.open_for_change(repo) if writes else mesh_repo.find_root(repo)
     document = mesh_repo.load(root)
     if check:
         changes = mesh_repo.plan_render(root, document)
@@ -99,7 +102,9 @@ def run(repo: Path | None, check: bool, dry_run: bool = False) -> int:
             + DRY_RUN_DONE
         )
         return 0
-    workspace.apply_changes(root, changes)
+    workspace.apply_changes(
+        root, changes, overwrite_edits=overwrite_edits, command="meshgen render"
+    )
     for warning in missing_secrets(root, document.mesh):
         output.warn(warning)
     if document.migrated_from:

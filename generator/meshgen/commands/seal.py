@@ -36,6 +36,7 @@ class Options:
     cacerts: Path | None = None
     repo: Path | None = None
     dry_run: bool = False
+    overwrite_edits: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,11 @@ def run(options: Options) -> int:
         raise MeshgenError(
             "seal: pass exactly one of --remote-secret FILE or --cacerts DIR (one Secret per run)"
         )
-    root = mesh_repo.find_root(options.repo)
+    root = (
+        mesh_repo.find_root(options.repo)
+        if options.dry_run
+        else mesh_repo.open_for_change(options.repo)
+    )
     document = mesh_repo.load(root)
     mesh = document.mesh
     cluster = _trust.require_cluster(document, options.cluster)
@@ -116,7 +121,9 @@ def run(options: Options) -> int:
         preview(root, mesh_repo.plan_mesh_file(root, updated, extra={path: text}))
         output.info(DRY_RUN_DONE)
         return 0
-    changed = mesh_repo.write_mesh_file(root, updated, extra={path: text})
+    changed = mesh_repo.write_mesh_file(
+        root, updated, extra={path: text}, overwrite_edits=options.overwrite_edits
+    )
     for changed_path in changed:
         output.info(f"  wrote    {changed_path}")
     output.info(f"Sealed {plain.name} for {cluster.name}; review and commit (ciphertext only).")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from meshgen import mesh_repo, output, spec
-from meshgen.adapters import helm, toolchain
+from meshgen.adapters import helm, toolchain, workspace
 from meshgen.errors import CheckFailed, MeshgenError
 from meshgen.validation import CHECKS, ERROR, UNCHECKED, WARNING, Finding, sort_key
 from meshgen.validation.engines import HelmRelease
@@ -169,6 +169,7 @@ def collect(
     from meshgen.validation.engines import engine_module
 
     root = mesh_repo.find_root(options.repo)
+    workspace.require_no_links_out(root)
     if options.charts is not None and not options.charts.is_dir():
         raise MeshgenError(f"--charts {options.charts}: no such folder; pass unpacked charts")
     if crds is None:

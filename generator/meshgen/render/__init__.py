@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from meshgen import manifest
 from meshgen.library import ChartProfile
 from meshgen.render.files import GENERATED_MARK, README_HEADER
 from meshgen.spec import GlobalService, Mesh
@@ -106,4 +107,5 @@ def render_repository(
     if library.traffic_schema:
         files[TRAFFIC_SCHEMA_PATH] = _schema_copy(library.traffic_schema)
     files.update(review.files(mesh))
+    files[manifest.PATH] = manifest.text(files)  # last: the record of every file above
     return dict(sorted(files.items()))

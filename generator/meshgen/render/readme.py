@@ -403,6 +403,12 @@ This changes the cluster's entry in `mesh.yaml`, renders, and commits on the bra
 Edit `mesh.yaml`, run `meshgen render`, review and commit. In CI, `meshgen render --check`
 fails when generated files do not match `mesh.yaml` (for example after a hand edit).
 
+Generated files are meshgen's: `.meshgen/generated.sha256` records what it last wrote
+(`sha256sum -c .meshgen/generated.sha256` lists the files edited since), and a command that
+would overwrite an edited file stops and names it (`--overwrite-edits` discards the edit).
+Put changes in `mesh.yaml`, or in files of your own (without the generated mark on their first
+line), which meshgen never reads, writes or removes.
+
 {provider.readme_section(mesh)}
 ## Trust
 

@@ -11,7 +11,8 @@ One module per job:
 - :mod:`~meshgen.spec.invariants`: the rules the schema cannot express;
 - :mod:`~meshgen.spec.edits`: add, change or remove a cluster, record trust material, each
   undone on an invalid result;
-- :mod:`~meshgen.spec.locations`: line numbers and field names for errors.
+- :mod:`~meshgen.spec.locations`: line numbers and field names for errors;
+- :mod:`~meshgen.spec.urls`: repository and API server URLs: accepted forms, no credentials.
 
 Callers import from the package (``from meshgen import spec``; ``spec.parse(...)``); the names
 below are its public surface.
@@ -77,7 +78,7 @@ from meshgen.spec.model import (
     build_model,
 )
 from meshgen.spec.schema import validate_schema
-from meshgen.spec.yamlio import from_tree, parse, to_text
+from meshgen.spec.yamlio import MAX_BYTES, from_tree, parse, to_text
 
 __all__ = [
     "AMBIENT",
@@ -98,6 +99,7 @@ __all__ = [
     "EXTERNAL_ISTIOD_NAMESPACE",
     "ISTIO_SYSTEM",
     "KIND",
+    "MAX_BYTES",
     "MESH_FILE",
     "MIGRATIONS",
     "PRIMARY",

@@ -8,8 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 from meshgen import gateway_api, library
-from meshgen.errors import SpecError
+from meshgen.errors import SpecError, excerpt
 from meshgen.releases import Version, parse_version
+from meshgen.spec import urls
 from meshgen.spec.locations import field_name, line_of
 from meshgen.spec.model import (
     DEFAULT_TAG,
@@ -67,6 +68,7 @@ def check_invariants(mesh: Mesh, tree: Any = None, source: str = MESH_FILE) -> N
         line = line_of(tree, path) if tree is not None else None
         raise SpecError(source, line, field_name(path), message)
 
+    _check_urls(mesh, fail)
     if mesh.secrets_provider == "sops":
         if mesh.engine not in ENGINES_WITH_SOPS:
             fail(
@@ -106,7 +108,7 @@ def check_invariants(mesh: Mesh, tree: Any = None, source: str = MESH_FILE) -> N
                 try:
                     ipaddress.ip_network(cidr, strict=True)
                 except ValueError as exc:
-                    fail([*path, key, position], f"{cidr!r} is not a valid CIDR ({exc})")
+                    fail([*path, key, position], f"{excerpt(cidr)} is not a valid CIDR ({exc})")
     if mesh.trust_domain in mesh.trust_domain_aliases:
         position = mesh.trust_domain_aliases.index(mesh.trust_domain)
         fail(
@@ -134,6 +136,31 @@ def check_invariants(mesh: Mesh, tree: Any = None, source: str = MESH_FILE) -> N
 
 
 Fail = Callable[[list[Any], str], None]
+
+NO_CREDENTIALS = (
+    "remove them: mesh.yaml and everything rendered from it are committed, and the engine "
+    "authenticates with its own secret"
+)
+
+
+def _check_urls(mesh: Mesh, fail: Fail) -> None:
+    """The repository URL is one an engine can pull; no URL carries credentials."""
+    problem = urls.repository_url_problem(mesh.repo_url)
+    if problem is not None:
+        fail(["repository", "url"], problem)
+    _, removed = urls.without_credentials(mesh.repo_url)
+    if removed:
+        fail(["repository", "url"], f"holds credentials ({', '.join(removed)}); {NO_CREDENTIALS}")
+    for index, cluster in enumerate(mesh.clusters):
+        if cluster.api_server is None:
+            continue
+        path = ["clusters", index, "apiServer"]
+        problem = urls.api_server_problem(cluster.api_server)
+        if problem is not None:
+            fail(path, problem)
+        _, removed = urls.without_credentials(cluster.api_server)
+        if removed:
+            fail(path, f"holds credentials ({', '.join(removed)}); {NO_CREDENTIALS}")
 
 
 # eastWestGateway keys that size the sidecar east-west gateway's Deployment (gateway chart).

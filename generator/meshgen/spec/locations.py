@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from meshgen.errors import excerpt
+
 
 def line_of(tree: Any, path: Iterable[Any]) -> int:
     """1-based line of the deepest node of ``path`` that the round-trip tree knows."""
@@ -21,8 +23,22 @@ def line_of(tree: Any, path: Iterable[Any]) -> int:
     return line + 1
 
 
+FIELD_CHARS = 60
+
+
+def _key_text(key: Any) -> str:
+    """A key as errors show it: as written when it is short and printable, else an excerpt."""
+    text = str(key)
+    if text.isprintable() and len(text) <= FIELD_CHARS and " " not in text:
+        return text
+    return excerpt(text, FIELD_CHARS)
+
+
 def field_name(path: Iterable[Any]) -> str:
     text = ""
     for key in path:
-        text += f"[{key}]" if isinstance(key, int) else (f".{key}" if text else str(key))
+        if isinstance(key, int) and not isinstance(key, bool):
+            text += f"[{key}]"
+        else:
+            text += f".{_key_text(key)}" if text else _key_text(key)
     return text or "(top level)"

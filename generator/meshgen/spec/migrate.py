@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from meshgen.errors import MeshgenError
+from meshgen.errors import MeshgenError, excerpt
 from meshgen.spec.locations import line_of
 from meshgen.spec.model import API_VERSION
 
@@ -30,7 +30,7 @@ def migrate(tree: Any, source: str) -> Any:
     version = tree.get("apiVersion")
     seen = set()
     while version != API_VERSION:
-        if version in MIGRATIONS and version not in seen:
+        if isinstance(version, str) and version in MIGRATIONS and version not in seen:
             seen.add(version)
             version, step = MIGRATIONS[version]
             tree = step(tree)
@@ -38,7 +38,7 @@ def migrate(tree: Any, source: str) -> Any:
             continue
         line = line_of(tree, ["apiVersion"])
         raise MeshgenError(
-            f"{source}:{line}: apiVersion {version!r} is not one this meshgen knows "
+            f"{source}:{line}: apiVersion {excerpt(version)} is not one this meshgen knows "
             f"(it reads {API_VERSION}); set apiVersion: {API_VERSION} or upgrade meshgen"
         )
     return tree

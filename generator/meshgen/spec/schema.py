@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from meshgen import library
-from meshgen.errors import SpecError
+from meshgen.errors import SpecError, excerpt
 from meshgen.spec.locations import field_name, line_of
 from meshgen.spec.model import MESH_FILE
 
@@ -42,7 +42,7 @@ def _describe_schema_error(error: Any) -> str:
     schema = error.schema
     if validator == "pattern":
         hint = schema.get("description") or f"it must match {schema['pattern']}"
-        return f"{error.instance!r} is not allowed: {hint.rstrip('.')}{_expected(schema)}"
+        return f"{excerpt(error.instance)} is not allowed: {hint.rstrip('.')}{_expected(schema)}"
     if (
         validator == "type"
         and schema["type"] == "string"
@@ -56,12 +56,12 @@ def _describe_schema_error(error: Any) -> str:
             f'"{written}"{_expected(schema, written)}'
         )
     if validator == "maxLength":
-        return f"{error.instance!r} is longer than {schema['maxLength']} characters"
+        return f"{excerpt(error.instance)} is longer than {schema['maxLength']} characters"
     if validator == "enum":
         allowed = ", ".join(str(v) for v in schema["enum"])
-        return f"{error.instance!r} is not one of: {allowed}"
+        return f"{excerpt(error.instance)} is not one of: {allowed}"
     if validator == "const":
-        return f"must be {schema['const']!r}, not {error.instance!r}"
+        return f"must be {schema['const']!r}, not {excerpt(error.instance)}"
     if validator == "required":
         return error.message.replace("is a required property", "is required here; add it")
     if validator == "additionalProperties":
@@ -71,13 +71,32 @@ def _describe_schema_error(error: Any) -> str:
         hint = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(known)}"
         return f"unknown key; {hint}"
     if validator == "type":
-        return f"{error.instance!r} should be of type {schema['type']}"
+        expected = schema["type"]
+        if expected == "integer" and isinstance(error.instance, float):
+            return f"{excerpt(error.instance)} should be a whole number, written without a point"
+        return f"{excerpt(error.instance)} should be of type {expected}"
+    if len(error.message) > 200:  # messages quote the whole instance
+        return f"{excerpt(error.instance)} does not pass the schema's {validator} rule"
     return error.message
 
 
 def _unknown_keys(error: Any) -> list[str]:
     known = error.schema.get("properties", {})
     return sorted(str(k) for k in error.instance if k not in known)
+
+
+def _is_integer(_checker: Any, instance: Any) -> bool:
+    """Integers only: JSON Schema counts 2.0 as an integer, but the YAML writer, Helm and
+    Kubernetes want 2 (a float in ``replicas`` ends up as ``2.0`` in the values)."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+def _validator_class(schema: dict[str, Any]) -> Any:
+    import jsonschema
+
+    base = jsonschema.validators.validator_for(schema)
+    checker = base.TYPE_CHECKER.redefine("integer", _is_integer)
+    return jsonschema.validators.extend(base, type_checker=checker)
 
 
 def validate_schema(
@@ -88,8 +107,7 @@ def validate_schema(
     import jsonschema
 
     schema = schema if schema is not None else library.mesh_schema()
-    validator_cls = jsonschema.validators.validator_for(schema)
-    validator = validator_cls(schema)
+    validator = _validator_class(schema)(schema)
     errors = sorted(validator.iter_errors(tree), key=lambda e: list(map(str, e.absolute_path)))
     if not errors:
         return

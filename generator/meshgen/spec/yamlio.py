@@ -2,14 +2,23 @@
 
 ruamel.yaml's round-trip mode keeps comments and key order, so a command that edits the file
 writes back what the user wrote, plus the change.
+
+``mesh.yaml`` arrives in pull requests that CI checks, so parsing is bounded: the text is at
+most :data:`MAX_BYTES`, nests at most :data:`MAX_INDENT` columns and :data:`MAX_FLOW_DEPTH`
+brackets deep (checked before the YAML parser, which slows down quadratically on deep
+nesting), holds no control characters, no anchors or aliases (an alias chain of a kilobyte
+expands to gigabytes), no value over :data:`MAX_VALUE_CHARS` characters and no integer
+beyond 64 bits.
 """
 
 from __future__ import annotations
 
 import io
+import re
+import warnings
 from typing import Any
 
-from meshgen.errors import MeshgenError
+from meshgen.errors import MeshgenError, excerpt
 from meshgen.spec.invariants import check_invariants
 from meshgen.spec.migrate import migrate
 from meshgen.spec.model import API_VERSION, KIND, MESH_FILE, MeshDocument, build_model
@@ -26,12 +35,160 @@ def _round_trip_yaml() -> Any:
     return yaml
 
 
+MAX_BYTES = 4 * 1024 * 1024  # a mesh of 10,000 clusters is about 3 MB
+MAX_INDENT = 256
+MAX_FLOW_DEPTH = 32
+MAX_VALUE_CHARS = 16 * 1024
+MAX_INTEGER = 2**63 - 1
+# What YAML allows in a stream (YAML 1.2, 5.1): tab, line breaks and printable characters.
+_NOT_ALLOWED = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_INDENT = re.compile(r"[ \t?-]*")
+
+
+def _line_of_offset(text: str, offset: int) -> tuple[int, int]:
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+_FLOW_SIGNIFICANT = re.compile(r"""[\[\]{}'"#\n\\]""")
+
+
+def _flow_depth_error(text: str) -> int | None:
+    """The offset where ``[``/``{`` nest deeper than MAX_FLOW_DEPTH (quotes and comments
+    skipped), or None. A bracket inside a plain scalar counts too: only absurd text trips it.
+    Only the characters that matter are visited, so a large file costs little."""
+    depth, quote, comment, escaped_until = 0, "", False, -1
+    for match in _FLOW_SIGNIFICANT.finditer(text):
+        offset, char = match.start(), match.group()
+        if comment:
+            comment = char != "\n"
+        elif quote:
+            if char == "\\" and quote == '"' and offset > escaped_until:
+                escaped_until = offset + 1  # the next character is escaped
+            elif char == quote and offset != escaped_until:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char == "#" and (offset == 0 or text[offset - 1] in " \t\n"):
+            comment = True
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_FLOW_DEPTH:
+                return offset
+        elif char in "]}":
+            depth = max(0, depth - 1)
+    return None
+
+
+def check_bounds(text: str, source: str = MESH_FILE) -> None:
+    """Refuse text the YAML parser should not even see (see the module documentation)."""
+    if len(text) > MAX_BYTES:
+        raise MeshgenError(
+            f"{source}: {len(text)} characters, more than meshgen reads ({MAX_BYTES}); "
+            "a mesh.yaml is far smaller: check the file"
+        )
+    bad = _NOT_ALLOWED.search(text)
+    if bad is not None:
+        line, column = _line_of_offset(text, bad.start())
+        raise MeshgenError(
+            f"{source}:{line}: column {column}: the control character "
+            f"U+{ord(bad.group()):04X} is not allowed in YAML; remove it"
+        )
+    for number, line_text in enumerate(text.splitlines(), start=1):
+        if len(line_text) > MAX_INDENT and _INDENT.match(line_text).end() > MAX_INDENT:  # type: ignore[union-attr]
+            raise MeshgenError(
+                f"{source}:{number}: nested more than {MAX_INDENT} columns deep; "
+                "mesh.yaml needs a few levels: check the file"
+            )
+    offset = _flow_depth_error(text)
+    if offset is not None:
+        line, _ = _line_of_offset(text, offset)
+        raise MeshgenError(
+            f"{source}:{line}: brackets nested more than {MAX_FLOW_DEPTH} deep; "
+            "mesh.yaml needs a few levels: check the file"
+        )
+
+
+def _line(node: Any) -> str:
+    lc = getattr(node, "lc", None)
+    return f":{lc.line + 1}" if lc is not None and lc.line is not None else ""
+
+
+def _check_nodes(tree: Any, source: str) -> None:
+    """No anchors (so no aliases), no huge values or integers. Each node is visited once."""
+    seen: set[int] = set()
+    stack = [(tree, "")]
+    while stack:
+        node, where = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        anchor = getattr(node, "anchor", None)
+        if anchor is not None and getattr(anchor, "value", None):
+            raise MeshgenError(
+                f"{source}{where or _line(node)}: anchors and aliases (&{anchor.value}, "
+                f"*{anchor.value}) are not allowed in mesh.yaml; write the values out"
+            )
+        if isinstance(node, str) and len(node) > MAX_VALUE_CHARS:
+            raise MeshgenError(
+                f"{source}{where}: a value of {len(node)} characters, starting {node[:30]!r}; "
+                f"at most {MAX_VALUE_CHARS} are allowed"
+            )
+        if isinstance(node, int) and not isinstance(node, bool) and abs(node) > MAX_INTEGER:
+            raise MeshgenError(
+                f"{source}{where}: the number {excerpt(node, 30)} is too large; "
+                "numbers in mesh.yaml are small counts"
+            )
+        if isinstance(node, dict):
+            for index, (key, value) in enumerate(node.items()):
+                line = _item_line(node, index)
+                stack.append((key, line))
+                stack.append((value, line))
+        elif isinstance(node, list):
+            lines = getattr(node, "lc", None)
+            for index, value in enumerate(node):
+                line = ""
+                if lines is not None:
+                    try:
+                        line = f":{lines.item(index)[0] + 1}"
+                    except (KeyError, TypeError, IndexError):
+                        line = _line(node)
+                stack.append((value, line))
+
+
+def _item_line(node: Any, index: int) -> str:
+    lines = getattr(node, "lc", None)
+    if lines is None:
+        return ""
+    try:
+        key = list(node)[index]
+        return f":{lines.key(key)[0] + 1}"
+    except (KeyError, TypeError, IndexError):
+        return _line(node)
+
+
+def _too_long_number(text: str, source: str) -> MeshgenError:
+    match = re.search(r"\d{300,}", text)
+    line = f":{_line_of_offset(text, match.start())[0]}" if match else ""
+    return MeshgenError(
+        f"{source}{line}: a number with thousands of digits; numbers in mesh.yaml are small"
+    )
+
+
 def parse(text: str, source: str = MESH_FILE) -> MeshDocument:
     """Parse, migrate and validate ``mesh.yaml`` text; raise MeshgenError naming file and line."""
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+    check_bounds(text, source)
     try:
-        tree = _round_trip_yaml().load(text)
+        with warnings.catch_warnings():
+            # ruamel warns on stderr about reused anchors, which are refused below anyway.
+            warnings.simplefilter("ignore")
+            tree = _round_trip_yaml().load(text)
+    except ValueError:  # int() of a number over Python's digit limit
+        raise _too_long_number(text, source) from None
+    except RecursionError:
+        raise MeshgenError(f"{source}: nested too deeply; check the file") from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -45,6 +202,7 @@ def parse(text: str, source: str = MESH_FILE) -> MeshDocument:
             f"{source}: expected a mapping with apiVersion: {API_VERSION} and kind: {KIND}; "
             "run `meshgen init` to create one"
         )
+    _check_nodes(tree, source)
     return from_tree(tree, source)
 
 

@@ -100,7 +100,8 @@ only as its own name in `istio-system`), so they are safe in Git. They are made 
 ```sh
 kubeseal --context "$CLUSTER" --fetch-cert > "$CLUSTER.pem"     # once per cluster
 meshgen seal "$CLUSTER" --cert "$CLUSTER.pem" --cacerts ~/mesh-ca/"$CLUSTER"
-meshgen seal "$CLUSTER" --cert "$CLUSTER.pem" --remote-secret ~/mesh-secrets/"$OTHER".yaml
+istioctl create-remote-secret --context "$OTHER" --name "$OTHER" \\
+  | meshgen seal "$CLUSTER" --cert "$CLUSTER.pem" --remote-secret -   # for each other cluster
 ```
 
 `meshgen seal` writes the file, records it in `mesh.yaml` (`trust.sealed`) and renders, so the

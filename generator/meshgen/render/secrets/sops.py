@@ -146,10 +146,14 @@ For each cluster, once (in the same pull request that adds the cluster, or the o
 `istio-system` Kustomization cannot build):
 
 ```sh
-istioctl create-remote-secret --context "$CLUSTER" --name "$CLUSTER" > remote-secret.yaml
-meshgen encrypt-remote-secret "$CLUSTER" remote-secret.yaml   # runs sops with .sops.yaml
-rm remote-secret.yaml
+istioctl create-remote-secret --context "$CLUSTER" --name "$CLUSTER" \\
+  | meshgen encrypt-remote-secret "$CLUSTER" -     # runs sops with .sops.yaml
 ```
+
+The plaintext goes from istioctl to sops through a pipe and never touches a disk. meshgen
+keeps only what istiod reads (name, namespace, the `istio/multiCluster` label, the
+`networking.istio.io/cluster` annotation and the kubeconfig): comments, other annotations and
+istioctl's closing `---` never reach Git, and the file holds exactly one encrypted Secret.
 
 | cluster | encrypted file | Secret created in the other clusters |
 | --- | --- | --- |

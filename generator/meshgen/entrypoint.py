@@ -1,0 +1,44 @@
+"""The ``meshgen`` executable: the CLI, with Ctrl-C and SIGTERM handled from its first moment.
+
+``meshgen.cli.main`` turns an interruption into one line (and a rolled-back transaction);
+this covers the moments before it can: while the CLI is being imported, a signal is recorded
+and raised, and if Python drops the exception (it cannot raise inside the import system's
+callbacks), the record still stops the command before it starts. Python's own start, before
+any code of meshgen runs, is beyond reach; nothing is read or written then.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from typing import Any
+
+
+def main() -> None:
+    received: list[int] = []
+
+    def early(signum: int, _frame: object) -> None:
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    def unraisable(info: Any) -> None:  # a dropped KeyboardInterrupt is in ``received``
+        if info.exc_type is None or not issubclass(info.exc_type, KeyboardInterrupt):
+            sys.__unraisablehook__(info)
+
+    for handled in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(handled, early)
+    sys.unraisablehook = unraisable
+    try:
+        from meshgen.cli import main as cli_main
+
+        cli_main(early_signals=received)
+    except KeyboardInterrupt:
+        transaction = sys.modules.get("meshgen.adapters.transaction")
+        stopped = transaction.stop_requested() if transaction else None
+        signum = int(stopped or (received[-1] if received else signal.SIGINT))
+        name = signal.Signals(signum).name
+        if transaction is not None and transaction.completed():
+            sys.stderr.write(f"error: interrupted ({name}) after the change was complete\n")
+        else:
+            sys.stderr.write(f"error: interrupted ({name}); the repository is as it was\n")
+        sys.exit(128 + signum)

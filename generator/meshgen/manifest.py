@@ -1,0 +1,72 @@
+"""The record of what meshgen last wrote: ``.meshgen/generated.sha256``.
+
+One line per generated file, ``<sha256>  <path>``, sorted by path, the record itself left
+out: the format ``sha256sum`` writes, so ``sha256sum -c .meshgen/generated.sha256`` in the
+repository lists every generated file edited by hand. It is rendered with the other files
+(a pure function of them, so byte-identical everywhere and checked by ``render --check``),
+committed, and read back before a command overwrites or removes a generated file: a file
+whose bytes differ from its record was changed by hand since meshgen wrote it.
+
+This module is the only place that knows the format; callers use :func:`text`, :func:`parse`,
+:func:`read` and :func:`edited`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+PATH = ".meshgen/generated.sha256"
+# Far above any real record (2,000 clusters are about 5 MB); keeps a hostile file cheap.
+MAX_BYTES = 64 * 1024 * 1024
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def text(files: Mapping[str, str]) -> str:
+    """The record of ``files`` (path -> text as written, UTF-8), itself excluded."""
+    return "".join(
+        f"{digest(content.encode('utf-8'))}  {path}\n"
+        for path, content in sorted(files.items())
+        if path != PATH
+    )
+
+
+def parse(content: str) -> dict[str, str]:
+    """path -> sha256 from a record; lines that are not ``<sha256>  <path>`` are skipped."""
+    recorded = {}
+    for line in content.splitlines():
+        checksum, separator, path = line.partition("  ")
+        if separator and len(checksum) == 64 and path:
+            recorded[path] = checksum.lower()
+    return recorded
+
+
+def read(root: Path) -> dict[str, str] | None:
+    """The record in the repository at ``root``; None when there is none (older meshgen)."""
+    target = root / PATH
+    try:
+        if target.is_symlink() or target.stat().st_size > MAX_BYTES:
+            return None
+        return parse(target.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def edited(root: Path, recorded: Mapping[str, str], paths: Iterable[str]) -> list[str]:
+    """Of ``paths``, the recorded files whose bytes on disk differ from their record."""
+    changed = []
+    for path in sorted(paths):
+        expected = recorded.get(path)
+        if expected is None:
+            continue
+        try:
+            current = digest((root / path).read_bytes())
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # deleted by hand: nothing to lose
+        if current != expected:
+            changed.append(path)
+    return changed

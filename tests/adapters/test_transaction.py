@@ -1,0 +1,103 @@
+"""The journal: a change is rolled back from any point, by the process itself or by the next
+one; recovery can run again; changes made by hand since stop it."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import MeshRepo, git
+from meshgen.adapters import lock, transaction
+from meshgen.errors import MeshgenError
+from repo_state import capture, fsck_errors, leftovers
+
+WRITES = {"clusters/c9/a.yaml": b"a: 1\n", "README.md": b"# changed\n", "new/deep/b.txt": b"b\n"}
+
+
+@pytest.fixture
+def repo(mesh_repo: MeshRepo) -> Path:
+    yield mesh_repo.root
+    lock.release_all()
+
+
+def interrupted(root: Path, step: int) -> transaction.Transaction:
+    """A transaction stopped, as by SIGKILL, after ``step`` steps of its publication."""
+    lock.acquire(root)
+    change = transaction.Transaction(root, "meshgen test")
+    commit = transaction.Commit("a change", new_branch="meshgen/test")
+    change.begin(WRITES, ["bootstrap/argocd/project.yaml"], commit)
+    if step == 1:  # one file moved into place, the rest not yet
+        (entry,) = [e for e in change.journal.files if e["path"] == "README.md"]  # type: ignore[union-attr]
+        os.replace(change.folder / "new" / entry["slot"], root / "README.md")
+    if step == 2:  # everything published and committed, the journal not yet deleted
+        change.publish(commit)
+    return change
+
+
+@pytest.mark.parametrize("step", [0, 1, 2])
+def test_recovery_rolls_back_from_any_point(repo: Path, step: int) -> None:
+    before = capture(repo)
+    interrupted(repo, step)
+    assert (repo / ".git/meshgen-txn/journal.json").is_file()
+    if step == 2:
+        assert capture(repo).head == "refs/heads/meshgen/test"
+    lock.release_all()  # the process "died"
+    lock.acquire(repo)
+    done = transaction.recover(repo)
+    assert done and done[0].startswith("rolled back the interrupted `meshgen test`")
+    assert capture(repo) == before
+    assert not leftovers(repo) and not fsck_errors(repo)
+    assert transaction.recover(repo) == []  # nothing left to do
+
+
+def test_a_recovery_that_is_itself_interrupted_is_finished_by_the_next(repo: Path) -> None:
+    before = capture(repo)
+    change = interrupted(repo, 2)
+    journal = transaction.Journal.read(change.folder)
+    assert journal is not None
+    # Half a rollback by hand: HEAD back, nothing else (as a recovery killed there).
+    git(repo, "symbolic-ref", "HEAD", "refs/heads/main")
+    transaction.recover(repo)
+    assert capture(repo) == before and not leftovers(repo)
+
+
+def test_lock_files_git_left_are_removed_only_when_they_are_new(repo: Path) -> None:
+    before = capture(repo)
+    interrupted(repo, 2)
+    index_lock, head_lock = repo / ".git/index.lock", repo / ".git/HEAD.lock"
+    index_lock.write_bytes(b"")  # left by the killed `git commit`: newer than the journal
+    head_lock.write_text("ref: refs/heads/other\n")
+    old = time.time() - 3600  # ... this one is older than the journal: not meshgen's
+    os.utime(head_lock, (old, old))
+    with pytest.raises(MeshgenError, match=r"HEAD\.lock: exists and is not meshgen's"):
+        transaction.recover(repo)
+    assert not index_lock.exists() and head_lock.exists()  # ours removed, the other kept
+    head_lock.unlink()  # what the message says to do, then recover again
+    transaction.recover(repo)
+    assert capture(repo) == before and not leftovers(repo)
+
+
+def test_changes_made_by_hand_since_stop_the_recovery(repo: Path) -> None:
+    interrupted(repo, 2)
+    (repo / "README.md").write_text("edited after the crash\n")
+    with pytest.raises(MeshgenError) as stopped:
+        transaction.recover(repo)
+    assert "README.md changed since" in str(stopped.value)
+    assert "meshgen recover --forget" in str(stopped.value)
+    assert (repo / "README.md").read_text() == "edited after the crash\n"
+    kept = capture(repo)
+    assert transaction.recover(repo, forget=True)[0].startswith("dropped the journal")
+    assert capture(repo) == kept and not leftovers(repo)
+
+
+def test_an_error_while_publishing_rolls_back_in_process(repo: Path) -> None:
+    before = capture(repo)
+    hook = repo / ".git/hooks/pre-commit"
+    hook.write_text("#!/bin/sh\nexit 1\n")
+    hook.chmod(0o755)
+    with pytest.raises(MeshgenError, match="git commit failed"):
+        transaction.apply(repo, WRITES, commit=transaction.Commit("x", new_branch="meshgen/test"))
+    assert capture(repo) == before and not leftovers(repo)

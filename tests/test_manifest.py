@@ -1,0 +1,41 @@
+"""The record of generated files: sha256sum's format, rendered with the files, deterministic."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from helpers import two_network_mesh, write_files
+from meshgen import library, manifest
+from meshgen.render import render_repository
+
+
+def test_the_record_lists_every_generated_file_but_itself(tmp_path: Path) -> None:
+    files = render_repository(two_network_mesh().mesh, library.load())
+    record = files[manifest.PATH]
+    recorded = manifest.parse(record)
+    assert set(recorded) == set(files) - {manifest.PATH}
+    assert record == manifest.text(files)  # a pure function of the other files
+    lines = record.splitlines()
+    assert lines == sorted(lines, key=lambda line: line.split("  ", 1)[1])
+    write_files(tmp_path, files)
+    checked = subprocess.run(
+        ["sha256sum", "--strict", "-c", manifest.PATH],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert manifest.read(tmp_path) == recorded
+    assert manifest.edited(tmp_path, recorded, recorded) == []
+    edited = "clusters/cluster-1/values/istiod.yaml"
+    (tmp_path / edited).write_text("changed\n")
+    (tmp_path / "README.md").unlink()  # deleted: nothing to lose
+    assert manifest.edited(tmp_path, recorded, recorded) == [edited]
+
+
+def test_no_record_reads_as_none(tmp_path: Path) -> None:
+    assert manifest.read(tmp_path) is None
+    (tmp_path / ".meshgen").mkdir()
+    (tmp_path / manifest.PATH).symlink_to("/etc/hostname")
+    assert manifest.read(tmp_path) is None  # never read through a link
