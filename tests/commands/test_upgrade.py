@@ -125,6 +125,13 @@ def run_flow(
         assert git(repo.origin, "rev-parse", step.branch) == git(repo.root, "rev-parse", "HEAD")
         assert git(repo.root, "rev-list", "--count", f"main..{step.branch}") == "1"
         merge(repo, step.branch)
+        # The step's "Next:" names what --status names once it is merged.
+        status = upgrade(capsys, repo, "--status", "-o", "json")
+        following = (json.loads(status.stdout)["upgrade"] or {}).get("next")
+        if following is None:
+            assert "Nothing follows" in result.stdout
+        else:
+            assert f"Next: {following}" in result.stdout, result.stdout
         after_each(index)
         assert_ci_passes(repo, capsys, upstream, engine)
 

@@ -101,6 +101,16 @@ def _require_rendered(
                 )
 
 
+def _next_step(after: spec.Mesh, when: str) -> str:
+    """The step after this one, as ``--status`` will name it once this one is merged: the
+    clusters still behind before ``--promote``, and so on."""
+    progress = upgrades.progress(after)
+    if progress.next_step is None:
+        return "Nothing follows: every cluster runs the new version."
+    behind = f" (for {meshdiff.name_list(progress.behind)})" if progress.behind else ""
+    return f"Next: {progress.next_step}{behind}, {when}."
+
+
 def _notes(step: upgrades.Step, before: spec.Mesh, after: spec.Mesh, engine: str) -> list[str]:
     """What happens after the merge, and what a person still does."""
     clusters = meshdiff.name_list(step.clusters)
@@ -110,7 +120,8 @@ def _notes(step: upgrades.Step, before: spec.Mesh, after: spec.Mesh, engine: str
         return [
             f"After merge, {engine} upgrades each cluster's releases in the order above. "
             f"Restart workloads (kubectl rollout restart) in {clusters} to move their sidecars "
-            f"to {step.target}; until then they keep working with the newer istiod."
+            f"to {step.target}; until then they keep working with the newer istiod.",
+            _next_step(after, "once these clusters behave"),
         ]
     revision = upgrades.revision_name(step.target)
     if step.kind == "upgrade":
@@ -119,7 +130,7 @@ def _notes(step: upgrades.Step, before: spec.Mesh, after: spec.Mesh, engine: str
             f"one in {clusters}; no sidecar changes. Namespaces labelled istio.io/rev=canary get "
             f"{step.target} sidecars on their next restart; istio-injection=enabled and "
             "istio.io/rev=stable stay on the old revision.",
-            "Next: meshgen upgrade --promote, once the new revision behaves.",
+            _next_step(after, "once the new revision behaves"),
         ]
     if step.kind == "promote":
         return [
@@ -140,7 +151,8 @@ def _notes(step: upgrades.Step, before: spec.Mesh, after: spec.Mesh, engine: str
         "Before merging, check that no pod still runs a proxy of the old revision (their "
         "istiod goes with the merge): kubectl get pods -A -l "
         + " / ".join(f"istio.io/rev={r}" for r in old)
-        + ", or istioctl proxy-status."
+        + ", or istioctl proxy-status.",
+        _next_step(after, "once this is merged"),
     ]
 
 
