@@ -12,6 +12,7 @@ import contextlib
 import io
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -137,8 +138,6 @@ def make_material(folder: Path, capsys: pytest.CaptureFixture[str]) -> Material:
 
 def other_istio_version(mesh_text: str) -> str:
     """``mesh.yaml`` text with another Istio version: every cluster's files change."""
-    import re
-
     current = re.search(r'^  version: "?([0-9.]+)"?$', mesh_text, re.MULTILINE)
     assert current is not None, mesh_text
     other = "1.29.6" if current.group(1) != "1.29.6" else "1.30.3"
@@ -171,6 +170,16 @@ def make_templates(base: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, 
     mesh.write_text(other_istio_version(mesh.read_text()))
     git(stale / "mesh", "commit", "-qam", "another Istio version, not rendered yet")
     templates["stale"] = stale
+    older = base / "older"  # rendered at 1.30.3: an upgrade has somewhere to go
+    shutil.copytree(base / "argocd", older, symlinks=True)
+    mesh = older / "mesh" / "mesh.yaml"
+    current = re.search(r'^  version: "?([0-9.]+)"?$', mesh.read_text(), re.MULTILINE)
+    assert current is not None
+    mesh.write_text(mesh.read_text().replace(current.group(0), '  version: "1.30.3"', 1))
+    ok(capsys, "render", "--repo", str(older / "mesh"))
+    git(older / "mesh", "add", "-A")
+    git(older / "mesh", "commit", "-qm", "Istio 1.30.3")
+    templates["older"] = older
 
     key = age_key(base / "keys")
     root = fresh("sops", "--engine", "flux", "--secrets", "sops", "--age-recipient", key.recipient)
@@ -249,6 +258,16 @@ WRITERS = [
     Writer("remove-cluster", "argocd", lambda r, m: ["remove-cluster", "c2"]),
     Writer("set-cluster", "argocd", lambda r, m: ["set-cluster", "c1", "--region", "eu-1"]),
     Writer("render", "stale", lambda r, m: ["render"]),
+    Writer(
+        "upgrade-canary",
+        "older",
+        lambda r, m: ["upgrade", "--istio-version", "1.31.1", "--canary", "c1"],
+    ),
+    Writer(
+        "upgrade-in-place",
+        "older",
+        lambda r, m: ["upgrade", "--istio-version", "1.31.1", "--strategy", "in-place"],
+    ),
     Writer(
         "init-new-folder",
         "none",
