@@ -10,6 +10,7 @@ from typing import Any
 
 from meshgen import spec
 from meshgen.adapters import workspace
+from meshgen.validation.cache import Cache
 from meshgen.validation.progress import Progress
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -82,7 +83,11 @@ class RepoView:
     A kustomization may list remote resources (``https://...``), which validate never
     fetches: ``offline_copy`` gives the text it builds instead (the Gateway API CRDs of that
     release, from ``--crds``), or None; ``remote_resources`` records, per folder, each remote
-    resource and whether an offline copy stood in for it."""
+    resource and whether an offline copy stood in for it.
+
+    ``cache`` keeps the results of builds and checks between runs (see
+    :mod:`meshgen.validation.cache`); ``context`` holds what identifies this run's tools and
+    options in its keys (the kubectl and helm binaries, the CRDs, the Kubernetes version)."""
 
     root: Path
     document: spec.MeshDocument | None
@@ -91,6 +96,9 @@ class RepoView:
     progress: Progress = field(default_factory=Progress.silent)
     offline_copy: Callable[[str], str | None] | None = None
     remote_resources: dict[str, list[tuple[str, bool]]] = field(default_factory=dict)
+    cache: Cache = field(default_factory=Cache.disabled)
+    context: dict[str, Any] = field(default_factory=dict)
+    _digests: dict[str, str] = field(default_factory=dict)
     _texts: dict[str, str | None] = field(default_factory=dict)
     _sources: dict[tuple[str, str, str], list[tuple[str, int]]] | None = None
 
@@ -106,6 +114,15 @@ class RepoView:
             except (OSError, UnicodeDecodeError):
                 self._texts[path] = None
         return self._texts[path]
+
+    def digest(self, path: str) -> str:
+        """The sha256 of a file's bytes (relative to the root, or absolute), "-" when it
+        cannot be read; computed once per run."""
+        if path not in self._digests:
+            from meshgen.validation.cache import file_digest
+
+            self._digests[path] = file_digest(self.root / path)
+        return self._digests[path]
 
     def yaml_files(self) -> list[str]:
         """Every YAML file under the folders meshgen generates into (hand-written ones too)."""

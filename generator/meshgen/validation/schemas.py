@@ -156,6 +156,14 @@ class CrdIndex:
             self.found_in[path] = len(self._texts) - before
         self._validators: dict[tuple[str, str], Any] = {}
 
+    def content_digest(self) -> str:
+        """The sha256 of every CRD given (what the validators are made of), for cache keys."""
+        from meshgen.validation.cache import digest
+
+        return digest(
+            sorted((f"{group}/{kind}", text) for (group, kind), text in self._texts.items())
+        )
+
     def _note_bundle(self, key: tuple[str, str], text: str) -> None:
         """Remember the Gateway API release (and channel) a CRD comes from, if it says."""
         version, channel = _BUNDLE.search(text), _CHANNEL.search(text)
@@ -378,6 +386,51 @@ def as_applied(obj: Any) -> Any:
     return obj
 
 
+class _ProblemMemo:
+    """The problems of each object, replayed from the cache by the sha256 of the object
+    (canonical JSON), within one entry per schema context (meshgen, the CRDs given, the
+    Kubernetes version, the schema libraries)."""
+
+    LIMIT = 200_000  # objects kept per context beyond those of this run
+
+    def __init__(self, view: RepoView, crds: CrdIndex, kubernetes_version: str) -> None:
+        from importlib.metadata import version
+
+        from meshgen import __version__
+        from meshgen.validation.cache import digest
+
+        self.view, self.crds = view, crds
+        self.key = digest(
+            "schema",
+            __version__,
+            crds.content_digest(),
+            kubernetes_version,
+            version("kubernetes-validate"),
+            version("jsonschema"),
+        )
+        stored = view.cache.get("schema", self.key)
+        self.known: dict[str, list[str]] = stored if isinstance(stored, dict) else {}
+        self.used: dict[str, list[str]] = {}
+        self.new = 0
+
+    def problems(self, canonical: str, obj: Any, core: CoreSchemas) -> list[str]:
+        import hashlib
+
+        key = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+        found = self.known.get(key)
+        if not (isinstance(found, list) and all(isinstance(p, str) for p in found)):
+            found = object_problems(as_applied(obj), self.crds, core)
+            self.new += 1
+        self.used[key] = found
+        return list(found)
+
+    def store(self) -> None:
+        if not self.new:
+            return
+        kept = {**self.known, **self.used} if len(self.known) < self.LIMIT else self.used
+        self.view.cache.put("schema", self.key, kept)
+
+
 def check(view: RepoView, crds: CrdIndex, kubernetes_version: str) -> list[Finding]:
     """Validate every object of every build once (identical objects are checked once)."""
     core = CoreSchemas(kubernetes_version)
@@ -395,12 +448,13 @@ def check(view: RepoView, crds: CrdIndex, kubernetes_version: str) -> list[Findi
         )
     seen: dict[str, list[str]] = {}
     unchecked: dict[str, list[str]] = {}
+    memo = _ProblemMemo(view, crds, kubernetes_version)
     for folder in sorted(view.builds):
         for obj in view.objects(folder):
             canonical = json.dumps(obj, sort_keys=True, default=str)
             if canonical in seen:
                 continue
-            problems = seen[canonical] = object_problems(as_applied(obj), crds, core)
+            problems = seen[canonical] = memo.problems(canonical, obj, core)
             for problem in problems:
                 if problem.startswith("unchecked: "):
                     kind = f"{obj.get('apiVersion')} {obj.get('kind')}"
@@ -420,6 +474,7 @@ def check(view: RepoView, crds: CrdIndex, kubernetes_version: str) -> list[Findi
                         obj=object_label(obj),
                     )
                 )
+    memo.store()
     for kind, folders in sorted(unchecked.items()):
         findings.append(
             Finding(
