@@ -287,7 +287,7 @@ def collect(
         model = mesh_model
         findings += _guarded("ambient", lambda: ambient.check(view, model, releases, crds))
     step("secrets")
-    findings += _guarded("secrets", lambda: secrets.check(root))
+    findings += _guarded("secrets", lambda: secrets.check(root, cache))
     step("trust")
     if mesh_model is None:
         findings.append(_skipped("trust", *INVALID_MESH))

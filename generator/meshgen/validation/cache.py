@@ -123,6 +123,7 @@ class Cache:
         self.hits: dict[str, int] = {}
         self.misses: dict[str, int] = {}
         self.written = 0
+        self.recomputed: dict[str, list[str]] = {}  # kind -> what missed, as the caller names it
         self._lock = threading.Lock()
 
     @classmethod
@@ -137,9 +138,16 @@ class Cache:
         with self._lock:
             table[kind] = table.get(kind, 0) + 1
 
-    def get(self, kind: str, key: str) -> Any:
+    def get(self, kind: str, key: str, label: str | None = None) -> Any:
         """The value stored under ``key``, or None (a miss) when there is none or it cannot
-        be read back exactly."""
+        be read back exactly. A miss is recorded under ``label`` in :attr:`recomputed`."""
+        value = self._get(kind, key)
+        if value is None and label is not None:
+            with self._lock:
+                self.recomputed.setdefault(kind, []).append(label)
+        return value
+
+    def _get(self, kind: str, key: str) -> Any:
         if not self.enabled:
             return None
         path = self._path(kind, key)
@@ -222,6 +230,38 @@ class Cache:
             "reused": {k: self.hits.get(k, 0) for k in kinds},
             "computed": {k: self.misses.get(k, 0) for k in kinds},
         }
+
+
+class Table:
+    """Many small results of one kind (a file's secrets, an object's schema problems) in one
+    entry per ``context``: a file per result would cost more to read than to compute.
+
+    Read once (:meth:`get`), written back once (:meth:`store`) when something was added,
+    holding what this run used and, below ``limit`` entries, what earlier runs left.
+    """
+
+    def __init__(self, cache: Cache, kind: str, context: str, limit: int = 200_000) -> None:
+        self.cache, self.kind, self.context, self.limit = cache, kind, context, limit
+        stored = cache.get(kind, context)
+        self.known: dict[str, Any] = stored if isinstance(stored, dict) else {}
+        self.used: dict[str, Any] = {}
+        self.added = 0
+
+    def get(self, key: str) -> Any:
+        value = self.known.get(key)
+        if value is not None:
+            self.used[key] = value
+        return value
+
+    def set(self, key: str, value: Any) -> None:
+        self.used[key] = value
+        self.added += 1
+
+    def store(self) -> None:
+        if not self.added:
+            return
+        kept = {**self.known, **self.used} if len(self.known) < self.limit else self.used
+        self.cache.put(self.kind, self.context, kept)
 
 
 def _files(folder: Path) -> Iterable[Path]:

@@ -395,12 +395,23 @@ def _template_key(
 def _cached_template(view: RepoView, key: str, render: Callable[[], str]) -> str:
     """``render()`` (a ``helm template``), or its output from the cache; failures are not
     stored (they become the release's findings, which are)."""
-    entry = view.cache.get("helm-template", key)
-    if isinstance(entry, dict) and isinstance(entry.get("text"), str):
-        return str(entry["text"])
-    text = render()
-    view.cache.put("helm-template", key, {"text": text})
+    text = _stored_template(view, key)
+    if text is None:
+        text = render()
+        view.cache.put("helm-template", key, {"text": text})
     return text
+
+
+def _stored_template(view: RepoView, key: str) -> str | None:
+    """A cached ``helm template`` output, read once per run (primaries share one)."""
+    with _CONTEXT_LOCK:
+        memo: dict[str, str] = view.context.setdefault("templates", {})
+        if key not in memo:
+            entry = view.cache.get("helm-template", key)
+            if not (isinstance(entry, dict) and isinstance(entry.get("text"), str)):
+                return None
+            memo[key] = entry["text"]
+        return memo[key]
 
 
 def _dump_finding(finding: Finding, root: str) -> dict[str, Any]:
@@ -436,15 +447,14 @@ def _cached_check_release(
     context = _context(view, chart_dir, kube_version)
     key = digest("helm-release", context, dataclasses.astuple(release), texts)
     root = str(view.root)
-    entry = view.cache.get("helm-release", key)
+    entry = view.cache.get("helm-release", key, f"{release.cluster}: {release.obj}")
     try:
         if isinstance(entry, dict):
             findings = [_load_finding(f, root) for f in entry["findings"]]
             text = None
             if entry["render"] is not None:
-                stored = view.cache.get("helm-template", entry["render"])
-                text = stored["text"] if isinstance(stored, dict) else None
-                if not isinstance(text, str):
+                text = _stored_template(view, str(entry["render"]))
+                if text is None:
                     raise ValueError("the template's entry is gone")
             rendered[release] = text
             return findings

@@ -182,18 +182,21 @@ _NAMED: dict[str, set[str]] = {}  # texts read in this process (overlays of a te
 
 
 def _folder_files(view: RepoView, folder: str, recursive: bool) -> list[tuple[str, str]]:
+    """(path, sha256) of the regular files in ``folder`` (with ``recursive``: below it too,
+    leaving out ``.git``); devices, sockets and the like are never opened."""
     base = os.path.join(view.root, folder)
     entries = []
     try:
         if recursive:
             for top, dirs, names in os.walk(base):
-                dirs.sort()
+                dirs[:] = sorted(d for d in dirs if d != ".git")
                 rel_top = posixpath.normpath(
                     posixpath.join(folder, os.path.relpath(top, base).replace(os.sep, "/"))
                 )
                 for name in sorted(names):
-                    rel = posixpath.join(rel_top, name)
-                    entries.append((rel, view.digest(rel)))
+                    if os.path.isfile(os.path.join(top, name)):
+                        rel = posixpath.join(rel_top, name)
+                        entries.append((rel, view.digest(rel)))
         else:
             with os.scandir(base) as found:
                 for entry in sorted(found, key=lambda e: e.name):
@@ -203,6 +206,11 @@ def _folder_files(view: RepoView, folder: str, recursive: bool) -> list[tuple[st
     except OSError:
         return [(f"{folder}/", "unreadable")]
     return entries
+
+
+def _inside(view: RepoView, rel: str) -> bool:
+    """Whether a path named relative to the root stays in the repository."""
+    return not (rel == ".." or rel.startswith("../") or posixpath.isabs(rel))
 
 
 def _folder_node(view: RepoView, folder: str) -> tuple[frozenset[tuple[str, str]], tuple[str, ...]]:
@@ -229,8 +237,10 @@ def _folder_node(view: RepoView, folder: str) -> tuple[frozenset[tuple[str, str]
             if os.path.isdir(target):
                 if any(os.path.isfile(os.path.join(target, n)) for n in KUSTOMIZATION_NAMES):
                     children.append(rel)
-                else:
+                elif _inside(view, rel) and rel != ".":
                     entries.update(_folder_files(view, rel, recursive=True))
+                else:  # not a kustomization, outside the repository: kustomize refuses it
+                    entries.add((f"{rel}/", "folder"))
             elif os.path.isfile(target):
                 entries.add((rel, view.digest(rel)))
             else:
@@ -285,7 +295,7 @@ def cached_builds(
     todo = []
     root = str(view.root)
     for folder in folders:
-        entry = view.cache.get("kustomize", keys[folder])
+        entry = view.cache.get("kustomize", keys[folder], folder)
         if isinstance(entry, dict) and isinstance(entry.get("objects"), list):
             results[folder] = entry["objects"]
         elif isinstance(entry, dict) and isinstance(entry.get("error"), str):

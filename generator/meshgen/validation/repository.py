@@ -10,7 +10,7 @@ from typing import Any
 
 from meshgen import spec
 from meshgen.adapters import workspace
-from meshgen.validation.cache import Cache
+from meshgen.validation.cache import Cache, Table, digest
 from meshgen.validation.progress import Progress
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -137,6 +137,28 @@ class RepoView:
                 ]
         return sorted(found)
 
+    @property
+    def _written(self) -> Table:
+        if "written-objects" not in self.context:
+            from meshgen import __version__
+
+            self.context["written-objects"] = Table(
+                self.cache, "written-objects", digest("written-objects", __version__)
+            )
+        table: Table = self.context["written-objects"]
+        return table
+
+    def _written_objects(self, path: str) -> list[tuple[str, str, str, int]]:
+        """(kind, namespace, name, line) of each object written in a file, replayed from the
+        cache by the sha256 of its text."""
+        text = self.text(path) or ""
+        key = digest(text)
+        stored = self._written.get(key)
+        if not isinstance(stored, list):
+            stored = _written_entries(text)
+            self._written.set(key, stored)
+        return [(str(k), str(ns), str(n), int(line)) for k, ns, n, line in stored]
+
     def objects(self, folder: str) -> list[dict[str, Any]]:
         """Built objects of a kustomization folder ([] when it did not build or was not built)."""
         built = self.builds.get(folder)
@@ -152,13 +174,9 @@ class RepoView:
         if self._sources is None:
             self._sources = {}
             for path in self.yaml_files():
-                try:
-                    docs = load_documents(self.text(path) or "")
-                except Exception:  # unreadable files are reported by the checks that read them
-                    continue
-                for line, doc in docs:
-                    if isinstance(doc, dict) and isinstance(doc.get("metadata"), dict):
-                        self._sources.setdefault(_object_key(doc), []).append((path, line))
+                for kind, namespace, name, line in self._written_objects(path):
+                    self._sources.setdefault((kind, namespace, name), []).append((path, line))
+            self._written.store()
         found = self._sources.get(_object_key(obj), []) if isinstance(obj, dict) else []
         if not found:
             return (None, None)
@@ -172,6 +190,18 @@ class RepoView:
                     if path.startswith(prefix):
                         return (path, line)
         return found[0]
+
+
+def _written_entries(text: str) -> list[list[Any]]:
+    try:
+        docs = load_documents(text)
+    except Exception:  # unreadable files are reported by the checks that read them
+        return []
+    return [
+        [*_object_key(doc), line]
+        for line, doc in docs
+        if isinstance(doc, dict) and isinstance(doc.get("metadata"), dict)
+    ]
 
 
 def _object_key(obj: dict[str, Any]) -> tuple[str, str, str]:

@@ -388,19 +388,17 @@ def as_applied(obj: Any) -> Any:
 
 class _ProblemMemo:
     """The problems of each object, replayed from the cache by the sha256 of the object
-    (canonical JSON), within one entry per schema context (meshgen, the CRDs given, the
+    (canonical JSON), in one table per schema context (meshgen, the CRDs given, the
     Kubernetes version, the schema libraries)."""
-
-    LIMIT = 200_000  # objects kept per context beyond those of this run
 
     def __init__(self, view: RepoView, crds: CrdIndex, kubernetes_version: str) -> None:
         from importlib.metadata import version
 
         from meshgen import __version__
-        from meshgen.validation.cache import digest
+        from meshgen.validation.cache import Table, digest
 
-        self.view, self.crds = view, crds
-        self.key = digest(
+        self.crds = crds
+        context = digest(
             "schema",
             __version__,
             crds.content_digest(),
@@ -408,27 +406,20 @@ class _ProblemMemo:
             version("kubernetes-validate"),
             version("jsonschema"),
         )
-        stored = view.cache.get("schema", self.key)
-        self.known: dict[str, list[str]] = stored if isinstance(stored, dict) else {}
-        self.used: dict[str, list[str]] = {}
-        self.new = 0
+        self.table = Table(view.cache, "schema", context)
 
     def problems(self, canonical: str, obj: Any, core: CoreSchemas) -> list[str]:
         import hashlib
 
         key = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
-        found = self.known.get(key)
+        found = self.table.get(key)
         if not (isinstance(found, list) and all(isinstance(p, str) for p in found)):
             found = object_problems(as_applied(obj), self.crds, core)
-            self.new += 1
-        self.used[key] = found
+            self.table.set(key, found)
         return list(found)
 
     def store(self) -> None:
-        if not self.new:
-            return
-        kept = {**self.known, **self.used} if len(self.known) < self.LIMIT else self.used
-        self.view.cache.put("schema", self.key, kept)
+        self.table.store()
 
 
 def check(view: RepoView, crds: CrdIndex, kubernetes_version: str) -> list[Finding]:
