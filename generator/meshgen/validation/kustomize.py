@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -96,6 +97,60 @@ def plan_batches(folders: list[str]) -> list[list[str]]:
                 batches.append([])
             batches[index].append(folder)
     return batches
+
+
+# Folders per renamed batch: kustomize's cost grows faster than the objects of a build (one
+# build of 100 overlays of a 100-cluster mesh took 15 s of CPU, ten builds of 10 about 6 s).
+PACK = 10
+# What a renamed batch cannot hold: generators name objects by a hash of their name, kinds a
+# prefix does not rename collide, and the rest may put names where no prefix is expected.
+_UNRENAMED_KIND = re.compile(
+    r"^kind:\s*[\"']?(CustomResourceDefinition|APIService)[\"']?\s*$", re.M
+)
+_NAMESPACE_KIND = re.compile(r"^kind:\s*[\"']?Namespace[\"']?\s*$", re.M)
+_UNSAFE_FIELDS = re.compile(
+    r"^(configMapGenerator|secretGenerator|generators|transformers|validators|replacements"
+    r"|helmCharts|helmChartInflationGenerator|crds|openapi|vars)\s*:",
+    re.M,
+)
+
+
+def renamable(view: RepoView, folder: str) -> bool:
+    """Whether ``folder`` can share a renamed batch (see
+    :func:`meshgen.adapters.kustomize.build_batches`): what it reads holds at most one
+    Namespace, no CRD or APIService, and its kustomizations no generator, replacement or
+    plugin."""
+    namespaces = 0
+    inputs = build_inputs(view, folder)
+    texts = [view.text(path) for path, state in inputs if not state.startswith("stand-in:")]
+    read = {path for path, _ in inputs}
+    texts += [
+        text
+        for name, files in view.stand_ins.items()
+        for path, text in files.items()
+        if f"{name}/{path}" in read
+    ]
+    for text in texts:
+        if not text:
+            continue
+        if _UNRENAMED_KIND.search(text) or _UNSAFE_FIELDS.search(text):
+            return False
+        namespaces += len(_NAMESPACE_KIND.findall(text))
+    return namespaces <= 1
+
+
+def plan_builds(view: RepoView, folders: list[str]) -> tuple[list[list[str]], set[int]]:
+    """The batches to build ``folders`` in, and which of them are renamed: folders that can
+    be renamed go ten to a batch whatever their template; the others as :func:`plan_batches`
+    puts them."""
+    packable = sorted(f for f in folders if renamable(view, f))
+    chosen = set(packable)
+    batches = plan_batches([f for f in folders if f not in chosen])
+    renamed = set()
+    for start in range(0, len(packable), PACK):
+        renamed.add(len(batches))
+        batches.append(packable[start : start + PACK])
+    return batches, renamed
 
 
 def is_remote(entry: Any) -> bool:
@@ -304,7 +359,10 @@ def cached_builds(
             todo.append(folder)
     if on_built is not None and len(results):
         on_built(len(results))
-    built = kustomize.build_batches(view.root, plan_batches(todo), jobs, view.stand_ins, on_built)
+    batches, renamed = plan_builds(view, todo)
+    built = kustomize.build_batches(
+        view.root, batches, jobs, view.stand_ins, on_built, renamed=renamed
+    )
     for folder, result in built.items():
         if isinstance(result, MeshgenError):
             view.cache.put(
