@@ -57,7 +57,11 @@ def max_bytes() -> int:
 def digest(*parts: Any) -> str:
     """The sha256 of ``parts`` (strings, bytes, numbers, None and lists/tuples of them)."""
     h = hashlib.sha256()
-    _feed(h, parts)
+    try:  # one C-encoded JSON text when there are no bytes (most keys): much faster
+        h.update(b"j" + json.dumps(parts, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+    except TypeError:
+        h = hashlib.sha256()
+        _feed(h, parts)
     return h.hexdigest()
 
 

@@ -126,6 +126,8 @@ class RepoView:
 
     def yaml_files(self) -> list[str]:
         """Every YAML file under the folders meshgen generates into (hand-written ones too)."""
+        if "yaml-files" in self.context:
+            return list(self.context["yaml-files"])
         found = []
         for top in workspace.GENERATED_ROOTS:
             base = self.root / top
@@ -135,7 +137,8 @@ class RepoView:
                     for p in base.rglob("*")
                     if p.suffix in YAML_SUFFIXES and p.is_file()
                 ]
-        return sorted(found)
+        self.context["yaml-files"] = sorted(found)
+        return list(self.context["yaml-files"])
 
     @property
     def _written(self) -> Table:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -407,14 +407,30 @@ class _ProblemMemo:
             version("jsonschema"),
         )
         self.table = Table(view.cache, "schema", context)
+        self._core: CoreSchemas | None = None
 
-    def problems(self, canonical: str, obj: Any, core: CoreSchemas) -> list[str]:
+    def core_versions(self, kubernetes_version: str) -> tuple[str | None, str]:
+        """(bundled version used, oldest bundled) of :class:`CoreSchemas`, without importing
+        kubernetes-validate when the cache knows them."""
+        stored = self.table.get("core-versions")
+        if isinstance(stored, list) and len(stored) == 2 and isinstance(stored[1], str):
+            return (stored[0] if isinstance(stored[0], str) else None, stored[1])
+        core = self.core(kubernetes_version)
+        self.table.set("core-versions", [core.version, core.oldest])
+        return (core.version, core.oldest)
+
+    def core(self, kubernetes_version: str) -> CoreSchemas:
+        if self._core is None:
+            self._core = CoreSchemas(kubernetes_version)
+        return self._core
+
+    def problems(self, canonical: str, obj: Any, core: Callable[[], CoreSchemas]) -> list[str]:
         import hashlib
 
         key = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
         found = self.table.get(key)
         if not (isinstance(found, list) and all(isinstance(p, str) for p in found)):
-            found = object_problems(as_applied(obj), self.crds, core)
+            found = object_problems(as_applied(obj), self.crds, core())
             self.table.set(key, found)
         return list(found)
 
@@ -424,14 +440,15 @@ class _ProblemMemo:
 
 def check(view: RepoView, crds: CrdIndex, kubernetes_version: str) -> list[Finding]:
     """Validate every object of every build once (identical objects are checked once)."""
-    core = CoreSchemas(kubernetes_version)
+    memo = _ProblemMemo(view, crds, kubernetes_version)
+    version, oldest = memo.core_versions(kubernetes_version)
     findings: list[Finding] = []
-    if core.version is None:
+    if version is None:
         findings.append(
             Finding(
                 check="schema",
                 message=f"kubernetes-validate has no schemas for Kubernetes {kubernetes_version} "
-                f"(oldest bundled: {core.oldest}); core kinds are not checked",
+                f"(oldest bundled: {oldest}); core kinds are not checked",
                 fix="set kubernetesVersion in mesh.yaml to a supported version",
                 file="mesh.yaml",
                 severity=UNCHECKED,
@@ -439,7 +456,10 @@ def check(view: RepoView, crds: CrdIndex, kubernetes_version: str) -> list[Findi
         )
     seen: dict[str, list[str]] = {}
     unchecked: dict[str, list[str]] = {}
-    memo = _ProblemMemo(view, crds, kubernetes_version)
+
+    def core() -> CoreSchemas:
+        return memo.core(kubernetes_version)
+
     for folder in sorted(view.builds):
         for obj in view.objects(folder):
             canonical = json.dumps(obj, sort_keys=True, default=str)
