@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import commit_rendered, edit, pin_istio, upstream_root
+from commands.test_validate import ISTIO, upstream, upstream_options
+from helpers import commit_rendered, edit, pin_istio
 from meshgen import spec
 from meshgen.commands import validate
 from meshgen.validation import ERROR, Finding
@@ -23,7 +24,7 @@ from meshgen.validation.cache import Cache, Table, digest, is_plain
 from meshgen.validation.kustomize import build_inputs
 from meshgen.validation.repository import RepoView
 
-ISTIO = "1.30.3"
+__all__ = ["upstream"]  # the module's fixture: Istio's charts and the CRDs, or a skip
 
 # Two networks, each with a primary (east-west gateway, discovery address) and its remote.
 MESH = """\
@@ -178,37 +179,8 @@ def digest_of(path: Path) -> str:
 # ------------------------------------------------------------------------------ validate
 
 
-@pytest.fixture(scope="module")
-def upstream() -> Path:
-    root = upstream_root()
-    needed = [
-        root / "istio" / ISTIO / "charts",
-        root / "istio" / ISTIO / "crds",
-        root / "argocd" / "v3.5.1" / "crds",
-        root / "external-secrets" / "v2.9.0" / "crds",
-    ]
-    missing = [str(p) for p in needed if not p.is_dir()]
-    if missing:
-        pytest.skip(f"upstream data not found ({', '.join(missing)}): needs ../shared/upstream")
-    return root
-
-
 def options(upstream: Path, root: Path, cache: Path | None) -> validate.Options:
-    argocd = upstream / "argocd" / "v3.5.1" / "crds"
-    crds = (
-        upstream / "istio" / ISTIO / "crds",
-        argocd / "application-crd.yaml",
-        argocd / "appproject-crd.yaml",
-        upstream / "external-secrets" / "v2.9.0" / "crds",
-    )
-    return validate.Options(
-        repo=root,
-        crds=crds,
-        charts=upstream / "istio" / ISTIO / "charts",
-        jobs=2,
-        cache_dir=cache,
-        use_cache=cache is not None,
-    )
+    return upstream_options(upstream, root, cache_dir=cache, use_cache=cache is not None)
 
 
 def run(upstream: Path, root: Path, cache: Path | None) -> tuple[list[Finding], Cache]:

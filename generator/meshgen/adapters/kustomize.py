@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -13,12 +12,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from meshgen.adapters import toolchain
-from meshgen.adapters.process import error_summary
+from meshgen.adapters.process import error_summary, go_environment
 from meshgen.errors import MeshgenError
-
-# kubectl is a Go program: a build is short-lived and its heap small, so garbage collection
-# costs CPU for nothing; it runs only near the limit (measured: a third less CPU per build).
-GO_ENV = {"GOGC": "off", "GOMEMLIMIT": "768MiB"}
 
 
 def build(path: Path, show_output: bool = False) -> str:
@@ -28,7 +23,7 @@ def build(path: Path, show_output: bool = False) -> str:
     person watching a long validation) and captures it either way.
     """
     kubectl = toolchain.find("kubectl")
-    env = {**os.environ, **GO_ENV}
+    env = go_environment()
     if show_output:
         from subprocess_tee import run
 
