@@ -159,6 +159,7 @@ def one_run(clusters: int, upstream: Path) -> dict[str, Any]:
         "same_findings": second["findings"] == reference["findings"],
         "findings": len(reference["findings"]),
         "recomputed": second["cache"]["computed"],
+        "rebuilt": second["cache"]["recomputed"],
         "reused": second["cache"]["reused"],
         "cache_mib": size / 2**20,
     }
@@ -174,7 +175,8 @@ def verdicts(run: dict[str, Any]) -> list[str]:
         f"{'PASS' if inc_ok else 'FAIL'} incremental: one-cluster change "
         f"{run['incremental_s']:.2f} s vs full {run['full_s']:.2f} s = {inc_ratio:.1f}x "
         f"(goal >= {GOALS['incremental']:.0f}x), "
-        f"{same} as --no-cache ({run['findings']} findings)",
+        f"{same} as --no-cache ({run['findings']} findings); recomputed: "
+        f"{', '.join(f for items in run['rebuilt'].values() for f in items) or 'nothing'}",
         f"{'PASS' if naive_ok else 'FAIL'} naive: full validate {run['full_s']:.2f} s vs naive "
         f"pipeline {run['naive_s']:.2f} s ({run['naive_processes']} processes) = "
         f"{naive_ratio:.1f}x (goal >= {GOALS['naive']:.0f}x)",

@@ -233,6 +233,7 @@ class Cache:
             "folder": str(self.folder) if self.folder is not None else None,
             "reused": {k: self.hits.get(k, 0) for k in kinds},
             "computed": {k: self.misses.get(k, 0) for k in kinds},
+            "recomputed": {k: sorted(v) for k, v in sorted(self.recomputed.items())},
         }
 
 

@@ -252,6 +252,24 @@ def _finding(release: HelmRelease, message: str, fix: str, **where: Any) -> Find
     return Finding(check="helm-values", message=message, fix=fix, cluster=release.cluster, **where)
 
 
+def _chart_files(view: RepoView, chart_dir: Path) -> tuple[dict[str, Any], Any]:
+    """The chart's ``values.yaml`` and ``values.schema.json`` (None without one), read once
+    per run: every release of a chart checks against them (the checks never change them)."""
+    with _CONTEXT_LOCK:
+        memo = view.context.setdefault("chart-files", {})
+        if chart_dir not in memo:
+            raw = load_documents((chart_dir / "values.yaml").read_text(encoding="utf-8"))
+            values = raw[0][1] if raw and isinstance(raw[0][1], dict) else {}
+            schema_file = chart_dir / "values.schema.json"
+            schema = (
+                json.loads(schema_file.read_text(encoding="utf-8"))
+                if schema_file.is_file()
+                else None
+            )
+            memo[chart_dir] = (values, schema)
+        return memo[chart_dir]  # type: ignore[no-any-return]
+
+
 def _check_release(
     view: RepoView,
     release: HelmRelease,
@@ -267,8 +285,7 @@ def _check_release(
     problem = _chart_version_problem(chart_dir, release)
     if problem:
         return [_finding(release, problem, "pass charts of the version the release names")]
-    raw = load_documents((chart_dir / "values.yaml").read_text(encoding="utf-8"))
-    chart_values = raw[0][1] if raw and isinstance(raw[0][1], dict) else {}
+    chart_values, schema = _chart_files(view, chart_dir)
     defaults = chart_values.get(INTERNAL_DEFAULTS, chart_values)
     reads = chart_reads(chart_dir)
     if flattens_globals(chart_dir) and isinstance(defaults, dict):
@@ -302,9 +319,7 @@ def _check_release(
                     line=key_line(text, list(unknown)) if own is None else None,
                 )
             )
-    schema_file = chart_dir / "values.schema.json"
-    if schema_file.is_file():
-        schema = json.loads(schema_file.read_text(encoding="utf-8"))
+    if schema is not None:
         validator = jsonschema.Draft7Validator(schema)  # Helm's dialect; $schema varies
         for error in sorted(validator.iter_errors(merged), key=lambda e: list(map(str, e.path))):
             key = list(error.absolute_path)

@@ -372,7 +372,7 @@ def cached_builds(
             view.cache.put(
                 "kustomize", keys[folder], {"error": str(result).replace(root, ROOT_TOKEN)}
             )
-        elif is_plain(result):
+        elif view.cache.enabled and is_plain(result):
             view.cache.put("kustomize", keys[folder], {"objects": result})
     results.update(built)
     return results

@@ -87,7 +87,7 @@ def parsed_render(view: RepoView, text: str) -> list[dict[str, Any]]:
             memo[key] = stored
         else:
             memo[key] = rendered_objects(text)
-            if is_plain(memo[key]):
+            if view.cache.enabled and is_plain(memo[key]):
                 view.cache.put("helm-objects", key, memo[key])
     return list(memo[key])  # the checks read objects, never change them
 
