@@ -617,7 +617,9 @@ def seal(cluster: str, **kwargs: object) -> None:
 )
 @click.option("--pull", is_flag=True, help="helm pull missing charts into the chart cache.")
 @output_options(("text", "json", "yaml"), "text", legacy_format=True)
-@click.option("--jobs", type=click.IntRange(min=1), help="Parallel jobs (default: CPU count).")
+@click.option(
+    "--jobs", type=click.IntRange(min=1), help="Parallel jobs (default: twice the CPU count)."
+)
 @click.option(
     "--ca",
     "ca_dirs",
