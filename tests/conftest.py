@@ -25,6 +25,18 @@ def isolated_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
 
 
 @pytest.fixture(scope="session")
+def validate_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One validate cache for the session: tests replay each other's results (so the cache
+    keys are exercised everywhere), and nothing is written to the user's cache."""
+    return tmp_path_factory.mktemp("validate-cache")
+
+
+@pytest.fixture(autouse=True)
+def isolated_validate_cache(validate_cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MESHGEN_CACHE_DIR", str(validate_cache_dir))
+
+
+@pytest.fixture(scope="session")
 def tools() -> dict[str, Path]:
     """The pinned helm and kubectl, installed once per session (downloads on first use)."""
     toolchain.install()

@@ -617,7 +617,9 @@ def seal(cluster: str, **kwargs: object) -> None:
 )
 @click.option("--pull", is_flag=True, help="helm pull missing charts into the chart cache.")
 @output_options(("text", "json", "yaml"), "text", legacy_format=True)
-@click.option("--jobs", type=click.IntRange(min=1), help="Parallel jobs (default: CPU count).")
+@click.option(
+    "--jobs", type=click.IntRange(min=1), help="Parallel jobs (default: twice the CPU count)."
+)
 @click.option(
     "--ca",
     "ca_dirs",
@@ -631,6 +633,13 @@ def seal(cluster: str, **kwargs: object) -> None:
     is_flag=True,
     help="Accept an istio.version that is not in meshgen's release catalogue.",
 )
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder of the validate cache (default: $MESHGEN_CACHE_DIR, else "
+    "~/.cache/meshgen/validate).",
+)
+@click.option("--no-cache", is_flag=True, help="Neither reuse nor store cached results.")
 def validate(
     repo: Path | None,
     crds: tuple[Path, ...],
@@ -640,6 +649,8 @@ def validate(
     jobs: int | None,
     ca_dirs: tuple[Path, ...],
     allow_unknown_version: bool,
+    cache_dir: Path | None,
+    no_cache: bool,
 ) -> None:
     """Check offline that every cluster's config will sync and work (exit 1 on findings)."""
     from meshgen.commands import validate as command
@@ -653,6 +664,8 @@ def validate(
         jobs=jobs,
         ca_dirs=ca_dirs,
         allow_unknown_version=allow_unknown_version,
+        cache_dir=cache_dir,
+        use_cache=not no_cache,
     )
     sys.exit(command.run(options))
 

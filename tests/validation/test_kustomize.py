@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+import copy
+import json
 import re
+from pathlib import Path
 
-from meshgen.validation.kustomize import entry_points, plan_batches
+import pytest
+
+from helpers import commit_rendered, require_upstream, two_network_mesh
+from meshgen import spec
+from meshgen.adapters import kustomize
+from meshgen.validation.engines import engine_module
+from meshgen.validation.kustomize import (
+    entry_points,
+    kustomizations,
+    offline_stand_ins,
+    plan_batches,
+    plan_builds,
+    renamable,
+)
+from meshgen.validation.repository import RepoView
 
 
 def test_entry_points_are_the_folders_nothing_includes() -> None:
@@ -33,3 +50,91 @@ def test_folders_of_one_template_never_share_a_batch() -> None:
     for batch in batches:
         shapes = [re.sub(r"^clusters/[^/]+", "clusters/*", f) for f in batch]
         assert len(shapes) == len(set(shapes)), batch
+
+
+def _all_folders(view: RepoView) -> list[str]:
+    found, _ = kustomizations(view)
+    return sorted(f for f, c in found.items() if c.get("kind", "Kustomization") == "Kustomization")
+
+
+def _canonical(result: object) -> object:
+    if isinstance(result, list):
+        return sorted(json.dumps(o, sort_keys=True) for o in result)
+    return str(result)
+
+
+RBAC = """\
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: reader
+  namespace: istio-system
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: reader
+  namespace: istio-system
+rules: []
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: reader
+  namespace: istio-system
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: reader}
+subjects:
+  - {kind: ServiceAccount, name: reader, namespace: istio-system}
+"""
+
+
+@pytest.mark.parametrize("engine", ["argocd", "flux", "ambient"])
+def test_renamed_batches_build_what_each_folder_builds_alone(
+    tmp_path: Path, tools: dict[str, Path], engine: str
+) -> None:
+    """Folders of one template share a renamed batch; every folder of the repository (entry
+    point or not) gets exactly the objects it gets built alone, names and references to
+    them included."""
+    if engine == "ambient":
+        from render.test_ambient import ambient
+
+        document = ambient()
+    else:
+        tree = copy.deepcopy(two_network_mesh().tree)
+        tree["gitops"] = {"engine": engine}
+        document = spec.from_tree(tree)
+    root = commit_rendered(tmp_path / "repo", document)
+    for cluster in ("cluster-1", "cluster-2"):  # references kustomize rewrites with a prefix
+        folder = root / "clusters" / cluster / "rbac"
+        folder.mkdir()
+        (folder / "rbac.yaml").write_text(RBAC)
+        (folder / "kustomization.yaml").write_text("resources: [rbac.yaml]\n")
+    view = RepoView(root=root, document=document)
+    if engine == "ambient":  # the Gateway API release, built from its CRDs, never fetched
+        from meshgen.validation.ambient import offline_copy
+        from meshgen.validation.schemas import crd_index
+
+        crds = crd_index([require_upstream("gateway-api/v1.4.1/crds") / "gateway-api/v1.4.1/crds"])
+        view.offline_copy = lambda url: offline_copy(url, crds)
+        offline_stand_ins(view, kustomizations(view)[0])
+    module = engine_module(document.mesh.engine)
+    if module is not None and hasattr(module, "stand_ins"):
+        view.stand_ins.update(module.stand_ins(view))
+    folders = _all_folders(view)
+    batches, renamed = plan_builds(view, folders)
+    shared = [
+        b
+        for i, b in enumerate(batches)
+        if i in renamed and len({re.sub(r"cluster-\d", "*", f) for f in b}) < len(b)
+    ]
+    assert shared, batches  # folders of one template do share a batch
+    if engine == "ambient":  # the Gateway API CRDs cannot be renamed: batched by template
+        assert not any(renamable(view, f) for f in folders if f.endswith("gateway-api-crds"))
+    packed = kustomize.build_batches(root, batches, 2, view.stand_ins, renamed=renamed)
+    alone = kustomize.build_batches(root, [[f] for f in folders], 2, view.stand_ins)
+    assert {f: _canonical(packed[f]) for f in folders} == {f: _canonical(alone[f]) for f in folders}
+    rbac = packed["clusters/cluster-1/rbac"]
+    assert isinstance(rbac, list)
+    binding = next(o for o in rbac if o["kind"] == "RoleBinding")
+    assert binding["roleRef"]["name"] == "reader"
+    assert binding["subjects"][0]["name"] == "reader"

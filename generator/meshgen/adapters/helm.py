@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from meshgen.adapters import toolchain
-from meshgen.adapters.process import error_summary
+from meshgen.adapters.process import error_summary, go_environment
 from meshgen.errors import MeshgenError
 
 
@@ -26,7 +26,7 @@ def template(
         args += ["--values", str(values)]
     if kube_version:
         args += ["--kube-version", kube_version]
-    result = subprocess.run(args, capture_output=True, text=True, check=False)
+    result = subprocess.run(args, capture_output=True, text=True, check=False, env=go_environment())
     if result.returncode != 0:
         raise MeshgenError(f"{chart}: helm template failed: {error_summary(result.stderr)}")
     return result.stdout

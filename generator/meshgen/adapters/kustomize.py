@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from meshgen.adapters import toolchain
-from meshgen.adapters.process import error_summary
+from meshgen.adapters.process import error_summary, go_environment
 from meshgen.errors import MeshgenError
 
 
@@ -21,10 +22,20 @@ def build(path: Path, show_output: bool = False) -> str:
     subprocess-tee echoes kustomize's output as it runs when ``show_output`` is set (for a
     person watching a long validation) and captures it either way.
     """
-    from subprocess_tee import run
-
     kubectl = toolchain.find("kubectl")
-    result = run([str(kubectl), "kustomize", str(path)], tee=show_output, check=False)
+    env = go_environment()
+    if show_output:
+        from subprocess_tee import run
+
+        result = run([str(kubectl), "kustomize", str(path)], tee=True, check=False, env=env)
+    else:
+        result = subprocess.run(
+            [str(kubectl), "kustomize", str(path)],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=env,
+        )
     if result.returncode != 0:
         raise MeshgenError(
             f"{path}: kustomize build failed: {error_summary(result.stderr or result.stdout)}"
@@ -52,22 +63,68 @@ def _build_objects(path: Path, where: str) -> list[dict[str, Any]] | MeshgenErro
         return exc
 
 
-def _batch_kustomization(resources: list[str], member: str | None = None) -> str:
+# A renamed member's objects carry this prefix (and its Namespace this name) in the batch.
+RENAME_PREFIX = "meshgen-batch-{member}-"
+ORIGINAL_NAME = "meshgenBatchOriginalName"  # where a renamed Namespace keeps its name
+
+
+def _batch_kustomization(
+    resources: list[str], member: str | None = None, renamed: bool = False
+) -> str:
     lines = ["apiVersion: kustomize.config.k8s.io/v1beta1", "kind: Kustomization", "resources:"]
     lines += [f"- {json.dumps(resource)}" for resource in resources]
     if member is not None:
         lines += ["labels:", "- pairs:", f"    {BATCH_LABEL}: {json.dumps(member)}"]
+    if member is not None and renamed:
+        prefix = RENAME_PREFIX.format(member=member)
+        lines += [
+            f"namePrefix: {json.dumps(prefix)}",
+            "patches:",
+            "- target: {kind: Namespace}",  # namePrefix leaves Namespaces alone
+            "  patch: |",
+            f"    - {{op: copy, from: /metadata/name, path: /{ORIGINAL_NAME}}}",
+            f"    - {{op: replace, path: /metadata/name, value: {json.dumps(prefix + 'ns')}}}",
+        ]
     return "\n".join(lines) + "\n"
 
 
-def _split_batch(objects: list[dict[str, Any]], members: list[str]) -> dict[str, list[Any]]:
-    """Give each object back to the member overlay that produced it (by the batch label)."""
+def _restore_names(value: Any, prefix: str, namespace: str | None) -> Any:
+    """``value`` with every string kustomize prefixed (a name, or a reference to one) as it
+    was, and the renamed Namespace's name (and references to it) back to ``namespace``."""
+    if isinstance(value, str):
+        if namespace is not None and value == prefix + "ns":
+            return namespace
+        return value[len(prefix) :] if value.startswith(prefix) else value
+    if isinstance(value, dict):
+        return {key: _restore_names(item, prefix, namespace) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_restore_names(item, prefix, namespace) for item in value]
+    return value
+
+
+def _split_batch(
+    objects: list[dict[str, Any]], members: list[str], renamed: bool = False
+) -> dict[str, list[Any]]:
+    """Give each object back to the member overlay that produced it (by the batch label); in a
+    renamed batch, with the names it has when the member is built alone."""
     split: dict[str, list[Any]] = {folder: [] for folder in members}
+    namespaces: dict[str, str] = {}  # member -> its renamed Namespace's name
+    for obj in objects:
+        if renamed and ORIGINAL_NAME in obj:
+            member = obj["metadata"]["labels"][BATCH_LABEL]
+            if member in namespaces:  # two Namespaces in one member: cannot tell apart
+                raise ValueError(f"{member} renamed two Namespaces")
+            namespaces[member] = str(obj[ORIGINAL_NAME])
     for obj in objects:
         labels = obj["metadata"]["labels"]
-        index = int(labels.pop(BATCH_LABEL).removeprefix("m"))
+        member = labels.pop(BATCH_LABEL)
+        index = int(member.removeprefix("m"))
         if not labels:
             del obj["metadata"]["labels"]
+        if renamed:
+            obj.pop(ORIGINAL_NAME, None)
+            prefix = RENAME_PREFIX.format(member=member)
+            obj = _restore_names(obj, prefix, namespaces.get(member))
         split[members[index]].append(obj)
     return split
 
@@ -116,6 +173,7 @@ def build_batches(
     jobs: int = 1,
     stand_ins: dict[str, dict[str, str]] | None = None,
     on_built: Callable[[int], None] | None = None,
+    renamed: Collection[int] = (),
 ) -> dict[str, list[dict[str, Any]] | MeshgenError]:
     """The objects of every kustomization folder in ``batches`` (paths relative to ``root``).
 
@@ -129,6 +187,12 @@ def build_batches(
     absolute resource paths). Folders in ``stand_ins`` are built from a mirror of the
     repository that adds the given files to them (see :func:`_mirror`). ``on_built(n)`` is
     called as each batch of ``n`` folders is done.
+
+    In the batches whose index is in ``renamed``, folders of one template may share a batch:
+    each wrapper prefixes its member's names (kustomize updates the references to them) and
+    renames its Namespace (which a prefix leaves alone); the names are put back after the
+    build. A member with two Namespaces, or another kind a prefix does not rename (a CRD)
+    that another member has too, makes the batch fail, and its folders are built alone.
     """
     results: dict[str, list[dict[str, Any]] | MeshgenError] = {}
     stand_ins = stand_ins or {}
@@ -156,7 +220,9 @@ def build_batches(
                 wrapper.mkdir(parents=True)
                 top = "mirror" if member in stand_ins else "repo"
                 (wrapper / "kustomization.yaml").write_text(
-                    _batch_kustomization([f"../../{top}/{member}"], f"m{position}"),
+                    _batch_kustomization(
+                        [f"../../{top}/{member}"], f"m{position}", index in renamed
+                    ),
                     encoding="utf-8",
                 )
             (folder / "kustomization.yaml").write_text(
@@ -166,7 +232,7 @@ def build_batches(
             built = _build_objects(folder, f"batch of {len(batch)} overlays")
             if not isinstance(built, MeshgenError):
                 try:
-                    return dict(_split_batch(built, batch))
+                    return dict(_split_batch(built, batch, index in renamed))
                 except (KeyError, TypeError, ValueError, IndexError):
                     pass  # an object kustomize did not label: attribute by building alone
             return {member: alone(member) for member in batch}

@@ -20,6 +20,7 @@ from meshgen import mesh_repo, output, spec
 from meshgen.adapters import helm, toolchain, workspace
 from meshgen.errors import CheckFailed, MeshgenError
 from meshgen.validation import CHECKS, ERROR, UNCHECKED, WARNING, Finding, sort_key
+from meshgen.validation.cache import Cache, default_dir
 from meshgen.validation.engines import HelmRelease
 from meshgen.validation.progress import Emit, Progress
 from meshgen.validation.repository import RepoView
@@ -41,6 +42,8 @@ class Options:
     ca_dirs: tuple[Path, ...] = ()  # CA folders (from `meshgen ca issue --out`) to check expiry
     allow_unknown_version: bool = False  # an istio.version not in the catalogue is no error
     today: datetime.date | None = None  # for end of support (default: today, UTC)
+    cache_dir: Path | None = None  # the validate cache (default: cache.default_dir())
+    use_cache: bool = True  # False (--no-cache): compute everything, store nothing
 
 
 def chart_cache() -> Path:
@@ -145,13 +148,15 @@ def collect(
     emit: Emit | None = None,
     crds: CrdIndex | None = None,
     helm_output: dict[HelmRelease, str | None] | None = None,
+    cache: Cache | None = None,
 ) -> list[Finding]:
     """Every finding of every check, in report order. Bad usage raises MeshgenError.
 
     ``emit(fraction, check)`` hears how far the checks have come (see
     :mod:`meshgen.validation.progress`); ``crds``: the index of ``options.crds``, when the
     caller has read it already; ``helm_output`` (when given) receives what ``helm template``
-    rendered for each release.
+    rendered for each release; ``cache``: where results are kept between runs (default: as
+    ``options`` say; see :mod:`meshgen.validation.cache`).
     """
     from meshgen.validation import (
         ambient,
@@ -174,13 +179,17 @@ def collect(
         raise MeshgenError(f"--charts {options.charts}: no such folder; pass unpacked charts")
     if crds is None:
         crds = schemas.crd_index(options.crds)
-    jobs = max(1, options.jobs or os.cpu_count() or 1)
+    # kubectl and helm run as processes while meshgen parses what the others wrote: twice as
+    # many jobs as cores keeps the cores busy (100 clusters, 2 cores: 16.5 s instead of 21 s).
+    jobs = max(1, options.jobs or 2 * (os.cpu_count() or 1))
     charts = helm_values.Charts(options.charts, chart_cache(), helm.pull if options.pull else None)
 
-    progress = Progress(CHECKS, _cluster_count(root), emit)
+    if cache is None:
+        cache = open_cache(options)
+    document, findings = mesh.check(root)
+    progress = Progress(CHECKS, len(document.mesh.clusters) if document else 0, emit)
     step = progress.start
     step("mesh")
-    document, findings = mesh.check(root)
     mesh_model = document.mesh if document is not None else None
     kube_version = mesh_model.kubernetes_version if mesh_model else spec.DEFAULT_KUBERNETES_VERSION
     step("traffic")
@@ -214,7 +223,7 @@ def collect(
     engine = engine_module(mesh_model.engine) if mesh_model else None
     releases: list[HelmRelease] = []
     read_releases: list[bool] = []  # set once the engine's releases were read
-    view = RepoView(root=root, document=document, progress=progress)
+    view = RepoView(root=root, document=document, progress=progress, cache=cache)
     view.offline_copy = lambda url: ambient.offline_copy(url, crds)
     if engine is not None and hasattr(engine, "stand_ins"):
         module = engine  # builds get what only the engine's bootstrap writes (flux-system/)
@@ -280,7 +289,7 @@ def collect(
         model = mesh_model
         findings += _guarded("ambient", lambda: ambient.check(view, model, releases, crds))
     step("secrets")
-    findings += _guarded("secrets", lambda: secrets.check(root))
+    findings += _guarded("secrets", lambda: secrets.check(root, cache))
     step("trust")
     if mesh_model is None:
         findings.append(_skipped("trust", *INVALID_MESH))
@@ -290,15 +299,29 @@ def collect(
         tree = document.tree if document is not None else None
         findings += _guarded("trust", lambda: trust.check(root, model, options.ca_dirs, now, tree))
     progress.finish()
+    if cache.written:
+        cache.prune()
     return sorted(set(findings), key=sort_key)
 
 
-def _cluster_count(root: Path) -> int:
-    """The mesh's size, for the first estimate of the work (0 when mesh.yaml is broken)."""
-    try:
-        return len(mesh_repo.load(root).mesh.clusters)
-    except MeshgenError:
-        return 0
+def open_cache(options: Options) -> Cache:
+    """The cache ``options`` ask for: ``--cache-dir``, else ``$MESHGEN_CACHE_DIR``, else
+    ``~/.cache/meshgen/validate``; disabled by ``--no-cache``."""
+    if not options.use_cache:
+        return Cache.disabled()
+    return Cache(options.cache_dir.expanduser() if options.cache_dir else default_dir())
+
+
+def _cache_line(cache: Cache) -> str:
+    """What the cache saved: ``cache DIR: 318 of 323 overlay builds, 205 of 210 Helm releases
+    reused``."""
+    summary = cache.summary()
+    parts = []
+    for kind, label in (("kustomize", "overlay builds"), ("helm-release", "Helm releases")):
+        reused, computed = summary["reused"].get(kind, 0), summary["computed"].get(kind, 0)
+        if reused + computed:
+            parts.append(f"{reused} of {reused + computed} {label}")
+    return f"cache {summary['folder']}: {', '.join(parts) or 'nothing'} reused"
 
 
 def _print_text(root: Path, findings: list[Finding]) -> None:
@@ -336,8 +359,9 @@ def run(options: Options) -> int:
     statuses = toolchain.describe()
     if options.format == "text" and (mesh_repo.find_root(options.repo) / spec.MESH_FILE).is_file():
         output.info(summary(statuses))  # which helm and kubectl the checks run
+    cache = open_cache(options)
     with output.progress(enabled=options.format == "text") as show:
-        findings = collect(options, show, crds)
+        findings = collect(options, show, crds, cache=cache)
     root = mesh_repo.find_root(options.repo)
     errors = [f for f in findings if f.severity == ERROR]
     unchecked = sum(1 for f in findings if f.severity == UNCHECKED)
@@ -349,10 +373,13 @@ def run(options: Options) -> int:
             "warnings": sum(1 for f in findings if f.severity == WARNING),
             "findings": [f.as_json() for f in findings],
             "tools": tools_document(statuses)["tools"],
+            "cache": cache.summary(),
         }
         output.document(document, options.format)
     else:
         _print_text(root, findings)
+        if cache.enabled:
+            output.info(_cache_line(cache))
         if not errors:
             not_checked = f"{output.counted(unchecked, 'thing')} could not be checked"
             output.info(

@@ -16,11 +16,17 @@ For each release the GitOps engine will install (chart, version, value files in 
   (:mod:`meshgen.validation.multicluster`).
 
 A release whose chart is not available is reported as unchecked.
+
+Each release's findings, and each distinct ``helm template`` output, are cached
+(:mod:`meshgen.validation.cache`) under the sha256 of the chart's content and location, the
+release, its value texts in order, the Kubernetes version and the helm binary: a release
+whose inputs did not change is not checked or rendered again, and its findings are replayed.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import json
 import re
@@ -31,7 +37,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from meshgen.adapters import helm
+from meshgen import __version__
+from meshgen.adapters import helm, toolchain
 from meshgen.errors import MeshgenError
 from meshgen.output import counted
 from meshgen.validation import UNCHECKED, Finding
@@ -245,6 +252,24 @@ def _finding(release: HelmRelease, message: str, fix: str, **where: Any) -> Find
     return Finding(check="helm-values", message=message, fix=fix, cluster=release.cluster, **where)
 
 
+def _chart_files(view: RepoView, chart_dir: Path) -> tuple[dict[str, Any], Any]:
+    """The chart's ``values.yaml`` and ``values.schema.json`` (None without one), read once
+    per run: every release of a chart checks against them (the checks never change them)."""
+    with _CONTEXT_LOCK:
+        memo = view.context.setdefault("chart-files", {})
+        if chart_dir not in memo:
+            raw = load_documents((chart_dir / "values.yaml").read_text(encoding="utf-8"))
+            values = raw[0][1] if raw and isinstance(raw[0][1], dict) else {}
+            schema_file = chart_dir / "values.schema.json"
+            schema = (
+                json.loads(schema_file.read_text(encoding="utf-8"))
+                if schema_file.is_file()
+                else None
+            )
+            memo[chart_dir] = (values, schema)
+        return memo[chart_dir]  # type: ignore[no-any-return]
+
+
 def _check_release(
     view: RepoView,
     release: HelmRelease,
@@ -260,8 +285,7 @@ def _check_release(
     problem = _chart_version_problem(chart_dir, release)
     if problem:
         return [_finding(release, problem, "pass charts of the version the release names")]
-    raw = load_documents((chart_dir / "values.yaml").read_text(encoding="utf-8"))
-    chart_values = raw[0][1] if raw and isinstance(raw[0][1], dict) else {}
+    chart_values, schema = _chart_files(view, chart_dir)
     defaults = chart_values.get(INTERNAL_DEFAULTS, chart_values)
     reads = chart_reads(chart_dir)
     if flattens_globals(chart_dir) and isinstance(defaults, dict):
@@ -295,9 +319,7 @@ def _check_release(
                     line=key_line(text, list(unknown)) if own is None else None,
                 )
             )
-    schema_file = chart_dir / "values.schema.json"
-    if schema_file.is_file():
-        schema = json.loads(schema_file.read_text(encoding="utf-8"))
+    if schema is not None:
         validator = jsonschema.Draft7Validator(schema)  # Helm's dialect; $schema varies
         for error in sorted(validator.iter_errors(merged), key=lambda e: list(map(str, e.path))):
             key = list(error.absolute_path)
@@ -323,13 +345,23 @@ def _check_release(
                 else:  # resolved by the engine: Helm reads it from a temporary file
                     files.append(Path(tmp) / f"{index}.yaml")
                     files[-1].write_text(text, encoding="utf-8")
+            texts = tuple(text for _path, text, _is_file in present)
             inputs = (str(chart_dir), release.release, release.namespace)
-            rendered[release] = renders.once(
-                (*inputs, *(text for _path, text, _is_file in present)),
-                lambda: helm.template(
-                    chart_dir, release.release, release.namespace, files, kube_version=kube_version
-                ),
-            )
+
+            def render() -> str:
+                return _cached_template(
+                    view,
+                    _template_key(view, chart_dir, kube_version, release, texts),
+                    lambda: helm.template(
+                        chart_dir,
+                        release.release,
+                        release.namespace,
+                        files,
+                        kube_version=kube_version,
+                    ),
+                )
+
+            rendered[release] = renders.once((*inputs, *texts), render)
     except MeshgenError as exc:
         findings.append(
             _finding(
@@ -339,6 +371,119 @@ def _check_release(
                 "files and fix what it reports",
             )
         )
+    return findings
+
+
+ROOT_TOKEN = "\x00root\x00"  # the repository's path in cached text, put back on replay
+
+
+def _context(view: RepoView, chart_dir: Path, kube_version: str) -> tuple[Any, ...]:
+    """What every cached result of a release with this chart depends on besides the release:
+    meshgen, the helm binary, the chart's location and content, the Kubernetes version."""
+    from meshgen.validation.cache import digest, tool_identity
+
+    with _CONTEXT_LOCK:
+        tool = view.context.get("helm")
+        if tool is None:
+            tool = view.context["helm"] = tool_identity(toolchain.find("helm"))
+        charts = view.context.setdefault("charts", {})
+        if chart_dir not in charts:
+            files = sorted(p for p in chart_dir.rglob("*") if p.is_file())
+            charts[chart_dir] = digest(
+                [(p.relative_to(chart_dir).as_posix(), p.read_bytes()) for p in files]
+            )
+    return (__version__, tool, str(chart_dir), charts[chart_dir], kube_version)
+
+
+_CONTEXT_LOCK = threading.Lock()
+
+
+def _template_key(
+    view: RepoView, chart_dir: Path, kube_version: str, release: HelmRelease, texts: tuple[str, ...]
+) -> str:
+    from meshgen.validation.cache import digest
+
+    context = _context(view, chart_dir, kube_version)
+    return digest("helm-template", context, release.release, release.namespace, texts)
+
+
+def _cached_template(view: RepoView, key: str, render: Callable[[], str]) -> str:
+    """``render()`` (a ``helm template``), or its output from the cache; failures are not
+    stored (they become the release's findings, which are)."""
+    text = _stored_template(view, key)
+    if text is None:
+        text = render()
+        view.cache.put("helm-template", key, {"text": text})
+    return text
+
+
+def _stored_template(view: RepoView, key: str) -> str | None:
+    """A cached ``helm template`` output, read once per run (primaries share one)."""
+    with _CONTEXT_LOCK:
+        memo: dict[str, str] = view.context.setdefault("templates", {})
+        if key not in memo:
+            entry = view.cache.get("helm-template", key)
+            if not (isinstance(entry, dict) and isinstance(entry.get("text"), str)):
+                return None
+            memo[key] = entry["text"]
+        return memo[key]
+
+
+def _dump_finding(finding: Finding, root: str) -> dict[str, Any]:
+    data = finding.as_json()
+    for name in ("message", "fix"):
+        data[name] = data[name].replace(root, ROOT_TOKEN)
+    data["detail"] = [line.replace(root, ROOT_TOKEN) for line in data["detail"]]
+    return data
+
+
+def _load_finding(data: dict[str, Any], root: str) -> Finding:
+    for name in ("message", "fix"):
+        data[name] = data[name].replace(ROOT_TOKEN, root)
+    data["detail"] = tuple(line.replace(ROOT_TOKEN, root) for line in data["detail"])
+    return Finding(**data)
+
+
+def _cached_check_release(
+    view: RepoView,
+    release: HelmRelease,
+    chart_dir: Path,
+    kube_version: str,
+    rendered: dict[HelmRelease, str | None],
+    renders: Renders,
+) -> list[Finding]:
+    """:func:`_check_release`, replayed from the cache when nothing it reads changed."""
+    from meshgen.validation.cache import digest
+
+    texts = tuple(
+        own if (own := release.value_text(index)) is not None else view.text(path)
+        for index, path in enumerate(release.value_files)
+    )
+    context = _context(view, chart_dir, kube_version)
+    key = digest("helm-release", context, dataclasses.astuple(release), texts)
+    root = str(view.root)
+    entry = view.cache.get("helm-release", key, f"{release.cluster}: {release.obj}")
+    try:
+        if isinstance(entry, dict):
+            findings = [_load_finding(f, root) for f in entry["findings"]]
+            text = None
+            if entry["render"] is not None:
+                text = _stored_template(view, str(entry["render"]))
+                if text is None:
+                    raise ValueError("the template's entry is gone")
+            rendered[release] = text
+            return findings
+    except (KeyError, TypeError, ValueError):
+        pass  # an entry of another shape: computed again below
+    findings = _check_release(view, release, chart_dir, kube_version, rendered, renders)
+    render = None
+    if rendered.get(release) is not None:
+        render = _template_key(view, chart_dir, kube_version, release, texts)  # type: ignore[arg-type]
+    view.cache.put(
+        "helm-release",
+        key,
+        {"findings": [_dump_finding(f, root) for f in findings], "render": render},
+    )
     return findings
 
 
@@ -386,7 +531,7 @@ def check(
 
     def check_one(item: tuple[HelmRelease, Path]) -> list[Finding]:
         try:
-            return _check_release(view, item[0], item[1], kube_version, rendered, renders)
+            return _cached_check_release(view, item[0], item[1], kube_version, rendered, renders)
         finally:
             view.progress.advance()
 

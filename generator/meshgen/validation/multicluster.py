@@ -72,6 +72,26 @@ def rendered_objects(text: str) -> list[dict[str, Any]]:
     return objects
 
 
+def parsed_render(view: RepoView, text: str) -> list[dict[str, Any]]:
+    """:func:`rendered_objects` of ``text``, parsed once per run and kept in the cache by the
+    sha256 of the text (primaries share their base release's output)."""
+    import hashlib
+
+    from meshgen.validation.cache import is_plain
+
+    key = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    memo: dict[str, list[dict[str, Any]]] = view.context.setdefault("rendered-objects", {})
+    if key not in memo:
+        stored = view.cache.get("helm-objects", key)
+        if isinstance(stored, list):
+            memo[key] = stored
+        else:
+            memo[key] = rendered_objects(text)
+            if view.cache.enabled and is_plain(memo[key]):
+                view.cache.put("helm-objects", key, memo[key])
+    return list(memo[key])  # the checks read objects, never change them
+
+
 @dataclass
 class Release:
     """One release of a cluster with the objects Helm rendered for it."""
@@ -1062,7 +1082,7 @@ def cluster_objects(
         if text is None:
             by_name[release.cluster].unrendered.add(release.chart)
             continue
-        objects = rendered_objects(text)
+        objects = parsed_render(view, text)
         by_name[release.cluster].releases.setdefault(release.chart, []).append(
             Release(release, objects)
         )

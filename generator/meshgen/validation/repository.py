@@ -10,6 +10,7 @@ from typing import Any
 
 from meshgen import spec
 from meshgen.adapters import workspace
+from meshgen.validation.cache import Cache, Table, digest
 from meshgen.validation.progress import Progress
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -82,7 +83,11 @@ class RepoView:
     A kustomization may list remote resources (``https://...``), which validate never
     fetches: ``offline_copy`` gives the text it builds instead (the Gateway API CRDs of that
     release, from ``--crds``), or None; ``remote_resources`` records, per folder, each remote
-    resource and whether an offline copy stood in for it."""
+    resource and whether an offline copy stood in for it.
+
+    ``cache`` keeps the results of builds and checks between runs (see
+    :mod:`meshgen.validation.cache`); ``context`` holds what identifies this run's tools and
+    options in its keys (the kubectl and helm binaries, the CRDs, the Kubernetes version)."""
 
     root: Path
     document: spec.MeshDocument | None
@@ -91,6 +96,9 @@ class RepoView:
     progress: Progress = field(default_factory=Progress.silent)
     offline_copy: Callable[[str], str | None] | None = None
     remote_resources: dict[str, list[tuple[str, bool]]] = field(default_factory=dict)
+    cache: Cache = field(default_factory=Cache.disabled)
+    context: dict[str, Any] = field(default_factory=dict)
+    _digests: dict[str, str] = field(default_factory=dict)
     _texts: dict[str, str | None] = field(default_factory=dict)
     _sources: dict[tuple[str, str, str], list[tuple[str, int]]] | None = None
 
@@ -107,8 +115,19 @@ class RepoView:
                 self._texts[path] = None
         return self._texts[path]
 
+    def digest(self, path: str) -> str:
+        """The sha256 of a file's bytes (relative to the root, or absolute), "-" when it
+        cannot be read; computed once per run."""
+        if path not in self._digests:
+            from meshgen.validation.cache import file_digest
+
+            self._digests[path] = file_digest(self.root / path)
+        return self._digests[path]
+
     def yaml_files(self) -> list[str]:
         """Every YAML file under the folders meshgen generates into (hand-written ones too)."""
+        if "yaml-files" in self.context:
+            return list(self.context["yaml-files"])
         found = []
         for top in workspace.GENERATED_ROOTS:
             base = self.root / top
@@ -118,7 +137,30 @@ class RepoView:
                     for p in base.rglob("*")
                     if p.suffix in YAML_SUFFIXES and p.is_file()
                 ]
-        return sorted(found)
+        self.context["yaml-files"] = sorted(found)
+        return list(self.context["yaml-files"])
+
+    @property
+    def _written(self) -> Table:
+        if "written-objects" not in self.context:
+            from meshgen import __version__
+
+            self.context["written-objects"] = Table(
+                self.cache, "written-objects", digest("written-objects", __version__)
+            )
+        table: Table = self.context["written-objects"]
+        return table
+
+    def _written_objects(self, path: str) -> list[tuple[str, str, str, int]]:
+        """(kind, namespace, name, line) of each object written in a file, replayed from the
+        cache by the sha256 of its text."""
+        text = self.text(path) or ""
+        key = digest(text)
+        stored = self._written.get(key)
+        if not isinstance(stored, list):
+            stored = _written_entries(text)
+            self._written.set(key, stored)
+        return [(str(k), str(ns), str(n), int(line)) for k, ns, n, line in stored]
 
     def objects(self, folder: str) -> list[dict[str, Any]]:
         """Built objects of a kustomization folder ([] when it did not build or was not built)."""
@@ -135,13 +177,9 @@ class RepoView:
         if self._sources is None:
             self._sources = {}
             for path in self.yaml_files():
-                try:
-                    docs = load_documents(self.text(path) or "")
-                except Exception:  # unreadable files are reported by the checks that read them
-                    continue
-                for line, doc in docs:
-                    if isinstance(doc, dict) and isinstance(doc.get("metadata"), dict):
-                        self._sources.setdefault(_object_key(doc), []).append((path, line))
+                for kind, namespace, name, line in self._written_objects(path):
+                    self._sources.setdefault((kind, namespace, name), []).append((path, line))
+            self._written.store()
         found = self._sources.get(_object_key(obj), []) if isinstance(obj, dict) else []
         if not found:
             return (None, None)
@@ -155,6 +193,18 @@ class RepoView:
                     if path.startswith(prefix):
                         return (path, line)
         return found[0]
+
+
+def _written_entries(text: str) -> list[list[Any]]:
+    try:
+        docs = load_documents(text)
+    except Exception:  # unreadable files are reported by the checks that read them
+        return []
+    return [
+        [*_object_key(doc), line]
+        for line, doc in docs
+        if isinstance(doc, dict) and isinstance(doc.get("metadata"), dict)
+    ]
 
 
 def _object_key(obj: dict[str, Any]) -> tuple[str, str, str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +155,14 @@ class CrdIndex:
                 self._add_parsed(text)
             self.found_in[path] = len(self._texts) - before
         self._validators: dict[tuple[str, str], Any] = {}
+
+    def content_digest(self) -> str:
+        """The sha256 of every CRD given (what the validators are made of), for cache keys."""
+        from meshgen.validation.cache import digest
+
+        return digest(
+            sorted((f"{group}/{kind}", text) for (group, kind), text in self._texts.items())
+        )
 
     def _note_bundle(self, key: tuple[str, str], text: str) -> None:
         """Remember the Gateway API release (and channel) a CRD comes from, if it says."""
@@ -378,16 +386,69 @@ def as_applied(obj: Any) -> Any:
     return obj
 
 
+class _ProblemMemo:
+    """The problems of each object, replayed from the cache by the sha256 of the object
+    (canonical JSON), in one table per schema context (meshgen, the CRDs given, the
+    Kubernetes version, the schema libraries)."""
+
+    def __init__(self, view: RepoView, crds: CrdIndex, kubernetes_version: str) -> None:
+        from importlib.metadata import version
+
+        from meshgen import __version__
+        from meshgen.validation.cache import Table, digest
+
+        self.crds = crds
+        context = digest(
+            "schema",
+            __version__,
+            crds.content_digest(),
+            kubernetes_version,
+            version("kubernetes-validate"),
+            version("jsonschema"),
+        )
+        self.table = Table(view.cache, "schema", context)
+        self._core: CoreSchemas | None = None
+
+    def core_versions(self, kubernetes_version: str) -> tuple[str | None, str]:
+        """(bundled version used, oldest bundled) of :class:`CoreSchemas`, without importing
+        kubernetes-validate when the cache knows them."""
+        stored = self.table.get("core-versions")
+        if isinstance(stored, list) and len(stored) == 2 and isinstance(stored[1], str):
+            return (stored[0] if isinstance(stored[0], str) else None, stored[1])
+        core = self.core(kubernetes_version)
+        self.table.set("core-versions", [core.version, core.oldest])
+        return (core.version, core.oldest)
+
+    def core(self, kubernetes_version: str) -> CoreSchemas:
+        if self._core is None:
+            self._core = CoreSchemas(kubernetes_version)
+        return self._core
+
+    def problems(self, canonical: str, obj: Any, core: Callable[[], CoreSchemas]) -> list[str]:
+        import hashlib
+
+        key = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+        found = self.table.get(key)
+        if not (isinstance(found, list) and all(isinstance(p, str) for p in found)):
+            found = object_problems(as_applied(obj), self.crds, core())
+            self.table.set(key, found)
+        return list(found)
+
+    def store(self) -> None:
+        self.table.store()
+
+
 def check(view: RepoView, crds: CrdIndex, kubernetes_version: str) -> list[Finding]:
     """Validate every object of every build once (identical objects are checked once)."""
-    core = CoreSchemas(kubernetes_version)
+    memo = _ProblemMemo(view, crds, kubernetes_version)
+    version, oldest = memo.core_versions(kubernetes_version)
     findings: list[Finding] = []
-    if core.version is None:
+    if version is None:
         findings.append(
             Finding(
                 check="schema",
                 message=f"kubernetes-validate has no schemas for Kubernetes {kubernetes_version} "
-                f"(oldest bundled: {core.oldest}); core kinds are not checked",
+                f"(oldest bundled: {oldest}); core kinds are not checked",
                 fix="set kubernetesVersion in mesh.yaml to a supported version",
                 file="mesh.yaml",
                 severity=UNCHECKED,
@@ -395,12 +456,16 @@ def check(view: RepoView, crds: CrdIndex, kubernetes_version: str) -> list[Findi
         )
     seen: dict[str, list[str]] = {}
     unchecked: dict[str, list[str]] = {}
+
+    def core() -> CoreSchemas:
+        return memo.core(kubernetes_version)
+
     for folder in sorted(view.builds):
         for obj in view.objects(folder):
             canonical = json.dumps(obj, sort_keys=True, default=str)
             if canonical in seen:
                 continue
-            problems = seen[canonical] = object_problems(as_applied(obj), crds, core)
+            problems = seen[canonical] = memo.problems(canonical, obj, core)
             for problem in problems:
                 if problem.startswith("unchecked: "):
                     kind = f"{obj.get('apiVersion')} {obj.get('kind')}"
@@ -420,6 +485,7 @@ def check(view: RepoView, crds: CrdIndex, kubernetes_version: str) -> list[Findi
                         obj=object_label(obj),
                     )
                 )
+    memo.store()
     for kind, folders in sorted(unchecked.items()):
         findings.append(
             Finding(

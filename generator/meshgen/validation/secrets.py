@@ -14,8 +14,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+from meshgen import __version__
 from meshgen.adapters import git as gitops
 from meshgen.validation import Finding, cluster_of, object_label
+from meshgen.validation.cache import Cache, Table, digest
 from meshgen.validation.repository import YAML_SUFFIXES, load_documents, split_documents
 
 MAX_BYTES = 2_000_000
@@ -127,7 +129,22 @@ def _read(root: Path, path: str) -> str | None:
     return None if b"\0" in data[:8192] else data.decode("utf-8", "replace")
 
 
-def check(root: Path) -> list[Finding]:
+def _scanned(table: Table, path: str, text: str) -> list[tuple[int | None, str | None, str]]:
+    """:func:`scan_text`, replayed from ``table`` by the sha256 of the text (and whether the
+    file is read as YAML)."""
+    key = digest(path.endswith(YAML_SUFFIXES) or path.endswith(".json"), text)
+    stored = table.get(key)
+    if isinstance(stored, list) and all(isinstance(s, list) and len(s) == 3 for s in stored):
+        return [(line, obj, what) for line, obj, what in stored]
+    found = scan_text(path, text)
+    table.set(key, [list(item) for item in found])
+    return found
+
+
+def check(root: Path, cache: Cache | None = None) -> list[Finding]:
+    """Every file of the work tree and of the staged change scanned for secret material;
+    ``cache`` keeps each text's result between runs."""
+    table = Table(cache or Cache.disabled(), "secrets", digest("secrets", __version__))
     findings = []
     for path in _files(root):
         text = _read(root, path)
@@ -143,8 +160,9 @@ def check(root: Path) -> list[Finding]:
                 line=line,
                 obj=obj,
             )
-            for line, obj, what in scan_text(path, text)
+            for line, obj, what in _scanned(table, path, text)
         ]
+    table.store()
     for path, blob in sorted(gitops.staged_blobs(root).items()):
         if len(blob) > MAX_BYTES or b"\0" in blob[:8192]:
             continue

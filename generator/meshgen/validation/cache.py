@@ -1,0 +1,283 @@
+"""The ``validate`` cache: results of the expensive, pure steps, keyed by everything they read.
+
+A kustomize build, a Helm release's check (``helm template`` included) and an object's schema
+check are functions of their inputs only: the content of every file they read, the chart and
+CRD content, the tool binaries, meshgen's version and the check options. Each result is stored
+under the sha256 of those inputs (:func:`digest`), so a run after a change recomputes only what
+the change reaches, and replays everything else, findings included.
+
+The cache lives outside the repository (``~/.cache/meshgen/validate``, ``$MESHGEN_CACHE_DIR``
+or ``--cache-dir``) and is safe to delete at any time, also while ``validate`` runs: an entry
+is written to a temporary file and renamed into place, carries the sha256 of its payload, and
+an entry that is missing, truncated, corrupt or of another format is a miss, never an error.
+Entries are plain JSON (a shared CI cache never makes ``validate`` run code). After a run that
+wrote entries, the least recently used ones are removed while the folder is above its bound.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+CACHE_DIR_ENV = "MESHGEN_CACHE_DIR"
+CACHE_MAX_ENV = "MESHGEN_CACHE_MAX_MB"
+DEFAULT_MAX_MB = 512
+FORMAT = "meshgen-validate-cache/1"
+_HEADER_END = b"\n"
+
+
+def default_dir() -> Path:
+    """``$MESHGEN_CACHE_DIR``, else ``validate`` beside meshgen's tools cache
+    (``~/.cache/meshgen/validate``, following ``$XDG_CACHE_HOME``)."""
+    from meshgen.adapters import toolchain
+
+    configured = os.environ.get(CACHE_DIR_ENV)
+    if configured:
+        return Path(configured).expanduser()
+    return toolchain.tools_dir().parent / "validate"
+
+
+def max_bytes() -> int:
+    """The bound of the cache folder: ``$MESHGEN_CACHE_MAX_MB`` MiB (default 512)."""
+    try:
+        megabytes = int(os.environ.get(CACHE_MAX_ENV, DEFAULT_MAX_MB))
+    except ValueError:
+        megabytes = DEFAULT_MAX_MB
+    return max(1, megabytes) * 1024 * 1024
+
+
+def digest(*parts: Any) -> str:
+    """The sha256 of ``parts`` (strings, bytes, numbers, None and lists/tuples of them)."""
+    h = hashlib.sha256()
+    try:  # one C-encoded JSON text when there are no bytes (most keys): much faster
+        h.update(b"j" + json.dumps(parts, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+    except TypeError:
+        h = hashlib.sha256()
+        _feed(h, parts)
+    return h.hexdigest()
+
+
+def _feed(h: Any, part: Any) -> None:
+    if isinstance(part, bytes):
+        h.update(b"b%d:" % len(part))
+        h.update(part)
+    elif isinstance(part, str):
+        data = part.encode("utf-8", "surrogatepass")
+        h.update(b"s%d:" % len(data))
+        h.update(data)
+    elif isinstance(part, (list, tuple)):
+        h.update(b"l%d:" % len(part))
+        for item in part:
+            _feed(h, item)
+    elif part is None or isinstance(part, (bool, int, float)):
+        h.update(f"v{part!r};".encode())
+    else:
+        raise TypeError(f"cannot digest {type(part).__name__}")
+
+
+def file_digest(path: Path) -> str:
+    """The sha256 of a file's bytes ("-" when it cannot be read)."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return "-"
+
+
+def tool_identity(path: Path) -> tuple[str, int, int]:
+    """What identifies a tool binary cheaply: its resolved path, size and modification time
+    (a replaced or upgraded binary changes them; hashing 100 MB per run would not pay)."""
+    resolved = path.resolve()
+    try:
+        stat = resolved.stat()
+    except OSError:
+        return (str(resolved), -1, -1)
+    return (str(resolved), stat.st_size, stat.st_mtime_ns)
+
+
+def is_plain(value: Any) -> bool:
+    """Whether JSON gives ``value`` back unchanged (YAML can hold dates, bytes, int keys)."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return True
+    if isinstance(value, float):
+        return value == value and value not in (float("inf"), float("-inf"))
+    if isinstance(value, list):
+        return all(is_plain(item) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and is_plain(v) for k, v in value.items())
+    return False
+
+
+class Cache:
+    """A folder of entries ``<kind>/<key[:2]>/<key>.json``; ``enabled=False`` stores nothing.
+
+    Thread-safe: the checks read and write it from their worker threads.
+    """
+
+    def __init__(self, folder: Path | None, enabled: bool = True) -> None:
+        self.folder = folder
+        self.enabled = enabled and folder is not None
+        self.hits: dict[str, int] = {}
+        self.misses: dict[str, int] = {}
+        self.written = 0
+        self.recomputed: dict[str, list[str]] = {}  # kind -> what missed, as the caller names it
+        self._lock = threading.Lock()
+
+    @classmethod
+    def disabled(cls) -> Cache:
+        return cls(None, enabled=False)
+
+    def _path(self, kind: str, key: str) -> Path:
+        assert self.folder is not None
+        return self.folder / kind / key[:2] / f"{key}.json"
+
+    def _count(self, table: dict[str, int], kind: str) -> None:
+        with self._lock:
+            table[kind] = table.get(kind, 0) + 1
+
+    def get(self, kind: str, key: str, label: str | None = None) -> Any:
+        """The value stored under ``key``, or None (a miss) when there is none or it cannot
+        be read back exactly. A miss is recorded under ``label`` in :attr:`recomputed`."""
+        value = self._get(kind, key)
+        if value is None and label is not None:
+            with self._lock:
+                self.recomputed.setdefault(kind, []).append(label)
+        return value
+
+    def _get(self, kind: str, key: str) -> Any:
+        if not self.enabled:
+            return None
+        path = self._path(kind, key)
+        try:
+            data = path.read_bytes()
+            header_bytes, _, payload = data.partition(_HEADER_END)
+            header = json.loads(header_bytes)
+            if (
+                header.get("format") != FORMAT
+                or header.get("key") != key
+                or header.get("sha256") != hashlib.sha256(payload).hexdigest()
+            ):
+                raise ValueError("not this entry")
+            value = json.loads(payload)
+        except (OSError, ValueError, AttributeError):
+            self._count(self.misses, kind)
+            return None
+        with contextlib.suppress(OSError):  # least recently used goes first when pruned
+            os.utime(path)
+        self._count(self.hits, kind)
+        return value
+
+    def put(self, kind: str, key: str, value: Any) -> None:
+        """Store ``value`` (JSON-serialisable) under ``key``; any failure leaves no entry."""
+        if not self.enabled:
+            return
+        path = self._path(kind, key)
+        try:
+            payload = json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
+            header = json.dumps(
+                {"format": FORMAT, "key": key, "sha256": hashlib.sha256(payload).hexdigest()}
+            ).encode()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    out.write(header + _HEADER_END + payload)
+                os.replace(tmp, path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+        except (OSError, TypeError, ValueError):
+            return  # a cache that cannot be written (read-only, deleted meanwhile) is no error
+        with self._lock:
+            self.written += 1
+
+    def prune(self, limit: int | None = None) -> int:
+        """Remove the least recently used entries (and stale temporary files) until the folder
+        holds at most ``limit`` bytes (default :func:`max_bytes`); the number removed."""
+        if not self.enabled or self.folder is None:
+            return 0
+        limit = max_bytes() if limit is None else limit
+        entries: list[tuple[float, int, Path]] = []
+        now = time.time()
+        removed = 0
+        for path in _files(self.folder):
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            if path.name.startswith(".tmp-"):
+                if now - stat.st_mtime > 3600:  # left by a run that was killed
+                    removed += _unlink(path)
+                continue
+            entries.append((stat.st_mtime, stat.st_size, path))
+        total = sum(size for _, size, _ in entries)
+        for _mtime, size, path in sorted(entries, key=lambda e: (e[0], str(e[2]))):
+            if total <= limit:
+                break
+            removed += _unlink(path)
+            total -= size
+        return removed
+
+    def summary(self) -> dict[str, Any]:
+        kinds = sorted(set(self.hits) | set(self.misses))
+        return {
+            "enabled": self.enabled,
+            "folder": str(self.folder) if self.folder is not None else None,
+            "reused": {k: self.hits.get(k, 0) for k in kinds},
+            "computed": {k: self.misses.get(k, 0) for k in kinds},
+            "recomputed": {k: sorted(v) for k, v in sorted(self.recomputed.items())},
+        }
+
+
+class Table:
+    """Many small results of one kind (a file's secrets, an object's schema problems) in one
+    entry per ``context``: a file per result would cost more to read than to compute.
+
+    Read once (:meth:`get`), written back once (:meth:`store`) when something was added,
+    holding what this run used and, below ``limit`` entries, what earlier runs left.
+    """
+
+    def __init__(self, cache: Cache, kind: str, context: str, limit: int = 200_000) -> None:
+        self.cache, self.kind, self.context, self.limit = cache, kind, context, limit
+        stored = cache.get(kind, context)
+        self.known: dict[str, Any] = stored if isinstance(stored, dict) else {}
+        self.used: dict[str, Any] = {}
+        self.added = 0
+
+    def get(self, key: str) -> Any:
+        value = self.known.get(key)
+        if value is not None:
+            self.used[key] = value
+        return value
+
+    def set(self, key: str, value: Any) -> None:
+        self.used[key] = value
+        self.added += 1
+
+    def store(self) -> None:
+        if not self.added:
+            return
+        kept = {**self.known, **self.used} if len(self.known) < self.limit else self.used
+        self.cache.put(self.kind, self.context, kept)
+
+
+def _files(folder: Path) -> Iterable[Path]:
+    for top, _dirs, names in os.walk(folder):
+        for name in names:
+            yield Path(top) / name
+
+
+def _unlink(path: Path) -> int:
+    try:
+        path.unlink()
+    except OSError:
+        return 0
+    return 1

@@ -1,0 +1,316 @@
+"""The validate cache: entries survive only intact, results are replayed only for unchanged
+inputs, and an incremental run reports exactly what a run without the cache reports.
+
+The repositories are rendered by the real core and validated with the real `kubectl kustomize`
+and `helm` against Istio's charts and CRDs from ../shared/upstream (skipped when absent).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from commands.test_validate import ISTIO, upstream, upstream_options
+from helpers import commit_rendered, edit, pin_istio
+from meshgen import spec
+from meshgen.commands import validate
+from meshgen.validation import ERROR, Finding
+from meshgen.validation.cache import Cache, Table, digest, is_plain
+from meshgen.validation.kustomize import build_inputs
+from meshgen.validation.repository import RepoView
+
+__all__ = ["upstream"]  # the module's fixture: Istio's charts and the CRDs, or a skip
+
+# Two networks, each with a primary (east-west gateway, discovery address) and its remote.
+MESH = """\
+apiVersion: meshgen.io/v1alpha1
+kind: Mesh
+meshID: mesh1
+repository:
+  url: https://git.example.com/mesh.git
+networks:
+  - name: net-0
+  - name: net-1
+clusters:
+  - name: cluster-0
+    network: net-0
+    eastWestGateway: {enabled: true}
+    discovery: {address: 192.0.2.10}
+  - name: cluster-1
+    network: net-0
+    role: remote
+    controlPlane: cluster-0
+    eastWestGateway: {enabled: false}
+  - name: cluster-2
+    network: net-1
+    eastWestGateway: {enabled: true}
+    discovery: {address: 192.0.2.20}
+  - name: cluster-3
+    network: net-1
+    role: remote
+    controlPlane: cluster-2
+    eastWestGateway: {enabled: false}
+"""
+
+
+# ------------------------------------------------------------------------------ the store
+
+
+def test_an_entry_is_read_back_as_written(tmp_path: Path) -> None:
+    cache = Cache(tmp_path / "cache")
+    value = {"objects": [{"kind": "Namespace", "metadata": {"name": "istio-system"}}]}
+    cache.put("kustomize", digest("a"), value)
+    assert cache.get("kustomize", digest("a")) == value
+    assert cache.get("kustomize", digest("b"), "clusters/x") is None
+    assert cache.recomputed == {"kustomize": ["clusters/x"]}
+    assert not list((tmp_path / "cache").rglob(".tmp-*"))  # written through a renamed file
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda data: data[: len(data) // 2],  # truncated (a kill mid-write elsewhere)
+        lambda data: b"",
+        lambda data: b"\x00\xff garbage",
+        lambda data: data.replace(b"istio-system", b"istio-systen"),  # bytes flipped: sha256
+        lambda data: data.replace(b"meshgen-validate-cache/1", b"meshgen-validate-cache/0"),
+    ],
+)
+def test_a_damaged_entry_is_a_miss(tmp_path: Path, damage: object) -> None:
+    cache = Cache(tmp_path)
+    key = digest("entry")
+    cache.put("kustomize", key, {"objects": [{"metadata": {"name": "istio-system"}}]})
+    (entry,) = tmp_path.rglob("*.json")
+    entry.write_bytes(damage(entry.read_bytes()))  # type: ignore[operator]
+    assert cache.get("kustomize", key) is None
+
+
+def test_a_deleted_or_unwritable_folder_is_no_error(tmp_path: Path) -> None:
+    cache = Cache(tmp_path / "cache")
+    cache.put("schema", digest("x"), {"a": []})
+    shutil.rmtree(tmp_path / "cache")
+    assert cache.get("schema", digest("x")) is None
+    cache.put("schema", digest("x"), {"a": []})  # the folder comes back
+    assert cache.get("schema", digest("x")) == {"a": []}
+    blocked = Cache(tmp_path / "file")
+    (tmp_path / "file").write_text("not a folder")
+    blocked.put("schema", digest("x"), {"a": []})
+    assert blocked.get("schema", digest("x")) is None and blocked.written == 0
+
+
+def test_prune_removes_the_least_recently_used_first(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    for name in ("old", "used", "new"):
+        cache.put("helm-template", digest(name), {"text": "x" * 4000})
+    entries = {
+        name: next(tmp_path.rglob(f"{digest(name)}.json")) for name in ("old", "used", "new")
+    }
+    now = time.time()
+    for age, name in enumerate(("new", "used", "old")):
+        os.utime(entries[name], (now - 100 * (age + 1), now - 100 * (age + 1)))
+    assert cache.get("helm-template", digest("used")) is not None  # a hit makes it recent
+    size = entries["new"].stat().st_size
+    assert cache.prune(limit=2 * size) == 1
+    assert not entries["old"].exists() and entries["used"].exists() and entries["new"].exists()
+
+
+def test_a_disabled_cache_stores_nothing(tmp_path: Path) -> None:
+    cache = Cache(tmp_path, enabled=False)
+    cache.put("schema", digest("x"), {})
+    assert cache.get("schema", digest("x")) is None and not list(tmp_path.iterdir())
+
+
+def test_a_table_keeps_what_a_run_used(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    table = Table(cache, "secrets", "context")
+    table.set("a", [])
+    table.store()
+    again = Table(cache, "secrets", "context")
+    assert again.get("a") == [] and again.get("b") is None
+
+
+def test_only_what_json_gives_back_exactly_is_stored() -> None:
+    import datetime
+
+    assert is_plain({"a": [1, "b", None, True, 1.5]})
+    assert not is_plain({1: "int key"})
+    assert not is_plain({"date": datetime.date(2026, 1, 1)})
+    assert not is_plain({"bytes": b"x"})
+
+
+# ------------------------------------------------------------------------------ the inputs
+
+
+def test_a_build_reads_what_its_kustomizations_name(tmp_path: Path) -> None:
+    root = commit_rendered(tmp_path / "mesh", spec.parse(MESH))
+    view = RepoView(root=root, document=None)
+    remote = {path for path, _ in build_inputs(view, "clusters/cluster-1/istio-system")}
+    # its own files, the network overlay, the base overlay it reaches through it
+    assert "clusters/cluster-1/istio-system/kustomization.yaml" in remote
+    assert "overlays/networks/net-0/kustomization.yaml" in remote
+    assert "overlays/base/istio-system/namespace.yaml" in remote
+    assert not any(p.startswith(("clusters/cluster-0/", "overlays/networks/net-1")) for p in remote)
+    # a generator's key=path file and a named file that does not exist count too
+    folder = root / "clusters" / "cluster-1" / "istio-system"
+    (folder / "kustomization.yaml").write_text(
+        (folder / "kustomization.yaml").read_text()
+        + "configMapGenerator:\n  - name: extra\n    files:\n      - key=../extra.txt\n"
+        + "      - ../absent.txt\n"
+    )
+    (root / "clusters" / "cluster-1" / "extra.txt").write_text("x")
+    inputs = dict(build_inputs(RepoView(root=root, document=None), str(folder.relative_to(root))))
+    assert inputs["clusters/cluster-1/extra.txt"] == digest_of(
+        root / "clusters/cluster-1/extra.txt"
+    )
+    assert inputs["clusters/cluster-1/absent.txt"] == "missing"
+
+
+def digest_of(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# ------------------------------------------------------------------------------ validate
+
+
+def options(upstream: Path, root: Path, cache: Path | None) -> validate.Options:
+    return upstream_options(upstream, root, cache_dir=cache, use_cache=cache is not None)
+
+
+def run(upstream: Path, root: Path, cache: Path | None) -> tuple[list[Finding], Cache]:
+    store = validate.open_cache(options(upstream, root, cache))
+    return validate.collect(options(upstream, root, cache), cache=store), store
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return commit_rendered(tmp_path / "mesh", pin_istio(spec.parse(MESH), ISTIO))
+
+
+def render(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from helpers import run_cli
+
+    result = run_cli(capsys, "render", "--repo", str(root))
+    assert result.exit_code == 0, result.stderr
+
+
+def test_a_one_cluster_change_rechecks_what_it_reaches_and_reports_the_same(
+    tmp_path: Path,
+    upstream: Path,
+    repo: Path,
+    tools: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cache = tmp_path / "cache"
+    first, store = run(upstream, repo, cache)
+    assert [f for f in first if f.severity == ERROR] == []
+    assert "kustomize" in store.recomputed and "helm-release" in store.recomputed
+    again, store = run(upstream, repo, cache)  # nothing changed: everything replayed
+    assert again == first and store.recomputed == {}
+    # A remote moves to another region: its Applications change, so its cluster folder and
+    # the bootstrap folder that includes every cluster's root Application are rebuilt.
+    edit(repo, "mesh.yaml", "  - name: cluster-1\n", "  - name: cluster-1\n    region: eu-1\n")
+    render(repo, capsys)
+    incremental, store = run(upstream, repo, cache)
+    assert incremental == run(upstream, repo, None)[0]
+    assert sorted(store.recomputed["kustomize"]) == ["bootstrap/argocd", "clusters/cluster-1"]
+    assert "helm-release" not in store.recomputed  # no value file changed
+
+
+def test_a_shared_overlay_change_rechecks_every_cluster_that_includes_it(
+    tmp_path: Path, upstream: Path, repo: Path, tools: dict[str, Path]
+) -> None:
+    cache = tmp_path / "cache"
+    run(upstream, repo, cache)
+    # A hand edit of the base overlay every cluster's istio-system folder reaches (drift
+    # reports it too): each of them is rebuilt, and a label value kustomize rejects is found.
+    edit(
+        repo,
+        "overlays/base/istio-system/namespace.yaml",
+        "  name: istio-system\n",
+        "  name: istio-system\n  labels:\n    team: not a valid label\n",
+    )
+    incremental, store = run(upstream, repo, cache)
+    assert incremental == run(upstream, repo, None)[0]
+    rebuilt = set(store.recomputed["kustomize"])
+    assert {f"clusters/cluster-{n}/istio-system" for n in range(4)} <= rebuilt
+    assert "clusters/cluster-0" not in rebuilt  # the Applications do not read it
+    schema = {f.cluster for f in incremental if f.check == "schema" and f.severity == ERROR}
+    assert schema == {f"cluster-{n}" for n in range(4)}, incremental
+
+
+def test_findings_are_replayed_from_the_cache(
+    tmp_path: Path, upstream: Path, repo: Path, tools: dict[str, Path]
+) -> None:
+    cache = tmp_path / "cache"
+    edit(repo, "clusters/cluster-2/values/istiod.yaml", "meshConfig:", "pilotz: {}\nmeshConfig:")
+    edit(
+        repo,
+        "clusters/cluster-3/istio-system/kustomization.yaml",
+        "resources:\n",
+        "resources:\n  - missing.yaml\n",
+    )
+    first, _ = run(upstream, repo, cache)
+    second, store = run(upstream, repo, cache)
+    assert second == first and store.recomputed == {}  # nothing recomputed, all replayed
+    values = [f for f in second if f.check == "helm-values" and f.severity == ERROR]
+    assert [(f.cluster, f.file) for f in values] == [
+        ("cluster-2", "clusters/cluster-2/values/istiod.yaml")
+    ]
+    assert "pilotz is not a value of the istiod chart" in values[0].message
+    builds = [f for f in second if f.check == "kustomize" and f.severity == ERROR]
+    assert [f.cluster for f in builds] == ["cluster-3"] and "missing.yaml" in builds[0].message
+
+
+def test_a_cache_deleted_or_damaged_during_a_run_changes_nothing(
+    tmp_path: Path, upstream: Path, repo: Path, tools: dict[str, Path]
+) -> None:
+    cache = tmp_path / "cache"
+    reference, _ = run(upstream, repo, None)
+    run(upstream, repo, cache)
+    for entry in cache.rglob("*.json"):  # every entry truncated: all misses, no crash
+        entry.write_bytes(entry.read_bytes()[:40])
+    damaged, store = run(upstream, repo, cache)
+    assert damaged == reference and store.recomputed["kustomize"]
+
+    def delete_midway(_fraction: float, check: str) -> None:
+        if check in ("helm-values", "schema", "multicluster"):
+            shutil.rmtree(cache, ignore_errors=True)
+
+    opts = options(upstream, repo, cache)
+    deleted = validate.collect(opts, delete_midway, cache=validate.open_cache(opts))
+    assert deleted == reference
+
+
+def test_validate_names_its_cache_and_can_do_without(
+    tmp_path: Path,
+    upstream: Path,
+    repo: Path,
+    tools: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from helpers import run_cli
+
+    cache = tmp_path / "ci-cache"
+    monkeypatch.setenv("MESHGEN_CACHE_DIR", str(cache))
+    args = ["validate", "--repo", str(repo), "--charts", str(upstream / "istio" / ISTIO / "charts")]
+    first = run_cli(capsys, *args, "-o", "json")
+    report = json.loads(first.stdout)
+    assert report["cache"]["folder"] == str(cache) and report["cache"]["computed"]["kustomize"]
+    text = run_cli(capsys, *args)
+    assert f"cache {cache}:" in text.stdout and " reused" in text.stdout
+    entries = sorted(cache.rglob("*.json"))
+    uncached = run_cli(capsys, *args, "--no-cache", "-o", "json")
+    assert json.loads(uncached.stdout)["cache"]["enabled"] is False
+    assert json.loads(uncached.stdout)["findings"] == report["findings"]
+    assert sorted(cache.rglob("*.json")) == entries  # --no-cache writes nothing
+    other = tmp_path / "other"
+    run_cli(capsys, *args, "--cache-dir", str(other), "-o", "json")
+    assert list(other.rglob("*.json"))
