@@ -112,7 +112,8 @@ def _kill_rounds(
             state = campaign.state_of(root)
             complete = "after the change was complete" in result.stderr
             expected = "new" if complete else "old"
-            assert campaign.classify(state, old, new, writer.exact) == expected, where
+            found = campaign.classify(state, old, new, writer.exact)
+            assert found == expected, f"{where}\n{result.stderr}"
             # 128 + the signal; rarely (2 of about 600 stops, cause not found) Python ended
             # the process through SIGINT after meshgen had printed its line and exited.
             assert result.returncode in (-kill.signal, 128 + kill.signal, -signal.SIGINT), where
