@@ -307,8 +307,8 @@ def location_settings(
     )
     return releases.LocationSettings(
         version=mesh.istio_version,
-        chart_repository=_setting(document.tree, "istio", "chartRepository"),
-        hub=_setting(document.tree, "istio", "hub"),
+        chart_repository=_setting(document.data, "istio", "chartRepository"),
+        hub=_setting(document.data, "istio", "hub"),
         rendered_chart_repositories=tuple(repositories),
         rendered_without_hub=without_hub,
     )
