@@ -1,0 +1,109 @@
+"""What each file of the work tree held when meshgen last read or wrote it, to skip reading it
+again: a cache in the Git folder (``meshgen-tree-cache.json``), never in the work tree.
+
+A repository of 1,000 clusters holds 11,000 generated files; reading them back to compare
+them with a render costs more than rendering. Like Git's index, the cache keeps per file its
+inode, size, modification and change times (nanoseconds) with the SHA-256 of its bytes and
+whether it carries the generated mark. A file whose ``lstat`` matches its entry exactly holds
+those bytes, unless it changed within the same tick of the file system's clock as meshgen
+looked at it: so an entry is trusted only when the file had last changed
+:data:`FINE_SLACK_NS` before meshgen looked (:data:`COARSE_SLACK_NS` on a file system that
+keeps whole seconds). The change time (ctime) cannot be set back by hand, unlike the
+modification time. Anything else (no entry, another stat, a link, an unreadable cache) means
+reading the file, as without the cache; the cache is safe to delete at any time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import stat
+import time
+from pathlib import Path
+from typing import Any
+
+from meshgen.adapters import lock
+
+CACHE_FILE = "meshgen-tree-cache.json"
+VERSION = 1
+FINE_SLACK_NS = 100_000_000  # far above the clock tick of file systems with nanoseconds
+COARSE_SLACK_NS = 2_000_000_000  # whole seconds (or two, as FAT keeps): two of them
+
+
+def _key(info: os.stat_result) -> list[int]:
+    return [info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
+
+
+class TreeCache:
+    """The cache of the work tree ``root``: :meth:`lookup` before reading a file, :meth:`record`
+    after, :meth:`save` at the end."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._entries: dict[str, list[Any]] = {}
+        self._seen: dict[str, list[Any]] = {}
+        folder = lock.state_dir(root)
+        self.path: Path | None = folder / CACHE_FILE if folder.is_dir() else None
+        if self.path is None:
+            return
+        with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            if data.get("version") == VERSION and data.get("root") == str(root):
+                self._entries = {
+                    path: entry
+                    for path, entry in data["files"].items()
+                    if isinstance(entry, list)
+                    and len(entry) == 7
+                    and all(type(n) is int for n in (*entry[:4], entry[6]))
+                    and isinstance(entry[4], str)
+                    and isinstance(entry[5], bool)
+                }
+
+    def lookup(self, path: str, info: os.stat_result) -> tuple[str, bool] | None:
+        """(sha256, has the generated mark) of the regular file ``path`` whose ``lstat`` is
+        ``info``, when the cache knows it for certain; else None (read the file)."""
+        entry = self._entries.get(path)
+        if entry is None or not stat.S_ISREG(info.st_mode) or entry[:4] != _key(info):
+            return None
+        slack = COARSE_SLACK_NS if info.st_ctime_ns % 1_000_000_000 == 0 else FINE_SLACK_NS
+        if info.st_ctime_ns + slack >= entry[6]:
+            return None  # changed too shortly before meshgen looked: it may change unseen
+        self._seen[path] = entry
+        return entry[4], entry[5]
+
+    def record(
+        self, path: str, info: os.stat_result, digest: str, marked: bool, since: int
+    ) -> None:
+        """``path`` had ``lstat`` ``info`` and held bytes of ``digest``, as read or written
+        after ``since`` (``time.time_ns()`` taken before the ``lstat``)."""
+        if stat.S_ISREG(info.st_mode):
+            self._seen[path] = [*_key(info), digest, marked, since]
+
+    def forget(self, path: str) -> None:
+        self._seen.pop(path, None)
+        self._entries.pop(path, None)
+
+    def save(self, complete: bool = False) -> None:
+        """Write the cache; never fails. ``complete``: this command looked at every file the
+        cache should know (a walk of the generated folders), so entries it did not see go."""
+        if self.path is None:
+            return
+        files = self._seen if complete else {**self._entries, **self._seen}
+        if files == self._entries:
+            return
+        data = {"version": VERSION, "root": str(self.root), "files": files}
+        temporary = self.path.with_name(f"{CACHE_FILE}.{os.getpid()}.tmp")
+        try:
+            temporary.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
+            os.replace(temporary, self.path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+            return
+        self._entries = dict(files)
+
+
+def now() -> int:
+    """The time to pass as ``since`` to :meth:`TreeCache.record`."""
+    return time.time_ns()

@@ -1,0 +1,156 @@
+"""The tree cache: files whose lstat is unchanged are not read again, and every change by hand
+is still seen (render --check, hand-edit protection, links out of the repository)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import MINIMAL_MESH, git, run_cli
+from meshgen import manifest
+from meshgen.adapters import lock, tree_cache, workspace
+from meshgen.errors import MeshgenError
+from meshgen.render.files import YAML_HEADER
+
+FILES = {f"clusters/c{n}/values.yaml": f"{YAML_HEADER}n: {n}\n" for n in range(5)}
+FILES[manifest.PATH] = manifest.text(FILES)  # the record the hand-edit protection reads
+
+
+def repository(root: Path) -> Path:
+    root.mkdir()
+    subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True)
+    return root
+
+
+def settle(root: Path) -> None:
+    """Wait until the files just written are old enough for the cache to trust them."""
+    coarse = any((root / path).stat().st_ctime_ns % 1_000_000_000 == 0 for path in FILES)
+    slack = tree_cache.COARSE_SLACK_NS if coarse else tree_cache.FINE_SLACK_NS
+    time.sleep(slack / 1e9 + 0.05)
+
+
+def count_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    reads: list[str] = []
+    original = workspace.Boundary.read
+
+    def read(self: workspace.Boundary, path: str) -> bytes | None:
+        reads.append(path)
+        return original(self, path)
+
+    monkeypatch.setattr(workspace.Boundary, "read", read)
+    return reads
+
+
+def written(root: Path) -> None:
+    workspace.apply_changes(root, workspace.plan_changes(root, FILES))
+    settle(root)
+
+
+def test_unchanged_files_are_not_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = repository(tmp_path / "repo")
+    written(root)
+    reads = count_reads(monkeypatch)
+    # Just written: read once more (they could still change unseen), then never again.
+    first = workspace.plan_changes(root, FILES)
+    assert not first and first.unchanged == len(FILES)
+    assert sorted(reads) == sorted(FILES)
+    reads.clear()
+    second = workspace.plan_changes(root, FILES)
+    assert not second and second.unchanged == len(FILES)
+    assert reads == []
+    assert (lock.state_dir(root) / tree_cache.CACHE_FILE).is_file()
+    assert subprocess.run(
+        ["git", "-C", str(root), "status", "--porcelain", "--ignored"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines() == ["?? .meshgen/", "?? clusters/"]  # no cache in the work tree
+
+
+def test_an_edit_of_the_same_size_and_time_is_seen(tmp_path: Path) -> None:
+    root = repository(tmp_path / "repo")
+    written(root)
+    workspace.plan_changes(root, FILES)
+    target = root / "clusters/c3/values.yaml"
+    before = target.stat()
+    target.write_text(FILES["clusters/c3/values.yaml"].replace("n: 3", "n: 4"))
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))  # as if never touched
+    assert target.stat().st_size == before.st_size
+    changes = workspace.plan_changes(root, FILES)
+    assert list(changes.write) == ["clusters/c3/values.yaml"]
+    with pytest.raises(MeshgenError, match="changed by hand"):
+        workspace.require_unedited(root, changes)
+
+
+def test_a_file_replaced_by_a_link_out_is_refused(tmp_path: Path) -> None:
+    root = repository(tmp_path / "repo")
+    written(root)
+    workspace.plan_changes(root, FILES)
+    outside = tmp_path / "outside.yaml"
+    outside.write_text(FILES["clusters/c1/values.yaml"])
+    target = root / "clusters/c1/values.yaml"
+    target.unlink()
+    target.symlink_to(outside)
+    with pytest.raises(MeshgenError, match="leads out of the repository"):
+        workspace.plan_changes(root, FILES)
+
+
+def test_a_file_changed_shortly_before_it_was_looked_at_is_read_again(tmp_path: Path) -> None:
+    root = repository(tmp_path / "repo")
+    (root / "a.yaml").write_text("a\n")
+    info = os.lstat(root / "a.yaml")
+
+    def recorded(since: int) -> tree_cache.TreeCache:
+        cache = tree_cache.TreeCache(root)
+        cache.record("a.yaml", info, "d" * 64, True, since=since)
+        cache.save()
+        return tree_cache.TreeCache(root)
+
+    # Looked at in the same tick as the change: it may change again unseen.
+    assert recorded(info.st_ctime_ns + 1_000).lookup("a.yaml", info) is None
+    later = recorded(info.st_ctime_ns + 3_000_000_000)
+    assert later.lookup("a.yaml", info) == ("d" * 64, True)
+    (root / "a.yaml").write_text("b\n")
+    assert later.lookup("a.yaml", os.lstat(root / "a.yaml")) is None
+
+
+@pytest.mark.parametrize("content", ["{not json", '{"version": 1, "root": "x", "files": 3}', "[]"])
+def test_a_damaged_cache_is_ignored(tmp_path: Path, content: str) -> None:
+    root = repository(tmp_path / "repo")
+    written(root)
+    (lock.state_dir(root) / tree_cache.CACHE_FILE).write_text(content)
+    (root / "clusters/c2/values.yaml").write_text(YAML_HEADER + "edited: true\n")
+    changes = workspace.plan_changes(root, FILES)
+    assert list(changes.write) == ["clusters/c2/values.yaml"]
+    assert changes.unchanged == len(FILES) - 1
+
+
+def test_render_check_sees_a_hand_edit_with_a_warm_cache(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = repository(tmp_path / "mesh")
+    (root / "mesh.yaml").write_text(
+        MINIMAL_MESH.replace("networks: []", "networks: [{name: n1}]").replace(
+            "clusters: []", "clusters: [{name: c1, network: n1}]"
+        )
+    )
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "mesh")
+    assert run_cli(capsys, "render", "--repo", str(root)).exit_code == 0
+    time.sleep(tree_cache.COARSE_SLACK_NS / 1e9 + 0.1)
+    assert run_cli(capsys, "render", "--check", "--repo", str(root)).exit_code == 0
+    assert run_cli(capsys, "render", "--check", "--repo", str(root)).exit_code == 0  # cache warm
+    values = next(root.glob("clusters/c1/**/*.yaml"))
+    before = values.stat()
+    text = values.read_text()
+    values.write_text(text[:-2] + ("x" if text[-2] != "x" else "y") + "\n")
+    os.utime(values, ns=(before.st_atime_ns, before.st_mtime_ns))
+    result = run_cli(capsys, "render", "--check", "--repo", str(root))
+    assert result.exit_code != 0
+    assert values.relative_to(root).as_posix() in result.stdout
