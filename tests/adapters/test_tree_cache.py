@@ -120,11 +120,22 @@ def test_a_file_changed_shortly_before_it_was_looked_at_is_read_again(tmp_path: 
     assert later.lookup("a.yaml", os.lstat(root / "a.yaml")) is None
 
 
-@pytest.mark.parametrize("content", ["{not json", '{"version": 1, "root": "x", "files": 3}', "[]"])
+DAMAGED = [
+    "{not a cache",
+    "HEADER\nclusters/c2/values.yaml\tnot enough fields\n",
+    "HEADER\nclusters/c2/values.yaml\t1 2 3 4 5 6 seven\n",
+    "HEADER\n\t\t\n\nclusters/c2/values.yaml\n",
+]
+
+
+@pytest.mark.parametrize("content", DAMAGED)
 def test_a_damaged_cache_is_ignored(tmp_path: Path, content: str) -> None:
     root = repository(tmp_path / "repo")
     written(root)
-    (lock.state_dir(root) / tree_cache.CACHE_FILE).write_text(content)
+    workspace.plan_changes(root, FILES)
+    cache = lock.state_dir(root) / tree_cache.CACHE_FILE
+    header = cache.read_text().partition("\n")[0]
+    cache.write_text(content.replace("HEADER", header))
     (root / "clusters/c2/values.yaml").write_text(YAML_HEADER + "edited: true\n")
     changes = workspace.plan_changes(root, FILES)
     assert list(changes.write) == ["clusters/c2/values.yaml"]

@@ -1,5 +1,5 @@
 """What each file of the work tree held when meshgen last read or wrote it, to skip reading it
-again: a cache in the Git folder (``meshgen-tree-cache.json``), never in the work tree.
+again: a cache in the Git folder (``meshgen-tree-cache``), never in the work tree.
 
 A repository of 1,000 clusters holds 11,000 generated files; reading them back to compare
 them with a render costs more than rendering. Like Git's index, the cache keeps per file its
@@ -16,69 +16,75 @@ reading the file, as without the cache; the cache is safe to delete at any time.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import stat
 import time
 from pathlib import Path
-from typing import Any
 
 from meshgen.adapters import lock
 
-CACHE_FILE = "meshgen-tree-cache.json"
+CACHE_FILE = "meshgen-tree-cache"
 VERSION = 1
 FINE_SLACK_NS = 100_000_000  # far above the clock tick of file systems with nanoseconds
 COARSE_SLACK_NS = 2_000_000_000  # whole seconds (or two, as FAT keeps): two of them
 
 
-def _key(info: os.stat_result) -> list[int]:
-    return [info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
+def _key(info: os.stat_result) -> str:
+    return f"{info.st_ino} {info.st_size} {info.st_mtime_ns} {info.st_ctime_ns}"
 
 
 class TreeCache:
     """The cache of the work tree ``root``: :meth:`lookup` before reading a file, :meth:`record`
-    after, :meth:`save` at the end."""
+    after, :meth:`save` at the end.
+
+    On disk, a header line (format version and ``root``), then one line per file:
+    ``<path> TAB <inode> <size> <mtime ns> <ctime ns> <sha256> <0|1: marked> <seen ns>``.
+    Entries stay text until looked up: 11,000 of them cost a megabyte or two."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._entries: dict[str, list[Any]] = {}
-        self._seen: dict[str, list[Any]] = {}
+        self._entries: dict[str, str] = {}
+        self._seen: dict[str, str] = {}
         folder = lock.state_dir(root)
         self.path: Path | None = folder / CACHE_FILE if folder.is_dir() else None
         if self.path is None:
             return
-        with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            if data.get("version") == VERSION and data.get("root") == str(root):
-                self._entries = {
-                    path: entry
-                    for path, entry in data["files"].items()
-                    if isinstance(entry, list)
-                    and len(entry) == 7
-                    and all(type(n) is int for n in (*entry[:4], entry[6]))
-                    and isinstance(entry[4], str)
-                    and isinstance(entry[5], bool)
-                }
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            header, _, body = self.path.read_text(encoding="utf-8").partition("\n")
+            if header == self._header():
+                for line in body.splitlines():
+                    path, _, entry = line.partition("\t")
+                    self._entries[path] = entry
+
+    def _header(self) -> str:
+        return f"meshgen-tree-cache {VERSION} {self.root}"
 
     def lookup(self, path: str, info: os.stat_result) -> tuple[str, bool] | None:
         """(sha256, has the generated mark) of the regular file ``path`` whose ``lstat`` is
         ``info``, when the cache knows it for certain; else None (read the file)."""
         entry = self._entries.get(path)
-        if entry is None or not stat.S_ISREG(info.st_mode) or entry[:4] != _key(info):
+        if entry is None or not stat.S_ISREG(info.st_mode):
+            return None
+        fields = entry.split(" ")
+        if len(fields) != 7 or " ".join(fields[:4]) != _key(info):
+            return None
+        try:
+            seen = int(fields[6])
+        except ValueError:
             return None
         slack = COARSE_SLACK_NS if info.st_ctime_ns % 1_000_000_000 == 0 else FINE_SLACK_NS
-        if info.st_ctime_ns + slack >= entry[6]:
+        if info.st_ctime_ns + slack >= seen:
             return None  # changed too shortly before meshgen looked: it may change unseen
         self._seen[path] = entry
-        return entry[4], entry[5]
+        return fields[4], fields[5] == "1"
 
     def record(
         self, path: str, info: os.stat_result, digest: str, marked: bool, since: int
     ) -> None:
         """``path`` had ``lstat`` ``info`` and held bytes of ``digest``, as read or written
         after ``since`` (``time.time_ns()`` taken before the ``lstat``)."""
-        if stat.S_ISREG(info.st_mode):
-            self._seen[path] = [*_key(info), digest, marked, since]
+        if stat.S_ISREG(info.st_mode) and "\t" not in path and "\n" not in path:
+            self._seen[path] = f"{_key(info)} {digest} {int(marked)} {since}"
 
     def forget(self, path: str) -> None:
         self._seen.pop(path, None)
@@ -92,10 +98,10 @@ class TreeCache:
         files = self._seen if complete else {**self._entries, **self._seen}
         if files == self._entries:
             return
-        data = {"version": VERSION, "root": str(self.root), "files": files}
+        text = "".join([f"{self._header()}\n", *(f"{p}\t{e}\n" for p, e in files.items())])
         temporary = self.path.with_name(f"{CACHE_FILE}.{os.getpid()}.tmp")
         try:
-            temporary.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
+            temporary.write_text(text, encoding="utf-8")
             os.replace(temporary, self.path)
         except OSError:
             with contextlib.suppress(OSError):

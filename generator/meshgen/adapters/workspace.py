@@ -14,6 +14,7 @@ import contextlib
 import difflib
 import errno
 import os
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -292,13 +293,31 @@ def apply_changes(
     """
     if not overwrite_edits:
         require_unedited(root, changes)
-    writes = {path: text.encode("utf-8") for path, text in changes.write.items()}
+    writes = _Encoded(changes.write)
     sha = transaction.apply(root, writes, changes.remove, commit=commit, command=command)
-    remember_written(root, writes, changes.remove)
+    if changes:
+        remember_written(root, writes, changes.remove)
     return sha
 
 
-def remember_written(root: Path, writes: dict[str, bytes], removed: list[str]) -> None:
+class _Encoded(Mapping[str, bytes]):
+    """``texts`` as UTF-8 bytes, encoded when asked for: a copy of every file of a large
+    render would double the memory a write needs."""
+
+    def __init__(self, texts: dict[str, str]) -> None:
+        self._texts = texts
+
+    def __getitem__(self, path: str) -> bytes:
+        return self._texts[path].encode("utf-8")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._texts)
+
+    def __len__(self) -> int:
+        return len(self._texts)
+
+
+def remember_written(root: Path, writes: Mapping[str, bytes], removed: list[str]) -> None:
     """Record the files just written in the tree cache, so the next command need not read
     them back (those written too shortly before are read again: see
     :mod:`meshgen.adapters.tree_cache`)."""
