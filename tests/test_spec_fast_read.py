@@ -193,3 +193,53 @@ def test_any_data_written_by_ruamel_reads_the_same_both_ways(data: dict[str, Any
     plain = yamlio.plain_tree(text)
     if plain is not None:
         assert typed(plain) == typed(round_trip_data(text))
+
+
+def _recorded_by_round_trip(text: str, version: str) -> str:
+    document = spec.from_tree(yamlio.round_trip_tree(text))
+    return spec.to_text(spec.record_meshgen_version(document, version))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        scale.mesh_text(3),
+        scale.mesh_text(3).replace("kind: Mesh\n", 'kind: Mesh\nmeshgenVersion: "0.1.0"\n'),
+        scale.mesh_text(3).replace("kind: Mesh\n", "kind: Mesh\n# the mesh\n\n"),
+        MESHES["canary"],
+    ],
+)
+def test_the_version_line_is_what_the_round_trip_path_writes(text: str) -> None:
+    document = spec.parse(text)
+    recorded = yamlio.with_version_line(document, "9.9.9")
+    assert recorded is not None, "simple lines take the text path"
+    assert spec.to_text(recorded) == _recorded_by_round_trip(text, "9.9.9")
+    assert recorded.mesh.meshgen_version == "9.9.9"
+    assert recorded.mesh == spec.parse(spec.to_text(recorded)).mesh
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        ("kind: Mesh\n", "kind: Mesh  # ours\n"),
+        ("kind: Mesh\n", 'kind: Mesh\nmeshgenVersion: "0.1.0"  # pinned\n'),
+        ("kind: Mesh\n", "kind: 'Mesh'\n"),
+    ],
+)
+def test_other_lines_are_recorded_by_the_round_trip_path(change: tuple[str, str]) -> None:
+    text = scale.mesh_text(3).replace(*change)
+    document = spec.parse(text)
+    assert yamlio.with_version_line(document, "9.9.9") is None
+    recorded = spec.record_meshgen_version(document, "9.9.9")
+    assert spec.to_text(recorded) == _recorded_by_round_trip(text, "9.9.9")
+
+
+def test_recording_the_version_leaves_the_rest_of_the_file_as_written() -> None:
+    # Sequences flush with their key: ruamel would indent them when it writes the tree.
+    text = MINIMAL_MESH.replace("networks: []", "networks:\n- name: n1").replace(
+        "clusters: []", "clusters:\n- name: c1\n  network: n1"
+    )
+    recorded = spec.record_meshgen_version(spec.parse(text), "9.9.9")
+    assert spec.to_text(recorded) == text.replace(
+        "kind: Mesh\n", 'kind: Mesh\nmeshgenVersion: "9.9.9"\n'
+    )

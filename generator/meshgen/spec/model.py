@@ -340,14 +340,18 @@ class MeshDocument:
         self._tree = tree
         self._text: str | None = None
         self._plain: Any = None
+        self._written = False
         self.mesh = mesh
         self.migrated_from = migrated_from  # the apiVersion the file had, when migrated
 
     @classmethod
-    def from_text(cls, source: str, text: str, plain: Any, mesh: Mesh) -> MeshDocument:
-        """A current-version document read without the round-trip parser (see above)."""
+    def from_text(
+        cls, source: str, text: str, plain: Any, mesh: Mesh, written: bool = False
+    ) -> MeshDocument:
+        """A current-version document read without the round-trip parser (see above);
+        ``written``: ``text`` is what meshgen writes for it (an edit made in the text)."""
         document = cls(source, None, mesh)
-        document._text, document._plain = text, plain
+        document._text, document._plain, document._written = text, plain, written
         return document
 
     @property
@@ -372,6 +376,12 @@ class MeshDocument:
     def text(self) -> str | None:
         """The text the document was read from, while nothing edited it (else None)."""
         return self._text if self._tree is None else None
+
+    @property
+    def written_text(self) -> str | None:
+        """The text to write, when an edit was made in the text itself (else None: the
+        round-trip tree is written)."""
+        return self._text if self._written and self._tree is None else None
 
     def __repr__(self) -> str:
         return f"MeshDocument(source={self.source!r}, mesh={self.mesh!r})"

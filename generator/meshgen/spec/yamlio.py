@@ -18,6 +18,7 @@ beyond 64 bits.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 import warnings
@@ -290,6 +291,46 @@ def _parse_plain(text: str, source: str) -> MeshDocument | None:
     return MeshDocument.from_text(source, text, tree, mesh)
 
 
+_KIND_LINE = re.compile(r"^kind:[ \t]*Mesh[ \t]*\n", re.M)
+_VERSION_LINE = re.compile(
+    r'^meshgenVersion:[ \t]*(?:"[0-9A-Za-z.+-]*"|[0-9A-Za-z.+-]+)[ \t]*\n', re.M
+)
+_VERSION = re.compile(r"[0-9A-Za-z.+-]+")
+
+
+def with_version_line(document: MeshDocument, version: str) -> MeshDocument | None:
+    """``meshgenVersion: "<version>"`` recorded in the text of an unedited document read by
+    libyaml: the one line replaced, or added after a plain ``kind: Mesh`` line, and the rest
+    of the file left byte for byte. None when the lines are not that simple (a comment on
+    them, flow style) or the result does not read back as the same data plus the version:
+    then the round-trip tree records it."""
+    text = document.text
+    if text is None or not _VERSION.fullmatch(version):
+        return None
+    data = document.data
+    line = f'meshgenVersion: "{version}"\n'
+    if "meshgenVersion" in data:
+        found = list(_VERSION_LINE.finditer(text))
+        expected = {**data, "meshgenVersion": version}
+    else:
+        found = list(_KIND_LINE.finditer(text))
+        items = list(data.items())
+        after = list(data).index("kind") + 1
+        expected = dict([*items[:after], ("meshgenVersion", version), *items[after:]])
+    if len(found) != 1:
+        return None
+    match = found[0]
+    if "meshgenVersion" in data:
+        updated = text[: match.start()] + line + text[match.end() :]
+    else:
+        updated = text[: match.end()] + line + text[match.end() :]
+    plain = plain_tree(updated)
+    if not isinstance(plain, dict) or list(plain) != list(expected) or plain != expected:
+        return None
+    mesh = dataclasses.replace(document.mesh, meshgen_version=version)
+    return MeshDocument.from_text(document.source, updated, plain, mesh, written=True)
+
+
 def round_trip_tree(text: str) -> Any:
     """The round-trip tree of a text :func:`parse` accepted (for a document read by libyaml,
     when it is first edited or written)."""
@@ -344,6 +385,8 @@ def from_tree(tree: Any, source: str = MESH_FILE) -> MeshDocument:
 
 
 def to_text(document: MeshDocument) -> str:
+    if document.written_text is not None:
+        return document.written_text
     stream = io.StringIO()
     _round_trip_yaml().dump(document.tree, stream)
     return stream.getvalue()
