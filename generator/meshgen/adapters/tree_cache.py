@@ -49,11 +49,13 @@ class TreeCache:
         self.path: Path | None = folder / CACHE_FILE if folder.is_dir() else None
         if self.path is None:
             return
-        with contextlib.suppress(OSError, UnicodeDecodeError):
-            header, _, body = self.path.read_text(encoding="utf-8").partition("\n")
-            if header == self._header():
-                for line in body.splitlines():
-                    path, _, entry = line.partition("\t")
+        with (
+            contextlib.suppress(OSError, UnicodeDecodeError),
+            self.path.open(encoding="utf-8", newline="\n") as handle,
+        ):
+            if handle.readline() == f"{self._header()}\n":
+                for line in handle:
+                    path, _, entry = line.rstrip("\n").partition("\t")
                     self._entries[path] = entry
 
     def _header(self) -> str:
@@ -98,10 +100,11 @@ class TreeCache:
         files = self._seen if complete else {**self._entries, **self._seen}
         if files == self._entries:
             return
-        text = "".join([f"{self._header()}\n", *(f"{p}\t{e}\n" for p, e in files.items())])
         temporary = self.path.with_name(f"{CACHE_FILE}.{os.getpid()}.tmp")
         try:
-            temporary.write_text(text, encoding="utf-8")
+            with temporary.open("w", encoding="utf-8") as handle:
+                handle.write(f"{self._header()}\n")
+                handle.writelines(f"{path}\t{entry}\n" for path, entry in files.items())
             os.replace(temporary, self.path)
         except OSError:
             with contextlib.suppress(OSError):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import errno
+import itertools
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -213,7 +214,9 @@ def plan_changes(
     cache = TreeCache(root)
     current = generated_files(root, cache)
     boundary = Boundary(root)
-    for path, text in {**desired, **(owned or {})}.items():
+    owned = owned or {}
+    generated = ((path, text) for path, text in desired.items() if path not in owned)
+    for path, text in itertools.chain(generated, owned.items()):  # an owned text wins
         data = text.encode("utf-8")
         since, info, known = now(), None, None
         if boundary.folder_inside(path):

@@ -361,6 +361,7 @@ class MeshDocument:
             from meshgen.spec.yamlio import round_trip_tree
 
             self._tree = round_trip_tree(self._text)
+            self._plain = None  # the tree is the truth now (and memory stays flat)
         return self._tree
 
     @tree.setter
@@ -370,7 +371,7 @@ class MeshDocument:
     @property
     def data(self) -> Any:
         """The tree to read from: plain data when read by libyaml, else the round-trip tree."""
-        return self._plain if self._plain is not None and self._tree is None else self.tree
+        return self._plain if self._plain is not None else self.tree
 
     @property
     def text(self) -> str | None:
