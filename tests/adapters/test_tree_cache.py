@@ -165,3 +165,85 @@ def test_render_check_sees_a_hand_edit_with_a_warm_cache(
     result = run_cli(capsys, "render", "--check", "--repo", str(root))
     assert result.exit_code != 0
     assert values.relative_to(root).as_posix() in result.stdout
+
+
+def rendered_mesh(root: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    """A committed, rendered two-cluster mesh whose files the tree cache trusts, and whose
+    render is remembered (so `render --check` compares without rendering)."""
+    repository(root)
+    (root / "mesh.yaml").write_text(
+        MINIMAL_MESH.replace("networks: []", "networks: [{name: n1}]").replace(
+            "clusters: []", "clusters: [{name: c1, network: n1}, {name: c2, network: n1}]"
+        )
+    )
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "mesh")
+    assert run_cli(capsys, "render", "--repo", str(root)).exit_code == 0
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "render")
+    time.sleep(tree_cache.COARSE_SLACK_NS / 1e9 + 0.1)
+    assert run_cli(capsys, "render", "--check", "--repo", str(root)).exit_code == 0
+    assert tree_cache.render_result(root, memo_key(root)) is not None
+    return root
+
+
+def memo_key(root: Path) -> str:
+    from meshgen import mesh_repo
+
+    return mesh_repo.render_key((root / "mesh.yaml").read_text(), mesh_repo.read_traffic(root))
+
+
+def check_output(root: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    result = run_cli(capsys, "render", "--check", "--repo", str(root))
+    return result.exit_code, result.stdout
+
+
+def test_a_remembered_render_is_not_rendered_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from meshgen import mesh_repo
+
+    root = rendered_mesh(tmp_path / "mesh", capsys)
+    renders: list[int] = []
+    original = mesh_repo.desired_files
+    monkeypatch.setattr(
+        mesh_repo, "desired_files", lambda *a, **k: renders.append(1) or original(*a, **k)
+    )
+    reads = count_reads(monkeypatch)
+    code, out = check_output(root, capsys)
+    assert code == 0 and "up to date" in out
+    assert renders == [] and reads == [".meshgen/generated.sha256"]
+    assert run_cli(capsys, "render", "--repo", str(root)).exit_code == 0
+    assert renders == []
+
+
+@pytest.mark.parametrize("change", ["edit", "add", "remove", "traffic", "memo"])
+def test_every_change_is_seen_with_a_remembered_render(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], change: str
+) -> None:
+    root = rendered_mesh(tmp_path / "mesh", capsys)
+    values = next(root.glob("clusters/c1/**/*.yaml"))
+    name = values.relative_to(root).as_posix()
+    if change == "edit":  # same size, same modification time
+        before = values.stat()
+        text = values.read_text()
+        values.write_text(text[:-2] + ("x" if text[-2] != "x" else "y") + "\n")
+        os.utime(values, ns=(before.st_atime_ns, before.st_mtime_ns))
+    elif change == "add":
+        name = "clusters/c1/extra.yaml"
+        (root / name).write_text(YAML_HEADER + "extra: true\n")
+    elif change == "remove":
+        values.unlink()
+    elif change == "traffic":
+        name = "traffic/reviews.yaml"
+        (root / "traffic").mkdir()
+        (root / name).write_text("{not: [a policy\n")
+    else:  # a remembered record that does not match the tree: compared in full
+        memo = lock.state_dir(root) / tree_cache.RENDER_MEMO_FILE
+        memo.write_text(f"{memo_key(root)} {'0' * 64}\n")
+        code, out = check_output(root, capsys)
+        assert code == 0 and "up to date" in out
+        return
+    result = run_cli(capsys, "render", "--check", "--repo", str(root))
+    assert result.exit_code != 0
+    assert name in result.stdout + result.stderr

@@ -116,3 +116,47 @@ class TreeCache:
 def now() -> int:
     """The time to pass as ``since`` to :meth:`TreeCache.record`."""
     return time.time_ns()
+
+
+RENDER_MEMO_FILE = "meshgen-render-memo"
+RENDER_MEMO_KEPT = 8
+
+
+def _memo_path(root: Path) -> Path | None:
+    folder = lock.state_dir(root)
+    return folder / RENDER_MEMO_FILE if folder.is_dir() else None
+
+
+def _memo_lines(path: Path) -> list[tuple[str, str]]:
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        pairs = [line.split(" ") for line in path.read_text(encoding="utf-8").splitlines()]
+        return [(pair[0], pair[1]) for pair in pairs if len(pair) == 2]
+    return []
+
+
+def render_result(root: Path, key: str) -> str | None:
+    """The SHA-256 of the file record (``.meshgen/generated.sha256``) a render of the inputs
+    ``key`` gave, as :func:`remember_render` noted it; None when unknown."""
+    path = _memo_path(root)
+    found = dict(_memo_lines(path)) if path is not None else {}
+    return found.get(key)
+
+
+def remember_render(root: Path, key: str, record_digest: str) -> None:
+    """Note that rendering the inputs ``key`` gives the file record of ``record_digest`` (a
+    render is a pure function of its inputs); the last few are kept. Never fails."""
+    path = _memo_path(root)
+    if path is None:
+        return
+    pairs = [(k, v) for k, v in _memo_lines(path) if k != key][-(RENDER_MEMO_KEPT - 1) :]
+    if pairs and pairs[-1] == (key, record_digest):
+        return
+    temporary = path.with_name(f"{RENDER_MEMO_FILE}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(
+            "".join(f"{k} {v}\n" for k, v in [*pairs, (key, record_digest)]), encoding="utf-8"
+        )
+        os.replace(temporary, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            temporary.unlink()

@@ -45,14 +45,31 @@ class Boundary:
         self.root = root
         self.real_root = os.path.realpath(root)
         self._folders: dict[str, bool] = {}
+        self._reals: dict[str, str] = {}
 
     def _inside(self, real: str) -> bool:
         return real == self.real_root or real.startswith(self.real_root + os.sep)
 
     def _folder_inside(self, folder: str) -> bool:
         if folder not in self._folders:
-            self._folders[folder] = self._inside(os.path.realpath(self.root / folder))
+            self._folders[folder] = self._inside(self._real(folder))
         return self._folders[folder]
+
+    def _real(self, folder: str) -> str:
+        """``os.path.realpath`` of the folder, from its parent's (one ``lstat`` per folder, not
+        one per component: thousands of cluster folders share their first ones)."""
+        real = self._reals.get(folder)
+        if real is not None:
+            return real
+        parent, _, name = folder.rpartition("/")
+        if not folder or name in (".", "..") or (parent and parent in (".", "..")):
+            real = os.path.realpath(self.root / folder)
+        else:
+            real = os.path.join(self._real(parent) if parent else self.real_root, name)
+            if os.path.islink(real):
+                real = os.path.realpath(real)
+        self._reals[folder] = real
+        return real
 
     def check(self, path: str) -> None:
         """Raise when ``path`` (relative, POSIX) leads out of the repository."""
@@ -130,6 +147,11 @@ def is_generated(path: Path) -> bool:
     except OSError:
         return False
     return _MARK_BYTES in first_line
+
+
+def _marked(data: bytes) -> bool:
+    """Whether file content ``data`` has the generated mark on its first line."""
+    return _MARK_BYTES in data[:512].split(b"\n", 1)[0]
 
 
 def _has_mark(path: str) -> bool:
@@ -259,6 +281,49 @@ def _not_generated(path: str) -> MeshgenError:
     )
 
 
+def plan_recorded(root: Path, record_digest: str | None) -> ChangeSet | None:
+    """The empty change set when the tree holds exactly the render whose file record
+    (``.meshgen/generated.sha256``) has the SHA-256 ``record_digest``: that record on disk, no
+    other generated file, and every file it lists with its recorded bytes, as the tree cache
+    knows them (nothing is read but the record). None when any of it is not certain: then
+    :func:`plan_changes` compares the render with the files."""
+    if record_digest is None:
+        return None
+    boundary = Boundary(root)
+    try:
+        record = boundary.read(manifest.PATH)
+    except (OSError, MeshgenError):
+        return None
+    if record is None or manifest.digest(record) != record_digest:
+        return None
+    recorded = manifest.parse(record.decode("utf-8", errors="replace"))
+    cache = TreeCache(root)
+    try:
+        if generated_files(root, cache) != {*recorded, manifest.PATH}:
+            return None
+    except MeshgenError:
+        return None  # reported by plan_changes
+    for path, expected in recorded.items():
+        if not boundary.folder_inside(path):
+            return None
+        since = now()
+        try:
+            info = os.lstat(root / path)
+            known = cache.lookup(path, info)
+            if known is None:  # not known for certain (just written, say): read it
+                data = boundary.read(path)
+                if data is None:
+                    return None
+                known = (manifest.digest(data), _marked(data))
+                cache.record(path, info, known[0], known[1], since)
+        except (OSError, MeshgenError):
+            return None
+        if known[0] != expected or not known[1]:
+            return None
+    cache.save(complete=True)
+    return ChangeSet(unchanged=len(recorded) + 1)
+
+
 def edited_by_hand(root: Path, changes: ChangeSet) -> list[str]:
     """Generated files ``changes`` would overwrite or remove that differ from what meshgen
     last wrote (:mod:`meshgen.manifest`). A repository without the record has none."""
@@ -332,8 +397,7 @@ def remember_written(root: Path, writes: Mapping[str, bytes], removed: list[str]
         except OSError:
             cache.forget(path)
             continue
-        marked = _MARK_BYTES in data[:512].split(b"\n", 1)[0]
-        cache.record(path, info, manifest.digest(data), marked, since)
+        cache.record(path, info, manifest.digest(data), _marked(data), since)
     for path in removed:
         cache.forget(path)
     cache.save()
