@@ -20,9 +20,13 @@ FILES = {f"clusters/c{n}/values.yaml": f"{YAML_HEADER}n: {n}\n" for n in range(5
 FILES[manifest.PATH] = manifest.text(FILES)  # the record the hand-edit protection reads
 
 
-def repository(root: Path) -> Path:
+def repository(root: Path, locked: bool = True) -> Path:
+    """A new Git repository; ``locked``: this process holds its lock, as a command that
+    writes does (only such a command writes the cache)."""
     root.mkdir()
     subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True)
+    if locked:
+        lock.acquire(root)
     return root
 
 
@@ -145,7 +149,7 @@ def test_a_damaged_cache_is_ignored(tmp_path: Path, content: str) -> None:
 def test_render_check_sees_a_hand_edit_with_a_warm_cache(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    root = repository(tmp_path / "mesh")
+    root = repository(tmp_path / "mesh", locked=False)
     (root / "mesh.yaml").write_text(
         MINIMAL_MESH.replace("networks: []", "networks: [{name: n1}]").replace(
             "clusters: []", "clusters: [{name: c1, network: n1}]"
@@ -155,8 +159,8 @@ def test_render_check_sees_a_hand_edit_with_a_warm_cache(
     git(root, "commit", "-qm", "mesh")
     assert run_cli(capsys, "render", "--repo", str(root)).exit_code == 0
     time.sleep(tree_cache.COARSE_SLACK_NS / 1e9 + 0.1)
+    assert run_cli(capsys, "render", "--repo", str(root)).exit_code == 0  # the cache settles
     assert run_cli(capsys, "render", "--check", "--repo", str(root)).exit_code == 0
-    assert run_cli(capsys, "render", "--check", "--repo", str(root)).exit_code == 0  # cache warm
     values = next(root.glob("clusters/c1/**/*.yaml"))
     before = values.stat()
     text = values.read_text()
@@ -170,7 +174,7 @@ def test_render_check_sees_a_hand_edit_with_a_warm_cache(
 def rendered_mesh(root: Path, capsys: pytest.CaptureFixture[str]) -> Path:
     """A committed, rendered two-cluster mesh whose files the tree cache trusts, and whose
     render is remembered (so `render --check` compares without rendering)."""
-    repository(root)
+    repository(root, locked=False)
     (root / "mesh.yaml").write_text(
         MINIMAL_MESH.replace("networks: []", "networks: [{name: n1}]").replace(
             "clusters: []", "clusters: [{name: c1, network: n1}, {name: c2, network: n1}]"
@@ -182,7 +186,7 @@ def rendered_mesh(root: Path, capsys: pytest.CaptureFixture[str]) -> Path:
     git(root, "add", "-A")
     git(root, "commit", "-qm", "render")
     time.sleep(tree_cache.COARSE_SLACK_NS / 1e9 + 0.1)
-    assert run_cli(capsys, "render", "--check", "--repo", str(root)).exit_code == 0
+    assert run_cli(capsys, "render", "--repo", str(root)).exit_code == 0  # the cache settles
     assert tree_cache.render_result(root, memo_key(root)) is not None
     return root
 
@@ -247,3 +251,14 @@ def test_every_change_is_seen_with_a_remembered_render(
     result = run_cli(capsys, "render", "--check", "--repo", str(root))
     assert result.exit_code != 0
     assert name in result.stdout + result.stderr
+
+
+def test_a_command_that_only_reads_writes_no_cache(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = repository(tmp_path / "repo", locked=False)
+    (root / "clusters").mkdir()
+    (root / "clusters/a.yaml").write_text(YAML_HEADER)
+    before = sorted(p.name for p in lock.state_dir(root).iterdir())
+    workspace.plan_changes(root, {"clusters/a.yaml": YAML_HEADER})
+    assert sorted(p.name for p in lock.state_dir(root).iterdir()) == before

@@ -94,8 +94,10 @@ class TreeCache:
 
     def save(self, complete: bool = False) -> None:
         """Write the cache; never fails. ``complete``: this command looked at every file the
-        cache should know (a walk of the generated folders), so entries it did not see go."""
-        if self.path is None:
+        cache should know (a walk of the generated folders), so entries it did not see go.
+        Only a command that holds the repository's lock writes it: one that only reads
+        (``render --check``, ``--dry-run``) changes nothing, not even in the Git folder."""
+        if self.path is None or not lock.is_held(self.root):
             return
         files = self._seen if complete else {**self._entries, **self._seen}
         if files == self._entries:
@@ -144,9 +146,10 @@ def render_result(root: Path, key: str) -> str | None:
 
 def remember_render(root: Path, key: str, record_digest: str) -> None:
     """Note that rendering the inputs ``key`` gives the file record of ``record_digest`` (a
-    render is a pure function of its inputs); the last few are kept. Never fails."""
+    render is a pure function of its inputs); the last few are kept. Never fails; only with
+    the repository's lock held, like :meth:`TreeCache.save`."""
     path = _memo_path(root)
-    if path is None:
+    if path is None or not lock.is_held(root):
         return
     pairs = [(k, v) for k, v in _memo_lines(path) if k != key][-(RENDER_MEMO_KEPT - 1) :]
     if pairs and pairs[-1] == (key, record_digest):
