@@ -70,7 +70,9 @@ def git(cwd: Path, *args: str) -> None:
 def measure(cwd: Path, *argv: str) -> dict[str, float]:
     """Run ``meshgen argv`` in ``cwd`` in a new process: its time from the command's start
     (``seconds``), the whole process's wall time from outside (``wall``: interpreter start
-    and imports included) and its peak memory (``peak_mib``)."""
+    and imports included) and its peak memory (``peak_mib``). Dirty pages are flushed first,
+    so the previous step's writes are not paid for by this one."""
+    os.sync()
     started = time.perf_counter()
     out = subprocess.run(
         [sys.executable, str(HERE / "measure.py"), str(cwd), *argv],
@@ -123,6 +125,7 @@ def baseline(files: dict[str, bytes], work: Path) -> dict[str, float]:
     data = work / "files.pickle"
     data.write_bytes(pickle.dumps(files))
     target = work / "baseline"
+    os.sync()  # as before every measured command
     started = time.perf_counter()
     subprocess.run([sys.executable, "-c", BASELINE, str(data), str(target)], check=True)
     seconds = time.perf_counter() - started
