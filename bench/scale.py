@@ -188,6 +188,17 @@ def medians(samples: dict[str, list[dict[str, float]]]) -> dict[str, dict[str, f
     }
 
 
+def size_arguments(description: str) -> argparse.Namespace:
+    """``--sizes``, ``--repeat`` and ``--json`` of a size benchmark; sets git's identity."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    os.environ.update(GIT_ENV)
+    return args
+
+
 def run_sizes(
     description: str,
     run: Callable[[int, int], dict[str, dict[str, float]]],
@@ -195,12 +206,7 @@ def run_sizes(
 ) -> None:
     """The command line of a size benchmark: ``--sizes``, ``--repeat``, ``--json``; ``run``
     (size, repeat) gives the medians per measurement, printed as a table row each."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000])
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
-    os.environ.update(GIT_ENV)
+    args = size_arguments(description)
     results = {}
     print(f"{'clusters':>8}  {column:<16} {'seconds':>8} {'ms/cluster':>10} {'peak MiB':>9}")
     for size in args.sizes:
@@ -262,12 +268,7 @@ def verdicts(results: dict[int, dict[str, dict[str, float]]]) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000])
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
-    os.environ.update(GIT_ENV)
+    args = size_arguments(__doc__ or "")
     results = {}
     print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(

@@ -22,6 +22,7 @@ from meshgen import spec
 from meshgen.errors import MeshgenError
 from meshgen.spec import yamlio
 from meshgen.spec.model import _plain
+from render.test_yamltext import TRAPS
 
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 import scale
@@ -68,57 +69,14 @@ def test_fixtures_read_by_libyaml_equal_the_round_trip_reading(name: str) -> Non
     assert fast.text is None  # asked for the tree: from now on it is the truth
 
 
+# The writer's traps, and what else a hand-written mesh.yaml may hold.
 SCALARS = [
-    "yes",
-    "no",
-    "on",
-    "off",
-    "y",
-    "n",
-    "true",
-    "True",
-    "TRUE",
-    "false",
-    "null",
-    "Null",
-    "~",
-    "",
-    "0755",
-    "0o17",
-    "0x1F",
-    "1_000",
-    "1e3",
-    "1.5",
-    ".inf",
-    "-.5",
-    "+1",
-    "-1",
-    "0",
-    "00",
-    "2020-01-01",
-    "2020-01-01T10:00:00Z",
-    "12:30",
-    "1:20:30",
-    "=",
-    "<<",
-    "a b",
-    "'quoted'",
-    '"dq \\t \\/ \\u00e9"',
-    "|\n  block\n  text\n",
-    ">-\n  folded\n  text\n",
-    "plain\n  folded",
-    "[a, 1, yes]",
-    "{a: 1, b: off}",
-    "é",
-    "https://x/y?a=1",
-    "*alias",
-    "&anchor v",
-    "!!str 1",
-    "!custom x",
-    "- a\n- b",
-    "#comment-only",
-    "'it''s'",
-    "9223372036854775808",
+    *TRAPS,
+    *("Null", "TRUE", "0o17", ".inf", "+1", "-1", "0", "00", "2020-01-01T10:00:00Z", "="),
+    *("1:20:30", "<<", "a b", "'it''s'", '"dq \\t \\/ \\u00e9"', "|\n  block\n  text\n"),
+    *(">-\n  folded\n  text\n", "plain\n  folded", "[a, 1, yes]", "{a: 1, b: off}"),
+    *("https://x/y?a=1", "*alias", "&anchor v", "!!str 1", "!custom x", "- a\n- b"),
+    *("#comment-only", "9223372036854775808"),
 ]
 
 

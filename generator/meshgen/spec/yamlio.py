@@ -185,9 +185,10 @@ class _NotPlain(Exception):
     """The text needs the round-trip parser (see :func:`plain_tree`)."""
 
 
-# Text the libyaml path leaves to ruamel: anchors, aliases, tags, merge keys, and the line
-# breaks and byte order mark that YAML 1.1 (libyaml) and 1.2 (ruamel) read differently.
-_NOT_PLAIN_TEXT = re.compile("[&*!\x85\u2028\u2029\ufeff]|<<|^%", re.M)
+# Text the libyaml path leaves to ruamel: anchors, aliases, tags, merge keys, the line
+# breaks and byte order mark that YAML 1.1 (libyaml) and 1.2 (ruamel) read differently, and
+# tabs (ruamel's scanner refuses some that libyaml takes, inside a plain scalar).
+_NOT_PLAIN_TEXT = re.compile("[&*!\t\x85\u2028\u2029\ufeff]|<<|^%", re.M)
 _DECIMAL = re.compile(r"-?(?:0|[1-9][0-9]*)")
 _libyaml_loader: Any = None
 
