@@ -148,7 +148,9 @@ def changed_files(root: Path, branch: str) -> int:
 def run_size(clusters: int, repeat: int) -> dict[str, dict[str, float]]:
     samples: dict[str, list[dict[str, float]]] = {}
     for attempt in range(repeat):
-        with tempfile.TemporaryDirectory(prefix="meshgen-bench-") as tmp:
+        with tempfile.TemporaryDirectory(
+            prefix="meshgen-bench-", ignore_cleanup_errors=True
+        ) as tmp:
             root = Path(tmp) / "mesh"
             prepare(root, clusters)
             samples.setdefault("render (first)", []).append(measure(root, "render"))

@@ -102,7 +102,16 @@ def read_mesh_text(root: Path) -> str:
 
 
 def load(root: Path) -> spec.MeshDocument:
-    return spec.parse(read_mesh_text(root), source=spec.MESH_FILE)
+    """The repository's mesh.yaml, parsed and checked. A text this meshgen checked against
+    the schema before (noted in the Git folder by a command that writes) is not checked
+    against it again: the same text and the same schema give the same answer."""
+    text = read_mesh_text(root)
+    noted = f"schema-valid:{render_key(text, {})}"
+    checked = tree_cache.render_result(root, noted) is not None
+    document = spec.parse(text, source=spec.MESH_FILE, schema_checked=checked)
+    if not checked and document.text is not None:
+        tree_cache.remember_render(root, noted, "ok")
+    return document
 
 
 def read_traffic(root: Path) -> dict[str, str]:

@@ -239,3 +239,23 @@ def test_a_command_that_only_reads_writes_no_cache(
     before = sorted(p.name for p in lock.state_dir(root).iterdir())
     workspace.plan_changes(root, {"clusters/a.yaml": YAML_HEADER})
     assert sorted(p.name for p in lock.state_dir(root).iterdir()) == before
+
+
+def test_a_text_checked_before_is_not_checked_again_and_a_new_one_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from meshgen.spec import yamlio
+
+    root = rendered_mesh(tmp_path / "mesh", capsys)
+    checks: list[int] = []
+    original = yamlio.validate_schema
+    monkeypatch.setattr(
+        yamlio, "validate_schema", lambda *a, **k: checks.append(1) or original(*a, **k)
+    )
+    code, _ = check_output(root, capsys)
+    assert code == 0 and checks == []  # this text passed the schema when render read it
+    mesh = root / "mesh.yaml"
+    mesh.write_text(mesh.read_text().replace("network: n1}]", "network: n1, role: nope}]", 1))
+    result = run_cli(capsys, "render", "--repo", str(root))
+    assert result.exit_code == 2 and checks  # a new text is checked (and refused)
+    assert "mesh.yaml:" in result.stderr and "role" in result.stderr

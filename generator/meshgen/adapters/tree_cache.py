@@ -121,7 +121,7 @@ def now() -> int:
 
 
 RENDER_MEMO_FILE = "meshgen-render-memo"
-RENDER_MEMO_KEPT = 8
+RENDER_MEMO_KEPT = 16
 
 
 def _memo_path(root: Path) -> Path | None:

@@ -162,12 +162,17 @@ def _has_mark(path: str) -> bool:
         return False
 
 
-def generated_files(root: Path, cache: TreeCache | None = None) -> set[str]:
+def generated_files(
+    root: Path,
+    cache: TreeCache | None = None,
+    known: dict[str, tuple[str, bool] | None] | None = None,
+) -> set[str]:
     """Paths (POSIX, relative to ``root``) of every generated file currently in the tree.
 
     Links are never followed: a linked folder is not entered, a linked file is not
     generated (see :class:`Boundary` for what is refused). A file the ``cache`` knows is not
-    opened to look for the mark."""
+    opened to look for the mark; ``known`` receives what the cache knows of each file under
+    the generated folders (None: not known for certain)."""
     found = set()
     boundary = Boundary(root)
     # The generated guide may live in any top-level Markdown file (repository.readme).
@@ -195,10 +200,12 @@ def generated_files(root: Path, cache: TreeCache | None = None) -> set[str]:
                             folders.append((entry.path, depth + 1))
                     elif entry.is_file(follow_symlinks=False):
                         path = entry.path[prefix:].replace(os.sep, "/")
-                        known = None
+                        hit = None
                         if cache is not None:
-                            known = cache.lookup(path, entry.stat(follow_symlinks=False))
-                        if known[1] if known is not None else _has_mark(entry.path):
+                            hit = cache.lookup(path, entry.stat(follow_symlinks=False))
+                            if known is not None:
+                                known[path] = hit
+                        if hit[1] if hit is not None else _has_mark(entry.path):
                             found.add(path)
     return found
 
@@ -298,14 +305,20 @@ def plan_recorded(root: Path, record_digest: str | None) -> ChangeSet | None:
         return None
     recorded = manifest.parse(record.decode("utf-8", errors="replace"))
     cache = TreeCache(root)
+    walked: dict[str, tuple[str, bool] | None] = {}
     try:
-        if generated_files(root, cache) != {*recorded, manifest.PATH}:
+        if generated_files(root, cache, walked) != {*recorded, manifest.PATH}:
             return None
     except MeshgenError:
         return None  # reported by plan_changes
     for path, expected in recorded.items():
         if not boundary.folder_inside(path):
             return None
+        known = walked.get(path)
+        if known is not None:  # seen by the walk (its lstat), as recorded
+            if known[0] != expected:
+                return None
+            continue
         since = now()
         try:
             info = os.lstat(root / path)

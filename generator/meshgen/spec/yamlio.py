@@ -275,7 +275,7 @@ def plain_tree(text: str) -> Any:
         return None
 
 
-def _parse_plain(text: str, source: str) -> MeshDocument | None:
+def _parse_plain(text: str, source: str, schema_checked: bool = False) -> MeshDocument | None:
     """The document read by libyaml (see :func:`plain_tree`), or None when ruamel must read
     it: another apiVersion (a migration writes it back), or any problem (ruamel's tree names
     its line)."""
@@ -284,7 +284,8 @@ def _parse_plain(text: str, source: str) -> MeshDocument | None:
         return None
     try:
         _check_nodes(tree, source)
-        validate_schema(tree, source)
+        if not schema_checked:
+            validate_schema(tree, source)
         mesh = build_model(tree)
         check_invariants(mesh, tree, source)
     except MeshgenError:
@@ -340,10 +341,13 @@ def round_trip_tree(text: str) -> Any:
         return _round_trip_yaml().load(text)
 
 
-def parse(text: str, source: str = MESH_FILE) -> MeshDocument:
-    """Parse, migrate and validate ``mesh.yaml`` text; raise MeshgenError naming file and line."""
+def parse(text: str, source: str = MESH_FILE, schema_checked: bool = False) -> MeshDocument:
+    """Parse, migrate and validate ``mesh.yaml`` text; raise MeshgenError naming file and line.
+
+    ``schema_checked``: this text passed the schema check of this meshgen before, so a text
+    read by libyaml is not checked again (the rules beyond the schema still are)."""
     check_bounds(text, source)
-    document = _parse_plain(text, source)
+    document = _parse_plain(text, source, schema_checked)
     if document is not None:
         return document
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
