@@ -77,6 +77,7 @@ def test_unchanged_files_are_not_read_again(
     second = workspace.plan_changes(root, FILES)
     assert not second and second.unchanged == len(FILES)
     assert reads == []
+    tree_cache.flush(root)  # as apply_changes does once the change is written
     assert (lock.state_dir(root) / tree_cache.CACHE_FILE).is_file()
     assert subprocess.run(
         ["git", "-C", str(root), "status", "--porcelain", "--ignored"],
@@ -119,6 +120,7 @@ def test_a_file_changed_shortly_before_it_was_looked_at_is_read_again(tmp_path: 
         cache = tree_cache.TreeCache(root)
         cache.record("a.yaml", info, "d" * 64, True, since=since)
         cache.save()
+        tree_cache.flush(root)
         return tree_cache.TreeCache(root)
 
     # Looked at in the same tick as the change: it may change again unseen.
@@ -142,6 +144,7 @@ def test_a_damaged_cache_is_ignored(tmp_path: Path, content: str) -> None:
     root = repository(tmp_path / "repo")
     written(root)
     workspace.plan_changes(root, FILES)
+    tree_cache.flush(root)
     cache = lock.state_dir(root) / tree_cache.CACHE_FILE
     header = cache.read_text().partition("\n")[0]
     cache.write_text(content.replace("HEADER", header))
@@ -259,3 +262,16 @@ def test_a_text_checked_before_is_not_checked_again_and_a_new_one_is(
     result = run_cli(capsys, "render", "--repo", str(root))
     assert result.exit_code == 2 and checks  # a new text is checked (and refused)
     assert "mesh.yaml:" in result.stderr and "role" in result.stderr
+
+
+def test_nothing_is_written_to_the_git_folder_before_the_change_is(tmp_path: Path) -> None:
+    """A command that fails after planning (a full disk, say) leaves no cache behind: the
+    cache is written once the change is."""
+    root = repository(tmp_path / "repo")
+    (root / "clusters").mkdir()
+    (root / "clusters/a.yaml").write_text(YAML_HEADER)
+    before = sorted(p.name for p in lock.state_dir(root).iterdir())
+    changes = workspace.plan_changes(root, {"clusters/a.yaml": YAML_HEADER, **FILES})
+    assert sorted(p.name for p in lock.state_dir(root).iterdir()) == before
+    workspace.apply_changes(root, changes)
+    assert tree_cache.CACHE_FILE in {p.name for p in lock.state_dir(root).iterdir()}

@@ -19,6 +19,7 @@ import contextlib
 import os
 import stat
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from meshgen.adapters import lock
@@ -48,6 +49,10 @@ class TreeCache:
         folder = lock.state_dir(root)
         self.path: Path | None = folder / CACHE_FILE if folder.is_dir() else None
         if self.path is None:
+            return
+        pending = _pending_caches.get(self.path)
+        if pending is not None:
+            self._entries = dict(pending[1])
             return
         with (
             contextlib.suppress(OSError, UnicodeDecodeError),
@@ -93,26 +98,49 @@ class TreeCache:
         self._entries.pop(path, None)
 
     def save(self, complete: bool = False) -> None:
-        """Write the cache; never fails. ``complete``: this command looked at every file the
-        cache should know (a walk of the generated folders), so entries it did not see go.
-        Only a command that holds the repository's lock writes it: one that only reads
-        (``render --check``, ``--dry-run``) changes nothing, not even in the Git folder."""
+        """Keep the cache for :func:`flush`, which writes it once the command has written its
+        change (the cache never takes the last free blocks of a full disk from the change).
+        ``complete``: this command looked at every file the cache should know (a walk of the
+        generated folders), so entries it did not see go. Only a command that holds the
+        repository's lock keeps it: one that only reads (``render --check``, ``--dry-run``)
+        changes nothing, not even in the Git folder."""
         if self.path is None or not lock.is_held(self.root):
             return
         files = self._seen if complete else {**self._entries, **self._seen}
-        if files == self._entries:
+        if files == self._entries and self.path not in _pending_caches:
             return
-        temporary = self.path.with_name(f"{CACHE_FILE}.{os.getpid()}.tmp")
-        try:
-            with temporary.open("w", encoding="utf-8") as handle:
-                handle.write(f"{self._header()}\n")
-                handle.writelines(f"{path}\t{entry}\n" for path, entry in files.items())
-            os.replace(temporary, self.path)
-        except OSError:
-            with contextlib.suppress(OSError):
-                temporary.unlink()
-            return
+        _pending_caches[self.path] = (self._header(), files)
         self._entries = dict(files)
+
+
+# What save() and remember_render() keep for flush(): cache path -> (header, files); memo
+# path -> its lines.
+_pending_caches: dict[Path, tuple[str, dict[str, str]]] = {}
+_pending_memos: dict[Path, list[tuple[str, str]]] = {}
+
+
+def _write(path: Path, lines: Iterable[str]) -> None:
+    """Replace ``path`` with ``lines`` (atomically, by rename); never fails."""
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        with temporary.open("w", encoding="utf-8") as handle:
+            handle.writelines(lines)
+        os.replace(temporary, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+
+
+def flush(root: Path) -> None:
+    """Write what this process kept for the tree cache and render memo of the repository at
+    ``root`` (see :meth:`TreeCache.save`); called once a command's change is written. Never
+    fails."""
+    folder = lock.state_dir(root)
+    for path in [path for path in _pending_caches if path.parent == folder]:
+        header, files = _pending_caches.pop(path)
+        _write(path, [f"{header}\n", *(f"{name}\t{entry}\n" for name, entry in files.items())])
+    for path in [path for path in _pending_memos if path.parent == folder]:
+        _write(path, [f"{key} {value}\n" for key, value in _pending_memos.pop(path)])
 
 
 def now() -> int:
@@ -130,6 +158,8 @@ def _memo_path(root: Path) -> Path | None:
 
 
 def _memo_lines(path: Path) -> list[tuple[str, str]]:
+    if path in _pending_memos:
+        return list(_pending_memos[path])
     with contextlib.suppress(OSError, UnicodeDecodeError):
         pairs = [line.split(" ") for line in path.read_text(encoding="utf-8").splitlines()]
         return [(pair[0], pair[1]) for pair in pairs if len(pair) == 2]
@@ -146,20 +176,13 @@ def render_result(root: Path, key: str) -> str | None:
 
 def remember_render(root: Path, key: str, record_digest: str) -> None:
     """Note that rendering the inputs ``key`` gives the file record of ``record_digest`` (a
-    render is a pure function of its inputs); the last few are kept. Never fails; only with
-    the repository's lock held, like :meth:`TreeCache.save`."""
+    render is a pure function of its inputs); the last few are kept. Written by :func:`flush`,
+    and only with the repository's lock held, like :meth:`TreeCache.save`."""
     path = _memo_path(root)
     if path is None or not lock.is_held(root):
         return
-    pairs = [(k, v) for k, v in _memo_lines(path) if k != key][-(RENDER_MEMO_KEPT - 1) :]
-    if pairs and pairs[-1] == (key, record_digest):
+    pairs = _memo_lines(path)
+    if (key, record_digest) in pairs:
         return
-    temporary = path.with_name(f"{RENDER_MEMO_FILE}.{os.getpid()}.tmp")
-    try:
-        temporary.write_text(
-            "".join(f"{k} {v}\n" for k, v in [*pairs, (key, record_digest)]), encoding="utf-8"
-        )
-        os.replace(temporary, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
+    pairs = [(k, v) for k, v in pairs if k != key][-(RENDER_MEMO_KEPT - 1) :]
+    _pending_memos[path] = [*pairs, (key, record_digest)]

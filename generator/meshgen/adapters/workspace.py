@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from meshgen import manifest
-from meshgen.adapters import transaction
+from meshgen.adapters import transaction, tree_cache
 from meshgen.adapters.tree_cache import TreeCache, now
 from meshgen.errors import MeshgenError
 from meshgen.render.files import GENERATED_MARK
@@ -378,6 +378,7 @@ def apply_changes(
     sha = transaction.apply(root, writes, changes.remove, commit=commit, command=command)
     if changes:
         remember_written(root, writes, changes.remove)
+    tree_cache.flush(root)  # the change is written: now what this command learnt of the tree
     return sha
 
 
