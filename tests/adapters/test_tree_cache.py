@@ -7,6 +7,7 @@ import os
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,6 +57,14 @@ def edit_in_place(target: Path) -> None:
     target.write_text(text[:-2] + ("x" if text[-2] != "x" else "y") + "\n")
     os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))  # as if never touched
     assert target.stat().st_size == before.st_size
+
+
+def count_calls(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> list[int]:
+    """A list that grows by one at each call of ``module.name`` (which still runs)."""
+    calls: list[int] = []
+    original = getattr(module, name)
+    monkeypatch.setattr(module, name, lambda *a, **k: calls.append(1) or original(*a, **k))
+    return calls
 
 
 def written(root: Path) -> None:
@@ -191,11 +200,7 @@ def test_a_remembered_render_is_not_rendered_again(
     from meshgen import mesh_repo
 
     root = rendered_mesh(tmp_path / "mesh", capsys)
-    renders: list[int] = []
-    original = mesh_repo.desired_files
-    monkeypatch.setattr(
-        mesh_repo, "desired_files", lambda *a, **k: renders.append(1) or original(*a, **k)
-    )
+    renders = count_calls(monkeypatch, mesh_repo, "desired_files")
     reads = count_reads(monkeypatch)
     code, out = check_output(root, capsys)
     assert code == 0 and "up to date" in out
@@ -250,11 +255,7 @@ def test_a_text_checked_before_is_not_checked_again_and_a_new_one_is(
     from meshgen.spec import yamlio
 
     root = rendered_mesh(tmp_path / "mesh", capsys)
-    checks: list[int] = []
-    original = yamlio.validate_schema
-    monkeypatch.setattr(
-        yamlio, "validate_schema", lambda *a, **k: checks.append(1) or original(*a, **k)
-    )
+    checks = count_calls(monkeypatch, yamlio, "validate_schema")
     code, _ = check_output(root, capsys)
     assert code == 0 and checks == []  # this text passed the schema when render read it
     mesh = root / "mesh.yaml"
