@@ -1,4 +1,6 @@
-"""Time `render` and `new-cluster` at growing mesh sizes; report time and peak memory.
+"""Time `render`, `new-cluster` and `remove-cluster` at growing mesh sizes against a plain
+Python process writing the same files; report time, ratios, files touched and peak memory, and
+one verdict line per goal of issue 17 (render and changes).
 
 python bench/scale.py [--sizes 10 100 1000] [--repeat 3] [--json results.json]
 """
@@ -8,10 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,7 +29,10 @@ GIT_ENV = {
 }
 
 
-def mesh_text(clusters: int, per_network: int = 10) -> str:
+PER_NETWORK = 10
+
+
+def mesh_text(clusters: int, per_network: int = PER_NETWORK) -> str:
     networks = (clusters + per_network - 1) // per_network
     lines = [
         "apiVersion: meshgen.io/v1alpha1",
@@ -60,13 +68,21 @@ def git(cwd: Path, *args: str) -> None:
 
 
 def measure(cwd: Path, *argv: str) -> dict[str, float]:
+    """Run ``meshgen argv`` in ``cwd`` in a new process: its time from the command's start
+    (``seconds``), the whole process's wall time from outside (``wall``: interpreter start
+    and imports included) and its peak memory (``peak_mib``). Dirty pages are flushed first,
+    so the previous step's writes are not paid for by this one."""
+    os.sync()
+    started = time.perf_counter()
     out = subprocess.run(
         [sys.executable, str(HERE / "measure.py"), str(cwd), *argv],
         check=True,
         capture_output=True,
         text=True,
     )
+    wall = time.perf_counter() - started
     result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["wall"] = wall
     if result["exit"] != 0:
         raise SystemExit(f"meshgen {' '.join(argv)} exited {result['exit']}: {out.stderr}")
     return result
@@ -80,14 +96,68 @@ def prepare(root: Path, clusters: int) -> None:
     git(root, "commit", "-qm", "mesh")
 
 
+BASELINE = """\
+import os, pickle, sys
+files = pickle.load(open(sys.argv[1], "rb"))
+root = sys.argv[2]
+for path, data in files.items():
+    target = os.path.join(root, path)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    with open(target, "wb") as handle:
+        handle.write(data)
+"""
+
+
+def tree_snapshot(root: Path) -> dict[str, bytes]:
+    """Every file meshgen's render left under ``root`` (mesh.yaml included, .git left out)."""
+    files = {}
+    for folder, folders, names in os.walk(root):
+        folders[:] = [name for name in folders if name != ".git"]
+        for name in names:
+            path = Path(folder) / name
+            files[path.relative_to(root).as_posix()] = path.read_bytes()
+    return dict(sorted(files.items()))
+
+
+def baseline(files: dict[str, bytes], work: Path) -> dict[str, float]:
+    """A fresh Python process writing ``files`` ({path: bytes}, read from meshgen's output
+    beforehand) to the same paths in a new folder: the floor render is compared with."""
+    data = work / "files.pickle"
+    data.write_bytes(pickle.dumps(files))
+    target = work / "baseline"
+    os.sync()  # as before every measured command
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", BASELINE, str(data), str(target)], check=True)
+    seconds = time.perf_counter() - started
+    shutil.rmtree(target)
+    data.unlink()
+    return {"exit": 0, "seconds": seconds, "wall": seconds, "peak_mib": 0.0, "files": len(files)}
+
+
+def changed_files(root: Path, branch: str) -> int:
+    """How many files the commit on ``branch`` touched."""
+    out = subprocess.run(
+        ["git", "-C", str(root), "diff", "--name-only", f"{branch}~1", branch],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return len(out.stdout.split())
+
+
 def run_size(clusters: int, repeat: int) -> dict[str, dict[str, float]]:
     samples: dict[str, list[dict[str, float]]] = {}
     for attempt in range(repeat):
-        with tempfile.TemporaryDirectory(prefix="meshgen-bench-") as tmp:
+        with tempfile.TemporaryDirectory(
+            prefix="meshgen-bench-", ignore_cleanup_errors=True
+        ) as tmp:
             root = Path(tmp) / "mesh"
             prepare(root, clusters)
+            samples.setdefault("render (first)", []).append(measure(root, "render"))
+            samples.setdefault("baseline write", []).append(
+                baseline(tree_snapshot(root), Path(tmp))
+            )
             steps = [
-                ("render (first)", ("render",)),
                 ("render (no-op)", ("render",)),
                 ("render --check", ("render", "--check")),
             ]
@@ -96,9 +166,14 @@ def run_size(clusters: int, repeat: int) -> dict[str, dict[str, float]]:
             git(root, "add", "-A")
             git(root, "commit", "-qm", "render")
             name = f"new-{attempt}"
-            samples.setdefault("new-cluster", []).append(
-                measure(root, "new-cluster", name, "--network", "net-0")
-            )
+            added = measure(root, "new-cluster", name, "--network", "net-0")
+            added["files"] = changed_files(root, f"meshgen/add-cluster-{name}")
+            samples.setdefault("new-cluster", []).append(added)
+            git(root, "checkout", "-q", "main")
+            # A remote of the first network: its primary stays.
+            removed = measure(root, "remove-cluster", "cluster-9")
+            removed["files"] = changed_files(root, "meshgen/remove-cluster-cluster-9")
+            samples.setdefault("remove-cluster", []).append(removed)
     return medians(samples)
 
 
@@ -107,10 +182,23 @@ def medians(samples: dict[str, list[dict[str, float]]]) -> dict[str, dict[str, f
     return {
         label: {
             "seconds": statistics.median(s["seconds"] for s in runs),
+            "wall": statistics.median(s.get("wall", s["seconds"]) for s in runs),
             "peak_mib": max(s["peak_mib"] for s in runs),
+            **({"files": max(s["files"] for s in runs)} if "files" in runs[0] else {}),
         }
         for label, runs in samples.items()
     }
+
+
+def size_arguments(description: str) -> argparse.Namespace:
+    """``--sizes``, ``--repeat`` and ``--json`` of a size benchmark; sets git's identity."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    os.environ.update(GIT_ENV)
+    return args
 
 
 def run_sizes(
@@ -120,12 +208,7 @@ def run_sizes(
 ) -> None:
     """The command line of a size benchmark: ``--sizes``, ``--repeat``, ``--json``; ``run``
     (size, repeat) gives the medians per measurement, printed as a table row each."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000])
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
-    os.environ.update(GIT_ENV)
+    args = size_arguments(description)
     results = {}
     print(f"{'clusters':>8}  {column:<16} {'seconds':>8} {'ms/cluster':>10} {'peak MiB':>9}")
     for size in args.sizes:
@@ -141,8 +224,76 @@ def run_sizes(
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 
 
+def verdicts(results: dict[int, dict[str, dict[str, float]]]) -> list[str]:
+    """One line per goal of issue 17 (render and changes), from the medians of each size."""
+    sizes = sorted(results)
+    small, large = results[sizes[0]], results[sizes[-1]]
+    floor = large["baseline write"]["wall"]
+    lines = []
+
+    def verdict(ok: bool, text: str) -> None:
+        lines.append(f"{'PASS' if ok else 'FAIL'}  {text}")
+
+    first = large["render (first)"]["wall"] / floor
+    verdict(first <= 3, f"render (first) at {sizes[-1]}: {first:.2f}x the baseline write (goal 3x)")
+    for label in ("render (no-op)", "render --check"):
+        ratio = large[label]["wall"] / floor
+        verdict(ratio <= 1, f"{label} at {sizes[-1]}: {ratio:.2f}x the baseline write (goal 1x)")
+    for label in ("new-cluster", "remove-cluster"):
+        wall, base = large[label]["wall"], small[label]["wall"]
+        verdict(
+            wall <= 1 and wall <= 1.5 * base,
+            f"{label} at {sizes[-1]}: {wall:.2f} s (goal 1 s), {wall / base:.2f}x its time at "
+            f"{sizes[0]} (goal 1.5x)",
+        )
+        touched = {size: int(results[size][label]["files"]) for size in sizes}
+        # A mesh of one network (10 clusters) has no other network's gateway to reach: the
+        # new cluster gets none, so fewer files. Compare meshes of the same shape.
+        compared = [size for size in sizes if size > PER_NETWORK] or sizes
+        verdict(
+            len({touched[size] for size in compared}) == 1,
+            f"{label} touches {', '.join(f'{n} files at {size}' for size, n in touched.items())}"
+            f" (goal: the same at {', '.join(map(str, compared))} clusters"
+            f"{'' if compared == sizes else ', meshes of several networks'})",
+        )
+    peak = {
+        size: max(f["peak_mib"] for label, f in results[size].items() if label != "baseline write")
+        for size in sizes
+    }
+    ratio = peak[sizes[-1]] / peak[sizes[0]]
+    verdict(
+        ratio <= 2,
+        f"peak memory: {peak[sizes[-1]]:.0f} MiB at {sizes[-1]}, {peak[sizes[0]]:.0f} MiB at "
+        f"{sizes[0]}: {ratio:.2f}x (goal 2x)",
+    )
+    return lines
+
+
 def main() -> None:
-    run_sizes(__doc__ or "", run_size)
+    args = size_arguments(__doc__ or "")
+    results = {}
+    print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print(
+        f"{'clusters':>8}  {'command':<16} {'wall s':>8} {'x baseline':>10} {'files':>6} "
+        f"{'peak MiB':>9}"
+    )
+    for size in args.sizes:
+        results[size] = run_size(size, args.repeat)
+        floor = results[size]["baseline write"]["wall"]
+        for label, figures in results[size].items():
+            files = f"{int(figures['files']):>6}" if "files" in figures else f"{'':>6}"
+            peak = f"{figures['peak_mib']:>9.0f}" if figures["peak_mib"] else f"{'':>9}"
+            print(
+                f"{size:>8}  {label:<16} {figures['wall']:>8.2f} "
+                f"{figures['wall'] / floor:>10.2f} {files} {peak}",
+                flush=True,
+            )
+    print(f"load average at end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    if len(args.sizes) > 1:
+        for line in verdicts(results):
+            print(line)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -9,16 +9,19 @@ Commands that only read use :func:`find_root`, which refuses to read a half-done
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import re
 import stat
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from meshgen import DISTRIBUTION, __version__, library, output, releases, spec, traffic
+from meshgen import DISTRIBUTION, __version__, library, manifest, output, releases, spec, traffic
 from meshgen.adapters import git as gitops
-from meshgen.adapters import lock, transaction, workspace
+from meshgen.adapters import lock, transaction, tree_cache, workspace
 from meshgen.errors import MeshgenError, excerpt
 from meshgen.render import render_repository
 
@@ -99,7 +102,16 @@ def read_mesh_text(root: Path) -> str:
 
 
 def load(root: Path) -> spec.MeshDocument:
-    return spec.parse(read_mesh_text(root), source=spec.MESH_FILE)
+    """The repository's mesh.yaml, parsed and checked. A text this meshgen checked against
+    the schema before (noted in the Git folder by a command that writes) is not checked
+    against it again: the same text and the same schema give the same answer."""
+    text = read_mesh_text(root)
+    noted = f"schema-valid:{render_key(text, {})}"
+    checked = tree_cache.render_result(root, noted) is not None
+    document = spec.parse(text, source=spec.MESH_FILE, schema_checked=checked)
+    if not checked and document.text is not None:
+        tree_cache.remember_render(root, noted, "ok")
+    return document
 
 
 def read_traffic(root: Path) -> dict[str, str]:
@@ -134,9 +146,68 @@ def read_traffic(root: Path) -> dict[str, str]:
 def load_traffic(root: Path, mesh: spec.Mesh) -> traffic.TrafficPolicies:
     """The repository's traffic policies, checked against ``mesh``; raises MeshgenError (file,
     line and field) at the first problem."""
-    policies = traffic.parse_files(read_traffic(root))
+    return _traffic_texts(root, mesh)[0]
+
+
+def _traffic_texts(root: Path, mesh: spec.Mesh) -> tuple[traffic.TrafficPolicies, dict[str, str]]:
+    """:func:`load_traffic`, and the texts of the traffic files."""
+    texts = read_traffic(root)
+    policies = traffic.parse_files(texts)
     traffic.check(mesh, policies)
-    return policies
+    return policies, texts
+
+
+def _input_key(document: spec.MeshDocument, traffic_texts: Mapping[str, str]) -> str | None:
+    """The key of a render of ``document`` as read from disk (None: edited or migrated)."""
+    if document.text is None or document.migrated_from:
+        return None
+    return render_key(document.text, traffic_texts)
+
+
+@functools.cache
+def _code_fingerprint() -> str:
+    """What the render is made of besides its inputs: this meshgen's code and data files
+    (path, size, modification time), its version and Python's."""
+    parts = [__version__, sys.version]
+    folders = [Path(__file__).resolve().parent]
+    folders += [library.data_dir(name) for name in ("charts", "overlays", "schemas")]
+    for folder in folders:
+        for current, dirnames, filenames in os.walk(folder):
+            dirnames[:] = sorted(name for name in dirnames if name != "__pycache__")
+            for name in sorted(filenames):
+                info = os.stat(os.path.join(current, name))
+                parts.append(f"{current}/{name} {info.st_size} {info.st_mtime_ns}")
+    return "\n".join(parts)
+
+
+def render_key(text: str, traffic_texts: Mapping[str, str]) -> str:
+    """The SHA-256 of everything a render depends on: the mesh.yaml text, the traffic files
+    and meshgen itself. Equal keys, equal renders (the core is pure)."""
+    digest = hashlib.sha256(_code_fingerprint().encode("utf-8"))
+    for part in (text, *(item for pair in sorted(traffic_texts.items()) for item in pair)):
+        data = part.encode("utf-8")
+        digest.update(len(data).to_bytes(8, "big") + data)
+    return digest.hexdigest()
+
+
+def _planned(
+    root: Path, desired: dict[str, str], owned: dict[str, str], key: str | None
+) -> workspace.ChangeSet:
+    """:func:`workspace.plan_changes`, noting (with ``key``, the render's inputs) which file
+    record the render gave, for :func:`_unchanged` next time."""
+    changes = workspace.plan_changes(root, desired, owned=owned)
+    if key is not None and manifest.PATH in desired:
+        record = manifest.digest(desired[manifest.PATH].encode("utf-8"))
+        tree_cache.remember_render(root, key, record)
+    return changes
+
+
+def _unchanged(root: Path, key: str | None) -> workspace.ChangeSet | None:
+    """The empty change set when a render of the same inputs (``key``) gave the files the tree
+    holds (without rendering: see :func:`workspace.plan_recorded`); None when not certain."""
+    if key is None:
+        return None
+    return workspace.plan_recorded(root, tree_cache.render_result(root, key))
 
 
 def desired_files(
@@ -209,9 +280,15 @@ def plan_writing(
     """
     owned = {spec.MESH_FILE: spec.to_text(document)} if edited else {}
     owned.update(extra or {})
+    key = texts = None
     if policies is None:
-        policies = load_traffic(root, document.mesh)
-    changes = workspace.plan_changes(root, desired_files(document, policies), owned=owned)
+        policies, texts = _traffic_texts(root, document.mesh)
+        # Only a render alone is remembered: owned files (mesh.yaml) are compared each time.
+        key = _input_key(document, texts) if not owned else None
+    unchanged = _unchanged(root, key)
+    if unchanged is not None:
+        return document, unchanged
+    changes = _planned(root, desired_files(document, policies), owned, key)
     recorded = document.mesh.meshgen_version
     generated = [path for path in changes.paths if path not in owned and path != spec.MESH_FILE]
     if recorded == __version__ or not generated:
@@ -226,6 +303,9 @@ def plan_writing(
     document = spec.record_meshgen_version(document, __version__)
     owned[spec.MESH_FILE] = spec.to_text(document)
     if recorded is None:  # the output pinned this version already: only mesh.yaml changes
+        record = tree_cache.render_result(root, key) if key is not None else None
+        if record is not None and texts is not None:  # the same render, from the new text
+            tree_cache.remember_render(root, render_key(owned[spec.MESH_FILE], texts), record)
         if spec.MESH_FILE not in changes.write and edited:
             changes.unchanged -= 1
         changes.write[spec.MESH_FILE] = owned[spec.MESH_FILE]
@@ -261,9 +341,13 @@ def plan_render(root: Path, document: spec.MeshDocument) -> workspace.ChangeSet:
 
     A mesh.yaml of an older format counts too: render writes it back migrated (comments kept).
     """
-    owned = {spec.MESH_FILE: spec.to_text(document)} if document.migrated_from else None
-    desired = desired_files(document, load_traffic(root, document.mesh))
-    return workspace.plan_changes(root, desired, owned=owned)
+    owned = {spec.MESH_FILE: spec.to_text(document)} if document.migrated_from else {}
+    policies, texts = _traffic_texts(root, document.mesh)
+    key = _input_key(document, texts)
+    unchanged = _unchanged(root, key)
+    if unchanged is not None:
+        return unchanged
+    return _planned(root, desired_files(document, policies), owned, key)
 
 
 # A chart repository in a generated engine file: Argo CD's repoURL, Flux's url.
@@ -307,8 +391,8 @@ def location_settings(
     )
     return releases.LocationSettings(
         version=mesh.istio_version,
-        chart_repository=_setting(document.tree, "istio", "chartRepository"),
-        hub=_setting(document.tree, "istio", "hub"),
+        chart_repository=_setting(document.data, "istio", "chartRepository"),
+        hub=_setting(document.data, "istio", "hub"),
         rendered_chart_repositories=tuple(repositories),
         rendered_without_hub=without_hub,
     )

@@ -75,10 +75,14 @@ def counted(number: int, noun: str, plural: str | None = None) -> str:
 
 def changed_files(written: Iterable[str], removed: Iterable[str]) -> None:
     """The files a command wrote and removed, one a line, each marked with what happened."""
-    for path in sorted(written):
-        info(f"  wrote    {path}")
-    for path in sorted(removed):
-        info(f"  removed  {path}")
+    lines = [f"  wrote    {path}" for path in sorted(written)]
+    lines += [f"  removed  {path}" for path in sorted(removed)]
+    if all(line.isascii() and line.isprintable() for line in lines):
+        # What the console prints for plain ASCII, without its cost (seconds for 11,000 lines).
+        sys.stdout.write("".join(f"{line}\n" for line in lines))
+        sys.stdout.flush()
+    else:
+        info("\n".join(lines))
 
 
 def document(value: object, fmt: str) -> None:

@@ -224,15 +224,21 @@ def _current_digest(path: Path) -> str | None:
         return None
 
 
-def _replace(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
+def _replace(source: Path | str, target: Path | str, made: set[str] | None = None) -> None:
+    """Move ``source`` to ``target``, making its folder; ``made``: folders made (or found)
+    already by this publish, not asked for again (thousands of files share a few)."""
+    parent = os.path.dirname(target)
+    if made is None or parent not in made:
+        os.makedirs(parent, exist_ok=True)
+        if made is not None:
+            made.add(parent)
     try:
         os.replace(source, target)
     except OSError as exc:
         if exc.errno != errno.EXDEV:  # the Git folder is on another file system
             raise
         shutil.copyfile(source, target)
-        source.unlink()
+        os.unlink(source)
 
 
 # -- forward ------------------------------------------------------------------------------
@@ -296,19 +302,25 @@ class Transaction:
         try:
             (self.folder / "old").mkdir()
             (self.folder / "new").mkdir()
+            # Plain strings and open(): thousands of files, pathlib's objects cost seconds.
+            root = str(self.root)
+            old_slots, new_slots = str(self.folder / "old"), str(self.folder / "new")
             for number, path in enumerate(sorted({*writes, *removes})):
-                target = self.root / path
                 entry: dict[str, Any] = {"path": path, "old": None, "new": None}
                 try:
-                    old = target.read_bytes()
+                    with open(os.path.join(root, path), "rb") as handle:
+                        old = handle.read()
                 except (FileNotFoundError, NotADirectoryError):
                     old = None
                 if old is not None:
-                    (self.folder / "old" / str(number)).write_bytes(old)
+                    with open(os.path.join(old_slots, str(number)), "wb") as handle:
+                        handle.write(old)
                     entry["old"] = digest(old)
                 if path in writes:
-                    (self.folder / "new" / str(number)).write_bytes(writes[path])
-                    entry["new"] = digest(writes[path])
+                    data = writes[path]
+                    with open(os.path.join(new_slots, str(number)), "wb") as handle:
+                        handle.write(data)
+                    entry["new"] = digest(data)
                 entry["slot"] = str(number)
                 files.append(entry)
             if commit is not None and commit.new_branch and head_ref is not None:
@@ -352,11 +364,13 @@ class Transaction:
     def publish(self, commit: Commit | None = None) -> str | None:
         """Move the files into place and commit; returns the new commit, if any."""
         assert self.journal is not None
+        made: set[str] = set()
+        root, staged = str(self.root), str(self.folder / "new")
         for entry in self.journal.files:
             if entry["new"] is None:
                 continue
-            target = self.root / entry["path"]
-            _replace(self.folder / "new" / entry["slot"], target)
+            target = os.path.join(root, entry["path"])
+            _replace(os.path.join(staged, entry["slot"]), target, made)
         for entry in self.journal.files:
             if entry["new"] is None:
                 target = self.root / entry["path"]

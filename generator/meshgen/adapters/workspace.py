@@ -10,14 +10,18 @@ overwritten or removed without ``--overwrite-edits``.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import errno
+import itertools
 import os
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from meshgen import manifest
-from meshgen.adapters import transaction
+from meshgen.adapters import transaction, tree_cache
+from meshgen.adapters.tree_cache import TreeCache, now
 from meshgen.errors import MeshgenError
 from meshgen.render.files import GENERATED_MARK
 
@@ -41,14 +45,31 @@ class Boundary:
         self.root = root
         self.real_root = os.path.realpath(root)
         self._folders: dict[str, bool] = {}
+        self._reals: dict[str, str] = {}
 
     def _inside(self, real: str) -> bool:
         return real == self.real_root or real.startswith(self.real_root + os.sep)
 
     def _folder_inside(self, folder: str) -> bool:
         if folder not in self._folders:
-            self._folders[folder] = self._inside(os.path.realpath(self.root / folder))
+            self._folders[folder] = self._inside(self._real(folder))
         return self._folders[folder]
+
+    def _real(self, folder: str) -> str:
+        """``os.path.realpath`` of the folder, from its parent's (one ``lstat`` per folder, not
+        one per component: thousands of cluster folders share their first ones)."""
+        real = self._reals.get(folder)
+        if real is not None:
+            return real
+        parent, _, name = folder.rpartition("/")
+        if not folder or name in (".", "..") or (parent and parent in (".", "..")):
+            real = os.path.realpath(self.root / folder)
+        else:
+            real = os.path.join(self._real(parent) if parent else self.real_root, name)
+            if os.path.islink(real):
+                real = os.path.realpath(real)
+        self._reals[folder] = real
+        return real
 
     def check(self, path: str) -> None:
         """Raise when ``path`` (relative, POSIX) leads out of the repository."""
@@ -128,6 +149,11 @@ def is_generated(path: Path) -> bool:
     return _MARK_BYTES in first_line
 
 
+def _marked(data: bytes) -> bool:
+    """Whether file content ``data`` has the generated mark on its first line."""
+    return _MARK_BYTES in data[:512].split(b"\n", 1)[0]
+
+
 def _has_mark(path: str) -> bool:
     try:
         with open(path, "rb") as handle:
@@ -136,11 +162,17 @@ def _has_mark(path: str) -> bool:
         return False
 
 
-def generated_files(root: Path) -> set[str]:
+def generated_files(
+    root: Path,
+    cache: TreeCache | None = None,
+    known: dict[str, tuple[str, bool] | None] | None = None,
+) -> set[str]:
     """Paths (POSIX, relative to ``root``) of every generated file currently in the tree.
 
     Links are never followed: a linked folder is not entered, a linked file is not
-    generated (see :class:`Boundary` for what is refused)."""
+    generated (see :class:`Boundary` for what is refused). A file the ``cache`` knows is not
+    opened to look for the mark; ``known`` receives what the cache knows of each file under
+    the generated folders (None: not known for certain)."""
     found = set()
     boundary = Boundary(root)
     # The generated guide may live in any top-level Markdown file (repository.readme).
@@ -166,8 +198,15 @@ def generated_files(root: Path) -> set[str]:
                         foreign = top == "clusters" and depth == 1
                         if not (foreign and entry.name in FOREIGN_FOLDERS):
                             folders.append((entry.path, depth + 1))
-                    elif entry.is_file(follow_symlinks=False) and _has_mark(entry.path):
-                        found.add(entry.path[prefix:].replace(os.sep, "/"))
+                    elif entry.is_file(follow_symlinks=False):
+                        path = entry.path[prefix:].replace(os.sep, "/")
+                        hit = None
+                        if cache is not None:
+                            hit = cache.lookup(path, entry.stat(follow_symlinks=False))
+                            if known is not None:
+                                known[path] = hit
+                        if hit[1] if hit is not None else _has_mark(entry.path):
+                            found.add(path)
     return found
 
 
@@ -200,9 +239,27 @@ def plan_changes(
         parts = path.split("/", 3)
         if len(parts) == 4 and parts[0] == "clusters" and parts[2] in FOREIGN_FOLDERS:
             raise MeshgenError(f"{path}: meshgen never writes into {'/'.join(parts[:3])}/")
-    current = generated_files(root)
+    # Files whose lstat matches what meshgen last read or wrote are not read again.
+    cache = TreeCache(root)
+    current = generated_files(root, cache)
     boundary = Boundary(root)
-    for path, text in {**desired, **(owned or {})}.items():
+    owned = owned or {}
+    generated = ((path, text) for path, text in desired.items() if path not in owned)
+    for path, text in itertools.chain(generated, owned.items()):  # an owned text wins
+        data = text.encode("utf-8")
+        since, info, known = now(), None, None
+        if boundary.folder_inside(path):
+            with contextlib.suppress(OSError):
+                info = os.lstat(root / path)
+            known = cache.lookup(path, info) if info is not None else None
+        if known is not None:
+            if path in desired and path not in current:
+                raise _not_generated(path)
+            if known[0] == manifest.digest(data):
+                changes.unchanged += 1
+            else:
+                changes.write[path] = text
+            continue
         try:
             on_disk = boundary.read(path)
         except IsADirectoryError:
@@ -212,16 +269,72 @@ def plan_changes(
                 f"{path}: cannot be read ({exc.strerror}); fix its permissions"
             ) from None
         if path in desired and on_disk is not None and path not in current:
-            raise MeshgenError(
-                f"{path}: exists but was not generated by meshgen; move or rename it, "
-                "then run the command again"
-            )
-        if on_disk == text.encode("utf-8"):
+            raise _not_generated(path)
+        if on_disk is not None and info is not None:
+            cache.record(path, info, manifest.digest(on_disk), path in current, since)
+        if on_disk == data:
             changes.unchanged += 1
             continue
         changes.write[path] = text
     changes.remove = sorted(current - desired.keys())
+    cache.save(complete=True)
     return changes
+
+
+def _not_generated(path: str) -> MeshgenError:
+    return MeshgenError(
+        f"{path}: exists but was not generated by meshgen; move or rename it, "
+        "then run the command again"
+    )
+
+
+def plan_recorded(root: Path, record_digest: str | None) -> ChangeSet | None:
+    """The empty change set when the tree holds exactly the render whose file record
+    (``.meshgen/generated.sha256``) has the SHA-256 ``record_digest``: that record on disk, no
+    other generated file, and every file it lists with its recorded bytes, as the tree cache
+    knows them (nothing is read but the record). None when any of it is not certain: then
+    :func:`plan_changes` compares the render with the files."""
+    if record_digest is None:
+        return None
+    boundary = Boundary(root)
+    try:
+        record = boundary.read(manifest.PATH)
+    except (OSError, MeshgenError):
+        return None
+    if record is None or manifest.digest(record) != record_digest:
+        return None
+    recorded = manifest.parse(record.decode("utf-8", errors="replace"))
+    cache = TreeCache(root)
+    walked: dict[str, tuple[str, bool] | None] = {}
+    try:
+        if generated_files(root, cache, walked) != {*recorded, manifest.PATH}:
+            return None
+    except MeshgenError:
+        return None  # reported by plan_changes
+    for path, expected in recorded.items():
+        if not boundary.folder_inside(path):
+            return None
+        known = walked.get(path)
+        if known is not None:  # seen by the walk (its lstat), as recorded
+            if known[0] != expected:
+                return None
+            continue
+        since = now()
+        try:
+            info = os.lstat(root / path)
+            known = cache.lookup(path, info)
+            if known is None:  # not known for certain (just written, say): read it
+                data = boundary.read(path)
+                if data is None:
+                    return None
+                known = (manifest.digest(data), _marked(data))
+                cache.record(path, info, known[0], known[1], since)
+        except (OSError, MeshgenError):
+            return None
+        if known[0] != expected or not known[1]:
+            return None
+    cache.save(complete=True)
+    return ChangeSet(unchanged=len(recorded) + 1)
 
 
 def edited_by_hand(root: Path, changes: ChangeSet) -> list[str]:
@@ -261,8 +374,47 @@ def apply_changes(
     """
     if not overwrite_edits:
         require_unedited(root, changes)
-    writes = {path: text.encode("utf-8") for path, text in changes.write.items()}
-    return transaction.apply(root, writes, changes.remove, commit=commit, command=command)
+    writes = _Encoded(changes.write)
+    sha = transaction.apply(root, writes, changes.remove, commit=commit, command=command)
+    if changes:
+        remember_written(root, writes, changes.remove)
+    tree_cache.flush(root)  # the change is written: now what this command learnt of the tree
+    return sha
+
+
+class _Encoded(Mapping[str, bytes]):
+    """``texts`` as UTF-8 bytes, encoded when asked for: a copy of every file of a large
+    render would double the memory a write needs."""
+
+    def __init__(self, texts: dict[str, str]) -> None:
+        self._texts = texts
+
+    def __getitem__(self, path: str) -> bytes:
+        return self._texts[path].encode("utf-8")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._texts)
+
+    def __len__(self) -> int:
+        return len(self._texts)
+
+
+def remember_written(root: Path, writes: Mapping[str, bytes], removed: list[str]) -> None:
+    """Record the files just written in the tree cache, so the next command need not read
+    them back (those written too shortly before are read again: see
+    :mod:`meshgen.adapters.tree_cache`)."""
+    cache = TreeCache(root)
+    since = now()
+    for path, data in writes.items():
+        try:
+            info = os.lstat(root / path)
+        except OSError:
+            cache.forget(path)
+            continue
+        cache.record(path, info, manifest.digest(data), _marked(data), since)
+    for path in removed:
+        cache.forget(path)
+    cache.save()
 
 
 def short_diff(root: Path, path: str, new_text: str) -> list[str]:

@@ -79,33 +79,67 @@ def _literal_block(text: str, indent: str) -> list[str]:
     return lines
 
 
+# Text of each string scalar and of each mapping key (``key:``) seen: a render writes the
+# same few thousand strings hundreds of thousands of times. Bounded, so memory stays flat.
+_STRING_TEXT: dict[str, str] = {}
+_KEY_TEXT: dict[str, str] = {}
+_CACHE_LIMIT = 200_000
+
+
+def _string(text: str) -> str:
+    written = _STRING_TEXT.get(text)
+    if written is None:
+        written = _double_quoted(text) if needs_quotes(text) else text
+        if len(_STRING_TEXT) < _CACHE_LIMIT:
+            _STRING_TEXT[text] = written
+    return written
+
+
+def _key(key: Any) -> str:
+    written = _KEY_TEXT.get(key) if type(key) is str else None
+    if written is None:
+        if not isinstance(key, str):
+            raise TypeError(f"mapping keys must be strings, got {key!r}")
+        written = f"{scalar(key)}:"
+        if type(key) is str and len(_KEY_TEXT) < _CACHE_LIMIT:
+            _KEY_TEXT[key] = written
+    return written
+
+
 def _emit(value: Any, indent: str, out: list[str], prefix: str) -> None:
-    """Append lines for ``value`` whose first line starts with ``prefix`` (e.g. ``key:``)."""
-    if isinstance(value, Mapping):
+    """Append lines for ``value`` whose first line starts with ``prefix`` (e.g. ``key:``).
+
+    The built-in types a renderer produces take the short branches first; any other
+    mapping, sequence or scalar takes the general ones, with the same result."""
+    kind = type(value)
+    if kind is str:
+        if "\n" in value and _is_literal_block(value):
+            block = _literal_block(value, indent + "  ")
+            out.append(f"{prefix} {block[0]}" if prefix else block[0])
+            out.extend(block[1:])
+            return
+        text = _string(value)
+        out.append(f"{prefix} {text}" if prefix else text)
+        return
+    if kind is dict or (kind is not list and isinstance(value, Mapping)):
         if not value:
             out.append(f"{prefix} {{}}" if prefix else "{}")
             return
         if prefix:
             out.append(prefix)
+            indent += "  "
         for key, item in value.items():
-            if not isinstance(key, str):
-                raise TypeError(f"mapping keys must be strings, got {key!r}")
-            _emit(
-                item,
-                indent + "  " if prefix else indent,
-                out,
-                f"{_child_indent(prefix, indent)}{scalar(key)}:",
-            )
+            _emit(item, indent, out, indent + _key(key))
         return
-    if isinstance(value, Sequence) and not isinstance(value, str):
+    if kind is list or (isinstance(value, Sequence) and not isinstance(value, str)):
         if not value:
             out.append(f"{prefix} []" if prefix else "[]")
             return
         if prefix:
             out.append(prefix)
-        item_indent = indent + "  " if prefix else indent
+            indent += "  "
         for item in value:
-            _emit_item(item, item_indent, out)
+            _emit_item(item, indent, out)
         return
     if isinstance(value, str) and _is_literal_block(value):
         block = _literal_block(value, indent + "  ")
@@ -115,19 +149,19 @@ def _emit(value: Any, indent: str, out: list[str], prefix: str) -> None:
     out.append(f"{prefix} {scalar(value)}" if prefix else scalar(value))
 
 
-def _child_indent(prefix: str, indent: str) -> str:
-    return indent + "  " if prefix else indent
-
-
 def _emit_item(item: Any, indent: str, out: list[str]) -> None:
     """A sequence entry: ``- `` then the item, nested mappings continue at ``indent + 2``."""
-    if isinstance(item, Mapping) and item:
+    kind = type(item)
+    if kind is str and "\n" not in item:
+        out.append(f"{indent}- {_string(item)}")
+        return
+    if (kind is dict or (kind is not list and isinstance(item, Mapping))) and item:
         start = len(out)
         _emit(item, indent + "  ", out, "")
         first = out[start]
         out[start] = f"{indent}- {first[len(indent) + 2 :]}"
         return
-    if isinstance(item, Sequence) and not isinstance(item, str) and item:
+    if (kind is list or (isinstance(item, Sequence) and not isinstance(item, str))) and item:
         start = len(out)
         for sub in item:
             _emit_item(sub, indent + "  ", out)
@@ -147,7 +181,7 @@ def dump(value: Any) -> str:
     out: list[str] = []
     if isinstance(value, Mapping) and value:
         for key, item in value.items():
-            _emit(item, "", out, f"{scalar(key)}:")
+            _emit(item, "", out, _key(key))
     else:
         _emit(value, "", out, "")
     return "\n".join(out) + "\n"

@@ -23,7 +23,7 @@ from meshgen.spec.model import (
     Mesh,
     MeshDocument,
 )
-from meshgen.spec.yamlio import from_tree
+from meshgen.spec.yamlio import from_tree, with_version_line
 
 
 def _last_scalar_slot(node: Any) -> tuple[Any, Any, int] | None:
@@ -706,9 +706,13 @@ def set_cluster(document: MeshDocument, settings: ClusterSettings) -> MeshDocume
 
 def record_meshgen_version(document: MeshDocument, version: str) -> MeshDocument:
     """``document`` with ``meshgenVersion: "<version>"``, the meshgen that renders it (a new
-    key goes after ``kind``). Edited in place, like :func:`record_trust`."""
+    key goes after ``kind``). Edited in place, like :func:`record_trust`; a document read by
+    libyaml and not edited yet gets the line in its text instead (no round-trip parse)."""
     from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
+    recorded = with_version_line(document, version)
+    if recorded is not None:
+        return recorded
     tree = document.tree
     value = DoubleQuotedScalarString(version)
     if "meshgenVersion" in tree:

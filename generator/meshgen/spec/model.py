@@ -326,14 +326,66 @@ class Mesh:
         return grouped
 
 
-@dataclass
 class MeshDocument:
-    """``mesh.yaml`` as loaded: the round-trip tree (for edits) and the model (for rendering)."""
+    """``mesh.yaml`` as loaded: the round-trip tree (for edits) and the model (for rendering).
 
-    source: str
-    tree: Any
-    mesh: Mesh
-    migrated_from: str | None = None  # the apiVersion the file had, when it was migrated
+    A document read by libyaml (:meth:`from_text`) holds the text and a plain tree; its
+    round-trip ``tree`` is parsed from the text when first asked for. Reading it needs only
+    :attr:`data`."""
+
+    def __init__(
+        self, source: str, tree: Any, mesh: Mesh, migrated_from: str | None = None
+    ) -> None:
+        self.source = source
+        self._tree = tree
+        self._text: str | None = None
+        self._plain: Any = None
+        self._written = False
+        self.mesh = mesh
+        self.migrated_from = migrated_from  # the apiVersion the file had, when migrated
+
+    @classmethod
+    def from_text(
+        cls, source: str, text: str, plain: Any, mesh: Mesh, written: bool = False
+    ) -> MeshDocument:
+        """A current-version document read without the round-trip parser (see above);
+        ``written``: ``text`` is what meshgen writes for it (an edit made in the text)."""
+        document = cls(source, None, mesh)
+        document._text, document._plain, document._written = text, plain, written
+        return document
+
+    @property
+    def tree(self) -> Any:
+        """The round-trip tree (comments, order, quotes), to edit and write back."""
+        if self._tree is None and self._text is not None:
+            from meshgen.spec.yamlio import round_trip_tree
+
+            self._tree = round_trip_tree(self._text)
+            self._plain = None  # the tree is the truth now (and memory stays flat)
+        return self._tree
+
+    @tree.setter
+    def tree(self, value: Any) -> None:
+        self._tree, self._text, self._plain = value, None, None
+
+    @property
+    def data(self) -> Any:
+        """The tree to read from: plain data when read by libyaml, else the round-trip tree."""
+        return self._plain if self._plain is not None else self.tree
+
+    @property
+    def text(self) -> str | None:
+        """The text the document was read from, while nothing edited it (else None)."""
+        return self._text if self._tree is None else None
+
+    @property
+    def written_text(self) -> str | None:
+        """The text to write, when an edit was made in the text itself (else None: the
+        round-trip tree is written)."""
+        return self._text if self._written and self._tree is None else None
+
+    def __repr__(self) -> str:
+        return f"MeshDocument(source={self.source!r}, mesh={self.mesh!r})"
 
 
 def _plain(value: Any) -> Any:

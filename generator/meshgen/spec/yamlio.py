@@ -1,7 +1,12 @@
 """Reading and writing ``mesh.yaml`` text: parse, then migrate, validate and model it.
 
 ruamel.yaml's round-trip mode keeps comments and key order, so a command that edits the file
-writes back what the user wrote, plus the change.
+writes back what the user wrote, plus the change. Reading does not need that: a mesh.yaml of
+the current ``apiVersion`` in plain YAML (no anchors, tags, dates or floats) is parsed by
+libyaml (PyYAML's C parser, some 20 times faster on a large mesh), with every plain scalar
+typed by ruamel's own YAML 1.2 rules, so the model is the same. Anything else, and any file
+with a problem, goes through ruamel, whose messages name the line. The round-trip tree of a
+document read the fast way is parsed when a command first asks for it (to edit or write it).
 
 ``mesh.yaml`` arrives in pull requests that CI checks, so parsing is bounded: the text is at
 most :data:`MAX_BYTES`, nests at most :data:`MAX_INDENT` columns and :data:`MAX_FLOW_DEPTH`
@@ -13,6 +18,7 @@ beyond 64 bits.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 import warnings
@@ -175,11 +181,177 @@ def _too_long_number(text: str, source: str) -> MeshgenError:
     )
 
 
-def parse(text: str, source: str = MESH_FILE) -> MeshDocument:
-    """Parse, migrate and validate ``mesh.yaml`` text; raise MeshgenError naming file and line."""
+class _NotPlain(Exception):
+    """The text needs the round-trip parser (see :func:`plain_tree`)."""
+
+
+# Text the libyaml path leaves to ruamel: anchors, aliases, tags, merge keys, the line
+# breaks and byte order mark that YAML 1.1 (libyaml) and 1.2 (ruamel) read differently, and
+# tabs (ruamel's scanner refuses some that libyaml takes, inside a plain scalar).
+_NOT_PLAIN_TEXT = re.compile("[&*!\t\x85\u2028\u2029\ufeff]|<<|^%", re.M)
+_DECIMAL = re.compile(r"-?(?:0|[1-9][0-9]*)")
+_libyaml_loader: Any = None
+
+
+def _loader() -> Any:
+    """PyYAML's C loader, typing plain scalars by ruamel's YAML 1.2 resolver (None: no libyaml)."""
+    global _libyaml_loader
+    if _libyaml_loader is not None:
+        return _libyaml_loader or None
+    try:
+        import yaml
+        from yaml import CSafeLoader
+    except ImportError:
+        _libyaml_loader = False
+        return None
+    from ruamel.yaml.nodes import ScalarNode as RoundTripScalar
+    from ruamel.yaml.resolver import VersionedResolver
+
+    yaml_12 = VersionedResolver()
+    tags: dict[str, str] = {}
+
+    def resolve(loader: Any, kind: Any, value: Any, implicit: Any) -> str:
+        if kind is not yaml.ScalarNode:
+            return "tag:yaml.org,2002:seq" if kind is yaml.SequenceNode else "tag:yaml.org,2002:map"
+        if not implicit[0]:
+            return "tag:yaml.org,2002:str"  # quoted or a block scalar: a string
+        tag = tags.get(value)
+        if tag is None:
+            tag = str(yaml_12.resolve(RoundTripScalar, value, (True, False)))
+            tags[value] = tag
+        return tag
+
+    def construct_int(loader: Any, node: Any) -> int:
+        if not _DECIMAL.fullmatch(node.value):
+            raise _NotPlain  # octal, hex, underscores: ruamel's constructor decides
+        return int(node.value)
+
+    def construct_bool(loader: Any, node: Any) -> bool:
+        return node.value.lower() == "true"
+
+    def construct_mapping(loader: Any, node: Any) -> dict[str, Any]:
+        mapping: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node)
+            if not isinstance(key, str) or key in mapping:
+                raise _NotPlain  # ruamel reports the duplicate with its line
+            mapping[key] = loader.construct_object(value_node)
+        return mapping
+
+    def not_plain(loader: Any, node: Any) -> Any:
+        raise _NotPlain
+
+    class Loader(CSafeLoader):  # type: ignore[misc,valid-type]
+        pass
+
+    Loader.resolve = resolve  # type: ignore[method-assign,assignment]
+    Loader.yaml_constructors = {
+        **CSafeLoader.yaml_constructors,
+        "tag:yaml.org,2002:int": construct_int,
+        "tag:yaml.org,2002:bool": construct_bool,
+        "tag:yaml.org,2002:map": construct_mapping,
+        "tag:yaml.org,2002:float": not_plain,
+        "tag:yaml.org,2002:timestamp": not_plain,
+        "tag:yaml.org,2002:value": not_plain,
+        "tag:yaml.org,2002:merge": not_plain,
+        None: not_plain,
+    }
+    _libyaml_loader = Loader
+    return Loader
+
+
+def plain_tree(text: str) -> Any:
+    """``text`` as plain dicts, lists and scalars, read by libyaml with YAML 1.2 scalar types;
+    None when it needs the round-trip parser (anchors, tags, floats, dates, duplicate keys, a
+    syntax error, no libyaml), which then decides what it means or what is wrong."""
+    loader = _loader()
+    if loader is None or _NOT_PLAIN_TEXT.search(text):
+        return None
+    import yaml
+
+    try:
+        return yaml.load(text, Loader=loader)
+    except (_NotPlain, yaml.YAMLError, ValueError, RecursionError):
+        return None
+
+
+def _parse_plain(text: str, source: str, schema_checked: bool = False) -> MeshDocument | None:
+    """The document read by libyaml (see :func:`plain_tree`), or None when ruamel must read
+    it: another apiVersion (a migration writes it back), or any problem (ruamel's tree names
+    its line)."""
+    tree = plain_tree(text)
+    if not isinstance(tree, dict) or tree.get("apiVersion") != API_VERSION:
+        return None
+    try:
+        _check_nodes(tree, source)
+        if not schema_checked:
+            validate_schema(tree, source)
+        mesh = build_model(tree)
+        check_invariants(mesh, tree, source)
+    except MeshgenError:
+        return None
+    return MeshDocument.from_text(source, text, tree, mesh)
+
+
+_KIND_LINE = re.compile(r"^kind:[ \t]*Mesh[ \t]*\n", re.M)
+_VERSION_LINE = re.compile(
+    r'^meshgenVersion:[ \t]*(?:"[0-9A-Za-z.+-]*"|[0-9A-Za-z.+-]+)[ \t]*\n', re.M
+)
+_VERSION = re.compile(r"[0-9A-Za-z.+-]+")
+
+
+def with_version_line(document: MeshDocument, version: str) -> MeshDocument | None:
+    """``meshgenVersion: "<version>"`` recorded in the text of an unedited document read by
+    libyaml: the one line replaced, or added after a plain ``kind: Mesh`` line, and the rest
+    of the file left byte for byte. None when the lines are not that simple (a comment on
+    them, flow style) or the result does not read back as the same data plus the version:
+    then the round-trip tree records it."""
+    text = document.text
+    if text is None or not _VERSION.fullmatch(version):
+        return None
+    data = document.data
+    line = f'meshgenVersion: "{version}"\n'
+    if "meshgenVersion" in data:
+        found = list(_VERSION_LINE.finditer(text))
+        expected = {**data, "meshgenVersion": version}
+    else:
+        found = list(_KIND_LINE.finditer(text))
+        items = list(data.items())
+        after = list(data).index("kind") + 1
+        expected = dict([*items[:after], ("meshgenVersion", version), *items[after:]])
+    if len(found) != 1:
+        return None
+    match = found[0]
+    if "meshgenVersion" in data:
+        updated = text[: match.start()] + line + text[match.end() :]
+    else:
+        updated = text[: match.end()] + line + text[match.end() :]
+    plain = plain_tree(updated)
+    if not isinstance(plain, dict) or list(plain) != list(expected) or plain != expected:
+        return None
+    mesh = dataclasses.replace(document.mesh, meshgen_version=version)
+    return MeshDocument.from_text(document.source, updated, plain, mesh, written=True)
+
+
+def round_trip_tree(text: str) -> Any:
+    """The round-trip tree of a text :func:`parse` accepted (for a document read by libyaml,
+    when it is first edited or written)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _round_trip_yaml().load(text)
+
+
+def parse(text: str, source: str = MESH_FILE, schema_checked: bool = False) -> MeshDocument:
+    """Parse, migrate and validate ``mesh.yaml`` text; raise MeshgenError naming file and line.
+
+    ``schema_checked``: this text passed the schema check of this meshgen before, so a text
+    read by libyaml is not checked again (the rules beyond the schema still are)."""
+    check_bounds(text, source)
+    document = _parse_plain(text, source, schema_checked)
+    if document is not None:
+        return document
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-    check_bounds(text, source)
     try:
         with warnings.catch_warnings():
             # ruamel warns on stderr about reused anchors, which are refused below anyway.
@@ -218,6 +390,8 @@ def from_tree(tree: Any, source: str = MESH_FILE) -> MeshDocument:
 
 
 def to_text(document: MeshDocument) -> str:
+    if document.written_text is not None:
+        return document.written_text
     stream = io.StringIO()
     _round_trip_yaml().dump(document.tree, stream)
     return stream.getvalue()

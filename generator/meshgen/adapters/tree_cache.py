@@ -1,0 +1,188 @@
+"""What each file of the work tree held when meshgen last read or wrote it, to skip reading it
+again: a cache in the Git folder (``meshgen-tree-cache``), never in the work tree.
+
+A repository of 1,000 clusters holds 11,000 generated files; reading them back to compare
+them with a render costs more than rendering. Like Git's index, the cache keeps per file its
+inode, size, modification and change times (nanoseconds) with the SHA-256 of its bytes and
+whether it carries the generated mark. A file whose ``lstat`` matches its entry exactly holds
+those bytes, unless it changed within the same tick of the file system's clock as meshgen
+looked at it: so an entry is trusted only when the file had last changed
+:data:`FINE_SLACK_NS` before meshgen looked (:data:`COARSE_SLACK_NS` on a file system that
+keeps whole seconds). The change time (ctime) cannot be set back by hand, unlike the
+modification time. Anything else (no entry, another stat, a link, an unreadable cache) means
+reading the file, as without the cache; the cache is safe to delete at any time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from meshgen.adapters import lock
+
+CACHE_FILE = "meshgen-tree-cache"
+VERSION = 1
+FINE_SLACK_NS = 100_000_000  # far above the clock tick of file systems with nanoseconds
+COARSE_SLACK_NS = 2_000_000_000  # whole seconds (or two, as FAT keeps): two of them
+
+
+def _key(info: os.stat_result) -> str:
+    return f"{info.st_ino} {info.st_size} {info.st_mtime_ns} {info.st_ctime_ns}"
+
+
+class TreeCache:
+    """The cache of the work tree ``root``: :meth:`lookup` before reading a file, :meth:`record`
+    after, :meth:`save` at the end.
+
+    On disk, a header line (format version and ``root``), then one line per file:
+    ``<path> TAB <inode> <size> <mtime ns> <ctime ns> <sha256> <0|1: marked> <seen ns>``.
+    Entries stay text until looked up: 11,000 of them cost a megabyte or two."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._entries: dict[str, str] = {}
+        self._seen: dict[str, str] = {}
+        folder = lock.state_dir(root)
+        self.path: Path | None = folder / CACHE_FILE if folder.is_dir() else None
+        if self.path is None:
+            return
+        pending = _pending_caches.get(self.path)
+        if pending is not None:
+            self._entries = dict(pending[1])
+            return
+        with (
+            contextlib.suppress(OSError, UnicodeDecodeError),
+            self.path.open(encoding="utf-8", newline="\n") as handle,
+        ):
+            if handle.readline() == f"{self._header()}\n":
+                for line in handle:
+                    path, _, entry = line.rstrip("\n").partition("\t")
+                    self._entries[path] = entry
+
+    def _header(self) -> str:
+        return f"meshgen-tree-cache {VERSION} {self.root}"
+
+    def lookup(self, path: str, info: os.stat_result) -> tuple[str, bool] | None:
+        """(sha256, has the generated mark) of the regular file ``path`` whose ``lstat`` is
+        ``info``, when the cache knows it for certain; else None (read the file)."""
+        entry = self._entries.get(path)
+        if entry is None or not stat.S_ISREG(info.st_mode):
+            return None
+        fields = entry.split(" ")
+        if len(fields) != 7 or " ".join(fields[:4]) != _key(info):
+            return None
+        try:
+            seen = int(fields[6])
+        except ValueError:
+            return None
+        slack = COARSE_SLACK_NS if info.st_ctime_ns % 1_000_000_000 == 0 else FINE_SLACK_NS
+        if info.st_ctime_ns + slack >= seen:
+            return None  # changed too shortly before meshgen looked: it may change unseen
+        self._seen[path] = entry
+        return fields[4], fields[5] == "1"
+
+    def record(
+        self, path: str, info: os.stat_result, digest: str, marked: bool, since: int
+    ) -> None:
+        """``path`` had ``lstat`` ``info`` and held bytes of ``digest``, as read or written
+        after ``since`` (``time.time_ns()`` taken before the ``lstat``)."""
+        if stat.S_ISREG(info.st_mode) and "\t" not in path and "\n" not in path:
+            self._seen[path] = f"{_key(info)} {digest} {int(marked)} {since}"
+
+    def forget(self, path: str) -> None:
+        self._seen.pop(path, None)
+        self._entries.pop(path, None)
+
+    def save(self, complete: bool = False) -> None:
+        """Keep the cache for :func:`flush`, which writes it once the command has written its
+        change (the cache never takes the last free blocks of a full disk from the change).
+        ``complete``: this command looked at every file the cache should know (a walk of the
+        generated folders), so entries it did not see go. Only a command that holds the
+        repository's lock keeps it: one that only reads (``render --check``, ``--dry-run``)
+        changes nothing, not even in the Git folder."""
+        if self.path is None or not lock.is_held(self.root):
+            return
+        files = self._seen if complete else {**self._entries, **self._seen}
+        if files == self._entries and self.path not in _pending_caches:
+            return
+        _pending_caches[self.path] = (self._header(), files)
+        self._entries = dict(files)
+
+
+# What save() and remember_render() keep for flush(): cache path -> (header, files); memo
+# path -> its lines.
+_pending_caches: dict[Path, tuple[str, dict[str, str]]] = {}
+_pending_memos: dict[Path, list[tuple[str, str]]] = {}
+
+
+def _write(path: Path, lines: Iterable[str]) -> None:
+    """Replace ``path`` with ``lines`` (atomically, by rename); never fails."""
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        with temporary.open("w", encoding="utf-8") as handle:
+            handle.writelines(lines)
+        os.replace(temporary, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+
+
+def flush(root: Path) -> None:
+    """Write what this process kept for the tree cache and render memo of the repository at
+    ``root`` (see :meth:`TreeCache.save`); called once a command's change is written. Never
+    fails."""
+    folder = lock.state_dir(root)
+    for path in [path for path in _pending_caches if path.parent == folder]:
+        header, files = _pending_caches.pop(path)
+        _write(path, [f"{header}\n", *(f"{name}\t{entry}\n" for name, entry in files.items())])
+    for path in [path for path in _pending_memos if path.parent == folder]:
+        _write(path, [f"{key} {value}\n" for key, value in _pending_memos.pop(path)])
+
+
+def now() -> int:
+    """The time to pass as ``since`` to :meth:`TreeCache.record`."""
+    return time.time_ns()
+
+
+RENDER_MEMO_FILE = "meshgen-render-memo"
+RENDER_MEMO_KEPT = 16
+
+
+def _memo_path(root: Path) -> Path | None:
+    folder = lock.state_dir(root)
+    return folder / RENDER_MEMO_FILE if folder.is_dir() else None
+
+
+def _memo_lines(path: Path) -> list[tuple[str, str]]:
+    if path in _pending_memos:
+        return list(_pending_memos[path])
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        pairs = [line.split(" ") for line in path.read_text(encoding="utf-8").splitlines()]
+        return [(pair[0], pair[1]) for pair in pairs if len(pair) == 2]
+    return []
+
+
+def render_result(root: Path, key: str) -> str | None:
+    """The SHA-256 of the file record (``.meshgen/generated.sha256``) a render of the inputs
+    ``key`` gave, as :func:`remember_render` noted it; None when unknown."""
+    path = _memo_path(root)
+    found = dict(_memo_lines(path)) if path is not None else {}
+    return found.get(key)
+
+
+def remember_render(root: Path, key: str, record_digest: str) -> None:
+    """Note that rendering the inputs ``key`` gives the file record of ``record_digest`` (a
+    render is a pure function of its inputs); the last few are kept. Written by :func:`flush`,
+    and only with the repository's lock held, like :meth:`TreeCache.save`."""
+    path = _memo_path(root)
+    if path is None or not lock.is_held(root):
+        return
+    pairs = _memo_lines(path)
+    if (key, record_digest) in pairs:
+        return
+    pairs = [(k, v) for k, v in pairs if k != key][-(RENDER_MEMO_KEPT - 1) :]
+    _pending_memos[path] = [*pairs, (key, record_digest)]

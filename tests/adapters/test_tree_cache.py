@@ -1,0 +1,278 @@
+"""The tree cache: files whose lstat is unchanged are not read again, and every change by hand
+is still seen (render --check, hand-edit protection, links out of the repository)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helpers import MINIMAL_MESH, git, run_cli
+from meshgen import manifest
+from meshgen.adapters import lock, tree_cache, workspace
+from meshgen.errors import MeshgenError
+from meshgen.render.files import YAML_HEADER
+
+FILES = {f"clusters/c{n}/values.yaml": f"{YAML_HEADER}n: {n}\n" for n in range(5)}
+FILES[manifest.PATH] = manifest.text(FILES)  # the record the hand-edit protection reads
+
+
+def repository(root: Path, locked: bool = True) -> Path:
+    """A new Git repository; ``locked``: this process holds its lock, as a command that
+    writes does (only such a command writes the cache)."""
+    root.mkdir()
+    subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True)
+    if locked:
+        lock.acquire(root)
+    return root
+
+
+def settle(root: Path) -> None:
+    """Wait until the files just written are old enough for the cache to trust them."""
+    coarse = any((root / path).stat().st_ctime_ns % 1_000_000_000 == 0 for path in FILES)
+    slack = tree_cache.COARSE_SLACK_NS if coarse else tree_cache.FINE_SLACK_NS
+    time.sleep(slack / 1e9 + 0.05)
+
+
+def count_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    reads: list[str] = []
+    original = workspace.Boundary.read
+
+    def read(self: workspace.Boundary, path: str) -> bytes | None:
+        reads.append(path)
+        return original(self, path)
+
+    monkeypatch.setattr(workspace.Boundary, "read", read)
+    return reads
+
+
+def edit_in_place(target: Path) -> None:
+    """Change the last character of ``target``, keeping its size and modification time."""
+    before = target.stat()
+    text = target.read_text()
+    target.write_text(text[:-2] + ("x" if text[-2] != "x" else "y") + "\n")
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))  # as if never touched
+    assert target.stat().st_size == before.st_size
+
+
+def count_calls(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> list[int]:
+    """A list that grows by one at each call of ``module.name`` (which still runs)."""
+    calls: list[int] = []
+    original = getattr(module, name)
+    monkeypatch.setattr(module, name, lambda *a, **k: calls.append(1) or original(*a, **k))
+    return calls
+
+
+def written(root: Path) -> None:
+    workspace.apply_changes(root, workspace.plan_changes(root, FILES))
+    settle(root)
+
+
+def test_unchanged_files_are_not_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = repository(tmp_path / "repo")
+    written(root)
+    reads = count_reads(monkeypatch)
+    # Just written: read once more (they could still change unseen), then never again.
+    first = workspace.plan_changes(root, FILES)
+    assert not first and first.unchanged == len(FILES)
+    assert sorted(reads) == sorted(FILES)
+    reads.clear()
+    second = workspace.plan_changes(root, FILES)
+    assert not second and second.unchanged == len(FILES)
+    assert reads == []
+    tree_cache.flush(root)  # as apply_changes does once the change is written
+    assert (lock.state_dir(root) / tree_cache.CACHE_FILE).is_file()
+    assert subprocess.run(
+        ["git", "-C", str(root), "status", "--porcelain", "--ignored"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines() == ["?? .meshgen/", "?? clusters/"]  # no cache in the work tree
+
+
+def test_an_edit_of_the_same_size_and_time_is_seen(tmp_path: Path) -> None:
+    root = repository(tmp_path / "repo")
+    written(root)
+    workspace.plan_changes(root, FILES)
+    edit_in_place(root / "clusters/c3/values.yaml")
+    changes = workspace.plan_changes(root, FILES)
+    assert list(changes.write) == ["clusters/c3/values.yaml"]
+    with pytest.raises(MeshgenError, match="changed by hand"):
+        workspace.require_unedited(root, changes)
+
+
+def test_a_file_replaced_by_a_link_out_is_refused(tmp_path: Path) -> None:
+    root = repository(tmp_path / "repo")
+    written(root)
+    workspace.plan_changes(root, FILES)
+    outside = tmp_path / "outside.yaml"
+    outside.write_text(FILES["clusters/c1/values.yaml"])
+    target = root / "clusters/c1/values.yaml"
+    target.unlink()
+    target.symlink_to(outside)
+    with pytest.raises(MeshgenError, match="leads out of the repository"):
+        workspace.plan_changes(root, FILES)
+
+
+def test_a_file_changed_shortly_before_it_was_looked_at_is_read_again(tmp_path: Path) -> None:
+    root = repository(tmp_path / "repo")
+    (root / "a.yaml").write_text("a\n")
+    info = os.lstat(root / "a.yaml")
+
+    def recorded(since: int) -> tree_cache.TreeCache:
+        cache = tree_cache.TreeCache(root)
+        cache.record("a.yaml", info, "d" * 64, True, since=since)
+        cache.save()
+        tree_cache.flush(root)
+        return tree_cache.TreeCache(root)
+
+    # Looked at in the same tick as the change: it may change again unseen.
+    assert recorded(info.st_ctime_ns + 1_000).lookup("a.yaml", info) is None
+    later = recorded(info.st_ctime_ns + 3_000_000_000)
+    assert later.lookup("a.yaml", info) == ("d" * 64, True)
+    (root / "a.yaml").write_text("b\n")
+    assert later.lookup("a.yaml", os.lstat(root / "a.yaml")) is None
+
+
+DAMAGED = [
+    "{not a cache",
+    "HEADER\nclusters/c2/values.yaml\tnot enough fields\n",
+    "HEADER\nclusters/c2/values.yaml\t1 2 3 4 5 6 seven\n",
+    "HEADER\n\t\t\n\nclusters/c2/values.yaml\n",
+]
+
+
+@pytest.mark.parametrize("content", DAMAGED)
+def test_a_damaged_cache_is_ignored(tmp_path: Path, content: str) -> None:
+    root = repository(tmp_path / "repo")
+    written(root)
+    workspace.plan_changes(root, FILES)
+    tree_cache.flush(root)
+    cache = lock.state_dir(root) / tree_cache.CACHE_FILE
+    header = cache.read_text().partition("\n")[0]
+    cache.write_text(content.replace("HEADER", header))
+    (root / "clusters/c2/values.yaml").write_text(YAML_HEADER + "edited: true\n")
+    changes = workspace.plan_changes(root, FILES)
+    assert list(changes.write) == ["clusters/c2/values.yaml"]
+    assert changes.unchanged == len(FILES) - 1
+
+
+def rendered_mesh(root: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    """A committed, rendered two-cluster mesh whose files the tree cache trusts, and whose
+    render is remembered (so `render --check` compares without rendering)."""
+    repository(root, locked=False)
+    (root / "mesh.yaml").write_text(
+        MINIMAL_MESH.replace("networks: []", "networks: [{name: n1}]").replace(
+            "clusters: []", "clusters: [{name: c1, network: n1}, {name: c2, network: n1}]"
+        )
+    )
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "mesh")
+    assert run_cli(capsys, "render", "--repo", str(root)).exit_code == 0
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "render")
+    time.sleep(tree_cache.COARSE_SLACK_NS / 1e9 + 0.1)
+    assert run_cli(capsys, "render", "--repo", str(root)).exit_code == 0  # the cache settles
+    assert tree_cache.render_result(root, memo_key(root)) is not None
+    return root
+
+
+def memo_key(root: Path) -> str:
+    from meshgen import mesh_repo
+
+    return mesh_repo.render_key((root / "mesh.yaml").read_text(), mesh_repo.read_traffic(root))
+
+
+def check_output(root: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    result = run_cli(capsys, "render", "--check", "--repo", str(root))
+    return result.exit_code, result.stdout
+
+
+def test_a_remembered_render_is_not_rendered_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from meshgen import mesh_repo
+
+    root = rendered_mesh(tmp_path / "mesh", capsys)
+    renders = count_calls(monkeypatch, mesh_repo, "desired_files")
+    reads = count_reads(monkeypatch)
+    code, out = check_output(root, capsys)
+    assert code == 0 and "up to date" in out
+    assert renders == [] and reads == [".meshgen/generated.sha256"]
+    assert run_cli(capsys, "render", "--repo", str(root)).exit_code == 0
+    assert renders == []
+
+
+@pytest.mark.parametrize("change", ["edit", "add", "remove", "traffic", "memo"])
+def test_every_change_is_seen_with_a_remembered_render(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], change: str
+) -> None:
+    root = rendered_mesh(tmp_path / "mesh", capsys)
+    values = next(root.glob("clusters/c1/**/*.yaml"))
+    name = values.relative_to(root).as_posix()
+    if change == "edit":
+        edit_in_place(values)
+    elif change == "add":
+        name = "clusters/c1/extra.yaml"
+        (root / name).write_text(YAML_HEADER + "extra: true\n")
+    elif change == "remove":
+        values.unlink()
+    elif change == "traffic":
+        name = "traffic/reviews.yaml"
+        (root / "traffic").mkdir()
+        (root / name).write_text("{not: [a policy\n")
+    else:  # a remembered record that does not match the tree: compared in full
+        memo = lock.state_dir(root) / tree_cache.RENDER_MEMO_FILE
+        memo.write_text(f"{memo_key(root)} {'0' * 64}\n")
+        code, out = check_output(root, capsys)
+        assert code == 0 and "up to date" in out
+        return
+    result = run_cli(capsys, "render", "--check", "--repo", str(root))
+    assert result.exit_code != 0
+    assert name in result.stdout + result.stderr
+
+
+def test_a_command_that_only_reads_writes_no_cache(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = repository(tmp_path / "repo", locked=False)
+    (root / "clusters").mkdir()
+    (root / "clusters/a.yaml").write_text(YAML_HEADER)
+    before = sorted(p.name for p in lock.state_dir(root).iterdir())
+    workspace.plan_changes(root, {"clusters/a.yaml": YAML_HEADER})
+    assert sorted(p.name for p in lock.state_dir(root).iterdir()) == before
+
+
+def test_a_text_checked_before_is_not_checked_again_and_a_new_one_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from meshgen.spec import yamlio
+
+    root = rendered_mesh(tmp_path / "mesh", capsys)
+    checks = count_calls(monkeypatch, yamlio, "validate_schema")
+    code, _ = check_output(root, capsys)
+    assert code == 0 and checks == []  # this text passed the schema when render read it
+    mesh = root / "mesh.yaml"
+    mesh.write_text(mesh.read_text().replace("network: n1}]", "network: n1, role: nope}]", 1))
+    result = run_cli(capsys, "render", "--repo", str(root))
+    assert result.exit_code == 2 and checks  # a new text is checked (and refused)
+    assert "mesh.yaml:" in result.stderr and "role" in result.stderr
+
+
+def test_nothing_is_written_to_the_git_folder_before_the_change_is(tmp_path: Path) -> None:
+    """A command that fails after planning (a full disk, say) leaves no cache behind: the
+    cache is written once the change is."""
+    root = repository(tmp_path / "repo")
+    (root / "clusters").mkdir()
+    (root / "clusters/a.yaml").write_text(YAML_HEADER)
+    before = sorted(p.name for p in lock.state_dir(root).iterdir())
+    changes = workspace.plan_changes(root, {"clusters/a.yaml": YAML_HEADER, **FILES})
+    assert sorted(p.name for p in lock.state_dir(root).iterdir()) == before
+    workspace.apply_changes(root, changes)
+    assert tree_cache.CACHE_FILE in {p.name for p in lock.state_dir(root).iterdir()}
