@@ -9,6 +9,7 @@ not available) are reported as unchecked, never passed silently.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import threading
@@ -286,7 +287,21 @@ def collect(
             # Every build the schema check reads is done now (helm-values builds nothing):
             # it runs in Python on one core while helm's processes use the others.
             schema_check.start()
-            return helm_values.check(view, releases, charts, kube_version, jobs, templates)
+            return helm_values.check(
+                view,
+                releases,
+                charts,
+                kube_version,
+                jobs,
+                templates,
+                parse_early,
+            )
+
+        def parse_early(text: str) -> None:
+            """Parse a render for multicluster (once per text) while others render; what
+            cannot be parsed is left for multicluster to report."""
+            with contextlib.suppress(Exception):
+                multicluster.parsed_render(view, text)
 
         findings += _guarded("helm-values", check_values)
     step("schema")

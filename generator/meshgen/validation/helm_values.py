@@ -501,9 +501,12 @@ def check(
     kube_version: str,
     jobs: int,
     rendered: dict[HelmRelease, str | None] | None = None,
+    on_rendered: Callable[[str], object] | None = None,
 ) -> list[Finding]:
     """Findings of every release; ``rendered`` receives the ``helm template`` output of each
-    release whose chart is available (None where the values have findings)."""
+    release whose chart is available (None where the values have findings), and
+    ``on_rendered`` is called with each output in the worker thread that got it (to parse it
+    while other releases render)."""
     rendered = {} if rendered is None else rendered
     renders = Renders()
     findings: list[Finding] = []
@@ -531,7 +534,11 @@ def check(
 
     def check_one(item: tuple[HelmRelease, Path]) -> list[Finding]:
         try:
-            return _cached_check_release(view, item[0], item[1], kube_version, rendered, renders)
+            found = _cached_check_release(view, item[0], item[1], kube_version, rendered, renders)
+            text = rendered.get(item[0])
+            if on_rendered is not None and text is not None:
+                on_rendered(text)
+            return found
         finally:
             view.progress.advance()
 
