@@ -186,12 +186,19 @@ class Charts:
         pull: Callable[[str, str, str, Path], Path] | None = None,
     ) -> None:
         self.charts_dir, self.cache_dir, self.pull = charts_dir, cache_dir, pull
+        self._found: dict[tuple[str, str, str], Path | None] = {}  # looked up once per run
 
     def cache_folder(self, repo_url: str, version: str) -> Path:
         safe = "".join(c if c.isalnum() or c in "-." else "_" for c in repo_url)
         return self.cache_dir / safe / version
 
     def find(self, chart: str, version: str, repo_url: str) -> Path | None:
+        key = (chart, version, repo_url)
+        if key not in self._found:
+            self._found[key] = self._find(chart, version, repo_url)
+        return self._found[key]
+
+    def _find(self, chart: str, version: str, repo_url: str) -> Path | None:
         candidates = []
         if self.charts_dir is not None:
             candidates += [
