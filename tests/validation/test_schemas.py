@@ -74,3 +74,32 @@ def test_kubernetes_versions_compare_as_numbers() -> None:
 def test_missing_crd_path_is_bad_usage(tmp_path: Path) -> None:
     with pytest.raises(MeshgenError, match=r"--crds .*nope: no such file"):
         schemas.crd_files([tmp_path / "nope"])
+
+
+def test_a_checked_crd_schema_is_replayed_from_the_cache(tmp_path: Path) -> None:
+    from meshgen.validation.cache import Cache, Table
+
+    (tmp_path / "crds.yaml").write_text(CRD_LIST)
+    widget = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}
+    objects = [
+        {**widget, "spec": {"size": 3}},
+        {**widget, "spec": {"sise": 3}},
+        {**widget, "apiVersion": "example.com/v2"},  # not served: stays unchecked
+    ]
+    cache = Cache(tmp_path / "cache")
+    first = schemas.CrdIndex(schemas.crd_files([tmp_path / "crds.yaml"]))
+    first.schema_memo = Table(cache, "schema", "context")
+    expected = [schemas.object_problems(obj, first) for obj in objects]
+    assert expected[1] and expected[2][0].startswith("unchecked: ")
+    first.schema_memo.store()
+    # The next run takes the converted, checked schemas from the cache: it gives the same
+    # problems without parsing the CRD (its text is made unreadable here to prove it).
+    second = schemas.CrdIndex(schemas.crd_files([tmp_path / "crds.yaml"]))
+    second._texts = {key: "{not yaml" for key in second._texts}
+    second.schema_memo = Table(cache, "schema", "context")
+    assert [schemas.object_problems(obj, second) for obj in objects] == expected
+    # Without the cache, the same unreadable text is parsed, and fails.
+    third = schemas.CrdIndex(schemas.crd_files([tmp_path / "crds.yaml"]))
+    third._texts = dict(second._texts)
+    with pytest.raises(Exception, match="flow mapping"):
+        schemas.object_problems(objects[0], third)

@@ -9,8 +9,10 @@ not available) are reported as unchecked, never passed silently.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,6 +145,36 @@ def _guarded(check: str, run: Callable[[], list[Finding]]) -> list[Finding]:
         ]
 
 
+class _Background:
+    """A check run in a thread from :meth:`start`, or where :meth:`result` is asked for when
+    it was never started; an error it raised is raised by :meth:`result`."""
+
+    def __init__(self, run: Callable[[], list[Finding]]) -> None:
+        self._run = run
+        self._thread: threading.Thread | None = None
+        self._outcome: list[Finding] | BaseException | None = None
+
+    def _target(self) -> None:
+        try:
+            self._outcome = self._run()
+        except BaseException as exc:  # handed to the caller of result()
+            self._outcome = exc
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._target, name="validate", daemon=True)
+            self._thread.start()
+
+    def result(self) -> list[Finding]:
+        if self._thread is None:
+            self._target()
+        else:
+            self._thread.join()
+        if isinstance(self._outcome, BaseException):
+            raise self._outcome
+        return self._outcome or []
+
+
 def collect(
     options: Options,
     emit: Emit | None = None,
@@ -235,6 +267,9 @@ def collect(
     step("kustomize")
     if "kubectl" not in missing_tools:
         findings += _guarded("kustomize", lambda: kustomize.check(view, jobs))
+    schema_check = _Background(
+        lambda: _guarded("schema", lambda: schemas.check(view, crds, kube_version))
+    )
     step("helm-values")  # needs both tools; a missing one was reported once, above
     templates = {} if helm_output is None else helm_output  # for multicluster
     if mesh_model is None:
@@ -249,12 +284,29 @@ def collect(
             read_releases.append(True)
             if missing_tools:
                 return []
-            return helm_values.check(view, releases, charts, kube_version, jobs, templates)
+            # Every build the schema check reads is done now (helm-values builds nothing):
+            # it runs in Python on one core while helm's processes use the others.
+            schema_check.start()
+            return helm_values.check(
+                view,
+                releases,
+                charts,
+                kube_version,
+                jobs,
+                templates,
+                parse_early,
+            )
+
+        def parse_early(text: str) -> None:
+            """Parse a render for multicluster (once per text) while others render; what
+            cannot be parsed is left for multicluster to report."""
+            with contextlib.suppress(Exception):
+                multicluster.parsed_render(view, text)
 
         findings += _guarded("helm-values", check_values)
     step("schema")
     if "kubectl" not in missing_tools:
-        findings += _guarded("schema", lambda: schemas.check(view, crds, kube_version))
+        findings += schema_check.result()
     step("gitops")
     if mesh_model is None:
         findings.append(_skipped("gitops", *INVALID_MESH))

@@ -186,12 +186,19 @@ class Charts:
         pull: Callable[[str, str, str, Path], Path] | None = None,
     ) -> None:
         self.charts_dir, self.cache_dir, self.pull = charts_dir, cache_dir, pull
+        self._found: dict[tuple[str, str, str], Path | None] = {}  # looked up once per run
 
     def cache_folder(self, repo_url: str, version: str) -> Path:
         safe = "".join(c if c.isalnum() or c in "-." else "_" for c in repo_url)
         return self.cache_dir / safe / version
 
     def find(self, chart: str, version: str, repo_url: str) -> Path | None:
+        key = (chart, version, repo_url)
+        if key not in self._found:
+            self._found[key] = self._find(chart, version, repo_url)
+        return self._found[key]
+
+    def _find(self, chart: str, version: str, repo_url: str) -> Path | None:
         candidates = []
         if self.charts_dir is not None:
             candidates += [
@@ -501,9 +508,12 @@ def check(
     kube_version: str,
     jobs: int,
     rendered: dict[HelmRelease, str | None] | None = None,
+    on_rendered: Callable[[str], object] | None = None,
 ) -> list[Finding]:
     """Findings of every release; ``rendered`` receives the ``helm template`` output of each
-    release whose chart is available (None where the values have findings)."""
+    release whose chart is available (None where the values have findings), and
+    ``on_rendered`` is called with each output in the worker thread that got it (to parse it
+    while other releases render)."""
     rendered = {} if rendered is None else rendered
     renders = Renders()
     findings: list[Finding] = []
@@ -531,7 +541,11 @@ def check(
 
     def check_one(item: tuple[HelmRelease, Path]) -> list[Finding]:
         try:
-            return _cached_check_release(view, item[0], item[1], kube_version, rendered, renders)
+            found = _cached_check_release(view, item[0], item[1], kube_version, rendered, renders)
+            text = rendered.get(item[0])
+            if on_rendered is not None and text is not None:
+                on_rendered(text)
+            return found
         finally:
             view.progress.advance()
 

@@ -44,7 +44,7 @@ def kustomizations(view: RepoView) -> tuple[dict[str, dict[str, Any]], list[Find
             continue
         folder = posixpath.dirname(path)
         try:
-            docs = load_documents(view.text(path) or "")
+            docs = _documents(view.text(path) or "")
         except Exception as exc:  # ruamel raises several unrelated error types
             findings.append(
                 Finding(
@@ -222,7 +222,7 @@ def _named_paths(text: str) -> set[str]:
     if memo is not None:
         return memo
     try:
-        docs = load_documents(text)
+        docs = _documents(text)
     except Exception:
         return set()
     named = set()
@@ -238,6 +238,18 @@ def _named_paths(text: str) -> set[str]:
 
 
 _NAMED: dict[str, set[str]] = {}  # texts read in this process (overlays of a template repeat)
+
+
+def _documents(text: str) -> list[tuple[int, Any]]:
+    """:func:`load_documents` of a kustomization, parsed once per process (both
+    :func:`kustomizations` and :func:`_named_paths` read each); raises when it is not YAML."""
+    docs = _PARSED.get(text)
+    if docs is None:
+        docs = _PARSED[text] = load_documents(text)
+    return docs
+
+
+_PARSED: dict[str, list[tuple[int, Any]]] = {}
 
 
 def _folder_files(view: RepoView, folder: str, recursive: bool) -> list[tuple[str, str]]:

@@ -15,10 +15,38 @@ from meshgen.validation.progress import Progress
 
 YAML_SUFFIXES = (".yaml", ".yml")
 _DOC_START = re.compile(r"^---(?:\s.*)?$")
+# Line breaks of str.splitlines other than "\n": a text with one is split line by line.
+_OTHER_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 
 
 def split_documents(text: str) -> list[tuple[int, str]]:
     """The documents of a YAML stream with the 1-based line each starts on."""
+    if not text or any(brk in text for brk in _OTHER_BREAKS):
+        return _split_lines(text)
+    # Only the lines starting with "---" are looked at (found with str.find): a Helm render
+    # of a 100-cluster mesh has 300,000 lines, and looking at each in Python took 0.4 s.
+    docs: list[tuple[int, str]] = []
+    start, pos, line = 1, 0, 1  # the current document's first line, its offset, pos's line
+    candidates = [0] if text.startswith("---") else []
+    found = text.find("\n---")
+    while found >= 0:
+        candidates.append(found + 1)
+        found = text.find("\n---", found + 1)
+    for at in candidates:
+        end = text.find("\n", at)
+        end = len(text) if end < 0 else end
+        if end - at == 3 or text[at + 3].isspace():  # "---" alone or before a space
+            docs.append((start, text[pos:at]))
+            line += text.count("\n", pos, at)  # the marker's line
+            start, pos = line + 1, min(end + 1, len(text))
+            line += 1
+    docs.append((start, text[pos:]))
+    return [(line, doc) for line, doc in docs if doc.strip()]
+
+
+def _split_lines(text: str) -> list[tuple[int, str]]:
+    """:func:`split_documents`, line by line (every kind of line break ``str.splitlines``
+    knows)."""
     docs: list[tuple[int, str]] = []
     start, lines = 1, []  # type: tuple[int, list[str]]
     for number, line in enumerate(text.splitlines(keepends=True), start=1):

@@ -18,6 +18,7 @@ from typing import Any
 from meshgen.errors import MeshgenError
 from meshgen.output import counted
 from meshgen.validation import UNCHECKED, Finding, cluster_of, object_label
+from meshgen.validation.cache import Table
 from meshgen.validation.repository import RepoView, key_line, split_documents
 
 # ------------------------------------------------------------------------------ CRD schemas
@@ -155,6 +156,9 @@ class CrdIndex:
                 self._add_parsed(text)
             self.found_in[path] = len(self._texts) - before
         self._validators: dict[tuple[str, str], Any] = {}
+        # checked schemas kept between runs (set by the schema check; keyed in a table whose
+        # context holds content_digest(), meshgen's and jsonschema's versions)
+        self.schema_memo: Table | None = None
 
     def content_digest(self) -> str:
         """The sha256 of every CRD given (what the validators are made of), for cache keys."""
@@ -219,15 +223,36 @@ class CrdIndex:
         key = (api_version, kind)
         if key not in self._validators:
             self._validators[key] = None
-            text = self._texts.get((group, kind))
-            if text is not None:
-                crd = _safe_load(text)
-                for entry in crd["spec"]["versions"]:
-                    if entry["name"] == version and entry.get("served", True):
-                        schema = crd_schema(entry["schema"]["openAPIV3Schema"])
-                        jsonschema.Draft7Validator.check_schema(schema)
-                        self._validators[key] = jsonschema.Draft7Validator(schema)
+            if (group, kind) in self._texts:
+                schema = self._served_schema(group, version, kind)
+                if schema is not None:
+                    self._validators[key] = jsonschema.Draft7Validator(schema)
         return self._validators[key]
+
+    def _served_schema(self, group: str, version: str, kind: str) -> dict[str, Any] | None:
+        """The checked JSON schema of a served CRD version (None when not served), replayed
+        from :attr:`schema_memo` when an earlier run converted and checked it: parsing and
+        checking the Argo CD Application CRD alone takes a third of a second."""
+        import jsonschema
+
+        from meshgen.validation.cache import is_plain
+
+        memo_key = f"crd-schema {group}/{version} {kind}"
+        memo = self.schema_memo
+        stored = memo.get(memo_key) if memo is not None else None
+        if isinstance(stored, dict) and "schema" in stored:
+            schema = stored["schema"]
+            return schema if isinstance(schema, dict) else None
+        crd = _safe_load(self._texts[(group, kind)])
+        schema = None
+        for entry in crd["spec"]["versions"]:
+            if entry["name"] == version and entry.get("served", True):
+                schema = crd_schema(entry["schema"]["openAPIV3Schema"])
+                jsonschema.Draft7Validator.check_schema(schema)  # raises when it is not valid
+                break
+        if memo is not None and is_plain(schema):
+            memo.set(memo_key, {"schema": schema})
+        return schema
 
 
 def _safe_load(text: str) -> Any:
@@ -407,6 +432,7 @@ class _ProblemMemo:
             version("jsonschema"),
         )
         self.table = Table(view.cache, "schema", context)
+        crds.schema_memo = self.table
         self._core: CoreSchemas | None = None
 
     def core_versions(self, kubernetes_version: str) -> tuple[str | None, str]:
