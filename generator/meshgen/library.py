@@ -8,7 +8,10 @@ Everything is read once and cached: the rendering core receives it as plain data
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import sys
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -114,3 +117,23 @@ def load() -> Any:
         mesh_schema=mesh_schema(),
         traffic_schema=traffic_schema(),
     )
+
+
+@cache
+def code_fingerprint() -> str:
+    """The SHA-256 of what meshgen's results are made of besides their inputs: this meshgen's
+    code and data files (path, size, modification time), its version and Python's. Caches
+    kept between runs (the render memo, validate's cache) key on it, so an edited or
+    reinstalled meshgen never replays an older one's results."""
+    from meshgen import __version__
+
+    parts = [__version__, sys.version]
+    folders = [Path(__file__).resolve().parent]
+    folders += [data_dir(name) for name in ("charts", "overlays", "schemas")]
+    for folder in folders:
+        for current, dirnames, filenames in os.walk(folder):
+            dirnames[:] = sorted(name for name in dirnames if name != "__pycache__")
+            for name in sorted(filenames):
+                info = os.stat(os.path.join(current, name))
+                parts.append(f"{current}/{name} {info.st_size} {info.st_mtime_ns}")
+    return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()

@@ -9,12 +9,10 @@ Commands that only read use :func:`find_root`, which refuses to read a half-done
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 import re
 import stat
-import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -164,26 +162,10 @@ def _input_key(document: spec.MeshDocument, traffic_texts: Mapping[str, str]) ->
     return render_key(document.text, traffic_texts)
 
 
-@functools.cache
-def _code_fingerprint() -> str:
-    """What the render is made of besides its inputs: this meshgen's code and data files
-    (path, size, modification time), its version and Python's."""
-    parts = [__version__, sys.version]
-    folders = [Path(__file__).resolve().parent]
-    folders += [library.data_dir(name) for name in ("charts", "overlays", "schemas")]
-    for folder in folders:
-        for current, dirnames, filenames in os.walk(folder):
-            dirnames[:] = sorted(name for name in dirnames if name != "__pycache__")
-            for name in sorted(filenames):
-                info = os.stat(os.path.join(current, name))
-                parts.append(f"{current}/{name} {info.st_size} {info.st_mtime_ns}")
-    return "\n".join(parts)
-
-
 def render_key(text: str, traffic_texts: Mapping[str, str]) -> str:
     """The SHA-256 of everything a render depends on: the mesh.yaml text, the traffic files
     and meshgen itself. Equal keys, equal renders (the core is pure)."""
-    digest = hashlib.sha256(_code_fingerprint().encode("utf-8"))
+    digest = hashlib.sha256(library.code_fingerprint().encode("ascii"))
     for part in (text, *(item for pair in sorted(traffic_texts.items()) for item in pair)):
         data = part.encode("utf-8")
         digest.update(len(data).to_bytes(8, "big") + data)

@@ -37,7 +37,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from meshgen import __version__
+from meshgen import library
 from meshgen.adapters import helm, toolchain
 from meshgen.errors import MeshgenError
 from meshgen.output import counted
@@ -399,7 +399,7 @@ def _context(view: RepoView, chart_dir: Path, kube_version: str) -> tuple[Any, .
             charts[chart_dir] = digest(
                 [(p.relative_to(chart_dir).as_posix(), p.read_bytes()) for p in files]
             )
-    return (__version__, tool, str(chart_dir), charts[chart_dir], kube_version)
+    return (library.code_fingerprint(), tool, str(chart_dir), charts[chart_dir], kube_version)
 
 
 _CONTEXT_LOCK = threading.Lock()

@@ -25,7 +25,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from meshgen import __version__
+from meshgen import library
 from meshgen.adapters import kustomize, toolchain
 from meshgen.errors import MeshgenError
 from meshgen.render import yamltext
@@ -348,7 +348,9 @@ def _build_key(view: RepoView, folder: str) -> str:
     tool = view.context.get("kubectl")
     if tool is None:
         tool = view.context["kubectl"] = tool_identity(toolchain.find("kubectl"))
-    return digest("kustomize", __version__, tool, folder, sorted(build_inputs(view, folder)))
+    return digest(
+        "kustomize", library.code_fingerprint(), tool, folder, sorted(build_inputs(view, folder))
+    )
 
 
 def cached_builds(

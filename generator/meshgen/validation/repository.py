@@ -171,10 +171,10 @@ class RepoView:
     @property
     def _written(self) -> Table:
         if "written-objects" not in self.context:
-            from meshgen import __version__
+            from meshgen import library
 
             self.context["written-objects"] = Table(
-                self.cache, "written-objects", digest("written-objects", __version__)
+                self.cache, "written-objects", digest("written-objects", library.code_fingerprint())
             )
         table: Table = self.context["written-objects"]
         return table

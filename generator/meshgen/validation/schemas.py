@@ -419,13 +419,13 @@ class _ProblemMemo:
     def __init__(self, view: RepoView, crds: CrdIndex, kubernetes_version: str) -> None:
         from importlib.metadata import version
 
-        from meshgen import __version__
+        from meshgen import library
         from meshgen.validation.cache import Table, digest
 
         self.crds = crds
         context = digest(
             "schema",
-            __version__,
+            library.code_fingerprint(),
             crds.content_digest(),
             kubernetes_version,
             version("kubernetes-validate"),

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from meshgen import __version__
+from meshgen import library
 from meshgen.adapters import git as gitops
 from meshgen.validation import Finding, cluster_of, object_label
 from meshgen.validation.cache import Cache, Table, digest
@@ -144,7 +144,9 @@ def _scanned(table: Table, path: str, text: str) -> list[tuple[int | None, str |
 def check(root: Path, cache: Cache | None = None) -> list[Finding]:
     """Every file of the work tree and of the staged change scanned for secret material;
     ``cache`` keeps each text's result between runs."""
-    table = Table(cache or Cache.disabled(), "secrets", digest("secrets", __version__))
+    table = Table(
+        cache or Cache.disabled(), "secrets", digest("secrets", library.code_fingerprint())
+    )
     findings = []
     for path in _files(root):
         text = _read(root, path)
