@@ -66,3 +66,14 @@ def one_line(message: str, limit: int = MESSAGE_CHARS) -> str:
     if message.isprintable():
         return message
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+
+
+def invalid_yaml(source: str, exc: Exception) -> MeshgenError:
+    """The one-line error for a YAML parser's exception on ``source``: with the line where
+    the parser has one (ruamel's ``MarkedYAMLError``), and the parser's own words."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or getattr(exc, "context", None)
+    if mark is None and problem is None:
+        return MeshgenError(f"{source}: not valid YAML ({exc}); fix the syntax")
+    where = f":{mark.line + 1}" if mark is not None else ""
+    return MeshgenError(f"{source}{where}: not valid YAML ({problem}); fix the syntax")

@@ -24,7 +24,7 @@ import re
 import warnings
 from typing import Any
 
-from meshgen.errors import MeshgenError, excerpt
+from meshgen.errors import MeshgenError, excerpt, invalid_yaml
 from meshgen.spec.invariants import check_invariants
 from meshgen.spec.migrate import migrate
 from meshgen.spec.model import API_VERSION, KIND, MESH_FILE, MeshDocument, build_model
@@ -350,7 +350,7 @@ def parse(text: str, source: str = MESH_FILE, schema_checked: bool = False) -> M
     document = _parse_plain(text, source, schema_checked)
     if document is not None:
         return document
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    from ruamel.yaml.error import YAMLError
 
     try:
         with warnings.catch_warnings():
@@ -361,14 +361,8 @@ def parse(text: str, source: str = MESH_FILE, schema_checked: bool = False) -> M
         raise _too_long_number(text, source) from None
     except RecursionError:
         raise MeshgenError(f"{source}: nested too deeply; check the file") from None
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise MeshgenError(
-            f"{source}{line}: not valid YAML ({exc.problem or exc.context}); fix the syntax"
-        ) from None
     except YAMLError as exc:
-        raise MeshgenError(f"{source}: not valid YAML ({exc}); fix the syntax") from None
+        raise invalid_yaml(source, exc) from None
     if not isinstance(tree, dict):
         raise MeshgenError(
             f"{source}: expected a mapping with apiVersion: {API_VERSION} and kind: {KIND}; "

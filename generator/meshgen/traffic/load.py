@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from meshgen.errors import MeshgenError, SpecError
+from meshgen.errors import MeshgenError, SpecError, invalid_yaml
 from meshgen.traffic.model import (
     API_VERSION,
     KIND,
@@ -54,7 +54,7 @@ def _refuse_aliases(text: str, source: str) -> None:
 def _documents(text: str, source: str) -> list[tuple[int, Any]]:
     """(line, round-trip tree) of every non-empty document."""
     from ruamel.yaml import YAML
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    from ruamel.yaml.error import YAMLError
 
     if len(text.encode("utf-8")) > MAX_FILE_BYTES:
         raise MeshgenError(
@@ -66,14 +66,8 @@ def _documents(text: str, source: str) -> list[tuple[int, Any]]:
     yaml = YAML(typ="rt")
     try:
         trees = list(yaml.load_all(text))
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise MeshgenError(
-            f"{source}{where}: not valid YAML ({exc.problem or exc.context}); fix the syntax"
-        ) from None
     except YAMLError as exc:
-        raise MeshgenError(f"{source}: not valid YAML ({exc}); fix the syntax") from None
+        raise invalid_yaml(source, exc) from None
     documents = []
     for tree in trees:
         if tree is None:
