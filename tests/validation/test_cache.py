@@ -314,3 +314,9 @@ def test_validate_names_its_cache_and_can_do_without(
     other = tmp_path / "other"
     run_cli(capsys, *args, "--cache-dir", str(other), "-o", "json")
     assert list(other.rglob("*.json"))
+    assert "nothing could be written" not in run_cli(capsys, *args).stdout
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder\n")
+    unwritable = run_cli(capsys, *args, "--cache-dir", str(blocked / "cache"))
+    assert unwritable.exit_code == text.exit_code
+    assert "nothing could be written there, so the next run starts cold" in unwritable.stdout

@@ -373,7 +373,11 @@ def _cache_line(cache: Cache) -> str:
         reused, computed = summary["reused"].get(kind, 0), summary["computed"].get(kind, 0)
         if reused + computed:
             parts.append(f"{reused} of {reused + computed} {label}")
-    return f"cache {summary['folder']}: {', '.join(parts) or 'nothing'} reused"
+    line = f"cache {summary['folder']}: {', '.join(parts) or 'nothing'} reused"
+    if any(summary["computed"].values()) and not summary["written"]:
+        # Not an error (validate ran in full), but a mistyped --cache-dir would go unnoticed.
+        line += "; nothing could be written there, so the next run starts cold"
+    return line
 
 
 def _print_text(root: Path, findings: list[Finding]) -> None:

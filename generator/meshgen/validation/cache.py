@@ -234,6 +234,7 @@ class Cache:
             "reused": {k: self.hits.get(k, 0) for k in kinds},
             "computed": {k: self.misses.get(k, 0) for k in kinds},
             "recomputed": {k: sorted(v) for k, v in sorted(self.recomputed.items())},
+            "written": self.written,
         }
 
 
