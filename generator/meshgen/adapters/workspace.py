@@ -10,7 +10,6 @@ overwritten or removed without ``--overwrite-edits``.
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import errno
 import itertools
@@ -217,6 +216,8 @@ class ChangeSet:
     write: dict[str, str] = field(default_factory=dict)
     remove: list[str] = field(default_factory=list)
     unchanged: int = 0
+    # Paths of ``write`` where no file is now, as the planning saw (nothing there to read).
+    absent: set[str] = field(default_factory=set)
 
     @property
     def paths(self) -> list[str]:
@@ -244,13 +245,20 @@ def plan_changes(
     current = generated_files(root, cache)
     boundary = Boundary(root)
     owned = owned or {}
+    base = str(root)
     generated = ((path, text) for path, text in desired.items() if path not in owned)
     for path, text in itertools.chain(generated, owned.items()):  # an owned text wins
         data = text.encode("utf-8")
         since, info, known = now(), None, None
         if boundary.folder_inside(path):
-            with contextlib.suppress(OSError):
-                info = os.lstat(root / path)
+            try:
+                info = os.lstat(os.path.join(base, path))
+            except (FileNotFoundError, NotADirectoryError):
+                changes.write[path] = text  # nothing there: nothing to read or compare
+                changes.absent.add(path)
+                continue
+            except OSError:
+                pass
             known = cache.lookup(path, info) if info is not None else None
         if known is not None:
             if path in desired and path not in current:
@@ -375,9 +383,12 @@ def apply_changes(
     if not overwrite_edits:
         require_unedited(root, changes)
     writes = _Encoded(changes.write)
-    sha = transaction.apply(root, writes, changes.remove, commit=commit, command=command)
+    created: dict[str, tuple[os.stat_result, str]] = {}
+    sha = transaction.apply(
+        root, writes, changes.remove, commit=commit, command=command, created=created
+    )
     if changes:
-        remember_written(root, writes, changes.remove)
+        remember_written(root, writes, changes.remove, created)
     tree_cache.flush(root)  # the change is written: now what this command learnt of the tree
     return sha
 
@@ -399,15 +410,27 @@ class _Encoded(Mapping[str, bytes]):
         return len(self._texts)
 
 
-def remember_written(root: Path, writes: Mapping[str, bytes], removed: list[str]) -> None:
+def remember_written(
+    root: Path,
+    writes: Mapping[str, bytes],
+    removed: list[str],
+    created: Mapping[str, tuple[os.stat_result, str]] | None = None,
+) -> None:
     """Record the files just written in the tree cache, so the next command need not read
     them back (those written too shortly before are read again: see
-    :mod:`meshgen.adapters.tree_cache`)."""
+    :mod:`meshgen.adapters.tree_cache`). ``created``: the ``lstat`` and SHA-256 the
+    transaction noted of the files it created, not asked for again."""
     cache = TreeCache(root)
     since = now()
+    created = created or {}
+    base = str(root)
     for path, data in writes.items():
+        noted = created.get(path)
+        if noted is not None:
+            cache.record(path, noted[0], noted[1], _marked(data), since)
+            continue
         try:
-            info = os.lstat(root / path)
+            info = os.lstat(os.path.join(base, path))
         except OSError:
             cache.forget(path)
             continue

@@ -50,7 +50,9 @@ def run(
             root, document, edited=bool(document.migrated_from)
         )
     # Read before the files are rewritten: what they still take from meshgen's old defaults.
-    notices = mesh_repo.location_notices(root, document, changes.write)
+    notices = mesh_repo.location_notices(
+        root, document, [path for path in changes.write if path not in changes.absent]
+    )
     unknown = mesh_repo.unknown_version_warning(document.mesh)
     for warning in [
         *([unknown] if unknown else []),
@@ -102,6 +104,13 @@ def run(
             + DRY_RUN_DONE
         )
         return 0
+    written = changes.write.get(spec.MESH_FILE)
+    versioned = recorded != document.mesh.meshgen_version and not document.migrated_from
+    if written is not None and versioned:
+        # The text read passed the schema check; recording meshgenVersion (this meshgen's
+        # version, which the schema's pattern accepts) keeps it valid, so the next command
+        # need not check the new text again.
+        mesh_repo.note_schema_checked(root, written)
     workspace.apply_changes(
         root, changes, overwrite_edits=overwrite_edits, command="meshgen render"
     )
