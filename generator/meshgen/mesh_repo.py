@@ -368,14 +368,16 @@ def location_settings(
         if "url:" in texts[path] or "repoURL:" in texts[path]
         for url in _REPOSITORY_LINE.findall(texts[path])
     ]
-    istiod_values: set[str] = {
-        component.values_path
-        for plan in plan_mesh(mesh, library.chart_profiles())
-        for component in plan.components
-        if component.chart is not None
-        and component.chart.chart == "istiod"
-        and component.values_path is not None
-    }
+    istiod_values: set[str] = set()
+    if texts:  # none when nothing is rewritten (a render with nothing to do): no plan needed
+        istiod_values = {
+            component.values_path
+            for plan in plan_mesh(mesh, library.chart_profiles())
+            for component in plan.components
+            if component.chart is not None
+            and component.chart.chart == "istiod"
+            and component.values_path is not None
+        }
     without_hub = any(
         not re.search(r"^hub:", texts[path], re.MULTILINE)
         for path in sorted(istiod_values & texts.keys())

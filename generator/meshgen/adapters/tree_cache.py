@@ -72,18 +72,21 @@ class TreeCache:
         entry = self._entries.get(path)
         if entry is None or not stat.S_ISREG(info.st_mode):
             return None
-        fields = entry.split(" ")
-        if len(fields) != 7 or " ".join(fields[:4]) != _key(info):
+        key = _key(info)
+        if not entry.startswith(key) or entry[len(key) : len(key) + 1] != " ":
+            return None
+        fields = entry[len(key) + 1 :].split(" ")
+        if len(fields) != 3:
             return None
         try:
-            seen = int(fields[6])
+            seen = int(fields[2])
         except ValueError:
             return None
         slack = COARSE_SLACK_NS if info.st_ctime_ns % 1_000_000_000 == 0 else FINE_SLACK_NS
         if info.st_ctime_ns + slack >= seen:
             return None  # changed too shortly before meshgen looked: it may change unseen
         self._seen[path] = entry
-        return fields[4], fields[5] == "1"
+        return fields[0], fields[1] == "1"
 
     def record(
         self, path: str, info: os.stat_result, digest: str, marked: bool, since: int

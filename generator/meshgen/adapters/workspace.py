@@ -320,13 +320,14 @@ def plan_recorded(root: Path, record_digest: str | None) -> ChangeSet | None:
     except MeshgenError:
         return None  # reported by plan_changes
     for path, expected in recorded.items():
-        if not boundary.folder_inside(path):
-            return None
         known = walked.get(path)
         if known is not None:  # seen by the walk (its lstat), as recorded
+            # The walk enters no link, so the file's folder is inside the repository.
             if known[0] != expected:
                 return None
             continue
+        if not boundary.folder_inside(path):
+            return None
         since = now()
         try:
             info = os.lstat(root / path)
@@ -348,6 +349,8 @@ def plan_recorded(root: Path, record_digest: str | None) -> ChangeSet | None:
 def edited_by_hand(root: Path, changes: ChangeSet) -> list[str]:
     """Generated files ``changes`` would overwrite or remove that differ from what meshgen
     last wrote (:mod:`meshgen.manifest`). A repository without the record has none."""
+    if not changes:
+        return []  # nothing to overwrite: the record need not be read
     recorded = manifest.read(root)
     if not recorded:
         return []

@@ -20,10 +20,7 @@ def moved_store_keys(root: Path, document: spec.MeshDocument) -> list[str]:
     that decide the keys differs, so a large mesh pays nothing in the usual case."""
     from meshgen.adapters import git as gitops
 
-    try:
-        committed = gitops.show_file(gitops.open_repository(root), "HEAD", spec.MESH_FILE)
-    except MeshgenError:
-        return []
+    committed = gitops.committed_text(root, spec.MESH_FILE)
     current = (root / spec.MESH_FILE).read_text(encoding="utf-8")
     if committed is None or (
         _STORE_KEY_LINES.findall(committed) == _STORE_KEY_LINES.findall(current)
