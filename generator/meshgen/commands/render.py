@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from meshgen import __version__, mesh_repo, meshdiff, output, spec
+from meshgen import __version__, mesh_repo, output, spec
 from meshgen.adapters import workspace
-from meshgen.commands.encrypt_remote_secret import missing_secrets
 from meshgen.errors import CheckFailed, MeshgenError
 from meshgen.render.readme import network_reachability
 
@@ -30,6 +29,8 @@ def moved_store_keys(root: Path, document: spec.MeshDocument) -> list[str]:
         before = spec.parse(committed).mesh
     except MeshgenError:
         return []
+    from meshgen import meshdiff
+
     return meshdiff.moved_store_keys(before, document.mesh)
 
 
@@ -111,8 +112,11 @@ def run(
     workspace.apply_changes(
         root, changes, overwrite_edits=overwrite_edits, command="meshgen render"
     )
-    for warning in missing_secrets(root, document.mesh):
-        output.warn(warning)
+    if document.mesh.secrets_provider == "sops":  # the only provider with files to add
+        from meshgen.commands.encrypt_remote_secret import missing_secrets
+
+        for warning in missing_secrets(root, document.mesh):
+            output.warn(warning)
     if document.migrated_from:
         output.info(
             f"mesh.yaml migrated from apiVersion {document.migrated_from} to {spec.API_VERSION}."
