@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from typing import TextIO
 
 from meshgen.errors import one_line
 
@@ -25,7 +26,7 @@ def _plain(message: str) -> bool:
     return all(line.isprintable() for line in message.split("\n"))
 
 
-def _print(stream, message: str) -> None:  # type: ignore[no-untyped-def]
+def _print(stream: TextIO, message: str) -> None:
     # Most messages are plain text: printed without importing rich (60 ms at start-up).
     if _plain(message):
         stream.write(f"{message}\n")

@@ -166,3 +166,32 @@ def test_apply_reports_the_lstat_and_digest_of_each_created_file(repo: Path) -> 
             now.st_mtime_ns,
             now.st_ctime_ns,
         )
+
+
+def test_folders_made_for_created_files_go_with_a_rollback(repo: Path) -> None:
+    folders_before = sorted(p for p in repo.rglob("*") if p.is_dir() and ".git" not in p.parts)
+    lock.acquire(repo)
+    transaction.Transaction(repo, "meshgen test").begin(WRITES, [])
+    (repo / "new/deep").mkdir(parents=True)  # stopped after the folders, before the file
+    (repo / "clusters/c9").mkdir(parents=True)
+    lock.release_all()
+    lock.acquire(repo)
+    transaction.recover(repo)
+    assert not (repo / "new").exists() and not (repo / "clusters/c9").exists()
+    after = sorted(p for p in repo.rglob("*") if p.is_dir() and ".git" not in p.parts)
+    assert after == folders_before
+
+
+def test_a_file_that_appears_at_a_path_planned_as_absent_is_refused(repo: Path) -> None:
+    """``absent`` paths are not read again before the change; one that holds a file by the
+    time it is written stops the change, and the file stays as it is."""
+    before = capture(repo)
+    (repo / "new/deep").mkdir(parents=True)
+    (repo / "new/deep/b.txt").write_text("someone's\n")  # after the plan saw nothing there
+    with pytest.raises(MeshgenError, match="File exists"):
+        transaction.apply(repo, WRITES, absent={"new/deep/b.txt", "clusters/c9/a.yaml"})
+    assert (repo / "new/deep/b.txt").read_text() == "someone's\n"
+    (repo / "new/deep/b.txt").unlink()
+    (repo / "new/deep").rmdir()
+    (repo / "new").rmdir()
+    assert capture(repo) == before and not leftovers(repo)

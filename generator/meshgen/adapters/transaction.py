@@ -55,7 +55,7 @@ import shutil
 import stat
 import subprocess
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -272,6 +272,18 @@ def _read_old(path: str) -> bytes | None:
         return handle.read()
 
 
+def _make_folders(root: str, folder: str, missing: set[str]) -> None:
+    """Make ``folder`` and those of its parents in ``missing`` (relative to ``root``), parents
+    first, and take them out of ``missing``."""
+    parts = folder.split("/")
+    for depth in range(1, len(parts) + 1):
+        candidate = "/".join(parts[:depth])
+        if candidate in missing:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(os.path.join(root, candidate))
+            missing.discard(candidate)
+
+
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -369,8 +381,11 @@ class Transaction:
         removes: Sequence[str],
         commit: Commit | None = None,
         git_dir_created: bool = False,
+        absent: Collection[str] = frozenset(),
     ) -> None:
-        """Prepare: stage old and new bytes, copy the index, write the journal."""
+        """Prepare: stage old and new bytes, copy the index, write the journal. ``absent``:
+        paths of ``writes`` that the caller saw no file at, not looked at again (a file that
+        appeared there since is refused when publishing, never replaced)."""
         if _stop is not None:
             raise KeyboardInterrupt
         started = time.time()
@@ -398,7 +413,8 @@ class Transaction:
             with open(self.folder / BLOB, "wb") as blob:
                 for number, path in enumerate(sorted({*writes, *removes})):
                     entry: dict[str, Any] = {"path": path, "old": None, "new": None}
-                    old = _read_old(os.path.join(root, path))
+                    unseen = path in absent and path in writes
+                    old = None if unseen else _read_old(os.path.join(root, path))
                     if old is not None:
                         with open(os.path.join(old_slots, str(number)), "wb") as handle:
                             handle.write(old)
@@ -430,6 +446,7 @@ class Transaction:
                     "pid": os.getpid(),
                     "started": started,
                     "files": files,
+                    "folders": self._folders,
                     "commit": commit is not None,
                     "head_ref": head_ref,
                     "head_sha": head_sha,
@@ -456,15 +473,17 @@ class Transaction:
         """Move the files into place and commit; returns the new commit, if any."""
         assert self.journal is not None
         root, staged = str(self.root), str(self.folder / "new")
-        for folder in self._folders:
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(os.path.join(root, folder))
-        made = {os.path.join(root, folder) for folder in self._folders}
+        missing = set(self._folders)  # made just before the first file that goes in them,
+        made: set[str] = set()  # so a stop leaves no empty folders behind (see _undo)
         for entry in self.journal.files:
             if entry["new"] is None:
                 continue
             path = entry["path"]
             target = os.path.join(root, path)
+            folder = path.rpartition("/")[0]
+            if folder in missing:
+                _make_folders(root, folder, missing)
+                made.add(os.path.dirname(target))
             if "blob" in entry:
                 self.created[path] = (_create(target, self._writes[path]), entry["new"])
             else:
@@ -523,19 +542,21 @@ def apply(
     commit: Commit | None = None,
     command: str = "meshgen",
     created: dict[str, tuple[os.stat_result, str]] | None = None,
+    absent: Collection[str] = frozenset(),
 ) -> str | None:
     """Write ``writes``, remove ``removes`` and optionally commit, all or nothing.
 
     Needs the repository lock (:func:`meshgen.adapters.lock.acquire`), and takes it when this
     process does not hold it yet. ``created`` receives, for each file the change created
-    (none was there), its ``lstat`` once written and the SHA-256 of its bytes.
+    (none was there), its ``lstat`` once written and the SHA-256 of its bytes. ``absent``: see
+    :meth:`Transaction.begin`.
     """
     if not writes and not removes and commit is None:
         return None
     lock.acquire(root)
     transaction = Transaction(root, command)
     try:
-        transaction.begin(writes, removes, commit)
+        transaction.begin(writes, removes, commit, absent=absent)
         sha = transaction.publish(commit)
         transaction.finish()
         if created is not None:
@@ -615,6 +636,10 @@ def _undo(root: Path, git_dir: Path, journal: Journal) -> None:
         else:
             # Moved, not copied: a rollback must work on a full disk too.
             _replace(journal.folder / "old" / entry["slot"], target)
+    # Folders the change made for its new files and left empty (stopped before the file).
+    for folder in sorted(data.get("folders", []), key=lambda f: f.count("/"), reverse=True):
+        with contextlib.suppress(OSError):  # not empty, or gone: not this rollback's to remove
+            os.rmdir(root / folder)
     if data["commit"]:
         ref, _ = _head(git_dir)
         new_branch = data["new_branch"]

@@ -388,7 +388,13 @@ def apply_changes(
     writes = _Encoded(changes.write)
     created: dict[str, tuple[os.stat_result, str]] = {}
     sha = transaction.apply(
-        root, writes, changes.remove, commit=commit, command=command, created=created
+        root,
+        writes,
+        changes.remove,
+        commit=commit,
+        command=command,
+        created=created,
+        absent=changes.absent,
     )
     if changes:
         remember_written(root, writes, changes.remove, created)
