@@ -88,6 +88,7 @@ def _plain_repository_root(path: Path) -> Path | None:
 
 
 def repository_root(path: Path) -> Path:
+    require_git()  # as GitPython would: meshgen works on Git repositories
     plain = _plain_repository_root(path)
     if plain is not None:
         return plain

@@ -16,6 +16,7 @@ reading the file, as without the cache; the cache is safe to delete at any time.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import stat
 import time
@@ -141,7 +142,9 @@ def flush(root: Path) -> None:
     folder = lock.state_dir(root)
     for path in [path for path in _pending_caches if path.parent == folder]:
         header, files = _pending_caches.pop(path)
-        _write(path, [f"{header}\n", *(f"{name}\t{entry}\n" for name, entry in files.items())])
+        # Lines made as they are written: 11,000 of them at once would raise the peak memory.
+        lines = (f"{name}\t{entry}\n" for name, entry in files.items())
+        _write(path, itertools.chain([f"{header}\n"], lines))
     for path in [path for path in _pending_memos if path.parent == folder]:
         _write(path, [f"{key} {value}\n" for key, value in _pending_memos.pop(path)])
 
