@@ -248,7 +248,6 @@ def plan_changes(
     base = str(root)
     generated = ((path, text) for path, text in desired.items() if path not in owned)
     for path, text in itertools.chain(generated, owned.items()):  # an owned text wins
-        data = text.encode("utf-8")
         since, info, known = now(), None, None
         if boundary.folder_inside(path):
             try:
@@ -260,6 +259,7 @@ def plan_changes(
             except OSError:
                 pass
             known = cache.lookup(path, info) if info is not None else None
+        data = text.encode("utf-8")
         if known is not None:
             if path in desired and path not in current:
                 raise _not_generated(path)
@@ -412,6 +412,14 @@ class _Encoded(Mapping[str, bytes]):
     def __getitem__(self, path: str) -> bytes:
         return self._texts[path].encode("utf-8")
 
+    def __contains__(self, path: object) -> bool:  # Mapping's would encode the text
+        return path in self._texts
+
+    def marked(self, path: str) -> bool:
+        """Whether the text of ``path`` has the generated mark (without encoding it)."""
+        # The first 512 characters encode to at least the 512 bytes _marked looks at.
+        return _marked(self._texts[path][:512].encode("utf-8"))
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._texts)
 
@@ -433,11 +441,13 @@ def remember_written(
     since = now()
     created = created or {}
     base = str(root)
-    for path, data in writes.items():
+    for path in writes:
         noted = created.get(path)
         if noted is not None:
-            cache.record(path, noted[0], noted[1], _marked(data), since)
+            marked = writes.marked(path) if isinstance(writes, _Encoded) else _marked(writes[path])
+            cache.record(path, noted[0], noted[1], marked, since)
             continue
+        data = writes[path]
         try:
             info = os.lstat(os.path.join(base, path))
         except OSError:
