@@ -411,6 +411,7 @@ class Transaction:
             root = str(self.root)
             old_slots, new_slots = str(self.folder / "old"), str(self.folder / "new")
             with open(self.folder / BLOB, "wb") as blob:
+                offset = 0  # counted here: the file's tell() asks the system each time
                 for number, path in enumerate(sorted({*writes, *removes})):
                     entry: dict[str, Any] = {"path": path, "old": None, "new": None}
                     unseen = path in absent and path in writes
@@ -422,8 +423,9 @@ class Transaction:
                     if path in writes:
                         data = writes[path]
                         if old is None:  # created in place by publish; kept for recovery
-                            entry["blob"] = [blob.tell(), len(data)]
+                            entry["blob"] = [offset, len(data)]
                             blob.write(data)
+                            offset += len(data)
                         else:
                             with open(os.path.join(new_slots, str(number)), "wb") as handle:
                                 handle.write(data)
