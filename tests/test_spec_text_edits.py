@@ -50,7 +50,10 @@ def both_ways(text: str, edit: Any) -> tuple[tuple[str, str], bool]:
     assert got == expected
     in_text = False
     if got[0] == "text":
-        in_text = edit(spec.parse(text))[0].written_text is not None
+        edited = edit(spec.parse(text))[0]
+        in_text = edited.written_text is not None
+        if in_text:  # the data the text path vouches for is what the text reads back as
+            assert yamlio.plain_tree(edited.written_text) == edited.data
     return got, in_text
 
 
@@ -147,6 +150,7 @@ def test_the_bench_mesh_is_edited_in_its_text() -> None:
         'a: "\\x41"\n',
         "a: b\n  c\n",  # a plain scalar over two lines
         "---\na: b\n",
+        "\na: b\n",  # a blank first line
     ],
 )
 def test_layouts_ruamel_rewrites_are_not_edited_in_the_text(text: str) -> None:

@@ -79,8 +79,8 @@ def _is_content(line: str) -> bool:
 
 def layout(text: str) -> Layout | None:
     """The :class:`Layout` of ``text``, or None when ruamel might write any of it differently."""
-    if not text.endswith("\n") or "\r" in text:
-        return None
+    if not text.endswith("\n") or "\r" in text or text.startswith("\n"):
+        return None  # (ruamel drops blank lines before the first line of text)
     lines = text[:-1].split("\n")
     keys: dict[str, int] = {}
     items: dict[str, list[int]] = {}
@@ -232,14 +232,14 @@ def _ends_in_flow(line: str) -> bool:
 def _checked(
     document: MeshDocument, text: str, expected: dict[str, Any], new: dict[str, Any]
 ) -> MeshDocument | None:
-    """The document of the edited ``text`` when it reads back as ``expected`` and is valid;
-    ``new``: the top-level sequences' new items, all the schema must look at again (the rest
-    was valid and the schema has no rule across items)."""
-    plain = plain_tree(text)
-    if not isinstance(plain, dict) or list(plain) != list(expected) or plain != expected:
-        return None
+    """The document of the edited ``text``, which holds ``expected`` (the layout and the
+    checked new lines vouch for it: see :func:`append_items`), when it is valid;
+    ``new``: the top-level sequences' new items, all the schema must look at again: the rest
+    was valid, and the schema has no rule across the items of ``clusters`` or ``networks``
+    (so taking items out keeps it valid)."""
+    plain = expected
     try:
-        validate_schema({**plain, **new}, document.source)
+        validate_schema({**plain, "clusters": [], "networks": [], **new}, document.source)
         mesh = build_model(plain)
         check_invariants(mesh, plain, document.source)
     except MeshgenError:
@@ -265,8 +265,13 @@ def append_items(document: MeshDocument, additions: Mapping[str, Mapping[str, An
         lines = entry_lines(item, 4, "- ")
         if at is None or lines is None or not isinstance(data.get(key), list):
             return None
-        inserts.append((at, lines))
         value = plain_value(item)
+        # The new lines read back as the item; the layout keeps the rest as it was (whole
+        # items at column 2 of a top-level block sequence, the next line a top-level key, a
+        # comment, a blank line or the end), so the whole text reads back as ``expected``.
+        if plain_tree("\n".join([f"{key}:", *lines]) + "\n") != {key: [value]}:
+            return None
+        inserts.append((at, lines))
         expected[key] = [*data[key], value]
         new[key] = [value]
     lines = list(found.lines)
