@@ -105,13 +105,20 @@ def test_what_cannot_be_vouched_for_is_declined() -> None:
 
 
 def own_files(mesh: spec.Mesh, name: str) -> dict[str, str]:
-    """The files render_repository writes for cluster ``name`` alone."""
+    """The files render_repository writes for cluster ``name`` alone (its folder, and its parts
+    of the provider's shared files)."""
     lib = library.load()
     plan = next(p for p in plan_mesh(mesh, lib.chart_profiles) if p.cluster.name == name)
     provider, engine = provider_for(mesh), engine_for(mesh)
     files = values.cluster_values_files(mesh, plan, istiod_extra=None)
     files.update(overlays.cluster_files(mesh, plan, provider))
     files.update(engine.cluster_files(mesh, plan))
+    aggregates = provider.shared_files(mesh, only=())
+    files.update(
+        (path, text)
+        for path, text in provider.shared_files(mesh, only={name}).items()
+        if path not in aggregates
+    )
     return files
 
 

@@ -1,10 +1,12 @@
 """The files a change of the mesh changes, without rendering the clusters it does not reach.
 
 A repository's files are of two kinds (see :func:`meshgen.render.render_repository`): each
-cluster's own (its values, overlays and engine objects), made from the mesh's settings, the
-cluster's plan and its few relations (its control plane, its remotes, whether other primaries
-share the mesh); and shared files (per-network overlays, remote-secret placeholders, the
-engine's bootstrap, README, CI), which may list every cluster and are always rendered.
+cluster's own (its values, overlays and engine objects, and its parts of the secrets
+provider's shared files, such as its remote-secret placeholder), made from the mesh's
+settings, the cluster's plan and its few relations (its control plane, its remotes, whether
+other primaries share the mesh); and shared files (per-network overlays, the remote-secret
+aggregate, the engine's bootstrap, README, CI), which may list every cluster and are always
+rendered.
 
 :func:`reached_clusters` compares those inputs before and after a change: a cluster whose
 inputs are equal has the same files, so only the reached clusters are rendered (before and
@@ -74,8 +76,9 @@ def reached_clusters(
 def _files(
     mesh: Mesh, library: Library, plans: list[ClusterPlan], names: set[str]
 ) -> dict[str, str]:
-    """The shared files and the files of the clusters ``names``, as render_repository writes
-    them (the same pieces in the same order; no traffic policies)."""
+    """The shared files and the files of the clusters ``names`` (their folders, and their
+    parts of the provider's shared files), as render_repository writes them (the same pieces
+    in the same order; no traffic policies)."""
     from meshgen.render import ci, overlays, readme, review, values
     from meshgen.render.engines import engine_for
     from meshgen.render.secrets import provider_for
@@ -85,7 +88,7 @@ def _files(
     chosen = [plan for plan in plans if plan.cluster.name in names]
     files: dict[str, str] = {}
     files.update(overlays.shared_files(mesh, library.vendored_overlays))
-    files.update(provider.shared_files(mesh))
+    files.update(provider.shared_files(mesh, only=names))
     for plan in chosen:
         files.update(values.cluster_values_files(mesh, plan, istiod_extra=None))
         files.update(overlays.cluster_files(mesh, plan, provider))
