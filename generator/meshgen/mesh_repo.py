@@ -413,7 +413,7 @@ def location_settings(
     """Where mesh.yaml says charts and images come from, and what the generated files
     (``texts``: their text as committed, before a render rewrites them) take from meshgen's
     earlier defaults."""
-    from meshgen.render.plan import plan_mesh
+    from meshgen.render.plan import cluster_folder, plan_cluster
 
     mesh = document.mesh
     repositories = [
@@ -422,10 +422,13 @@ def location_settings(
         if "url:" in texts[path] or "repoURL:" in texts[path]
         for url in _REPOSITORY_LINE.findall(texts[path])
     ]
+    # A cluster's values files are in its folder: only clusters with a file in texts count.
+    folders = {path.rpartition("/values/")[0] for path in texts if "/values/" in path}
     istiod_values: set[str] = {
         component.values_path
-        for plan in plan_mesh(mesh, library.chart_profiles())
-        for component in plan.components
+        for cluster in mesh.clusters
+        if cluster_folder(cluster.name) in folders
+        for component in plan_cluster(mesh, cluster, library.chart_profiles()).components
         if component.chart is not None
         and component.chart.chart == "istiod"
         and component.values_path is not None
