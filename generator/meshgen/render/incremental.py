@@ -27,8 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from meshgen import manifest
-from meshgen.render import SCHEMA_PATH, TRAFFIC_SCHEMA_PATH, Library, _schema_copy
-from meshgen.render.files import README_HEADER
+from meshgen.render import Library, documents
 from meshgen.render.plan import ClusterPlan, plan_mesh
 from meshgen.spec import PRIMARY, Mesh
 
@@ -79,7 +78,7 @@ def _files(
     """The shared files and the files of the clusters ``names`` (their folders, and their
     parts of the provider's shared files), as render_repository writes them (the same pieces
     in the same order; no traffic policies)."""
-    from meshgen.render import ci, overlays, readme, review, values
+    from meshgen.render import overlays, values
     from meshgen.render.engines import engine_for
     from meshgen.render.secrets import provider_for
 
@@ -95,12 +94,7 @@ def _files(
     for plan in chosen:
         files.update(engine.cluster_files(mesh, plan))
     files.update(engine.shared_files(mesh, plans))
-    files.update(ci.files(mesh))
-    files[mesh.readme] = README_HEADER + readme.render(mesh, plans, provider, engine)
-    files[SCHEMA_PATH] = _schema_copy(library.mesh_schema)
-    if library.traffic_schema:
-        files[TRAFFIC_SCHEMA_PATH] = _schema_copy(library.traffic_schema)
-    files.update(review.files(mesh))
+    files.update(documents(mesh, library, plans, provider, engine))
     return files
 
 

@@ -247,16 +247,24 @@ def _checked(
     return MeshDocument.from_text(document.source, text, plain, mesh, written=True)
 
 
-def append_items(document: MeshDocument, additions: Mapping[str, Mapping[str, Any]]) -> Any:
-    """``document`` with one new item appended to each top-level block sequence named in
-    ``additions`` (``networks``, ``clusters``), in the text; None when the text path cannot
-    be sure (see the module documentation)."""
+def _editable(document: MeshDocument) -> tuple[Layout, dict[str, Any]] | None:
+    """The layout and data of a document read by libyaml and not edited yet, when its text
+    is one this module edits."""
     text, data = document.text, document.data
     if text is None or not isinstance(data, dict):
         return None
     found = layout(text)
-    if found is None:
+    return None if found is None else (found, data)
+
+
+def append_items(document: MeshDocument, additions: Mapping[str, Mapping[str, Any]]) -> Any:
+    """``document`` with one new item appended to each top-level block sequence named in
+    ``additions`` (``networks``, ``clusters``), in the text; None when the text path cannot
+    be sure (see the module documentation)."""
+    editable = _editable(document)
+    if editable is None:
         return None
+    found, data = editable
     inserts: list[tuple[int, list[str]]] = []
     expected = dict(data)
     new: dict[str, Any] = {}
@@ -285,12 +293,10 @@ def remove_items(document: MeshDocument, removals: Mapping[str, Sequence[int]]) 
     (``clusters``, ``networks``), cut from the text; None when the text path cannot be sure:
     a comment or blank line next to a removed item (ruamel moves those by its own rules), or
     a sequence left empty."""
-    text, data = document.text, document.data
-    if text is None or not isinstance(data, dict):
+    editable = _editable(document)
+    if editable is None:
         return None
-    found = layout(text)
-    if found is None:
-        return None
+    found, data = editable
     cuts: list[tuple[int, int]] = []
     expected = dict(data)
     for key, indexes in removals.items():
