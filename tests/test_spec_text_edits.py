@@ -52,8 +52,9 @@ def both_ways(text: str, edit: Any) -> tuple[tuple[str, str], bool]:
     if got[0] == "text":
         edited = edit(spec.parse(text))[0]
         in_text = edited.written_text is not None
-        if in_text:  # the data the text path vouches for is what the text reads back as
+        if in_text:  # the data and model the text path vouches for are the text's
             assert yamlio.plain_tree(edited.written_text) == edited.data
+            assert edited.mesh == spec.build_model(edited.data)
     return got, in_text
 
 

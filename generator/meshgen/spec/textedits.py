@@ -16,6 +16,7 @@ The tests compare both paths' bytes over the edit fixtures and generated layouts
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from typing import Any
 
 from meshgen.errors import MeshgenError
 from meshgen.spec.invariants import check_invariants
-from meshgen.spec.model import MeshDocument, build_model
+from meshgen.spec.model import Mesh, MeshDocument, build_model
 from meshgen.spec.schema import validate_schema
 from meshgen.spec.yamlio import plain_tree
 
@@ -229,6 +230,18 @@ def _ends_in_flow(line: str) -> bool:
     return value.startswith(("[", "{"))
 
 
+def _model(document: MeshDocument, expected: dict[str, Any], new: dict[str, Any]) -> Mesh:
+    """The model of ``expected``: the document's, with the new entries' models added and the
+    removed ones left out (``build_model`` makes each cluster from its entry alone)."""
+    mesh = document.mesh
+    names = tuple(str(n["name"]) for n in expected["networks"])
+    kept = {str(c["name"]) for c in expected["clusters"]}
+    clusters = [c for c in mesh.clusters if c.name in kept]
+    if new.get("clusters"):
+        clusters += build_model({**expected, "clusters": new["clusters"]}).clusters
+    return dataclasses.replace(mesh, networks=names, clusters=tuple(clusters))
+
+
 def _checked(
     document: MeshDocument, text: str, expected: dict[str, Any], new: dict[str, Any]
 ) -> MeshDocument | None:
@@ -240,7 +253,7 @@ def _checked(
     plain = expected
     try:
         validate_schema({**plain, "clusters": [], "networks": [], **new}, document.source)
-        mesh = build_model(plain)
+        mesh = _model(document, plain, new)
         check_invariants(mesh, plain, document.source)
     except MeshgenError:
         return None
