@@ -85,6 +85,9 @@ def test_a_change_rendered_for_the_reached_clusters_equals_the_full_render(name:
         if change is None:
             continue
         taken += 1
+        before_plans = plan_mesh(document.mesh, lib.chart_profiles)
+        reused = incremental._plans_after(document.mesh, after.mesh, before_plans, lib)
+        assert reused == plan_mesh(after.mesh, lib.chart_profiles), f"{name}: {label}"
         expected = render_repository(after.mesh, lib)
         assert applied(before_files, change) == expected, f"{name}: {label}"
         # Only the clusters added or removed and a few related ones are rendered.

@@ -28,8 +28,8 @@ from typing import Any
 
 from meshgen import manifest
 from meshgen.render import Library, documents
-from meshgen.render.plan import ClusterPlan, plan_mesh
-from meshgen.spec import PRIMARY, Mesh
+from meshgen.render.plan import ClusterPlan, plan_cluster, plan_mesh
+from meshgen.spec import PRIMARY, Cluster, Mesh
 
 # Providers whose cluster files depend only on what cluster_inputs names.
 PROVIDERS = ("external-secrets", "manual", "sops")
@@ -98,13 +98,32 @@ def _files(
     return files
 
 
+def _plans_after(
+    before: Mesh, after: Mesh, before_plans: list[ClusterPlan], library: Library
+) -> list[ClusterPlan]:
+    """``plan_mesh(after)``, reusing the plan of each cluster whose entry, control plane and
+    remotes are the same (with the same settings, :func:`plan_cluster` reads nothing else)."""
+    old = {plan.cluster.name: plan for plan in before_plans}
+
+    def relations(mesh: Mesh, cluster: Cluster) -> tuple[Any, ...]:
+        return (cluster, mesh.control_plane_of(cluster), tuple(mesh.remotes_of(cluster.name)))
+
+    plans = []
+    for cluster in sorted(after.clusters, key=lambda c: c.name):
+        plan = old.get(cluster.name)
+        if plan is None or relations(before, plan.cluster) != relations(after, cluster):
+            plan = plan_cluster(after, cluster, library.chart_profiles)
+        plans.append(plan)
+    return plans
+
+
 def render_change(before: Mesh, after: Mesh, library: Library) -> Change | None:
     """The files of the change from ``before`` to ``after`` (both without traffic policies),
     or None when this module cannot vouch for it (see the module documentation)."""
     if settings_of(before) != settings_of(after) or after.secrets_provider not in PROVIDERS:
         return None
     before_plans = plan_mesh(before, library.chart_profiles)
-    after_plans = plan_mesh(after, library.chart_profiles)
+    after_plans = _plans_after(before, after, before_plans, library)
     reached = reached_clusters(before, after, before_plans, after_plans)
     return Change(
         before=_files(before, library, before_plans, reached),
