@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from meshgen import mesh_repo, output, spec
 from meshgen.adapters import helm, toolchain, workspace
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from meshgen.validation.schemas import CrdIndex
 
 CHART_CACHE_ENV = "MESHGEN_CHART_CACHE"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -145,34 +146,37 @@ def _guarded(check: str, run: Callable[[], list[Finding]]) -> list[Finding]:
         ]
 
 
-class _Background:
-    """A check run in a thread from :meth:`start`, or where :meth:`result` is asked for when
-    it was never started; an error it raised is raised by :meth:`result`."""
+class _Background(Generic[T]):
+    """Work (a check, the tools' versions) run in a thread from :meth:`start`, or where
+    :meth:`result` is asked for when it was never started; an error it raised is raised by
+    :meth:`result`."""
 
-    def __init__(self, run: Callable[[], list[Finding]]) -> None:
+    def __init__(self, run: Callable[[], T]) -> None:
         self._run = run
         self._thread: threading.Thread | None = None
-        self._outcome: list[Finding] | BaseException | None = None
+        self._outcome: T | BaseException | None = None
+        self._done = False
 
     def _target(self) -> None:
         try:
             self._outcome = self._run()
         except BaseException as exc:  # handed to the caller of result()
             self._outcome = exc
+        self._done = True
 
     def start(self) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._target, name="validate", daemon=True)
             self._thread.start()
 
-    def result(self) -> list[Finding]:
-        if self._thread is None:
+    def result(self) -> T:
+        if self._thread is None and not self._done:
             self._target()
-        else:
+        elif self._thread is not None:
             self._thread.join()
         if isinstance(self._outcome, BaseException):
             raise self._outcome
-        return self._outcome or []
+        return self._outcome  # type: ignore[return-value]
 
 
 def collect(
@@ -264,6 +268,11 @@ def collect(
         view.stand_ins.setdefault(folder, {}).update(files)  # missing encrypted files
     missing_tools = _missing_tools()
     findings += _tool_findings(missing_tools)
+    # The secrets scan reads files and asks git: it runs while kubectl and helm do.
+    secrets_check = _Background(
+        lambda: _guarded("secrets", lambda: secrets.check(root, cache, view.files))
+    )
+    secrets_check.start()
     step("kustomize")
     if "kubectl" not in missing_tools:
         findings += _guarded("kustomize", lambda: kustomize.check(view, jobs))
@@ -271,7 +280,7 @@ def collect(
         lambda: _guarded("schema", lambda: schemas.check(view, crds, kube_version))
     )
     step("helm-values")  # needs both tools; a missing one was reported once, above
-    templates = {} if helm_output is None else helm_output  # for multicluster
+    templates: dict[HelmRelease, helm_values.Render | None] = {}  # for multicluster
     if mesh_model is None:
         findings.append(_skipped("helm-values", *INVALID_MESH))
     elif engine is None:
@@ -295,13 +304,14 @@ def collect(
                 jobs,
                 templates,
                 parse_early,
+                lambda key: multicluster.has_parsed(view, key),
             )
 
-        def parse_early(text: str) -> None:
-            """Parse a render for multicluster (once per text) while others render; what
+        def parse_early(render: helm_values.Render) -> None:
+            """Parse a render for multicluster (once per output) while others render; what
             cannot be parsed is left for multicluster to report."""
             with contextlib.suppress(Exception):
-                multicluster.parsed_render(view, text)
+                multicluster.parsed_render(view, render)
 
         findings += _guarded("helm-values", check_values)
     step("schema")
@@ -341,15 +351,22 @@ def collect(
         model = mesh_model
         findings += _guarded("ambient", lambda: ambient.check(view, model, releases, crds))
     step("secrets")
-    findings += _guarded("secrets", lambda: secrets.check(root, cache))
+    findings += secrets_check.result()
     step("trust")
     if mesh_model is None:
         findings.append(_skipped("trust", *INVALID_MESH))
     else:
-        model = mesh_model
+        model, source = mesh_model, document
         now = datetime.datetime.now(datetime.timezone.utc)
-        tree = document.tree if document is not None else None
-        findings += _guarded("trust", lambda: trust.check(root, model, options.ca_dirs, now, tree))
+        assert source is not None  # the model comes from it
+
+        def lines(path: list[Any]) -> int:
+            return mesh.field_line(source, path)
+
+        findings += _guarded("trust", lambda: trust.check(root, model, options.ca_dirs, now, lines))
+    if helm_output is not None:  # the texts, for the caller
+        helm_output.update({r: None if t is None else t.text() for r, t in templates.items()})
+    view.files.store()
     progress.finish()
     if cache.written:
         cache.prune()
@@ -411,10 +428,12 @@ def run(options: Options) -> int:
     # Bad usage is said before anything else is printed.
     if options.charts is not None and not options.charts.is_dir():
         raise MeshgenError(f"--charts {options.charts}: no such folder; pass unpacked charts")
+    # `helm version` and `kubectl version` run while the CRDs are read and the checks run.
+    describe = _Background(toolchain.describe)
+    describe.start()
     crds = schemas.crd_index(options.crds)
-    statuses = toolchain.describe()
     if options.format == "text" and (mesh_repo.find_root(options.repo) / spec.MESH_FILE).is_file():
-        output.info(summary(statuses))  # which helm and kubectl the checks run
+        output.info(summary(describe.result()))  # which helm and kubectl the checks run
     cache = open_cache(options)
     with output.progress(enabled=options.format == "text") as show:
         findings = collect(options, show, crds, cache=cache)
@@ -428,7 +447,7 @@ def run(options: Options) -> int:
             "unchecked": unchecked,
             "warnings": sum(1 for f in findings if f.severity == WARNING),
             "findings": [f.as_json() for f in findings],
-            "tools": tools_document(statuses)["tools"],
+            "tools": tools_document(describe.result())["tools"],
             "cache": cache.summary(),
         }
         output.document(document, options.format)
