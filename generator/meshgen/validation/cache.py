@@ -143,6 +143,10 @@ class Cache:
         with self._lock:
             table[kind] = table.get(kind, 0) + 1
 
+    def has(self, kind: str, key: str) -> bool:
+        """Whether an entry is there (it may still turn out damaged: :meth:`get` tells)."""
+        return self.enabled and os.path.isfile(self._path(kind, key))
+
     def get(self, kind: str, key: str, label: str | None = None) -> Any:
         """The value stored under ``key``, or None (a miss) when there is none or it cannot
         be read back exactly. A miss is recorded under ``label`` in :attr:`recomputed`."""

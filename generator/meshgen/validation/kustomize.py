@@ -400,28 +400,68 @@ def cached_builds(
     on_built: Callable[[int], None] | None = None,
 ) -> dict[str, list[dict[str, Any]] | MeshgenError]:
     """The builds of ``folders``: replayed from the cache where their inputs are unchanged,
-    else built (batched, see :func:`plan_batches`) and stored."""
-    from meshgen.validation.cache import is_plain
+    else built (batched, see :func:`plan_batches`) and stored. The builds with no entry at
+    all start first, and the entries of the others are read while kubectl runs."""
+    import threading
 
     results: dict[str, list[dict[str, Any]] | MeshgenError] = {}
     keys = {folder: _build_key(view, folder) for folder in folders}
     view.context.setdefault("build-keys", {}).update(keys)  # what each build's objects are
-    todo = []
     root = str(view.root)
-    for folder in folders:
+
+    def replayed(folder: str) -> bool:
         entry = view.cache.get("kustomize", keys[folder], folder)
         if isinstance(entry, dict) and isinstance(entry.get("objects"), list):
             results[folder] = entry["objects"]
         elif isinstance(entry, dict) and isinstance(entry.get("error"), str):
             results[folder] = MeshgenError(entry["error"].replace(ROOT_TOKEN, root))
         else:
-            todo.append(folder)
-    if on_built is not None and len(results):
-        on_built(len(results))
-    if todo:  # new builds bring objects to check against their schemas
-        from meshgen.validation.schemas import prefetch
+            return False
+        if on_built is not None:
+            on_built(1)
+        return True
 
-        prefetch()
+    stored = {f for f in folders if view.cache.has("kustomize", keys[f])}
+    missing = [f for f in folders if f not in stored and not replayed(f)]
+    outcome: list[Any] = []
+
+    def build_missing() -> None:
+        try:
+            outcome.append(_build_and_store(view, keys, missing, jobs, on_built))
+        except BaseException as exc:  # raised in the caller's thread, below
+            outcome.append(exc)
+
+    worker = threading.Thread(target=build_missing, name="kustomize", daemon=True)
+    if missing:
+        worker.start()
+    try:
+        damaged = [f for f in folders if f in stored and not replayed(f)]  # as kubectl runs
+    finally:  # also on Ctrl-C: the builds' temporary folder goes when they end
+        if missing:
+            worker.join()
+    if missing:
+        if isinstance(outcome[0], BaseException):
+            raise outcome[0]
+        results.update(outcome[0])
+    results.update(_build_and_store(view, keys, damaged, jobs, on_built))
+    return results
+
+
+def _build_and_store(
+    view: RepoView,
+    keys: dict[str, str],
+    todo: list[str],
+    jobs: int,
+    on_built: Callable[[int], None] | None,
+) -> dict[str, list[dict[str, Any]] | MeshgenError]:
+    from meshgen.validation.cache import is_plain
+
+    if not todo:
+        return {}
+    from meshgen.validation.schemas import prefetch
+
+    prefetch()  # new builds bring objects to check against their schemas
+    root = str(view.root)
     batches, renamed = plan_builds(view, todo, jobs)
     built = kustomize.build_batches(
         view.root, batches, jobs, view.stand_ins, on_built, renamed=renamed
@@ -433,8 +473,7 @@ def cached_builds(
             )
         elif view.cache.enabled and is_plain(result):
             view.cache.put("kustomize", keys[folder], {"objects": result})
-    results.update(built)
-    return results
+    return built
 
 
 def check(view: RepoView, jobs: int) -> list[Finding]:
