@@ -270,6 +270,11 @@ def test_a_one_cluster_change_rechecks_what_it_reaches_and_reports_the_same(
     assert "kustomize" in store.recomputed and "helm-release" in store.recomputed
     again, store = run(upstream, repo, cache)  # nothing changed: everything replayed
     assert again == first and store.recomputed == {}
+    assert "helm-template" not in store.hits  # the parsed objects suffice: no text read back
+    # Without the parsed objects, the text is read back and parsed again, to the same end.
+    shutil.rmtree(cache / "helm-objects")
+    without, store = run(upstream, repo, cache)
+    assert without == first and store.hits["helm-template"] and store.recomputed == {}
     # A remote moves to another region: its Applications change, so its cluster folder and
     # the bootstrap folder that includes every cluster's root Application are rebuilt.
     edit(repo, "mesh.yaml", "  - name: cluster-1\n", "  - name: cluster-1\n    region: eu-1\n")
