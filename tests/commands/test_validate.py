@@ -286,6 +286,18 @@ def test_bad_usage_is_one_line_and_exit_2(
     assert result.stderr.strip().count("\n") == 0 and "--crds" in result.stderr
 
 
+def test_without_repo_the_work_tree_of_the_current_folder_is_validated(
+    tmp_path: Path, tools: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = make_repo(tmp_path / "mesh")
+    inside = run_cli(capsys, "validate", "--no-cache", "-o", "json", cwd=root / "clusters")
+    assert json.loads(inside.stdout)["repository"] == str(root.resolve())
+    (tmp_path / "plain").mkdir()  # tmp_path is in no Git work tree
+    outside = run_cli(capsys, "validate", "--no-cache", cwd=tmp_path / "plain")
+    assert outside.exit_code == 2 and "not inside a Git repository" in outside.stderr
+    assert outside.stderr.strip().count("\n") == 0
+
+
 def test_pull_failure_is_one_line_and_exit_2(
     tmp_path: Path,
     tools: dict[str, Path],

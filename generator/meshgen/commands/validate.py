@@ -10,6 +10,7 @@ not available) are reported as unchecked, never passed silently.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import os
 import threading
@@ -421,9 +422,25 @@ def _affected(errors: list[Finding]) -> str:
     return f"{affected}, {mesh_wide} mesh-wide" if mesh_wide else affected
 
 
+def _work_tree(repo: Path | None) -> Path | None:
+    """``--repo`` as given; else the work tree holding the current folder, found by its
+    ``.git`` (a folder, or the file of a linked worktree or submodule) without loading
+    GitPython (a tenth of a second of every run); None when there is none, so that
+    :func:`meshgen.mesh_repo.find_root` says why."""
+    if repo is not None:
+        return repo
+    here = Path.cwd()
+    for folder in (here, *here.parents):
+        if os.path.lexists(folder / ".git"):
+            return folder
+    return None
+
+
 def run(options: Options) -> int:
     from meshgen.commands.tools import summary, tools_document
     from meshgen.validation import schemas
+
+    options = dataclasses.replace(options, repo=_work_tree(options.repo))
 
     # Bad usage is said before anything else is printed.
     if options.charts is not None and not options.charts.is_dir():
