@@ -382,6 +382,56 @@ def open_cache(options: Options) -> Cache:
     return Cache(options.cache_dir.expanduser() if options.cache_dir else default_dir())
 
 
+def tool_statuses(cache: Cache) -> list[toolchain.ToolStatus]:
+    """:func:`meshgen.adapters.toolchain.describe`, replayed from the cache while each tool
+    resolves to the same binary (path, size and modification time, as in every cache key):
+    their version commands start two Go processes, a tenth of a second of CPU per run."""
+    from meshgen.validation.cache import digest, tool_identity
+
+    try:
+        where = [toolchain.located(name) for name in toolchain.TOOL_NAMES]
+    except MeshgenError:
+        return toolchain.describe()  # which says what is wrong
+    key = digest(
+        "tool-statuses",
+        [None if w is None else [*tool_identity(w[0]), str(w[0]), w[1]] for w in where],
+    )
+    stored = cache.get("tool-statuses", key)
+    try:
+        if len(stored) != len(toolchain.TOOL_NAMES):
+            raise TypeError("not this entry")
+        return [
+            toolchain.ToolStatus(
+                name=s["name"],
+                path=Path(s["path"]) if s["path"] is not None else None,
+                source=s["source"],
+                version=s["version"],
+                problem=s["problem"],
+            )
+            for s in stored
+        ]
+    except (KeyError, TypeError):
+        pass  # no entry, or one of another shape
+    statuses = toolchain.describe()
+    if any(s.version is None or s.problem is not None for s in statuses):
+        return statuses  # a failed version command is asked again next time
+    cache.put(
+        "tool-statuses",
+        key,
+        [
+            {
+                "name": s.name,
+                "path": None if s.path is None else str(s.path),
+                "source": s.source,
+                "version": s.version,
+                "problem": s.problem,
+            }
+            for s in statuses
+        ],
+    )
+    return statuses
+
+
 def _cache_line(cache: Cache) -> str:
     """What the cache saved: ``cache DIR: 318 of 323 overlay builds, 205 of 210 Helm releases
     reused``."""
@@ -445,13 +495,14 @@ def run(options: Options) -> int:
     # Bad usage is said before anything else is printed.
     if options.charts is not None and not options.charts.is_dir():
         raise MeshgenError(f"--charts {options.charts}: no such folder; pass unpacked charts")
-    # `helm version` and `kubectl version` run while the CRDs are read and the checks run.
-    describe = _Background(toolchain.describe)
+    cache = open_cache(options)
+    # `helm version` and `kubectl version` (when the cache does not know the binaries) run
+    # while the CRDs are read and the checks run.
+    describe = _Background(lambda: tool_statuses(cache))
     describe.start()
     crds = schemas.crd_index(options.crds)
     if options.format == "text" and (mesh_repo.find_root(options.repo) / spec.MESH_FILE).is_file():
         output.info(summary(describe.result()))  # which helm and kubectl the checks run
-    cache = open_cache(options)
     with output.progress(enabled=options.format == "text") as show:
         findings = collect(options, show, crds, cache=cache)
     root = mesh_repo.find_root(options.repo)
