@@ -270,8 +270,9 @@ def collect(
     missing_tools = _missing_tools()
     findings += _tool_findings(missing_tools)
     # The secrets scan reads files and asks git: it runs while kubectl and helm do.
+    digests = view.files  # made here: the secrets thread and the kustomize check share it
     secrets_check = _Background(
-        lambda: _guarded("secrets", lambda: secrets.check(root, cache, view.files))
+        lambda: _guarded("secrets", lambda: secrets.check(root, cache, digests))
     )
     secrets_check.start()
     step("kustomize")
