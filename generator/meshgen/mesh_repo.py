@@ -258,11 +258,14 @@ def plan_writing(
     extra: dict[str, str] | None = None,
     edited: bool = True,
     policies: traffic.TrafficPolicies | None = None,
+    before: spec.MeshDocument | None = None,
 ) -> tuple[spec.MeshDocument, workspace.ChangeSet]:
     """What writing ``document`` (mesh.yaml, its generated files and ``extra`` owned files)
     with this meshgen changes, and the document written. ``edited=False``: mesh.yaml is
     written only when the version record changes (``render`` leaves a hand-written file as
     it is). ``policies`` default to the repository's traffic files, checked against the mesh.
+    ``before``: the document as read, whose render the tree holds: then only the clusters
+    the edit reaches are rendered, when that is certain (see :func:`_plan_incremental`).
 
     ``meshgenVersion`` records the meshgen whose output the repository holds: when this one
     writes a generated file it is recorded (so CI installs it and ``render --check`` there
@@ -271,6 +274,10 @@ def plan_writing(
     """
     owned = {spec.MESH_FILE: spec.to_text(document)} if edited else {}
     owned.update(extra or {})
+    if before is not None and edited and not extra:
+        incremental = _plan_incremental(root, before, document, owned[spec.MESH_FILE])
+        if incremental is not None:
+            return document, incremental
     key = texts = None
     if policies is None:
         policies, texts = _traffic_texts(root, document.mesh)
@@ -302,6 +309,62 @@ def plan_writing(
         changes.write[spec.MESH_FILE] = owned[spec.MESH_FILE]
         return document, changes
     return document, workspace.plan_changes(root, desired_files(document, policies), owned=owned)
+
+
+def _plan_incremental(
+    root: Path, before: spec.MeshDocument, document: spec.MeshDocument, mesh_text: str
+) -> workspace.ChangeSet | None:
+    """The change set of an edit from ``before`` to ``document``, rendering only the clusters
+    it reaches (:mod:`meshgen.render.incremental`); None when that is not certain: the tree
+    must hold this meshgen's render of ``before`` (its file record is the one that render
+    gave, as noted in the Git folder), both record this meshgen's version, there are no
+    traffic files, and no new file lands where a file or link already is. The full render
+    then decides (and words any error)."""
+    from meshgen.render import incremental
+
+    version = __version__
+    if before.text is None or before.migrated_from or read_traffic(root):
+        return None
+    if before.mesh.meshgen_version != version or document.mesh.meshgen_version != version:
+        return None
+    expected = tree_cache.render_result(root, render_key(before.text, {}))
+    boundary = workspace.Boundary(root)
+    try:
+        record = boundary.read(manifest.PATH)
+    except (OSError, MeshgenError):
+        return None
+    if expected is None or record is None or manifest.digest(record) != expected:
+        return None
+    change = incremental.render_change(before.mesh, document.mesh, library.load())
+    if change is None:
+        return None
+    recorded = manifest.parse(record.decode("utf-8", errors="replace"))
+    digests = incremental.record_after(recorded, change)
+    desired = {**change.after, manifest.PATH: incremental.record_text(digests)}
+    recorded[manifest.PATH] = expected
+    changes = workspace.ChangeSet()
+    for path, text in desired.items():
+        if recorded.get(path) == manifest.digest(text.encode("utf-8")):
+            continue
+        if path not in recorded and (
+            not boundary.folder_inside(path) or os.path.lexists(root / path)
+        ):
+            return None
+        changes.write[path] = text
+    gone = [path for path in change.before if path not in desired and path in recorded]
+    if not all(boundary.folder_inside(path) for path in gone):
+        return None
+    changes.remove = sorted(p for p in gone if workspace.is_generated(root / p))
+    changes.unchanged = len(digests) + 1 - len(changes.write)
+    try:
+        on_disk = boundary.read(spec.MESH_FILE)
+    except (OSError, MeshgenError):
+        return None
+    if on_disk == mesh_text.encode("utf-8"):
+        changes.unchanged += 1
+    else:
+        changes.write[spec.MESH_FILE] = mesh_text
+    return changes
 
 
 def write_mesh_file(
@@ -359,7 +422,7 @@ def location_settings(
     """Where mesh.yaml says charts and images come from, and what the generated files
     (``texts``: their text as committed, before a render rewrites them) take from meshgen's
     earlier defaults."""
-    from meshgen.render.plan import plan_mesh
+    from meshgen.render.plan import cluster_folder, plan_cluster
 
     mesh = document.mesh
     repositories = [
@@ -368,16 +431,17 @@ def location_settings(
         if "url:" in texts[path] or "repoURL:" in texts[path]
         for url in _REPOSITORY_LINE.findall(texts[path])
     ]
-    istiod_values: set[str] = set()
-    if texts:  # none when nothing is rewritten (a render with nothing to do): no plan needed
-        istiod_values = {
-            component.values_path
-            for plan in plan_mesh(mesh, library.chart_profiles())
-            for component in plan.components
-            if component.chart is not None
-            and component.chart.chart == "istiod"
-            and component.values_path is not None
-        }
+    # A cluster's values files are in its folder: only clusters with a file in texts count.
+    folders = {path.rpartition("/values/")[0] for path in texts if "/values/" in path}
+    istiod_values: set[str] = {
+        component.values_path
+        for cluster in mesh.clusters
+        if cluster_folder(cluster.name) in folders
+        for component in plan_cluster(mesh, cluster, library.chart_profiles()).components
+        if component.chart is not None
+        and component.chart.chart == "istiod"
+        and component.values_path is not None
+    }
     without_hub = any(
         not re.search(r"^hub:", texts[path], re.MULTILINE)
         for path in sorted(istiod_values & texts.keys())

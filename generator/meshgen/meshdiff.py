@@ -188,10 +188,18 @@ def _secrets(
                 f"{cluster.name} ({_names(dropping)})."
             )
     # Clusters in both meshes whose holders changed (a role or control plane edited by hand).
+    previous = {c.name: c for c in before.clusters}
+    primaries_before = {c.name for c in before.primaries}
+    primaries_after = {c.name for c in after.primaries}
+    joined = primaries_after - primaries_before - new_names
+    left = primaries_before - primaries_after - gone
     for cluster in after.clusters:
         if cluster.name in new_names:
             continue
-        old, new = holders_of(before, before.cluster(cluster.name)), holders_of(after, cluster)
+        old_entry = previous[cluster.name]
+        if old_entry.role == cluster.role == spec.PRIMARY and not (joined | left) - {cluster.name}:
+            continue  # a primary's holders are the other primaries: the same ones, in O(1)
+        old, new = holders_of(before, old_entry), holders_of(after, cluster)
         gained = sorted(new - old - new_names)
         lost = sorted(old - new - gone)
         if gained:
@@ -414,7 +422,8 @@ def _istio(before: spec.Mesh, after: spec.Mesh) -> list[str]:
 def _dataplane(before: spec.Mesh, after: spec.Mesh) -> list[str]:
     """A switch of data plane, cluster by cluster, and changes to what ambient exports."""
     lines = []
-    names = [c.name for c in after.clusters if c.name in {b.name for b in before.clusters}]
+    existing = {b.name for b in before.clusters}
+    names = [c.name for c in after.clusters if c.name in existing]
     if not before.ambient and after.ambient:
         crds = (
             f"the Gateway API CRDs {after.gateway_api_version()}, "

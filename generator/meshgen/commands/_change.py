@@ -79,7 +79,9 @@ class Proposal:
     ) -> workspace.ChangeSet:
         """What writing ``updated`` changes (recording meshgenVersion); ``policies`` default to
         the repository's traffic files, checked against the updated mesh."""
-        updated, changes = mesh_repo.plan_writing(self.root, updated, policies=policies)
+        updated, changes = mesh_repo.plan_writing(
+            self.root, updated, policies=policies, before=self.document
+        )
         # Read before the files are rewritten: retired locations, unknown version.
         unknown = mesh_repo.unknown_version_warning(updated.mesh)
         self.warnings = [unknown] if unknown else []

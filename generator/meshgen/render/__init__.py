@@ -19,7 +19,9 @@ from meshgen.render.files import GENERATED_MARK, README_HEADER
 from meshgen.spec import GlobalService, Mesh
 
 if TYPE_CHECKING:
+    from meshgen.render.engines import Engine
     from meshgen.render.plan import ClusterPlan
+    from meshgen.render.secrets import SecretProvider
     from meshgen.traffic import TrafficPolicies
 
 __all__ = ["GENERATED_MARK", "Library", "plan_repository", "render_repository"]
@@ -81,7 +83,7 @@ def render_repository(
 
     ``traffic``: the repository's traffic policies, checked against ``mesh``
     (``meshgen.traffic.check``); None renders none."""
-    from meshgen.render import ci, overlays, readme, review, values
+    from meshgen.render import overlays, values
     from meshgen.render import traffic as traffic_render
     from meshgen.render.engines import engine_for
     from meshgen.render.secrets import provider_for
@@ -101,11 +103,26 @@ def render_repository(
         files.update(overlays.cluster_files(mesh, plan, provider))
     files.update(traffic_files)
     files.update(engine.files(mesh, plans))
-    files.update(ci.files(mesh))
+    files.update(documents(mesh, library, plans, provider, engine))
+    files[manifest.PATH] = manifest.text(files)  # last: the record of every file above
+    return dict(sorted(files.items()))
+
+
+def documents(
+    mesh: Mesh,
+    library: Library,
+    plans: list[ClusterPlan],
+    provider: SecretProvider,
+    engine: Engine,
+) -> dict[str, str]:
+    """The files about the whole repository: CI, the README, the schemas for editors and the
+    review workflow (rendered after the engine's files)."""
+    from meshgen.render import ci, readme, review
+
+    files = ci.files(mesh)
     files[mesh.readme] = README_HEADER + readme.render(mesh, plans, provider, engine)
     files[SCHEMA_PATH] = _schema_copy(library.mesh_schema)
     if library.traffic_schema:
         files[TRAFFIC_SCHEMA_PATH] = _schema_copy(library.traffic_schema)
     files.update(review.files(mesh))
-    files[manifest.PATH] = manifest.text(files)  # last: the record of every file above
-    return dict(sorted(files.items()))
+    return files

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from meshgen.errors import MeshgenError, SpecError
+from meshgen.spec import textedits
 from meshgen.spec.locations import line_of
 from meshgen.spec.model import (
     EXTERNAL_CONTROL_PLANE,
@@ -23,6 +24,7 @@ from meshgen.spec.model import (
     Mesh,
     MeshDocument,
 )
+from meshgen.spec.textedits import Quoted, quoted_if_needed
 from meshgen.spec.yamlio import from_tree, with_version_line
 
 
@@ -217,6 +219,93 @@ def _open_networks(document: MeshDocument, names: list[str]) -> list[Callable[[]
     return [_set_gateway(entries[name], True) for name in names]
 
 
+def _gateways_opened(mesh: Mesh, request: NewCluster) -> list[str]:
+    """The clusters whose east-west gateway the new cluster turns on (see
+    :func:`gateways_to_open`): when it brings a second network to a mesh of one."""
+    in_use_before = {c.network for c in mesh.clusters if c.role != EXTERNAL_CONTROL_PLANE}
+    if (
+        request.east_west_gateway is not False
+        and request.role != EXTERNAL_CONTROL_PLANE
+        and len(in_use_before) == 1
+        and len(in_use_before | {request.network}) == 2
+    ):
+        return gateways_to_open(mesh)
+    return []
+
+
+def _gateway_enabled(mesh: Mesh, request: NewCluster) -> bool:
+    """The new cluster's ``eastWestGateway.enabled``: as asked, else on when the mesh has (or
+    gets) more than one network, unless it is, or belongs to, an external control plane."""
+    if request.east_west_gateway is not None:
+        return request.east_west_gateway
+    in_use = {c.network for c in mesh.clusters if c.role != EXTERNAL_CONTROL_PLANE}
+    external = {c.name for c in mesh.clusters if c.role == EXTERNAL_CONTROL_PLANE}
+    return (
+        len(in_use | {request.network}) > 1
+        and request.role != EXTERNAL_CONTROL_PLANE
+        and request.control_plane not in external
+    )
+
+
+def _new_entry(request: NewCluster, enabled: bool, control: Cluster | None) -> dict[str, Any]:
+    """The new cluster's entry, keys in the order written, strings that need quotes marked."""
+    cluster: dict[str, Any] = {
+        "name": quoted_if_needed(request.name),
+        "network": quoted_if_needed(request.network),
+        "role": request.role,
+    }
+    if request.control_plane:
+        cluster["controlPlane"] = quoted_if_needed(request.control_plane)
+    if request.revision:
+        cluster["revision"] = quoted_if_needed(request.revision)
+    cluster["eastWestGateway"] = {"enabled": enabled}
+    if request.api_server:
+        cluster["apiServer"] = quoted_if_needed(request.api_server)
+    if request.pod_cidrs:
+        cluster["podCIDRs"] = [quoted_if_needed(c) for c in request.pod_cidrs]
+    if request.service_cidrs:
+        cluster["serviceCIDRs"] = [quoted_if_needed(c) for c in request.service_cidrs]
+    if request.region:
+        cluster["region"] = quoted_if_needed(request.region)
+    if request.zone:
+        cluster["zone"] = quoted_if_needed(request.zone)
+    if request.role == REMOTE and control is not None and control.istio:
+        # A remote uses its control plane's revisions (and versions): it joins as it runs.
+        cluster["istio"] = _state_entry(control.istio)
+    return cluster
+
+
+def _tree_value(value: Any) -> Any:
+    """An entry of :func:`_new_entry` as round-trip nodes."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+
+    if isinstance(value, Quoted):
+        return DoubleQuotedScalarString(value.value)
+    if isinstance(value, dict):
+        return CommentedMap((_tree_value(k), _tree_value(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return CommentedSeq(_tree_value(item) for item in value)
+    return value
+
+
+def _add_in_text(document: MeshDocument, request: NewCluster) -> tuple[MeshDocument, bool] | None:
+    """:func:`add_cluster` made in the text (see :mod:`~meshgen.spec.textedits`), when it is
+    only appends: no discovery address to record, no gateway of another cluster to open.
+    None: the round-trip tree makes the edit (and words any error)."""
+    mesh = document.mesh
+    if document.text is None or request.discovery_address or _gateways_opened(mesh, request):
+        return None
+    enabled = _gateway_enabled(mesh, request)
+    control = next((c for c in mesh.clusters if c.name == request.control_plane), None)
+    additions: dict[str, dict[str, Any]] = {}
+    if request.network not in mesh.networks:
+        additions["networks"] = {"name": quoted_if_needed(request.network)}
+    additions["clusters"] = _new_entry(request, enabled, control)
+    edited = textedits.append_items(document, additions)
+    return None if edited is None else (edited, enabled)
+
+
 def add_cluster(document: MeshDocument, request: NewCluster) -> tuple[MeshDocument, bool]:
     """The document with the cluster appended (and its network declared when new).
 
@@ -240,6 +329,9 @@ def add_cluster(document: MeshDocument, request: NewCluster) -> tuple[MeshDocume
             f"{document.source}: cluster {request.name!r} is already in the mesh; "
             "pick another name or edit its entry in mesh.yaml"
         )
+    edited = _add_in_text(document, request)
+    if edited is not None:
+        return edited
     tree = document.tree
     undo: list[Callable[[], None]] = []
     if request.discovery_address:
@@ -249,48 +341,10 @@ def add_cluster(document: MeshDocument, request: NewCluster) -> tuple[MeshDocume
         entry = CommentedMap()
         entry["name"] = _quoted(request.network)
         undo.append(_append_before_trailing_comments(networks, entry))
-    in_use_before = {c.network for c in document.mesh.clusters if c.role != EXTERNAL_CONTROL_PLANE}
-    in_use = in_use_before | {request.network}
-    external = {c.name for c in document.mesh.clusters if c.role == EXTERNAL_CONTROL_PLANE}
-    if (
-        request.east_west_gateway is not False
-        and request.role != EXTERNAL_CONTROL_PLANE
-        and len(in_use_before) == 1
-        and len(in_use) == 2
-    ):
-        undo += _open_networks(document, gateways_to_open(document.mesh))
-    enabled = request.east_west_gateway
-    if enabled is None:
-        enabled = (
-            len(in_use) > 1
-            and request.role != EXTERNAL_CONTROL_PLANE
-            and request.control_plane not in external
-        )
-    cluster = CommentedMap()
-    cluster["name"] = _quoted(request.name)
-    cluster["network"] = _quoted(request.network)
-    cluster["role"] = request.role
-    if request.control_plane:
-        cluster["controlPlane"] = _quoted(request.control_plane)
-    if request.revision:
-        cluster["revision"] = _quoted(request.revision)
-    gateway = CommentedMap()
-    gateway["enabled"] = enabled
-    cluster["eastWestGateway"] = gateway
-    if request.api_server:
-        cluster["apiServer"] = _quoted(request.api_server)
-    if request.pod_cidrs:
-        cluster["podCIDRs"] = CommentedSeq(_quoted(c) for c in request.pod_cidrs)
-    if request.service_cidrs:
-        cluster["serviceCIDRs"] = CommentedSeq(_quoted(c) for c in request.service_cidrs)
-    if request.region:
-        cluster["region"] = _quoted(request.region)
-    if request.zone:
-        cluster["zone"] = _quoted(request.zone)
+    undo += _open_networks(document, _gateways_opened(document.mesh, request))
+    enabled = _gateway_enabled(document.mesh, request)
     control = next((c for c in document.mesh.clusters if c.name == request.control_plane), None)
-    if request.role == REMOTE and control is not None and control.istio:
-        # A remote uses its control plane's revisions (and versions): it joins as it runs.
-        cluster["istio"] = _state_node(control.istio)
+    cluster = _tree_value(_new_entry(request, enabled, control))
     clusters = tree.setdefault("clusters", CommentedSeq())
     undo.append(_append_before_trailing_comments(clusters, cluster))
     try:
@@ -431,6 +485,18 @@ def _forget_sealed(entry: Any, secrets: set[str]) -> list[Callable[[], None]]:
     return undo
 
 
+def _forgets_sealed(document: MeshDocument, gone: set[str], secrets: set[str]) -> bool:
+    """Whether :func:`_forget_sealed` would change a remaining cluster's entry (a record of a
+    removed cluster's secret, or an empty ``sealed`` or ``trust`` that it drops)."""
+    for entry in document.data.get("clusters") or []:
+        trust = entry.get("trust") if entry.get("name") not in gone else None
+        if isinstance(trust, dict):
+            sealed = trust.get("sealed")
+            if not trust or (isinstance(sealed, dict) and (not sealed or secrets & set(sealed))):
+                return True
+    return False
+
+
 def remove_cluster(
     document: MeshDocument, name: str, force: bool = False
 ) -> tuple[MeshDocument, Removal]:
@@ -469,6 +535,17 @@ def remove_cluster(
     gone = {c.name for c in removed}
     remaining = {c.network for c in mesh.clusters if c.name not in gone}
     emptied = tuple(sorted({c.network for c in removed} - remaining))
+    removal = Removal(clusters=removed, networks=emptied)
+    declared = list(mesh.networks)
+    indexes = {
+        "clusters": sorted(names.index(c.name) for c in removed),
+        "networks": sorted(declared.index(n) for n in emptied if n in declared),
+    }
+    secrets = {f"istio-remote-secret-{c}" for c in gone}
+    if document.text is not None and not _forgets_sealed(document, gone, secrets):
+        edited = textedits.remove_items(document, indexes)
+        if edited is not None:
+            return edited, removal
     tree = document.tree
     undo: list[Callable[[], None]] = []
     for index in sorted((names.index(c.name) for c in removed), reverse=True):
@@ -486,21 +563,23 @@ def remove_cluster(
         raise
 
 
-def _state_node(state: IstioState) -> Any:
+def _state_entry(state: IstioState) -> dict[str, Any]:
     """``clusters[].istio`` as written: versions quoted, as ``init`` writes istio.version."""
-    from ruamel.yaml.comments import CommentedMap
-    from ruamel.yaml.scalarstring import DoubleQuotedScalarString
-
-    node = CommentedMap()
+    node: dict[str, Any] = {}
     if state.version:
-        node["version"] = DoubleQuotedScalarString(state.version)
+        node["version"] = Quoted(state.version)
     if state.revisions:
-        node["revisions"] = CommentedMap(
-            (_quoted(name), DoubleQuotedScalarString(version)) for name, version in state.revisions
-        )
+        node["revisions"] = {
+            quoted_if_needed(name): Quoted(version) for name, version in state.revisions
+        }
     if state.tags:
-        node["tags"] = CommentedMap((_quoted(tag), _quoted(rev)) for tag, rev in state.tags)
+        node["tags"] = {quoted_if_needed(tag): quoted_if_needed(rev) for tag, rev in state.tags}
     return node
+
+
+def _state_node(state: IstioState) -> Any:
+    """:func:`_state_entry` as round-trip nodes."""
+    return _tree_value(_state_entry(state))
 
 
 def _replace_key(mapping: Any, key: str, value: Any) -> Callable[[], None]:

@@ -15,7 +15,18 @@ class Engine(Protocol):
     name: str
     display_name: str
 
-    def files(self, mesh: Mesh, plans: list[ClusterPlan]) -> dict[str, str]: ...
+    def files(self, mesh: Mesh, plans: list[ClusterPlan]) -> dict[str, str]:
+        """Every file of the engine: each cluster's, then the shared ones."""
+        ...
+
+    def cluster_files(self, mesh: Mesh, plan: ClusterPlan) -> dict[str, str]:
+        """One cluster's files: what ``files`` writes for it, from its plan and the mesh's
+        settings alone (what :mod:`meshgen.render.incremental` relies on)."""
+        ...
+
+    def shared_files(self, mesh: Mesh, plans: list[ClusterPlan]) -> dict[str, str]:
+        """The files that do not belong to one cluster (they may list them all)."""
+        ...
 
     def layout_rows(self) -> list[tuple[str, str]]:
         """(path, what it holds) rows for the generated README's layout table."""

@@ -281,30 +281,39 @@ class ArgoCDEngine:
         )
 
     def files(self, mesh: Mesh, plans: list[ClusterPlan]) -> dict[str, str]:
-        _check_unique_names(mesh, plans)
         files: dict[str, str] = {}
-        roots = []
         for plan in plans:
-            app_files = []
-            for component in plan.components:
-                relative = f"applications/{component.name}.yaml"
-                app_files.append(relative)
-                files[f"{plan.folder}/{relative}"] = yaml_file(
-                    child_application(mesh, plan, component)
-                )
-            files[f"{plan.folder}/kustomization.yaml"] = yaml_file(
-                kustomization(resources=app_files)
-            )
-            root = f"roots/{plan.cluster.name}.yaml"
-            roots.append(root)
-            files[f"{BOOTSTRAP}/{root}"] = yaml_file(root_application(mesh, plan))
-        files[f"{BOOTSTRAP}/project.yaml"] = yaml_file(app_project(mesh, plans))
-        files[f"{BOOTSTRAP}/bootstrap.yaml"] = yaml_file(bootstrap_application(mesh))
-        files[f"{BOOTSTRAP}/kustomization.yaml"] = yaml_file(
-            kustomization(resources=["project.yaml", "bootstrap.yaml", *roots])
-        )
-        files[CM_PATCH] = yaml_file(argocd_cm_patch())
+            files.update(self.cluster_files(mesh, plan))
+        files.update(self.shared_files(mesh, plans))
         return files
+
+    def cluster_files(self, mesh: Mesh, plan: ClusterPlan) -> dict[str, str]:
+        """The files of one cluster: its child Applications, their kustomization and its root
+        Application (a pure function of the mesh's settings and the cluster's plan)."""
+        files: dict[str, str] = {}
+        app_files = []
+        for component in plan.components:
+            relative = f"applications/{component.name}.yaml"
+            app_files.append(relative)
+            files[f"{plan.folder}/{relative}"] = yaml_file(child_application(mesh, plan, component))
+        files[f"{plan.folder}/kustomization.yaml"] = yaml_file(kustomization(resources=app_files))
+        files[f"{BOOTSTRAP}/roots/{plan.cluster.name}.yaml"] = yaml_file(
+            root_application(mesh, plan)
+        )
+        return files
+
+    def shared_files(self, mesh: Mesh, plans: list[ClusterPlan]) -> dict[str, str]:
+        """The files that list every cluster: the AppProject and the bootstrap folder."""
+        _check_unique_names(mesh, plans)
+        roots = [f"roots/{plan.cluster.name}.yaml" for plan in plans]
+        return {
+            f"{BOOTSTRAP}/project.yaml": yaml_file(app_project(mesh, plans)),
+            f"{BOOTSTRAP}/bootstrap.yaml": yaml_file(bootstrap_application(mesh)),
+            f"{BOOTSTRAP}/kustomization.yaml": yaml_file(
+                kustomization(resources=["project.yaml", "bootstrap.yaml", *roots])
+            ),
+            CM_PATCH: yaml_file(argocd_cm_patch()),
+        }
 
     def readme_section(self, mesh: Mesh, plans: list[ClusterPlan]) -> str:
         ns = mesh.argocd_namespace

@@ -334,13 +334,20 @@ class FluxEngine:
     display_name = "Flux"
 
     def files(self, mesh: Mesh, plans: list[ClusterPlan]) -> dict[str, str]:
-        from meshgen.render.secrets import provider_for
-
-        decryption_secret = provider_for(mesh).decryption_secret(mesh)
         files: dict[str, str] = {}
         for plan in plans:
-            files.update(cluster_files(mesh, plan, decryption_secret))
+            files.update(self.cluster_files(mesh, plan))
         return files
+
+    def cluster_files(self, mesh: Mesh, plan: ClusterPlan) -> dict[str, str]:
+        """The files of one cluster (a pure function of the mesh's settings and its plan)."""
+        from meshgen.render.secrets import provider_for
+
+        return cluster_files(mesh, plan, provider_for(mesh).decryption_secret(mesh))
+
+    def shared_files(self, mesh: Mesh, plans: list[ClusterPlan]) -> dict[str, str]:
+        """None: every Flux file belongs to one cluster."""
+        return {}
 
     def layout_rows(self) -> list[tuple[str, str]]:
         return [

@@ -7,7 +7,7 @@ meshgen's rendering.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -60,22 +60,30 @@ ISTIO_KUBECONFIG = "istio-kubeconfig"
 REMOTE_SECRETS = "overlays/remote-secrets"
 
 
-def placeholder_tree(mesh: Mesh, placeholder_files: list[str]) -> dict[str, str]:
+def placeholder_tree(
+    mesh: Mesh, placeholder_files: list[str], only: Collection[str] | None = None
+) -> dict[str, str]:
     """The shared placeholder folders: ``overlays/remote-secrets/<c>/`` for every cluster some
     primary watches, listing ``placeholder_files``, plus the aggregate of the primaries' folders
     that each primary includes (and deletes its own from, see :func:`own_placeholder_patch`).
-    Adding a primary changes one line of the aggregate, so the repository grows linearly."""
+    Adding a primary changes one line of the aggregate, so the repository grows linearly.
+    ``only``: the folders of these clusters alone (the aggregate always)."""
     from meshgen.render.files import kustomization, yaml_file
 
     files = {}
     if len(mesh.primaries) > 1:
         names = [c.name for c in mesh.primaries]
         files[f"{REMOTE_SECRETS}/kustomization.yaml"] = yaml_file(kustomization(resources=names))
-    for cluster in discovered_clusters(mesh):
+    for cluster in chosen(discovered_clusters(mesh), only):
         files[f"{REMOTE_SECRETS}/{cluster.name}/kustomization.yaml"] = yaml_file(
             kustomization(resources=placeholder_files)
         )
     return files
+
+
+def chosen(clusters: Iterable[Cluster], only: Collection[str] | None) -> list[Cluster]:
+    """``clusters``, or those named in ``only`` when given."""
+    return [c for c in clusters if only is None or c.name in only]
 
 
 def placeholder_resources(mesh: Mesh, cluster: Cluster) -> list[str]:
@@ -132,7 +140,12 @@ class Placeholder:
 class SecretProvider(Protocol):
     name: str
 
-    def shared_files(self, mesh: Mesh) -> dict[str, str]: ...
+    def shared_files(self, mesh: Mesh, only: Collection[str] | None = None) -> dict[str, str]:
+        """Files outside the clusters' folders: aggregates listing clusters, and per-cluster
+        parts (a remote-secret placeholder, say), which are a function of the mesh's settings
+        and the cluster's own inputs (see :mod:`meshgen.render.incremental`); ``only``: the
+        parts of these clusters alone."""
+        ...
 
     def cluster_resources(self, mesh: Mesh, cluster: Cluster) -> list[str]: ...
 

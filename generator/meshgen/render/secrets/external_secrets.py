@@ -8,6 +8,7 @@ aggregate instead of one file per other cluster, and the repository grows linear
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from meshgen.render.files import kustomization, yaml_file
@@ -18,6 +19,7 @@ from meshgen.render.secrets import (
     ISTIO_KUBECONFIG,
     REMOTE_SECRETS,
     Placeholder,
+    chosen,
     discovered_clusters,
     own_placeholder_patch,
     placeholder_resources,
@@ -148,18 +150,18 @@ class ExternalSecretsProvider:
             return None
         return Placeholder(cacerts_path(mesh, cluster), "run `meshgen render`")
 
-    def shared_files(self, mesh: Mesh) -> dict[str, str]:
+    def shared_files(self, mesh: Mesh, only: Collection[str] | None = None) -> dict[str, str]:
         files = {
             cacerts_path(mesh, c): yaml_file(cacerts_external_secret(mesh, c))
-            for c in mesh.clusters
+            for c in chosen(mesh.clusters, only)
             if runs_istiod(c)
         }
-        files.update(placeholder_tree(mesh, [PLACEHOLDER]))
-        for cluster in discovered_clusters(mesh):
+        files.update(placeholder_tree(mesh, [PLACEHOLDER], only))
+        for cluster in chosen(discovered_clusters(mesh), only):
             files[f"{REMOTE_SECRETS}/{cluster.name}/{PLACEHOLDER}"] = yaml_file(
                 external_secret(mesh, cluster.name)
             )
-        for cluster in mesh.clusters:
+        for cluster in chosen(mesh.clusters, only):
             if cluster.role == EXTERNAL_CONTROL_PLANE and mesh.remotes_of(cluster.name):
                 config = mesh.remotes_of(cluster.name)[0].name
                 folder = f"{CONFIG_KUBECONFIGS}/{config}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from meshgen.render.secrets import Placeholder, peers_of, remote_secret_name
@@ -26,7 +27,7 @@ kubectl --context "$CLUSTER" -n istio-system create secret generic cacerts \\
 class ManualProvider:
     name = "manual"
 
-    def shared_files(self, mesh: Mesh) -> dict[str, str]:
+    def shared_files(self, mesh: Mesh, only: Collection[str] | None = None) -> dict[str, str]:
         return {}
 
     def cacerts_placeholder(self, mesh: Mesh, cluster: Cluster) -> Placeholder | None:

@@ -12,6 +12,7 @@ exactly the SealedSecrets that ``mesh.yaml`` records as sealed for that cluster
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from meshgen.render.plan import cluster_folder
@@ -53,7 +54,7 @@ def still_to_seal(mesh: Mesh, cluster: Cluster) -> list[str]:
 class SealedSecretsProvider:
     name = "sealed-secrets"
 
-    def shared_files(self, mesh: Mesh) -> dict[str, str]:
+    def shared_files(self, mesh: Mesh, only: Collection[str] | None = None) -> dict[str, str]:
         return {}
 
     def cluster_resources(self, mesh: Mesh, cluster: Cluster) -> list[str]:

@@ -20,6 +20,7 @@ workload). ``render`` and ``new-cluster`` warn about each file still missing.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from meshgen.render.files import yaml_file
@@ -86,10 +87,10 @@ def sops_config(mesh: Mesh) -> dict[str, Any]:
 class SopsProvider:
     name = "sops"
 
-    def shared_files(self, mesh: Mesh) -> dict[str, str]:
+    def shared_files(self, mesh: Mesh, only: Collection[str] | None = None) -> dict[str, str]:
         return {
             SOPS_CONFIG: yaml_file(sops_config(mesh)),
-            **placeholder_tree(mesh, [ENCRYPTED_FILE]),
+            **placeholder_tree(mesh, [ENCRYPTED_FILE], only),
         }
 
     def cluster_resources(self, mesh: Mesh, cluster: Cluster) -> list[str]:

@@ -1,0 +1,147 @@
+"""The files a change of the mesh changes, without rendering the clusters it does not reach.
+
+A repository's files are of two kinds (see :func:`meshgen.render.render_repository`): each
+cluster's own (its values, overlays and engine objects, and its parts of the secrets
+provider's shared files, such as its remote-secret placeholder), made from the mesh's
+settings, the cluster's plan and its few relations (its control plane, its remotes, whether
+other primaries share the mesh); and shared files (per-network overlays, the remote-secret
+aggregate, the engine's bootstrap, README, CI), which may list every cluster and are always
+rendered.
+
+:func:`reached_clusters` compares those inputs before and after a change: a cluster whose
+inputs are equal has the same files, so only the reached clusters are rendered (before and
+after: the files they had are taken out, the files they get put in). Whatever this module
+cannot vouch for, it declines (None): traffic policies (their hosts and namespaces reach
+clusters by service), a change of the mesh's settings or networks, a secrets provider whose
+cluster files depend on every primary (``sealed-secrets``: each primary's folder lists the
+remote secrets of all the others).
+
+The tests compare the result with a full render over many fixtures and changes, and check that
+each cluster's files come out the same from a mesh holding only the clusters its inputs name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from meshgen import manifest
+from meshgen.render import Library, documents
+from meshgen.render.plan import ClusterPlan, plan_cluster, plan_mesh
+from meshgen.spec import PRIMARY, Cluster, Mesh
+
+# Providers whose cluster files depend only on what cluster_inputs names.
+PROVIDERS = ("external-secrets", "manual", "sops")
+
+
+def settings_of(mesh: Mesh) -> dict[str, Any]:
+    """Everything of the mesh but its clusters: a change here may reach every cluster."""
+    return {f.name: getattr(mesh, f.name) for f in dataclasses.fields(mesh) if f.name != "clusters"}
+
+
+def cluster_inputs(mesh: Mesh, plan: ClusterPlan) -> tuple[Any, ...]:
+    """What a cluster's own files are made of, besides the mesh's settings: its plan (its
+    entry and components), its control plane, its remotes, and whether it shares the mesh
+    with other primaries (the remote-secret aggregate it includes)."""
+    cluster = plan.cluster
+    return (
+        plan,
+        mesh.control_plane_of(cluster),
+        tuple(mesh.remotes_of(cluster.name)),
+        cluster.role == PRIMARY and len(mesh.primaries) > 1,
+    )
+
+
+@dataclass(frozen=True)
+class Change:
+    """The files of a mesh change: ``before`` holds every file the reached clusters and the
+    shared parts had (to take out), ``after`` what they get (to put in)."""
+
+    before: dict[str, str]
+    after: dict[str, str]
+    reached: tuple[str, ...]
+
+
+def reached_clusters(
+    before: Mesh, after: Mesh, before_plans: list[ClusterPlan], after_plans: list[ClusterPlan]
+) -> set[str]:
+    """The clusters whose own files may differ: added, removed, or with other inputs."""
+    old = {p.cluster.name: cluster_inputs(before, p) for p in before_plans}
+    new = {p.cluster.name: cluster_inputs(after, p) for p in after_plans}
+    return {name for name in old.keys() | new.keys() if old.get(name) != new.get(name)}
+
+
+def _files(
+    mesh: Mesh, library: Library, plans: list[ClusterPlan], names: set[str]
+) -> dict[str, str]:
+    """The shared files and the files of the clusters ``names`` (their folders, and their
+    parts of the provider's shared files), as render_repository writes them (the same pieces
+    in the same order; no traffic policies)."""
+    from meshgen.render import overlays, values
+    from meshgen.render.engines import engine_for
+    from meshgen.render.secrets import provider_for
+
+    provider = provider_for(mesh)
+    engine = engine_for(mesh)
+    chosen = [plan for plan in plans if plan.cluster.name in names]
+    files: dict[str, str] = {}
+    files.update(overlays.shared_files(mesh, library.vendored_overlays))
+    files.update(provider.shared_files(mesh, only=names))
+    for plan in chosen:
+        files.update(values.cluster_values_files(mesh, plan, istiod_extra=None))
+        files.update(overlays.cluster_files(mesh, plan, provider))
+    for plan in chosen:
+        files.update(engine.cluster_files(mesh, plan))
+    files.update(engine.shared_files(mesh, plans))
+    files.update(documents(mesh, library, plans, provider, engine))
+    return files
+
+
+def _plans_after(
+    before: Mesh, after: Mesh, before_plans: list[ClusterPlan], library: Library
+) -> list[ClusterPlan]:
+    """``plan_mesh(after)``, reusing the plan of each cluster whose entry, control plane and
+    remotes are the same (with the same settings, :func:`plan_cluster` reads nothing else)."""
+    old = {plan.cluster.name: plan for plan in before_plans}
+
+    def relations(mesh: Mesh, cluster: Cluster) -> tuple[Any, ...]:
+        return (cluster, mesh.control_plane_of(cluster), tuple(mesh.remotes_of(cluster.name)))
+
+    plans = []
+    for cluster in sorted(after.clusters, key=lambda c: c.name):
+        plan = old.get(cluster.name)
+        if plan is None or relations(before, plan.cluster) != relations(after, cluster):
+            plan = plan_cluster(after, cluster, library.chart_profiles)
+        plans.append(plan)
+    return plans
+
+
+def render_change(before: Mesh, after: Mesh, library: Library) -> Change | None:
+    """The files of the change from ``before`` to ``after`` (both without traffic policies),
+    or None when this module cannot vouch for it (see the module documentation)."""
+    if settings_of(before) != settings_of(after) or after.secrets_provider not in PROVIDERS:
+        return None
+    before_plans = plan_mesh(before, library.chart_profiles)
+    after_plans = _plans_after(before, after, before_plans, library)
+    reached = reached_clusters(before, after, before_plans, after_plans)
+    return Change(
+        before=_files(before, library, before_plans, reached),
+        after=_files(after, library, after_plans, reached),
+        reached=tuple(sorted(reached)),
+    )
+
+
+def record_after(recorded: dict[str, str], change: Change) -> dict[str, str]:
+    """The file record (path -> SHA-256) after ``change``, from the record of the full render
+    before it: the files the change took out replaced by those it puts in."""
+    digests = {path: digest for path, digest in recorded.items() if path not in change.before}
+    for path, text in change.after.items():
+        digests[path] = manifest.digest(text.encode("utf-8"))
+    digests.pop(manifest.PATH, None)
+    return dict(sorted(digests.items()))
+
+
+def record_text(digests: dict[str, str]) -> str:
+    """:func:`meshgen.manifest.text` from digests already known."""
+    return "".join(f"{digest}  {path}\n" for path, digest in sorted(digests.items()))

@@ -1,0 +1,105 @@
+"""`mesh_repo.plan_writing` with the document as read: `new-cluster` and `remove-cluster` render
+only the clusters they reach, and the tree they leave is the full render's, byte for byte."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helpers import REPO_ROOT, git, run_cli, tree_bytes
+from meshgen import library, mesh_repo, spec
+from meshgen.render import render_repository
+
+sys.path.insert(0, str(REPO_ROOT / "bench"))
+import scale
+
+
+def rendered_repo(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str) -> Path:
+    """A repository holding ``text`` as mesh.yaml, rendered by `meshgen render` and committed."""
+    root = tmp_path / "mesh"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (root / spec.MESH_FILE).write_text(text)
+    result = run_cli(capsys, "render", "--repo", str(root))
+    assert result.exit_code == 0, result.stderr
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "render")
+    return root
+
+
+def full_render(root: Path) -> dict[str, bytes]:
+    """What a full render of the repository's mesh.yaml gives, mesh.yaml included."""
+    text = (root / spec.MESH_FILE).read_text()
+    files = render_repository(spec.parse(text).mesh, library.load())
+    return {**{p: t.encode() for p, t in files.items()}, spec.MESH_FILE: text.encode()}
+
+
+def no_full_render(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the full render ran")
+
+    monkeypatch.setattr(mesh_repo, "desired_files", refuse)
+
+
+COMMANDS = [
+    ("new-cluster", "new-0", "--network", "net-0"),
+    (
+        "new-cluster",
+        "new-r",
+        "--network",
+        "net-0",
+        "--role",
+        "remote",
+        "--control-plane",
+        "cluster-0",
+    ),
+    ("remove-cluster", "cluster-9"),
+    ("remove-cluster", "cluster-0", "--force"),
+]
+
+
+@pytest.mark.parametrize("engine", ["argocd", "flux"])
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c[:2]))
+def test_a_change_renders_the_reached_clusters_only_and_leaves_the_full_render(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    engine: str,
+    command: tuple[str, ...],
+) -> None:
+    text = scale.mesh_text(20)
+    if engine == "flux":
+        text = text.replace("networks:\n", "gitops:\n  engine: flux\nnetworks:\n", 1)
+    root = rendered_repo(tmp_path, capsys, text)
+    no_full_render(monkeypatch)
+    result = run_cli(capsys, *command, "--repo", str(root))
+    assert result.exit_code == 0, result.stderr
+    assert tree_bytes(root) == full_render(root)
+    changed = git(root, "diff", "--name-only", "main", "HEAD").splitlines()
+    assert spec.MESH_FILE in changed and len(changed) < 100
+
+
+def test_without_the_render_of_the_mesh_as_read_the_full_render_decides(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = rendered_repo(tmp_path, capsys, scale.mesh_text(10))
+    # A generated file edited by hand: the record no longer matches what the tree holds in
+    # one place, and the full render refuses to overwrite it, as before.
+    target = root / "clusters/cluster-3/values/istiod.yaml"
+    target.write_text(target.read_text() + "# mine\n")
+    git(root, "commit", "-qam", "hand edit")
+    result = run_cli(capsys, "new-cluster", "new-0", "--network", "net-0", "--repo", str(root))
+    assert result.exit_code == 0, result.stderr  # cluster-3 is not reached: left as it is
+    assert "# mine" in target.read_text()
+    # mesh.yaml written by another tool (no render noted for its text): the full render
+    # decides, and finds the hand edit.
+    git(root, "switch", "-q", "main")
+    text = (root / spec.MESH_FILE).read_text().replace("meshID: bench", "meshID: bench  # ok")
+    (root / spec.MESH_FILE).write_text(text)
+    git(root, "commit", "-qam", "comment")
+    result = run_cli(capsys, "remove-cluster", "cluster-9", "--repo", str(root))
+    assert result.exit_code == 2
+    assert "clusters/cluster-3/values/istiod.yaml: changed by hand" in result.stderr
