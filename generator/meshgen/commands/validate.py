@@ -474,17 +474,15 @@ def _affected(errors: list[Finding]) -> str:
 
 
 def _work_tree(repo: Path | None) -> Path | None:
-    """``--repo`` as given; else the work tree holding the current folder, found by its
-    ``.git`` (a folder, or the file of a linked worktree or submodule) without loading
-    GitPython (a tenth of a second of every run); None when there is none, so that
-    :func:`meshgen.mesh_repo.find_root` says why."""
+    """``--repo`` as given; else the work tree holding the current folder (found once, and
+    without GitPython in the plain case); None when there is none, so that
+    :func:`meshgen.mesh_repo.find_root` says why after bad usage was reported."""
     if repo is not None:
         return repo
-    here = Path.cwd()
-    for folder in (here, *here.parents):
-        if os.path.lexists(folder / ".git"):
-            return folder
-    return None
+    try:
+        return mesh_repo.find_root_unchecked(None)
+    except MeshgenError:
+        return None
 
 
 def run(options: Options) -> int:
