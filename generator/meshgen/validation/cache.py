@@ -156,6 +156,14 @@ class Cache:
                 self.recomputed.setdefault(kind, []).append(label)
         return value
 
+    def stale(self, kind: str, label: str) -> None:
+        """Count an entry :meth:`get` returned as a miss after all: the caller found that it
+        no longer holds (a fact it was computed from changed) and computes it again."""
+        with self._lock:
+            self.hits[kind] = self.hits.get(kind, 1) - 1
+            self.misses[kind] = self.misses.get(kind, 0) + 1
+            self.recomputed.setdefault(kind, []).append(label)
+
     def _get(self, kind: str, key: str) -> Any:
         if not self.enabled:
             return None

@@ -1268,7 +1268,7 @@ def _replayed_cluster(view: RepoView, mesh: Mesh, inputs: _Inputs, name: str) ->
         key = digest(CHECK, library.code_fingerprint(), repr(cluster), parts)
     root = str(view.root)
     if key is not None:
-        entry = view.cache.get(CHECK, key)
+        entry = view.cache.get(CHECK, key, name)
         try:
             if (
                 isinstance(entry, dict)
@@ -1281,6 +1281,8 @@ def _replayed_cluster(view: RepoView, mesh: Mesh, inputs: _Inputs, name: str) ->
                 return [_load_finding(f, root) for f in entry["findings"]]
         except (KeyError, TypeError, ValueError, AttributeError):
             pass  # an entry of another shape, or a cluster no longer there: computed again
+        if entry is not None:
+            view.cache.stale(CHECK, name)
     reads, locate = _MeshReads(mesh), _LocateReads(view)
     report = Report(view, locate=locate)
     _cluster_checks(reads, inputs, name, report)
