@@ -119,6 +119,31 @@ def test_prune_removes_the_least_recently_used_first(tmp_path: Path) -> None:
     assert not entries["old"].exists() and entries["used"].exists() and entries["new"].exists()
 
 
+def test_prune_scans_the_folder_only_when_it_may_be_above_the_bound(tmp_path: Path) -> None:
+    first = Cache(tmp_path)
+    first.put("helm-template", digest("a"), {"text": "x" * 4000})
+    size = next(tmp_path.rglob(f"{digest('a')}.json")).stat().st_size
+    assert first.prune(limit=3 * size) == 0  # scanned: one entry, within the bound
+    # An entry a run does not account for (another writer): not seen while the record says
+    # the folder is within the bound...
+    shutil.copy(next(tmp_path.rglob(f"{digest('a')}.json")), tmp_path / "helm-template" / "x")
+    second = Cache(tmp_path)
+    second.put("helm-template", digest("b"), {"text": "y" * 4000})
+    assert second.prune(limit=3 * size) == 0 and len(list(tmp_path.rglob("*.json"))) == 3
+    # ...and removed first, the oldest, when the runs' writes reach the bound.
+    old = time.time() - 1000
+    os.utime(tmp_path / "helm-template" / "x", (old, old))
+    third = Cache(tmp_path)
+    third.put("helm-template", digest("c"), {"text": "z" * 8000})
+    assert third.prune(limit=3 * size) == 2  # x, then a: the folder is below the bound
+    left = {p.name for p in tmp_path.rglob("*") if p.is_file() and p.name != "usage.json"}
+    assert left == {f"{digest('b')}.json", f"{digest('c')}.json"}
+    # A damaged record means a scan, never an error.
+    (tmp_path / "usage.json").write_text("{")
+    big = next(tmp_path.rglob(f"{digest('c')}.json")).stat().st_size
+    assert Cache(tmp_path).prune(limit=big) == 1 and len(list(tmp_path.rglob("*.json"))) == 2
+
+
 def test_a_disabled_cache_stores_nothing(tmp_path: Path) -> None:
     cache = Cache(tmp_path, enabled=False)
     cache.put("schema", digest("x"), {})
