@@ -405,8 +405,7 @@ def cached_builds(
     import threading
 
     results: dict[str, list[dict[str, Any]] | MeshgenError] = {}
-    keys = {folder: _build_key(view, folder) for folder in folders}
-    view.context.setdefault("build-keys", {}).update(keys)  # what each build's objects are
+    keys: dict[str, str] = {}
     root = str(view.root)
 
     def replayed(folder: str) -> bool:
@@ -421,25 +420,42 @@ def cached_builds(
             on_built(1)
         return True
 
-    stored = {f for f in folders if view.cache.has("kustomize", keys[f])}
-    missing = [f for f in folders if f not in stored and not replayed(f)]
-    outcome: list[Any] = []
+    workers: list[tuple[threading.Thread, list[Any]]] = []
 
-    def build_missing() -> None:
-        try:
-            outcome.append(_build_and_store(view, keys, missing, jobs, on_built))
-        except BaseException as exc:  # raised in the caller's thread, below
-            outcome.append(exc)
+    def start(missing: list[str]) -> None:
+        outcome: list[Any] = []
 
-    worker = threading.Thread(target=build_missing, name="kustomize", daemon=True)
-    if missing:
+        def build_missing() -> None:
+            try:
+                outcome.append(_build_and_store(view, keys, missing, jobs, on_built))
+            except BaseException as exc:  # raised in the caller's thread, below
+                outcome.append(exc)
+
+        worker = threading.Thread(target=build_missing, name="kustomize", daemon=True)
         worker.start()
+        workers.append((worker, outcome))
+
+    # The folders outside the clusters' come first (bootstrap/argocd lists every cluster's
+    # root Application, so every cluster's change reaches it): when they miss, kubectl
+    # builds them while the clusters' folders are keyed.
+    ordered = sorted(folders, key=lambda f: cluster_of(f) is not None)
+    stored: set[str] = set()
     try:
+        for group in (
+            [f for f in ordered if cluster_of(f) is None],
+            [f for f in ordered if cluster_of(f) is not None],
+        ):
+            keys.update({folder: _build_key(view, folder) for folder in group})
+            stored |= {f for f in group if view.cache.has("kustomize", keys[f])}
+            missing = [f for f in group if f not in stored and not replayed(f)]
+            if missing:
+                start(missing)
+        view.context.setdefault("build-keys", {}).update(keys)  # what each build's objects are
         damaged = [f for f in folders if f in stored and not replayed(f)]  # as kubectl runs
-    finally:  # also on Ctrl-C: the builds' temporary folder goes when they end
-        if missing:
+    finally:  # also on Ctrl-C: the builds' temporary folders go when they end
+        for worker, _outcome in workers:
             worker.join()
-    if missing:
+    for _worker, outcome in workers:
         if isinstance(outcome[0], BaseException):
             raise outcome[0]
         results.update(outcome[0])
