@@ -12,7 +12,9 @@ and remotes, east-west gateways), rendered and committed in a temporary git repo
    the pinned tools and Istio's charts from ../shared/upstream;
 2. full: `meshgen validate` with the charts and CRDs, on an empty cache;
 3. a change to one cluster (labels and region of `cluster-7` in mesh.yaml, `meshgen render`,
-   commit), then `meshgen validate` with the cache of step 2 (incremental);
+   commit), then `meshgen validate` with the cache of step 2 (incremental), which names what
+   it recomputed (overlay builds, and the clusters whose `multicluster` findings it checked
+   again);
 4. `meshgen validate --no-cache` of the changed repository, whose findings the incremental
    run must give exactly.
 
@@ -176,7 +178,10 @@ def verdicts(run: dict[str, Any]) -> list[str]:
         f"{run['incremental_s']:.2f} s vs full {run['full_s']:.2f} s = {inc_ratio:.1f}x "
         f"(goal >= {GOALS['incremental']:.0f}x), "
         f"{same} as --no-cache ({run['findings']} findings); recomputed: "
-        f"{', '.join(f for items in run['rebuilt'].values() for f in items) or 'nothing'}",
+        + (
+            "; ".join(f"{kind} {', '.join(items)}" for kind, items in run["rebuilt"].items())
+            or "nothing"
+        ),
         f"{'PASS' if naive_ok else 'FAIL'} naive: full validate {run['full_s']:.2f} s vs naive "
         f"pipeline {run['naive_s']:.2f} s ({run['naive_processes']} processes) = "
         f"{naive_ratio:.1f}x (goal >= {GOALS['naive']:.0f}x)",

@@ -119,6 +119,31 @@ def test_prune_removes_the_least_recently_used_first(tmp_path: Path) -> None:
     assert not entries["old"].exists() and entries["used"].exists() and entries["new"].exists()
 
 
+def test_prune_scans_the_folder_only_when_it_may_be_above_the_bound(tmp_path: Path) -> None:
+    first = Cache(tmp_path)
+    first.put("helm-template", digest("a"), {"text": "x" * 4000})
+    size = next(tmp_path.rglob(f"{digest('a')}.json")).stat().st_size
+    assert first.prune(limit=3 * size) == 0  # scanned: one entry, within the bound
+    # An entry a run does not account for (another writer): not seen while the record says
+    # the folder is within the bound...
+    shutil.copy(next(tmp_path.rglob(f"{digest('a')}.json")), tmp_path / "helm-template" / "x")
+    second = Cache(tmp_path)
+    second.put("helm-template", digest("b"), {"text": "y" * 4000})
+    assert second.prune(limit=3 * size) == 0 and len(list(tmp_path.rglob("*.json"))) == 3
+    # ...and removed first, the oldest, when the runs' writes reach the bound.
+    old = time.time() - 1000
+    os.utime(tmp_path / "helm-template" / "x", (old, old))
+    third = Cache(tmp_path)
+    third.put("helm-template", digest("c"), {"text": "z" * 8000})
+    assert third.prune(limit=3 * size) == 2  # x, then a: the folder is below the bound
+    left = {p.name for p in tmp_path.rglob("*") if p.is_file() and p.name != "usage.json"}
+    assert left == {f"{digest('b')}.json", f"{digest('c')}.json"}
+    # A damaged record means a scan, never an error.
+    (tmp_path / "usage.json").write_text("{")
+    big = next(tmp_path.rglob(f"{digest('c')}.json")).stat().st_size
+    assert Cache(tmp_path).prune(limit=big) == 1 and len(list(tmp_path.rglob("*.json"))) == 2
+
+
 def test_a_disabled_cache_stores_nothing(tmp_path: Path) -> None:
     cache = Cache(tmp_path, enabled=False)
     cache.put("schema", digest("x"), {})
@@ -283,6 +308,9 @@ def test_a_one_cluster_change_rechecks_what_it_reaches_and_reports_the_same(
     assert incremental == run(upstream, repo, None)[0]
     assert sorted(store.recomputed["kustomize"]) == ["bootstrap/argocd", "clusters/cluster-1"]
     assert "helm-release" not in store.recomputed  # no value file changed
+    # What the rendered objects mean: the remote's, and its control plane's (which checks
+    # what the remote's proxies dial); the other network's are replayed.
+    assert sorted(store.recomputed["multicluster"]) == ["cluster-0", "cluster-1"]
 
 
 def test_a_shared_overlay_change_rechecks_every_cluster_that_includes_it(
@@ -361,6 +389,64 @@ def test_a_shared_input_change_rechecks_exactly_the_overlays_that_read_it(
     assert flagged == (clusters or {r.split("/")[1] for r in readers}), incremental
     if clusters is None:  # the aggregate reaches the primaries that watch the remote
         assert {r.split("/")[1] for r in readers} >= {"cluster-0"}
+
+
+@pytest.mark.parametrize(
+    ("path", "old", "new", "flagged", "recomputed"),
+    [
+        # mesh.yaml only (not rendered): cluster-0's discovery address, which its remote's
+        # istiod Service and webhooks must reach
+        (
+            "mesh.yaml",
+            "address: 192.0.2.10}",
+            "address: 192.0.2.11}",
+            {"cluster-1"},
+            {"cluster-0", "cluster-1"},
+        ),
+        # mesh.yaml only: the mesh ID the primaries' istiod config and injector carry (the
+        # remotes' checks never read it: their findings are replayed)
+        (
+            "mesh.yaml",
+            "meshID: mesh1\n",
+            "meshID: mesh2\n",
+            {"cluster-0", "cluster-2"},
+            {"cluster-0", "cluster-2"},
+        ),
+        # the network overlay of net-1 labels its clusters' namespace with another network
+        (
+            "overlays/networks/net-1/kustomization.yaml",
+            "          topology.istio.io/network: net-1\n",
+            "          topology.istio.io/network: net-9\n",
+            {"cluster-2", "cluster-3"},
+            {"cluster-2", "cluster-3"},
+        ),
+    ],
+    ids=["discovery-address", "mesh-id", "network-overlay"],
+)
+def test_multicluster_findings_are_replayed_per_cluster_while_what_they_read_holds(
+    tmp_path: Path,
+    upstream: Path,
+    repo: Path,
+    tools: dict[str, Path],
+    path: str,
+    old: str,
+    new: str,
+    flagged: set[str],
+    recomputed: set[str],
+) -> None:
+    cache = tmp_path / "cache"
+    run(upstream, repo, cache)
+    edit(repo, path, old, new)
+    incremental, store = run(upstream, repo, cache)
+    assert incremental == run(upstream, repo, None)[0]
+    found = {f.cluster for f in incremental if f.check == "multicluster" and f.severity == ERROR}
+    assert flagged <= found, incremental
+    assert set(store.recomputed["multicluster"]) == recomputed, [
+        f for f in incremental if f.check == "multicluster"
+    ]
+    # Replayed as they are, also from the cache of a run that found them.
+    again, store = run(upstream, repo, cache)
+    assert again == incremental and "multicluster" not in store.recomputed
 
 
 def test_findings_are_replayed_from_the_cache(

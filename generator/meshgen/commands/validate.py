@@ -310,10 +310,12 @@ def collect(
             )
 
         def parse_early(render: helm_values.Render) -> None:
-            """Parse a render for multicluster (once per output) while others render; what
-            cannot be parsed is left for multicluster to report."""
-            with contextlib.suppress(Exception):
-                multicluster.parsed_render(view, render)
+            """Parse a new render for multicluster (once per output) while others render;
+            what cannot be parsed is left for multicluster to report. A replayed one is read
+            only if multicluster computes its cluster's findings."""
+            if render.known():
+                with contextlib.suppress(Exception):
+                    multicluster.parsed_render(view, render)
 
         findings += _guarded("helm-values", check_values)
     step("schema")

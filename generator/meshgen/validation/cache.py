@@ -33,6 +33,8 @@ CACHE_MAX_ENV = "MESHGEN_CACHE_MAX_MB"
 DEFAULT_MAX_MB = 512
 FORMAT = "meshgen-validate-cache/1"
 _HEADER_END = b"\n"
+USAGE_FILE = "usage.json"  # the folder's size when last scanned, plus what runs wrote since
+RESCAN_SECONDS = 24 * 3600  # scan at least this often (other writers, stale temporary files)
 
 
 def default_dir() -> Path:
@@ -128,6 +130,7 @@ class Cache:
         self.hits: dict[str, int] = {}
         self.misses: dict[str, int] = {}
         self.written = 0
+        self.written_bytes = 0
         self.recomputed: dict[str, list[str]] = {}  # kind -> what missed, as the caller names it
         self._lock = threading.Lock()
 
@@ -155,6 +158,14 @@ class Cache:
             with self._lock:
                 self.recomputed.setdefault(kind, []).append(label)
         return value
+
+    def stale(self, kind: str, label: str) -> None:
+        """Count an entry :meth:`get` returned as a miss after all: the caller found that it
+        no longer holds (a fact it was computed from changed) and computes it again."""
+        with self._lock:
+            self.hits[kind] = self.hits.get(kind, 1) - 1
+            self.misses[kind] = self.misses.get(kind, 0) + 1
+            self.recomputed.setdefault(kind, []).append(label)
 
     def _get(self, kind: str, key: str) -> Any:
         if not self.enabled:
@@ -203,17 +214,32 @@ class Cache:
             return  # a cache that cannot be written (read-only, deleted meanwhile) is no error
         with self._lock:
             self.written += 1
+            self.written_bytes += len(header) + len(payload) + len(_HEADER_END)
 
     def prune(self, limit: int | None = None) -> int:
         """Remove the least recently used entries (and stale temporary files) until the folder
-        holds at most ``limit`` bytes (default :func:`max_bytes`); the number removed."""
+        holds at most ``limit`` bytes (default :func:`max_bytes`); the number removed.
+
+        The folder is scanned only when it may be above the bound: its size at the last scan
+        plus what runs wrote since (kept in ``usage.json``; entries written over or deleted
+        by hand only make that estimate high) reaches ``limit``, or the last scan is a day
+        old, or there is no such record. A 100-cluster mesh leaves about 800 entries: their
+        scan cost a tenth of a second of every run."""
         if not self.enabled or self.folder is None:
             return 0
         limit = max_bytes() if limit is None else limit
-        entries: list[tuple[float, int, Path]] = []
         now = time.time()
+        usage = self._usage()
+        if usage is not None:
+            estimate = usage["bytes"] + self.written_bytes
+            if estimate <= limit and 0 <= now - usage["scanned"] < RESCAN_SECONDS:
+                self._record_usage(estimate, usage["scanned"])
+                return 0
+        entries: list[tuple[float, int, Path]] = []
         removed = 0
         for path in _files(self.folder):
+            if path.parent == self.folder and not path.name.startswith(".tmp-"):
+                continue  # usage.json: not an entry
             try:
                 stat = path.stat()
             except OSError:
@@ -229,7 +255,31 @@ class Cache:
                 break
             removed += _unlink(path)
             total -= size
+        self._record_usage(total, now)
         return removed
+
+    def _usage(self) -> dict[str, float] | None:
+        assert self.folder is not None
+        try:
+            usage = json.loads((self.folder / USAGE_FILE).read_bytes())
+            if isinstance(usage["bytes"], int) and isinstance(usage["scanned"], (int, float)):
+                return {"bytes": usage["bytes"], "scanned": usage["scanned"]}
+        except (OSError, ValueError, TypeError, KeyError):
+            pass
+        return None
+
+    def _record_usage(self, size: float, scanned: float) -> None:
+        assert self.folder is not None
+        with contextlib.suppress(OSError):
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.folder)
+            try:
+                with os.fdopen(fd, "w") as out:
+                    json.dump({"bytes": int(size), "scanned": scanned}, out)
+                os.replace(tmp, self.folder / USAGE_FILE)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
 
     def summary(self) -> dict[str, Any]:
         kinds = sorted(set(self.hits) | set(self.misses))

@@ -256,15 +256,29 @@ class Render:
     """What ``helm template`` rendered for one release: its key in the cache and its text,
     read from the cache only when first asked for (the checks after this one read the parsed
     objects, kept in the cache under the same key, so a run that replays every release never
-    reads the 10 MB of text a 100-cluster mesh renders)."""
+    reads the 10 MB of text a 100-cluster mesh renders). ``again`` renders it once more when
+    its entry is gone by the time the text is asked for (the cache was deleted meanwhile)."""
 
-    def __init__(self, view: RepoView, key: str, text: str | None = None) -> None:
-        self.view, self.key, self._text = view, key, text
+    def __init__(
+        self,
+        view: RepoView,
+        key: str,
+        text: str | None = None,
+        again: Callable[[], str | None] | None = None,
+    ) -> None:
+        self.view, self.key, self._text, self._again = view, key, text, again
+
+    def known(self) -> bool:
+        """Whether the text is at hand (rendered or read in this run)."""
+        return self._text is not None
 
     def text(self) -> str:
-        """The output; raises ValueError when it is neither known nor in the cache."""
+        """The output; raises ValueError when it is neither known, nor in the cache, nor
+        rendered again."""
         if self._text is None:
             self._text = _stored_template(self.view, self.key)
+            if self._text is None and self._again is not None:
+                self._text = self._again()
             if self._text is None:
                 raise ValueError(f"helm template output {self.key} is not in the cache")
         return self._text
@@ -498,7 +512,12 @@ def _cached_check_release(
             findings = [_load_finding(f, root) for f in entry["findings"]]
             render = None
             if entry["render"] is not None:
-                render = Render(view, str(entry["render"]))
+                stored = str(entry["render"])
+                render = Render(
+                    view,
+                    stored,
+                    again=lambda: _render_again(view, release, chart_dir, kube_version, stored),
+                )
                 if has_objects is None or not has_objects(render.key):
                     render.text()  # raises ValueError when the template's entry is gone
             rendered[release] = render
@@ -519,6 +538,17 @@ def _cached_check_release(
         },
     )
     return findings
+
+
+def _render_again(
+    view: RepoView, release: HelmRelease, chart_dir: Path, kube_version: str, key: str
+) -> str | None:
+    """The text of a replayed release's render ``key`` whose cache entry is gone: rendered
+    again (None when the release no longer renders to that output)."""
+    scratch: dict[HelmRelease, Render | None] = {}
+    _check_release(view, release, chart_dir, kube_version, scratch, Renders())
+    fresh = scratch.get(release)
+    return fresh.text() if fresh is not None and fresh.key == key else None
 
 
 def _pull_source(chart: str, repo_url: str) -> str:

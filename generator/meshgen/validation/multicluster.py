@@ -30,10 +30,11 @@ findings of their own (check 4) is left out, and so are the checks that need its
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -85,8 +86,10 @@ def _stored_objects(view: RepoView, key: str) -> list[dict[str, Any]] | None:
 
 
 def has_parsed(view: RepoView, key: str) -> bool:
-    """Whether the objects of the render cached under ``key`` are at hand without its text."""
-    return _stored_objects(view, key) is not None
+    """Whether the objects of the render cached under ``key`` are at hand without its text:
+    parsed in this run, or in the cache (read only when a cluster's findings are computed;
+    should the entry be gone by then, the text is read or rendered again)."""
+    return key in view.context.get("rendered-objects", {}) or view.cache.has("helm-objects", key)
 
 
 def parsed_render(view: RepoView, render: Render) -> list[dict[str, Any]]:
@@ -219,6 +222,7 @@ def identity(mesh: Mesh, cluster: Cluster) -> Identity:
 class Report:
     view: RepoView
     findings: list[Finding] = field(default_factory=list)
+    locate: Callable[..., tuple[str | None, int | None]] | None = None  # else view.locate
 
     def add(
         self,
@@ -245,7 +249,7 @@ class Report:
         self, cluster: Cluster, message: str, fix: str, folder: str, obj: dict[str, Any]
     ) -> None:
         """A finding about a kustomize-built object: where it is written, else its overlay."""
-        file, line = self.view.locate(obj, near=folder)
+        file, line = (self.locate or self.view.locate)(obj, near=folder)
         self.add(cluster, message, fix, file or f"{folder}/kustomization.yaml", obj, line)
 
 
@@ -667,56 +671,54 @@ def discovery_addresses(release: Release) -> list[tuple[dict[str, Any], str]]:
 
 
 def _check_discovery_address(
-    mesh: Mesh, objects: dict[str, ClusterObjects], report: Report
+    mesh: Mesh, cluster_objects: ClusterObjects, inputs: _Inputs, report: Report
 ) -> None:
     """Proxies dial the mesh config's discovery address from the cluster they run in: a
     ``<service>.<namespace>.svc`` name must be a Service there (in each remote too, whose
     pods the control plane injects: the remotes that use its revision), anything else its
     control plane's address."""
-    for name, cluster_objects in objects.items():
-        cluster = cluster_objects.cluster
-        control = mesh.control_plane_of(cluster)
-        revision_of = {p.release: p.revision for p in mesh.control_planes_of(cluster)}
-        for release in cluster_objects.charts("istiod"):
-            revision = revision_of.get(release.helm.release)
-            for configmap, host in discovery_addresses(release):
-                where = [cluster_objects]
-                if cluster.role != REMOTE:
-                    where += [
-                        objects[r.name]
-                        for r in mesh.remotes_of(name)
-                        if r.name in objects and _uses(mesh, r, revision)
-                    ]
-                match = _SERVICE_HOST.match(host)
-                if match is None:
-                    allowed = {c.discovery.address for c in (cluster, control) if c and c.discovery}
-                    if host not in allowed:
-                        report.add(
-                            cluster,
-                            f"the mesh config sends proxies to {host}, which is neither a Service "
-                            "of the cluster nor its control plane's discovery address",
-                            "set `meshConfig.defaultConfig.discoveryAddress` to the control "
-                            f"plane's address in {release.values_file}; " + RENDER_FIX,
-                            release.values_file,
-                            configmap,
-                        )
-                    continue
-                for target in where:
-                    if not target.complete() or (match.group(2), match.group(1)) in (
-                        target.services()
-                    ):
-                        continue
+    cluster = cluster_objects.cluster
+    name = cluster.name
+    control = mesh.control_plane_of(cluster)
+    revision_of = {p.release: p.revision for p in mesh.control_planes_of(cluster)}
+    for release in cluster_objects.charts("istiod"):
+        revision = revision_of.get(release.helm.release)
+        for configmap, host in discovery_addresses(release):
+            where = [cluster_objects]
+            if cluster.role != REMOTE:
+                where += [
+                    inputs.objects(r.name)
+                    for r in mesh.remotes_of(name)
+                    if inputs.has(r.name) and _uses(mesh, r, revision)
+                ]
+            match = _SERVICE_HOST.match(host)
+            if match is None:
+                allowed = {c.discovery.address for c in (cluster, control) if c and c.discovery}
+                if host not in allowed:
                     report.add(
-                        target.cluster,
-                        f"proxies{'' if target is cluster_objects else f' injected by {name}'} "
-                        f"dial {host} (discoveryAddress of ConfigMap {_namespace(configmap)}/"
-                        f"{_name(configmap)}), a Service the cluster does not render",
-                        "give istiod in every cluster of the control plane the same revision, "
-                        "or set `meshConfig.defaultConfig.discoveryAddress` in "
-                        f"{release.values_file}; " + RENDER_FIX,
+                        cluster,
+                        f"the mesh config sends proxies to {host}, which is neither a Service "
+                        "of the cluster nor its control plane's discovery address",
+                        "set `meshConfig.defaultConfig.discoveryAddress` to the control "
+                        f"plane's address in {release.values_file}; " + RENDER_FIX,
                         release.values_file,
                         configmap,
                     )
+                continue
+            for target in where:
+                if not target.complete() or (match.group(2), match.group(1)) in (target.services()):
+                    continue
+                report.add(
+                    target.cluster,
+                    f"proxies{'' if target is cluster_objects else f' injected by {name}'} "
+                    f"dial {host} (discoveryAddress of ConfigMap {_namespace(configmap)}/"
+                    f"{_name(configmap)}), a Service the cluster does not render",
+                    "give istiod in every cluster of the control plane the same revision, "
+                    "or set `meshConfig.defaultConfig.discoveryAddress` in "
+                    f"{release.values_file}; " + RENDER_FIX,
+                    release.values_file,
+                    configmap,
+                )
 
 
 def _uses(mesh: Mesh, remote: Cluster, revision: str | None) -> bool:
@@ -1085,45 +1087,236 @@ def cluster_objects(
     releases: Iterable[HelmRelease],
     rendered: dict[HelmRelease, Render | None],
 ) -> dict[str, ClusterObjects]:
-    by_name = {c.name: ClusterObjects(c) for c in mesh.clusters}
-    for release in releases:
-        if release.cluster not in by_name:
-            continue
-        render = rendered.get(release)
-        if render is None:
-            by_name[release.cluster].unrendered.add(release.chart)
-            continue
-        objects = parsed_render(view, render)
-        by_name[release.cluster].releases.setdefault(release.chart, []).append(
-            Release(release, objects)
-        )
-    seen: set[tuple[str, str, str, str]] = set()
-    for folder in sorted(view.builds):
-        name = cluster_of(folder)
-        if name not in by_name:
-            continue
-        for obj in view.objects(folder):
-            key = (str(obj.get("apiVersion")), str(obj.get("kind")), _namespace(obj), _name(obj))
-            if (name, *key[1:]) in seen:
+    inputs = _Inputs(view, mesh, releases, rendered)
+    return {c.name: inputs.objects(c.name) for c in mesh.clusters}
+
+
+class _Inputs:
+    """What each cluster's checks read besides ``mesh.yaml``: its releases (with the cache key
+    of each one's ``helm template`` output) and its kustomize builds (with each build's key);
+    the objects themselves are parsed, or read from the cache, only for a cluster whose
+    findings are computed."""
+
+    def __init__(
+        self,
+        view: RepoView,
+        mesh: Mesh,
+        releases: Iterable[HelmRelease],
+        rendered: dict[HelmRelease, Render | None],
+    ) -> None:
+        self.view, self.rendered = view, rendered
+        self.releases: dict[str, list[HelmRelease]] = {c.name: [] for c in mesh.clusters}
+        for release in releases:
+            if release.cluster in self.releases:
+                self.releases[release.cluster].append(release)
+        self.folders: dict[str, list[str]] = {name: [] for name in self.releases}
+        for folder in sorted(view.builds):
+            name = cluster_of(folder)
+            if name in self.folders:
+                self.folders[name].append(folder)
+        self._objects: dict[str, ClusterObjects] = {}
+        self._by_name = {c.name: c for c in mesh.clusters}
+
+    def has(self, name: str) -> bool:
+        """Whether ``name`` is a cluster of the mesh."""
+        return name in self._by_name
+
+    def reached(self, name: str) -> bool:
+        """Whether a release reaches the cluster (else the gitops check says why, and there
+        is nothing to compare)."""
+        return bool(self.releases.get(name))
+
+    def key(self, name: str) -> list[Any] | None:
+        """What the cluster's objects are made of, as cache keys; None when a build's key
+        is not known (the cluster's findings are then always computed)."""
+        build_keys = self.view.context.get("build-keys", {})
+        parts: list[Any] = []
+        for release in self.releases.get(name, []):
+            render = self.rendered.get(release)
+            parts.append([dataclasses.astuple(release), render.key if render else None])
+        for folder in self.folders.get(name, []):
+            if folder not in build_keys:
+                return None
+            parts.append([folder, build_keys[folder]])
+        return parts
+
+    def objects(self, name: str) -> ClusterObjects:
+        if name in self._objects:
+            return self._objects[name]
+        found = self._objects[name] = ClusterObjects(self._by_name[name])
+        for release in self.releases.get(name, []):
+            render = self.rendered.get(release)
+            if render is None:
+                found.unrendered.add(release.chart)
                 continue
-            seen.add((name, *key[1:]))
-            by_name[name].overlays.append((folder, obj))
-    return by_name
+            found.releases.setdefault(release.chart, []).append(
+                Release(release, parsed_render(self.view, render))
+            )
+        seen: set[tuple[str, str, str]] = set()
+        for folder in self.folders.get(name, []):
+            for obj in self.view.objects(folder):
+                key = (str(obj.get("kind")), _namespace(obj), _name(obj))
+                if key in seen:
+                    continue
+                seen.add(key)
+                found.overlays.append((folder, obj))
+        return found
+
+
+class _MeshReads:
+    """The mesh as one cluster's checks see it: every attribute they read and method they
+    call, with a digest of what it gave, is recorded, so that a replay of their findings can
+    prove that each of those facts still holds in the current ``mesh.yaml``."""
+
+    def __init__(self, mesh: Mesh) -> None:
+        self._mesh = mesh
+        self.reads: dict[str, list[Any]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._mesh, name)
+        if not callable(value):
+            self._note(name, [], value)
+            return value
+
+        def call(*args: Any) -> Any:
+            result = value(*args)
+            self._note(name, [_argument(a) for a in args], result)
+            return result
+
+        return call
+
+    def _note(self, name: str, args: list[Any], result: Any) -> None:
+        from meshgen.validation.cache import digest
+
+        entry = [name, args, digest(repr(result))]
+        self.reads[json.dumps(entry[:2])] = entry
+
+
+def _argument(value: Any) -> Any:
+    """A method's argument as JSON: a cluster by its name (looked up again on replay)."""
+    if isinstance(value, Cluster):
+        return {"cluster": value.name}
+    if isinstance(value, str) or value is None:
+        return value
+    raise TypeError(f"a mesh method called with {type(value).__name__}: not recorded")
+
+
+def _still_holds(mesh: Mesh, reads: Any) -> bool:
+    """Whether every recorded read of the mesh gives what it gave when it was recorded."""
+    from meshgen.validation.cache import digest
+
+    for name, args, expected in reads:
+        value = getattr(mesh, name)
+        if callable(value):
+            actual = [mesh.cluster(a["cluster"]) if isinstance(a, dict) else a for a in args]
+            value = value(*actual)
+        if digest(repr(value)) != expected:
+            return False
+    return True
+
+
+class _LocateReads:
+    """``view.locate`` for one cluster's findings, recording each answer: where an object is
+    written depends on every YAML file of the repository, so a replay asks again."""
+
+    def __init__(self, view: RepoView) -> None:
+        self.view = view
+        self.reads: list[Any] = []
+
+    def __call__(self, obj: Any, near: str | None = None) -> tuple[str | None, int | None]:
+        file, line = self.view.locate(obj, near=near)
+        self.reads.append([_written_as(obj), near, file, line])
+        return file, line
+
+
+def _written_as(obj: Any) -> dict[str, Any]:
+    """The fields of an object that :meth:`RepoView.locate` looks it up by."""
+    meta = _map(obj, "metadata")
+    stub: dict[str, Any] = {"kind": obj.get("kind") if isinstance(obj, dict) else None}
+    stub["metadata"] = {k: meta[k] for k in ("namespace", "name") if k in meta}
+    return stub
+
+
+def _cluster_checks(mesh: Any, inputs: _Inputs, name: str, report: Report) -> None:
+    """Every check of one cluster, and the discovery address of its istiods (in its remotes
+    too), with ``mesh`` as they may read it."""
+    cluster_objs = inputs.objects(name)
+    _check_gateway(mesh, cluster_objs, report)
+    _check_gateway_injection(cluster_objs, report)
+    _check_selectors(cluster_objs, report)
+    _check_istiod_identity(mesh, cluster_objs, report)
+    _check_remote(mesh, cluster_objs, report)
+    _check_namespace(mesh, cluster_objs, report)
+    _check_external_istiod(mesh, cluster_objs, report)
+    _check_workloads(cluster_objs, report)
+    _check_discovery_address(mesh, cluster_objs, inputs, report)
+
+
+def _replayed_cluster(view: RepoView, mesh: Mesh, inputs: _Inputs, name: str) -> list[Finding]:
+    """One cluster's findings, replayed from the cache when what they were computed from is
+    unchanged: the objects of the cluster and of its remotes (by their cache keys), the
+    cluster's entry in ``mesh.yaml``, every other fact of ``mesh.yaml`` the checks read (each
+    verified again, see :class:`_MeshReads`) and where the objects reported are written."""
+    from meshgen import library
+    from meshgen.validation.cache import digest
+    from meshgen.validation.helm_values import _dump_finding, _load_finding
+
+    cluster = mesh.cluster(name)
+    parts = [inputs.key(name)] + [inputs.key(r.name) for r in mesh.remotes_of(name)]
+    key = None
+    if view.cache.enabled and all(p is not None for p in parts):
+        key = digest(CHECK, library.code_fingerprint(), repr(cluster), parts)
+    root = str(view.root)
+    if key is not None:
+        entry = view.cache.get(CHECK, key, name)
+        try:
+            if (
+                isinstance(entry, dict)
+                and _still_holds(mesh, entry["mesh"])
+                and all(
+                    view.locate(obj, near=near) == (file, line)
+                    for obj, near, file, line in entry["locate"]
+                )
+            ):
+                return [_load_finding(f, root) for f in entry["findings"]]
+        except (KeyError, TypeError, ValueError, AttributeError):
+            pass  # an entry of another shape, or a cluster no longer there: computed again
+        if entry is not None:
+            view.cache.stale(CHECK, name)
+    reads, locate = _MeshReads(mesh), _LocateReads(view)
+    report = Report(view, locate=locate)
+    _cluster_checks(reads, inputs, name, report)
+    if key is not None:
+        view.cache.put(
+            CHECK,
+            key,
+            {
+                "mesh": list(reads.reads.values()),
+                "locate": locate.reads,
+                "findings": [_dump_finding(f, root) for f in report.findings],
+            },
+        )
+    return report.findings
 
 
 def check(
     view: RepoView, releases: list[HelmRelease], rendered: dict[HelmRelease, Render | None]
 ) -> list[Finding]:
     """Findings about what the rendered objects mean for the mesh; releases whose chart was
-    not available (absent from ``rendered``) are listed as unchecked."""
+    not available (absent from ``rendered``) are listed as unchecked.
+
+    Each cluster's findings are replayed from the cache while their inputs stay the same (see
+    :func:`_replayed_cluster`): after a change to one cluster, only its findings (and those
+    of its control plane, which also checks what its remotes' proxies dial) are computed, and
+    only their objects are read."""
     mesh = view.mesh
     if mesh is None:
         return []
-    report = Report(view)
+    findings: list[Finding] = []
     missing = [r for r in releases if r not in rendered]
     if missing:
         clusters = sorted({r.cluster for r in missing if r.cluster})
-        report.findings.append(
+        findings.append(
             Finding(
                 check=CHECK,
                 message=f"the charts of {len(missing)} releases are not available: what their "
@@ -1132,17 +1325,8 @@ def check(
                 severity=UNCHECKED,
             )
         )
-    objects = cluster_objects(mesh, view, releases, rendered)
-    for cluster_objs in objects.values():
-        if not cluster_objs.releases and not cluster_objs.unrendered:
-            continue  # no release reaches it (the gitops check says why): nothing to compare
-        _check_gateway(mesh, cluster_objs, report)
-        _check_gateway_injection(cluster_objs, report)
-        _check_selectors(cluster_objs, report)
-        _check_istiod_identity(mesh, cluster_objs, report)
-        _check_remote(mesh, cluster_objs, report)
-        _check_namespace(mesh, cluster_objs, report)
-        _check_external_istiod(mesh, cluster_objs, report)
-        _check_workloads(cluster_objs, report)
-    _check_discovery_address(mesh, objects, report)
-    return report.findings
+    inputs = _Inputs(view, mesh, releases, rendered)
+    for cluster in mesh.clusters:
+        if inputs.reached(cluster.name):
+            findings += _replayed_cluster(view, mesh, inputs, cluster.name)
+    return findings

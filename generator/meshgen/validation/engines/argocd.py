@@ -192,6 +192,33 @@ def _glob_any(patterns: list[Any], value: str) -> bool:
     return any(isinstance(p, str) and fnmatch.fnmatchcase(value, p) for p in patterns)
 
 
+_GLOB_CHARACTERS = frozenset("*?[")
+
+
+def _allowed(view: RepoView, project: dict[str, Any], name: str, namespace: str) -> bool:
+    """Whether the AppProject's destinations allow ``name``/``namespace`` (glob patterns,
+    as Argo CD matches them). Destinations without a pattern character are looked up in a
+    set made once per run: a project lists every cluster, and each Application scanning all
+    of them was most of the check at 100 clusters."""
+    index = view.context.get("argocd-destinations")
+    if index is None or index[0] is not project:
+        exact: set[tuple[str, str]] = set()
+        patterns = []
+        for d in _map(project, "spec").get("destinations") or []:
+            if not isinstance(d, dict):
+                continue
+            pair = (d.get("name", d.get("server")), d.get("namespace"))
+            if all(isinstance(p, str) and not _GLOB_CHARACTERS & set(p) for p in pair):
+                exact.add(pair)  # type: ignore[arg-type]
+            else:
+                patterns.append(pair)
+        index = view.context["argocd-destinations"] = (project, exact, patterns)
+    _project, exact, patterns = index
+    return (name, namespace) in exact or any(
+        _glob_any([n], name) and _glob_any([ns], namespace) for n, ns in patterns
+    )
+
+
 def _check_app(view: RepoView, walked: Walk, app: dict[str, Any]) -> list[Finding]:
     mesh = view.mesh
     assert mesh is not None
@@ -221,21 +248,13 @@ def _check_app(view: RepoView, walked: Walk, app: dict[str, Any]) -> list[Findin
         problems.append(
             (f"project {spec.get('project')!r} is not {_name(project)!r}", "set spec.project")
         )
-    elif project is not None:
-        allowed = _map(project, "spec").get("destinations") or []
-        if not any(
-            _glob_any([d.get("name", d.get("server"))], str(dest_name))
-            and _glob_any([d.get("namespace")], dest_ns)
-            for d in allowed
-            if isinstance(d, dict)
-        ):
-            problems.append(
-                (
-                    f"destination {dest_name}/{dest_ns} is not allowed by AppProject "
-                    f"{_name(project)}",
-                    "add the destination to the AppProject (run `meshgen render`)",
-                )
+    elif project is not None and not _allowed(view, project, str(dest_name), dest_ns):
+        problems.append(
+            (
+                f"destination {dest_name}/{dest_ns} is not allowed by AppProject {_name(project)}",
+                "add the destination to the AppProject (run `meshgen render`)",
             )
+        )
     repos = _map(project, "spec").get("sourceRepos") or []
     sources = _sources(app)
     refs = {s["ref"]: s for s in sources if "ref" in s}
