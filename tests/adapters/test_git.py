@@ -77,3 +77,13 @@ def test_a_configured_untracked_cache_false_is_kept(mesh_repo: MeshRepo) -> None
     assert b"UNTR" not in (root / ".git/index").read_bytes()
     _untracked_in_a_folder_seen_before(root)
     assert gitops.is_dirty(root)
+
+
+def test_a_read_only_check_writes_nothing(mesh_repo: MeshRepo) -> None:
+    root = mesh_repo.root
+    git(root, "status", "-s")  # the index's stat data fresh, as a dry run finds it
+    index = (root / ".git/index").read_bytes()
+    assert not gitops.is_dirty(root, read_only=True)
+    _untracked_in_a_new_folder(root)
+    assert gitops.is_dirty(root, read_only=True)
+    assert (root / ".git/index").read_bytes() == index
