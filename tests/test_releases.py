@@ -190,3 +190,10 @@ def test_every_line_names_the_gateway_api_release_it_is_built_against() -> None:
         assert release.gateway_api == expected[release.parsed.line], release.version
     assert catalogue.gateway_api_for("1.30.9") == "v1.5.1"  # unknown patch: its line's
     assert catalogue.gateway_api_for("1.99.0") == "v1.6.0"  # unknown line: the newest
+
+
+def test_the_catalogue_reads_the_same_with_libyaml_and_ruamel() -> None:
+    text = (library.data_dir("charts") / library.RELEASES_FILE).read_text(encoding="utf-8")
+    fast = library.read_catalogue(text)
+    assert fast == library.read_catalogue(text, fast=False)
+    assert fast["locations"]["hub"] == library.istio_releases().hub

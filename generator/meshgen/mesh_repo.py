@@ -104,12 +104,21 @@ def load(root: Path) -> spec.MeshDocument:
     and found valid before (noted in the Git folder by a command that writes) is not checked
     again (schema, invariants): the same text and the same meshgen give the same answer."""
     text = read_mesh_text(root)
-    noted = f"schema-valid:{render_key(text, {})}"
-    checked = tree_cache.render_result(root, noted) is not None
+    checked = tree_cache.render_result(root, _schema_note(text)) is not None
     document = spec.parse(text, source=spec.MESH_FILE, known_valid=checked)
     if not checked and document.text is not None:
-        tree_cache.remember_render(root, noted, "ok")
+        note_schema_checked(root, text)
     return document
+
+
+def _schema_note(text: str) -> str:
+    return f"schema-valid:{render_key(text, {})}"
+
+
+def note_schema_checked(root: Path, text: str) -> None:
+    """Note (for :func:`load`, by a command that writes) that the mesh.yaml ``text`` passed
+    the schema check."""
+    tree_cache.remember_render(root, _schema_note(text), "ok")
 
 
 def read_traffic(root: Path) -> dict[str, str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from typing import TextIO
 
 from meshgen.errors import one_line
 
@@ -19,8 +20,23 @@ def _console(stream):  # rich is imported only when something is printed
     return Console(file=stream, highlight=False, markup=False, soft_wrap=True, emoji=False)
 
 
+def _plain(message: str) -> bool:
+    """Whether rich would print ``message`` unchanged when no style is asked for: printable
+    text and line breaks (rich expands tabs and drops control characters)."""
+    return all(line.isprintable() for line in message.split("\n"))
+
+
+def _print(stream: TextIO, message: str) -> None:
+    # Most messages are plain text: printed without importing rich (60 ms at start-up).
+    if _plain(message):
+        stream.write(f"{message}\n")
+        stream.flush()
+    else:
+        _console(stream).print(message)
+
+
 def info(message: str = "") -> None:
-    _console(sys.stdout).print(message)
+    _print(sys.stdout, message)
 
 
 def heading(message: str) -> None:
@@ -38,7 +54,7 @@ def error(message: str) -> None:
 
 def note(message: str) -> None:
     """A remark on stderr, for commands whose stdout carries their result (e.g. a Secret)."""
-    _console(sys.stderr).print(message)
+    _print(sys.stderr, message)
 
 
 def raw(text: str) -> None:

@@ -163,3 +163,97 @@ def test_changes_staged_besides_the_change_stay_staged_and_uncommitted(repo: Pat
     transaction.apply(repo, writes, commit=transaction.Commit("x", new_branch="meshgen/test"))
     assert git(repo, "show", "--name-only", "--format=", "HEAD") == "clusters/c9/a.yaml"
     assert git(repo, "diff", "--cached", "--name-only").split() == ["README.md", "notes.txt"]
+
+
+def test_a_created_file_cut_short_by_a_kill_is_rolled_back(repo: Path) -> None:
+    """Created files are written in place, not staged: a kill while one is written leaves it
+    empty or with the start of its bytes; the recovery knows it as meshgen's and removes it."""
+    before = capture(repo)
+    lock.acquire(repo)
+    change = transaction.Transaction(repo, "meshgen test")
+    change.begin(WRITES, [])
+    created = [e["path"] for e in change.journal.files if "blob" in e]  # type: ignore[union-attr]
+    assert created == ["clusters/c9/a.yaml", "new/deep/b.txt"]
+    (repo / "new/deep").mkdir(parents=True)
+    (repo / "new/deep/b.txt").write_bytes(b"")  # opened, nothing written yet
+    (repo / "clusters/c9").mkdir(parents=True)
+    (repo / "clusters/c9/a.yaml").write_bytes(b"a: ")  # part of its bytes
+    lock.release_all()  # the process "died"
+    lock.acquire(repo)
+    assert transaction.recover(repo)[0].startswith("rolled back")
+    assert capture(repo) == before and not leftovers(repo)
+
+
+def test_a_file_that_appears_where_one_is_created_is_never_replaced_or_removed(
+    repo: Path,
+) -> None:
+    before = capture(repo)
+    lock.acquire(repo)
+    change = transaction.Transaction(repo, "meshgen test")
+    change.begin(WRITES, [])
+    (repo / "new/deep").mkdir(parents=True)
+    (repo / "new/deep/b.txt").write_text("someone's\n")  # after the plan, before publishing
+    with pytest.raises(FileExistsError):
+        change.publish()
+    change.roll_back()
+    assert (repo / "new/deep/b.txt").read_text() == "someone's\n"
+    (repo / "new/deep/b.txt").unlink()
+    (repo / "new/deep").rmdir()
+    (repo / "new").rmdir()
+    assert capture(repo) == before and not leftovers(repo)
+
+
+def test_a_recovery_stops_at_a_created_path_that_holds_something_else(repo: Path) -> None:
+    lock.acquire(repo)
+    transaction.Transaction(repo, "meshgen test").begin(WRITES, [])
+    (repo / "new/deep").mkdir(parents=True)
+    (repo / "new/deep/b.txt").write_text("not meshgen's\n")
+    lock.release_all()
+    lock.acquire(repo)
+    with pytest.raises(MeshgenError, match=r"new/deep/b\.txt changed since"):
+        transaction.recover(repo)
+    assert (repo / "new/deep/b.txt").read_text() == "not meshgen's\n"
+
+
+def test_apply_reports_the_lstat_and_digest_of_each_created_file(repo: Path) -> None:
+    created: dict[str, tuple[os.stat_result, str]] = {}
+    transaction.apply(repo, WRITES, created=created)
+    assert sorted(created) == ["clusters/c9/a.yaml", "new/deep/b.txt"]  # README.md replaced
+    for path, (info, sha) in created.items():
+        assert sha == transaction.digest(WRITES[path])
+        now = os.lstat(repo / path)
+        assert (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns) == (
+            now.st_ino,
+            now.st_size,
+            now.st_mtime_ns,
+            now.st_ctime_ns,
+        )
+
+
+def test_folders_made_for_created_files_go_with_a_rollback(repo: Path) -> None:
+    folders_before = sorted(p for p in repo.rglob("*") if p.is_dir() and ".git" not in p.parts)
+    lock.acquire(repo)
+    transaction.Transaction(repo, "meshgen test").begin(WRITES, [])
+    (repo / "new/deep").mkdir(parents=True)  # stopped after the folders, before the file
+    (repo / "clusters/c9").mkdir(parents=True)
+    lock.release_all()
+    lock.acquire(repo)
+    transaction.recover(repo)
+    assert not (repo / "new").exists() and not (repo / "clusters/c9").exists()
+    after = sorted(p for p in repo.rglob("*") if p.is_dir() and ".git" not in p.parts)
+    assert after == folders_before
+
+
+def test_a_file_that_appears_at_a_path_planned_as_absent_is_refused(repo: Path) -> None:
+    """``absent`` paths are not read again before the change; one that holds a file by the
+    time it is written stops the change, and the file stays as it is."""
+    before = capture(repo)
+    (repo / "new/deep").mkdir(parents=True)
+    (repo / "new/deep/b.txt").write_text("someone's\n")  # after the plan saw nothing there
+    with pytest.raises(MeshgenError, match="File exists"):
+        transaction.apply(repo, WRITES, absent={"new/deep/b.txt", "clusters/c9/a.yaml"})
+    assert (repo / "new/deep/b.txt").read_text() == "someone's\n"
+    (repo / "new/deep/b.txt").unlink()
+    (repo / "new/deep").rmdir()
+    (repo / "new").rmdir()
+    assert capture(repo) == before and not leftovers(repo)

@@ -276,3 +276,26 @@ def test_nothing_is_written_to_the_git_folder_before_the_change_is(tmp_path: Pat
     assert sorted(p.name for p in lock.state_dir(root).iterdir()) == before
     workspace.apply_changes(root, changes)
     assert tree_cache.CACHE_FILE in {p.name for p in lock.state_dir(root).iterdir()}
+
+
+def test_the_text_render_writes_with_its_version_is_not_checked_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first render adds ``meshgenVersion`` to mesh.yaml: the text it writes is known to pass
+    the schema (the one read did, and the version matches its pattern), so the next command
+    does not check it again."""
+    import json
+    import re
+
+    from meshgen import __version__, library
+    from meshgen.spec import yamlio
+
+    pattern = json.loads(library.mesh_schema_text())["properties"]["meshgenVersion"]["pattern"]
+    assert re.search(pattern, __version__)
+    root = repository(tmp_path / "mesh", locked=False)
+    (root / "mesh.yaml").write_text(MINIMAL_MESH)
+    assert run_cli(capsys, "render", "--repo", str(root)).exit_code == 0
+    assert f'meshgenVersion: "{__version__}"' in (root / "mesh.yaml").read_text()
+    checks = count_calls(monkeypatch, yamlio, "validate_schema")
+    assert run_cli(capsys, "render", "--repo", str(root)).exit_code == 0
+    assert checks == []

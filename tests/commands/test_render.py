@@ -303,3 +303,97 @@ def test_a_repository_from_before_the_record_gets_one(
     text = (two_clusters.root / "mesh.yaml").read_text()
     assert f'kind: Mesh\nmeshgenVersion: "{__version__}"\n' in text
     assert workflow_pin(two_clusters) == f"istio-meshgen=={__version__}"
+
+
+# -- the quiet path: nothing to write, nothing to say, mesh.yaml not parsed -----------------
+
+
+def settled_renders(capsys: pytest.CaptureFixture[str], root: Path) -> None:
+    """Render, let the files age until the tree cache trusts them, render again (which notes
+    the text as quiet when it is)."""
+    import time
+
+    from meshgen.adapters import tree_cache
+
+    assert run_cli(capsys, "render", "--repo", str(root)).exit_code == 0
+    time.sleep(tree_cache.COARSE_SLACK_NS / 1e9 + 0.1)
+    assert run_cli(capsys, "render", "--repo", str(root)).exit_code == 0
+
+
+def count_loads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    from meshgen import mesh_repo
+
+    loads: list[int] = []
+    original = mesh_repo.load
+    monkeypatch.setattr(mesh_repo, "load", lambda root: loads.append(1) or original(root))
+    return loads
+
+
+def outputs_without_quiet_note(
+    capsys: pytest.CaptureFixture[str], root: Path, *args: str
+) -> tuple[int, str, str]:
+    """What the command says when the render memo holds no quiet note (the usual path)."""
+    from meshgen.adapters import lock, tree_cache
+
+    memo = lock.state_dir(root) / tree_cache.RENDER_MEMO_FILE
+    kept = memo.read_text()
+    memo.write_text("".join(line for line in kept.splitlines(True) if "quiet:" not in line))
+    try:
+        result = run_cli(capsys, *args, "--repo", str(root))
+    finally:
+        memo.write_text(kept)
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.mark.parametrize("args", [("render",), ("render", "--check"), ("render", "--dry-run")])
+def test_a_repository_with_nothing_to_do_is_checked_without_parsing_mesh_yaml(
+    two_clusters: MeshRepo,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    args: tuple[str, ...],
+) -> None:
+    root = two_clusters.root
+    settled_renders(capsys, root)
+    usual = outputs_without_quiet_note(capsys, root, *args)
+    loads = count_loads(monkeypatch)
+    result = run_cli(capsys, *args, "--repo", str(root))
+    assert loads == []
+    assert (result.exit_code, result.stdout, result.stderr) == usual
+    assert usual[0] == 0 and ("up to date" in usual[1] or "Nothing to do" in usual[1])
+
+
+def test_the_quiet_path_still_sees_a_hand_edit(
+    two_clusters: MeshRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = two_clusters.root
+    settled_renders(capsys, root)
+    values = root / "clusters/cluster-1/values/istiod.yaml"
+    values.write_text(values.read_text() + "edited: true\n")
+    check = run_cli(capsys, "render", "--check", "--repo", str(root))
+    assert check.exit_code != 0 and "clusters/cluster-1/values/istiod.yaml" in check.stdout
+
+
+def test_a_text_with_something_to_say_is_never_quiet(
+    two_clusters: MeshRepo, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = two_clusters.root
+    mesh = root / "mesh.yaml"
+    mesh.write_text(mesh.read_text().replace('version: "1.31.1"', 'version: "1.99.0"'))
+    settled_renders(capsys, root)
+    loads = count_loads(monkeypatch)
+    result = run_cli(capsys, "render", "--check", "--repo", str(root))
+    assert result.exit_code == 0 and "1.99.0 is not in meshgen's release catalogue" in result.stderr
+    assert loads == [1]
+
+
+def test_moved_store_keys_are_said_on_the_quiet_path_too(
+    two_clusters: MeshRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = two_clusters.root
+    mesh = root / "mesh.yaml"
+    mesh.write_text(mesh.read_text().replace("meshID: mesh1", "meshID: mesh2"))
+    settled_renders(capsys, root)  # rendered, not committed: HEAD has mesh1
+    check = run_cli(capsys, "render", "--check", "--repo", str(root))
+    assert check.exit_code == 0 and "meshID mesh1 -> mesh2 moves every secret-store key" in (
+        check.stderr
+    )

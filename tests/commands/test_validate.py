@@ -286,6 +286,38 @@ def test_bad_usage_is_one_line_and_exit_2(
     assert result.stderr.strip().count("\n") == 0 and "--crds" in result.stderr
 
 
+def test_without_repo_the_work_tree_of_the_current_folder_is_validated(
+    tmp_path: Path, tools: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = make_repo(tmp_path / "mesh")
+    inside = run_cli(capsys, "validate", "--no-cache", "-o", "json", cwd=root / "clusters")
+    assert json.loads(inside.stdout)["repository"] == str(root.resolve())
+    (tmp_path / "plain").mkdir()  # tmp_path is in no Git work tree
+    outside = run_cli(capsys, "validate", "--no-cache", cwd=tmp_path / "plain")
+    assert outside.exit_code == 2 and "not inside a Git repository" in outside.stderr
+    assert outside.stderr.strip().count("\n") == 0
+
+
+def test_tool_versions_are_replayed_while_the_binaries_stay_the_same(
+    tmp_path: Path, tools: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from meshgen.adapters import toolchain
+    from meshgen.validation.cache import Cache
+
+    cache = Cache(tmp_path / "cache")
+    first = validate.tool_statuses(cache)
+    assert first == toolchain.describe() and cache.written == 1
+    assert validate.tool_statuses(cache) == first and cache.hits == {"tool-statuses": 1}
+    # helm reached through another path is another binary to ask
+    link = tmp_path / "helm"
+    assert first[0].name == "helm" and first[0].path is not None
+    link.symlink_to(first[0].path)
+    monkeypatch.setenv(toolchain.ENV_VARS["helm"], str(link))
+    moved = validate.tool_statuses(cache)
+    assert (moved[0].path, moved[0].source) == (link, "env") and moved[1] == first[1]
+    assert moved[0].version == first[0].version and cache.misses["tool-statuses"] == 2
+
+
 def test_pull_failure_is_one_line_and_exit_2(
     tmp_path: Path,
     tools: dict[str, Path],

@@ -19,8 +19,8 @@ from commands.test_validate import ISTIO, upstream, upstream_options
 from helpers import commit_rendered, edit, pin_istio
 from meshgen import spec
 from meshgen.commands import validate
-from meshgen.validation import ERROR, Finding
-from meshgen.validation.cache import Cache, Table, digest, is_plain
+from meshgen.validation import ERROR, Finding, kustomize
+from meshgen.validation.cache import Cache, FileDigests, Table, digest, is_plain
 from meshgen.validation.kustomize import build_inputs
 from meshgen.validation.repository import RepoView
 
@@ -143,6 +143,63 @@ def test_only_what_json_gives_back_exactly_is_stored() -> None:
     assert not is_plain({"bytes": b"x"})
 
 
+# ------------------------------------------------------------------------------ file digests
+
+
+def files_written_a_while_ago(root: Path, texts: dict[str, str]) -> None:
+    for name, text in texts.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    time.sleep(0.3)  # past FINE_SLACK_NS: their stat can be trusted once they are hashed
+
+
+def test_file_digests_hash_a_file_once_and_trust_its_stat_afterwards(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    files_written_a_while_ago(root, {"a.yaml": "a: 1\n", "dir/b.yaml": "b: 2\n"})
+    cache = Cache(tmp_path / "cache")
+    first = FileDigests(cache, root)
+    assert first.digest("a.yaml") == digest_of(root / "a.yaml")
+    assert first.digest("dir/b.yaml") == digest_of(root / "dir/b.yaml")
+    assert first.digest("absent.yaml") == "-"
+    assert first.hashed == 2
+    first.store()
+    second = FileDigests(cache, root)
+    assert second.digest("a.yaml") == digest_of(root / "a.yaml") and second.hashed == 0
+    # Same size, the modification time set back: the change time still tells.
+    stat = (root / "a.yaml").stat()
+    (root / "a.yaml").write_text("a: 2\n")
+    os.utime(root / "a.yaml", ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert second.digest("a.yaml") == digest_of(root / "a.yaml") != first.digest("dir/b.yaml")
+    assert second.hashed == 1
+
+
+def test_file_digests_do_not_trust_a_file_hashed_right_after_it_changed(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    cache = Cache(tmp_path / "cache")
+    (root / "fresh.yaml").write_text("x: 1\n")
+    first = FileDigests(cache, root)
+    first.digest("fresh.yaml")  # within the clock's slack: it could change unseen
+    first.store()
+    second = FileDigests(cache, root)
+    assert second.digest("fresh.yaml") == digest_of(root / "fresh.yaml") and second.hashed == 1
+
+
+def test_file_digests_survive_a_damaged_or_deleted_cache(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    files_written_a_while_ago(root, {"a.yaml": "a: 1\n"})
+    cache = Cache(tmp_path / "cache")
+    first = FileDigests(cache, root)
+    first.digest("a.yaml")
+    first.store()
+    for entry in (tmp_path / "cache").rglob("*.json"):
+        entry.write_bytes(entry.read_bytes()[:30])
+    again = FileDigests(cache, root)
+    assert again.digest("a.yaml") == digest_of(root / "a.yaml") and again.hashed == 1
+    shutil.rmtree(tmp_path / "cache")
+    assert FileDigests(cache, root).digest("a.yaml") == digest_of(root / "a.yaml")
+
+
 # ------------------------------------------------------------------------------ the inputs
 
 
@@ -213,6 +270,11 @@ def test_a_one_cluster_change_rechecks_what_it_reaches_and_reports_the_same(
     assert "kustomize" in store.recomputed and "helm-release" in store.recomputed
     again, store = run(upstream, repo, cache)  # nothing changed: everything replayed
     assert again == first and store.recomputed == {}
+    assert "helm-template" not in store.hits  # the parsed objects suffice: no text read back
+    # Without the parsed objects, the text is read back and parsed again, to the same end.
+    shutil.rmtree(cache / "helm-objects")
+    without, store = run(upstream, repo, cache)
+    assert without == first and store.hits["helm-template"] and store.recomputed == {}
     # A remote moves to another region: its Applications change, so its cluster folder and
     # the bootstrap folder that includes every cluster's root Application are rebuilt.
     edit(repo, "mesh.yaml", "  - name: cluster-1\n", "  - name: cluster-1\n    region: eu-1\n")
@@ -243,6 +305,62 @@ def test_a_shared_overlay_change_rechecks_every_cluster_that_includes_it(
     assert "clusters/cluster-0" not in rebuilt  # the Applications do not read it
     schema = {f.cluster for f in incremental if f.check == "schema" and f.severity == ERROR}
     assert schema == {f"cluster-{n}" for n in range(4)}, incremental
+
+
+def reaching(root: Path, path: str) -> set[str]:
+    """The overlays validate builds (entry points) whose inputs hold ``path``: derived from
+    the rendered kustomizations, as the cache keys are."""
+    view = RepoView(root=root, document=None)
+    found, _ = kustomize.kustomizations(view)
+    return {
+        folder
+        for folder in kustomize.entry_points(found)
+        if path in {p for p, _ in build_inputs(view, folder)}
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "old", "new", "clusters"),
+    [
+        # the network overlay of net-1: its two clusters' istio-system, nothing of net-0
+        (
+            "overlays/networks/net-1/kustomization.yaml",
+            "          topology.istio.io/network: net-1\n",
+            "          topology.istio.io/network: net-1\n          team: not a valid label\n",
+            {"cluster-2", "cluster-3"},
+        ),
+        # a remote secret every primary that watches cluster-1 aggregates
+        (
+            "overlays/remote-secrets/cluster-1/external-secret.yaml",
+            "    meshgen.io/remote-cluster: cluster-1\n",
+            "    meshgen.io/remote-cluster: cluster-1\n    team: not a valid label\n",
+            None,
+        ),
+    ],
+    ids=["network-overlay", "remote-secret-aggregate"],
+)
+def test_a_shared_input_change_rechecks_exactly_the_overlays_that_read_it(
+    tmp_path: Path,
+    upstream: Path,
+    repo: Path,
+    tools: dict[str, Path],
+    path: str,
+    old: str,
+    new: str,
+    clusters: set[str] | None,
+) -> None:
+    cache = tmp_path / "cache"
+    run(upstream, repo, cache)
+    readers = reaching(repo, path)
+    assert readers and all(r.startswith("clusters/") for r in readers), readers
+    edit(repo, path, old, new)
+    incremental, store = run(upstream, repo, cache)
+    assert incremental == run(upstream, repo, None)[0]
+    assert set(store.recomputed["kustomize"]) == readers
+    flagged = {f.cluster for f in incremental if f.check == "schema" and f.severity == ERROR}
+    assert flagged == (clusters or {r.split("/")[1] for r in readers}), incremental
+    if clusters is None:  # the aggregate reaches the primaries that watch the remote
+        assert {r.split("/")[1] for r in readers} >= {"cluster-0"}
 
 
 def test_findings_are_replayed_from_the_cache(

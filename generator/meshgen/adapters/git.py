@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterable
@@ -48,7 +49,49 @@ def open_repository(path: Path) -> Repo:
         ) from None
 
 
+def _is_git_dir(folder: str) -> bool:
+    return (
+        os.path.isdir(os.path.join(folder, "objects"))
+        and os.path.isdir(os.path.join(folder, "refs"))
+        and os.path.isfile(os.path.join(folder, "HEAD"))
+    )
+
+
+_UNUSUAL_CONFIG = re.compile(r"^\s*(?:worktree\s*=|bare\s*=\s*true)", re.IGNORECASE | re.MULTILINE)
+
+
+def _plain_repository_root(path: Path) -> Path | None:
+    """The work tree holding ``path`` in the plain case, found without GitPython (which costs
+    a tenth of a second to import, on every command): the nearest folder with a ``.git``
+    folder, neither bare nor with ``core.worktree``, no ``GIT_*`` location in the
+    environment. None for anything else (a ``.git`` file of a linked worktree or submodule,
+    a Git folder itself, no repository): GitPython decides, as before."""
+    if any(name in os.environ for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_OBJECT_DIRECTORY")):
+        return None
+    folder = os.path.normpath(os.path.abspath(path))
+    while True:
+        dot_git = os.path.join(folder, ".git")
+        if os.path.isdir(dot_git) and _is_git_dir(dot_git):
+            try:
+                with open(os.path.join(dot_git, "config"), encoding="utf-8") as handle:
+                    if _UNUSUAL_CONFIG.search(handle.read()):
+                        return None
+            except (OSError, UnicodeDecodeError):
+                return None
+            return Path(folder)
+        if os.path.lexists(dot_git) or _is_git_dir(folder):
+            return None
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
+
+
 def repository_root(path: Path) -> Path:
+    require_git()  # as GitPython would: meshgen works on Git repositories
+    plain = _plain_repository_root(path)
+    if plain is not None:
+        return plain
     repo = open_repository(path)
     if repo.working_tree_dir is None:
         raise MeshgenError(f"{path}: is a bare repository; use a clone with a work tree")
@@ -257,6 +300,13 @@ def _plain_git(root: Path, *args: str) -> bytes | None:
     except OSError:
         return None
     return result.stdout if result.returncode == 0 else None
+
+
+def committed_text(root: Path, path: str, commit: str = "HEAD") -> str | None:
+    """The text of ``path`` at ``commit`` (``git show``, without GitPython); None when it is
+    not there, or ``root`` is no repository."""
+    out = _plain_git(root, "show", f"{commit}:{path}")
+    return None if out is None else out.decode("utf-8", "replace")
 
 
 def work_tree_files(root: Path) -> list[str] | None:

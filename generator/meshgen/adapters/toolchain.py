@@ -302,6 +302,12 @@ def _resolve(name: str, check_path: bool = True) -> tuple[Path, str] | None:
     return None
 
 
+def located(name: str) -> tuple[Path, str] | None:
+    """(path, source) where ``name`` resolves, as :func:`describe` looks, without running it;
+    None if nowhere. Raises if its environment variable is set but bad."""
+    return _resolve(name, check_path=False)
+
+
 def find(name: str) -> Path:
     """Path of ``helm`` or ``kubectl``: ``$MESHGEN_<NAME>``, then the pinned copy, then a
     compatible one on PATH."""

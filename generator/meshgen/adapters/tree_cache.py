@@ -16,6 +16,7 @@ reading the file, as without the cache; the cache is safe to delete at any time.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import stat
 import time
@@ -72,18 +73,21 @@ class TreeCache:
         entry = self._entries.get(path)
         if entry is None or not stat.S_ISREG(info.st_mode):
             return None
-        fields = entry.split(" ")
-        if len(fields) != 7 or " ".join(fields[:4]) != _key(info):
+        key = _key(info)
+        if not entry.startswith(key) or entry[len(key) : len(key) + 1] != " ":
+            return None
+        fields = entry[len(key) + 1 :].split(" ")
+        if len(fields) != 3:
             return None
         try:
-            seen = int(fields[6])
+            seen = int(fields[2])
         except ValueError:
             return None
         slack = COARSE_SLACK_NS if info.st_ctime_ns % 1_000_000_000 == 0 else FINE_SLACK_NS
         if info.st_ctime_ns + slack >= seen:
             return None  # changed too shortly before meshgen looked: it may change unseen
         self._seen[path] = entry
-        return fields[4], fields[5] == "1"
+        return fields[0], fields[1] == "1"
 
     def record(
         self, path: str, info: os.stat_result, digest: str, marked: bool, since: int
@@ -138,7 +142,9 @@ def flush(root: Path) -> None:
     folder = lock.state_dir(root)
     for path in [path for path in _pending_caches if path.parent == folder]:
         header, files = _pending_caches.pop(path)
-        _write(path, [f"{header}\n", *(f"{name}\t{entry}\n" for name, entry in files.items())])
+        # Lines made as they are written: 11,000 of them at once would raise the peak memory.
+        lines = (f"{name}\t{entry}\n" for name, entry in files.items())
+        _write(path, itertools.chain([f"{header}\n"], lines))
     for path in [path for path in _pending_memos if path.parent == folder]:
         _write(path, [f"{key} {value}\n" for key, value in _pending_memos.pop(path)])
 

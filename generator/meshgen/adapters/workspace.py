@@ -10,7 +10,6 @@ overwritten or removed without ``--overwrite-edits``.
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import errno
 import itertools
@@ -217,6 +216,8 @@ class ChangeSet:
     write: dict[str, str] = field(default_factory=dict)
     remove: list[str] = field(default_factory=list)
     unchanged: int = 0
+    # Paths of ``write`` where no file is now, as the planning saw (nothing there to read).
+    absent: set[str] = field(default_factory=set)
 
     @property
     def paths(self) -> list[str]:
@@ -244,14 +245,21 @@ def plan_changes(
     current = generated_files(root, cache)
     boundary = Boundary(root)
     owned = owned or {}
+    base = str(root)
     generated = ((path, text) for path, text in desired.items() if path not in owned)
     for path, text in itertools.chain(generated, owned.items()):  # an owned text wins
-        data = text.encode("utf-8")
         since, info, known = now(), None, None
         if boundary.folder_inside(path):
-            with contextlib.suppress(OSError):
-                info = os.lstat(root / path)
+            try:
+                info = os.lstat(os.path.join(base, path))
+            except (FileNotFoundError, NotADirectoryError):
+                changes.write[path] = text  # nothing there: nothing to read or compare
+                changes.absent.add(path)
+                continue
+            except OSError:
+                pass
             known = cache.lookup(path, info) if info is not None else None
+        data = text.encode("utf-8")
         if known is not None:
             if path in desired and path not in current:
                 raise _not_generated(path)
@@ -312,13 +320,14 @@ def plan_recorded(root: Path, record_digest: str | None) -> ChangeSet | None:
     except MeshgenError:
         return None  # reported by plan_changes
     for path, expected in recorded.items():
-        if not boundary.folder_inside(path):
-            return None
         known = walked.get(path)
         if known is not None:  # seen by the walk (its lstat), as recorded
+            # The walk enters no link, so the file's folder is inside the repository.
             if known[0] != expected:
                 return None
             continue
+        if not boundary.folder_inside(path):
+            return None
         since = now()
         try:
             info = os.lstat(root / path)
@@ -340,6 +349,8 @@ def plan_recorded(root: Path, record_digest: str | None) -> ChangeSet | None:
 def edited_by_hand(root: Path, changes: ChangeSet) -> list[str]:
     """Generated files ``changes`` would overwrite or remove that differ from what meshgen
     last wrote (:mod:`meshgen.manifest`). A repository without the record has none."""
+    if not changes:
+        return []  # nothing to overwrite: the record need not be read
     recorded = manifest.read(root)
     if not recorded:
         return []
@@ -375,9 +386,18 @@ def apply_changes(
     if not overwrite_edits:
         require_unedited(root, changes)
     writes = _Encoded(changes.write)
-    sha = transaction.apply(root, writes, changes.remove, commit=commit, command=command)
+    created: dict[str, tuple[os.stat_result, str]] = {}
+    sha = transaction.apply(
+        root,
+        writes,
+        changes.remove,
+        commit=commit,
+        command=command,
+        created=created,
+        absent=changes.absent,
+    )
     if changes:
-        remember_written(root, writes, changes.remove)
+        remember_written(root, writes, changes.remove, created)
     tree_cache.flush(root)  # the change is written: now what this command learnt of the tree
     return sha
 
@@ -392,6 +412,14 @@ class _Encoded(Mapping[str, bytes]):
     def __getitem__(self, path: str) -> bytes:
         return self._texts[path].encode("utf-8")
 
+    def __contains__(self, path: object) -> bool:  # Mapping's would encode the text
+        return path in self._texts
+
+    def marked(self, path: str) -> bool:
+        """Whether the text of ``path`` has the generated mark (without encoding it)."""
+        # The first 512 characters encode to at least the 512 bytes _marked looks at.
+        return _marked(self._texts[path][:512].encode("utf-8"))
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._texts)
 
@@ -399,15 +427,29 @@ class _Encoded(Mapping[str, bytes]):
         return len(self._texts)
 
 
-def remember_written(root: Path, writes: Mapping[str, bytes], removed: list[str]) -> None:
+def remember_written(
+    root: Path,
+    writes: Mapping[str, bytes],
+    removed: list[str],
+    created: Mapping[str, tuple[os.stat_result, str]] | None = None,
+) -> None:
     """Record the files just written in the tree cache, so the next command need not read
     them back (those written too shortly before are read again: see
-    :mod:`meshgen.adapters.tree_cache`)."""
+    :mod:`meshgen.adapters.tree_cache`). ``created``: the ``lstat`` and SHA-256 the
+    transaction noted of the files it created, not asked for again."""
     cache = TreeCache(root)
     since = now()
-    for path, data in writes.items():
+    created = created or {}
+    base = str(root)
+    for path in writes:
+        noted = created.get(path)
+        if noted is not None:
+            marked = writes.marked(path) if isinstance(writes, _Encoded) else _marked(writes[path])
+            cache.record(path, noted[0], noted[1], marked, since)
+            continue
+        data = writes[path]
         try:
-            info = os.lstat(root / path)
+            info = os.lstat(os.path.join(base, path))
         except OSError:
             cache.forget(path)
             continue

@@ -10,13 +10,14 @@ not available) are reported as unchecked, never passed silently.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from meshgen import mesh_repo, output, spec
 from meshgen.adapters import helm, toolchain, workspace
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from meshgen.validation.schemas import CrdIndex
 
 CHART_CACHE_ENV = "MESHGEN_CHART_CACHE"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -145,34 +147,37 @@ def _guarded(check: str, run: Callable[[], list[Finding]]) -> list[Finding]:
         ]
 
 
-class _Background:
-    """A check run in a thread from :meth:`start`, or where :meth:`result` is asked for when
-    it was never started; an error it raised is raised by :meth:`result`."""
+class _Background(Generic[T]):
+    """Work (a check, the tools' versions) run in a thread from :meth:`start`, or where
+    :meth:`result` is asked for when it was never started; an error it raised is raised by
+    :meth:`result`."""
 
-    def __init__(self, run: Callable[[], list[Finding]]) -> None:
+    def __init__(self, run: Callable[[], T]) -> None:
         self._run = run
         self._thread: threading.Thread | None = None
-        self._outcome: list[Finding] | BaseException | None = None
+        self._outcome: T | BaseException | None = None
+        self._done = False
 
     def _target(self) -> None:
         try:
             self._outcome = self._run()
         except BaseException as exc:  # handed to the caller of result()
             self._outcome = exc
+        self._done = True
 
     def start(self) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._target, name="validate", daemon=True)
             self._thread.start()
 
-    def result(self) -> list[Finding]:
-        if self._thread is None:
+    def result(self) -> T:
+        if self._thread is None and not self._done:
             self._target()
-        else:
+        elif self._thread is not None:
             self._thread.join()
         if isinstance(self._outcome, BaseException):
             raise self._outcome
-        return self._outcome or []
+        return self._outcome  # type: ignore[return-value]
 
 
 def collect(
@@ -264,6 +269,12 @@ def collect(
         view.stand_ins.setdefault(folder, {}).update(files)  # missing encrypted files
     missing_tools = _missing_tools()
     findings += _tool_findings(missing_tools)
+    # The secrets scan reads files and asks git: it runs while kubectl and helm do.
+    digests = view.files  # made here: the secrets thread and the kustomize check share it
+    secrets_check = _Background(
+        lambda: _guarded("secrets", lambda: secrets.check(root, cache, digests))
+    )
+    secrets_check.start()
     step("kustomize")
     if "kubectl" not in missing_tools:
         findings += _guarded("kustomize", lambda: kustomize.check(view, jobs))
@@ -271,7 +282,7 @@ def collect(
         lambda: _guarded("schema", lambda: schemas.check(view, crds, kube_version))
     )
     step("helm-values")  # needs both tools; a missing one was reported once, above
-    templates = {} if helm_output is None else helm_output  # for multicluster
+    templates: dict[HelmRelease, helm_values.Render | None] = {}  # for multicluster
     if mesh_model is None:
         findings.append(_skipped("helm-values", *INVALID_MESH))
     elif engine is None:
@@ -295,13 +306,14 @@ def collect(
                 jobs,
                 templates,
                 parse_early,
+                lambda key: multicluster.has_parsed(view, key),
             )
 
-        def parse_early(text: str) -> None:
-            """Parse a render for multicluster (once per text) while others render; what
+        def parse_early(render: helm_values.Render) -> None:
+            """Parse a render for multicluster (once per output) while others render; what
             cannot be parsed is left for multicluster to report."""
             with contextlib.suppress(Exception):
-                multicluster.parsed_render(view, text)
+                multicluster.parsed_render(view, render)
 
         findings += _guarded("helm-values", check_values)
     step("schema")
@@ -341,15 +353,22 @@ def collect(
         model = mesh_model
         findings += _guarded("ambient", lambda: ambient.check(view, model, releases, crds))
     step("secrets")
-    findings += _guarded("secrets", lambda: secrets.check(root, cache))
+    findings += secrets_check.result()
     step("trust")
     if mesh_model is None:
         findings.append(_skipped("trust", *INVALID_MESH))
     else:
-        model = mesh_model
+        model, source = mesh_model, document
         now = datetime.datetime.now(datetime.timezone.utc)
-        tree = document.tree if document is not None else None
-        findings += _guarded("trust", lambda: trust.check(root, model, options.ca_dirs, now, tree))
+        assert source is not None  # the model comes from it
+
+        def lines(path: list[Any]) -> int:
+            return mesh.field_line(source, path)
+
+        findings += _guarded("trust", lambda: trust.check(root, model, options.ca_dirs, now, lines))
+    if helm_output is not None:  # the texts, for the caller
+        helm_output.update({r: None if t is None else t.text() for r, t in templates.items()})
+    view.files.store()
     progress.finish()
     if cache.written:
         cache.prune()
@@ -362,6 +381,56 @@ def open_cache(options: Options) -> Cache:
     if not options.use_cache:
         return Cache.disabled()
     return Cache(options.cache_dir.expanduser() if options.cache_dir else default_dir())
+
+
+def tool_statuses(cache: Cache) -> list[toolchain.ToolStatus]:
+    """:func:`meshgen.adapters.toolchain.describe`, replayed from the cache while each tool
+    resolves to the same binary (path, size and modification time, as in every cache key):
+    their version commands start two Go processes, a tenth of a second of CPU per run."""
+    from meshgen.validation.cache import digest, tool_identity
+
+    try:
+        where = [toolchain.located(name) for name in toolchain.TOOL_NAMES]
+    except MeshgenError:
+        return toolchain.describe()  # which says what is wrong
+    key = digest(
+        "tool-statuses",
+        [None if w is None else [*tool_identity(w[0]), str(w[0]), w[1]] for w in where],
+    )
+    stored = cache.get("tool-statuses", key)
+    try:
+        if len(stored) != len(toolchain.TOOL_NAMES):
+            raise TypeError("not this entry")
+        return [
+            toolchain.ToolStatus(
+                name=s["name"],
+                path=Path(s["path"]) if s["path"] is not None else None,
+                source=s["source"],
+                version=s["version"],
+                problem=s["problem"],
+            )
+            for s in stored
+        ]
+    except (KeyError, TypeError):
+        pass  # no entry, or one of another shape
+    statuses = toolchain.describe()
+    if any(s.version is None or s.problem is not None for s in statuses):
+        return statuses  # a failed version command is asked again next time
+    cache.put(
+        "tool-statuses",
+        key,
+        [
+            {
+                "name": s.name,
+                "path": None if s.path is None else str(s.path),
+                "source": s.source,
+                "version": s.version,
+                "problem": s.problem,
+            }
+            for s in statuses
+        ],
+    )
+    return statuses
 
 
 def _cache_line(cache: Cache) -> str:
@@ -404,18 +473,35 @@ def _affected(errors: list[Finding]) -> str:
     return f"{affected}, {mesh_wide} mesh-wide" if mesh_wide else affected
 
 
+def _work_tree(repo: Path | None) -> Path | None:
+    """``--repo`` as given; else the work tree holding the current folder (found once, and
+    without GitPython in the plain case); None when there is none, so that
+    :func:`meshgen.mesh_repo.find_root` says why after bad usage was reported."""
+    if repo is not None:
+        return repo
+    try:
+        return mesh_repo.find_root_unchecked(None)
+    except MeshgenError:
+        return None
+
+
 def run(options: Options) -> int:
     from meshgen.commands.tools import summary, tools_document
     from meshgen.validation import schemas
 
+    options = dataclasses.replace(options, repo=_work_tree(options.repo))
+
     # Bad usage is said before anything else is printed.
     if options.charts is not None and not options.charts.is_dir():
         raise MeshgenError(f"--charts {options.charts}: no such folder; pass unpacked charts")
-    crds = schemas.crd_index(options.crds)
-    statuses = toolchain.describe()
-    if options.format == "text" and (mesh_repo.find_root(options.repo) / spec.MESH_FILE).is_file():
-        output.info(summary(statuses))  # which helm and kubectl the checks run
     cache = open_cache(options)
+    # `helm version` and `kubectl version` (when the cache does not know the binaries) run
+    # while the CRDs are read and the checks run.
+    describe = _Background(lambda: tool_statuses(cache))
+    describe.start()
+    crds = schemas.crd_index(options.crds)
+    if options.format == "text" and (mesh_repo.find_root(options.repo) / spec.MESH_FILE).is_file():
+        output.info(summary(describe.result()))  # which helm and kubectl the checks run
     with output.progress(enabled=options.format == "text") as show:
         findings = collect(options, show, crds, cache=cache)
     root = mesh_repo.find_root(options.repo)
@@ -428,7 +514,7 @@ def run(options: Options) -> int:
             "unchecked": unchecked,
             "warnings": sum(1 for f in findings if f.severity == WARNING),
             "findings": [f.as_json() for f in findings],
-            "tools": tools_document(statuses)["tools"],
+            "tools": tools_document(describe.result())["tools"],
             "cache": cache.summary(),
         }
         output.document(document, options.format)

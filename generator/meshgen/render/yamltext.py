@@ -128,8 +128,7 @@ def _emit(value: Any, indent: str, out: list[str], prefix: str) -> None:
         if prefix:
             out.append(prefix)
             indent += "  "
-        for key, item in value.items():
-            _emit(item, indent, out, indent + _key(key))
+        _emit_items(value, indent, out)
         return
     if kind is list or (isinstance(value, Sequence) and not isinstance(value, str)):
         if not value:
@@ -147,6 +146,19 @@ def _emit(value: Any, indent: str, out: list[str], prefix: str) -> None:
         out.extend(block[1:])
         return
     out.append(f"{prefix} {scalar(value)}" if prefix else scalar(value))
+
+
+def _emit_items(mapping: Mapping[Any, Any], indent: str, out: list[str]) -> None:
+    """The entries of a non-empty mapping at ``indent``: one-line strings, booleans, ints and
+    None written here (most entries are), the rest by :func:`_emit`, with the same text."""
+    for key, item in mapping.items():
+        kind = type(item)
+        if kind is str and "\n" not in item:
+            out.append(f"{indent}{_key(key)} {_string(item)}")
+        elif kind is bool or kind is int or item is None:
+            out.append(f"{indent}{_key(key)} {scalar(item)}")
+        else:
+            _emit(item, indent, out, indent + _key(key))
 
 
 def _emit_item(item: Any, indent: str, out: list[str]) -> None:
@@ -180,8 +192,7 @@ def dump(value: Any) -> str:
     """One YAML document (no ``---``), ending in a newline."""
     out: list[str] = []
     if isinstance(value, Mapping) and value:
-        for key, item in value.items():
-            _emit(item, "", out, _key(key))
+        _emit_items(value, "", out)
     else:
         _emit(value, "", out, "")
     return "\n".join(out) + "\n"

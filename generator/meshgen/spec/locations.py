@@ -42,3 +42,39 @@ def field_name(path: Iterable[Any]) -> str:
         else:
             text += f".{_key_text(key)}" if text else _key_text(key)
     return text or "(top level)"
+
+
+def text_line_of(text: str, path: Iterable[Any]) -> int:
+    """:func:`line_of` for the text of ``mesh.yaml``, composed by libyaml's C parser when
+    present: the same lines, without building the round-trip tree (a fifth of a second for a
+    100-cluster mesh) to name one of them. Keys are matched as written (plain strings)."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        node = _COMPOSED[text] if text in _COMPOSED else yaml.compose(text, Loader=loader)
+    except yaml.YAMLError:
+        return 1
+    _COMPOSED.clear()
+    _COMPOSED[text] = node
+    line = 0
+    for key in path:
+        child = None
+        if isinstance(node, yaml.MappingNode) and isinstance(key, str):
+            for key_node, value_node in node.value:
+                if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
+                    line, child = key_node.start_mark.line, value_node
+        elif (
+            isinstance(node, yaml.SequenceNode)
+            and isinstance(key, int)
+            and 0 <= key < len(node.value)
+        ):
+            child = node.value[key]
+            line = child.start_mark.line
+        if child is None:
+            break
+        node = child
+    return line + 1
+
+
+_COMPOSED: dict[str, Any] = {}  # the last text composed (one mesh.yaml per command)

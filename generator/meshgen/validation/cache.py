@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import json
 import os
+import stat
 import tempfile
 import threading
 import time
@@ -141,6 +142,10 @@ class Cache:
     def _count(self, table: dict[str, int], kind: str) -> None:
         with self._lock:
             table[kind] = table.get(kind, 0) + 1
+
+    def has(self, kind: str, key: str) -> bool:
+        """Whether an entry is there (it may still turn out damaged: :meth:`get` tells)."""
+        return self.enabled and os.path.isfile(self._path(kind, key))
 
     def get(self, kind: str, key: str, label: str | None = None) -> Any:
         """The value stored under ``key``, or None (a miss) when there is none or it cannot
@@ -282,3 +287,89 @@ def _unlink(path: Path) -> int:
     except OSError:
         return 0
     return 1
+
+
+class FileDigests:
+    """The sha256 of the repository's files, without reading those whose ``lstat`` shows them
+    unchanged since their bytes were hashed.
+
+    Known digests come from the work-tree cache ``meshgen render`` keeps in the Git folder
+    (:mod:`meshgen.adapters.tree_cache`, only read here: validate writes nothing into the
+    repository) and from this cache's own entry for the repository (one per work tree, kept
+    by :meth:`store`). As for the work-tree cache, an entry holds the file's inode, size,
+    modification and change times, and is trusted only for a regular file whose ``lstat``
+    matches it exactly and that had last changed well before its bytes were hashed
+    (:data:`meshgen.adapters.tree_cache.FINE_SLACK_NS`, or the coarse slack on a file system
+    that keeps whole seconds): a file written again within one tick of its clock would keep
+    its stat. Anything else means reading and hashing the file.
+    """
+
+    def __init__(self, cache: Cache, root: Path) -> None:
+        from meshgen.adapters.tree_cache import TreeCache
+
+        self.cache, self.root = cache, root
+        self._key = digest("file-digests", FORMAT, str(root))
+        stored = cache.get("file-digests", self._key) if cache.enabled else None
+        self._known: dict[str, str] = stored if isinstance(stored, dict) else {}
+        self._seen: dict[str, str] = {}
+        self._tree: TreeCache | None = None
+        with contextlib.suppress(Exception):  # no Git folder, an unreadable cache: no help
+            self._tree = TreeCache(root)
+        self._lock = threading.Lock()
+        self.hashed = 0  # files read and hashed by this run
+
+    def digest(self, path: str) -> str:
+        """The sha256 of the bytes of ``path`` (relative to the root), "-" when it cannot be
+        read."""
+        from meshgen.adapters import tree_cache
+
+        full = os.path.join(self.root, path)
+        try:
+            info = os.lstat(full)
+        except OSError:
+            return "-"
+        if not stat.S_ISREG(info.st_mode):
+            return file_digest(Path(full))
+        key = f"{info.st_ino} {info.st_size} {info.st_mtime_ns} {info.st_ctime_ns}"
+        entry = self._known.get(path)
+        known_sha = _trusted(entry, key, info) if entry is not None else None
+        if entry is not None and known_sha is not None:
+            self._remember(path, entry)
+            return known_sha
+        if self._tree is not None:
+            known = self._tree.lookup(path, info)
+            if known is not None:
+                return known[0]
+        since = tree_cache.now()
+        try:
+            data = Path(full).read_bytes()
+            after = os.lstat(full)
+        except OSError:
+            return "-"
+        sha = hashlib.sha256(data).hexdigest()
+        with self._lock:
+            self.hashed += 1
+        if f"{after.st_ino} {after.st_size} {after.st_mtime_ns} {after.st_ctime_ns}" == key:
+            self._remember(path, f"{key} {sha} {since}")
+        return sha
+
+    def _remember(self, path: str, entry: str) -> None:
+        with self._lock:
+            self._seen[path] = entry
+
+    def store(self) -> None:
+        """Keep what this run hashed or confirmed (only that: files gone are forgotten)."""
+        if self.cache.enabled and self._seen and self._seen != self._known:
+            self.cache.put("file-digests", self._key, dict(sorted(self._seen.items())))
+
+
+def _trusted(entry: str, key: str, info: os.stat_result) -> str | None:
+    """The sha256 a :class:`FileDigests` entry (``<inode> <size> <mtime> <ctime> <sha256>
+    <seen ns>``) gives a file whose stat key is ``key``, when it holds for certain."""
+    from meshgen.adapters.tree_cache import COARSE_SLACK_NS, FINE_SLACK_NS
+
+    fields = entry.split(" ")
+    if len(fields) != 6 or " ".join(fields[:4]) != key or not fields[5].isdigit():
+        return None
+    slack = COARSE_SLACK_NS if info.st_ctime_ns % 1_000_000_000 == 0 else FINE_SLACK_NS
+    return fields[4] if info.st_ctime_ns + slack < int(fields[5]) else None

@@ -252,6 +252,24 @@ class Renders:
         return result.result()
 
 
+class Render:
+    """What ``helm template`` rendered for one release: its key in the cache and its text,
+    read from the cache only when first asked for (the checks after this one read the parsed
+    objects, kept in the cache under the same key, so a run that replays every release never
+    reads the 10 MB of text a 100-cluster mesh renders)."""
+
+    def __init__(self, view: RepoView, key: str, text: str | None = None) -> None:
+        self.view, self.key, self._text = view, key, text
+
+    def text(self) -> str:
+        """The output; raises ValueError when it is neither known nor in the cache."""
+        if self._text is None:
+            self._text = _stored_template(self.view, self.key)
+            if self._text is None:
+                raise ValueError(f"helm template output {self.key} is not in the cache")
+        return self._text
+
+
 def _finding(release: HelmRelease, message: str, fix: str, **where: Any) -> Finding:
     where.setdefault("file", release.file)
     if "obj" not in where and where["file"] == release.file:
@@ -282,7 +300,7 @@ def _check_release(
     release: HelmRelease,
     chart_dir: Path,
     kube_version: str,
-    rendered: dict[HelmRelease, str | None],
+    rendered: dict[HelmRelease, Render | None],
     renders: Renders,
 ) -> list[Finding]:
     import jsonschema
@@ -354,11 +372,12 @@ def _check_release(
                     files[-1].write_text(text, encoding="utf-8")
             texts = tuple(text for _path, text, _is_file in present)
             inputs = (str(chart_dir), release.release, release.namespace)
+            template_key = _template_key(view, chart_dir, kube_version, release, texts)
 
             def render() -> str:
                 return _cached_template(
                     view,
-                    _template_key(view, chart_dir, kube_version, release, texts),
+                    template_key,
                     lambda: helm.template(
                         chart_dir,
                         release.release,
@@ -368,7 +387,8 @@ def _check_release(
                     ),
                 )
 
-            rendered[release] = renders.once((*inputs, *texts), render)
+            text = renders.once((*inputs, *texts), render)
+            rendered[release] = Render(view, template_key, text)
     except MeshgenError as exc:
         findings.append(
             _finding(
@@ -456,10 +476,13 @@ def _cached_check_release(
     release: HelmRelease,
     chart_dir: Path,
     kube_version: str,
-    rendered: dict[HelmRelease, str | None],
+    rendered: dict[HelmRelease, Render | None],
     renders: Renders,
+    has_objects: Callable[[str], bool] | None = None,
 ) -> list[Finding]:
-    """:func:`_check_release`, replayed from the cache when nothing it reads changed."""
+    """:func:`_check_release`, replayed from the cache when nothing it reads changed: the
+    output of ``helm template`` is read back only when ``has_objects(key)`` does not know
+    the objects parsed from it."""
     from meshgen.validation.cache import digest
 
     texts = tuple(
@@ -473,23 +496,27 @@ def _cached_check_release(
     try:
         if isinstance(entry, dict):
             findings = [_load_finding(f, root) for f in entry["findings"]]
-            text = None
+            render = None
             if entry["render"] is not None:
-                text = _stored_template(view, str(entry["render"]))
-                if text is None:
-                    raise ValueError("the template's entry is gone")
-            rendered[release] = text
+                render = Render(view, str(entry["render"]))
+                if has_objects is None or not has_objects(render.key):
+                    render.text()  # raises ValueError when the template's entry is gone
+            rendered[release] = render
             return findings
     except (KeyError, TypeError, ValueError):
         pass  # an entry of another shape: computed again below
+    from meshgen.validation.schemas import prefetch
+
+    prefetch()  # values.schema.json, then the objects of the render
     findings = _check_release(view, release, chart_dir, kube_version, rendered, renders)
-    render = None
-    if rendered.get(release) is not None:
-        render = _template_key(view, chart_dir, kube_version, release, texts)  # type: ignore[arg-type]
+    done = rendered.get(release)
     view.cache.put(
         "helm-release",
         key,
-        {"findings": [_dump_finding(f, root) for f in findings], "render": render},
+        {
+            "findings": [_dump_finding(f, root) for f in findings],
+            "render": done.key if done is not None else None,
+        },
     )
     return findings
 
@@ -507,13 +534,15 @@ def check(
     charts: Charts,
     kube_version: str,
     jobs: int,
-    rendered: dict[HelmRelease, str | None] | None = None,
-    on_rendered: Callable[[str], object] | None = None,
+    rendered: dict[HelmRelease, Render | None] | None = None,
+    on_rendered: Callable[[Render], object] | None = None,
+    has_objects: Callable[[str], bool] | None = None,
 ) -> list[Finding]:
     """Findings of every release; ``rendered`` receives the ``helm template`` output of each
     release whose chart is available (None where the values have findings), and
     ``on_rendered`` is called with each output in the worker thread that got it (to parse it
-    while other releases render)."""
+    while other releases render). ``has_objects(key)``: whether what is parsed from an
+    output is at hand without its text (see :func:`_cached_check_release`)."""
     rendered = {} if rendered is None else rendered
     renders = Renders()
     findings: list[Finding] = []
@@ -541,10 +570,12 @@ def check(
 
     def check_one(item: tuple[HelmRelease, Path]) -> list[Finding]:
         try:
-            found = _cached_check_release(view, item[0], item[1], kube_version, rendered, renders)
-            text = rendered.get(item[0])
-            if on_rendered is not None and text is not None:
-                on_rendered(text)
+            found = _cached_check_release(
+                view, item[0], item[1], kube_version, rendered, renders, has_objects
+            )
+            render = rendered.get(item[0])
+            if on_rendered is not None and render is not None:
+                on_rendered(render)
             return found
         finally:
             view.progress.advance()

@@ -18,6 +18,7 @@ reaches every cluster that includes it).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 import re
@@ -44,7 +45,7 @@ def kustomizations(view: RepoView) -> tuple[dict[str, dict[str, Any]], list[Find
             continue
         folder = posixpath.dirname(path)
         try:
-            docs = _documents(view.text(path) or "")
+            content, _named = _kustomization(view, path)
         except Exception as exc:  # ruamel raises several unrelated error types
             findings.append(
                 Finding(
@@ -56,9 +57,44 @@ def kustomizations(view: RepoView) -> tuple[dict[str, dict[str, Any]], list[Find
                 )
             )
             continue
-        content = docs[0][1] if docs and isinstance(docs[0][1], dict) else {}
         found[folder] = content
     return found, findings
+
+
+def _kustomization(view: RepoView, path: str) -> tuple[dict[str, Any], frozenset[str]]:
+    """The content of a kustomization file and what it names (:func:`_named_paths`), replayed
+    by the sha256 of its bytes: an unchanged file is neither read nor parsed again. Raises
+    when it is not YAML."""
+    import hashlib
+
+    from meshgen.validation.cache import Table, digest, is_plain
+
+    table = view.context.get("kustomization-table")
+    if table is None:
+        context = digest("kustomizations", library.code_fingerprint())
+        table = view.context["kustomization-table"] = Table(view.cache, "kustomizations", context)
+    sha = view.digest(path)
+    stored = table.get(sha) if sha != "-" else None
+    if (
+        isinstance(stored, dict)
+        and isinstance(stored.get("content"), dict)
+        and isinstance(stored.get("named"), list)
+    ):
+        return stored["content"], frozenset(stored["named"])
+    text = view.text(path) or ""
+    docs = _documents(text)
+    content = docs[0][1] if docs and isinstance(docs[0][1], dict) else {}
+    named = frozenset(_named_paths(text))
+    if text and is_plain(content):  # keyed by what was read (it may have changed since)
+        read = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        table.set(read, {"content": content, "named": sorted(named)})
+    return content, named
+
+
+def _store_kustomizations(view: RepoView) -> None:
+    table = view.context.get("kustomization-table")
+    if table is not None:
+        table.store()
 
 
 def entry_points(found: dict[str, dict[str, Any]]) -> list[str]:
@@ -287,22 +323,26 @@ def _inside(view: RepoView, rel: str) -> bool:
 def _folder_node(view: RepoView, folder: str) -> tuple[frozenset[tuple[str, str]], tuple[str, ...]]:
     """What one kustomization folder reads itself, and the kustomization folders it names
     (read in turn); computed once per folder and run."""
-    from meshgen.validation.cache import digest
-
     nodes = view.context.setdefault("build-nodes", {})
     if folder in nodes:
         return nodes[folder]  # type: ignore[no-any-return]
+    from meshgen.validation.cache import digest
+
     entries: set[tuple[str, str]] = set()
     children: list[str] = []
     if not os.path.isdir(os.path.join(view.root, folder)):
         entries.add((f"{folder}/", "missing"))
     else:
         entries.update(_folder_files(view, folder, recursive=False))
-        texts = [view.text(f"{folder}/{name}") or "" for name in KUSTOMIZATION_NAMES]
+        names: set[str] = set()
+        for name in KUSTOMIZATION_NAMES:
+            if os.path.isfile(os.path.join(view.root, folder, name)):
+                with contextlib.suppress(Exception):  # not YAML: it names nothing
+                    names |= _kustomization(view, f"{folder}/{name}")[1]
         for name, text in sorted(view.stand_ins.get(folder, {}).items()):
             entries.add((f"{folder}/{name}", f"stand-in:{digest(text)}"))
-            texts.append(text)
-        for named in sorted(set().union(*(_named_paths(text) for text in texts if text))):
+            names |= _named_paths(text)
+        for named in sorted(names):
             rel = posixpath.normpath(posixpath.join(folder, named))
             target = os.path.join(view.root, rel)
             if os.path.isdir(target):
@@ -360,23 +400,68 @@ def cached_builds(
     on_built: Callable[[int], None] | None = None,
 ) -> dict[str, list[dict[str, Any]] | MeshgenError]:
     """The builds of ``folders``: replayed from the cache where their inputs are unchanged,
-    else built (batched, see :func:`plan_batches`) and stored."""
-    from meshgen.validation.cache import is_plain
+    else built (batched, see :func:`plan_batches`) and stored. The builds with no entry at
+    all start first, and the entries of the others are read while kubectl runs."""
+    import threading
 
     results: dict[str, list[dict[str, Any]] | MeshgenError] = {}
     keys = {folder: _build_key(view, folder) for folder in folders}
-    todo = []
+    view.context.setdefault("build-keys", {}).update(keys)  # what each build's objects are
     root = str(view.root)
-    for folder in folders:
+
+    def replayed(folder: str) -> bool:
         entry = view.cache.get("kustomize", keys[folder], folder)
         if isinstance(entry, dict) and isinstance(entry.get("objects"), list):
             results[folder] = entry["objects"]
         elif isinstance(entry, dict) and isinstance(entry.get("error"), str):
             results[folder] = MeshgenError(entry["error"].replace(ROOT_TOKEN, root))
         else:
-            todo.append(folder)
-    if on_built is not None and len(results):
-        on_built(len(results))
+            return False
+        if on_built is not None:
+            on_built(1)
+        return True
+
+    stored = {f for f in folders if view.cache.has("kustomize", keys[f])}
+    missing = [f for f in folders if f not in stored and not replayed(f)]
+    outcome: list[Any] = []
+
+    def build_missing() -> None:
+        try:
+            outcome.append(_build_and_store(view, keys, missing, jobs, on_built))
+        except BaseException as exc:  # raised in the caller's thread, below
+            outcome.append(exc)
+
+    worker = threading.Thread(target=build_missing, name="kustomize", daemon=True)
+    if missing:
+        worker.start()
+    try:
+        damaged = [f for f in folders if f in stored and not replayed(f)]  # as kubectl runs
+    finally:  # also on Ctrl-C: the builds' temporary folder goes when they end
+        if missing:
+            worker.join()
+    if missing:
+        if isinstance(outcome[0], BaseException):
+            raise outcome[0]
+        results.update(outcome[0])
+    results.update(_build_and_store(view, keys, damaged, jobs, on_built))
+    return results
+
+
+def _build_and_store(
+    view: RepoView,
+    keys: dict[str, str],
+    todo: list[str],
+    jobs: int,
+    on_built: Callable[[int], None] | None,
+) -> dict[str, list[dict[str, Any]] | MeshgenError]:
+    from meshgen.validation.cache import is_plain
+
+    if not todo:
+        return {}
+    from meshgen.validation.schemas import prefetch
+
+    prefetch()  # new builds bring objects to check against their schemas
+    root = str(view.root)
     batches, renamed = plan_builds(view, todo, jobs)
     built = kustomize.build_batches(
         view.root, batches, jobs, view.stand_ins, on_built, renamed=renamed
@@ -388,8 +473,7 @@ def cached_builds(
             )
         elif view.cache.enabled and is_plain(result):
             view.cache.put("kustomize", keys[folder], {"objects": result})
-    results.update(built)
-    return results
+    return built
 
 
 def check(view: RepoView, jobs: int) -> list[Finding]:
@@ -399,6 +483,7 @@ def check(view: RepoView, jobs: int) -> list[Finding]:
     folders = entry_points(found)
     view.progress.begin(len(folders))
     view.builds.update(cached_builds(view, folders, jobs, view.progress.advance))
+    _store_kustomizations(view)
     for folder in folders:
         result = view.builds[folder]
         if isinstance(result, MeshgenError):
@@ -420,3 +505,4 @@ def ensure_built(view: RepoView, folders: list[str], jobs: int = 1) -> None:
     todo = sorted({f for f in folders if f not in view.builds and (view.root / f).is_dir()})
     if todo:
         view.builds.update(cached_builds(view, todo, jobs))
+        _store_kustomizations(view)

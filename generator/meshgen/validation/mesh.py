@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from meshgen import mesh_repo, spec
 from meshgen.errors import MeshgenError, SpecError
@@ -57,3 +59,12 @@ def reachability(mesh: spec.Mesh) -> list[Finding]:
         )
         for warning in network_reachability(mesh)
     ]
+
+
+def field_line(document: spec.MeshDocument, path: Sequence[Any]) -> int:
+    """The 1-based line of a field of ``mesh.yaml`` (of its deepest part the file sets): from
+    the text as read when nothing changed it, else from the round-trip tree."""
+    from meshgen.spec.locations import line_of, text_line_of
+
+    text = document.text
+    return text_line_of(text, path) if text is not None else line_of(document.tree, path)

@@ -42,6 +42,7 @@ from meshgen.render.plan import system_namespace
 from meshgen.spec import EXTERNAL_CONTROL_PLANE, REMOTE, Cluster, Mesh
 from meshgen.validation import UNCHECKED, Finding, cluster_of, object_label
 from meshgen.validation.engines import HelmRelease
+from meshgen.validation.helm_values import Render
 from meshgen.validation.repository import RepoView, load_fast, split_documents
 
 CHECK = "multicluster"
@@ -72,24 +73,34 @@ def rendered_objects(text: str) -> list[dict[str, Any]]:
     return objects
 
 
-def parsed_render(view: RepoView, text: str) -> list[dict[str, Any]]:
-    """:func:`rendered_objects` of ``text``, parsed once per run and kept in the cache by the
-    sha256 of the text (primaries share their base release's output)."""
-    import hashlib
-
-    from meshgen.validation.cache import is_plain
-
-    key = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+def _stored_objects(view: RepoView, key: str) -> list[dict[str, Any]] | None:
+    """The objects parsed from the render cached under ``key``, read once per run."""
     memo: dict[str, list[dict[str, Any]]] = view.context.setdefault("rendered-objects", {})
     if key not in memo:
         stored = view.cache.get("helm-objects", key)
-        if isinstance(stored, list):
-            memo[key] = stored
-        else:
-            memo[key] = rendered_objects(text)
-            if view.cache.enabled and is_plain(memo[key]):
-                view.cache.put("helm-objects", key, memo[key])
-    return list(memo[key])  # the checks read objects, never change them
+        if not isinstance(stored, list):
+            return None
+        memo[key] = stored
+    return memo[key]
+
+
+def has_parsed(view: RepoView, key: str) -> bool:
+    """Whether the objects of the render cached under ``key`` are at hand without its text."""
+    return _stored_objects(view, key) is not None
+
+
+def parsed_render(view: RepoView, render: Render) -> list[dict[str, Any]]:
+    """:func:`rendered_objects` of a ``helm template`` output, parsed once per run and kept in
+    the cache under the output's own key (primaries share their base release's output)."""
+    from meshgen.validation.cache import is_plain
+
+    objects = _stored_objects(view, render.key)
+    if objects is None:
+        objects = rendered_objects(render.text())
+        view.context["rendered-objects"][render.key] = objects
+        if view.cache.enabled and is_plain(objects):
+            view.cache.put("helm-objects", render.key, objects)
+    return list(objects)  # the checks read objects, never change them
 
 
 @dataclass
@@ -1072,17 +1083,17 @@ def cluster_objects(
     mesh: Mesh,
     view: RepoView,
     releases: Iterable[HelmRelease],
-    rendered: dict[HelmRelease, str | None],
+    rendered: dict[HelmRelease, Render | None],
 ) -> dict[str, ClusterObjects]:
     by_name = {c.name: ClusterObjects(c) for c in mesh.clusters}
     for release in releases:
         if release.cluster not in by_name:
             continue
-        text = rendered.get(release)
-        if text is None:
+        render = rendered.get(release)
+        if render is None:
             by_name[release.cluster].unrendered.add(release.chart)
             continue
-        objects = parsed_render(view, text)
+        objects = parsed_render(view, render)
         by_name[release.cluster].releases.setdefault(release.chart, []).append(
             Release(release, objects)
         )
@@ -1101,7 +1112,7 @@ def cluster_objects(
 
 
 def check(
-    view: RepoView, releases: list[HelmRelease], rendered: dict[HelmRelease, str | None]
+    view: RepoView, releases: list[HelmRelease], rendered: dict[HelmRelease, Render | None]
 ) -> list[Finding]:
     """Findings about what the rendered objects mean for the mesh; releases whose chart was
     not available (absent from ``rendered``) are listed as unchecked."""

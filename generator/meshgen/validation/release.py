@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from meshgen import library, mesh_repo, releases, spec
-from meshgen.spec.locations import line_of
 from meshgen.validation import Finding
+from meshgen.validation.mesh import field_line
 
 
 def _line(document: spec.MeshDocument, field: str | None) -> int | None:
@@ -23,10 +23,10 @@ def _line(document: spec.MeshDocument, field: str | None) -> int | None:
     if field is None:
         return None
     path = field.split(".")
-    node = document.tree
+    node = document.data
     for key in path:
         node = node.get(key) if isinstance(node, dict) else None
-    return line_of(document.tree, path) if node is not None else None
+    return field_line(document, path) if node is not None else None
 
 
 def check(
@@ -89,7 +89,7 @@ def _cluster_versions(
                         message=f"{cluster.name} runs {version}: {notice.message}",
                         fix=notice.fix.replace("istio.version", f"{cluster.name}'s version"),
                         file=spec.MESH_FILE,
-                        line=line_of(document.tree, ["clusters", index, "istio"]),
+                        line=field_line(document, ["clusters", index, "istio"]),
                         cluster=cluster.name,
                         severity=notice.severity,
                     )

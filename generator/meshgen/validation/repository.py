@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -10,7 +12,7 @@ from typing import Any
 
 from meshgen import spec
 from meshgen.adapters import workspace
-from meshgen.validation.cache import Cache, Table, digest
+from meshgen.validation.cache import Cache, FileDigests, Table, digest
 from meshgen.validation.progress import Progress
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -127,6 +129,7 @@ class RepoView:
     cache: Cache = field(default_factory=Cache.disabled)
     context: dict[str, Any] = field(default_factory=dict)
     _digests: dict[str, str] = field(default_factory=dict)
+    _files: FileDigests | None = None
     _texts: dict[str, str | None] = field(default_factory=dict)
     _sources: dict[tuple[str, str, str], list[tuple[str, int]]] | None = None
 
@@ -143,13 +146,24 @@ class RepoView:
                 self._texts[path] = None
         return self._texts[path]
 
+    @property
+    def files(self) -> FileDigests:
+        """The digests of the repository's files, kept between runs (see
+        :class:`~meshgen.validation.cache.FileDigests`)."""
+        if self._files is None:
+            self._files = FileDigests(self.cache, self.root)
+        return self._files
+
     def digest(self, path: str) -> str:
         """The sha256 of a file's bytes (relative to the root, or absolute), "-" when it
         cannot be read; computed once per run."""
         if path not in self._digests:
             from meshgen.validation.cache import file_digest
 
-            self._digests[path] = file_digest(self.root / path)
+            inside = not (path.startswith(("/", "../")) or path == "..")
+            self._digests[path] = (
+                self.files.digest(path) if inside else file_digest(self.root / path)
+            )
         return self._digests[path]
 
     def yaml_files(self) -> list[str]:
@@ -158,13 +172,7 @@ class RepoView:
             return list(self.context["yaml-files"])
         found = []
         for top in workspace.GENERATED_ROOTS:
-            base = self.root / top
-            if base.is_dir():
-                found += [
-                    p.relative_to(self.root).as_posix()
-                    for p in base.rglob("*")
-                    if p.suffix in YAML_SUFFIXES and p.is_file()
-                ]
+            found += _files_under(str(self.root), top, YAML_SUFFIXES)
         self.context["yaml-files"] = sorted(found)
         return list(self.context["yaml-files"])
 
@@ -174,7 +182,9 @@ class RepoView:
             from meshgen import library
 
             self.context["written-objects"] = Table(
-                self.cache, "written-objects", digest("written-objects", library.code_fingerprint())
+                self.cache,
+                "written-objects",
+                digest("written-objects", "by file sha256", library.code_fingerprint()),
             )
         table: Table = self.context["written-objects"]
         return table
@@ -182,12 +192,12 @@ class RepoView:
     def _written_objects(self, path: str) -> list[tuple[str, str, str, int]]:
         """(kind, namespace, name, line) of each object written in a file, replayed from the
         cache by the sha256 of its text."""
-        text = self.text(path) or ""
-        key = digest(text)
-        stored = self._written.get(key)
+        stored = self._written.get(self.digest(path))  # the text is read only when new
         if not isinstance(stored, list):
-            stored = _written_entries(text)
-            self._written.set(key, stored)
+            text = self.text(path)
+            stored = _written_entries(text or "")
+            if text is not None:  # keyed by what was read (the file may have changed since)
+                self._written.set(hashlib.sha256(text.encode("utf-8")).hexdigest(), stored)
         return [(str(k), str(ns), str(n), int(line)) for k, ns, n, line in stored]
 
     def objects(self, folder: str) -> list[dict[str, Any]]:
@@ -221,6 +231,25 @@ class RepoView:
                     if path.startswith(prefix):
                         return (path, line)
         return found[0]
+
+
+def _files_under(root: str, top: str, suffixes: tuple[str, ...]) -> list[str]:
+    """The regular files (symlinks to them too) with one of ``suffixes`` below ``root/top``,
+    relative to ``root``; symlinked folders are not descended into (as ``Path.rglob``)."""
+    found = []
+    pending = [top]
+    while pending:
+        folder = pending.pop()
+        try:
+            with os.scandir(os.path.join(root, folder)) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(f"{folder}/{entry.name}")
+                    elif os.path.splitext(entry.name)[1] in suffixes and entry.is_file():
+                        found.append(f"{folder}/{entry.name}")
+        except OSError:
+            continue
+    return found
 
 
 def _written_entries(text: str) -> list[list[Any]]:

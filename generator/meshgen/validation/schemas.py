@@ -9,8 +9,11 @@ CRD schemas leave ``metadata`` open.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -411,14 +414,54 @@ def as_applied(obj: Any) -> Any:
     return obj
 
 
+_PREFETCH: list[threading.Thread] = []
+
+
+def prefetch() -> None:
+    """Start importing the schema libraries in a thread (once): a run that builds or renders
+    something new checks new objects, and a third of a second of imports then overlaps with
+    kubectl and helm instead of following them."""
+    if _PREFETCH:
+        return
+
+    def load() -> None:
+        with contextlib.suppress(Exception):  # the check imports them again and reports
+            import jsonschema  # noqa: F401
+            from kubernetes_validate import utils  # noqa: F401
+
+    _PREFETCH.append(threading.Thread(target=load, name="prefetch", daemon=True))
+    _PREFETCH[0].start()
+
+
+def package_version(distribution: str, module: str) -> str:
+    """The installed version of a package, from its ``.dist-info`` folder beside the module
+    (without importing either, or ``importlib.metadata``: a tenth of a second together)."""
+    import importlib.util
+
+    found = importlib.util.find_spec(module)
+    origin = found.origin if found is not None else None
+    if origin:
+        folder = Path(origin).parent.parent
+        prefix = f"{distribution.replace('-', '_')}-"
+        with contextlib.suppress(OSError):
+            names = [
+                n[len(prefix) : -len(".dist-info")]
+                for n in os.listdir(folder)
+                if n.startswith(prefix) and n.endswith(".dist-info")
+            ]
+            if len(names) == 1:
+                return names[0]
+    from importlib.metadata import version
+
+    return version(distribution)
+
+
 class _ProblemMemo:
     """The problems of each object, replayed from the cache by the sha256 of the object
     (canonical JSON), in one table per schema context (meshgen, the CRDs given, the
     Kubernetes version, the schema libraries)."""
 
     def __init__(self, view: RepoView, crds: CrdIndex, kubernetes_version: str) -> None:
-        from importlib.metadata import version
-
         from meshgen import library
         from meshgen.validation.cache import Table, digest
 
@@ -428,8 +471,8 @@ class _ProblemMemo:
             library.code_fingerprint(),
             crds.content_digest(),
             kubernetes_version,
-            version("kubernetes-validate"),
-            version("jsonschema"),
+            package_version("kubernetes-validate", "kubernetes_validate"),
+            package_version("jsonschema", "jsonschema"),
         )
         self.table = Table(view.cache, "schema", context)
         crds.schema_memo = self.table
@@ -450,10 +493,30 @@ class _ProblemMemo:
             self._core = CoreSchemas(kubernetes_version)
         return self._core
 
-    def problems(self, canonical: str, obj: Any, core: Callable[[], CoreSchemas]) -> list[str]:
+    def object_keys(self, build_key: str | None, objects: list[Any]) -> list[str]:
+        """The sha256 of each object of a build (canonical JSON), replayed by the build's
+        own key: objects of a build whose inputs did not change are not serialised again."""
         import hashlib
 
-        key = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+        memo_key = f"objects {build_key}"
+        stored = self.table.get(memo_key) if build_key is not None else None
+        if (
+            isinstance(stored, list)
+            and len(stored) == len(objects)
+            and all(isinstance(k, str) for k in stored)
+        ):
+            return stored
+        keys = [
+            hashlib.sha256(
+                json.dumps(obj, sort_keys=True, default=str).encode("utf-8", "surrogatepass")
+            ).hexdigest()
+            for obj in objects
+        ]
+        if build_key is not None:
+            self.table.set(memo_key, keys)
+        return keys
+
+    def problems(self, key: str, obj: Any, core: Callable[[], CoreSchemas]) -> list[str]:
         found = self.table.get(key)
         if not (isinstance(found, list) and all(isinstance(p, str) for p in found)):
             found = object_problems(as_applied(obj), self.crds, core())
@@ -486,12 +549,14 @@ def check(view: RepoView, crds: CrdIndex, kubernetes_version: str) -> list[Findi
     def core() -> CoreSchemas:
         return memo.core(kubernetes_version)
 
+    build_keys: dict[str, str] = view.context.get("build-keys", {})
     for folder in sorted(view.builds):
-        for obj in view.objects(folder):
-            canonical = json.dumps(obj, sort_keys=True, default=str)
-            if canonical in seen:
+        objects = view.objects(folder)
+        keys = memo.object_keys(build_keys.get(folder), objects)
+        for obj, key in zip(objects, keys, strict=True):
+            if key in seen:
                 continue
-            problems = seen[canonical] = memo.problems(canonical, obj, core)
+            problems = seen[key] = memo.problems(key, obj, core)
             for problem in problems:
                 if problem.startswith("unchecked: "):
                     kind = f"{obj.get('apiVersion')} {obj.get('kind')}"

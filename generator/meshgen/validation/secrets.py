@@ -9,6 +9,7 @@ decrypts them in the cluster).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 from meshgen import library
 from meshgen.adapters import git as gitops
 from meshgen.validation import Finding, cluster_of, object_label
-from meshgen.validation.cache import Cache, Table, digest
+from meshgen.validation.cache import Cache, FileDigests, Table, digest
 from meshgen.validation.repository import YAML_SUFFIXES, load_documents, split_documents
 
 MAX_BYTES = 2_000_000
@@ -119,39 +120,58 @@ def scan_text(path: str, text: str) -> list[tuple[int | None, str | None, str]]:
 
 
 def _read(root: Path, path: str) -> str | None:
+    data = _read_bytes(root, path)
+    return None if data is None else _text(data)
+
+
+def _read_bytes(root: Path, path: str) -> bytes | None:
+    """The bytes of a file small enough to scan (None: not a file, too large, unreadable)."""
     target = root / path
     try:
         if not target.is_file() or target.stat().st_size > MAX_BYTES:
             return None
-        data = target.read_bytes()
+        return target.read_bytes()
     except OSError:
         return None
+
+
+def _text(data: bytes) -> str | None:
+    """The text of a file's bytes; None for a binary file."""
     return None if b"\0" in data[:8192] else data.decode("utf-8", "replace")
 
 
-def _scanned(table: Table, path: str, text: str) -> list[tuple[int | None, str | None, str]]:
-    """:func:`scan_text`, replayed from ``table`` by the sha256 of the text (and whether the
-    file is read as YAML)."""
-    key = digest(path.endswith(YAML_SUFFIXES) or path.endswith(".json"), text)
-    stored = table.get(key)
+def _scanned(
+    table: Table, root: Path, path: str, files: FileDigests
+) -> list[tuple[int | None, str | None, str]]:
+    """:func:`scan_text` of a file (nothing for one that is not text, too large or gone),
+    replayed from ``table`` by the sha256 of its bytes (and whether it is read as YAML)."""
+    as_yaml = path.endswith(YAML_SUFFIXES) or path.endswith(".json")
+    sha = files.digest(path)
+    stored = table.get(digest(as_yaml, sha)) if sha != "-" else None
     if isinstance(stored, list) and all(isinstance(s, list) and len(s) == 3 for s in stored):
         return [(line, obj, what) for line, obj, what in stored]
-    found = scan_text(path, text)
-    table.set(key, [list(item) for item in found])
+    data = _read_bytes(root, path)
+    if data is None:
+        return []
+    text = _text(data)
+    found = scan_text(path, text) if text is not None else []
+    # keyed by the bytes scanned (the file may have changed since it was hashed)
+    table.set(digest(as_yaml, hashlib.sha256(data).hexdigest()), [list(i) for i in found])
     return found
 
 
-def check(root: Path, cache: Cache | None = None) -> list[Finding]:
+def check(
+    root: Path, cache: Cache | None = None, files: FileDigests | None = None
+) -> list[Finding]:
     """Every file of the work tree and of the staged change scanned for secret material;
-    ``cache`` keeps each text's result between runs."""
-    table = Table(
-        cache or Cache.disabled(), "secrets", digest("secrets", library.code_fingerprint())
-    )
+    ``cache`` keeps each file's result between runs, by the sha256 of its bytes (``files``
+    knows those of files unchanged since, without reading them)."""
+    cache = cache or Cache.disabled()
+    files = files or FileDigests(cache, root)
+    table = Table(cache, "secrets", digest("secrets", 2, library.code_fingerprint()))
     findings = []
     for path in _files(root):
-        text = _read(root, path)
-        if text is None:
-            continue
+        found = _scanned(table, root, path, files)
         findings += [
             Finding(
                 check="secrets",
@@ -162,7 +182,7 @@ def check(root: Path, cache: Cache | None = None) -> list[Finding]:
                 line=line,
                 obj=obj,
             )
-            for line, obj, what in _scanned(table, path, text)
+            for line, obj, what in found
         ]
     table.store()
     for path, blob in sorted(gitops.staged_blobs(root).items()):

@@ -11,8 +11,9 @@ A missing encrypted file is reported here, once. The kustomize builds get a stan
 from __future__ import annotations
 
 import datetime
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
+from typing import Any
 
 from meshgen import spec
 from meshgen.commands.encrypt_remote_secret import missing_secrets
@@ -20,7 +21,6 @@ from meshgen.render import yamltext
 from meshgen.render.plan import system_namespace
 from meshgen.render.secrets import CACERTS, missing_cacerts, provider_for, remote_secret_name
 from meshgen.render.secrets.sops import CACERTS_FILE, ENCRYPTED_FILE, cacerts_path
-from meshgen.spec.locations import line_of
 from meshgen.trust.ca import EXPIRY_WARNING_DAYS, expiry_findings
 from meshgen.validation import ERROR, WARNING, Finding, cluster_of
 from meshgen.validation.repository import RepoView
@@ -31,10 +31,10 @@ def check(
     mesh: spec.Mesh,
     ca_dirs: tuple[Path, ...],
     now: datetime.datetime,
-    tree: object = None,
+    lines: Callable[[list[Any]], int] | None = None,
 ) -> list[Finding]:
     """Missing placeholders and encrypted files (errors), expiring material (warnings).
-    ``tree`` (mesh.yaml's round-trip tree) gives the lines of recorded dates."""
+    ``lines`` gives the line of a mesh.yaml field (for recorded dates)."""
     findings = []
     for problem in missing_cacerts(mesh, provider_for(mesh), lambda p: (root / p).is_file()):
         path, _, message = problem.partition(": ")
@@ -79,7 +79,7 @@ def check(
                     severity=WARNING,
                 )
             )
-    findings += recorded_expiry(mesh, now, tree, skip=covered)
+    findings += recorded_expiry(mesh, now, lines, skip=covered)
     return findings
 
 
@@ -94,12 +94,13 @@ def _parse_time(value: str) -> datetime.datetime | None:
 def recorded_expiry(
     mesh: spec.Mesh,
     now: datetime.datetime,
-    tree: object = None,
+    lines: Callable[[list[Any]], int] | None = None,
     skip: Collection[str | None] = (),
 ) -> list[Finding]:
     """Warnings from the expiry dates ``mesh.yaml`` records (``trust.ca.expires``, written by
     ``ca issue``/``encrypt-cacerts``; ``trust.remoteSecret.expires``, by ``remote-secret``), so
-    CI warns without the CA folders. Clusters in ``skip`` were judged by their bundle."""
+    CI warns without the CA folders. Clusters in ``skip`` were judged by their bundle;
+    ``lines`` gives the line of a mesh.yaml field."""
     findings = []
     for index, cluster in enumerate(mesh.clusters):
         records = (
@@ -123,13 +124,13 @@ def recorded_expiry(
                 if left < datetime.timedelta(0)
                 else f"expires on {expires:%Y-%m-%d} (in {left.days} days)"
             )
-            path = ["clusters", index, "trust", key, "expires"]
+            path: list[Any] = ["clusters", index, "trust", key, "expires"]
             findings.append(
                 Finding(
                     check="trust",
                     cluster=cluster.name,
                     file=spec.MESH_FILE,
-                    line=line_of(tree, path) if tree is not None else None,
+                    line=lines(path) if lines is not None else None,
                     message=f"{cluster.name}'s {what} {state}, as mesh.yaml records",
                     fix=fix,
                     severity=WARNING,
