@@ -268,15 +268,18 @@ def test_5_ctrl_c_early_in_new_cluster_leaves_the_old_state(mesh_repo: MeshRepo)
         assert not leftovers(root) and not fsck_errors(root)
 
 
+@pytest.mark.parametrize("step", ["update-index", "commit-tree"])
 def test_5_a_kill_between_steps_is_rolled_back_by_the_next_run(
-    mesh_repo: MeshRepo, capsys: pytest.CaptureFixture[str]
+    mesh_repo: MeshRepo, capsys: pytest.CaptureFixture[str], step: str
 ) -> None:
     """A SIGKILL right after the branch was switched and some files written (the moment of
-    the issue's partial states): the next command, and `meshgen recover`, put it back."""
+    the issue's partial states), or after the index took them and the tree was written: the
+    next command, and `meshgen recover`, put it back."""
     root = mesh_repo.root
     before = capture(root)
-    # The branch exists, HEAD is on it, the files are written: git add comes next.
-    killed = killed_at_git_step("add", "new-cluster", "c1", "--network", "n1", "--repo", str(root))
+    # The branch exists, HEAD is on it, the files are written: the index takes them next
+    # (update-index), or it did and the commit object comes next (commit-tree).
+    killed = killed_at_git_step(step, "new-cluster", "c1", "--network", "n1", "--repo", str(root))
     assert killed.returncode == -signal.SIGKILL
     half = capture(root)
     assert half.head == "refs/heads/meshgen/add-cluster-c1" and half != before

@@ -100,12 +100,12 @@ def read_mesh_text(root: Path) -> str:
 
 
 def load(root: Path) -> spec.MeshDocument:
-    """The repository's mesh.yaml, parsed and checked. A text this meshgen checked against
-    the schema before (noted in the Git folder by a command that writes) is not checked
-    against it again: the same text and the same schema give the same answer."""
+    """The repository's mesh.yaml, parsed and checked. A text this meshgen read by libyaml
+    and found valid before (noted in the Git folder by a command that writes) is not checked
+    again (schema, invariants): the same text and the same meshgen give the same answer."""
     text = read_mesh_text(root)
     checked = tree_cache.render_result(root, _schema_note(text)) is not None
-    document = spec.parse(text, source=spec.MESH_FILE, schema_checked=checked)
+    document = spec.parse(text, source=spec.MESH_FILE, known_valid=checked)
     if not checked and document.text is not None:
         note_schema_checked(root, text)
     return document

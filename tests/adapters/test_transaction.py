@@ -4,6 +4,7 @@ one; recovery can run again; changes made by hand since stop it."""
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -101,6 +102,67 @@ def test_an_error_while_publishing_rolls_back_in_process(repo: Path) -> None:
     with pytest.raises(MeshgenError, match="git commit failed"):
         transaction.apply(repo, WRITES, commit=transaction.Commit("x", new_branch="meshgen/test"))
     assert capture(repo) == before and not leftovers(repo)
+
+
+def _commit_in_copy(
+    source: Path, copy: Path, folder: str, message: str, with_hook: bool
+) -> tuple[str, str]:
+    """Apply WRITES (and a removal) under ``folder`` of a copy of ``source`` with a commit;
+    (the commit, the index as ``git ls-files -s``). ``with_hook``: a pre-commit hook that
+    lets every commit through, so ``git commit`` makes it."""
+    shutil.copytree(source, copy, symlinks=True)
+    if with_hook:
+        hook = copy / ".git/hooks/pre-commit"
+        hook.write_text("#!/bin/sh\nexit 0\n")
+        hook.chmod(0o755)
+    root = copy / folder
+    removed = "bootstrap/argocd/project.yaml" if not folder else "gone.txt"
+    sha = transaction.apply(
+        root, WRITES, [removed], commit=transaction.Commit(message, new_branch="meshgen/test")
+    )
+    lock.release_all()
+    assert sha == git(copy, "rev-parse", "HEAD")
+    assert git(copy, "status", "--porcelain") == ""
+    return sha, git(copy, "ls-files", "-s")
+
+
+@pytest.mark.parametrize("folder", ["", "sub"])
+def test_the_commit_is_the_one_git_commit_makes(
+    repo: Path, tmp_path: Path, folder: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without hooks the commit is made with plumbing; with them by `git commit`: the same
+    commit object (tree, parent, message, author and committer) and the same index."""
+    lock.release_all()
+    if folder:  # a mesh in a subfolder of its repository
+        (repo / folder).mkdir()
+        (repo / folder / "gone.txt").write_text("x\n")
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", "sub")
+    for variable in ("GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE"):
+        monkeypatch.setenv(variable, "2026-01-02T03:04:05Z")
+    message = "\n\nAdd it  \n\n\n  indented line\t\nlast\n\n"
+    plumbing = _commit_in_copy(repo, tmp_path / "a", folder, message, with_hook=False)
+    porcelain = _commit_in_copy(repo, tmp_path / "b", folder, message, with_hook=True)
+    assert plumbing == porcelain
+    # Only `git commit` leaves the message in COMMIT_EDITMSG: each way was the one expected.
+    made_by_git_commit = [
+        "Add it" in (tmp_path / copy / ".git/COMMIT_EDITMSG").read_text() for copy in "ab"
+    ]
+    assert made_by_git_commit == [False, True]
+    body = git(tmp_path / "a", "log", "-1", "--format=%B")
+    assert body == "Add it\n\n  indented line\nlast"
+    reflog = git(tmp_path / "a", "reflog", "-1", "--format=%gs", "meshgen/test")
+    assert reflog == "commit: Add it"
+
+
+def test_changes_staged_besides_the_change_stay_staged_and_uncommitted(repo: Path) -> None:
+    (repo / "README.md").write_text("# staged by hand\n")
+    (repo / "notes.txt").write_text("staged by hand\n")
+    git(repo, "add", "README.md", "notes.txt")
+    writes = {"clusters/c9/a.yaml": b"a: 1\n"}
+    transaction.apply(repo, writes, commit=transaction.Commit("x", new_branch="meshgen/test"))
+    assert git(repo, "show", "--name-only", "--format=", "HEAD") == "clusters/c9/a.yaml"
+    assert git(repo, "diff", "--cached", "--name-only").split() == ["README.md", "notes.txt"]
 
 
 def test_a_created_file_cut_short_by_a_kill_is_rolled_back(repo: Path) -> None:

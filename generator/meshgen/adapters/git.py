@@ -126,8 +126,39 @@ def dirty_paths(repo: Repo) -> list[str]:
     return [line[3:] for line in output.splitlines() if line.strip()]
 
 
-def require_clean(repo: Repo, allow_dirty: bool) -> None:
-    if allow_dirty:
+def is_dirty(root: Path, read_only: bool = False) -> bool:
+    """Whether :func:`dirty_paths` finds anything, asked the cheap way: untracked folders are
+    not listed file by file, and git's untracked cache (an index extension that remembers
+    which folders held no untracked file as of their mtime) spares the walk of the
+    folders that did not change. ``git status`` adds the cache to the index as
+    ``core.untrackedCache=true`` would; a configured ``false`` still wins. ``read_only``
+    (``--dry-run``): git writes nothing, not even its index (``GIT_OPTIONAL_LOCKS=0``)."""
+    cache, env = [], None
+    if read_only:
+        env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
+    else:
+        configured = subprocess.run(
+            ["git", "-C", str(root), "config", "--type=bool", "--get", "core.untrackedCache"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        cache = [] if configured == "false" else ["-c", "core.untrackedCache=true"]
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(root), *cache, "status", "--porcelain", "-z", "-unormal"],
+            capture_output=True,
+            check=False,
+            env=env,
+            pass_fds=lock.inherited_fds(),
+        )
+    except FileNotFoundError:
+        raise MeshgenError(GIT_MISSING) from None
+    return result.returncode != 0 or bool(result.stdout)
+
+
+def require_clean(repo: Repo, allow_dirty: bool, read_only: bool = False) -> None:
+    if allow_dirty or not is_dirty(Path(repo.working_tree_dir or "."), read_only):
         return
     dirty = dirty_paths(repo)
     if dirty:

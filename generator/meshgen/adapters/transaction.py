@@ -16,8 +16,9 @@ transaction with a journal in the Git folder (``.git/meshgen-txn/``):
    meanwhile), each replaced file is moved into place from its copy with ``os.replace``
    (atomic per file), files are removed; with a commit, the branch is created at HEAD
    (``git update-ref`` with the empty old value: it must not exist), HEAD switches to it
-   (``git symbolic-ref``) and ``git commit`` commits exactly the change's paths, hooks
-   included.
+   (``git symbolic-ref``) and exactly the change's paths are committed, as ``git commit``
+   would, hooks included (by plumbing when no hook or setting of ``git commit``'s is there:
+   see :func:`_commit_by_plumbing`).
 
    Created files are not staged and renamed like replaced ones: that doubles the file system
    work of a first render (11,000 files at 1,000 clusters) for no gain, since no reader can
@@ -173,6 +174,61 @@ def _rev(root: Path, ref: str) -> str | None:
 
 def _pathspec_args(paths: Sequence[str]) -> tuple[list[str], str]:
     return ["--pathspec-from-file=-", "--pathspec-file-nul"], "".join(f"{p}\0" for p in paths)
+
+
+# What ``git commit`` does beyond writing the commit object: the hooks it runs and the
+# settings that change the commit it writes (signing, message clean-up, encoding, hooks
+# configured by name). When none is there, the commit is made with plumbing instead.
+COMMIT_HOOKS = ("pre-commit", "prepare-commit-msg", "commit-msg", "post-commit")
+COMMIT_SETTINGS = r"^(commit\.(gpgsign|cleanup)|i18n\.commitencoding|hook\..*)$"
+
+
+def _commit_by_plumbing(root: Path, paths: Sequence[str], message: str, parent: str) -> str | None:
+    """Commit ``paths`` (relative to ``root``) as they are in the work tree on top of
+    ``parent``, which HEAD's branch points to, like ``git add -A`` and ``git commit -m``
+    with those paths would, without the work of the latter (a temporary index of the whole
+    tree, a refresh of every file's stat). Returns the commit, or None (having written
+    nothing but, perhaps, the same index entries ``git add`` writes) when ``git commit``
+    must make it: hooks or settings of its are present, or the index holds staged changes
+    other than ``paths`` (with ``--allow-dirty``), or there is nothing to commit.
+    """
+    probe = ["rev-parse", "--show-toplevel"]
+    for hook in COMMIT_HOOKS:
+        probe += ["--git-path", f"hooks/{hook}"]
+    toplevel, *hooks = git(root, *probe, "--show-prefix").split("\n")
+    top = Path(toplevel)
+    prefix = hooks.pop() if len(hooks) > len(COMMIT_HOOKS) else ""
+    for hook in hooks:
+        if os.access(os.path.join(root, hook), os.X_OK):
+            return None
+    if git(root, "config", "--get-regexp", COMMIT_SETTINGS, check=False):
+        return None
+    top_paths = [f"{prefix}{path}" for path in paths]
+    listed = "".join(f"{path}\0" for path in top_paths)
+    git(top, "update-index", "--add", "--remove", "-z", "--stdin", stdin=listed)
+    tree = git(top, "write-tree")
+    changed = git(top, "diff-tree", "-r", "-z", "--name-only", "--no-renames", parent, tree)
+    changed_paths = {path for path in changed.split("\0") if path}
+    if not changed_paths or not changed_paths <= set(top_paths):
+        return None
+    cleaned = _stripspace(message)
+    title = cleaned.split("\n", 1)[0]
+    sha = git(top, "commit-tree", tree, "-p", parent, "-F", "-", stdin=cleaned)
+    git(top, "update-ref", "-m", f"commit: {title}", "HEAD", sha, parent)
+    return sha
+
+
+def _stripspace(message: str) -> str:
+    """The message as ``git commit -m`` stores it (clean-up mode ``whitespace``): trailing
+    spaces and leading and trailing blank lines gone, runs of blank lines made one."""
+    lines: list[str] = []
+    for line in message.split("\n"):
+        line = line.rstrip()
+        if line or (lines and lines[-1]):
+            lines.append(line)
+    while lines and not lines[-1]:
+        lines.pop()
+    return "".join(f"{line}\n" for line in lines)
 
 
 # -- the journal --------------------------------------------------------------------------
@@ -504,6 +560,10 @@ class Transaction:
             git(self.root, "update-ref", data["new_branch"], data["head_sha"], "")
             git(self.root, "symbolic-ref", "HEAD", data["new_branch"])
         paths = [entry["path"] for entry in self.journal.files]
+        if data["head_sha"] is not None:
+            sha = _commit_by_plumbing(self.root, paths, commit.message, data["head_sha"])
+            if sha is not None:
+                return sha
         options, stdin = _pathspec_args(paths)
         git(self.root, "add", "-A", *options, stdin=stdin)
         git(self.root, "commit", "-q", "-m", commit.message, *options, stdin=stdin)

@@ -207,5 +207,5 @@ def open_proposal(options: BranchOptions, default_branch: str) -> Proposal:
         gitops.require_identity(repo)
         if options.push:
             gitops.require_origin(repo)
-    gitops.require_clean(repo, options.allow_dirty)
+    gitops.require_clean(repo, options.allow_dirty, read_only=options.dry_run)
     return Proposal(root=root, repo=repo, document=document, branch=branch, options=options)

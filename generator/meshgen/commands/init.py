@@ -370,7 +370,7 @@ def run(options: Options) -> int:
             f"the engine pulls {repo_url} with its own repository secret"
         )
     if repo is not None:
-        gitops.require_clean(repo, options.allow_dirty)
+        gitops.require_clean(repo, options.allow_dirty, read_only=options.dry_run)
         gitops.require_ready(directory, None)
     gitops.require_identity(repo if repo is not None else existing)
 

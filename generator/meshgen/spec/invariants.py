@@ -4,7 +4,7 @@ address ranges, reachability). Each broken rule is one error naming the line and
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from meshgen import gateway_api, library
@@ -61,8 +61,21 @@ def _check_gateway_size(
         )
 
 
-def check_invariants(mesh: Mesh, tree: Any = None, source: str = MESH_FILE) -> None:
-    """Rules the schema cannot express. Raises MeshgenError at the first broken one."""
+def check_invariants(
+    mesh: Mesh,
+    tree: Any = None,
+    source: str = MESH_FILE,
+    new_clusters: Collection[str] | None = None,
+) -> None:
+    """Rules the schema cannot express. Raises MeshgenError at the first broken one.
+
+    ``new_clusters``: ``mesh`` is a valid mesh with only these clusters added (and any
+    clusters or networks taken out), so the rules of one cluster alone (its gateway's size,
+    its ranges' syntax) run for these only, and the ranges' overlaps only on their networks
+    (taking clusters out creates no overlap). Every rule across clusters or networks still
+    runs whole. A mesh that passes this passes the full check; a caller words an error
+    with the full check, whose first finding may be another one.
+    """
 
     def fail(path: list[Any], message: str) -> None:
         line = line_of(tree, path) if tree is not None else None
@@ -99,6 +112,8 @@ def check_invariants(mesh: Mesh, tree: Any = None, source: str = MESH_FILE) -> N
                 f"network {cluster.network!r} is not declared under networks; "
                 f"add '- name: {cluster.network}' there",
             )
+        if new_clusters is not None and cluster.name not in new_clusters:
+            continue
         _check_gateway_size(tree, path, cluster.east_west_gateway, fail)
         for key, cidrs in (
             ("podCIDRs", cluster.pod_cidrs),
@@ -129,7 +144,11 @@ def check_invariants(mesh: Mesh, tree: Any = None, source: str = MESH_FILE) -> N
                     "provider does not support yet (its secrets live in external-istiod); use "
                     "provider external-secrets or manual",
                 )
-    _check_flat_networks(mesh, fail)
+    if new_clusters is None:
+        _check_flat_networks(mesh, fail)
+    elif new_clusters:
+        touched = {c.network for c in mesh.clusters if c.name in new_clusters}
+        _check_flat_networks(mesh, fail, touched)
     _check_reachability(mesh, fail)
     for path, message in skew_problems(mesh):
         fail(path, message)
@@ -355,14 +374,17 @@ def _check_remote(mesh: Mesh, cluster: Cluster, path: list[Any], fail: Fail) -> 
         )
 
 
-def _check_flat_networks(mesh: Mesh, fail: Fail) -> None:
+def _check_flat_networks(mesh: Mesh, fail: Fail, networks: set[str] | None = None) -> None:
     """Clusters on one network route pods to each other directly: their ranges must not overlap.
 
-    One sort and sweep per network and IP version, so the check stays O(n log n).
+    One sort and sweep per network and IP version, so the check stays O(n log n);
+    ``networks``: only those (default: all).
     """
     ranges: dict[tuple[str, int], list[tuple[int, int, int, str, int, str]]] = {}
     for index, cluster in enumerate(mesh.clusters):
         if cluster.role == EXTERNAL_CONTROL_PLANE:
+            continue
+        if networks is not None and cluster.network not in networks:
             continue
         for key, cidrs in (
             ("podCIDRs", cluster.pod_cidrs),

@@ -252,9 +252,11 @@ def _checked(
     (so taking items out keeps it valid)."""
     plain = expected
     try:
-        validate_schema({**plain, "clusters": [], "networks": [], **new}, document.source)
+        if new:  # items taken out only: nothing new for the schema (nor its import) to see
+            validate_schema({**plain, "clusters": [], "networks": [], **new}, document.source)
         mesh = _model(document, plain, new)
-        check_invariants(mesh, plain, document.source)
+        added = {str(item.get("name")) for item in new.get("clusters", [])}
+        check_invariants(mesh, plain, document.source, new_clusters=added)
     except MeshgenError:
         return None
     return MeshDocument.from_text(document.source, text, plain, mesh, written=True)

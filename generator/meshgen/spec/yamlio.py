@@ -275,7 +275,9 @@ def plain_tree(text: str) -> Any:
         return None
 
 
-def _parse_plain(text: str, source: str, schema_checked: bool = False) -> MeshDocument | None:
+def _parse_plain(
+    text: str, source: str, schema_checked: bool = False, known_valid: bool = False
+) -> MeshDocument | None:
     """The document read by libyaml (see :func:`plain_tree`), or None when ruamel must read
     it: another apiVersion (a migration writes it back), or any problem (ruamel's tree names
     its line)."""
@@ -283,6 +285,9 @@ def _parse_plain(text: str, source: str, schema_checked: bool = False) -> MeshDo
     if not isinstance(tree, dict) or tree.get("apiVersion") != API_VERSION:
         return None
     try:
+        if known_valid:
+            mesh = build_model(tree)
+            return MeshDocument.from_text(source, text, tree, mesh)
         _check_nodes(tree, source)
         if not schema_checked:
             validate_schema(tree, source)
@@ -341,13 +346,18 @@ def round_trip_tree(text: str) -> Any:
         return _round_trip_yaml().load(text)
 
 
-def parse(text: str, source: str = MESH_FILE, schema_checked: bool = False) -> MeshDocument:
+def parse(
+    text: str, source: str = MESH_FILE, schema_checked: bool = False, known_valid: bool = False
+) -> MeshDocument:
     """Parse, migrate and validate ``mesh.yaml`` text; raise MeshgenError naming file and line.
 
     ``schema_checked``: this text passed the schema check of this meshgen before, so a text
-    read by libyaml is not checked again (the rules beyond the schema still are)."""
+    read by libyaml is not checked again (the rules beyond the schema still are).
+    ``known_valid``: it passed every check here (read by libyaml: nodes, schema, invariants)
+    with this meshgen before; a text read by libyaml is then only turned into the model (the
+    checks are pure functions of the text and meshgen's code and data)."""
     check_bounds(text, source)
-    document = _parse_plain(text, source, schema_checked)
+    document = _parse_plain(text, source, schema_checked, known_valid)
     if document is not None:
         return document
     from ruamel.yaml.error import YAMLError
