@@ -31,8 +31,16 @@ FINE_SLACK_NS = 100_000_000  # far above the clock tick of file systems with nan
 COARSE_SLACK_NS = 2_000_000_000  # whole seconds (or two, as FAT keeps): two of them
 
 
-def _key(info: os.stat_result) -> str:
+def stat_key(info: os.stat_result) -> str:
+    """What must stay the same for a remembered digest to hold: inode, size and both times."""
     return f"{info.st_ino} {info.st_size} {info.st_mtime_ns} {info.st_ctime_ns}"
+
+
+def settled(info: os.stat_result, seen_ns: int) -> bool:
+    """Whether the file last changed well before ``seen_ns`` (when it was hashed), so that
+    a later change cannot hide behind the same times: the clock tick's slack apart."""
+    slack = COARSE_SLACK_NS if info.st_ctime_ns % 1_000_000_000 == 0 else FINE_SLACK_NS
+    return info.st_ctime_ns + slack < seen_ns
 
 
 class TreeCache:
@@ -73,7 +81,7 @@ class TreeCache:
         entry = self._entries.get(path)
         if entry is None or not stat.S_ISREG(info.st_mode):
             return None
-        key = _key(info)
+        key = stat_key(info)
         if not entry.startswith(key) or entry[len(key) : len(key) + 1] != " ":
             return None
         fields = entry[len(key) + 1 :].split(" ")
@@ -83,8 +91,7 @@ class TreeCache:
             seen = int(fields[2])
         except ValueError:
             return None
-        slack = COARSE_SLACK_NS if info.st_ctime_ns % 1_000_000_000 == 0 else FINE_SLACK_NS
-        if info.st_ctime_ns + slack >= seen:
+        if not settled(info, seen):
             return None  # changed too shortly before meshgen looked: it may change unseen
         self._seen[path] = entry
         return fields[0], fields[1] == "1"
@@ -95,7 +102,7 @@ class TreeCache:
         """``path`` had ``lstat`` ``info`` and held bytes of ``digest``, as read or written
         after ``since`` (``time.time_ns()`` taken before the ``lstat``)."""
         if stat.S_ISREG(info.st_mode) and "\t" not in path and "\n" not in path:
-            self._seen[path] = f"{_key(info)} {digest} {int(marked)} {since}"
+            self._seen[path] = f"{stat_key(info)} {digest} {int(marked)} {since}"
 
     def forget(self, path: str) -> None:
         self._seen.pop(path, None)

@@ -380,7 +380,7 @@ class FileDigests:
             return "-"
         if not stat.S_ISREG(info.st_mode):
             return file_digest(Path(full))
-        key = f"{info.st_ino} {info.st_size} {info.st_mtime_ns} {info.st_ctime_ns}"
+        key = tree_cache.stat_key(info)
         entry = self._known.get(path)
         known_sha = _trusted(entry, key, info) if entry is not None else None
         if entry is not None and known_sha is not None:
@@ -399,7 +399,7 @@ class FileDigests:
         sha = hashlib.sha256(data).hexdigest()
         with self._lock:
             self.hashed += 1
-        if f"{after.st_ino} {after.st_size} {after.st_mtime_ns} {after.st_ctime_ns}" == key:
+        if tree_cache.stat_key(after) == key:
             self._remember(path, f"{key} {sha} {since}")
         return sha
 
@@ -416,10 +416,9 @@ class FileDigests:
 def _trusted(entry: str, key: str, info: os.stat_result) -> str | None:
     """The sha256 a :class:`FileDigests` entry (``<inode> <size> <mtime> <ctime> <sha256>
     <seen ns>``) gives a file whose stat key is ``key``, when it holds for certain."""
-    from meshgen.adapters.tree_cache import COARSE_SLACK_NS, FINE_SLACK_NS
+    from meshgen.adapters.tree_cache import settled
 
     fields = entry.split(" ")
     if len(fields) != 6 or " ".join(fields[:4]) != key or not fields[5].isdigit():
         return None
-    slack = COARSE_SLACK_NS if info.st_ctime_ns % 1_000_000_000 == 0 else FINE_SLACK_NS
-    return fields[4] if info.st_ctime_ns + slack < int(fields[5]) else None
+    return fields[4] if settled(info, int(fields[5])) else None
