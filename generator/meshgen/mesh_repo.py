@@ -101,13 +101,15 @@ def read_mesh_text(root: Path) -> str:
 
 def load(root: Path) -> spec.MeshDocument:
     """The repository's mesh.yaml, parsed and checked. A text this meshgen read by libyaml
-    and found valid before (noted in the Git folder by a command that writes) is not checked
-    again (schema, invariants): the same text and the same meshgen give the same answer."""
+    and found valid before (noted in the Git folder by a command that writes, with the data
+    read) is neither read by libyaml nor checked again (schema, invariants): the same text
+    and the same meshgen give the same answer."""
     text = read_mesh_text(root)
-    checked = tree_cache.render_result(root, _schema_note(text)) is not None
-    document = spec.parse(text, source=spec.MESH_FILE, known_valid=checked)
-    if not checked and document.text is not None:
-        note_schema_checked(root, text)
+    key = _schema_note(text)
+    known = tree_cache.parsed_data(root, key)
+    document = spec.parse(text, source=spec.MESH_FILE, known_valid=known is not None, plain=known)
+    if known is None and document.text is not None:
+        tree_cache.remember_parsed(root, key, document.data)
     return document
 
 
@@ -115,10 +117,13 @@ def _schema_note(text: str) -> str:
     return f"schema-valid:{render_key(text, {})}"
 
 
-def note_schema_checked(root: Path, text: str) -> None:
-    """Note (for :func:`load`, by a command that writes) that the mesh.yaml ``text`` passed
-    the schema check."""
-    tree_cache.remember_render(root, _schema_note(text), "ok")
+def note_valid(root: Path, document: spec.MeshDocument) -> None:
+    """Note (for :func:`load`, by a command that writes) that ``document``, read or written
+    as text by libyaml's reading, passed every check: the next command reads it back from
+    the note. A document edited on the round-trip tree is not noted."""
+    text = document.text
+    if text is not None:
+        tree_cache.remember_parsed(root, _schema_note(text), document.data)
 
 
 def read_traffic(root: Path) -> dict[str, str]:

@@ -299,3 +299,93 @@ def test_the_text_render_writes_with_its_version_is_not_checked_again(
     checks = count_calls(monkeypatch, yamlio, "validate_schema")
     assert run_cli(capsys, "render", "--repo", str(root)).exit_code == 0
     assert checks == []
+
+
+def test_a_mesh_read_before_is_not_read_again_and_gives_the_same_mesh(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from meshgen import mesh_repo, spec
+    from meshgen.spec import yamlio
+
+    root = rendered_mesh(tmp_path / "mesh", capsys)
+    text = (root / "mesh.yaml").read_text()
+    reads = count_calls(monkeypatch, yamlio, "plain_tree")
+    document = mesh_repo.load(root)
+    assert reads == []  # the render noted what libyaml gave for this text
+    fresh = spec.parse(text)
+    assert document.mesh == fresh.mesh and document.data == fresh.data
+    assert list(document.data) == list(fresh.data)  # the order of keys too
+    # Edited by hand: the note is for another text, so this one is read (and checked).
+    (root / "mesh.yaml").write_text(text.replace("name: c2", "name: c3"))
+    assert mesh_repo.load(root).mesh.clusters[-1].name == "c3"
+    assert reads
+
+
+def test_the_mesh_a_new_cluster_writes_is_not_read_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from meshgen import mesh_repo, spec
+    from meshgen.spec import yamlio
+
+    root = repository(tmp_path / "mesh", locked=False)
+    # Block style, as ruamel writes it: the edit is made in the text (a flow-style list is
+    # edited on the round-trip tree, and that document is read again next time).
+    block = "networks:\n  - name: n1\nclusters:\n  - name: c1\n    network: n1\n"
+    (root / "mesh.yaml").write_text(
+        MINIMAL_MESH.replace("networks: []\nclusters: []\n", block)
+        + "  - name: c2\n    network: n1\n"
+    )
+    assert run_cli(capsys, "render", "--repo", str(root)).exit_code == 0
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "render")
+    result = run_cli(capsys, "new-cluster", "c9", "--network", "n1", "--repo", str(root))
+    assert result.exit_code == 0, result.stderr
+    reads = count_calls(monkeypatch, yamlio, "plain_tree")
+    document = mesh_repo.load(root)
+    assert reads == []
+    assert document.data == spec.parse((root / "mesh.yaml").read_text()).data
+    assert [c.name for c in document.mesh.clusters] == ["c1", "c2", "c9"]
+    # Back on main, one proposal after another: main's text stays among the texts noted.
+    git(root, "checkout", "-q", "main")
+    main_text = (root / "mesh.yaml").read_text()
+    read_texts: list[str] = []
+    original = yamlio.plain_tree
+    monkeypatch.setattr(yamlio, "plain_tree", lambda t: read_texts.append(t) or original(t))
+    for name in ("c10", "c11"):
+        args = ("new-cluster", name, "--network", "n1", "--repo", str(root))
+        assert run_cli(capsys, *args).exit_code == 0
+        git(root, "checkout", "-q", "main")
+    assert main_text not in read_texts
+
+
+@pytest.mark.parametrize("damage", ["garbage", "empty", "other shape", "another key's data"])
+def test_a_damaged_or_foreign_mesh_note_is_not_trusted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: str
+) -> None:
+    import json
+
+    from meshgen import mesh_repo
+
+    root = rendered_mesh(tmp_path / "mesh", capsys)
+    note = lock.state_dir(root) / tree_cache.PARSED_MEMO_FILE
+    entries = json.loads(note.read_text())
+    if damage == "garbage":
+        note.write_bytes(b"\x00\xffnot json")
+    elif damage == "empty":
+        note.write_text("")
+    elif damage == "other shape":
+        note.write_text(json.dumps({"clusters": []}))
+    else:  # the data of another text under this text's key: the key decides, not the data
+        entries = [[entries[-1][0] + "x", entries[-1][1]]]
+        note.write_text(json.dumps(entries))
+    assert [c.name for c in mesh_repo.load(root).mesh.clusters] == ["c1", "c2"]
+
+
+def test_data_json_cannot_give_back_exactly_is_not_noted(tmp_path: Path) -> None:
+    root = repository(tmp_path / "repo")
+    tree_cache.remember_parsed(root, "a", {1: "a key that is a number"})
+    tree_cache.remember_parsed(root, "b", {"labels": {"tier": "edge"}, "n": 3, "on": True})
+    tree_cache.flush(root)
+    assert tree_cache.parsed_data(root, "a") is None
+    assert tree_cache.parsed_data(root, "b") == {"labels": {"tier": "edge"}, "n": 3, "on": True}
+    assert tree_cache.parsed_data(root, "b")["on"] is True  # not 1

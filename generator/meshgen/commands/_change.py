@@ -73,6 +73,7 @@ class Proposal:
 
     warnings: list[str] = field(default_factory=list)
     moves: list[str] = field(default_factory=list)  # what render moves off retired locations
+    written: spec.MeshDocument | None = None  # the document plan() writes
 
     def plan(
         self, updated: spec.MeshDocument, policies: traffic.TrafficPolicies | None = None
@@ -82,6 +83,7 @@ class Proposal:
         updated, changes = mesh_repo.plan_writing(
             self.root, updated, policies=policies, before=self.document
         )
+        self.written = updated
         # Read before the files are rewritten: retired locations, unknown version.
         unknown = mesh_repo.unknown_version_warning(updated.mesh)
         self.warnings = [unknown] if unknown else []

@@ -178,10 +178,10 @@ def run(
     written = changes.write.get(spec.MESH_FILE)
     versioned = recorded != document.mesh.meshgen_version and not document.migrated_from
     if written is not None and versioned:
-        # The text read passed the schema check; recording meshgenVersion (this meshgen's
+        # The text read passed every check; recording meshgenVersion (this meshgen's
         # version, which the schema's pattern accepts) keeps it valid, so the next command
-        # need not check the new text again.
-        mesh_repo.note_schema_checked(root, written)
+        # need not read or check the new text again.
+        mesh_repo.note_valid(root, document)
     _note_quiet(root, document, warned=bool(about_text))
     workspace.apply_changes(
         root, changes, overwrite_edits=overwrite_edits, command="meshgen render"

@@ -276,12 +276,16 @@ def plain_tree(text: str) -> Any:
 
 
 def _parse_plain(
-    text: str, source: str, schema_checked: bool = False, known_valid: bool = False
+    text: str,
+    source: str,
+    schema_checked: bool = False,
+    known_valid: bool = False,
+    plain: Any = None,
 ) -> MeshDocument | None:
-    """The document read by libyaml (see :func:`plain_tree`), or None when ruamel must read
-    it: another apiVersion (a migration writes it back), or any problem (ruamel's tree names
-    its line)."""
-    tree = plain_tree(text)
+    """The document read by libyaml (see :func:`plain_tree`; ``plain``: what it gave for this
+    text before), or None when ruamel must read it: another apiVersion (a migration writes it
+    back), or any problem (ruamel's tree names its line)."""
+    tree = plain if plain is not None else plain_tree(text)
     if not isinstance(tree, dict) or tree.get("apiVersion") != API_VERSION:
         return None
     try:
@@ -347,7 +351,11 @@ def round_trip_tree(text: str) -> Any:
 
 
 def parse(
-    text: str, source: str = MESH_FILE, schema_checked: bool = False, known_valid: bool = False
+    text: str,
+    source: str = MESH_FILE,
+    schema_checked: bool = False,
+    known_valid: bool = False,
+    plain: Any = None,
 ) -> MeshDocument:
     """Parse, migrate and validate ``mesh.yaml`` text; raise MeshgenError naming file and line.
 
@@ -355,9 +363,12 @@ def parse(
     read by libyaml is not checked again (the rules beyond the schema still are).
     ``known_valid``: it passed every check here (read by libyaml: nodes, schema, invariants)
     with this meshgen before; a text read by libyaml is then only turned into the model (the
-    checks are pure functions of the text and meshgen's code and data)."""
+    checks are pure functions of the text and meshgen's code and data). ``plain``: with
+    ``known_valid``, what libyaml's reading of this text gave then (not read again)."""
     check_bounds(text, source)
-    document = _parse_plain(text, source, schema_checked, known_valid)
+    document = _parse_plain(
+        text, source, schema_checked, known_valid, plain if known_valid else None
+    )
     if document is not None:
         return document
     from ruamel.yaml.error import YAMLError
