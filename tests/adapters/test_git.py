@@ -152,3 +152,14 @@ def test_a_read_only_check_writes_nothing(mesh_repo: MeshRepo) -> None:
     _untracked_in_a_new_folder(root)
     assert gitops.is_dirty(root, read_only=True)
     assert (root / ".git/index").read_bytes() == index
+
+
+def test_a_check_left_by_an_error_does_not_leave_git_running(mesh_repo: MeshRepo) -> None:
+    root = mesh_repo.root
+    with pytest.raises(MeshgenError), gitops.DirtyCheck(root) as check:
+        raise MeshgenError("mesh.yaml: refused while git status ran")
+    assert check._process.returncode is not None  # waited for, so its index.lock is gone
+    assert not (root / ".git/index.lock").exists()
+    _untracked_in_a_new_folder(root)
+    with gitops.DirtyCheck(root) as check:
+        assert check.dirty() and check.dirty()  # asked twice, answered once

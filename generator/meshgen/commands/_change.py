@@ -14,6 +14,7 @@ ones (``mesh.yaml``), and a proposal says which branch and commit it would make.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -126,6 +127,8 @@ class Proposal:
             if not self.options.overwrite_edits:
                 workspace.require_unedited(self.root, changes)
             return None
+        if self.written is not None:  # checked: the next command need not check it again
+            mesh_repo.note_valid(self.root, self.written)
         workspace.apply_changes(
             self.root,
             changes,
@@ -199,15 +202,21 @@ def open_proposal(options: BranchOptions, default_branch: str) -> Proposal:
         root = mesh_repo.find_root(options.repo)
     else:
         root = mesh_repo.open_for_change(options.repo)
-    document = mesh_repo.load(root)
-    repo = gitops.open_repository(root)
-    gitops.require_repository_root(repo, root)
-    branch = options.branch or default_branch
-    if options.commit:
-        gitops.validate_branch_name(repo, branch)
+    if options.commit:  # first: the git status below holds git's index.lock while it runs
         gitops.require_ready(root, None)
-        gitops.require_identity(repo)
-        if options.push:
-            gitops.require_origin(repo)
-    gitops.require_clean(repo, options.allow_dirty, read_only=options.dry_run)
+    with contextlib.ExitStack() as waiting:
+        # git status runs while the mesh is read and the rest is checked.
+        started = None
+        if not options.allow_dirty:
+            started = waiting.enter_context(gitops.DirtyCheck(root, read_only=options.dry_run))
+        document = mesh_repo.load(root)
+        repo = gitops.open_repository(root)
+        gitops.require_repository_root(repo, root)
+        branch = options.branch or default_branch
+        if options.commit:
+            gitops.validate_branch_name(repo, branch)
+            gitops.require_identity(repo)
+            if options.push:
+                gitops.require_origin(repo)
+        gitops.require_clean(repo, options.allow_dirty, started=started)
     return Proposal(root=root, repo=repo, document=document, branch=branch, options=options)
