@@ -35,14 +35,24 @@ def text(files: Mapping[str, str]) -> str:
     )
 
 
+_last_parsed: tuple[str, dict[str, str]] | None = None
+
+
 def parse(content: str) -> dict[str, str]:
-    """path -> sha256 from a record; lines that are not ``<sha256>  <path>`` are skipped."""
+    """path -> sha256 from a record; lines that are not ``<sha256>  <path>`` are skipped.
+
+    A command reads the record up to three times (to plan, and to protect hand edits before
+    and while writing): the last record parsed is kept, and a copy of it returned."""
+    global _last_parsed
+    if _last_parsed is not None and _last_parsed[0] == content:
+        return dict(_last_parsed[1])
     recorded = {}
     for line in content.splitlines():
         checksum, separator, path = line.partition("  ")
         if separator and len(checksum) == 64 and path:
             recorded[path] = checksum.lower()
-    return recorded
+    _last_parsed = (content, recorded)
+    return dict(recorded)
 
 
 def read(root: Path) -> dict[str, str] | None:

@@ -283,7 +283,20 @@ class Mesh:
         """The istiod releases of ``cluster`` (a remote's: its ``profile: remote`` ones), in
         ``mesh.yaml`` order. The revision the cluster ran before its first revision-based
         upgrade keeps the release name ``istiod`` (renaming would reinstall it); each revision
-        added next to it is the release ``istiod-<revision>``."""
+        added next to it is the release ``istiod-<revision>``. Asked for several times per
+        cluster while rendering: the answer is kept per cluster object."""
+        known = self._control_planes.get(cluster.name)
+        if known is not None and known[0] is cluster:
+            return known[1]
+        planes = self._make_control_planes(cluster)
+        self._control_planes[cluster.name] = (cluster, planes)
+        return planes
+
+    @functools.cached_property
+    def _control_planes(self) -> dict[str, tuple[Cluster, tuple[ControlPlane, ...]]]:
+        return {}
+
+    def _make_control_planes(self, cluster: Cluster) -> tuple[ControlPlane, ...]:
         state = cluster.istio
         base = self.revision_of(cluster) or UNREVISIONED
         entries = state.revisions or ((base, state.version or self.istio_version),)
