@@ -12,14 +12,15 @@ import time
 def main() -> None:
     cwd, *argv = sys.argv[1:]
     os.chdir(cwd)
-    from meshgen.cli import main as meshgen_main
+    from meshgen.entrypoint import main as meshgen_main  # what the meshgen executable runs
 
+    sys.argv = ["meshgen", *argv]
     started = time.perf_counter()
     code = 0
     stdout = sys.stdout
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the command's own output is not measured
     try:
-        meshgen_main(argv)
+        meshgen_main()
     except SystemExit as exit_:
         code = exit_.code if isinstance(exit_.code, int) else 1
     finally:

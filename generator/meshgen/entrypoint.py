@@ -9,12 +9,20 @@ any code of meshgen runs, is beyond reach; nothing is read or written then.
 
 from __future__ import annotations
 
+import gc
 import signal
 import sys
 from typing import Any
 
+# The cyclic garbage collector's thresholds for this short-lived process: a command builds
+# large graphs of objects with few cycles (the model, the plans, the rendered files), which
+# the default thresholds (700, 10, 10) make the collector walk again and again: about 55 ms
+# of a new-cluster at 1,000 clusters, 20 ms at 10. Cycles are still collected, a little later.
+GC_THRESHOLDS = (20_000, 20, 20)
+
 
 def main() -> None:
+    gc.set_threshold(*GC_THRESHOLDS)
     received: list[int] = []
 
     def early(signum: int, _frame: object) -> None:
@@ -31,6 +39,7 @@ def main() -> None:
     try:
         from meshgen.cli import main as cli_main
 
+        gc.freeze()  # what importing made stays for the whole run: never walked again
         cli_main(early_signals=received)
     except KeyboardInterrupt:
         transaction = sys.modules.get("meshgen.adapters.transaction")
