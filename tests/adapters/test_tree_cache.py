@@ -389,3 +389,65 @@ def test_data_json_cannot_give_back_exactly_is_not_noted(tmp_path: Path) -> None
     assert tree_cache.parsed_data(root, "a") is None
     assert tree_cache.parsed_data(root, "b") == {"labels": {"tier": "edge"}, "n": 3, "on": True}
     assert tree_cache.parsed_data(root, "b")["on"] is True  # not 1
+
+
+def _cache_lines(root: Path) -> list[str]:
+    return (lock.state_dir(root) / tree_cache.CACHE_FILE).read_text().splitlines()
+
+
+def test_a_command_that_only_writes_appends_its_lines(tmp_path: Path) -> None:
+    root = repository(tmp_path / "repo")
+    written(root)
+    workspace.plan_changes(root, FILES)
+    tree_cache.flush(root)
+    before = _cache_lines(root)
+    assert len(before) == len(FILES) + 1  # the header and one line per file
+    # A change of two files (one rewritten, one removed), as new-cluster writes it.
+    changed = {"clusters/c1/values.yaml": f"{YAML_HEADER}n: changed\n"}
+    workspace.apply_changes(
+        root, workspace.ChangeSet(write=changed, remove=["clusters/c2/values.yaml"])
+    )
+    after = _cache_lines(root)
+    assert after[: len(before)] == before  # appended, nothing rewritten
+    assert after[len(before) :] == [
+        "clusters/c2/values.yaml\t-",
+        after[-1],
+    ] and after[-1].startswith("clusters/c1/values.yaml\t")
+    cache = tree_cache.TreeCache(root)
+    entry = cache._entries["clusters/c1/values.yaml"]  # the appended line wins
+    info = os.lstat(root / "clusters/c1/values.yaml")
+    assert entry.startswith(tree_cache.stat_key(info))
+    assert entry.split(" ")[4] == manifest.digest(changed["clusters/c1/values.yaml"].encode())
+    assert "clusters/c2/values.yaml" not in cache._entries
+    assert "clusters/c3/values.yaml" in cache._entries
+
+
+def test_appended_lines_are_folded_in_once_they_crowd_the_file(tmp_path: Path) -> None:
+    root = repository(tmp_path / "repo")
+    written(root)
+    workspace.plan_changes(root, FILES)
+    tree_cache.flush(root)
+    path = "clusters/c1/values.yaml"
+    for number in range(2 * len(FILES) + 101):  # appended again and again
+        change = workspace.ChangeSet(write={path: f"{YAML_HEADER}n: {number}\n"})
+        workspace.apply_changes(root, change, overwrite_edits=True)
+    assert len(_cache_lines(root)) > 2 * len(FILES) + 100
+    workspace.plan_changes(root, {**FILES, path: f"{YAML_HEADER}n: {number}\n"})
+    tree_cache.flush(root)
+    lines = _cache_lines(root)
+    assert len(lines) == len(FILES) + 1  # written whole: one line per file again
+    assert len({line.partition("\t")[0] for line in lines[1:]}) == len(FILES)
+
+
+def test_a_cache_cut_short_is_not_appended_to(tmp_path: Path) -> None:
+    root = repository(tmp_path / "repo")
+    written(root)
+    workspace.plan_changes(root, FILES)
+    tree_cache.flush(root)
+    file = lock.state_dir(root) / tree_cache.CACHE_FILE
+    file.write_text(file.read_text()[:-7])  # killed while writing: a line cut in two
+    path = "clusters/c4/values.yaml"
+    workspace.apply_changes(root, workspace.ChangeSet(write={path: f"{YAML_HEADER}n: 44\n"}))
+    lines = _cache_lines(root)
+    assert len(lines) == 2 and lines[1].startswith(f"{path}\t")  # only what is known for sure
+    assert list(tree_cache.TreeCache(root)._entries) == [path]

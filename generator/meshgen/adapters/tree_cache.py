@@ -27,6 +27,7 @@ import os
 import stat
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,26 +51,43 @@ def settled(info: os.stat_result, seen_ns: int) -> bool:
     return info.st_ctime_ns + slack < seen_ns
 
 
+FORGOTTEN = "-"  # the entry of a line that takes a path out (appended by a later command)
+
+
 class TreeCache:
     """The cache of the work tree ``root``: :meth:`lookup` before reading a file, :meth:`record`
     after, :meth:`save` at the end.
 
     On disk, a header line (format version and ``root``), then one line per file:
     ``<path> TAB <inode> <size> <mtime ns> <ctime ns> <sha256> <0|1: marked> <seen ns>``.
-    Entries stay text until looked up: 11,000 of them cost a megabyte or two."""
+    A command that only noted the files it wrote appends their lines (a later line of a path
+    wins; ``<path> TAB -`` takes it out) instead of writing 11,000 lines again; the file is
+    written whole once the lines it holds are more than twice its entries. Entries are read
+    when first looked up (a command that only writes never reads them), and stay text until
+    then: 11,000 of them cost a megabyte or two."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._entries: dict[str, str] = {}
+        self._loaded: dict[str, str] | None = None
+        self._lines = 0  # lines of entries in the file read
         self._seen: dict[str, str] = {}
+        self._forgotten: set[str] = set()
         folder = lock.state_dir(root)
         self.path: Path | None = folder / CACHE_FILE if folder.is_dir() else None
+
+    @property
+    def _entries(self) -> dict[str, str]:
+        if self._loaded is None:
+            self._loaded = self._load()
+        return self._loaded
+
+    def _load(self) -> dict[str, str]:
         if self.path is None:
-            return
+            return {}
         pending = _pending_caches.get(self.path)
-        if pending is not None:
-            self._entries = dict(pending[1])
-            return
+        if isinstance(pending, _Whole):
+            return dict(pending.files)
+        entries: dict[str, str] = {}
         with (
             contextlib.suppress(OSError, UnicodeDecodeError),
             self.path.open(encoding="utf-8", newline="\n") as handle,
@@ -77,7 +95,12 @@ class TreeCache:
             if handle.readline() == f"{self._header()}\n":
                 for line in handle:
                     path, _, entry = line.rstrip("\n").partition("\t")
-                    self._entries[path] = entry
+                    entries[path] = entry
+                    self._lines += 1
+        if isinstance(pending, _Appended):
+            entries.update(pending.lines)
+            self._lines += len(pending.lines)
+        return {path: entry for path, entry in entries.items() if entry != FORGOTTEN}
 
     def _header(self) -> str:
         return f"meshgen-tree-cache {VERSION} {self.root}"
@@ -110,10 +133,14 @@ class TreeCache:
         after ``since`` (``time.time_ns()`` taken before the ``lstat``)."""
         if stat.S_ISREG(info.st_mode) and "\t" not in path and "\n" not in path:
             self._seen[path] = f"{stat_key(info)} {digest} {int(marked)} {since}"
+            self._forgotten.discard(path)
 
     def forget(self, path: str) -> None:
         self._seen.pop(path, None)
-        self._entries.pop(path, None)
+        if "\t" not in path and "\n" not in path:
+            self._forgotten.add(path)
+        if self._loaded is not None:
+            self._loaded.pop(path, None)
 
     def save(self, complete: bool = False) -> None:
         """Keep the cache for :func:`flush`, which writes it once the command has written its
@@ -124,16 +151,44 @@ class TreeCache:
         changes nothing, not even in the Git folder."""
         if self.path is None or not lock.is_held(self.root):
             return
-        files = self._seen if complete else {**self._entries, **self._seen}
-        if files == self._entries and self.path not in _pending_caches:
+        pending = _pending_caches.get(self.path)
+        if self._loaded is None and not complete and not isinstance(pending, _Whole):
+            # Only noted what it wrote: appended, the entries never read.
+            lines = {**({} if pending is None else pending.lines)}
+            lines.update(dict.fromkeys(self._forgotten, FORGOTTEN))
+            lines.update(self._seen)
+            if lines:
+                _pending_caches[self.path] = _Appended(self._header(), lines)
             return
-        _pending_caches[self.path] = (self._header(), files)
-        self._entries = dict(files)
+        entries = self._entries
+        files = self._seen if complete else {**entries, **self._seen}
+        crowded = self._lines > 2 * len(files) + 100  # appended lines to fold in
+        if files == entries and pending is None and not crowded:
+            return
+        _pending_caches[self.path] = _Whole(self._header(), files)
+        self._loaded = dict(files)
+        self._lines = len(files)
 
 
-# What save() and remember_render() keep for flush(): cache path -> (header, files); memo
+@dataclass
+class _Whole:
+    """The whole cache, to write (replacing the file)."""
+
+    header: str
+    files: dict[str, str]
+
+
+@dataclass
+class _Appended:
+    """Lines to append to the file (path -> entry, or FORGOTTEN)."""
+
+    header: str
+    lines: dict[str, str]
+
+
+# What save() and remember_render() keep for flush(): cache path -> what to write; memo
 # path -> its lines.
-_pending_caches: dict[Path, tuple[str, dict[str, str]]] = {}
+_pending_caches: dict[Path, _Whole | _Appended] = {}
 _pending_memos: dict[Path, list[tuple[str, str]]] = {}
 
 
@@ -149,16 +204,38 @@ def _write(path: Path, lines: Iterable[str]) -> None:
             temporary.unlink()
 
 
+def _append(path: Path, pending: _Appended) -> None:
+    """Append ``pending``'s lines to the cache file when it holds whole lines under this
+    header; else write them as the whole cache (a file cut short by a kill, another
+    version's, none yet). Never fails."""
+    lines = [f"{name}\t{entry}\n" for name, entry in pending.lines.items()]
+    header = f"{pending.header}\n".encode()
+    try:
+        with path.open("rb+") as handle:
+            head = handle.read(len(header))
+            handle.seek(-1, os.SEEK_END)
+            if head == header and handle.read(1) == b"\n":
+                handle.write("".join(lines).encode("utf-8"))
+                return
+    except OSError:
+        pass
+    kept = [line for line in lines if not line.endswith(f"\t{FORGOTTEN}\n")]
+    _write(path, [f"{pending.header}\n", *kept])
+
+
 def flush(root: Path) -> None:
     """Write what this process kept for the tree cache and render memo of the repository at
     ``root`` (see :meth:`TreeCache.save`); called once a command's change is written. Never
     fails."""
     folder = lock.state_dir(root)
     for path in [path for path in _pending_caches if path.parent == folder]:
-        header, files = _pending_caches.pop(path)
+        pending = _pending_caches.pop(path)
+        if isinstance(pending, _Appended):
+            _append(path, pending)
+            continue
         # Lines made as they are written: 11,000 of them at once would raise the peak memory.
-        lines = (f"{name}\t{entry}\n" for name, entry in files.items())
-        _write(path, itertools.chain([f"{header}\n"], lines))
+        lines = (f"{name}\t{entry}\n" for name, entry in pending.files.items())
+        _write(path, itertools.chain([f"{pending.header}\n"], lines))
     for path in [path for path in _pending_memos if path.parent == folder]:
         _write(path, [f"{key} {value}\n" for key, value in _pending_memos.pop(path)])
     for path in [path for path in _pending_parsed if path.parent == folder]:
