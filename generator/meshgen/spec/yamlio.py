@@ -365,12 +365,15 @@ def parse(
     with this meshgen before; a text read by libyaml is then only turned into the model (the
     checks are pure functions of the text and meshgen's code and data). ``plain``: with
     ``known_valid``, what libyaml's reading of this text gave then (not read again)."""
-    check_bounds(text, source)
+    if not known_valid:  # a text that passed every check passed these bounds too
+        check_bounds(text, source)
     document = _parse_plain(
         text, source, schema_checked, known_valid, plain if known_valid else None
     )
     if document is not None:
         return document
+    if known_valid:
+        check_bounds(text, source)
     from ruamel.yaml.error import YAMLError
 
     try:
