@@ -311,3 +311,34 @@ def test_the_invariants_of_an_edit_agree_with_the_full_check(name: str) -> None:
     for index in range(len(data["clusters"])):
         removed = {**data, "clusters": [c for i, c in enumerate(data["clusters"]) if i != index]}
         assert _invariants_pass(removed, set()) == _invariants_pass(removed, None), index
+
+
+def test_the_skew_rules_of_an_added_cluster_agree_with_the_full_check() -> None:
+    """The version-skew rules run for the added cluster only (its own state, and a remote's
+    against its control plane), the minors the mesh spans still whole: a problem is found
+    exactly when the full check finds one."""
+    data = spec.parse(FIXTURES["bench-10"]).data
+    version = spec.parse(FIXTURES["bench-10"]).mesh.istio_version
+    major, minor, _ = version.split(".")
+    newer, far = f"{major}.{int(minor) + 1}.0", f"{major}.{int(minor) + 3}.0"
+    primary = next(c["name"] for c in data["clusters"] if c.get("role") != "remote")
+    states: list[dict[str, Any]] = [
+        {},
+        {"version": newer},  # a remote newer than its control plane; one more minor
+        {"version": far},  # three minors apart
+        {"revisions": {"default": version, "canary": newer}},
+        {"revisions": {"canary": newer}},  # a revision its control plane does not run
+    ]
+    outcomes = set()
+    for role in ("primary", "remote"):
+        for state in states:
+            entry: dict[str, Any] = {"name": "added", "network": data["networks"][0]["name"]}
+            if role == "remote":
+                entry.update(role="remote", controlPlane=primary)
+            if state:
+                entry["istio"] = state
+            added = {**data, "clusters": [*data["clusters"], entry]}
+            full = _invariants_pass(added, None)
+            assert _invariants_pass(added, {"added"}) == full, (role, state)
+            outcomes.add(full)
+    assert outcomes == {True, False}  # the cases reach both answers

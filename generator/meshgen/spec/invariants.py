@@ -72,9 +72,10 @@ def check_invariants(
     ``new_clusters``: ``mesh`` is a valid mesh with only these clusters added (and any
     clusters or networks taken out), so the rules of one cluster alone (its gateway's size,
     its ranges' syntax) run for these only, and the ranges' overlaps only on their networks
-    (taking clusters out creates no overlap). Every rule across clusters or networks still
-    runs whole. A mesh that passes this passes the full check; a caller words an error
-    with the full check, whose first finding may be another one.
+    (taking clusters out creates no overlap), and the version-skew rules of one cluster (its
+    own, a remote's against its control plane) for these only. Every other rule across
+    clusters or networks still runs whole. A mesh that passes this passes the full check;
+    a caller words an error with the full check, whose first finding may be another one.
     """
 
     def fail(path: list[Any], message: str) -> None:
@@ -150,7 +151,7 @@ def check_invariants(
         touched = {c.network for c in mesh.clusters if c.name in new_clusters}
         _check_flat_networks(mesh, fail, touched)
     _check_reachability(mesh, fail)
-    for path, message in skew_problems(mesh):
+    for path, message in skew_problems(mesh, only=new_clusters):
         fail(path, message)
 
 
@@ -631,12 +632,16 @@ def _mesh_minor_problems(mesh: Mesh) -> list[tuple[list[Any], str]]:
     return []
 
 
-def skew_problems(mesh: Mesh) -> list[tuple[list[Any], str]]:
+def skew_problems(mesh: Mesh, only: Collection[str] | None = None) -> list[tuple[list[Any], str]]:
     """Every broken version-skew rule, as (mesh.yaml path, message), in file order: a
     cluster's revisions and tags, what its remotes use, and the minors the mesh spans.
-    ``meshgen upgrade`` refuses a step that breaks one; ``validate`` reports a hand edit."""
+    ``meshgen upgrade`` refuses a step that breaks one; ``validate`` reports a hand edit.
+    ``only``: the rules of one cluster (its own, and its control plane's for a remote) for
+    these clusters alone, as :func:`check_invariants` with ``new_clusters`` asks."""
     problems: list[tuple[list[Any], str]] = []
     for cluster in mesh.clusters:
+        if only is not None and cluster.name not in only:
+            continue
         if cluster.istio:
             problems += _own_problems(mesh, cluster)
         problems += _remote_problems(mesh, cluster)
