@@ -6,7 +6,8 @@ provider's shared files, such as its remote-secret placeholder), made from the m
 settings, the cluster's plan and its few relations (its control plane, its remotes, whether
 other primaries share the mesh); and shared files (per-network overlays, the remote-secret
 aggregate, the engine's bootstrap, README, CI), which may list every cluster and are always
-rendered.
+rendered: as they are after the change (the ones whose paths follow from the settings alone,
+which a change this module takes leaves equal, are not rendered as they were before).
 
 :func:`reached_clusters` compares those inputs before and after a change: a cluster whose
 inputs are equal has the same files, so only the reached clusters are rendered (before and
@@ -55,10 +56,10 @@ def cluster_inputs(mesh: Mesh, plan: ClusterPlan) -> tuple[Any, ...]:
 
 @dataclass(frozen=True)
 class Change:
-    """The files of a mesh change: ``before`` holds every file the reached clusters and the
-    shared parts had (to take out), ``after`` what they get (to put in)."""
+    """The files of a mesh change: ``before`` holds the path of every file the reached
+    clusters and the shared parts had (to take out), ``after`` what they get (to put in)."""
 
-    before: dict[str, str]
+    before: frozenset[str]
     after: dict[str, str]
     reached: tuple[str, ...]
 
@@ -72,12 +73,9 @@ def reached_clusters(
     return {name for name in old.keys() | new.keys() if old.get(name) != new.get(name)}
 
 
-def _files(
-    mesh: Mesh, library: Library, plans: list[ClusterPlan], names: set[str]
-) -> dict[str, str]:
-    """The shared files and the files of the clusters ``names`` (their folders, and their
-    parts of the provider's shared files), as render_repository writes them (the same pieces
-    in the same order; no traffic policies)."""
+def _own_files(mesh: Mesh, plans: list[ClusterPlan], names: set[str]) -> dict[str, str]:
+    """The files of the clusters ``names``: their folders, and their parts of the provider's
+    shared files, as render_repository writes them (no traffic policies)."""
     from meshgen.render import overlays, values
     from meshgen.render.engines import engine_for
     from meshgen.render.secrets import provider_for
@@ -85,16 +83,26 @@ def _files(
     provider = provider_for(mesh)
     engine = engine_for(mesh)
     chosen = [plan for plan in plans if plan.cluster.name in names]
-    files: dict[str, str] = {}
-    files.update(overlays.shared_files(mesh, library.vendored_overlays))
-    files.update(provider.shared_files(mesh, only=names))
+    files = provider.shared_files(mesh, only=names)
     for plan in chosen:
         files.update(values.cluster_values_files(mesh, plan, istiod_extra=None))
         files.update(overlays.cluster_files(mesh, plan, provider))
     for plan in chosen:
         files.update(engine.cluster_files(mesh, plan))
+    return files
+
+
+def _shared_files(mesh: Mesh, library: Library, plans: list[ClusterPlan]) -> dict[str, str]:
+    """The shared files that may list every cluster, and whose paths follow from the mesh's
+    settings alone: per-network overlays, the engine's bootstrap, README, CI, schemas."""
+    from meshgen.render import overlays
+    from meshgen.render.engines import engine_for
+    from meshgen.render.secrets import provider_for
+
+    engine = engine_for(mesh)
+    files = overlays.shared_files(mesh, library.vendored_overlays)
     files.update(engine.shared_files(mesh, plans))
-    files.update(documents(mesh, library, plans, provider, engine))
+    files.update(documents(mesh, library, plans, provider_for(mesh), engine))
     return files
 
 
@@ -125,9 +133,13 @@ def render_change(before: Mesh, after: Mesh, library: Library) -> Change | None:
     before_plans = plan_mesh(before, library.chart_profiles)
     after_plans = _plans_after(before, after, before_plans, library)
     reached = reached_clusters(before, after, before_plans, after_plans)
+    shared = _shared_files(after, library, after_plans)
+    # The same settings, the same paths of the shared files: of before, only the reached
+    # clusters' files are rendered, to know which go.
+    taken_out = {*_own_files(before, before_plans, reached), *shared}
     return Change(
-        before=_files(before, library, before_plans, reached),
-        after=_files(after, library, after_plans, reached),
+        before=frozenset(taken_out),
+        after={**shared, **_own_files(after, after_plans, reached)},
         reached=tuple(sorted(reached)),
     )
 
