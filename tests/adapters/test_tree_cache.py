@@ -358,26 +358,28 @@ def test_the_mesh_a_new_cluster_writes_is_not_read_again(
     assert main_text not in read_texts
 
 
-@pytest.mark.parametrize("damage", ["garbage", "empty", "other shape", "another key's data"])
+@pytest.mark.parametrize(
+    "damage", ["garbage", "empty", "other shape", "cut short", "another key's data"]
+)
 def test_a_damaged_or_foreign_mesh_note_is_not_trusted(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: str
 ) -> None:
-    import json
-
     from meshgen import mesh_repo
 
     root = rendered_mesh(tmp_path / "mesh", capsys)
     note = lock.state_dir(root) / tree_cache.PARSED_MEMO_FILE
-    entries = json.loads(note.read_text())
+    key, _, data = note.read_text().splitlines()[-1].partition("\t")
+    assert key == mesh_repo._schema_note((root / "mesh.yaml").read_text())
     if damage == "garbage":
-        note.write_bytes(b"\x00\xffnot json")
+        note.write_bytes(b"\x00\xffnot a note")
     elif damage == "empty":
         note.write_text("")
     elif damage == "other shape":
-        note.write_text(json.dumps({"clusters": []}))
+        note.write_text('[["a", {"clusters": []}]]\n')
+    elif damage == "cut short":  # the right key, its data cut (never so written: by rename)
+        note.write_text(f"{key}\t{data[: len(data) // 2]}\n")
     else:  # the data of another text under this text's key: the key decides, not the data
-        entries = [[entries[-1][0] + "x", entries[-1][1]]]
-        note.write_text(json.dumps(entries))
+        note.write_text(f"{key}x\t{data}\n")
     assert [c.name for c in mesh_repo.load(root).mesh.clusters] == ["c1", "c2"]
 
 

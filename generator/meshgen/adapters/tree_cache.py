@@ -239,8 +239,7 @@ def flush(root: Path) -> None:
     for path in [path for path in _pending_memos if path.parent == folder]:
         _write(path, [f"{key} {value}\n" for key, value in _pending_memos.pop(path)])
     for path in [path for path in _pending_parsed if path.parent == folder]:
-        entries = [list(entry) for entry in _pending_parsed.pop(path)]
-        _write(path, [json.dumps(entries, separators=(",", ":"))])
+        _write(path, [f"{key}\t{text}\n" for key, text in _pending_parsed.pop(path)])
 
 
 def now() -> int:
@@ -291,7 +290,8 @@ def remember_render(root: Path, key: str, record_digest: str) -> None:
 PARSED_MEMO_FILE = "meshgen-parsed-mesh"
 PARSED_MEMO_KEPT = 2  # the text read and the text this command wrote
 
-_pending_parsed: dict[Path, list[tuple[str, Any]]] = {}
+# memo path -> its entries: (key, the data as JSON text), oldest first
+_pending_parsed: dict[Path, list[tuple[str, str]]] = {}
 
 
 def _parsed_path(root: Path) -> Path | None:
@@ -299,29 +299,46 @@ def _parsed_path(root: Path) -> Path | None:
     return folder / PARSED_MEMO_FILE if folder.is_dir() else None
 
 
-def _parsed_entries(path: Path) -> list[tuple[str, Any]]:
+def _parsed_entries(path: Path) -> list[tuple[str, str]]:
+    """The memo's entries, one line each: ``<key> TAB <data as JSON>``; each is decoded only
+    when asked for."""
     if path in _pending_parsed:
         return list(_pending_parsed[path])
-    with contextlib.suppress(OSError, ValueError):
-        entries = json.loads(path.read_bytes())
-        if isinstance(entries, list):
-            return [(e[0], e[1]) for e in entries if isinstance(e, list) and len(e) == 2]
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        lines = path.read_text(encoding="utf-8").split("\n")
+        return [(k, v) for k, _, v in (line.partition("\t") for line in lines) if v]
     return []
 
 
 def parsed_data(root: Path, key: str) -> Any | None:
     """The data of a valid ``mesh.yaml`` whose reading (text, meshgen and Python) ``key``
     names, as :func:`remember_parsed` noted it; None when unknown. Reading a mesh of a
-    thousand clusters with libyaml costs a tenth of a second; this costs a millisecond."""
+    thousand clusters with libyaml costs a tenth of a second; this, a few milliseconds."""
     path = _parsed_path(root)
     if path is None:
         return None
     entries = _parsed_entries(path)
-    found = dict(entries).get(key)
-    if found is not None and lock.is_held(root) and entries[-1][0] != key:
+    text = dict(entries).get(key)
+    if text is None:
+        return None
+    try:
+        found = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if lock.is_held(root) and entries[-1][0] != key:
         # Used again: kept, as the newest, when this command notes the text it writes.
-        _pending_parsed[path] = [*(e for e in entries if e[0] != key), (key, found)]
+        _pending_parsed[path] = [*(e for e in entries if e[0] != key), (key, text)]
     return found
+
+
+def _json_exact(value: Any) -> bool:
+    """Whether JSON gives ``value`` back exactly: strings as keys, no tuples nor floats."""
+    kind = type(value)
+    if kind is dict:
+        return all(type(k) is str and _json_exact(v) for k, v in value.items())
+    if kind is list:
+        return all(_json_exact(item) for item in value)
+    return kind in (str, int, bool) or value is None
 
 
 def remember_parsed(root: Path, key: str, data: Any) -> None:
@@ -330,13 +347,13 @@ def remember_parsed(root: Path, key: str, data: Any) -> None:
     cannot give back exactly (a key that is not a string) is not noted. Written by
     :func:`flush`, with the repository's lock held."""
     path = _parsed_path(root)
-    if path is None or not lock.is_held(root):
+    if path is None or not lock.is_held(root) or "\t" in key or "\n" in key:
         return
     try:
-        exact = json.loads(json.dumps(data)) == data
-    except (TypeError, ValueError, RecursionError):
-        exact = False
-    if not exact:
+        if not _json_exact(data):
+            return
+    except RecursionError:
         return
+    text = json.dumps(data, separators=(",", ":"))  # one line: JSON escapes line breaks
     entries = [(k, v) for k, v in _parsed_entries(path) if k != key]
-    _pending_parsed[path] = [*entries[-(PARSED_MEMO_KEPT - 1) :], (key, data)]
+    _pending_parsed[path] = [*entries[-(PARSED_MEMO_KEPT - 1) :], (key, text)]
