@@ -412,9 +412,10 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def build_model(tree: Any) -> Mesh:
-    """The :class:`Mesh` of a schema-valid tree, with defaults filled in."""
-    data = _plain(tree)
+def build_model(tree: Any, plain: bool = False) -> Mesh:
+    """The :class:`Mesh` of a schema-valid tree, with defaults filled in. ``plain``: the tree
+    is plain dicts and lists with string keys already (not copied)."""
+    data = tree if plain else _plain(tree)
     istio = data.get("istio", {})
     gitops = data.get("gitops", {})
     argocd = gitops.get("argocd", {})

@@ -290,7 +290,7 @@ def _parse_plain(
         return None
     try:
         if known_valid:
-            mesh = build_model(tree)
+            mesh = build_model(tree, plain=plain is not None)
             return MeshDocument.from_text(source, text, tree, mesh)
         _check_nodes(tree, source)
         if not schema_checked:
