@@ -137,7 +137,6 @@ def baseline(files: dict[str, bytes], work: Path) -> dict[str, float]:
     started = time.perf_counter()
     subprocess.run([sys.executable, "-c", BASELINE, str(data), str(target)], check=True)
     seconds = time.perf_counter() - started
-    shutil.rmtree(target)
     data.unlink()
     return {"exit": 0, "seconds": seconds, "wall": seconds, "peak_mib": 0.0, "files": len(files)}
 
@@ -153,35 +152,35 @@ def changed_files(root: Path, branch: str) -> int:
     return len(out.stdout.split())
 
 
-def run_size(clusters: int, repeat: int) -> dict[str, dict[str, float]]:
+def run_size(clusters: int, repeat: int, work: Path) -> dict[str, dict[str, float]]:
+    """The medians of ``repeat`` attempts at ``clusters``, each in a new folder under
+    ``work``. Nothing is deleted until the whole run is over: on this machine's file system
+    (ext4 mounted with ``discard``) deleting 11,000 files slows the writes of the next
+    seconds several times over, which would fall on whichever step came next."""
     samples: dict[str, list[dict[str, float]]] = {}
     for attempt in range(repeat):
-        with tempfile.TemporaryDirectory(
-            prefix="meshgen-bench-", ignore_cleanup_errors=True
-        ) as tmp:
-            root = Path(tmp) / "mesh"
-            prepare(root, clusters)
-            samples.setdefault("render (first)", []).append(measure(root, "render"))
-            samples.setdefault("baseline write", []).append(
-                baseline(tree_snapshot(root), Path(tmp))
-            )
-            steps = [
-                ("render (no-op)", ("render",)),
-                ("render --check", ("render", "--check")),
-            ]
-            for label, argv in steps:
-                samples.setdefault(label, []).append(measure(root, *argv))
-            git(root, "add", "-A")
-            committed(root)
-            name = f"new-{attempt}"
-            added = measure(root, "new-cluster", name, "--network", "net-0")
-            added["files"] = changed_files(root, f"meshgen/add-cluster-{name}")
-            samples.setdefault("new-cluster", []).append(added)
-            git(root, "checkout", "-q", "main")
-            # A remote of the first network: its primary stays.
-            removed = measure(root, "remove-cluster", "cluster-9")
-            removed["files"] = changed_files(root, "meshgen/remove-cluster-cluster-9")
-            samples.setdefault("remove-cluster", []).append(removed)
+        tmp = tempfile.mkdtemp(prefix=f"{clusters}-{attempt}-", dir=work)
+        root = Path(tmp) / "mesh"
+        prepare(root, clusters)
+        samples.setdefault("render (first)", []).append(measure(root, "render"))
+        samples.setdefault("baseline write", []).append(baseline(tree_snapshot(root), Path(tmp)))
+        steps = [
+            ("render (no-op)", ("render",)),
+            ("render --check", ("render", "--check")),
+        ]
+        for label, argv in steps:
+            samples.setdefault(label, []).append(measure(root, *argv))
+        git(root, "add", "-A")
+        committed(root)
+        name = f"new-{attempt}"
+        added = measure(root, "new-cluster", name, "--network", "net-0")
+        added["files"] = changed_files(root, f"meshgen/add-cluster-{name}")
+        samples.setdefault("new-cluster", []).append(added)
+        git(root, "checkout", "-q", "main")
+        # A remote of the first network: its primary stays.
+        removed = measure(root, "remove-cluster", "cluster-9")
+        removed["files"] = changed_files(root, "meshgen/remove-cluster-cluster-9")
+        samples.setdefault("remove-cluster", []).append(removed)
     return medians(samples)
 
 
@@ -297,8 +296,13 @@ def main() -> None:
         f"{'clusters':>8}  {'command':<16} {'wall s':>8} {'x baseline':>10} {'files':>6} "
         f"{'peak MiB':>9}"
     )
+    work = Path(tempfile.mkdtemp(prefix="meshgen-bench-"))
+    try:
+        for size in args.sizes:
+            results[size] = run_size(size, args.repeat, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     for size in args.sizes:
-        results[size] = run_size(size, args.repeat)
         floor = results[size]["baseline write"]["wall"]
         for label, figures in results[size].items():
             files = f"{int(figures['files']):>6}" if "files" in figures else f"{'':>6}"
