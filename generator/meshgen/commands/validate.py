@@ -269,15 +269,16 @@ def collect(
         view.stand_ins.setdefault(folder, {}).update(files)  # missing encrypted files
     missing_tools = _missing_tools()
     findings += _tool_findings(missing_tools)
-    # The secrets scan reads files and asks git: it runs while kubectl and helm do.
+    # The secrets scan reads files and asks git: it runs while kubectl and helm do, from
+    # when the overlays are keyed (before, it slowed the keying kubectl waits for).
     digests = view.files  # made here: the secrets thread and the kustomize check share it
     secrets_check = _Background(
         lambda: _guarded("secrets", lambda: secrets.check(root, cache, digests))
     )
-    secrets_check.start()
     step("kustomize")
     if "kubectl" not in missing_tools:
-        findings += _guarded("kustomize", lambda: kustomize.check(view, jobs))
+        findings += _guarded("kustomize", lambda: kustomize.check(view, jobs, secrets_check.start))
+    secrets_check.start()
     schema_check = _Background(
         lambda: _guarded("schema", lambda: schemas.check(view, crds, kube_version))
     )
@@ -370,7 +371,7 @@ def collect(
         findings += _guarded("trust", lambda: trust.check(root, model, options.ca_dirs, now, lines))
     if helm_output is not None:  # the texts, for the caller
         helm_output.update({r: None if t is None else t.text() for r, t in templates.items()})
-    view.files.store()
+    view.store()
     progress.finish()
     if cache.written:
         cache.prune()

@@ -22,7 +22,7 @@ from meshgen.errors import MeshgenError
 from meshgen.output import counted
 from meshgen.validation import UNCHECKED, Finding, cluster_of, object_label
 from meshgen.validation.cache import Table
-from meshgen.validation.repository import RepoView, key_line, split_documents
+from meshgen.validation.repository import RepoView, StoredBuild, key_line, split_documents
 
 # ------------------------------------------------------------------------------ CRD schemas
 
@@ -495,18 +495,28 @@ class _ProblemMemo:
             self._core = CoreSchemas(kubernetes_version)
         return self._core
 
+    def stored_keys(self, build_key: str | None) -> list[str] | None:
+        """The object keys of :meth:`object_keys` the table holds for a build, if any."""
+        stored = self.table.get(f"objects {build_key}") if build_key is not None else None
+        if isinstance(stored, list) and all(isinstance(k, str) for k in stored):
+            return stored
+        return None
+
+    def stored_problems(self, key: str) -> list[str] | None:
+        """The problems of the object ``key`` the table holds, if any."""
+        found = self.table.get(key)
+        if isinstance(found, list) and all(isinstance(p, str) for p in found):
+            return list(found)
+        return None
+
     def object_keys(self, build_key: str | None, objects: list[Any]) -> list[str]:
         """The sha256 of each object of a build (canonical JSON), replayed by the build's
         own key: objects of a build whose inputs did not change are not serialised again."""
         import hashlib
 
         memo_key = f"objects {build_key}"
-        stored = self.table.get(memo_key) if build_key is not None else None
-        if (
-            isinstance(stored, list)
-            and len(stored) == len(objects)
-            and all(isinstance(k, str) for k in stored)
-        ):
+        stored = self.stored_keys(build_key)
+        if stored is not None and len(stored) == len(objects):
             return stored
         keys = [
             hashlib.sha256(
@@ -553,11 +563,26 @@ def check(view: RepoView, crds: CrdIndex, kubernetes_version: str) -> list[Findi
 
     build_keys: dict[str, str] = view.context.get("build-keys", {})
     for folder in sorted(view.builds):
-        objects = view.objects(folder)
-        keys = memo.object_keys(build_keys.get(folder), objects)
-        for obj, key in zip(objects, keys, strict=True):
+        # A build replayed from the cache is read only when one of its objects is new to the
+        # table or has problems to report: its object keys are kept by the build's key.
+        keys = None
+        if isinstance(view.builds[folder], StoredBuild):
+            keys = memo.stored_keys(build_keys.get(folder))
+            if keys is not None and any(
+                k not in seen and memo.stored_problems(k) != [] for k in keys
+            ):
+                keys = None
+        objects: list[Any] = []
+        if keys is None:
+            objects = view.objects(folder)
+            keys = memo.object_keys(build_keys.get(folder), objects)
+        for index, key in enumerate(keys):
             if key in seen:
                 continue
+            if not objects:  # every object of the build is known to have no problem
+                seen[key] = []
+                continue
+            obj = objects[index]
             problems = seen[key] = memo.problems(key, obj, core)
             for problem in problems:
                 if problem.startswith("unchecked: "):
