@@ -67,10 +67,11 @@ def _split_lines(text: str) -> list[tuple[int, str]]:
 
 def load_fast(text: str) -> Any:
     """One YAML document, read the way kubectl and Helm read it (YAML 1.1), with libyaml's
-    C parser when present: pure-Python parsing of a 1 MB CRD takes seconds."""
-    import yaml
+    C parser when present (pure-Python parsing of a 1 MB CRD takes seconds) and the objects
+    built as :mod:`meshgen.yamlload` builds them."""
+    from meshgen import yamlload
 
-    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return yamlload.load(text)
 
 
 def load_documents(text: str) -> list[tuple[int, Any]]:
