@@ -387,8 +387,18 @@ def test_a_one_cluster_change_reads_back_no_build_of_another_cluster(
             "ambient",
             "a Gateway of class istio-waypoint is ambient-only",
         ),
+        # istiod's values of cluster-2 turn on the ambient profile (the releases and the
+        # merged values the ambient check reads are kept by the value files' sha256)
+        (
+            "clusters/cluster-2/values/istiod.yaml",
+            "meshConfig:",
+            "profile: ambient\nmeshConfig:",
+            {},
+            "ambient",
+            "istiod sets the ambient setting profile: ambient in a sidecar mesh",
+        ),
     ],
-    ids=["application-project", "object-namespace", "waypoint-gateway"],
+    ids=["application-project", "object-namespace", "waypoint-gateway", "istiod-values"],
 )
 def test_what_a_check_kept_of_a_build_follows_the_build(
     tmp_path: Path,
@@ -411,8 +421,12 @@ def test_what_a_check_kept_of_a_build_follows_the_build(
     incremental, store = run(upstream, repo, cache)
     assert incremental == run(upstream, repo, None)[0]
     assert [f for f in incremental if f.check == check and message in f.message], incremental
-    changed = path.split("/")[0:2] if path.startswith("clusters/") else []
-    assert any(f.startswith("/".join(changed)) for f in store.recomputed["kustomize"])
+    cluster = path.split("/")[1]
+    if "/values/" in path:  # no overlay reads it: the cluster's Helm releases are rechecked
+        assert {r.split(":")[0] for r in store.recomputed["helm-release"]} == {cluster}
+        assert "kustomize" not in store.recomputed
+    else:
+        assert {cluster_of(f) for f in store.recomputed["kustomize"]} - {None} == {cluster}
     # Undone: the first run's builds, and what was kept of them, apply again.
     for name in added:
         (repo / name).unlink()

@@ -76,7 +76,31 @@ def _map(obj: Any, *keys: str) -> dict[str, Any]:
 
 
 def merged_values(view: RepoView, release: HelmRelease) -> dict[str, Any]:
-    """The values a release gets from its value files, merged in order (unreadable: none)."""
+    """The values a release gets from its value files, merged in order (unreadable: none);
+    replayed from the cache by the sha256 of each file's bytes (the files of an unchanged
+    cluster are neither read nor parsed)."""
+    from meshgen.validation.cache import Table, digest, is_plain
+
+    table = view.context.get("ambient-values")
+    if table is None:
+        context = digest("ambient-values", library.code_fingerprint())
+        table = view.context["ambient-values"] = Table(view.cache, "ambient-values", context)
+    key = digest(
+        [
+            own if (own := release.value_text(index)) is not None else ["file", view.digest(path)]
+            for index, path in enumerate(release.value_files)
+        ]
+    )
+    stored = table.get(key)
+    if isinstance(stored, dict):
+        return stored
+    merged = _merged_values(view, release)
+    if is_plain(merged):
+        table.set(key, merged)
+    return merged
+
+
+def _merged_values(view: RepoView, release: HelmRelease) -> dict[str, Any]:
     merged: Any = {}
     for index, path in enumerate(release.value_files):
         text = release.value_text(index)
@@ -494,6 +518,17 @@ def _upstream_limits(mesh: Mesh) -> list[Finding]:
 
 
 def check(view: RepoView, mesh: Mesh, releases: list[HelmRelease], crds: CrdIndex) -> list[Finding]:
+    try:
+        return _check(view, mesh, releases, crds)
+    finally:
+        table = view.context.get("ambient-values")
+        if table is not None:
+            table.store()
+
+
+def _check(
+    view: RepoView, mesh: Mesh, releases: list[HelmRelease], crds: CrdIndex
+) -> list[Finding]:
     clusters = _clusters(view, mesh, releases, gateways_only=not mesh.ambient)
     findings: list[Finding] = []
     scopes: dict[str, Any] = {}
