@@ -119,7 +119,9 @@ class StoredBuild:
 @dataclass
 class RepoView:
     """The repository under validation: its root, its mesh (None when mesh.yaml is broken),
-    and the kustomize builds the checks share (folder -> objects, or the build's error).
+    and the kustomize builds the checks share (folder -> objects, or the build's error, or a
+    :class:`StoredBuild` still in the cache: read them with :meth:`build` or :meth:`objects`,
+    and what a check reads of every build with :meth:`summary`).
 
     ``stand_ins`` (folder -> {relative path: text}) are files a folder's build gets although
     the repository does not hold them yet, such as the ``flux-system/`` that only
