@@ -267,10 +267,14 @@ def collect(
 
     def while_building() -> None:
         """Once the overlays are keyed and kubectl builds the missing ones: the secrets scan
-        starts in its thread, and the render checks run."""
+        starts in its thread, the render checks run, and what the checks after the builds
+        read from the cache whatever changed (what was kept of each build, where objects are
+        written) is read while kubectl runs."""
         secrets_check.start()
         if not rendered_findings:
             rendered_findings.append(render_checks())
+            with contextlib.suppress(Exception):  # read again, and reported, when used
+                view.prefetch()
 
     step("drift")
     engine = engine_module(mesh_model.engine) if mesh_model else None

@@ -272,6 +272,12 @@ class RepoView:
         table: Table = self.context["build-summaries"]
         return table
 
+    def prefetch(self) -> None:
+        """Read what the checks after the builds need from the cache, whatever changed: what
+        was kept of each build, and where each object is written (see :meth:`locate`)."""
+        _ = self._summaries
+        self.locate(None)
+
     def store(self) -> None:
         """Keep what this run computed about the builds and the files for the next run."""
         if "build-summaries" in self.context:
