@@ -73,3 +73,26 @@ def test_flux_system_is_never_read_written_or_removed(tmp_path: Path) -> None:
     assert (folder / "gotk-sync.yaml").read_text() == YAML_HEADER + "kind: Kustomization\n"
     with pytest.raises(MeshgenError, match="never writes into clusters/c1/flux-system/"):
         workspace.plan_changes(tmp_path, {"clusters/c1/flux-system/x.yaml": YAML_HEADER})
+
+
+def test_links_below_are_found_in_the_order_os_walk_finds_them(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root = tmp_path / "repo"
+    for folder in ("clusters/a/x", "clusters/b", "clusters/c/y/z"):
+        (root / folder).mkdir(parents=True)
+        (root / folder / "file.yaml").write_text("a: 1\n")
+    (root / "clusters/a/to-outside").symlink_to(outside, target_is_directory=True)
+    (root / "clusters/c/y/z/file-link.yaml").symlink_to(outside / "nothing.yaml")
+    (root / "clusters/b/inside").symlink_to(root / "clusters/a", target_is_directory=True)
+    (root / "clusters/top-link").symlink_to(outside, target_is_directory=True)
+    expected = [
+        (Path(dirpath) / name).relative_to(root).as_posix()
+        for dirpath, dirnames, filenames in os.walk(root / "clusters")
+        for name in [*dirnames, *filenames]
+        if (Path(dirpath) / name).is_symlink()
+    ]
+    assert len(expected) == 4
+    assert list(workspace._links_below(str(root), "clusters")) == expected
+    with pytest.raises(MeshgenError, match="out of the repository through the symbolic link"):
+        workspace.require_no_links_out(root)

@@ -19,7 +19,7 @@ from commands.test_validate import ISTIO, upstream, upstream_options
 from helpers import commit_rendered, edit, pin_istio
 from meshgen import spec
 from meshgen.commands import validate
-from meshgen.validation import ERROR, Finding, kustomize
+from meshgen.validation import ERROR, Finding, cluster_of, kustomize
 from meshgen.validation.cache import Cache, FileDigests, Table, digest, is_plain
 from meshgen.validation.kustomize import build_inputs
 from meshgen.validation.repository import RepoView
@@ -311,6 +311,128 @@ def test_a_one_cluster_change_rechecks_what_it_reaches_and_reports_the_same(
     # What the rendered objects mean: the remote's, and its control plane's (which checks
     # what the remote's proxies dial); the other network's are replayed.
     assert sorted(store.recomputed["multicluster"]) == ["cluster-0", "cluster-1"]
+
+
+def test_a_one_cluster_change_reads_back_no_build_of_another_cluster(
+    tmp_path: Path,
+    upstream: Path,
+    repo: Path,
+    tools: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cache = tmp_path / "cache"
+    run(upstream, repo, cache)
+    # Every stored build damaged in place: one read back would be found damaged, built
+    # again and named as recomputed. The checks that read every build (schema, Argo CD
+    # wiring, ambient) replay what they read of the unchanged ones by the builds' keys;
+    # multicluster reads the builds of the clusters whose findings it computes again (the
+    # remote and its control plane), and of no other.
+    for entry in (cache / "kustomize").rglob("*.json"):
+        entry.write_bytes(entry.read_bytes()[:-2])
+    edit(repo, "mesh.yaml", "  - name: cluster-1\n", "  - name: cluster-1\n    region: eu-1\n")
+    render(repo, capsys)
+    incremental, store = run(upstream, repo, cache)
+    assert incremental == run(upstream, repo, None)[0]
+    rebuilt = set(store.recomputed["kustomize"])
+    assert {"bootstrap/argocd", "clusters/cluster-1"} <= rebuilt
+    assert {cluster_of(f) for f in rebuilt} - {None} == {"cluster-0", "cluster-1"}
+    assert sorted(store.recomputed["multicluster"]) == ["cluster-0", "cluster-1"]
+    # Without what the checks kept of each build, the builds are read, found damaged and
+    # built again: the findings stay the same.
+    shutil.rmtree(cache / "build-summaries")
+    shutil.rmtree(cache / "schema")
+    again, store = run(upstream, repo, cache)
+    assert again == incremental
+    assert len(store.recomputed["kustomize"]) > 2
+
+
+@pytest.mark.parametrize(
+    ("path", "old", "new", "added", "check", "message"),
+    [
+        # an Application of cluster-1 names another project (the Applications Argo CD
+        # wiring reads of each build)
+        (
+            "clusters/cluster-1/applications/istio-base.yaml",
+            "  project: mesh1\n",
+            "  project: other\n",
+            {},
+            "gitops",
+            "project 'other' is not 'mesh1'",
+        ),
+        # cluster-2's istio-system applies an object to another namespace (the kinds and
+        # namespaces Argo CD wiring reads of each build)
+        (
+            "clusters/cluster-2/istio-system/kustomization.yaml",
+            "resources:\n",
+            "resources:\n  - stray.yaml\n",
+            {
+                "clusters/cluster-2/istio-system/stray.yaml": "apiVersion: v1\nkind: ConfigMap\n"
+                "metadata:\n  name: stray\n  namespace: elsewhere\n"
+            },
+            "gitops",
+            "ConfigMap elsewhere/stray in clusters/cluster-2/istio-system is outside",
+        ),
+        # a waypoint Gateway in a sidecar mesh (the Gateways the ambient check reads of
+        # each build)
+        (
+            "clusters/cluster-3/istio-system/kustomization.yaml",
+            "resources:\n",
+            "resources:\n  - waypoint.yaml\n",
+            {
+                "clusters/cluster-3/istio-system/waypoint.yaml": "apiVersion: "
+                "gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata:\n  name: waypoint\n"
+                "  namespace: istio-system\nspec:\n  gatewayClassName: istio-waypoint\n"
+                "  listeners:\n  - name: mesh\n    port: 15008\n    protocol: HBONE\n"
+            },
+            "ambient",
+            "a Gateway of class istio-waypoint is ambient-only",
+        ),
+        # istiod's values of cluster-2 turn on the ambient profile (the releases and the
+        # merged values the ambient check reads are kept by the value files' sha256)
+        (
+            "clusters/cluster-2/values/istiod.yaml",
+            "meshConfig:",
+            "profile: ambient\nmeshConfig:",
+            {},
+            "ambient",
+            "istiod sets the ambient setting profile: ambient in a sidecar mesh",
+        ),
+    ],
+    ids=["application-project", "object-namespace", "waypoint-gateway", "istiod-values"],
+)
+def test_what_a_check_kept_of_a_build_follows_the_build(
+    tmp_path: Path,
+    upstream: Path,
+    repo: Path,
+    tools: dict[str, Path],
+    path: str,
+    old: str,
+    new: str,
+    added: dict[str, str],
+    check: str,
+    message: str,
+) -> None:
+    cache = tmp_path / "cache"
+    first, _ = run(upstream, repo, cache)
+    assert not [f for f in first if f.check == check and message in f.message]
+    for name, text in added.items():
+        (repo / name).write_text(text)
+    edit(repo, path, old, new)
+    incremental, store = run(upstream, repo, cache)
+    assert incremental == run(upstream, repo, None)[0]
+    assert [f for f in incremental if f.check == check and message in f.message], incremental
+    cluster = path.split("/")[1]
+    if "/values/" in path:  # no overlay reads it: the cluster's Helm releases are rechecked
+        assert {r.split(":")[0] for r in store.recomputed["helm-release"]} == {cluster}
+        assert "kustomize" not in store.recomputed
+    else:
+        assert {cluster_of(f) for f in store.recomputed["kustomize"]} - {None} == {cluster}
+    # Undone: the first run's builds, and what was kept of them, apply again.
+    for name in added:
+        (repo / name).unlink()
+    edit(repo, path, new, old)
+    undone, store = run(upstream, repo, cache)
+    assert undone == first and "kustomize" not in store.recomputed
 
 
 def test_a_shared_overlay_change_rechecks_every_cluster_that_includes_it(

@@ -103,3 +103,24 @@ def test_a_checked_crd_schema_is_replayed_from_the_cache(tmp_path: Path) -> None
     third._texts = dict(second._texts)
     with pytest.raises(Exception, match="flow mapping"):
         schemas.object_problems(objects[0], third)
+
+
+def test_split_at_markers_is_re_split_exactly() -> None:
+    import random
+    import re
+
+    rng = random.Random(17)
+    pieces = ["---", "\n", " ", "a", "-", "\t", "\r", "--- ", "\n---\n", "\n---  \n\n"]
+    texts = ["", "---", "---\n---\n", "a\n--- \nb", "a\n---x\nb", "x\r\n---\r\ny", "----\n---\n"]
+    texts += ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 16))) for _ in range(5000)]
+    for text in texts:
+        assert schemas.split_at_markers(text) == re.split(r"^---\s*$", text, flags=re.M), text
+
+
+def test_the_crd_content_digest_follows_the_files_read(tmp_path: Path) -> None:
+    crd = tmp_path / "crds.yaml"
+    crd.write_text(CRD_LIST)
+    first = schemas.CrdIndex([crd]).content_digest()
+    assert schemas.CrdIndex([crd]).content_digest() == first
+    crd.write_text(CRD_LIST.replace("size: {type: integer}", "size: {type: string}"))
+    assert schemas.CrdIndex([crd]).content_digest() != first

@@ -89,3 +89,24 @@ def test_sops_encrypted_secrets_are_fine_unless_a_value_is_plain() -> None:
     # Without the sops block the ENC[...] text is just data.
     bare = SOPS_SECRET.split("sops:")[0]
     assert scan_text("x.yaml", bare)[0][2] == "Secret with data (c2)"
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        '"Secr\\x65t"',
+        '"Sec\\u0072et"',
+        '"Secr\\\n  et"',
+        "!!str Secret",
+        "&k Secret",
+        "|-\n  Secret",
+    ],
+    ids=["hex-escape", "unicode-escape", "escaped-line-break", "tagged", "anchored", "block"],
+)
+def test_a_secret_is_found_however_its_kind_is_spelled(kind: str) -> None:
+    text = f"apiVersion: v1\nkind: {kind}\nmetadata: {{name: s}}\nstringData:\n  a: b\n"
+    assert scan_text("a.yaml", text) == [(1, "Secret s", "Secret with data (a)")]
+    json_text = '{"apiVersion": "v1", "kind": "Secr\\u0065t", "metadata": {"name": "s"},'
+    assert scan_text("a.json", json_text + ' "data": {"a": "Yg=="}}') == [
+        (1, "Secret s", "Secret with data (a)")
+    ]

@@ -49,8 +49,10 @@ BATCH_LABEL = "meshgen.io/validate-member"
 def _load_objects(text: str, where: str) -> list[dict[str, Any]]:
     import yaml
 
+    from meshgen import yamlload
+
     try:  # libyaml's C parser when present: kustomize output of many overlays is large
-        docs = list(yaml.load_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+        docs = list(yamlload.load_all(text))
     except yaml.YAMLError as exc:
         raise MeshgenError(f"{where}: kustomize output is not YAML ({exc})") from None
     return [doc for doc in docs if doc is not None]

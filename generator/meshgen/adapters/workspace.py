@@ -129,11 +129,34 @@ def require_no_links_out(root: Path) -> None:
         if not (root / top).is_symlink() and not (root / top).is_dir():
             continue
         boundary.check(top)
-        for dirpath, dirnames, filenames in os.walk(root / top):
-            for name in [*dirnames, *filenames]:
-                path = Path(dirpath) / name
-                if path.is_symlink():
-                    boundary.check(path.relative_to(root).as_posix())
+        for link in _links_below(str(root), top):
+            boundary.check(link)
+
+
+def _links_below(root: str, top: str) -> Iterator[str]:
+    """The symbolic links below ``root/top`` (relative to ``root``), in the order ``os.walk``
+    finds them (top-down; in each folder its subfolders, then its files; links to folders
+    not descended into), from one ``scandir`` per folder: a Path and an ``lstat`` per entry
+    cost a few hundredths of a second at 100 clusters."""
+    try:
+        with os.scandir(os.path.join(root, top)) as found:
+            entries = list(found)
+    except OSError:
+        return
+    folders: list[os.DirEntry[str]] = []
+    files: list[os.DirEntry[str]] = []
+    for entry in entries:
+        try:
+            is_dir = entry.is_dir()
+        except OSError:
+            is_dir = False
+        (folders if is_dir else files).append(entry)
+    for entry in [*folders, *files]:
+        if entry.is_symlink():
+            yield f"{top}/{entry.name}"
+    for entry in folders:
+        if not entry.is_symlink():
+            yield from _links_below(root, f"{top}/{entry.name}")
 
 
 def is_generated(path: Path) -> bool:

@@ -238,25 +238,45 @@ def collect(
         findings += found
     else:
         findings.append(_skipped("traffic", *INVALID_MESH))
-    changes = None
-    if document is not None:
-        try:  # one render for the drift check and for what old defaults left in the files
-            changes = mesh_repo.plan_render(root, document) if traffic_ok else None
-        except MeshgenError:
-            changes = None  # a hand-written file where a generated one goes: drift says so
-        today = options.today or datetime.datetime.now(datetime.timezone.utc).date()
-        loaded, rendered = document, list(changes.write) if changes is not None else []
-        findings += _guarded(
-            "mesh",
-            lambda: release.check(root, loaded, today, options.allow_unknown_version, rendered),
-        )
+
+    def render_checks() -> list[Finding]:
+        """What the render of mesh.yaml says (drift, and what old defaults left in the
+        files): run while kubectl builds the overlays, the builds not waiting for it."""
+        found: list[Finding] = []
+        changes = None
+        if document is not None:
+            try:  # one render for the drift check and for what old defaults left in the files
+                changes = mesh_repo.plan_render(root, document) if traffic_ok else None
+            except MeshgenError:
+                changes = None  # a hand-written file where a generated one goes: drift says so
+            today = options.today or datetime.datetime.now(datetime.timezone.utc).date()
+            loaded, rendered = document, list(changes.write) if changes is not None else []
+            found += _guarded(
+                "mesh",
+                lambda: release.check(root, loaded, today, options.allow_unknown_version, rendered),
+            )
+        if document is not None and traffic_ok:
+            found += _guarded("drift", lambda: drift.check(root, document, changes))
+        elif document is not None:
+            found.append(_skipped("drift", *INVALID_TRAFFIC))
+        else:
+            found.append(_skipped("drift", *INVALID_MESH))
+        return found
+
+    rendered_findings: list[list[Finding]] = []
+
+    def while_building() -> None:
+        """Once the overlays are keyed and kubectl builds the missing ones: the secrets scan
+        starts in its thread, the render checks run, and what the checks after the builds
+        read from the cache whatever changed (what was kept of each build, where objects are
+        written) is read while kubectl runs."""
+        secrets_check.start()
+        if not rendered_findings:
+            rendered_findings.append(render_checks())
+            with contextlib.suppress(Exception):  # read again, and reported, when used
+                view.prefetch()
+
     step("drift")
-    if document is not None and traffic_ok:
-        findings += _guarded("drift", lambda: drift.check(root, document, changes))
-    elif document is not None:
-        findings.append(_skipped("drift", *INVALID_TRAFFIC))
-    else:
-        findings.append(_skipped("drift", *INVALID_MESH))
     engine = engine_module(mesh_model.engine) if mesh_model else None
     releases: list[HelmRelease] = []
     read_releases: list[bool] = []  # set once the engine's releases were read
@@ -269,15 +289,18 @@ def collect(
         view.stand_ins.setdefault(folder, {}).update(files)  # missing encrypted files
     missing_tools = _missing_tools()
     findings += _tool_findings(missing_tools)
-    # The secrets scan reads files and asks git: it runs while kubectl and helm do.
+    # The secrets scan reads files and asks git: it runs while kubectl and helm do, from
+    # when the overlays are keyed (before, it slowed the keying kubectl waits for); so do
+    # the render checks (see while_building).
     digests = view.files  # made here: the secrets thread and the kustomize check share it
     secrets_check = _Background(
         lambda: _guarded("secrets", lambda: secrets.check(root, cache, digests))
     )
-    secrets_check.start()
     step("kustomize")
     if "kubectl" not in missing_tools:
-        findings += _guarded("kustomize", lambda: kustomize.check(view, jobs))
+        findings += _guarded("kustomize", lambda: kustomize.check(view, jobs, while_building))
+    while_building()  # when kubectl is missing, or the check stopped before
+    findings += rendered_findings[0]
     schema_check = _Background(
         lambda: _guarded("schema", lambda: schemas.check(view, crds, kube_version))
     )
@@ -370,7 +393,7 @@ def collect(
         findings += _guarded("trust", lambda: trust.check(root, model, options.ca_dirs, now, lines))
     if helm_output is not None:  # the texts, for the caller
         helm_output.update({r: None if t is None else t.text() for r, t in templates.items()})
-    view.files.store()
+    view.store()
     progress.finish()
     if cache.written:
         cache.prune()

@@ -76,7 +76,31 @@ def _map(obj: Any, *keys: str) -> dict[str, Any]:
 
 
 def merged_values(view: RepoView, release: HelmRelease) -> dict[str, Any]:
-    """The values a release gets from its value files, merged in order (unreadable: none)."""
+    """The values a release gets from its value files, merged in order (unreadable: none);
+    replayed from the cache by the sha256 of each file's bytes (the files of an unchanged
+    cluster are neither read nor parsed)."""
+    from meshgen.validation.cache import Table, digest, is_plain
+
+    table = view.context.get("ambient-values")
+    if table is None:
+        context = digest("ambient-values", library.code_fingerprint())
+        table = view.context["ambient-values"] = Table(view.cache, "ambient-values", context)
+    key = digest(
+        [
+            own if (own := release.value_text(index)) is not None else ["file", view.digest(path)]
+            for index, path in enumerate(release.value_files)
+        ]
+    )
+    stored = table.get(key)
+    if isinstance(stored, dict):
+        return stored
+    merged = _merged_values(view, release)
+    if is_plain(merged):
+        table.set(key, merged)
+    return merged
+
+
+def _merged_values(view: RepoView, release: HelmRelease) -> dict[str, Any]:
     merged: Any = {}
     for index, path in enumerate(release.value_files):
         text = release.value_text(index)
@@ -90,7 +114,19 @@ def merged_values(view: RepoView, release: HelmRelease) -> dict[str, Any]:
     return merged if isinstance(merged, dict) else {}
 
 
-def _clusters(view: RepoView, mesh: Mesh, releases: Iterable[HelmRelease]) -> list[ClusterView]:
+def _gateway_kind(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The objects of kind Gateway (any API group) of a build."""
+    return [o for o in objects if isinstance(o, dict) and o.get("kind") == "Gateway"]
+
+
+def _clusters(
+    view: RepoView, mesh: Mesh, releases: Iterable[HelmRelease], gateways_only: bool = False
+) -> list[ClusterView]:
+    """What each cluster gets. ``gateways_only``: of the built objects, only those of kind
+    Gateway (all a sidecar mesh's check reads), kept per build by its key
+    (:meth:`RepoView.summary`), so that an unchanged cluster's builds are not read back; an
+    object is kept once per kind, namespace and name either way, so the Gateways are the
+    same."""
     views = {c.name: ClusterView(c.name) for c in mesh.clusters}
     for release in releases:
         if release.cluster in views:
@@ -100,7 +136,12 @@ def _clusters(view: RepoView, mesh: Mesh, releases: Iterable[HelmRelease]) -> li
         if cluster not in views:
             continue
         seen = {object_label(o) for _f, o in views[cluster].objects}
-        for obj in view.objects(folder):
+        built = (
+            view.summary(folder, "ambient-gateways", _gateway_kind)
+            if gateways_only
+            else view.objects(folder)
+        )
+        for obj in built:
             if isinstance(obj, dict) and object_label(obj) not in seen:
                 views[cluster].objects.append((folder, obj))
         for url, _copied in view.remote_resources.get(folder, []):
@@ -477,7 +518,18 @@ def _upstream_limits(mesh: Mesh) -> list[Finding]:
 
 
 def check(view: RepoView, mesh: Mesh, releases: list[HelmRelease], crds: CrdIndex) -> list[Finding]:
-    clusters = _clusters(view, mesh, releases)
+    try:
+        return _check(view, mesh, releases, crds)
+    finally:
+        table = view.context.get("ambient-values")
+        if table is not None:
+            table.store()
+
+
+def _check(
+    view: RepoView, mesh: Mesh, releases: list[HelmRelease], crds: CrdIndex
+) -> list[Finding]:
+    clusters = _clusters(view, mesh, releases, gateways_only=not mesh.ambient)
     findings: list[Finding] = []
     scopes: dict[str, Any] = {}
     for cluster in clusters:

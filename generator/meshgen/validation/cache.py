@@ -126,6 +126,7 @@ class Cache:
 
     def __init__(self, folder: Path | None, enabled: bool = True) -> None:
         self.folder = folder
+        self._folder = str(folder) if folder is not None else ""
         self.enabled = enabled and folder is not None
         self.hits: dict[str, int] = {}
         self.misses: dict[str, int] = {}
@@ -138,9 +139,11 @@ class Cache:
     def disabled(cls) -> Cache:
         return cls(None, enabled=False)
 
-    def _path(self, kind: str, key: str) -> Path:
+    def _path(self, kind: str, key: str) -> str:
+        """The entry's path, as a string: a run asks for about a thousand, and pathlib took
+        a twentieth of a second to join them."""
         assert self.folder is not None
-        return self.folder / kind / key[:2] / f"{key}.json"
+        return os.path.join(self._folder, kind, key[:2], f"{key}.json")
 
     def _count(self, table: dict[str, int], kind: str) -> None:
         with self._lock:
@@ -149,6 +152,19 @@ class Cache:
     def has(self, kind: str, key: str) -> bool:
         """Whether an entry is there (it may still turn out damaged: :meth:`get` tells)."""
         return self.enabled and os.path.isfile(self._path(kind, key))
+
+    def reused(self, kind: str, key: str) -> None:
+        """Count a hit for an entry :meth:`has` found, read later with :meth:`peek` (or not at
+        all, when nothing needs it: it is still marked as used, for pruning); one that turns
+        out damaged is made a miss with :meth:`stale`."""
+        if self.enabled:
+            with contextlib.suppress(OSError):
+                os.utime(self._path(kind, key))
+        self._count(self.hits, kind)
+
+    def peek(self, kind: str, key: str) -> Any:
+        """:meth:`get` without counting a hit or a miss (see :meth:`reused`)."""
+        return self._get(kind, key, count=False)
 
     def get(self, kind: str, key: str, label: str | None = None) -> Any:
         """The value stored under ``key``, or None (a miss) when there is none or it cannot
@@ -167,12 +183,13 @@ class Cache:
             self.misses[kind] = self.misses.get(kind, 0) + 1
             self.recomputed.setdefault(kind, []).append(label)
 
-    def _get(self, kind: str, key: str) -> Any:
+    def _get(self, kind: str, key: str, count: bool = True) -> Any:
         if not self.enabled:
             return None
         path = self._path(kind, key)
         try:
-            data = path.read_bytes()
+            with open(path, "rb") as entry:
+                data = entry.read()
             header_bytes, _, payload = data.partition(_HEADER_END)
             header = json.loads(header_bytes)
             if (
@@ -183,18 +200,20 @@ class Cache:
                 raise ValueError("not this entry")
             value = json.loads(payload)
         except (OSError, ValueError, AttributeError):
-            self._count(self.misses, kind)
+            if count:
+                self._count(self.misses, kind)
             return None
         with contextlib.suppress(OSError):  # least recently used goes first when pruned
             os.utime(path)
-        self._count(self.hits, kind)
+        if count:
+            self._count(self.hits, kind)
         return value
 
     def put(self, kind: str, key: str, value: Any) -> None:
         """Store ``value`` (JSON-serialisable) under ``key``; any failure leaves no entry."""
         if not self.enabled:
             return
-        path = self._path(kind, key)
+        path = Path(self._path(kind, key))
         try:
             payload = json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
             header = json.dumps(

@@ -19,7 +19,7 @@ A release whose chart is not available is reported as unchecked.
 
 Each release's findings, and each distinct ``helm template`` output, are cached
 (:mod:`meshgen.validation.cache`) under the sha256 of the chart's content and location, the
-release, its value texts in order, the Kubernetes version and the helm binary: a release
+release, its value files' content in order, the Kubernetes version and the helm binary: a release
 whose inputs did not change is not checked or rendered again, and its findings are replayed.
 """
 
@@ -499,12 +499,14 @@ def _cached_check_release(
     the objects parsed from it."""
     from meshgen.validation.cache import digest
 
-    texts = tuple(
-        own if (own := release.value_text(index)) is not None else view.text(path)
+    # The value files by the sha256 of their bytes (known without reading a file unchanged
+    # since it was hashed): a replayed release reads none of them.
+    values = [
+        own if (own := release.value_text(index)) is not None else ["file", view.digest(path)]
         for index, path in enumerate(release.value_files)
-    )
+    ]
     context = _context(view, chart_dir, kube_version)
-    key = digest("helm-release", context, dataclasses.astuple(release), texts)
+    key = digest("helm-release", context, dataclasses.astuple(release), values)
     root = str(view.root)
     entry = view.cache.get("helm-release", key, f"{release.cluster}: {release.obj}")
     try:

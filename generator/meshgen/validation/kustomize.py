@@ -13,7 +13,10 @@ folder a kustomization names, the stand-ins given for those folders, and the kub
 A build whose inputs did not change since a run that built it, in this repository or another,
 is replayed, its failure included; so after a change to one cluster only the overlays that
 read a changed file are built again (a change to a shared overlay or remote-secret aggregate
-reaches every cluster that includes it).
+reaches every cluster that includes it). The key is made of one digest per kustomization
+folder the build reaches (:func:`_node_digest`). A replayed build's objects are read from the
+cache only when a check needs them: the checks that read every build keep what they read of
+each (:meth:`~meshgen.validation.repository.RepoView.summary`) by the build's key.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from meshgen.adapters import kustomize, toolchain
 from meshgen.errors import MeshgenError
 from meshgen.render import yamltext
 from meshgen.validation import UNCHECKED, Finding, cluster_of
-from meshgen.validation.repository import RepoView, load_documents
+from meshgen.validation.repository import RepoView, StoredBuild, load_documents
 
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
@@ -426,9 +429,41 @@ def _build_key(view: RepoView, folder: str) -> str:
     tool = view.context.get("kubectl")
     if tool is None:
         tool = view.context["kubectl"] = tool_identity(toolchain.find("kubectl"))
+    reached = sorted(_reachable(view, folder))
     return digest(
-        "kustomize", library.code_fingerprint(), tool, folder, sorted(build_inputs(view, folder))
+        "kustomize",
+        library.code_fingerprint(),
+        tool,
+        folder,
+        [[node, _node_digest(view, node)] for node in reached],
     )
+
+
+def _reachable(view: RepoView, folder: str) -> set[str]:
+    """The kustomization folders a build of ``folder`` reads: itself and those it names,
+    transitively."""
+    stack, visited = [folder], set()
+    while stack:
+        current = stack.pop()
+        if current not in visited:
+            visited.add(current)
+            stack.extend(_folder_node(view, current)[1])
+    return visited
+
+
+def _node_digest(view: RepoView, folder: str) -> str:
+    """The sha256 of what one kustomization folder reads itself and of the folders it names,
+    once per folder and run. A build's key is made of those of the folders it reaches: the
+    same key means the same reached folders with the same inputs, so the same
+    :func:`build_inputs` (hashing each build's whole input list again took a third of the
+    keying time at 100 clusters, where every overlay reaches the same shared folders)."""
+    from meshgen.validation.cache import digest
+
+    memo: dict[str, str] = view.context.setdefault("node-digests", {})
+    if folder not in memo:
+        own, children = _folder_node(view, folder)
+        memo[folder] = digest(sorted(own), list(children))
+    return memo[folder]
 
 
 def cached_builds(
@@ -436,23 +471,39 @@ def cached_builds(
     folders: list[str],
     jobs: int,
     on_built: Callable[[int], None] | None = None,
-) -> dict[str, list[dict[str, Any]] | MeshgenError]:
+    on_keyed: Callable[[], object] | None = None,
+) -> dict[str, list[dict[str, Any]] | MeshgenError | StoredBuild]:
     """The builds of ``folders``: replayed from the cache where their inputs are unchanged,
-    else built (batched, see :func:`plan_batches`) and stored. The builds with no entry at
-    all start first, and the entries of the others are read while kubectl runs."""
+    else built (batched, see :func:`plan_batches`) and stored. Kubectl starts on the missing
+    ones while the others are keyed; a replayed build is a :class:`StoredBuild`, whose
+    objects are read only if a check needs them (one whose results about the build are
+    replayed does not), and a failure is replayed as its error.
+
+    ``on_keyed()`` is called once every folder is keyed and the missing builds have started:
+    work the caller starts there (and the import of the schema libraries, which new builds
+    need) runs beside kubectl instead of slowing the keying that kubectl waits for."""
     import threading
 
-    results: dict[str, list[dict[str, Any]] | MeshgenError] = {}
+    results: dict[str, Any] = {}
     keys: dict[str, str] = {}
     root = str(view.root)
 
     def replayed(folder: str) -> bool:
-        entry = view.cache.get("kustomize", keys[folder], folder)
-        if isinstance(entry, dict) and isinstance(entry.get("objects"), list):
-            results[folder] = entry["objects"]
-        elif isinstance(entry, dict) and isinstance(entry.get("error"), str):
+        """Whether the folder's build is in the cache: a failure is read (it is small and
+        reported), objects only when a check needs them (:class:`StoredBuild`)."""
+        key = keys[folder]
+        if view.cache.has("kustomize", _failed(key)):
+            entry = view.cache.peek("kustomize", _failed(key))
+            if not (isinstance(entry, dict) and isinstance(entry.get("error"), str)):
+                view.cache.get("kustomize", key, folder)  # a miss, named
+                return False
+            view.cache.reused("kustomize", _failed(key))
             results[folder] = MeshgenError(entry["error"].replace(ROOT_TOKEN, root))
+        elif view.cache.has("kustomize", key):
+            view.cache.reused("kustomize", key)
+            results[folder] = StoredBuild(key, lambda: _stored_objects(view, folder, key))
         else:
+            view.cache.get("kustomize", key, folder)  # counted and named as recomputed
             return False
         if on_built is not None:
             on_built(1)
@@ -477,19 +528,22 @@ def cached_builds(
     # root Application, so every cluster's change reaches it): when they miss, kubectl
     # builds them while the clusters' folders are keyed.
     ordered = sorted(folders, key=lambda f: cluster_of(f) is not None)
-    stored: set[str] = set()
     try:
         for group in (
             [f for f in ordered if cluster_of(f) is None],
             [f for f in ordered if cluster_of(f) is not None],
         ):
             keys.update({folder: _build_key(view, folder) for folder in group})
-            stored |= {f for f in group if view.cache.has("kustomize", keys[f])}
-            missing = [f for f in group if f not in stored and not replayed(f)]
+            missing = [f for f in group if not replayed(f)]
             if missing:
                 start(missing)
         view.context.setdefault("build-keys", {}).update(keys)  # what each build's objects are
-        damaged = [f for f in folders if f in stored and not replayed(f)]  # as kubectl runs
+        if workers:
+            from meshgen.validation.schemas import prefetch
+
+            prefetch()  # new builds bring objects to check against their schemas
+        if on_keyed is not None:
+            on_keyed()
     finally:  # also on Ctrl-C: the builds' temporary folders go when they end
         for worker, _outcome in workers:
             worker.join()
@@ -497,8 +551,26 @@ def cached_builds(
         if isinstance(outcome[0], BaseException):
             raise outcome[0]
         results.update(outcome[0])
-    results.update(_build_and_store(view, keys, damaged, jobs, on_built))
     return results
+
+
+def _failed(key: str) -> str:
+    """Where a build that failed keeps its error: apart from the objects of those that did
+    not, so that replaying it (the error is reported) reads no objects."""
+    from meshgen.validation.cache import digest
+
+    return digest("failed", key)
+
+
+def _stored_objects(view: RepoView, folder: str, key: str) -> list[dict[str, Any]] | MeshgenError:
+    """The objects of a build the cache held when the run began; built again (and stored)
+    when its entry is damaged or gone by now."""
+    entry = view.cache.peek("kustomize", key)
+    if isinstance(entry, dict) and isinstance(entry.get("objects"), list):
+        objects: list[dict[str, Any]] = entry["objects"]
+        return objects
+    view.cache.stale("kustomize", folder)
+    return _build_and_store(view, {folder: key}, [folder], 1, None)[folder]
 
 
 def _build_and_store(
@@ -512,9 +584,6 @@ def _build_and_store(
 
     if not todo:
         return {}
-    from meshgen.validation.schemas import prefetch
-
-    prefetch()  # new builds bring objects to check against their schemas
     root = str(view.root)
     batches, renamed = plan_builds(view, todo, jobs)
     built = kustomize.build_batches(
@@ -523,20 +592,21 @@ def _build_and_store(
     for folder, result in built.items():
         if isinstance(result, MeshgenError):
             view.cache.put(
-                "kustomize", keys[folder], {"error": str(result).replace(root, ROOT_TOKEN)}
+                "kustomize", _failed(keys[folder]), {"error": str(result).replace(root, ROOT_TOKEN)}
             )
         elif view.cache.enabled and is_plain(result):
             view.cache.put("kustomize", keys[folder], {"objects": result})
     return built
 
 
-def check(view: RepoView, jobs: int) -> list[Finding]:
-    """Build every entry point into ``view.builds``; report those that fail."""
+def check(view: RepoView, jobs: int, on_keyed: Callable[[], object] | None = None) -> list[Finding]:
+    """Build every entry point into ``view.builds``; report those that fail. ``on_keyed``:
+    see :func:`cached_builds`."""
     found, findings = kustomizations(view)
     findings += offline_stand_ins(view, found)
     folders = entry_points(found)
     view.progress.begin(len(folders))
-    view.builds.update(cached_builds(view, folders, jobs, view.progress.advance))
+    view.builds.update(cached_builds(view, folders, jobs, view.progress.advance, on_keyed))
     _store_kustomizations(view)
     for folder in folders:
         result = view.builds[folder]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,9 @@ from meshgen.validation.cache import Cache, FileDigests, Table, digest
 from meshgen.validation.progress import Progress
 
 YAML_SUFFIXES = (".yaml", ".yml")
+# Summaries of builds kept between runs (a 100-cluster mesh uses about 830, a change adds
+# those of the builds it reaches): beyond this many, only those the last run used are kept.
+SUMMARIES_KEPT = 2000
 _DOC_START = re.compile(r"^---(?:\s.*)?$")
 # Line breaks of str.splitlines other than "\n": a text with one is split line by line.
 _OTHER_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
@@ -63,10 +67,11 @@ def _split_lines(text: str) -> list[tuple[int, str]]:
 
 def load_fast(text: str) -> Any:
     """One YAML document, read the way kubectl and Helm read it (YAML 1.1), with libyaml's
-    C parser when present: pure-Python parsing of a 1 MB CRD takes seconds."""
-    import yaml
+    C parser when present (pure-Python parsing of a 1 MB CRD takes seconds) and the objects
+    built as :mod:`meshgen.yamlload` builds them."""
+    from meshgen import yamlload
 
-    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return yamlload.load(text)
 
 
 def load_documents(text: str) -> list[tuple[int, Any]]:
@@ -100,10 +105,23 @@ def key_line(text: str, path: list[Any]) -> int | None:
     return line
 
 
+@dataclass(frozen=True)
+class StoredBuild:
+    """A build whose objects the cache holds under ``key`` (its inputs did not change): read
+    by ``load()`` when a check first needs them, never when the checks' results about it are
+    replayed (see :meth:`RepoView.summary`). ``load`` gives the objects, or builds the folder
+    again when the entry turns out damaged or gone."""
+
+    key: str
+    load: Callable[[], Any]
+
+
 @dataclass
 class RepoView:
     """The repository under validation: its root, its mesh (None when mesh.yaml is broken),
-    and the kustomize builds the checks share (folder -> objects, or the build's error).
+    and the kustomize builds the checks share (folder -> objects, or the build's error, or a
+    :class:`StoredBuild` still in the cache: read them with :meth:`build` or :meth:`objects`,
+    and what a check reads of every build with :meth:`summary`).
 
     ``stand_ins`` (folder -> {relative path: text}) are files a folder's build gets although
     the repository does not hold them yet, such as the ``flux-system/`` that only
@@ -121,7 +139,7 @@ class RepoView:
 
     root: Path
     document: spec.MeshDocument | None
-    builds: dict[str, Any] = field(default_factory=dict)
+    builds: dict[str, Any] = field(default_factory=dict)  # objects, error or StoredBuild
     stand_ins: dict[str, dict[str, str]] = field(default_factory=dict)
     progress: Progress = field(default_factory=Progress.silent)
     offline_copy: Callable[[str], str | None] | None = None
@@ -132,6 +150,7 @@ class RepoView:
     _files: FileDigests | None = None
     _texts: dict[str, str | None] = field(default_factory=dict)
     _sources: dict[tuple[str, str, str], list[tuple[str, int]]] | None = None
+    _load_lock: threading.RLock = field(default_factory=threading.RLock)
 
     @property
     def mesh(self) -> spec.Mesh | None:
@@ -200,10 +219,70 @@ class RepoView:
                 self._written.set(hashlib.sha256(text.encode("utf-8")).hexdigest(), stored)
         return [(str(k), str(ns), str(n), int(line)) for k, ns, n, line in stored]
 
+    def build(self, folder: str) -> Any:
+        """A folder's build: its objects, its error (MeshgenError), or None when it was not
+        built; a build replayed from the cache is read here, once."""
+        built = self.builds.get(folder)
+        if isinstance(built, StoredBuild):
+            with self._load_lock:  # the schema check's thread and the others share builds
+                built = self.builds.get(folder)
+                if isinstance(built, StoredBuild):
+                    built = self.builds[folder] = built.load()
+        return built
+
     def objects(self, folder: str) -> list[dict[str, Any]]:
         """Built objects of a kustomization folder ([] when it did not build or was not built)."""
-        built = self.builds.get(folder)
+        built = self.build(folder)
         return built if isinstance(built, list) else []
+
+    def summary(
+        self, folder: str, name: str, compute: Callable[[list[dict[str, Any]]], Any]
+    ) -> Any:
+        """``compute(objects)`` of a folder's build, replayed by the build's cache key (which
+        stands for its objects): what a check reads of every build (the Argo CD Applications,
+        the kinds) is kept small, so that an unchanged build is not read back for it.
+        ``compute`` must return plain JSON data (lists, not tuples or sets) and depend on the
+        objects only; a new ``name`` for any change to what it computes."""
+        from meshgen.validation.cache import is_plain
+
+        key = self.context.get("build-keys", {}).get(folder)
+        if key is None or not isinstance(self.builds.get(folder), (list, StoredBuild)):
+            return compute(self.objects(folder))
+        table = self._summaries
+        stored = table.get(f"{name} {key}")
+        if isinstance(stored, list) and len(stored) == 1:
+            return stored[0]
+        value = compute(self.objects(folder))
+        if is_plain(value):
+            table.set(f"{name} {key}", [value])
+        return value
+
+    @property
+    def _summaries(self) -> Table:
+        with self._load_lock:
+            if "build-summaries" not in self.context:
+                from meshgen import library
+
+                self.context["build-summaries"] = Table(
+                    self.cache,
+                    "build-summaries",
+                    digest("build-summaries", library.code_fingerprint()),
+                    limit=SUMMARIES_KEPT,
+                )
+        table: Table = self.context["build-summaries"]
+        return table
+
+    def prefetch(self) -> None:
+        """Read what the checks after the builds need from the cache, whatever changed: what
+        was kept of each build, and where each object is written (see :meth:`locate`)."""
+        _ = self._summaries
+        self.locate(None)
+
+    def store(self) -> None:
+        """Keep what this run computed about the builds and the files for the next run."""
+        if "build-summaries" in self.context:
+            self._summaries.store()
+        self.files.store()
 
     def locate(self, obj: Any, near: str | None = None) -> tuple[str | None, int | None]:
         """(file, line) where an object is written literally in the repository, if anywhere.

@@ -96,6 +96,13 @@ def _apps(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [o for o in objects if o.get("kind") == "Application"]
 
 
+def _built_apps(view: RepoView, folder: str) -> list[dict[str, Any]]:
+    """The Applications of a folder's build, kept by the build's key (see
+    :meth:`RepoView.summary`): an unchanged cluster's build is not read back for them."""
+    apps: list[dict[str, Any]] = view.summary(folder, "argocd-applications", _apps)
+    return apps
+
+
 def walk(view: RepoView, jobs: int = 1) -> Walk:
     result = Walk()
     if not (view.root / BOOTSTRAP).is_dir():
@@ -120,7 +127,7 @@ def walk(view: RepoView, jobs: int = 1) -> Walk:
     folders = [s["path"] for a in result.roots for s in _sources(a) if s.get("path")]
     ensure_built(view, folders, jobs)
     for root in result.roots:
-        kids = [c for s in _sources(root) if s.get("path") for c in _apps(view.objects(s["path"]))]
+        kids = [c for s in _sources(root) if s.get("path") for c in _built_apps(view, s["path"])]
         result.children[_name(root)] = kids
     child_paths = [
         str(s["path"])
@@ -139,7 +146,7 @@ def all_applications(view: RepoView, walked: Walk) -> list[dict[str, Any]]:
     for app in [*walked.bootstrap, *(a for kids in walked.children.values() for a in kids)]:
         found.setdefault(object_label(app), app)
     for folder in sorted(view.builds):
-        for app in _apps(view.objects(folder)):
+        for app in _built_apps(view, folder):
             found.setdefault(object_label(app), app)
     return list(found.values())
 
@@ -302,34 +309,35 @@ def _path_problems(
     if posixpath.normpath(path) != path.rstrip("/"):
         problems.append((f"path {path} is not normalised", ""))
     whitelist = _map(walked.project, "spec").get("clusterResourceWhitelist") or []
-    for obj in view.objects(path):
-        kind = str(obj.get("kind"))
-        group = str(obj.get("apiVersion", "")).rpartition("/")[0]
-        namespace = _map(obj, "metadata").get("namespace")
+    for kind, group, namespace, label in view.summary(path, "argocd-placement", _placement):
         if kind in CLUSTER_SCOPED:
             if walked.project is not None and not any(
                 _glob_any([w.get("group")], group) and _glob_any([w.get("kind")], kind)
                 for w in whitelist
                 if isinstance(w, dict)
             ):
-                problems.append(
-                    (f"{object_label(obj)} in {path} is not in clusterResourceWhitelist", "")
-                )
+                problems.append((f"{label} in {path} is not in clusterResourceWhitelist", ""))
         elif namespace not in (None, dest_ns):
-            problems.append((f"{object_label(obj)} in {path} is outside {dest_ns}", ""))
+            problems.append((f"{label} in {path} is outside {dest_ns}", ""))
     return problems
+
+
+def _placement(objects: list[dict[str, Any]]) -> list[list[Any]]:
+    """What :func:`_path_problems` reads of each object: kind, API group, namespace, label."""
+    return [
+        [
+            str(obj.get("kind")),
+            str(obj.get("apiVersion", "")).rpartition("/")[0],
+            _map(obj, "metadata").get("namespace"),
+            object_label(obj),
+        ]
+        for obj in objects
+    ]
 
 
 def objects_rank(view: RepoView, folder: str) -> int | None:
     """Where the objects an overlay applies go in a cluster's order (None: anywhere)."""
-    objects = view.objects(folder)
-    kinds = {str(o.get("kind")) for o in objects}
-    groups = {str(o.get("apiVersion", "")).rpartition("/")[0] for o in objects}
-    classes = {
-        str(_map(o, "spec").get("gatewayClassName"))
-        for o in objects
-        if o.get("kind") == "Gateway" and str(o.get("apiVersion", "")).startswith(GATEWAY_GROUP)
-    }
+    kinds, groups, classes = (set(found) for found in view.summary(folder, "argocd-rank", _ranked))
     if kinds & SECRET_KINDS:
         return 0
     if "CustomResourceDefinition" in kinds or view.remote_resources.get(folder):
@@ -339,6 +347,23 @@ def objects_rank(view: RepoView, folder: str) -> int | None:
     if WAYPOINT_CLASS in classes or any(g.endswith("istio.io") for g in groups):
         return MESH_CONFIG_RANK
     return None
+
+
+def _ranked(objects: list[dict[str, Any]]) -> list[list[str]]:
+    """What :func:`objects_rank` reads of a build: its kinds, API groups and the classes of
+    its Gateway API Gateways, each sorted."""
+    return [
+        sorted({str(o.get("kind")) for o in objects}),
+        sorted({str(o.get("apiVersion", "")).rpartition("/")[0] for o in objects}),
+        sorted(
+            {
+                str(_map(o, "spec").get("gatewayClassName"))
+                for o in objects
+                if o.get("kind") == "Gateway"
+                and str(o.get("apiVersion", "")).startswith(GATEWAY_GROUP)
+            }
+        ),
+    ]
 
 
 def order_fix(ranks: set[int]) -> str:
