@@ -175,6 +175,16 @@ class Cache:
                 self.recomputed.setdefault(kind, []).append(label)
         return value
 
+    def counted(self, kind: str, label: str | None) -> None:
+        """Count a result of ``kind`` kept in a :class:`Table` as a hit (``label`` None) or as
+        a miss named ``label``, as :meth:`get` counts an entry of its own."""
+        if label is None:
+            self._count(self.hits, kind)
+            return
+        with self._lock:
+            self.misses[kind] = self.misses.get(kind, 0) + 1
+            self.recomputed.setdefault(kind, []).append(label)
+
     def stale(self, kind: str, label: str) -> None:
         """Count an entry :meth:`get` returned as a miss after all: the caller found that it
         no longer holds (a fact it was computed from changed) and computes it again."""
