@@ -61,11 +61,13 @@ class SchemaWorker:
         return answer
 
     def close(self) -> None:
-        """End a worker that is not needed: it reads end of input and exits."""
+        """End a worker that is not needed, without waiting for its imports to finish (a run
+        in which nothing is new would otherwise wait for them)."""
         process, self._process = self._process, None
         if process is not None:
-            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-                process.communicate(b"", timeout=60)
+            with contextlib.suppress(OSError):
+                process.kill()
+                process.wait()
 
 
 def main() -> None:
