@@ -159,6 +159,36 @@ def test_a_table_keeps_what_a_run_used(tmp_path: Path) -> None:
     assert again.get("a") == [] and again.get("b") is None
 
 
+def test_a_few_results_added_to_a_large_table_go_to_its_delta(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    table = Table(cache, "schema", "context")
+    for n in range(80):
+        table.set(f"k{n}", n)
+    table.store()
+    base = next(p for p in tmp_path.rglob("*.json") if p.name != "usage.json")
+    before = base.read_bytes()
+    added = Table(cache, "schema", "context")
+    added.set("new", "x")
+    added.store()
+    assert base.read_bytes() == before  # the large table is not written again
+    again = Table(cache, "schema", "context")
+    assert again.get("new") == "x" and again.get("k79") == 79
+    # Another run writes the table whole (more than an eighth of it is new): the older delta
+    # is void, so an entry that run did not keep is not read back from it.
+    rewritten = Table(cache, "schema", "context")
+    for n in range(20):
+        rewritten.set(f"m{n}", n)
+    rewritten.store()
+    assert base.read_bytes() != before
+    fresh = Table(cache, "schema", "context")
+    assert fresh.get("m19") == 19 and fresh.get("new") == "x"  # kept: it was known
+    void = Table(cache, "schema", "context")
+    void.known.clear()
+    void.set("gone", 1)
+    void.store()  # a table of one entry, written whole under a new generation
+    assert Table(cache, "schema", "context").get("new") is None
+
+
 def test_only_what_json_gives_back_exactly_is_stored() -> None:
     import datetime
 

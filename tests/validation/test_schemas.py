@@ -124,3 +124,38 @@ def test_the_crd_content_digest_follows_the_files_read(tmp_path: Path) -> None:
     assert schemas.CrdIndex([crd]).content_digest() == first
     crd.write_text(CRD_LIST.replace("size: {type: integer}", "size: {type: string}"))
     assert schemas.CrdIndex([crd]).content_digest() != first
+
+
+def test_the_schema_worker_answers_as_the_check_does_in_process(tmp_path: Path) -> None:
+    from meshgen.validation.schema_worker import SchemaWorker
+
+    (tmp_path / "crds.yaml").write_text(CRD_LIST)
+    index = schemas.CrdIndex(schemas.crd_files([tmp_path]))
+    core = schemas.CoreSchemas("1.33")
+    widget = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}
+    objects = [
+        {**widget, "spec": {"size": 3}},
+        {**widget, "spec": {"sise": 3}, "metadata": {"name": "Not_A_Name"}},
+        {**widget, "apiVersion": "example.com/v2"},  # not served: unchecked
+        NAMESPACE,
+        {**NAMESPACE, "spec": {"finalizer": ["kubernetes"]}},
+        {"apiVersion": "example.com/v1", "kind": "Gadget", "metadata": {"name": "g"}},
+    ]
+    expected = [schemas.object_problems(obj, index, core) for obj in objects]
+    assert sum(1 for e in expected if e) == 4  # the test says something
+    found = [index.schema(obj["apiVersion"], obj["kind"]) for obj in objects]
+    schema_list = [s for s in {id(s): s for s in found if s is not None}.values()]
+    requests = [
+        (obj, None if s is None else next(i for i, x in enumerate(schema_list) if x is s))
+        for obj, s in zip(objects, found, strict=True)
+    ]
+    assert SchemaWorker().problems("1.33", schema_list, requests) == expected
+    # Asked once: a second question gets no answer (the check computes in process).
+    worker = SchemaWorker()
+    worker.close()
+    assert worker.problems("1.33", schema_list, requests) is None
+    # A worker that died answers nothing either (and the check computes in process).
+    dead = SchemaWorker()
+    assert dead._process is not None
+    dead._process.kill()
+    assert dead.problems("1.33", schema_list, requests) is None

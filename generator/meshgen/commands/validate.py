@@ -520,6 +520,9 @@ def run(options: Options) -> int:
     if options.charts is not None and not options.charts.is_dir():
         raise MeshgenError(f"--charts {options.charts}: no such folder; pass unpacked charts")
     cache = open_cache(options)
+    # The schema worker imports the schema libraries on another core from now on: the run's
+    # own process is busy from start to end, and the first object checked waits for them.
+    schemas.start_worker()
     # `helm version` and `kubectl version` (when the cache does not know the binaries) run
     # while the CRDs are read and the checks run.
     describe = _Background(lambda: tool_statuses(cache))

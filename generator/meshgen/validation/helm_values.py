@@ -35,7 +35,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from meshgen import library
 from meshgen.adapters import helm, toolchain
@@ -44,6 +44,9 @@ from meshgen.output import counted
 from meshgen.validation import UNCHECKED, Finding
 from meshgen.validation.engines import HelmRelease
 from meshgen.validation.repository import RepoView, key_line, load_documents
+
+if TYPE_CHECKING:
+    from meshgen.validation.cache import Table
 
 INTERNAL_DEFAULTS = "_internal_defaults_do_not_set"
 
@@ -508,10 +511,11 @@ def _cached_check_release(
     context = _context(view, chart_dir, kube_version)
     key = digest("helm-release", context, dataclasses.astuple(release), values)
     root = str(view.root)
-    entry = view.cache.get("helm-release", key, f"{release.cluster}: {release.obj}")
+    table = release_table(view)
+    entry = table.get(key)
     try:
         if isinstance(entry, dict):
-            findings = [_load_finding(f, root) for f in entry["findings"]]
+            findings = [_load_finding(dict(f), root) for f in entry["findings"]]
             render = None
             if entry["render"] is not None:
                 stored = str(entry["render"])
@@ -523,16 +527,17 @@ def _cached_check_release(
                 if has_objects is None or not has_objects(render.key):
                     render.text()  # raises ValueError when the template's entry is gone
             rendered[release] = render
+            view.cache.counted("helm-release", None)
             return findings
     except (KeyError, TypeError, ValueError):
         pass  # an entry of another shape: computed again below
+    view.cache.counted("helm-release", f"{release.cluster}: {release.obj}")
     from meshgen.validation.schemas import prefetch
 
     prefetch()  # values.schema.json, then the objects of the render
     findings = _check_release(view, release, chart_dir, kube_version, rendered, renders)
     done = rendered.get(release)
-    view.cache.put(
-        "helm-release",
+    table.set(
         key,
         {
             "findings": [_dump_finding(f, root) for f in findings],
@@ -540,6 +545,21 @@ def _cached_check_release(
         },
     )
     return findings
+
+
+def release_table(view: RepoView) -> Table:
+    """The checked releases' findings and which render each gave, by the release's key: one
+    table (see :class:`meshgen.validation.cache.Table`), since reading 210 small entries,
+    one file each, cost an incremental run of a 100-cluster mesh a tenth of a second."""
+    from meshgen.validation.cache import Table, digest
+
+    with _CONTEXT_LOCK:
+        table = view.context.get("helm-release-table")
+        if table is None:
+            table = view.context["helm-release-table"] = Table(
+                view.cache, "helm-releases", digest("helm-releases", 1)
+            )
+    return table  # type: ignore[no-any-return]
 
 
 def _render_again(
@@ -615,4 +635,5 @@ def check(
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         for part in pool.map(check_one, work):
             findings += part
+    release_table(view).store()
     return findings

@@ -539,9 +539,9 @@ def cached_builds(
                 start(missing)
         view.context.setdefault("build-keys", {}).update(keys)  # what each build's objects are
         if workers:
-            from meshgen.validation.schemas import prefetch
+            from meshgen.validation.schemas import start_worker
 
-            prefetch()  # new builds bring objects to check against their schemas
+            start_worker()  # new builds bring objects to check against their schemas
         if on_keyed is not None:
             on_keyed()
     finally:  # also on Ctrl-C: the builds' temporary folders go when they end

@@ -17,13 +17,16 @@ import re
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from meshgen.errors import MeshgenError
 from meshgen.output import counted
 from meshgen.validation import UNCHECKED, Finding, cluster_of, object_label
 from meshgen.validation.cache import Table
 from meshgen.validation.repository import RepoView, StoredBuild, key_line, split_documents
+
+if TYPE_CHECKING:
+    from meshgen.validation.schema_worker import SchemaWorker
 
 # ------------------------------------------------------------------------------ CRD schemas
 
@@ -191,6 +194,7 @@ class CrdIndex:
                 self._add_parsed(text)
             self.found_in[path] = len(self._texts) - before
         self._validators: dict[tuple[str, str], Any] = {}
+        self._schemas: dict[tuple[str, str], dict[str, Any] | None] = {}
         # checked schemas kept between runs (set by the schema check; keyed in a table whose
         # context holds content_digest(), meshgen's and jsonschema's versions)
         self.schema_memo: Table | None = None
@@ -252,24 +256,31 @@ class CrdIndex:
 
     def validator(self, api_version: str, kind: str) -> Any:
         """A jsonschema validator for the served version, or None when there is no schema."""
-        import jsonschema
-
-        group, _, version = api_version.rpartition("/")
         key = (api_version, kind)
         if key not in self._validators:
             self._validators[key] = None
-            if (group, kind) in self._texts:
-                schema = self._served_schema(group, version, kind)
-                if schema is not None:
-                    self._validators[key] = jsonschema.Draft7Validator(schema)
+            schema = self.schema(api_version, kind)
+            if schema is not None:
+                import jsonschema
+
+                self._validators[key] = jsonschema.Draft7Validator(schema)
         return self._validators[key]
+
+    def schema(self, api_version: str, kind: str) -> dict[str, Any] | None:
+        """The checked JSON schema of the kind's served version (the same object each time),
+        or None when there is none; without importing jsonschema when the memo has it."""
+        group, _, version = api_version.rpartition("/")
+        key = (api_version, kind)
+        if key not in self._schemas:
+            self._schemas[key] = None
+            if (group, kind) in self._texts:
+                self._schemas[key] = self._served_schema(group, version, kind)
+        return self._schemas[key]
 
     def _served_schema(self, group: str, version: str, kind: str) -> dict[str, Any] | None:
         """The checked JSON schema of a served CRD version (None when not served), replayed
         from :attr:`schema_memo` when an earlier run converted and checked it: parsing and
         checking the Argo CD Application CRD alone takes a third of a second."""
-        import jsonschema
-
         from meshgen.validation.cache import is_plain
 
         memo_key = f"crd-schema {group}/{version} {kind}"
@@ -283,6 +294,8 @@ class CrdIndex:
         for entry in crd["spec"]["versions"]:
             if entry["name"] == version and entry.get("served", True):
                 schema = crd_schema(entry["schema"]["openAPIV3Schema"])
+                import jsonschema
+
                 jsonschema.Draft7Validator.check_schema(schema)  # raises when it is not valid
                 break
         if memo is not None and is_plain(schema):
@@ -402,13 +415,30 @@ class CoreSchemas:
 
 def object_problems(obj: Any, crds: CrdIndex, core: CoreSchemas | None = None) -> list[str]:
     """What is wrong with one object; an entry starting with ``unchecked:`` means no schema."""
+    shape = shape_problems(obj)
+    if shape is not None:
+        return shape
+    return schema_problems(obj, crds.validator(obj["apiVersion"], obj["kind"]), core)
+
+
+def shape_problems(obj: Any) -> list[str] | None:
+    """The problems of something that is not an object with apiVersion and kind, else None."""
     if not isinstance(obj, dict):
         return [f"not an object: {obj!r}"]
     api_version, kind = obj.get("apiVersion"), obj.get("kind")
     if not isinstance(api_version, str) or not isinstance(kind, str):
         return [f"apiVersion/kind missing: {api_version!r}/{kind!r}"]
+    return None
+
+
+def schema_problems(
+    obj: dict[str, Any], validator: Any, core: CoreSchemas | None = None
+) -> list[str]:
+    """:func:`object_problems` of an object of the right shape, given its CRD's validator
+    (None: there is none, the core schemas are asked); also run by the schema worker
+    (:mod:`meshgen.validation.schema_worker`), with the same answer."""
+    api_version, kind = obj["apiVersion"], obj["kind"]
     problems = metadata_problems(obj)
-    validator = crds.validator(api_version, kind)
     if validator is None and core is not None:
         validator = core.validator(api_version, kind)
     if validator is None:
@@ -447,6 +477,22 @@ def as_applied(obj: Any) -> Any:
 
 
 _PREFETCH: list[threading.Thread] = []
+_WORKER: list[SchemaWorker] = []
+
+
+def start_worker() -> None:
+    """Start the schema worker (once; see :mod:`meshgen.validation.schema_worker`): a run
+    that builds something new checks new objects, and the worker imports the schema
+    libraries on another core while this process keys and reads the rest."""
+    if not _WORKER:
+        from meshgen.validation.schema_worker import SchemaWorker
+
+        _WORKER.append(SchemaWorker())
+
+
+def take_worker() -> SchemaWorker | None:
+    """The started schema worker, for the one check that asks it; None when none was."""
+    return _WORKER.pop() if _WORKER else None
 
 
 def prefetch() -> None:
@@ -509,6 +555,7 @@ class _ProblemMemo:
         self.table = Table(view.cache, "schema", context)
         crds.schema_memo = self.table
         self._core: CoreSchemas | None = None
+        self.computed: dict[str, list[str]] = {}  # by the schema worker
 
     def core_versions(self, kubernetes_version: str) -> tuple[str | None, str]:
         """(bundled version used, oldest bundled) of :class:`CoreSchemas`, without importing
@@ -558,7 +605,50 @@ class _ProblemMemo:
             self.table.set(memo_key, keys)
         return keys
 
+    def compute(
+        self, pending: list[tuple[str, Any]], kubernetes_version: str, worker: SchemaWorker | None
+    ) -> None:
+        """Have ``worker`` compute the problems of the objects the table does not know (only
+        those JSON gives back exactly, as are their schemas); the others, and all of them
+        when there is no worker or it fails, are computed by :meth:`problems` here."""
+        from meshgen.validation.cache import is_plain
+
+        todo: dict[str, dict[str, Any]] = {}
+        schemas: list[Any] = []
+        schema_index: dict[int, int] = {}
+        objects: list[tuple[Any, int | None]] = []
+        for key, obj in pending:
+            if key in todo or key in self.computed or self.stored_problems(key) is not None:
+                continue
+            applied = as_applied(obj)
+            if shape_problems(applied) is not None or not is_plain(applied):
+                continue
+            schema = self.crds.schema(applied["apiVersion"], applied["kind"])
+            index = None
+            if schema is not None:
+                if id(schema) not in schema_index:
+                    if not is_plain(schema):
+                        continue
+                    schema_index[id(schema)] = len(schemas)
+                    schemas.append(schema)
+                index = schema_index[id(schema)]
+            todo[key] = applied
+            objects.append((applied, index))
+        if worker is None:
+            return
+        if not todo:
+            worker.close()
+            return
+        answer = worker.problems(kubernetes_version, schemas, objects)
+        if answer is None:
+            return
+        for key, found in zip(todo, answer, strict=True):
+            self.computed[key] = found
+            self.table.set(key, found)
+
     def problems(self, key: str, obj: Any, core: Callable[[], CoreSchemas]) -> list[str]:
+        if key in self.computed:
+            return list(self.computed[key])
         found = self.table.get(key)
         if not (isinstance(found, list) and all(isinstance(p, str) for p in found)):
             found = object_problems(as_applied(obj), self.crds, core())
@@ -592,6 +682,11 @@ def check(view: RepoView, crds: CrdIndex, kubernetes_version: str) -> list[Findi
         return memo.core(kubernetes_version)
 
     build_keys: dict[str, str] = view.context.get("build-keys", {})
+    # First which objects each build has to read (the table knows the others to be fine),
+    # then those new to the table computed in one batch (by the schema worker when there is
+    # one), then the findings in order.
+    planned: list[tuple[str, list[str], list[Any]]] = []
+    known: set[str] = set()
     for folder in sorted(view.builds):
         # A build replayed from the cache is read only when one of its objects is new to the
         # table or has problems to report: its object keys are kept by the build's key.
@@ -599,13 +694,18 @@ def check(view: RepoView, crds: CrdIndex, kubernetes_version: str) -> list[Findi
         if isinstance(view.builds[folder], StoredBuild):
             keys = memo.stored_keys(build_keys.get(folder))
             if keys is not None and any(
-                k not in seen and memo.stored_problems(k) != [] for k in keys
+                k not in known and memo.stored_problems(k) != [] for k in keys
             ):
                 keys = None
         objects: list[Any] = []
         if keys is None:
             objects = view.objects(folder)
             keys = memo.object_keys(build_keys.get(folder), objects)
+        known.update(keys)
+        planned.append((folder, keys, objects))
+    pending = [(key, objs[i]) for _, keys, objs in planned if objs for i, key in enumerate(keys)]
+    memo.compute(pending, kubernetes_version, take_worker())
+    for folder, keys, objects in planned:
         for index, key in enumerate(keys):
             if key in seen:
                 continue
