@@ -116,6 +116,11 @@ def corpus() -> list[Path]:
 
 def test_every_yaml_file_at_hand_loads_as_pyyaml_loads_it() -> None:
     files = corpus()
-    assert len(files) > 20
+    # This repository's own overlays, chart profiles, schemas and workflows (14 today), and
+    # Istio's charts and CRDs when ../shared/upstream is there (a fresh clone has none).
+    own = [p for p in files if p.is_relative_to(ROOT)]
+    assert len(own) >= 10
+    if UPSTREAM.is_dir():
+        assert len(files) > len(own) + 100
     for path in files:
         check(path.read_text(encoding="utf-8", errors="replace"))
