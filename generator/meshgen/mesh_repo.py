@@ -105,15 +105,15 @@ def load(root: Path) -> spec.MeshDocument:
     read) is neither read by libyaml nor checked again (schema, invariants): the same text
     and the same meshgen give the same answer."""
     text = read_mesh_text(root)
-    key = _schema_note(text)
-    known = tree_cache.parsed_data(root, key)
+    known = tree_cache.parsed_data(root, _parsed_key(text))
     document = spec.parse(text, source=spec.MESH_FILE, known_valid=known is not None, plain=known)
-    if known is None and document.text is not None:
-        tree_cache.remember_parsed(root, key, document.data)
+    if known is None:
+        note_valid(root, document)
     return document
 
 
-def _schema_note(text: str) -> str:
+def _parsed_key(text: str) -> str:
+    """The key of the parsed-mesh memo: the text, meshgen itself and Python."""
     return f"schema-valid:{render_key(text, {})}"
 
 
@@ -123,7 +123,7 @@ def note_valid(root: Path, document: spec.MeshDocument) -> None:
     the note. A document edited on the round-trip tree is not noted."""
     text = document.text
     if text is not None:
-        tree_cache.remember_parsed(root, _schema_note(text), document.data)
+        tree_cache.remember_parsed(root, _parsed_key(text), document.data)
 
 
 def read_traffic(root: Path) -> dict[str, str]:

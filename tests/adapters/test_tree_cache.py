@@ -369,7 +369,7 @@ def test_a_damaged_or_foreign_mesh_note_is_not_trusted(
     root = rendered_mesh(tmp_path / "mesh", capsys)
     note = lock.state_dir(root) / tree_cache.PARSED_MEMO_FILE
     key, _, data = note.read_text().splitlines()[-1].partition("\t")
-    assert key == mesh_repo._schema_note((root / "mesh.yaml").read_text())
+    assert key == mesh_repo._parsed_key((root / "mesh.yaml").read_text())
     if damage == "garbage":
         note.write_bytes(b"\x00\xffnot a note")
     elif damage == "empty":

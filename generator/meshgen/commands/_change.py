@@ -74,7 +74,6 @@ class Proposal:
 
     warnings: list[str] = field(default_factory=list)
     moves: list[str] = field(default_factory=list)  # what render moves off retired locations
-    written: spec.MeshDocument | None = None  # the document plan() writes
 
     def plan(
         self, updated: spec.MeshDocument, policies: traffic.TrafficPolicies | None = None
@@ -84,7 +83,9 @@ class Proposal:
         updated, changes = mesh_repo.plan_writing(
             self.root, updated, policies=policies, before=self.document
         )
-        self.written = updated
+        # Checked: noted for the next command, written to the Git folder only once the
+        # change is (see tree_cache.flush).
+        mesh_repo.note_valid(self.root, updated)
         # Read before the files are rewritten: retired locations, unknown version.
         unknown = mesh_repo.unknown_version_warning(updated.mesh)
         self.warnings = [unknown] if unknown else []
@@ -127,8 +128,6 @@ class Proposal:
             if not self.options.overwrite_edits:
                 workspace.require_unedited(self.root, changes)
             return None
-        if self.written is not None:  # checked: the next command need not check it again
-            mesh_repo.note_valid(self.root, self.written)
         workspace.apply_changes(
             self.root,
             changes,
