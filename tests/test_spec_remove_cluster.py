@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
-from helpers import mesh_text
+from helpers import REPO_ROOT, mesh_text
 from meshgen import spec
 from meshgen.errors import MeshgenError, SpecError
+
+sys.path.insert(0, str(REPO_ROOT / "bench"))
+import scale
 
 MESH = mesh_text(
     "  - name: n1\n  # the second network\n  - name: n2\n",
@@ -92,3 +97,16 @@ def test_unknown_cluster() -> None:
         MeshgenError, match=r"cluster 'x' is not in the mesh \(clusters: p1, r1, p2\)"
     ):
         spec.remove_cluster(spec.parse(MESH), "x")
+
+
+def test_unknown_cluster_of_a_large_mesh_names_the_closest() -> None:
+    """A typo in a mesh of a thousand clusters: one short line with the likely name, not
+    every cluster of the mesh."""
+    text = scale.mesh_text(1000)
+    with pytest.raises(MeshgenError) as refused:
+        spec.remove_cluster(spec.parse(text), "clustr-9")
+    message = str(refused.value)
+    assert "cluster 'clustr-9' is not in the mesh (1,000 clusters; did you mean 'cluster-9'" in (
+        message
+    )
+    assert len(message) < 200

@@ -103,9 +103,8 @@ def _known(mesh: spec.Mesh, names: tuple[str, ...]) -> list[spec.Cluster]:
         try:
             found.append(mesh.cluster(name))
         except KeyError:
-            known = ", ".join(c.name for c in mesh.clusters) or "none"
             raise UpgradeRefused(
-                f"cluster {name!r} is not in the mesh (clusters: {known}); check the name"
+                f"cluster {name!r} is not in the mesh ({mesh.clusters_hint(name)}); check the name"
             ) from None
     return found
 

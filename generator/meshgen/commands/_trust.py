@@ -34,9 +34,9 @@ def require_cluster(document: spec.MeshDocument, name: str) -> spec.Cluster:
     try:
         return document.mesh.cluster(name)
     except KeyError:
-        known = ", ".join(c.name for c in document.mesh.clusters) or "none yet"
+        hint = document.mesh.clusters_hint(name, none="none yet")
         raise MeshgenError(
-            f"{document.source}: cluster {name!r} is not in the mesh (clusters: {known}); "
+            f"{document.source}: cluster {name!r} is not in the mesh ({hint}); "
             "check the name or add it with `meshgen new-cluster`"
         ) from None
 

@@ -514,10 +514,9 @@ def remove_cluster(
     mesh = document.mesh
     names = [c.name for c in mesh.clusters]
     if name not in names:
-        known = ", ".join(names) or "none"
         raise MeshgenError(
-            f"{document.source}: cluster {name!r} is not in the mesh (clusters: {known}); "
-            "check the name"
+            f"{document.source}: cluster {name!r} is not in the mesh "
+            f"({mesh.clusters_hint(name)}); check the name"
         )
     cluster = mesh.cluster(name)
     remotes = mesh.remotes_of(name)
@@ -750,10 +749,10 @@ def set_cluster(document: MeshDocument, settings: ClusterSettings) -> MeshDocume
     mesh = document.mesh
     names = [c.name for c in mesh.clusters]
     if settings.name not in names:
-        known = ", ".join(names) or "none"
         raise MeshgenError(
-            f"{document.source}: cluster {settings.name!r} is not in the mesh (clusters: "
-            f"{known}); check the name, or add it with `meshgen new-cluster`"
+            f"{document.source}: cluster {settings.name!r} is not in the mesh "
+            f"({mesh.clusters_hint(settings.name)}); check the name, or add it with "
+            "`meshgen new-cluster`"
         )
     cluster = mesh.cluster(settings.name)
     entry = document.tree["clusters"][names.index(settings.name)]

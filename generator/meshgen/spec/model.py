@@ -6,6 +6,7 @@ in every default; the constants here are the defaults and the names the rest of 
 
 from __future__ import annotations
 
+import difflib
 import functools
 import ipaddress
 from dataclasses import dataclass, field
@@ -194,6 +195,9 @@ class Cluster:
         return self.role != REMOTE
 
 
+LISTED_CLUSTERS = 10  # an error about an unknown cluster lists the clusters up to this many
+
+
 @dataclass(frozen=True)
 class Mesh:
     """The validated mesh, with every default filled in. Clusters keep their file order."""
@@ -260,6 +264,16 @@ class Mesh:
             if cluster.control_plane is not None:
                 grouped.setdefault(cluster.control_plane, []).append(cluster)
         return {name: tuple(sorted(g, key=lambda c: c.name)) for name, g in grouped.items()}
+
+    def clusters_hint(self, name: str, none: str = "none") -> str:
+        """For an error about ``name``, which is not a cluster of the mesh: the clusters, when
+        a few (up to :data:`LISTED_CLUSTERS`); else how many, and the names closest to it."""
+        names = [c.name for c in self.clusters]
+        if len(names) <= LISTED_CLUSTERS:
+            return f"clusters: {', '.join(names) or none}"
+        close = difflib.get_close_matches(name, names, n=3)
+        guess = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        return f"{len(names):,} clusters{guess}"
 
     def cluster(self, name: str) -> Cluster:
         try:
