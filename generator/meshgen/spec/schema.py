@@ -11,6 +11,7 @@ from meshgen import library
 from meshgen.errors import SpecError, excerpt
 from meshgen.spec.locations import field_name, line_of
 from meshgen.spec.model import MESH_FILE
+from meshgen.spec.schemacheck import Check, compile_schema
 
 
 def _as_written(value: Any) -> str:
@@ -99,14 +100,31 @@ def _validator_class(schema: dict[str, Any]) -> Any:
     return jsonschema.validators.extend(base, type_checker=checker)
 
 
+# The compiled check of each schema (see schemacheck), by the schema's identity; the schema
+# is kept too, so its id cannot be reused while the entry lives.
+_compiled: dict[int, tuple[dict[str, Any], Check | None]] = {}
+
+
+def _fast_check(schema: dict[str, Any]) -> Check | None:
+    entry = _compiled.get(id(schema))
+    if entry is None or entry[0] is not schema:
+        entry = (schema, compile_schema(schema))
+        _compiled[id(schema)] = entry
+    return entry[1]
+
+
 def validate_schema(
     tree: Any, source: str = MESH_FILE, schema: dict[str, Any] | None = None
 ) -> None:
     """Check the tree against ``schemas/mesh.schema.json`` (or ``schema``, for the other inputs
-    of a mesh repository); report the first error with its line."""
+    of a mesh repository); report the first error with its line. A tree the compiled check
+    passes is valid; any other goes to jsonschema, which finds and words the error."""
+    schema = schema if schema is not None else library.mesh_schema()
+    check = _fast_check(schema)
+    if check is not None and check(tree):
+        return
     import jsonschema
 
-    schema = schema if schema is not None else library.mesh_schema()
     validator = _validator_class(schema)(schema)
     errors = sorted(validator.iter_errors(tree), key=lambda e: list(map(str, e.absolute_path)))
     if not errors:
