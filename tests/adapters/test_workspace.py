@@ -96,3 +96,36 @@ def test_links_below_are_found_in_the_order_os_walk_finds_them(tmp_path: Path) -
     assert list(workspace._links_below(str(root), "clusters")) == expected
     with pytest.raises(MeshgenError, match="out of the repository through the symbolic link"):
         workspace.require_no_links_out(root)
+
+
+def test_files_in_missing_folders_are_planned_without_looking_at_each(tmp_path: Path) -> None:
+    """A folder found missing makes every file in it (and below) absent; a folder that is
+    there, a link to one, or a file where a folder should be is looked at file by file."""
+    (tmp_path / "clusters" / "c1").mkdir(parents=True)
+    (tmp_path / "clusters" / "c1" / "own.yaml").write_text("mine\n")
+    (tmp_path / "clusters" / "linked").symlink_to("c1")
+    (tmp_path / "overlays").write_text("a file, not a folder\n")
+    boundary = workspace.Boundary(tmp_path)
+    expected = {
+        "clusters/c1/own.yaml": False,
+        "clusters/linked/own.yaml": False,
+        "clusters/c2/values.yaml": True,
+        "clusters/c2/deep/er/file.yaml": True,
+        "overlays/x/kustomization.yaml": True,
+    }
+    for path, missing in expected.items():
+        assert boundary.folder_inside(path)
+        assert boundary.folder_missing(path) is missing, path
+    desired = {
+        path: f"{YAML_HEADER}x: 1\n" for path in expected if path != "overlays/x/kustomization.yaml"
+    }
+    with pytest.raises(MeshgenError, match="clusters/c1/own.yaml: exists but was not generated"):
+        workspace.plan_changes(tmp_path, desired)
+    del desired["clusters/c1/own.yaml"]
+    with pytest.raises(
+        MeshgenError, match="clusters/linked/own.yaml: exists but was not generated"
+    ):
+        workspace.plan_changes(tmp_path, desired)
+    del desired["clusters/linked/own.yaml"]
+    changes = workspace.plan_changes(tmp_path, desired)
+    assert changes.absent == set(desired) and set(changes.write) == set(desired)

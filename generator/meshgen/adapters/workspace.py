@@ -14,6 +14,7 @@ import difflib
 import errno
 import itertools
 import os
+import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,8 @@ class Boundary:
         self.real_root = os.path.realpath(root)
         self._folders: dict[str, bool] = {}
         self._reals: dict[str, str] = {}
+        # Folders found missing (nothing at all there) while resolving: no file is in them.
+        self._missing: set[str] = set()
 
     def _inside(self, real: str) -> bool:
         return real == self.real_root or real.startswith(self.real_root + os.sep)
@@ -65,8 +68,16 @@ class Boundary:
             real = os.path.realpath(self.root / folder)
         else:
             real = os.path.join(self._real(parent) if parent else self.real_root, name)
-            if os.path.islink(real):
-                real = os.path.realpath(real)
+            if parent in self._missing:
+                self._missing.add(folder)
+            else:
+                try:
+                    mode = os.lstat(real).st_mode
+                except (FileNotFoundError, NotADirectoryError):
+                    self._missing.add(folder)
+                else:
+                    if stat.S_ISLNK(mode):
+                        real = os.path.realpath(real)
         self._reals[folder] = real
         return real
 
@@ -82,6 +93,11 @@ class Boundary:
         """Whether the folder holding ``path`` is inside (the file itself is not looked at)."""
         folder, _, _ = path.rpartition("/")
         return self._folder_inside(folder)
+
+    def folder_missing(self, path: str) -> bool:
+        """Whether the folder holding ``path`` was missing when :meth:`folder_inside` looked
+        (so ``path`` is missing too: a first render needs no ``lstat`` per file)."""
+        return path.rpartition("/")[0] in self._missing
 
     def read(self, path: str) -> bytes | None:
         """The bytes of ``path`` (None: missing), never through a link out of the repository.
@@ -273,6 +289,10 @@ def plan_changes(
     for path, text in itertools.chain(generated, owned.items()):  # an owned text wins
         since, info, known = now(), None, None
         if boundary.folder_inside(path):
+            if boundary.folder_missing(path):
+                changes.write[path] = text
+                changes.absent.add(path)
+                continue
             try:
                 info = os.lstat(os.path.join(base, path))
             except (FileNotFoundError, NotADirectoryError):
