@@ -201,3 +201,45 @@ def test_recording_the_version_leaves_the_rest_of_the_file_as_written() -> None:
     assert spec.to_text(recorded) == text.replace(
         "kind: Mesh\n", 'kind: Mesh\nmeshgenVersion: "9.9.9"\n'
     )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        scale.mesh_text(3),
+        scale.mesh_text(3).replace("kind: Mesh\n", 'kind: Mesh\nmeshgenVersion: "0.1.0"\n'),
+        scale.mesh_text(3).replace("kind: Mesh\n", "kind: Mesh\nmeshgenVersion: 0.1.0\n"),
+        scale.mesh_text(3).replace("kind: Mesh\n", "kind: Mesh\n# the mesh\n\n"),
+    ],
+)
+def test_a_version_line_where_libyaml_placed_the_entry_is_not_read_again(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """libyaml's first reading placed the edited entry on the line the text edit found:
+    the new text is not parsed again, and gives what parsing it again gives."""
+    document = spec.parse(text)
+    monkeypatch.setattr(yamlio, "plain_tree", lambda _text: pytest.fail("read again"))
+    recorded = yamlio.with_version_line(document, "9.9.9")
+    monkeypatch.undo()
+    assert recorded is not None and recorded.text is not None
+    again = yamlio.plain_tree(recorded.text)
+    assert typed(recorded.data) == typed(again) and list(recorded.data) == list(again)
+    assert recorded.mesh == spec.parse(recorded.text).mesh
+
+
+def test_a_kind_line_inside_a_quoted_value_is_not_taken_for_the_entry() -> None:
+    """libyaml accepts a quoted value continued at column 0: its ``kind: Mesh`` line is the
+    only one the text edit finds, but not the entry (written ``kind: "Mesh"``). The text is
+    read again, and the edit refused (the round-trip tree records the version)."""
+    text = scale.mesh_text(3).replace("kind: Mesh\n", 'kind: "Mesh"\n')
+    text = text.replace(
+        "  url: https://git.example.com/bench.git\n",
+        '  url: https://git.example.com/bench.git\n  revision: "main\nkind: Mesh\n  "\n',
+    )
+    document = spec.parse(text)
+    assert document.data["repository"]["revision"] == "main kind: Mesh "
+    assert (document.entry_lines or {}).get("kind") == text.split("\n").index('kind: "Mesh"')
+    assert yamlio.with_version_line(document, "9.9.9") is None
+    recorded = spec.record_meshgen_version(document, "9.9.9")
+    assert recorded.mesh.meshgen_version == "9.9.9"
+    assert spec.parse(spec.to_text(recorded)).data["repository"]["revision"] == "main kind: Mesh "

@@ -119,11 +119,11 @@ def test_files_in_missing_folders_are_planned_without_looking_at_each(tmp_path: 
     desired = {
         path: f"{YAML_HEADER}x: 1\n" for path in expected if path != "overlays/x/kustomization.yaml"
     }
-    with pytest.raises(MeshgenError, match="clusters/c1/own.yaml: exists but was not generated"):
+    with pytest.raises(MeshgenError, match=r"clusters/c1/own\.yaml: exists but was not generated"):
         workspace.plan_changes(tmp_path, desired)
     del desired["clusters/c1/own.yaml"]
     with pytest.raises(
-        MeshgenError, match="clusters/linked/own.yaml: exists but was not generated"
+        MeshgenError, match=r"clusters/linked/own\.yaml: exists but was not generated"
     ):
         workspace.plan_changes(tmp_path, desired)
     del desired["clusters/linked/own.yaml"]

@@ -368,17 +368,27 @@ class MeshDocument:
         self._text: str | None = None
         self._plain: Any = None
         self._written = False
+        # Of a text read by libyaml: the line of each top-level key whose line holds the
+        # whole entry, ``key: plain-scalar`` from column 0 (see yamlio.with_version_line).
+        self.entry_lines: dict[str, int] | None = None
         self.mesh = mesh
         self.migrated_from = migrated_from  # the apiVersion the file had, when migrated
 
     @classmethod
     def from_text(
-        cls, source: str, text: str, plain: Any, mesh: Mesh, written: bool = False
+        cls,
+        source: str,
+        text: str,
+        plain: Any,
+        mesh: Mesh,
+        written: bool = False,
+        entry_lines: dict[str, int] | None = None,
     ) -> MeshDocument:
         """A current-version document read without the round-trip parser (see above);
         ``written``: ``text`` is what meshgen writes for it (an edit made in the text)."""
         document = cls(source, None, mesh)
         document._text, document._plain, document._written = text, plain, written
+        document.entry_lines = entry_lines
         return document
 
     @property

@@ -264,15 +264,41 @@ def plain_tree(text: str) -> Any:
     """``text`` as plain dicts, lists and scalars, read by libyaml with YAML 1.2 scalar types;
     None when it needs the round-trip parser (anchors, tags, floats, dates, duplicate keys, a
     syntax error, no libyaml), which then decides what it means or what is wrong."""
+    return plain_tree_and_lines(text)[0]
+
+
+def plain_tree_and_lines(text: str) -> tuple[Any, dict[str, int] | None]:
+    """:func:`plain_tree`, and the line (from 0) of each top-level entry written whole on
+    one line from column 0 as ``key: value`` (a plain key, a plain or quoted value) in a
+    block mapping (None when the document is not such a mapping)."""
     loader = _loader()
     if loader is None or _NOT_PLAIN_TEXT.search(text):
-        return None
+        return None, None
     import yaml
 
+    reader = loader(text)
     try:
-        return yaml.load(text, Loader=loader)
+        node = reader.get_single_node()
+        tree = reader.construct_document(node) if node is not None else None
     except (_NotPlain, yaml.YAMLError, ValueError, RecursionError):
-        return None
+        return None, None
+    finally:
+        reader.dispose()
+    if not isinstance(node, yaml.MappingNode) or node.flow_style:
+        return tree, None
+    lines = {}
+    for key, value in node.value:
+        line = key.start_mark.line
+        if (
+            isinstance(key, yaml.ScalarNode)
+            and isinstance(value, yaml.ScalarNode)
+            and not key.style  # plain: None, or "" from libyaml
+            and value.style in (None, "", '"', "'")  # not a block scalar
+            and key.start_mark.column == 0
+            and value.end_mark.line == line
+        ):
+            lines[key.value] = line
+    return tree, lines
 
 
 def _parse_plain(
@@ -285,13 +311,13 @@ def _parse_plain(
     """The document read by libyaml (see :func:`plain_tree`; ``plain``: what it gave for this
     text before), or None when ruamel must read it: another apiVersion (a migration writes it
     back), or any problem (ruamel's tree names its line)."""
-    tree = plain if plain is not None else plain_tree(text)
+    tree, lines = (plain, None) if plain is not None else plain_tree_and_lines(text)
     if not isinstance(tree, dict) or tree.get("apiVersion") != API_VERSION:
         return None
     try:
         if known_valid:
             mesh = build_model(tree, plain=plain is not None)
-            return MeshDocument.from_text(source, text, tree, mesh)
+            return MeshDocument.from_text(source, text, tree, mesh, entry_lines=lines)
         _check_nodes(tree, source)
         if not schema_checked:
             validate_schema(tree, source)
@@ -299,7 +325,7 @@ def _parse_plain(
         check_invariants(mesh, tree, source)
     except MeshgenError:
         return None
-    return MeshDocument.from_text(source, text, tree, mesh)
+    return MeshDocument.from_text(source, text, tree, mesh, entry_lines=lines)
 
 
 _KIND_LINE = re.compile(r"^kind:[ \t]*Mesh[ \t]*\n", re.M)
@@ -314,7 +340,13 @@ def with_version_line(document: MeshDocument, version: str) -> MeshDocument | No
     libyaml: the one line replaced, or added after a plain ``kind: Mesh`` line, and the rest
     of the file left byte for byte. None when the lines are not that simple (a comment on
     them, flow style) or the result does not read back as the same data plus the version:
-    then the round-trip tree records it."""
+    then the round-trip tree records it.
+
+    The new text is not read again when libyaml's reading placed that entry, whole, on the
+    line the text edit found (``entry_lines``): a line of the top-level block mapping that
+    starts at column 0 and holds the entry alone ends where the next entry, a comment or
+    the end begins, so a line replacing it, or a ``key: "text"`` line after it, changes that
+    entry or adds one, and nothing else."""
     text = document.text
     if text is None or not _VERSION.fullmatch(version):
         return None
@@ -331,13 +363,18 @@ def with_version_line(document: MeshDocument, version: str) -> MeshDocument | No
     if len(found) != 1:
         return None
     match = found[0]
-    if "meshgenVersion" in data:
+    edited = "meshgenVersion" if "meshgenVersion" in data else "kind"
+    if edited == "meshgenVersion":
         updated = text[: match.start()] + line + text[match.end() :]
     else:
         updated = text[: match.end()] + line + text[match.end() :]
-    plain = plain_tree(updated)
-    if not isinstance(plain, dict) or list(plain) != list(expected) or plain != expected:
-        return None
+    lines = document.entry_lines
+    if lines is not None and lines.get(edited) == text.count("\n", 0, match.start()):
+        plain = expected
+    else:
+        plain = plain_tree(updated)
+        if not isinstance(plain, dict) or list(plain) != list(expected) or plain != expected:
+            return None
     mesh = dataclasses.replace(document.mesh, meshgen_version=version)
     return MeshDocument.from_text(document.source, updated, plain, mesh, written=True)
 
