@@ -34,14 +34,36 @@ from meshgen.spec import (
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """A copy of ``base`` with ``override`` merged in: mappings merge, anything else replaces."""
-    merged = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
+    """A copy of ``base`` with ``override`` merged in: mappings merge, anything else replaces.
+    Nothing of the result is shared with either."""
+    merged = _copied(base)
+    _merge_into(merged, override)
     return merged
+
+
+def _merge_into(target: dict[str, Any], override: dict[str, Any]) -> None:
+    for key, value in override.items():
+        current = target.get(key)
+        if isinstance(value, dict) and isinstance(current, dict):
+            _merge_into(current, value)  # a copy already, this merge's own
+        else:
+            target[key] = _copied(value)
+
+
+_IMMUTABLE = (str, int, float, bool, type(None))
+
+
+def _copied(value: Any) -> Any:
+    """A deep copy of plain data (a few times faster than ``copy.deepcopy``, which values
+    are merged with thousands of times per render); other objects by ``copy.deepcopy``."""
+    kind = type(value)
+    if kind is dict:
+        return {key: _copied(item) for key, item in value.items()}
+    if kind is list:
+        return [_copied(item) for item in value]
+    if kind in _IMMUTABLE:
+        return value
+    return copy.deepcopy(value)
 
 
 # Services labelled istio.io/global=true are reachable from every cluster (the selector the

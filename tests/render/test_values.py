@@ -1,0 +1,51 @@
+"""Helm values merging (:func:`meshgen.render.values.deep_merge`)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from meshgen.render.values import deep_merge
+
+KEYS = st.sampled_from(["a", "b", "c", "global", "meshConfig"])
+PLAIN = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=4),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(KEYS, inner, max_size=3),
+    max_leaves=12,
+)
+MAPPINGS = st.dictionaries(KEYS, PLAIN, max_size=4)
+
+
+def reference_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """The rule, written the slow and obvious way."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = reference_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def containers(value: Any) -> list[int]:
+    """The ids of every dict and list in ``value``."""
+    if isinstance(value, dict):
+        return [id(value), *(i for item in value.values() for i in containers(item))]
+    if isinstance(value, list):
+        return [id(value), *(i for item in value for i in containers(item))]
+    return []
+
+
+@given(MAPPINGS, MAPPINGS)
+def test_merge_is_the_rule_and_shares_nothing(
+    base: dict[str, Any], override: dict[str, Any]
+) -> None:
+    before = (copy.deepcopy(base), copy.deepcopy(override))
+    merged = deep_merge(base, override)
+    expected = reference_merge(base, override)
+    assert merged == expected and list(merged) == list(expected)
+    assert (base, override) == before  # the inputs are left as they were
+    assert not set(containers(merged)) & set(containers(base) + containers(override))
