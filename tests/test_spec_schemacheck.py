@@ -21,6 +21,7 @@ from meshgen.errors import SpecError
 from meshgen.spec import schema as schema_module
 from meshgen.spec.schemacheck import compile_schema
 from test_spec_fast_read import MESHES
+from test_spec_locations import _paths
 
 POLICIES = {
     "reviews": traffic_fixtures.REVIEWS,
@@ -69,17 +70,6 @@ VALUES: list[Any] = [
     {"name": "x"},
     {"enabled": True},
 ]
-
-
-def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix]
-    if isinstance(node, dict):
-        for key, value in node.items():
-            found += _paths(value, (*prefix, key))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            found += _paths(value, (*prefix, index))
-    return found
 
 
 def _at(tree: Any, path: tuple[Any, ...]) -> Any:

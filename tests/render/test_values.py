@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from meshgen.render.values import deep_merge
+from render.test_flux import merge_values as reference_merge  # Helm's rule, written plainly
 
 KEYS = st.sampled_from(["a", "b", "c", "global", "meshConfig"])
 PLAIN = st.recursive(
@@ -17,17 +18,6 @@ PLAIN = st.recursive(
     max_leaves=12,
 )
 MAPPINGS = st.dictionaries(KEYS, PLAIN, max_size=4)
-
-
-def reference_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """The rule, written the slow and obvious way."""
-    merged = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = reference_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
 
 
 def containers(value: Any) -> list[int]:
