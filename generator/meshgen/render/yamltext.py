@@ -167,6 +167,9 @@ def _emit_items(mapping: Mapping[Any, Any], indent: str, out: list[str]) -> None
             append(f"{indent}{written} {item}")
         elif item is None:
             append(f"{indent}{written} null")
+        elif kind is dict and item:  # as _emit writes a non-empty mapping, one call less
+            append(indent + written)
+            _emit_items(item, indent + "  ", out)
         else:
             _emit(item, indent, out, indent + written)
 
@@ -177,7 +180,12 @@ def _emit_item(item: Any, indent: str, out: list[str]) -> None:
     if kind is str and "\n" not in item:
         out.append(f"{indent}- {_string(item)}")
         return
-    if (kind is dict or (kind is not list and isinstance(item, Mapping))) and item:
+    if kind is dict and item:  # as _emit writes it, without the call
+        start = len(out)
+        _emit_items(item, indent + "  ", out)
+        out[start] = f"{indent}- {out[start][len(indent) + 2 :]}"
+        return
+    if (kind is not list and isinstance(item, Mapping)) and item:
         start = len(out)
         _emit(item, indent + "  ", out, "")
         first = out[start]
