@@ -99,3 +99,24 @@ def test_multi_line_strings_are_literal_blocks() -> None:
 
 def test_documents_are_separated() -> None:
     assert yamltext.dump_all([{"a": 1}, {"b": 2}]) == "a: 1\n---\nb: 2\n"
+
+
+def test_exactly_the_characters_yaml_cannot_hold_raw_are_escaped() -> None:
+    """Every code point: escaped when YAML does not allow it raw (NEL included, which YAML 1.1
+    reads as a line break) or reads it as a line break or byte order mark."""
+
+    def allowed(code: int) -> bool:
+        return (
+            code in (0x09, 0x0A, 0x0D)
+            or 0x20 <= code <= 0x7E
+            or 0xA0 <= code <= 0xD7FF
+            or 0xE000 <= code <= 0xFFFD
+            or 0x10000 <= code <= 0x10FFFF
+        ) and code not in (0x2028, 0x2029, 0xFEFF)
+
+    wrong = [
+        hex(code)
+        for code in range(0x110000)
+        if (yamltext._NEEDS_ESCAPE.fullmatch(chr(code)) is None) != allowed(code)
+    ]
+    assert wrong == []
