@@ -159,3 +159,21 @@ def test_the_schema_worker_answers_as_the_check_does_in_process(tmp_path: Path) 
     assert dead._process is not None
     dead._process.kill()
     assert dead.problems("1.33", schema_list, requests) is None
+
+
+def test_a_schema_worker_belongs_to_the_run_that_started_it(tmp_path: Path) -> None:
+    from meshgen.validation.repository import RepoView
+
+    stopped, next_run = RepoView(root=tmp_path, document=None), RepoView(tmp_path, None)
+    schemas.start_worker(stopped)
+    worker = stopped.context[schemas.WORKER_KEY]
+    process = worker._process
+    assert process is not None and process.poll() is None
+    schemas.start_worker(stopped)  # once per run
+    assert stopped.context[schemas.WORKER_KEY] is worker
+    # A later run (in the same process) starts its own; it never takes another run's.
+    assert schemas.take_worker(next_run) is None
+    # What ends a run that stopped before its schema check ends its worker too.
+    schemas.close_worker(stopped)
+    assert schemas.take_worker(stopped) is None
+    assert process.returncode is not None

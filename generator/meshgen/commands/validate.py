@@ -195,6 +195,24 @@ def collect(
     rendered for each release; ``cache``: where results are kept between runs (default: as
     ``options`` say; see :mod:`meshgen.validation.cache`).
     """
+    from meshgen.validation import schemas
+
+    views: list[RepoView] = []  # the run's view, once made
+    try:
+        return _collect(options, emit, crds, helm_output, cache, views)
+    finally:  # a schema worker no check took (the run stopped early) ends with the run
+        for view in views:
+            schemas.close_worker(view)
+
+
+def _collect(
+    options: Options,
+    emit: Emit | None,
+    crds: CrdIndex | None,
+    helm_output: dict[HelmRelease, str | None] | None,
+    cache: Cache | None,
+    views: list[RepoView],
+) -> list[Finding]:
     from meshgen.validation import (
         ambient,
         drift,
@@ -281,6 +299,7 @@ def collect(
     releases: list[HelmRelease] = []
     read_releases: list[bool] = []  # set once the engine's releases were read
     view = RepoView(root=root, document=document, progress=progress, cache=cache)
+    views.append(view)
     view.offline_copy = lambda url: ambient.offline_copy(url, crds)
     if engine is not None and hasattr(engine, "stand_ins"):
         module = engine  # builds get what only the engine's bootstrap writes (flux-system/)
@@ -520,9 +539,6 @@ def run(options: Options) -> int:
     if options.charts is not None and not options.charts.is_dir():
         raise MeshgenError(f"--charts {options.charts}: no such folder; pass unpacked charts")
     cache = open_cache(options)
-    # The schema worker imports the schema libraries on another core from now on: the run's
-    # own process is busy from start to end, and the first object checked waits for them.
-    schemas.start_worker()
     # `helm version` and `kubectl version` (when the cache does not know the binaries) run
     # while the CRDs are read and the checks run.
     describe = _Background(lambda: tool_statuses(cache))

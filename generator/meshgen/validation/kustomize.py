@@ -184,7 +184,11 @@ def plan_builds(
 ) -> tuple[list[list[str]], set[int]]:
     """The batches to build ``folders`` in, and which of them are renamed: folders that can
     be renamed go up to :data:`PACK` to a batch whatever their template (in at least ``jobs``
-    batches, to keep the jobs busy); the others as :func:`plan_batches` puts them."""
+    batches, to keep the jobs busy); the others as :func:`plan_batches` puts them. One
+    folder is built alone either way, so what it reads is not scanned to tell (a one-cluster
+    change rebuilds ``bootstrap/argocd``, which reads every cluster's root Application)."""
+    if len(folders) == 1:
+        return [list(folders)], set()
     packable = sorted(f for f in folders if renamable(view, f))
     chosen = set(packable)
     batches = plan_batches([f for f in folders if f not in chosen])
@@ -541,7 +545,7 @@ def cached_builds(
         if workers:
             from meshgen.validation.schemas import start_worker
 
-            start_worker()  # new builds bring objects to check against their schemas
+            start_worker(view)  # new builds bring objects to check against their schemas
         if on_keyed is not None:
             on_keyed()
     finally:  # also on Ctrl-C: the builds' temporary folders go when they end

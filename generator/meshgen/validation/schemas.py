@@ -22,10 +22,12 @@ from typing import TYPE_CHECKING, Any
 from meshgen.errors import MeshgenError
 from meshgen.output import counted
 from meshgen.validation import UNCHECKED, Finding, cluster_of, object_label
-from meshgen.validation.cache import Table
-from meshgen.validation.repository import RepoView, StoredBuild, key_line, split_documents
 
 if TYPE_CHECKING:
+    # (imported where used: the schema worker imports this module, and the repository
+    # reader would bring the mesh model and its YAML editing with it, a fifth of its start)
+    from meshgen.validation.cache import Table
+    from meshgen.validation.repository import RepoView
     from meshgen.validation.schema_worker import SchemaWorker
 
 # ------------------------------------------------------------------------------ CRD schemas
@@ -452,6 +454,8 @@ def schema_problems(
 def _field_line(text: str, document_line: int, problem: str) -> int | None:
     """The line of the field a problem names (``spec.target: ...``) in the document that
     starts at ``document_line`` of ``text``."""
+    from meshgen.validation.repository import key_line, split_documents
+
     field, sep, _ = problem.partition(": ")
     if not sep or " " in field or field == "(root)":
         return None
@@ -477,22 +481,31 @@ def as_applied(obj: Any) -> Any:
 
 
 _PREFETCH: list[threading.Thread] = []
-_WORKER: list[SchemaWorker] = []
+WORKER_KEY = "schema-worker"  # where a run's view keeps the worker it started
 
 
-def start_worker() -> None:
-    """Start the schema worker (once; see :mod:`meshgen.validation.schema_worker`): a run
-    that builds something new checks new objects, and the worker imports the schema
-    libraries on another core while this process keys and reads the rest."""
-    if not _WORKER:
+def start_worker(view: RepoView) -> None:
+    """Start the run's schema worker (once; see :mod:`meshgen.validation.schema_worker`):
+    a run that builds something new checks new objects, and the worker imports the schema
+    libraries on another core while this process keys and reads the rest. It is kept in
+    ``view.context``, so it belongs to this run only (:func:`close_worker` ends it)."""
+    if WORKER_KEY not in view.context:
         from meshgen.validation.schema_worker import SchemaWorker
 
-        _WORKER.append(SchemaWorker())
+        view.context[WORKER_KEY] = SchemaWorker()
 
 
-def take_worker() -> SchemaWorker | None:
-    """The started schema worker, for the one check that asks it; None when none was."""
-    return _WORKER.pop() if _WORKER else None
+def take_worker(view: RepoView) -> SchemaWorker | None:
+    """The run's started schema worker, for the one check that asks it; None when none was."""
+    worker: SchemaWorker | None = view.context.pop(WORKER_KEY, None)
+    return worker
+
+
+def close_worker(view: RepoView) -> None:
+    """End the run's worker if no check took it (the run stopped before the schema check)."""
+    worker = take_worker(view)
+    if worker is not None:
+        worker.close()
 
 
 def prefetch() -> None:
@@ -661,6 +674,8 @@ class _ProblemMemo:
 
 def check(view: RepoView, crds: CrdIndex, kubernetes_version: str) -> list[Finding]:
     """Validate every object of every build once (identical objects are checked once)."""
+    from meshgen.validation import repository
+
     memo = _ProblemMemo(view, crds, kubernetes_version)
     version, oldest = memo.core_versions(kubernetes_version)
     findings: list[Finding] = []
@@ -691,7 +706,7 @@ def check(view: RepoView, crds: CrdIndex, kubernetes_version: str) -> list[Findi
         # A build replayed from the cache is read only when one of its objects is new to the
         # table or has problems to report: its object keys are kept by the build's key.
         keys = None
-        if isinstance(view.builds[folder], StoredBuild):
+        if isinstance(view.builds[folder], repository.StoredBuild):
             keys = memo.stored_keys(build_keys.get(folder))
             if keys is not None and any(
                 k not in known and memo.stored_problems(k) != [] for k in keys
@@ -704,7 +719,7 @@ def check(view: RepoView, crds: CrdIndex, kubernetes_version: str) -> list[Findi
         known.update(keys)
         planned.append((folder, keys, objects))
     pending = [(key, objs[i]) for _, keys, objs in planned if objs for i, key in enumerate(keys)]
-    memo.compute(pending, kubernetes_version, take_worker())
+    memo.compute(pending, kubernetes_version, take_worker(view))
     for folder, keys, objects in planned:
         for index, key in enumerate(keys):
             if key in seen:
