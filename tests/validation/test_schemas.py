@@ -150,6 +150,13 @@ def test_the_schema_worker_answers_as_the_check_does_in_process(tmp_path: Path) 
         for obj, s in zip(objects, found, strict=True)
     ]
     assert SchemaWorker().problems("1.33", schema_list, requests) == expected
+    # Only custom resources (the worker reads no core schema then): the same answers.
+    custom = [i for i, (_, index) in enumerate(requests) if index is not None]
+    assert len(custom) == 2 and expected[custom[1]]
+    only_custom = [requests[i] for i in custom]
+    assert SchemaWorker().problems("1.33", schema_list, only_custom) == [
+        expected[i] for i in custom
+    ]
     # Asked once: a second question gets no answer (the check computes in process).
     worker = SchemaWorker()
     worker.close()

@@ -360,9 +360,7 @@ def _collect(
                     multicluster.parsed_render(view, render)
 
         findings += _guarded("helm-values", check_values)
-    step("schema")
-    if "kubectl" not in missing_tools:
-        findings += schema_check.result()
+    step("schema")  # in its thread, waiting for the schema worker: joined after ambient
     step("gitops")
     if mesh_model is None:
         findings.append(_skipped("gitops", *INVALID_MESH))
@@ -396,6 +394,8 @@ def _collect(
     else:
         model = mesh_model
         findings += _guarded("ambient", lambda: ambient.check(view, model, releases, crds))
+    if "kubectl" not in missing_tools:
+        findings += schema_check.result()
     step("secrets")
     findings += secrets_check.result()
     step("trust")

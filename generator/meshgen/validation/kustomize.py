@@ -484,8 +484,9 @@ def cached_builds(
     replayed does not), and a failure is replayed as its error.
 
     ``on_keyed()`` is called once every folder is keyed and the missing builds have started:
-    work the caller starts there (and the import of the schema libraries, which new builds
-    need) runs beside kubectl instead of slowing the keying that kubectl waits for."""
+    work the caller starts there runs beside kubectl instead of slowing the keying that
+    kubectl waits for. When something was built, the schema worker is started once the builds
+    are done (see :func:`meshgen.validation.schemas.start_worker`)."""
     import threading
 
     results: dict[str, Any] = {}
@@ -542,10 +543,6 @@ def cached_builds(
             if missing:
                 start(missing)
         view.context.setdefault("build-keys", {}).update(keys)  # what each build's objects are
-        if workers:
-            from meshgen.validation.schemas import start_worker
-
-            start_worker(view)  # new builds bring objects to check against their schemas
         if on_keyed is not None:
             on_keyed()
     finally:  # also on Ctrl-C: the builds' temporary folders go when they end
@@ -555,6 +552,13 @@ def cached_builds(
         if isinstance(outcome[0], BaseException):
             raise outcome[0]
         results.update(outcome[0])
+    if workers:
+        # New builds bring objects to check against their schemas. The worker imports the
+        # schema libraries on the other core while the checks after the builds run here;
+        # started earlier, it took that core from kubectl, which the run waits for.
+        from meshgen.validation.schemas import start_worker
+
+        start_worker(view)
     return results
 
 
