@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -676,3 +677,43 @@ def test_validate_names_its_cache_and_can_do_without(
     unwritable = run_cli(capsys, *args, "--cache-dir", str(blocked / "cache"))
     assert unwritable.exit_code == text.exit_code
     assert "nothing could be written there, so the next run starts cold" in unwritable.stdout
+
+
+def test_a_run_that_builds_nothing_new_ends_its_schema_worker_once_keyed(
+    tmp_path: Path,
+    upstream: Path,
+    repo: Path,
+    tools: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from meshgen.validation.schema_worker import SchemaWorker
+
+    cache = tmp_path / "cache"
+    first, _ = run(upstream, repo, cache)
+    alive_after_builds: list[bool] = []
+
+    def watch(worker: SchemaWorker) -> Callable[[float, str], None]:
+        def emit(_fraction: float, check: str) -> None:
+            if check == "helm-values" and not alive_after_builds:
+                alive_after_builds.append(worker._process is not None)
+
+        return emit
+
+    def run_with(worker: SchemaWorker) -> list[Finding]:
+        opts = options(upstream, repo, cache)
+        return validate.collect(opts, watch(worker), cache=validate.open_cache(opts), worker=worker)
+
+    # Nothing new: the worker (started with the run, as the command does) is ended once the
+    # overlays are keyed, before the checks that follow the builds.
+    idle = SchemaWorker()
+    assert run_with(idle) == first
+    assert alive_after_builds == [False]
+    # A one-cluster change builds two overlays: the worker checks their new objects.
+    edit(repo, "mesh.yaml", "  - name: cluster-1\n", "  - name: cluster-1\n    region: eu-1\n")
+    render(repo, capsys)
+    alive_after_builds.clear()
+    busy = SchemaWorker()
+    process = busy._process
+    assert run_with(busy) == run(upstream, repo, None)[0]
+    assert alive_after_builds == [True]
+    assert process is not None and process.returncode == 0  # it answered, and is gone

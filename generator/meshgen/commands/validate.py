@@ -29,6 +29,7 @@ from meshgen.validation.progress import Emit, Progress
 from meshgen.validation.repository import RepoView
 
 if TYPE_CHECKING:
+    from meshgen.validation.schema_worker import SchemaWorker
     from meshgen.validation.schemas import CrdIndex
 
 CHART_CACHE_ENV = "MESHGEN_CHART_CACHE"
@@ -186,6 +187,7 @@ def collect(
     crds: CrdIndex | None = None,
     helm_output: dict[HelmRelease, str | None] | None = None,
     cache: Cache | None = None,
+    worker: SchemaWorker | None = None,
 ) -> list[Finding]:
     """Every finding of every check, in report order. Bad usage raises MeshgenError.
 
@@ -193,16 +195,19 @@ def collect(
     :mod:`meshgen.validation.progress`); ``crds``: the index of ``options.crds``, when the
     caller has read it already; ``helm_output`` (when given) receives what ``helm template``
     rendered for each release; ``cache``: where results are kept between runs (default: as
-    ``options`` say; see :mod:`meshgen.validation.cache`).
+    ``options`` say; see :mod:`meshgen.validation.cache`); ``worker``: a schema worker
+    started for this run (see :func:`run`), ended with it when no check took it.
     """
     from meshgen.validation import schemas
 
     views: list[RepoView] = []  # the run's view, once made
     try:
-        return _collect(options, emit, crds, helm_output, cache, views)
+        return _collect(options, emit, crds, helm_output, cache, views, worker)
     finally:  # a schema worker no check took (the run stopped early) ends with the run
         for view in views:
             schemas.close_worker(view)
+        if worker is not None:
+            worker.close()
 
 
 def _collect(
@@ -212,6 +217,7 @@ def _collect(
     helm_output: dict[HelmRelease, str | None] | None,
     cache: Cache | None,
     views: list[RepoView],
+    worker: SchemaWorker | None,
 ) -> list[Finding]:
     from meshgen.validation import (
         ambient,
@@ -290,6 +296,8 @@ def _collect(
         written) is read while kubectl runs."""
         secrets_check.start()
         if not rendered_findings:
+            if not view.context.get(kustomize.BUILT):  # no new objects: no schema worker
+                schemas.close_worker(view)
             rendered_findings.append(render_checks())
             with contextlib.suppress(Exception):  # read again, and reported, when used
                 view.prefetch()
@@ -300,6 +308,8 @@ def _collect(
     read_releases: list[bool] = []  # set once the engine's releases were read
     view = RepoView(root=root, document=document, progress=progress, cache=cache)
     views.append(view)
+    if worker is not None:
+        view.context[schemas.WORKER_KEY] = worker
     view.offline_copy = lambda url: ambient.offline_copy(url, crds)
     if engine is not None and hasattr(engine, "stand_ins"):
         module = engine  # builds get what only the engine's bootstrap writes (flux-system/)
@@ -529,7 +539,17 @@ def _work_tree(repo: Path | None) -> Path | None:
         return None
 
 
-def run(options: Options) -> int:
+def run(options: Options, worker: SchemaWorker | None = None) -> int:
+    """``meshgen validate``; ``worker``: a schema worker the caller started for this run
+    (see :func:`collect`), ended here when the run does not get to use it."""
+    try:
+        return _run(options, worker)
+    finally:
+        if worker is not None:
+            worker.close()  # (nothing to end when a check took it)
+
+
+def _run(options: Options, worker: SchemaWorker | None) -> int:
     from meshgen.commands.tools import summary, tools_document
     from meshgen.validation import schemas
 
@@ -547,7 +567,7 @@ def run(options: Options) -> int:
     if options.format == "text" and (mesh_repo.find_root(options.repo) / spec.MESH_FILE).is_file():
         output.info(summary(describe.result()))  # which helm and kubectl the checks run
     with output.progress(enabled=options.format == "text") as show:
-        findings = collect(options, show, crds, cache=cache)
+        findings = collect(options, show, crds, cache=cache, worker=worker)
     root = mesh_repo.find_root(options.repo)
     errors = [f for f in findings if f.severity == ERROR]
     unchecked = sum(1 for f in findings if f.severity == UNCHECKED)

@@ -425,6 +425,7 @@ def build_inputs(view: RepoView, folder: str) -> frozenset[tuple[str, str]]:
 
 
 ROOT_TOKEN = "\x00root\x00"  # the repository's path in a cached error, put back on replay
+BUILT = "built-now"  # set in ``view.context`` once a build was not in the cache
 
 
 def _build_key(view: RepoView, folder: str) -> str:
@@ -485,8 +486,8 @@ def cached_builds(
 
     ``on_keyed()`` is called once every folder is keyed and the missing builds have started:
     work the caller starts there runs beside kubectl instead of slowing the keying that
-    kubectl waits for. When something was built, the schema worker is started once the builds
-    are done (see :func:`meshgen.validation.schemas.start_worker`)."""
+    kubectl waits for. When something was built, a schema worker is started once the builds
+    are done, unless the run has one (see :func:`meshgen.validation.schemas.start_worker`)."""
     import threading
 
     results: dict[str, Any] = {}
@@ -541,6 +542,7 @@ def cached_builds(
             keys.update({folder: _build_key(view, folder) for folder in group})
             missing = [f for f in group if not replayed(f)]
             if missing:
+                view.context[BUILT] = True
                 start(missing)
         view.context.setdefault("build-keys", {}).update(keys)  # what each build's objects are
         if on_keyed is not None:
@@ -553,9 +555,10 @@ def cached_builds(
             raise outcome[0]
         results.update(outcome[0])
     if workers:
-        # New builds bring objects to check against their schemas. The worker imports the
-        # schema libraries on the other core while the checks after the builds run here;
-        # started earlier, it took that core from kubectl, which the run waits for.
+        # New builds bring objects to check against their schemas: a run started without a
+        # schema worker starts one now, to import the schema libraries on the other core
+        # while the checks after the builds run here (not beside kubectl, which the run
+        # waits for).
         from meshgen.validation.schemas import start_worker
 
         start_worker(view)

@@ -2,9 +2,11 @@
 
 An incremental run is Python on one core nearly from start to end (its threads share the
 GIL), and the objects a change makes new need ``jsonschema`` and ``kubernetes-validate``:
-importing them cost a run a tenth of a second of that core. A worker started once new
-builds are done (while kubectl builds, it would take the core kubectl needs) imports them
-beside the checks that follow the builds, and answers one batch: the
+importing them cost a run a tenth of a second of that core. ``meshgen validate`` starts a
+worker before it imports the checks, so that it imports them on the other core while the
+run imports, reads and keys (before kubectl starts); a run whose overlays all come from the
+cache ends it once they are keyed. A run started without one (``collect``) starts one once
+new builds are done. A worker answers one batch: the
 problems of each object, computed by :func:`meshgen.validation.schemas.schema_problems`,
 the function the check calls when there is no worker. Objects go as JSON, so only objects
 JSON gives back exactly are sent; a worker that fails or answers out of shape is ignored
