@@ -4,6 +4,7 @@ without a schema."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -184,3 +185,63 @@ def test_a_schema_worker_belongs_to_the_run_that_started_it(tmp_path: Path) -> N
     schemas.close_worker(stopped)
     assert schemas.take_worker(stopped) is None
     assert process.returncode is not None
+
+
+GATEWAY_CRD = """\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gateways.gateway.networking.k8s.io
+  annotations:
+    gateway.networking.k8s.io/bundle-version: v1.4.0
+    gateway.networking.k8s.io/channel: standard
+spec:
+  group: gateway.networking.k8s.io
+  scope: Namespaced
+  names:
+    kind: Gateway
+    plural: gateways
+  versions: []
+"""
+
+
+def test_the_crds_of_a_text_are_found_again_from_the_cache(tmp_path: Path) -> None:
+    import textwrap
+
+    from meshgen.validation.cache import Cache
+
+    item = CRD_LIST.split("items:\n", 1)[1].replace("  - ", "    ", 1)
+    widgets = textwrap.dedent(item)  # the List's one item, as a plain document
+    assert widgets.startswith("apiVersion: apiextensions.k8s.io/v1\nkind: Custom")
+    (tmp_path / "list.yaml").write_text(CRD_LIST)
+    (tmp_path / "plain.yaml").write_bytes(  # CRLF line ends, read as read_text reads them
+        f"{widgets}---\n{GATEWAY_CRD}".replace("\n", "\r\n").encode()
+    )
+    (tmp_path / "again.yaml").write_text(GATEWAY_CRD.replace("standard", "experimental"))
+    (tmp_path / "json.yaml").write_text(
+        '{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",'
+        ' "spec": {"group": "x.io", "scope": "Cluster", "names": {"kind": "X"}}}'
+    )
+    files = sorted(tmp_path.glob("*.yaml"))  # as crd_files lists the folder
+
+    def facts(index: schemas.CrdIndex) -> tuple[Any, ...]:
+        texts = {key: index._texts[key] for key in index.kinds()}
+        return (texts, index.scopes, index.bundles, index.found_in, index.content_digest())
+
+    scanned = facts(schemas.CrdIndex(files))
+    assert scanned[2] == {("gateway.networking.k8s.io", "Gateway"): ("v1.4.0", "standard")}
+    assert "\r" not in scanned[0][("gateway.networking.k8s.io", "Gateway")]
+    assert ("example.com", "Widget") in scanned[0] and ("x.io", "X") in scanned[0]
+    cache = Cache(tmp_path / "cache")
+    first = schemas.crd_memo(cache)
+    assert facts(schemas.crd_index([tmp_path], first)) == scanned
+    replayed = schemas.crd_memo(Cache(tmp_path / "cache"))
+    assert len(replayed.known) == len(files)  # a scan per text, kept
+    assert facts(schemas.crd_index([tmp_path], replayed)) == scanned
+    assert not replayed.added  # nothing scanned again
+    # A changed file is scanned again (the memo is by content).
+    (tmp_path / "plain.yaml").write_text(GATEWAY_CRD.replace("v1.4.0", "v1.5.0"))
+    changed = schemas.crd_memo(Cache(tmp_path / "cache"))
+    index = schemas.crd_index([tmp_path], changed)
+    assert index.bundles[("gateway.networking.k8s.io", "Gateway")] == ("v1.5.0", "standard")
+    assert len(changed.added) == 1 and facts(index) == facts(schemas.CrdIndex(files))

@@ -26,7 +26,7 @@ from meshgen.validation import UNCHECKED, Finding, cluster_of, object_label
 if TYPE_CHECKING:
     # (imported where used: the schema worker imports this module, and the repository
     # reader would bring the mesh model and its YAML editing with it, a fifth of its start)
-    from meshgen.validation.cache import Table
+    from meshgen.validation.cache import Cache, Table
     from meshgen.validation.repository import RepoView
     from meshgen.validation.schema_worker import SchemaWorker
 
@@ -91,18 +91,23 @@ def split_at_markers(text: str) -> list[str]:
     """``re.split(r"^---\\s*$", text, flags=re.M)``, exactly, with the expression tried only
     where a line starts with ``---`` (found with ``str.find``): scanning the 3 MB of Istio's
     CRDs line by line took a fortieth of a second per run."""
-    pieces: list[str] = []
+    return [text[start:end] for start, end in _marker_spans(text)]
+
+
+def _marker_spans(text: str) -> list[tuple[int, int]]:
+    """Where each piece of :func:`split_at_markers` starts and ends in ``text``."""
+    spans: list[tuple[int, int]] = []
     last = 0
     at = 0 if text.startswith("---") else _next_marker(text, 0)
     while at >= 0:
         if at >= last:  # not inside the previous separator (which may span lines)
             match = _MARKER.match(text, at)
             if match is not None:
-                pieces.append(text[last:at])
+                spans.append((last, at))
                 last = match.end()
         at = _next_marker(text, at)
-    pieces.append(text[last:])
-    return pieces
+    spans.append((last, len(text)))
+    return spans
 
 
 def _next_marker(text: str, after: int) -> int:
@@ -124,12 +129,15 @@ def crd_files(paths: Iterable[Path]) -> list[Path]:
     return files
 
 
-def crd_index(paths: Iterable[Path]) -> CrdIndex:
+def crd_index(paths: Iterable[Path], memo: Table | None = None) -> CrdIndex:
     """The CRDs of ``--crds`` (files and folders). A file, or a whole folder, that brings no
     CustomResourceDefinition is bad usage: the kinds it was meant to cover would be reported
-    as unchecked, and the cause would be hard to see."""
+    as unchecked, and the cause would be hard to see. ``memo`` (see :func:`crd_memo`) keeps
+    where the CRDs of each text are between runs."""
     given = [(path, crd_files([path])) for path in paths]
-    index = CrdIndex(file for _, files in given for file in files)
+    index = CrdIndex((file for _, files in given for file in files), memo)
+    if memo is not None:
+        memo.store()
     for path, files in given:
         if not any(index.found_in.get(file) for file in files):
             raise MeshgenError(
@@ -165,33 +173,34 @@ class CrdIndex:
     YAML or JSON. ``found_in`` counts the CRDs each file brought.
     """
 
-    def __init__(self, files: Iterable[Path]) -> None:
+    def __init__(self, files: Iterable[Path], memo: Table | None = None) -> None:
         self._texts: dict[tuple[str, str], str] = {}
         self.scopes: dict[tuple[str, str], str] = {}
         # (group, kind) -> (bundle-version, channel) of Gateway API CRDs
         self.bundles: dict[tuple[str, str], tuple[str, str]] = {}
         self.found_in: dict[Path, int] = {}
-        self._read: list[str] = []  # the sha256 of each file's text, in order
+        self._read: list[str] = []  # the sha256 of each file's bytes, in order
         for path in files:
             try:
-                text = path.read_text(encoding="utf-8")
+                data = path.read_bytes()
+                text = _universal_newlines(data.decode("utf-8"))  # as read_text reads it
             except (OSError, UnicodeDecodeError) as exc:
                 raise MeshgenError(f"--crds {path}: cannot be read ({exc})") from None
-            self._read.append(hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest())
+            sha = hashlib.sha256(data).hexdigest()
+            self._read.append(sha)
             before = len(self._texts)
-            # (the substring test first: the regular expression alone scans megabytes of
-            # CRDs line by line)
-            if "kind: List" in text and re.search(r"^kind: List\s*$", text, re.M):
+            stored: Any = memo.get(sha) if memo is not None else None
+            scanned: dict[str, Any] = stored if _is_scan(stored) else _scan(text)
+            if memo is not None and scanned is not stored:
+                memo.set(sha, scanned)
+            if scanned["list"]:
                 self._add_list(text)
-            else:
-                for doc in split_at_markers(text):
-                    match = _CRD_KIND.search(doc)
-                    if "kind: CustomResourceDefinition" in doc and match:
-                        key = (match.group(1), match.group(2))
-                        self._texts[key] = doc
-                        scope = _CRD_SCOPE.search(doc)
-                        self.scopes[key] = scope.group(1) if scope else "Namespaced"
-                        self._note_bundle(key, doc)
+            for group, kind, start, end, scope, version, channel in scanned["crds"]:
+                key = (group, kind)
+                self._texts[key] = text[start:end]
+                self.scopes[key] = scope
+                if version is not None:
+                    self.bundles[key] = (version, channel)
             if len(self._texts) == before:  # another layout (JSON, other indentation): parse
                 self._add_parsed(text)
             self.found_in[path] = len(self._texts) - before
@@ -202,8 +211,8 @@ class CrdIndex:
         self.schema_memo: Table | None = None
 
     def content_digest(self) -> str:
-        """What the validators are made of, for cache keys: the sha256 of the texts of the
-        files read, in order (the index is a function of them; serialising the 3 MB of CRDs
+        """What the validators are made of, for cache keys: the sha256 of the files read, in
+        order (the index is a function of them; serialising the 3 MB of CRDs
         it holds again cost a fortieth of a second per run)."""
         from meshgen.validation.cache import digest
 
@@ -303,6 +312,67 @@ class CrdIndex:
         if memo is not None and is_plain(schema):
             memo.set(memo_key, {"schema": schema})
         return schema
+
+
+def _universal_newlines(text: str) -> str:
+    """``text`` with ``\\r\\n`` and ``\\r`` read as ``\\n``, as ``Path.read_text`` reads them."""
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
+def _scan(text: str) -> dict[str, Any]:
+    """Where the CRDs of a text are, found line by line (no YAML parsing): ``list`` when it
+    is a ``kind: List`` (its items are parsed), else ``crds``, one entry per CRD document:
+    group, kind, start and end in the text, scope, and Gateway API bundle version and
+    channel (None when it names none)."""
+    # (the substring test first: the regular expression alone scans megabytes of CRDs line
+    # by line)
+    if "kind: List" in text and re.search(r"^kind: List\s*$", text, re.M):
+        return {"list": True, "crds": []}
+    crds: list[list[Any]] = []
+    for start, end in _marker_spans(text):
+        doc = text[start:end]
+        match = _CRD_KIND.search(doc)
+        if "kind: CustomResourceDefinition" in doc and match:
+            scope = _CRD_SCOPE.search(doc)
+            version, channel = _BUNDLE.search(doc), _CHANNEL.search(doc)
+            crds.append(
+                [
+                    match.group(1),
+                    match.group(2),
+                    start,
+                    end,
+                    scope.group(1) if scope else "Namespaced",
+                    version.group(1) if version else None,
+                    channel.group(1) if version and channel else "",
+                ]
+            )
+    return {"list": False, "crds": crds}
+
+
+def _is_scan(value: Any) -> bool:
+    """Whether a memo entry is a :func:`_scan` result (entries of another shape are not)."""
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("list"), bool)
+        and isinstance(value.get("crds"), list)
+        and all(
+            isinstance(entry, list)
+            and len(entry) == 7
+            and all(isinstance(entry[i], str) for i in (0, 1, 4, 6))
+            and all(isinstance(entry[i], int) for i in (2, 3))
+            and (entry[5] is None or isinstance(entry[5], str))
+            for entry in value["crds"]
+        )
+    )
+
+
+def crd_memo(cache: Cache) -> Table:
+    """Where :func:`crd_index` keeps the CRDs of each text it scanned, by the sha256 of the
+    file: the scan of Istio's 3 MB of CRDs cost every run a fiftieth of a second."""
+    from meshgen import library
+    from meshgen.validation.cache import Table, digest
+
+    return Table(cache, "crd-scan", digest("crd-scan", library.code_fingerprint()))
 
 
 def _safe_load(text: str) -> Any:
