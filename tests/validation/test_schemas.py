@@ -233,15 +233,15 @@ def test_the_crds_of_a_text_are_found_again_from_the_cache(tmp_path: Path) -> No
     assert "\r" not in scanned[0][("gateway.networking.k8s.io", "Gateway")]
     assert ("example.com", "Widget") in scanned[0] and ("x.io", "X") in scanned[0]
     cache = Cache(tmp_path / "cache")
-    first = schemas.crd_memo(cache)
-    assert facts(schemas.crd_index([tmp_path], first)) == scanned
+    assert facts(schemas.crd_index([tmp_path], cache)) == scanned
+    assert cache.written == 1  # the scans, in one table
     replayed = schemas.crd_memo(Cache(tmp_path / "cache"))
     assert len(replayed.known) == len(files)  # a scan per text, kept
-    assert facts(schemas.crd_index([tmp_path], replayed)) == scanned
+    assert facts(schemas.CrdIndex(files, replayed)) == scanned
     assert not replayed.added  # nothing scanned again
     # A changed file is scanned again (the memo is by content).
     (tmp_path / "plain.yaml").write_text(GATEWAY_CRD.replace("v1.4.0", "v1.5.0"))
     changed = schemas.crd_memo(Cache(tmp_path / "cache"))
-    index = schemas.crd_index([tmp_path], changed)
+    index = schemas.CrdIndex(files, changed)
     assert index.bundles[("gateway.networking.k8s.io", "Gateway")] == ("v1.5.0", "standard")
     assert len(changed.added) == 1 and facts(index) == facts(schemas.CrdIndex(files))

@@ -241,7 +241,7 @@ def _collect(
     if cache is None:
         cache = open_cache(options)
     if crds is None:
-        crds = schemas.crd_index(options.crds, schemas.crd_memo(cache))
+        crds = schemas.crd_index(options.crds, cache)
     # kubectl and helm run as processes while meshgen parses what the others wrote: twice as
     # many jobs as cores keeps the cores busy (100 clusters, 2 cores: 16.5 s instead of 21 s).
     jobs = max(1, options.jobs or 2 * (os.cpu_count() or 1))
@@ -563,7 +563,7 @@ def _run(options: Options, worker: SchemaWorker | None) -> int:
     # while the CRDs are read and the checks run.
     describe = _Background(lambda: tool_statuses(cache))
     describe.start()
-    crds = schemas.crd_index(options.crds, schemas.crd_memo(cache))
+    crds = schemas.crd_index(options.crds, cache)
     if options.format == "text" and (mesh_repo.find_root(options.repo) / spec.MESH_FILE).is_file():
         output.info(summary(describe.result()))  # which helm and kubectl the checks run
     with output.progress(enabled=options.format == "text") as show:

@@ -129,13 +129,15 @@ def crd_files(paths: Iterable[Path]) -> list[Path]:
     return files
 
 
-def crd_index(paths: Iterable[Path], memo: Table | None = None) -> CrdIndex:
+def crd_index(paths: Iterable[Path], cache: Cache | None = None) -> CrdIndex:
     """The CRDs of ``--crds`` (files and folders). A file, or a whole folder, that brings no
     CustomResourceDefinition is bad usage: the kinds it was meant to cover would be reported
-    as unchecked, and the cause would be hard to see. ``memo`` (see :func:`crd_memo`) keeps
-    where the CRDs of each text are between runs."""
+    as unchecked, and the cause would be hard to see. ``cache`` keeps where the CRDs of each
+    text are between runs (see :func:`crd_memo`)."""
     given = [(path, crd_files([path])) for path in paths]
-    index = CrdIndex((file for _, files in given for file in files), memo)
+    listed = [file for _, files in given for file in files]
+    memo = crd_memo(cache) if cache is not None and listed else None
+    index = CrdIndex(listed, memo)
     if memo is not None:
         memo.store()
     for path, files in given:
