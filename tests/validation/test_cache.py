@@ -197,6 +197,18 @@ def test_only_what_json_gives_back_exactly_is_stored() -> None:
     assert not is_plain({1: "int key"})
     assert not is_plain({"date": datetime.date(2026, 1, 1)})
     assert not is_plain({"bytes": b"x"})
+    # At any depth, and for subclasses of the plain types as for the types themselves.
+    import collections
+
+    class Name(str):
+        pass
+
+    deep = {"a": [{"b": [1, {"c": "d"}]}]}
+    assert is_plain(deep) and is_plain([]) and is_plain(None) and is_plain(Name("x"))
+    assert is_plain(collections.OrderedDict(x=[Name("y"), 2.0]))
+    for bad in (float("nan"), float("inf"), ("a", "tuple"), {1}, {2: "x"}):
+        assert not is_plain({"a": [{"b": [1, {"c": bad}]}]}), bad
+        assert not is_plain(collections.OrderedDict(x=[bad]))
 
 
 # ------------------------------------------------------------------------------ file digests
