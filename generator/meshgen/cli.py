@@ -653,6 +653,12 @@ def validate(
     no_cache: bool,
 ) -> None:
     """Check offline that every cluster's config will sync and work (exit 1 on findings)."""
+    from meshgen.validation.schema_worker import SchemaWorker
+
+    # Objects new to the cache are schema-checked in a second process, whose imports (a
+    # tenth of a second) run on the other core while this one imports and keys; a run that
+    # builds nothing new ends it once the overlays are keyed.
+    worker = SchemaWorker()
     from meshgen.commands import validate as command
 
     options = command.Options(
@@ -667,7 +673,7 @@ def validate(
         cache_dir=cache_dir,
         use_cache=not no_cache,
     )
-    sys.exit(command.run(options))
+    sys.exit(command.run(options, worker))
 
 
 @cli.group()

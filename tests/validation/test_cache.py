@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -196,6 +197,18 @@ def test_only_what_json_gives_back_exactly_is_stored() -> None:
     assert not is_plain({1: "int key"})
     assert not is_plain({"date": datetime.date(2026, 1, 1)})
     assert not is_plain({"bytes": b"x"})
+    # At any depth, and for subclasses of the plain types as for the types themselves.
+    import collections
+
+    class Name(str):
+        pass
+
+    deep = {"a": [{"b": [1, {"c": "d"}]}]}
+    assert is_plain(deep) and is_plain([]) and is_plain(None) and is_plain(Name("x"))
+    assert is_plain(collections.OrderedDict(x=[Name("y"), 2.0]))
+    for bad in (float("nan"), float("inf"), ("a", "tuple"), {1}, {2: "x"}):
+        assert not is_plain({"a": [{"b": [1, {"c": bad}]}]}), bad
+        assert not is_plain(collections.OrderedDict(x=[bad]))
 
 
 # ------------------------------------------------------------------------------ file digests
@@ -676,3 +689,43 @@ def test_validate_names_its_cache_and_can_do_without(
     unwritable = run_cli(capsys, *args, "--cache-dir", str(blocked / "cache"))
     assert unwritable.exit_code == text.exit_code
     assert "nothing could be written there, so the next run starts cold" in unwritable.stdout
+
+
+def test_a_run_that_builds_nothing_new_ends_its_schema_worker_once_keyed(
+    tmp_path: Path,
+    upstream: Path,
+    repo: Path,
+    tools: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from meshgen.validation.schema_worker import SchemaWorker
+
+    cache = tmp_path / "cache"
+    first, _ = run(upstream, repo, cache)
+    alive_after_builds: list[bool] = []
+
+    def watch(worker: SchemaWorker) -> Callable[[float, str], None]:
+        def emit(_fraction: float, check: str) -> None:
+            if check == "helm-values" and not alive_after_builds:
+                alive_after_builds.append(worker._process is not None)
+
+        return emit
+
+    def run_with(worker: SchemaWorker) -> list[Finding]:
+        opts = options(upstream, repo, cache)
+        return validate.collect(opts, watch(worker), cache=validate.open_cache(opts), worker=worker)
+
+    # Nothing new: the worker (started with the run, as the command does) is ended once the
+    # overlays are keyed, before the checks that follow the builds.
+    idle = SchemaWorker()
+    assert run_with(idle) == first
+    assert alive_after_builds == [False]
+    # A one-cluster change builds two overlays: the worker checks their new objects.
+    edit(repo, "mesh.yaml", "  - name: cluster-1\n", "  - name: cluster-1\n    region: eu-1\n")
+    render(repo, capsys)
+    alive_after_builds.clear()
+    busy = SchemaWorker()
+    process = busy._process
+    assert run_with(busy) == run(upstream, repo, None)[0]
+    assert alive_after_builds == [True]
+    assert process is not None and process.returncode == 0  # it answered, and is gone

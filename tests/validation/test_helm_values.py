@@ -113,3 +113,26 @@ def test_validate_accepts_the_reader_keys_on_1_31(
     # Only the hand edits themselves are reported (as drift).
     drift = sorted(f.file for f in findings if f.check == "drift")
     assert drift == ["clusters/cluster-1/values/base.yaml", "clusters/cluster-1/values/istiod.yaml"]
+
+
+def test_a_release_is_keyed_by_exactly_its_fields() -> None:
+    import dataclasses
+
+    from meshgen.validation.engines import HelmRelease
+
+    release = HelmRelease(
+        cluster="cluster-1",
+        file="clusters/cluster-1/applications/istiod.yaml",
+        obj="Application argocd/cluster-1-istiod",
+        chart="istiod",
+        version="1.30.3",
+        repo_url="oci://registry.istio.io/release/charts",
+        release="istiod",
+        namespace="istio-system",
+        value_files=("values/common.yaml", "clusters/cluster-1/values/istiod.yaml"),
+        value_texts=(None, "pilot: {}\n"),
+    )
+    assert release.key_fields() == dataclasses.astuple(release)
+    assert len(release.key_fields()) == len(dataclasses.fields(HelmRelease))  # none left out
+    other = dataclasses.replace(release, value_texts=(None, "pilot: {cpu: 1}\n"))
+    assert other.key_fields() != release.key_fields()

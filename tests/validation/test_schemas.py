@@ -4,6 +4,7 @@ without a schema."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -150,6 +151,13 @@ def test_the_schema_worker_answers_as_the_check_does_in_process(tmp_path: Path) 
         for obj, s in zip(objects, found, strict=True)
     ]
     assert SchemaWorker().problems("1.33", schema_list, requests) == expected
+    # Only custom resources (the worker reads no core schema then): the same answers.
+    custom = [i for i, (_, index) in enumerate(requests) if index is not None]
+    assert len(custom) == 2 and expected[custom[1]]
+    only_custom = [requests[i] for i in custom]
+    assert SchemaWorker().problems("1.33", schema_list, only_custom) == [
+        expected[i] for i in custom
+    ]
     # Asked once: a second question gets no answer (the check computes in process).
     worker = SchemaWorker()
     worker.close()
@@ -159,3 +167,81 @@ def test_the_schema_worker_answers_as_the_check_does_in_process(tmp_path: Path) 
     assert dead._process is not None
     dead._process.kill()
     assert dead.problems("1.33", schema_list, requests) is None
+
+
+def test_a_schema_worker_belongs_to_the_run_that_started_it(tmp_path: Path) -> None:
+    from meshgen.validation.repository import RepoView
+
+    stopped, next_run = RepoView(root=tmp_path, document=None), RepoView(tmp_path, None)
+    schemas.start_worker(stopped)
+    worker = stopped.context[schemas.WORKER_KEY]
+    process = worker._process
+    assert process is not None and process.poll() is None
+    schemas.start_worker(stopped)  # once per run
+    assert stopped.context[schemas.WORKER_KEY] is worker
+    # A later run (in the same process) starts its own; it never takes another run's.
+    assert schemas.take_worker(next_run) is None
+    # What ends a run that stopped before its schema check ends its worker too.
+    schemas.close_worker(stopped)
+    assert schemas.take_worker(stopped) is None
+    assert process.returncode is not None
+
+
+GATEWAY_CRD = """\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gateways.gateway.networking.k8s.io
+  annotations:
+    gateway.networking.k8s.io/bundle-version: v1.4.0
+    gateway.networking.k8s.io/channel: standard
+spec:
+  group: gateway.networking.k8s.io
+  scope: Namespaced
+  names:
+    kind: Gateway
+    plural: gateways
+  versions: []
+"""
+
+
+def test_the_crds_of_a_text_are_found_again_from_the_cache(tmp_path: Path) -> None:
+    import textwrap
+
+    from meshgen.validation.cache import Cache
+
+    item = CRD_LIST.split("items:\n", 1)[1].replace("  - ", "    ", 1)
+    widgets = textwrap.dedent(item)  # the List's one item, as a plain document
+    assert widgets.startswith("apiVersion: apiextensions.k8s.io/v1\nkind: Custom")
+    (tmp_path / "list.yaml").write_text(CRD_LIST)
+    (tmp_path / "plain.yaml").write_bytes(  # CRLF line ends, read as read_text reads them
+        f"{widgets}---\n{GATEWAY_CRD}".replace("\n", "\r\n").encode()
+    )
+    (tmp_path / "again.yaml").write_text(GATEWAY_CRD.replace("standard", "experimental"))
+    (tmp_path / "json.yaml").write_text(
+        '{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",'
+        ' "spec": {"group": "x.io", "scope": "Cluster", "names": {"kind": "X"}}}'
+    )
+    files = sorted(tmp_path.glob("*.yaml"))  # as crd_files lists the folder
+
+    def facts(index: schemas.CrdIndex) -> tuple[Any, ...]:
+        texts = {key: index._texts[key] for key in index.kinds()}
+        return (texts, index.scopes, index.bundles, index.found_in, index.content_digest())
+
+    scanned = facts(schemas.CrdIndex(files))
+    assert scanned[2] == {("gateway.networking.k8s.io", "Gateway"): ("v1.4.0", "standard")}
+    assert "\r" not in scanned[0][("gateway.networking.k8s.io", "Gateway")]
+    assert ("example.com", "Widget") in scanned[0] and ("x.io", "X") in scanned[0]
+    cache = Cache(tmp_path / "cache")
+    assert facts(schemas.crd_index([tmp_path], cache)) == scanned
+    assert cache.written == 1  # the scans, in one table
+    replayed = schemas.crd_memo(Cache(tmp_path / "cache"))
+    assert len(replayed.known) == len(files)  # a scan per text, kept
+    assert facts(schemas.CrdIndex(files, replayed)) == scanned
+    assert not replayed.added  # nothing scanned again
+    # A changed file is scanned again (the memo is by content).
+    (tmp_path / "plain.yaml").write_text(GATEWAY_CRD.replace("v1.4.0", "v1.5.0"))
+    changed = schemas.crd_memo(Cache(tmp_path / "cache"))
+    index = schemas.CrdIndex(files, changed)
+    assert index.bundles[("gateway.networking.k8s.io", "Gateway")] == ("v1.5.0", "standard")
+    assert len(changed.added) == 1 and facts(index) == facts(schemas.CrdIndex(files))

@@ -23,12 +23,13 @@ from meshgen import mesh_repo, output, spec
 from meshgen.adapters import helm, toolchain, workspace
 from meshgen.errors import CheckFailed, MeshgenError
 from meshgen.validation import CHECKS, ERROR, UNCHECKED, WARNING, Finding, sort_key
-from meshgen.validation.cache import Cache, default_dir
+from meshgen.validation.cache import Cache, FileDigests, default_dir
 from meshgen.validation.engines import HelmRelease
 from meshgen.validation.progress import Emit, Progress
 from meshgen.validation.repository import RepoView
 
 if TYPE_CHECKING:
+    from meshgen.validation.schema_worker import SchemaWorker
     from meshgen.validation.schemas import CrdIndex
 
 CHART_CACHE_ENV = "MESHGEN_CHART_CACHE"
@@ -186,6 +187,7 @@ def collect(
     crds: CrdIndex | None = None,
     helm_output: dict[HelmRelease, str | None] | None = None,
     cache: Cache | None = None,
+    worker: SchemaWorker | None = None,
 ) -> list[Finding]:
     """Every finding of every check, in report order. Bad usage raises MeshgenError.
 
@@ -193,36 +195,47 @@ def collect(
     :mod:`meshgen.validation.progress`); ``crds``: the index of ``options.crds``, when the
     caller has read it already; ``helm_output`` (when given) receives what ``helm template``
     rendered for each release; ``cache``: where results are kept between runs (default: as
-    ``options`` say; see :mod:`meshgen.validation.cache`).
+    ``options`` say; see :mod:`meshgen.validation.cache`); ``worker``: a schema worker
+    started for this run (see :func:`run`), ended with it when no check took it.
     """
-    from meshgen.validation import (
-        ambient,
-        drift,
-        helm_values,
-        kustomize,
-        mesh,
-        multicluster,
-        release,
-        schemas,
-        secrets,
-        traffic,
-        trust,
-    )
+    from meshgen.validation import schemas
+
+    views: list[RepoView] = []  # the run's view, once made
+    try:
+        return _collect(options, emit, crds, helm_output, cache, views, worker)
+    finally:  # a schema worker no check took (the run stopped early) ends with the run
+        for view in views:
+            schemas.close_worker(view)
+        if worker is not None:
+            worker.close()
+
+
+def _collect(
+    options: Options,
+    emit: Emit | None,
+    crds: CrdIndex | None,
+    helm_output: dict[HelmRelease, str | None] | None,
+    cache: Cache | None,
+    views: list[RepoView],
+    worker: SchemaWorker | None,
+) -> list[Finding]:
+    # The checks that run before kubectl starts; the others are imported while it builds
+    # (see while_building): importing them first delayed kubectl's start by 20 to 30 ms.
+    from meshgen.validation import kustomize, mesh, schemas, traffic, trust
     from meshgen.validation.engines import engine_module
 
     root = mesh_repo.find_root(options.repo)
     workspace.require_no_links_out(root)
     if options.charts is not None and not options.charts.is_dir():
         raise MeshgenError(f"--charts {options.charts}: no such folder; pass unpacked charts")
+    if cache is None:
+        cache = open_cache(options)
     if crds is None:
-        crds = schemas.crd_index(options.crds)
+        crds = schemas.crd_index(options.crds, cache)
     # kubectl and helm run as processes while meshgen parses what the others wrote: twice as
     # many jobs as cores keeps the cores busy (100 clusters, 2 cores: 16.5 s instead of 21 s).
     jobs = max(1, options.jobs or 2 * (os.cpu_count() or 1))
-    charts = helm_values.Charts(options.charts, chart_cache(), helm.pull if options.pull else None)
 
-    if cache is None:
-        cache = open_cache(options)
     document, findings = mesh.check(root)
     progress = Progress(CHECKS, len(document.mesh.clusters) if document else 0, emit)
     step = progress.start
@@ -242,6 +255,8 @@ def collect(
     def render_checks() -> list[Finding]:
         """What the render of mesh.yaml says (drift, and what old defaults left in the
         files): run while kubectl builds the overlays, the builds not waiting for it."""
+        from meshgen.validation import drift, release
+
         found: list[Finding] = []
         changes = None
         if document is not None:
@@ -272,16 +287,22 @@ def collect(
         written) is read while kubectl runs."""
         secrets_check.start()
         if not rendered_findings:
+            if not view.context.get(kustomize.BUILT):  # no new objects: no schema worker
+                schemas.close_worker(view)
             rendered_findings.append(render_checks())
             with contextlib.suppress(Exception):  # read again, and reported, when used
                 view.prefetch()
+            from meshgen.validation import ambient, helm_values, multicluster  # noqa: F401
 
     step("drift")
     engine = engine_module(mesh_model.engine) if mesh_model else None
     releases: list[HelmRelease] = []
     read_releases: list[bool] = []  # set once the engine's releases were read
     view = RepoView(root=root, document=document, progress=progress, cache=cache)
-    view.offline_copy = lambda url: ambient.offline_copy(url, crds)
+    views.append(view)
+    if worker is not None:
+        view.context[schemas.WORKER_KEY] = worker
+    view.offline_copy = lambda url: _offline_copy(url, crds)
     if engine is not None and hasattr(engine, "stand_ins"):
         module = engine  # builds get what only the engine's bootstrap writes (flux-system/)
         view.stand_ins = _guarded_stand_ins(lambda: module.stand_ins(view))
@@ -294,13 +315,16 @@ def collect(
     # the render checks (see while_building).
     digests = view.files  # made here: the secrets thread and the kustomize check share it
     secrets_check = _Background(
-        lambda: _guarded("secrets", lambda: secrets.check(root, cache, digests))
+        lambda: _guarded("secrets", lambda: _secrets_check(root, cache, digests))
     )
     step("kustomize")
     if "kubectl" not in missing_tools:
         findings += _guarded("kustomize", lambda: kustomize.check(view, jobs, while_building))
     while_building()  # when kubectl is missing, or the check stopped before
     findings += rendered_findings[0]
+    from meshgen.validation import ambient, helm_values, multicluster  # imported by now
+
+    charts = helm_values.Charts(options.charts, chart_cache(), helm.pull if options.pull else None)
     schema_check = _Background(
         lambda: _guarded("schema", lambda: schemas.check(view, crds, kube_version))
     )
@@ -341,9 +365,7 @@ def collect(
                     multicluster.parsed_render(view, render)
 
         findings += _guarded("helm-values", check_values)
-    step("schema")
-    if "kubectl" not in missing_tools:
-        findings += schema_check.result()
+    step("schema")  # in its thread, waiting for the schema worker: joined after ambient
     step("gitops")
     if mesh_model is None:
         findings.append(_skipped("gitops", *INVALID_MESH))
@@ -377,6 +399,8 @@ def collect(
     else:
         model = mesh_model
         findings += _guarded("ambient", lambda: ambient.check(view, model, releases, crds))
+    if "kubectl" not in missing_tools:
+        findings += schema_check.result()
     step("secrets")
     findings += secrets_check.result()
     step("trust")
@@ -398,6 +422,20 @@ def collect(
     if cache.written:
         cache.prune()
     return sorted(set(findings), key=sort_key)
+
+
+def _offline_copy(url: str, crds: CrdIndex) -> str | None:
+    """:func:`meshgen.validation.ambient.offline_copy` (imported when a remote resource asks)."""
+    from meshgen.validation import ambient
+
+    return ambient.offline_copy(url, crds)
+
+
+def _secrets_check(root: Path, cache: Cache, digests: FileDigests) -> list[Finding]:
+    """:func:`meshgen.validation.secrets.check`, imported in the scan's own thread."""
+    from meshgen.validation import secrets
+
+    return secrets.check(root, cache, digests)
 
 
 def open_cache(options: Options) -> Cache:
@@ -510,7 +548,17 @@ def _work_tree(repo: Path | None) -> Path | None:
         return None
 
 
-def run(options: Options) -> int:
+def run(options: Options, worker: SchemaWorker | None = None) -> int:
+    """``meshgen validate``; ``worker``: a schema worker the caller started for this run
+    (see :func:`collect`), ended here when the run does not get to use it."""
+    try:
+        return _run(options, worker)
+    finally:
+        if worker is not None:
+            worker.close()  # (nothing to end when a check took it)
+
+
+def _run(options: Options, worker: SchemaWorker | None) -> int:
     from meshgen.commands.tools import summary, tools_document
     from meshgen.validation import schemas
 
@@ -520,18 +568,15 @@ def run(options: Options) -> int:
     if options.charts is not None and not options.charts.is_dir():
         raise MeshgenError(f"--charts {options.charts}: no such folder; pass unpacked charts")
     cache = open_cache(options)
-    # The schema worker imports the schema libraries on another core from now on: the run's
-    # own process is busy from start to end, and the first object checked waits for them.
-    schemas.start_worker()
     # `helm version` and `kubectl version` (when the cache does not know the binaries) run
     # while the CRDs are read and the checks run.
     describe = _Background(lambda: tool_statuses(cache))
     describe.start()
-    crds = schemas.crd_index(options.crds)
+    crds = schemas.crd_index(options.crds, cache)
     if options.format == "text" and (mesh_repo.find_root(options.repo) / spec.MESH_FILE).is_file():
         output.info(summary(describe.result()))  # which helm and kubectl the checks run
     with output.progress(enabled=options.format == "text") as show:
-        findings = collect(options, show, crds, cache=cache)
+        findings = collect(options, show, crds, cache=cache, worker=worker)
     root = mesh_repo.find_root(options.repo)
     errors = [f for f in findings if f.severity == ERROR]
     unchecked = sum(1 for f in findings if f.severity == UNCHECKED)

@@ -26,7 +26,6 @@ whose inputs did not change is not checked or rendered again, and its findings a
 from __future__ import annotations
 
 import copy
-import dataclasses
 import functools
 import json
 import re
@@ -509,7 +508,7 @@ def _cached_check_release(
         for index, path in enumerate(release.value_files)
     ]
     context = _context(view, chart_dir, kube_version)
-    key = digest("helm-release", context, dataclasses.astuple(release), values)
+    key = digest("helm-release", context, release.key_fields(), values)
     root = str(view.root)
     table = release_table(view)
     entry = table.get(key)

@@ -184,7 +184,11 @@ def plan_builds(
 ) -> tuple[list[list[str]], set[int]]:
     """The batches to build ``folders`` in, and which of them are renamed: folders that can
     be renamed go up to :data:`PACK` to a batch whatever their template (in at least ``jobs``
-    batches, to keep the jobs busy); the others as :func:`plan_batches` puts them."""
+    batches, to keep the jobs busy); the others as :func:`plan_batches` puts them. One
+    folder is built alone either way, so what it reads is not scanned to tell (a one-cluster
+    change rebuilds ``bootstrap/argocd``, which reads every cluster's root Application)."""
+    if len(folders) == 1:
+        return [list(folders)], set()
     packable = sorted(f for f in folders if renamable(view, f))
     chosen = set(packable)
     batches = plan_batches([f for f in folders if f not in chosen])
@@ -421,6 +425,7 @@ def build_inputs(view: RepoView, folder: str) -> frozenset[tuple[str, str]]:
 
 
 ROOT_TOKEN = "\x00root\x00"  # the repository's path in a cached error, put back on replay
+BUILT = "built-now"  # set in ``view.context`` once a build was not in the cache
 
 
 def _build_key(view: RepoView, folder: str) -> str:
@@ -480,8 +485,9 @@ def cached_builds(
     replayed does not), and a failure is replayed as its error.
 
     ``on_keyed()`` is called once every folder is keyed and the missing builds have started:
-    work the caller starts there (and the import of the schema libraries, which new builds
-    need) runs beside kubectl instead of slowing the keying that kubectl waits for."""
+    work the caller starts there runs beside kubectl instead of slowing the keying that
+    kubectl waits for. When something was built, a schema worker is started once the builds
+    are done, unless the run has one (see :func:`meshgen.validation.schemas.start_worker`)."""
     import threading
 
     results: dict[str, Any] = {}
@@ -536,12 +542,9 @@ def cached_builds(
             keys.update({folder: _build_key(view, folder) for folder in group})
             missing = [f for f in group if not replayed(f)]
             if missing:
+                view.context[BUILT] = True
                 start(missing)
         view.context.setdefault("build-keys", {}).update(keys)  # what each build's objects are
-        if workers:
-            from meshgen.validation.schemas import start_worker
-
-            start_worker()  # new builds bring objects to check against their schemas
         if on_keyed is not None:
             on_keyed()
     finally:  # also on Ctrl-C: the builds' temporary folders go when they end
@@ -551,6 +554,14 @@ def cached_builds(
         if isinstance(outcome[0], BaseException):
             raise outcome[0]
         results.update(outcome[0])
+    if workers:
+        # New builds bring objects to check against their schemas: a run started without a
+        # schema worker starts one now, to import the schema libraries on the other core
+        # while the checks after the builds run here (not beside kubectl, which the run
+        # waits for).
+        from meshgen.validation.schemas import start_worker
+
+        start_worker(view)
     return results
 
 

@@ -30,7 +30,6 @@ findings of their own (check 4) is left out, and so are the checks that need its
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import json
 import re
@@ -1116,6 +1115,7 @@ class _Inputs:
                 self.folders[name].append(folder)
         self._objects: dict[str, ClusterObjects] = {}
         self._by_name = {c.name: c for c in mesh.clusters}
+        self._keys: dict[str, list[Any] | None] = {}
 
     def has(self, name: str) -> bool:
         """Whether ``name`` is a cluster of the mesh."""
@@ -1129,16 +1129,17 @@ class _Inputs:
     def key(self, name: str) -> list[Any] | None:
         """What the cluster's objects are made of, as cache keys; None when a build's key
         is not known (the cluster's findings are then always computed)."""
+        if name in self._keys:  # a primary's key holds those of its remotes: asked again
+            return self._keys[name]
         build_keys = self.view.context.get("build-keys", {})
         parts: list[Any] = []
         for release in self.releases.get(name, []):
             render = self.rendered.get(release)
-            parts.append([dataclasses.astuple(release), render.key if render else None])
+            parts.append([release.key_fields(), render.key if render else None])
         for folder in self.folders.get(name, []):
-            if folder not in build_keys:
-                return None
-            parts.append([folder, build_keys[folder]])
-        return parts
+            parts.append([folder, build_keys[folder]] if folder in build_keys else None)
+        self._keys[name] = None if None in parts else parts
+        return self._keys[name]
 
     def objects(self, name: str) -> ClusterObjects:
         if name in self._objects:

@@ -2,8 +2,11 @@
 
 An incremental run is Python on one core nearly from start to end (its threads share the
 GIL), and the objects a change makes new need ``jsonschema`` and ``kubernetes-validate``:
-importing them cost a run a tenth of a second of that core. A worker started when the first
-build is found missing imports them beside the run's own work, and answers one batch: the
+importing them cost a run a tenth of a second of that core. ``meshgen validate`` starts a
+worker before it imports the checks, so that it imports them on the other core while the
+run imports, reads and keys (before kubectl starts); a run whose overlays all come from the
+cache ends it once they are keyed. A run started without one (``collect``) starts one once
+new builds are done. A worker answers one batch: the
 problems of each object, computed by :func:`meshgen.validation.schemas.schema_problems`,
 the function the check calls when there is no worker. Objects go as JSON, so only objects
 JSON gives back exactly are sent; a worker that fails or answers out of shape is ignored
@@ -71,9 +74,8 @@ class SchemaWorker:
 
 
 def main() -> None:
-    # imported before the request comes, while the run keys and reads: that is the point
+    # imported before the request comes, while the run's checks go on: that is the point
     import jsonschema
-    from kubernetes_validate import utils  # noqa: F401
 
     from meshgen.validation.schemas import CoreSchemas, schema_problems
 
@@ -81,7 +83,10 @@ def main() -> None:
         request = json.load(sys.stdin.buffer)
     except ValueError:
         return  # closed unused
-    core = CoreSchemas(request["kubernetes"])
+    # The core schemas (kubernetes-validate, and PyYAML with it) only for an object that has
+    # no CRD schema: those a one-cluster change makes new are mostly Argo CD Applications.
+    needs_core = any(index is None for _, index in request["objects"])
+    core = CoreSchemas(request["kubernetes"]) if needs_core else None
     validators = [jsonschema.Draft7Validator(s) for s in request["schemas"]]
     answer = [
         schema_problems(obj, validators[index] if index is not None else None, core)

@@ -22,10 +22,12 @@ from typing import TYPE_CHECKING, Any
 from meshgen.errors import MeshgenError
 from meshgen.output import counted
 from meshgen.validation import UNCHECKED, Finding, cluster_of, object_label
-from meshgen.validation.cache import Table
-from meshgen.validation.repository import RepoView, StoredBuild, key_line, split_documents
 
 if TYPE_CHECKING:
+    # (imported where used: the schema worker imports this module, and the repository
+    # reader would bring the mesh model and its YAML editing with it, a fifth of its start)
+    from meshgen.validation.cache import Cache, Table
+    from meshgen.validation.repository import RepoView
     from meshgen.validation.schema_worker import SchemaWorker
 
 # ------------------------------------------------------------------------------ CRD schemas
@@ -89,18 +91,23 @@ def split_at_markers(text: str) -> list[str]:
     """``re.split(r"^---\\s*$", text, flags=re.M)``, exactly, with the expression tried only
     where a line starts with ``---`` (found with ``str.find``): scanning the 3 MB of Istio's
     CRDs line by line took a fortieth of a second per run."""
-    pieces: list[str] = []
+    return [text[start:end] for start, end in _marker_spans(text)]
+
+
+def _marker_spans(text: str) -> list[tuple[int, int]]:
+    """Where each piece of :func:`split_at_markers` starts and ends in ``text``."""
+    spans: list[tuple[int, int]] = []
     last = 0
     at = 0 if text.startswith("---") else _next_marker(text, 0)
     while at >= 0:
         if at >= last:  # not inside the previous separator (which may span lines)
             match = _MARKER.match(text, at)
             if match is not None:
-                pieces.append(text[last:at])
+                spans.append((last, at))
                 last = match.end()
         at = _next_marker(text, at)
-    pieces.append(text[last:])
-    return pieces
+    spans.append((last, len(text)))
+    return spans
 
 
 def _next_marker(text: str, after: int) -> int:
@@ -122,12 +129,17 @@ def crd_files(paths: Iterable[Path]) -> list[Path]:
     return files
 
 
-def crd_index(paths: Iterable[Path]) -> CrdIndex:
+def crd_index(paths: Iterable[Path], cache: Cache | None = None) -> CrdIndex:
     """The CRDs of ``--crds`` (files and folders). A file, or a whole folder, that brings no
     CustomResourceDefinition is bad usage: the kinds it was meant to cover would be reported
-    as unchecked, and the cause would be hard to see."""
+    as unchecked, and the cause would be hard to see. ``cache`` keeps where the CRDs of each
+    text are between runs (see :func:`crd_memo`)."""
     given = [(path, crd_files([path])) for path in paths]
-    index = CrdIndex(file for _, files in given for file in files)
+    listed = [file for _, files in given for file in files]
+    memo = crd_memo(cache) if cache is not None and listed else None
+    index = CrdIndex(listed, memo)
+    if memo is not None:
+        memo.store()
     for path, files in given:
         if not any(index.found_in.get(file) for file in files):
             raise MeshgenError(
@@ -163,33 +175,34 @@ class CrdIndex:
     YAML or JSON. ``found_in`` counts the CRDs each file brought.
     """
 
-    def __init__(self, files: Iterable[Path]) -> None:
+    def __init__(self, files: Iterable[Path], memo: Table | None = None) -> None:
         self._texts: dict[tuple[str, str], str] = {}
         self.scopes: dict[tuple[str, str], str] = {}
         # (group, kind) -> (bundle-version, channel) of Gateway API CRDs
         self.bundles: dict[tuple[str, str], tuple[str, str]] = {}
         self.found_in: dict[Path, int] = {}
-        self._read: list[str] = []  # the sha256 of each file's text, in order
+        self._read: list[str] = []  # the sha256 of each file's bytes, in order
         for path in files:
             try:
-                text = path.read_text(encoding="utf-8")
+                data = path.read_bytes()
+                text = _universal_newlines(data.decode("utf-8"))  # as read_text reads it
             except (OSError, UnicodeDecodeError) as exc:
                 raise MeshgenError(f"--crds {path}: cannot be read ({exc})") from None
-            self._read.append(hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest())
+            sha = hashlib.sha256(data).hexdigest()
+            self._read.append(sha)
             before = len(self._texts)
-            # (the substring test first: the regular expression alone scans megabytes of
-            # CRDs line by line)
-            if "kind: List" in text and re.search(r"^kind: List\s*$", text, re.M):
+            stored: Any = memo.get(sha) if memo is not None else None
+            scanned: dict[str, Any] = stored if _is_scan(stored) else _scan(text)
+            if memo is not None and scanned is not stored:
+                memo.set(sha, scanned)
+            if scanned["list"]:
                 self._add_list(text)
-            else:
-                for doc in split_at_markers(text):
-                    match = _CRD_KIND.search(doc)
-                    if "kind: CustomResourceDefinition" in doc and match:
-                        key = (match.group(1), match.group(2))
-                        self._texts[key] = doc
-                        scope = _CRD_SCOPE.search(doc)
-                        self.scopes[key] = scope.group(1) if scope else "Namespaced"
-                        self._note_bundle(key, doc)
+            for group, kind, start, end, scope, version, channel in scanned["crds"]:
+                key = (group, kind)
+                self._texts[key] = text[start:end]
+                self.scopes[key] = scope
+                if version is not None:
+                    self.bundles[key] = (version, channel)
             if len(self._texts) == before:  # another layout (JSON, other indentation): parse
                 self._add_parsed(text)
             self.found_in[path] = len(self._texts) - before
@@ -200,8 +213,8 @@ class CrdIndex:
         self.schema_memo: Table | None = None
 
     def content_digest(self) -> str:
-        """What the validators are made of, for cache keys: the sha256 of the texts of the
-        files read, in order (the index is a function of them; serialising the 3 MB of CRDs
+        """What the validators are made of, for cache keys: the sha256 of the files read, in
+        order (the index is a function of them; serialising the 3 MB of CRDs
         it holds again cost a fortieth of a second per run)."""
         from meshgen.validation.cache import digest
 
@@ -301,6 +314,67 @@ class CrdIndex:
         if memo is not None and is_plain(schema):
             memo.set(memo_key, {"schema": schema})
         return schema
+
+
+def _universal_newlines(text: str) -> str:
+    """``text`` with ``\\r\\n`` and ``\\r`` read as ``\\n``, as ``Path.read_text`` reads them."""
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
+def _scan(text: str) -> dict[str, Any]:
+    """Where the CRDs of a text are, found line by line (no YAML parsing): ``list`` when it
+    is a ``kind: List`` (its items are parsed), else ``crds``, one entry per CRD document:
+    group, kind, start and end in the text, scope, and Gateway API bundle version and
+    channel (None when it names none)."""
+    # (the substring test first: the regular expression alone scans megabytes of CRDs line
+    # by line)
+    if "kind: List" in text and re.search(r"^kind: List\s*$", text, re.M):
+        return {"list": True, "crds": []}
+    crds: list[list[Any]] = []
+    for start, end in _marker_spans(text):
+        doc = text[start:end]
+        match = _CRD_KIND.search(doc)
+        if "kind: CustomResourceDefinition" in doc and match:
+            scope = _CRD_SCOPE.search(doc)
+            version, channel = _BUNDLE.search(doc), _CHANNEL.search(doc)
+            crds.append(
+                [
+                    match.group(1),
+                    match.group(2),
+                    start,
+                    end,
+                    scope.group(1) if scope else "Namespaced",
+                    version.group(1) if version else None,
+                    channel.group(1) if version and channel else "",
+                ]
+            )
+    return {"list": False, "crds": crds}
+
+
+def _is_scan(value: Any) -> bool:
+    """Whether a memo entry is a :func:`_scan` result (entries of another shape are not)."""
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("list"), bool)
+        and isinstance(value.get("crds"), list)
+        and all(
+            isinstance(entry, list)
+            and len(entry) == 7
+            and all(isinstance(entry[i], str) for i in (0, 1, 4, 6))
+            and all(isinstance(entry[i], int) for i in (2, 3))
+            and (entry[5] is None or isinstance(entry[5], str))
+            for entry in value["crds"]
+        )
+    )
+
+
+def crd_memo(cache: Cache) -> Table:
+    """Where :func:`crd_index` keeps the CRDs of each text it scanned, by the sha256 of the
+    file: the scan of Istio's 3 MB of CRDs cost every run a fiftieth of a second."""
+    from meshgen import library
+    from meshgen.validation.cache import Table, digest
+
+    return Table(cache, "crd-scan", digest("crd-scan", library.code_fingerprint()))
 
 
 def _safe_load(text: str) -> Any:
@@ -452,6 +526,8 @@ def schema_problems(
 def _field_line(text: str, document_line: int, problem: str) -> int | None:
     """The line of the field a problem names (``spec.target: ...``) in the document that
     starts at ``document_line`` of ``text``."""
+    from meshgen.validation.repository import key_line, split_documents
+
     field, sep, _ = problem.partition(": ")
     if not sep or " " in field or field == "(root)":
         return None
@@ -477,22 +553,31 @@ def as_applied(obj: Any) -> Any:
 
 
 _PREFETCH: list[threading.Thread] = []
-_WORKER: list[SchemaWorker] = []
+WORKER_KEY = "schema-worker"  # where a run's view keeps the worker it started
 
 
-def start_worker() -> None:
-    """Start the schema worker (once; see :mod:`meshgen.validation.schema_worker`): a run
-    that builds something new checks new objects, and the worker imports the schema
-    libraries on another core while this process keys and reads the rest."""
-    if not _WORKER:
+def start_worker(view: RepoView) -> None:
+    """Start the run's schema worker (once; see :mod:`meshgen.validation.schema_worker`):
+    a run that builds something new checks new objects, and the worker imports the schema
+    libraries on another core while this process keys and reads the rest. It is kept in
+    ``view.context``, so it belongs to this run only (:func:`close_worker` ends it)."""
+    if WORKER_KEY not in view.context:
         from meshgen.validation.schema_worker import SchemaWorker
 
-        _WORKER.append(SchemaWorker())
+        view.context[WORKER_KEY] = SchemaWorker()
 
 
-def take_worker() -> SchemaWorker | None:
-    """The started schema worker, for the one check that asks it; None when none was."""
-    return _WORKER.pop() if _WORKER else None
+def take_worker(view: RepoView) -> SchemaWorker | None:
+    """The run's started schema worker, for the one check that asks it; None when none was."""
+    worker: SchemaWorker | None = view.context.pop(WORKER_KEY, None)
+    return worker
+
+
+def close_worker(view: RepoView) -> None:
+    """End the run's worker if no check took it (the run stopped before the schema check)."""
+    worker = take_worker(view)
+    if worker is not None:
+        worker.close()
 
 
 def prefetch() -> None:
@@ -661,6 +746,8 @@ class _ProblemMemo:
 
 def check(view: RepoView, crds: CrdIndex, kubernetes_version: str) -> list[Finding]:
     """Validate every object of every build once (identical objects are checked once)."""
+    from meshgen.validation import repository
+
     memo = _ProblemMemo(view, crds, kubernetes_version)
     version, oldest = memo.core_versions(kubernetes_version)
     findings: list[Finding] = []
@@ -691,7 +778,7 @@ def check(view: RepoView, crds: CrdIndex, kubernetes_version: str) -> list[Findi
         # A build replayed from the cache is read only when one of its objects is new to the
         # table or has problems to report: its object keys are kept by the build's key.
         keys = None
-        if isinstance(view.builds[folder], StoredBuild):
+        if isinstance(view.builds[folder], repository.StoredBuild):
             keys = memo.stored_keys(build_keys.get(folder))
             if keys is not None and any(
                 k not in known and memo.stored_problems(k) != [] for k in keys
@@ -704,7 +791,7 @@ def check(view: RepoView, crds: CrdIndex, kubernetes_version: str) -> list[Findi
         known.update(keys)
         planned.append((folder, keys, objects))
     pending = [(key, objs[i]) for _, keys, objs in planned if objs for i, key in enumerate(keys)]
-    memo.compute(pending, kubernetes_version, take_worker())
+    memo.compute(pending, kubernetes_version, take_worker(view))
     for folder, keys, objects in planned:
         for index, key in enumerate(keys):
             if key in seen:
