@@ -7,6 +7,7 @@ and `helm` against Istio's charts and CRDs from ../shared/upstream (skipped when
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -20,8 +21,8 @@ from commands.test_validate import ISTIO, upstream, upstream_options
 from helpers import commit_rendered, edit, pin_istio
 from meshgen import spec
 from meshgen.commands import validate
-from meshgen.validation import ERROR, Finding, cluster_of, kustomize
-from meshgen.validation.cache import Cache, FileDigests, Table, digest, is_plain
+from meshgen.validation import ERROR, Finding, cluster_of, helm_values, kustomize
+from meshgen.validation.cache import FORMAT, Cache, FileDigests, Table, digest, is_plain
 from meshgen.validation.kustomize import build_inputs
 from meshgen.validation.repository import RepoView
 
@@ -729,3 +730,31 @@ def test_a_run_that_builds_nothing_new_ends_its_schema_worker_once_keyed(
     assert run_with(busy) == run(upstream, repo, None)[0]
     assert alive_after_builds == [True]
     assert process is not None and process.returncode == 0  # it answered, and is gone
+
+
+def test_a_chart_is_known_by_its_files_digests_and_an_edit_to_one_is_seen(
+    tmp_path: Path, upstream: Path, repo: Path, tools: dict[str, Path]
+) -> None:
+    """The charts' files are hashed once and known by their stat afterwards; a chart file
+    edited since (here: an istiod template comes to read the key a release sets) changes
+    what is replayed."""
+    charts = tmp_path / "charts"
+    shutil.copytree(upstream / "istio" / ISTIO / "charts", charts)
+    cache = tmp_path / "cache"
+    chosen = dataclasses.replace(options(upstream, repo, cache), charts=charts)
+    edit(repo, "clusters/cluster-2/values/istiod.yaml", "meshConfig:", "pilotz: {}\nmeshConfig:")
+
+    def findings() -> list[str]:
+        found = validate.collect(chosen, cache=validate.open_cache(chosen))
+        return [f.message for f in found if f.check == "helm-values" and f.severity == ERROR]
+
+    assert any("pilotz is not a value of the istiod chart" in m for m in findings())
+    time.sleep(0.2)  # past the slack in which a file just hashed is not trusted by its stat
+    entry = Cache(cache).get("file-digests", digest("file-digests", FORMAT, str(charts / "istiod")))
+    assert isinstance(entry, dict) and "templates/deployment.yaml" in entry
+    assert any("pilotz is not a value of the istiod chart" in m for m in findings())
+    template = charts / "istiod" / "templates" / "deployment.yaml"
+    text = template.read_text(encoding="utf-8")
+    template.write_text(text + "{{- /* reads .Values.pilotz */ -}}\n", encoding="utf-8")
+    helm_values.chart_reads.cache_clear()  # as a new process would read the chart
+    assert not any("pilotz" in m for m in findings())

@@ -423,7 +423,7 @@ ROOT_TOKEN = "\x00root\x00"  # the repository's path in cached text, put back on
 def _context(view: RepoView, chart_dir: Path, kube_version: str) -> tuple[Any, ...]:
     """What every cached result of a release with this chart depends on besides the release:
     meshgen, the helm binary, the chart's location and content, the Kubernetes version."""
-    from meshgen.validation.cache import digest, tool_identity
+    from meshgen.validation.cache import FileDigests, digest, tool_identity
 
     with _CONTEXT_LOCK:
         tool = view.context.get("helm")
@@ -431,10 +431,15 @@ def _context(view: RepoView, chart_dir: Path, kube_version: str) -> tuple[Any, .
             tool = view.context["helm"] = tool_identity(toolchain.find("helm"))
         charts = view.context.setdefault("charts", {})
         if chart_dir not in charts:
-            files = sorted(p for p in chart_dir.rglob("*") if p.is_file())
+            # Each file by its sha256, not read again while its stat shows it unchanged
+            # (a chart's hundred files, 1 MB, were read and hashed by every run).
+            files = FileDigests(view.cache, chart_dir)
+            names = sorted(p.relative_to(chart_dir).as_posix() for p in chart_dir.rglob("*"))
             charts[chart_dir] = digest(
-                [(p.relative_to(chart_dir).as_posix(), p.read_bytes()) for p in files]
+                "chart files by sha256",
+                [(name, files.digest(name)) for name in names if (chart_dir / name).is_file()],
             )
+            files.store()
     return (library.code_fingerprint(), tool, str(chart_dir), charts[chart_dir], kube_version)
 
 
