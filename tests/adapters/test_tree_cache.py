@@ -309,7 +309,7 @@ def test_a_mesh_read_before_is_not_read_again_and_gives_the_same_mesh(
 
     root = rendered_mesh(tmp_path / "mesh", capsys)
     text = (root / "mesh.yaml").read_text()
-    reads = count_calls(monkeypatch, yamlio, "plain_tree")
+    reads = count_calls(monkeypatch, yamlio, "plain_tree_and_lines")
     document = mesh_repo.load(root)
     assert reads == []  # the render noted what libyaml gave for this text
     fresh = spec.parse(text)
@@ -340,7 +340,7 @@ def test_the_mesh_a_new_cluster_writes_is_not_read_again(
     git(root, "commit", "-qm", "render")
     result = run_cli(capsys, "new-cluster", "c9", "--network", "n1", "--repo", str(root))
     assert result.exit_code == 0, result.stderr
-    reads = count_calls(monkeypatch, yamlio, "plain_tree")
+    reads = count_calls(monkeypatch, yamlio, "plain_tree_and_lines")
     document = mesh_repo.load(root)
     assert reads == []
     assert document.data == spec.parse((root / "mesh.yaml").read_text()).data
@@ -349,8 +349,10 @@ def test_the_mesh_a_new_cluster_writes_is_not_read_again(
     git(root, "checkout", "-q", "main")
     main_text = (root / "mesh.yaml").read_text()
     read_texts: list[str] = []
-    original = yamlio.plain_tree
-    monkeypatch.setattr(yamlio, "plain_tree", lambda t: read_texts.append(t) or original(t))
+    original = yamlio.plain_tree_and_lines
+    monkeypatch.setattr(
+        yamlio, "plain_tree_and_lines", lambda t: read_texts.append(t) or original(t)
+    )
     for name in ("c10", "c11"):
         args = ("new-cluster", name, "--network", "n1", "--repo", str(root))
         assert run_cli(capsys, *args).exit_code == 0
