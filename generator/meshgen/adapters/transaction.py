@@ -690,7 +690,7 @@ class Transaction:
             index = self.state_dir / "index"
             has_index = commit is not None and index.is_file()
             if has_index:
-                shutil.copyfile(index, self.folder / "index")
+                _keep_index(index, self.folder / "index")
             self.journal = Journal(
                 data={
                     "version": JOURNAL_VERSION,
@@ -932,6 +932,16 @@ def _restore_head(root: Path, git_dir: Path, journal: Journal) -> None:
     os.replace(lock_file, git_dir / "HEAD")
 
 
+def _keep_index(index: Path, kept: Path) -> None:
+    """Keep the index as it is for a rollback: as a hard link, since git never writes an
+    index in place (it renames a new file over it), else as a copy (1.6 MB at 1,000
+    clusters)."""
+    try:
+        os.link(index, kept)
+    except OSError:
+        shutil.copyfile(index, kept)
+
+
 def _restore_index(git_dir: Path, journal: Journal) -> None:
     """The index as it was, put in place the way git does (``index.lock``, then rename)."""
     index = git_dir / "index"
@@ -941,6 +951,10 @@ def _restore_index(git_dir: Path, journal: Journal) -> None:
     saved = journal.folder / "index"
     if not saved.is_file():  # moved into place by a recovery that was interrupted after it
         return
+    with contextlib.suppress(OSError):
+        if os.path.samefile(saved, index):  # kept as a link, and not replaced since
+            saved.unlink()
+            return
     lock_file = git_dir / "index.lock"
     # A hard link is made atomically, fails when git holds the lock, and needs no free space.
     os.link(saved, lock_file)
