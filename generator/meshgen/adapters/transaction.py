@@ -57,7 +57,7 @@ import shutil
 import stat
 import subprocess
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,10 +86,13 @@ _deferring = 0
 
 @dataclass(frozen=True)
 class Commit:
-    """Commit the change: on a new branch made at HEAD (``new_branch``), or on HEAD's."""
+    """Commit the change: on a new branch made at HEAD (``new_branch``), or on HEAD's.
+    ``before_staging``, when given, is called before git stages the files (it waits for
+    objects written in the background, see :class:`meshgen.adapters.git.BlobWriter`)."""
 
     message: str
     new_branch: str | None = None
+    before_staging: Callable[[], object] | None = None
 
 
 def on_signal(signum: int, _frame: object) -> None:
@@ -189,16 +192,16 @@ _SETTINGS_ASKED = rf"^({COMMIT_SETTINGS}|core\.(filemode|ignorecase))$"
 
 
 def _commit_by_plumbing(
-    root: Path, paths: Sequence[str], message: str, parent: str, scratch: Path
+    root: Path, paths: Sequence[str], commit: Commit, parent: str, scratch: Path
 ) -> str | None:
     """Commit ``paths`` (relative to ``root``) as they are in the work tree on top of
     ``parent``, which HEAD's branch points to, like ``git add -A`` and ``git commit -m``
-    with those paths would, without the work of the latter (a temporary index of the whole
-    tree, a refresh of every file's stat). Returns the commit, or None (having written
-    nothing but, perhaps, the same index entries ``git add`` writes) when ``git commit``
-    must make it: hooks or settings of its are present, or (when the tree is written from
-    the whole index) the index holds staged changes other than ``paths``, or there is
-    nothing to commit.
+    with those paths (and ``commit``'s message) would, without the work of the latter (a
+    temporary index of the whole tree, a refresh of every file's stat). Returns the commit,
+    or None (having written nothing but, perhaps, the same index entries ``git add``
+    writes) when ``git commit`` must make it: hooks or settings of its are present, or
+    (when the tree is written from the whole index) the index holds staged changes other
+    than ``paths``, or there is nothing to commit.
     """
     probe = ["rev-parse", "--show-toplevel"]
     for hook in COMMIT_HOOKS:
@@ -217,6 +220,8 @@ def _commit_by_plumbing(
         settings[key] = value.lower()
     top_paths = [f"{prefix}{path}" for path in paths]
     listed = "".join(f"{path}\0" for path in top_paths)
+    if commit.before_staging is not None:
+        commit.before_staging()
     git(top, "update-index", "--add", "--remove", "-z", "--stdin", stdin=listed)
     edited = None
     if all(settings.get(key, usual) == usual for key, usual in INDEX_SETTINGS.items()):
@@ -231,7 +236,7 @@ def _commit_by_plumbing(
         changed_paths = {path for path in changed.split("\0") if path}
         if not changed_paths or not changed_paths <= set(top_paths):
             return None
-    cleaned = _stripspace(message)
+    cleaned = _stripspace(commit.message)
     title = cleaned.split("\n", 1)[0]
     sha = git(top, "commit-tree", tree, "-p", parent, "-F", "-", stdin=cleaned)
     git(top, "update-ref", "-m", f"commit: {title}", "HEAD", sha, parent)
@@ -756,12 +761,12 @@ class Transaction:
             git(self.root, "symbolic-ref", "HEAD", data["new_branch"])
         paths = [entry["path"] for entry in self.journal.files]
         if data["head_sha"] is not None:
-            sha = _commit_by_plumbing(
-                self.root, paths, commit.message, data["head_sha"], self.folder
-            )
+            sha = _commit_by_plumbing(self.root, paths, commit, data["head_sha"], self.folder)
             if sha is not None:
                 return sha
         options, stdin = _pathspec_args(paths)
+        if commit.before_staging is not None:
+            commit.before_staging()
         git(self.root, "add", "-A", *options, stdin=stdin)
         git(self.root, "commit", "-q", "-m", commit.message, *options, stdin=stdin)
         return git(self.root, "rev-parse", "HEAD")
