@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -195,7 +196,7 @@ class BlobWriter:
     Use it as a context manager, so git never outlives an error: leaving waits for it."""
 
     def __init__(self, root: Path, texts: Mapping[str, str]) -> None:
-        self._processes: list[subprocess.Popen[bytes]] = []
+        self._processes: list[tuple[subprocess.Popen[bytes], str]] = []
         for path, text in texts.items():
             if len(text) < LARGE_BLOB_CHARACTERS:
                 continue
@@ -208,15 +209,24 @@ class BlobWriter:
                     pass_fds=lock.inherited_fds(),
                 )
             except OSError:
-                return  # git decides when it stages the files
-            self._processes.append(process)
+                break  # git decides when it stages the files
+            self._processes.append((process, text))
+        # Fed from a thread: a pipe takes the bytes only as fast as git, once started, reads.
+        self._feeding = threading.Thread(target=self._feed, daemon=True)
+        if self._processes:
+            self._feeding.start()
+
+    def _feed(self) -> None:
+        for process, text in self._processes:
             assert process.stdin is not None
             # A git that stopped early (broken pipe) writes nothing: update-index does.
             with contextlib.suppress(OSError), process.stdin:
                 process.stdin.write(text.encode("utf-8"))
 
     def wait(self) -> None:
-        for process in self._processes:
+        if self._processes:
+            self._feeding.join()
+        for process, _ in self._processes:
             process.wait()
 
     def __enter__(self) -> BlobWriter:
