@@ -199,6 +199,9 @@ def test_the_tree_of_a_change_is_the_one_write_tree_makes(repo: Path, tmp_path: 
     assert "new/deep/b.txt" in listed and "lonely/only.txt" not in listed
     assert edited == (git(repo, "write-tree"), git(repo, "rev-parse", f"{parent}^{{tree}}"))
     assert "lonely" not in git(repo, "ls-tree", "--name-only", edited[0])
+    # A path that is a folder in the parent and no file in the index: the index keeps the
+    # folder's files, write-tree decides.
+    assert transaction._edited_tree(repo, parent, ["bootstrap/argocd"], scratch) is None
     # An executable file gets another mode: write-tree decides.
     (repo / "README.md").chmod(0o755)
     git(repo, "update-index", "README.md")

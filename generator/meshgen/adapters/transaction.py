@@ -289,6 +289,9 @@ def _edited_tree(
     for path in paths:
         folder, _, name = path.rpartition("/")
         blob = staged[path]
+        before = trees[folder][1].get(name.encode("utf-8"))
+        if blob is None and before is not None and before[0] == _TREE_MODE:
+            return None  # no file in the index, a folder in the tree: the index keeps it
         if blob is not None:
             try:
                 mode = os.lstat(os.path.join(top, path)).st_mode
