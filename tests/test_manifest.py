@@ -39,3 +39,26 @@ def test_no_record_reads_as_none(tmp_path: Path) -> None:
     (tmp_path / ".meshgen").mkdir()
     (tmp_path / manifest.PATH).symlink_to("/etc/hostname")
     assert manifest.read(tmp_path) is None  # never read through a link
+
+
+def test_a_rendered_record_is_read_and_edited_by_its_lines(tmp_path: Path) -> None:
+    """A record meshgen rendered answers as the parsed record does, and an edit of its
+    lines gives the record :func:`manifest.text` writes for the edited files."""
+    files = render_repository(two_network_mesh().mesh, library.load())
+    content = files[manifest.PATH]
+    recorded = manifest.parse(content)
+    rendered = manifest.RenderedRecord(content)
+    assert dict(rendered) == recorded and len(rendered) == len(recorded)
+    assert rendered.get("clusters/no-such/file.yaml") is None
+    first, last = sorted(recorded)[0], sorted(recorded)[-1]
+    removed = [first, "README.md", "not/recorded.yaml"]
+    added = {last: "0" * 64, "aaa/new.yaml": "1" * 64, "zzz/new.yaml": "2" * 64}
+    edited = {p: t for p, t in files.items() if p not in removed and p != manifest.PATH}
+    text, listed = rendered.changed(removed, added)
+    expected = {p: recorded[p] for p in edited} | added
+    assert text == "".join(f"{d}  {p}\n" for p, d in sorted(expected.items()))
+    assert listed == len(expected) == len(edited) + 2
+    write_files(tmp_path, files)
+    assert manifest.read(tmp_path) is rendered  # the same content: not parsed again
+    (tmp_path / manifest.PATH).write_text(content + f"{'3' * 64}  extra.yaml\n")
+    assert manifest.read(tmp_path) == {**recorded, "extra.yaml": "3" * 64}

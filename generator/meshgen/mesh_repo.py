@@ -343,24 +343,25 @@ def _plan_incremental(
     change = incremental.render_change(before.mesh, document.mesh, library.load())
     if change is None:
         return None
-    recorded = manifest.parse(record.decode("utf-8", errors="replace"))
-    digests = incremental.record_after(recorded, change)
-    desired = {**change.after, manifest.PATH: incremental.record_text(digests)}
-    recorded[manifest.PATH] = expected
+    # The record this meshgen rendered: sorted, edited by its lines (see RenderedRecord).
+    recorded = manifest.RenderedRecord(record.decode("utf-8", errors="replace"))
+    digests = {path: manifest.digest(text.encode("utf-8")) for path, text in change.after.items()}
+    record_text, listed = incremental.record_after(recorded, change, digests)
+    desired = {**change.after, manifest.PATH: record_text}
+    digests[manifest.PATH] = manifest.digest(record_text.encode("utf-8"))
     changes = workspace.ChangeSet()
     for path, text in desired.items():
-        if recorded.get(path) == manifest.digest(text.encode("utf-8")):
+        known = expected if path == manifest.PATH else recorded.get(path)
+        if known == digests[path]:
             continue
-        if path not in recorded and (
-            not boundary.folder_inside(path) or os.path.lexists(root / path)
-        ):
+        if known is None and (not boundary.folder_inside(path) or os.path.lexists(root / path)):
             return None
         changes.write[path] = text
     gone = [path for path in change.before if path not in desired and path in recorded]
     if not all(boundary.folder_inside(path) for path in gone):
         return None
     changes.remove = sorted(p for p in gone if workspace.is_generated(root / p))
-    changes.unchanged = len(digests) + 1 - len(changes.write)
+    changes.unchanged = listed + 1 - len(changes.write)
     try:
         on_disk = boundary.read(spec.MESH_FILE)
     except (OSError, MeshgenError):

@@ -10,6 +10,7 @@ or image hub one Istio retires) is answered here without I/O, so ``validate``, `
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -45,7 +46,14 @@ class Version:
 
 def parse_version(text: str) -> Version | None:
     """``1.31.0-rc.0`` as a :class:`Version`; None when it is not one."""
-    match = _VERSION.match(str(text))
+    return _parse_version(str(text))
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_version(text: str) -> Version | None:
+    """:func:`parse_version`, kept per text: the rules and the plans of a large mesh ask for
+    the same few versions thousands of times."""
+    match = _VERSION.match(text)
     if match is None:
         return None
     major, minor, patch, pre = match.groups()

@@ -5,6 +5,7 @@ listed, git's untracked cache), and it still sees every kind of change ``git sta
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -163,3 +164,22 @@ def test_a_check_left_by_an_error_does_not_leave_git_running(mesh_repo: MeshRepo
     _untracked_in_a_new_folder(root)
     with gitops.DirtyCheck(root) as check:
         assert check.dirty() and check.dirty()  # asked twice, answered once
+
+
+def test_large_files_get_their_objects_written_in_the_background(layout: Path) -> None:
+    """The objects of a commit's large files are written ahead of staging, each as git
+    hashes the file at its path (its attributes' filters applied); small ones are not."""
+    repo = layout / "repo"
+    (repo / ".gitattributes").write_text("*.up filter=upper\n")
+    git(repo, "config", "filter.upper.clean", "tr a-f A-F")
+    large = "".join(f"{n:064x}  clusters/c{n}/values.yaml\n" for n in range(2000))
+    small = "a: 1\n"
+    texts = {"big.txt": large, "big.up": large, "small.txt": small}
+    with gitops.BlobWriter(repo, texts) as writer:
+        writer.wait()
+    for path, text in texts.items():
+        (repo / path).write_text(text)
+        oid = git(repo, "hash-object", path)  # what update-index stores for the file
+        written = subprocess.run(["git", "-C", str(repo), "cat-file", "-e", oid], check=False)
+        assert (written.returncode == 0) == (path != "small.txt"), path
+    assert git(repo, "hash-object", "big.txt") != git(repo, "hash-object", "big.up")

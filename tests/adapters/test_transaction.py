@@ -7,6 +7,7 @@ import os
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,6 +44,9 @@ def test_recovery_rolls_back_from_any_point(repo: Path, step: int) -> None:
     before = capture(repo)
     interrupted(repo, step)
     assert (repo / ".git/meshgen-txn/journal.json").is_file()
+    # The index is kept as a link to itself until git replaces it (by rename).
+    kept_as_link = os.path.samefile(repo / ".git/meshgen-txn/index", repo / ".git/index")
+    assert kept_as_link == (step < 2)
     if step == 2:
         assert capture(repo).head == "refs/heads/meshgen/test"
     lock.release_all()  # the process "died"
@@ -126,13 +130,15 @@ def _commit_in_copy(
     return sha, git(copy, "ls-files", "-s")
 
 
-@pytest.mark.parametrize("folder", ["", "sub"])
+@pytest.mark.parametrize(("folder", "filemode"), [("", "true"), ("sub", "true"), ("", "false")])
 def test_the_commit_is_the_one_git_commit_makes(
-    repo: Path, tmp_path: Path, folder: str, monkeypatch: pytest.MonkeyPatch
+    repo: Path, tmp_path: Path, folder: str, filemode: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Without hooks the commit is made with plumbing; with them by `git commit`: the same
-    commit object (tree, parent, message, author and committer) and the same index."""
+    commit object (tree, parent, message, author and committer) and the same index. With
+    ``core.filemode false`` the plumbing writes the tree from the whole index."""
     lock.release_all()
+    git(repo, "config", "core.filemode", filemode)
     if folder:  # a mesh in a subfolder of its repository
         (repo / folder).mkdir()
         (repo / folder / "gone.txt").write_text("x\n")
@@ -141,9 +147,18 @@ def test_the_commit_is_the_one_git_commit_makes(
     for variable in ("GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE"):
         monkeypatch.setenv(variable, "2026-01-02T03:04:05Z")
     message = "\n\nAdd it  \n\n\n  indented line\t\nlast\n\n"
+    edited: list[tuple[str, str] | None] = []  # the trees made from the change's folders
+    real = transaction._edited_tree
+
+    def spied(*args: Any) -> tuple[str, str] | None:
+        edited.append(real(*args))
+        return edited[-1]
+
+    monkeypatch.setattr(transaction, "_edited_tree", spied)
     plumbing = _commit_in_copy(repo, tmp_path / "a", folder, message, with_hook=False)
     porcelain = _commit_in_copy(repo, tmp_path / "b", folder, message, with_hook=True)
     assert plumbing == porcelain
+    assert [tree is not None for tree in edited] == ([True] if filemode == "true" else [])
     # Only `git commit` leaves the message in COMMIT_EDITMSG: each way was the one expected.
     made_by_git_commit = [
         "Add it" in (tmp_path / copy / ".git/COMMIT_EDITMSG").read_text() for copy in "ab"
@@ -153,6 +168,44 @@ def test_the_commit_is_the_one_git_commit_makes(
     assert body == "Add it\n\n  indented line\nlast"
     reflog = git(tmp_path / "a", "reflog", "-1", "--format=%gs", "meshgen/test")
     assert reflog == "commit: Add it"
+
+
+def test_the_tree_of_a_change_is_the_one_write_tree_makes(repo: Path, tmp_path: Path) -> None:
+    """The commit's tree is made from the folders of the change's paths: new folders, a
+    folder its last file leaves (gone from the tree, as git writes no empty folder), files
+    at the top and deep down; it is the tree ``git write-tree`` makes of the whole index."""
+    (repo / "lonely").mkdir()
+    (repo / "lonely/only.txt").write_text("alone\n")
+    (repo / "bootstrap/argocd/extra.yaml").write_text("extra: 1\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "more")
+    parent = git(repo, "rev-parse", "HEAD")
+    # Git sorts a folder's name as if it ended with "/": a-b, a/, a0.
+    writes = {**WRITES, "order/a-b": b"1\n", "order/a/c": b"2\n", "order/a0": b"3\n"}
+    for path, data in writes.items():
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo / path).write_bytes(data)
+    removed = ["lonely/only.txt", "bootstrap/argocd/extra.yaml"]
+    for path in removed:
+        (repo / path).unlink()
+    (repo / "lonely").rmdir()
+    paths = sorted([*writes, *removed])
+    git(repo, "update-index", "--add", "--remove", *paths)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    edited = transaction._edited_tree(repo, parent, paths, scratch)
+    assert edited is not None
+    listed = git(repo, "ls-tree", "-r", "--name-only", edited[0]).split()  # written by meshgen
+    assert "new/deep/b.txt" in listed and "lonely/only.txt" not in listed
+    assert edited == (git(repo, "write-tree"), git(repo, "rev-parse", f"{parent}^{{tree}}"))
+    assert "lonely" not in git(repo, "ls-tree", "--name-only", edited[0])
+    # A path that is a folder in the parent and no file in the index: the index keeps the
+    # folder's files, write-tree decides.
+    assert transaction._edited_tree(repo, parent, ["bootstrap/argocd"], scratch) is None
+    # An executable file gets another mode: write-tree decides.
+    (repo / "README.md").chmod(0o755)
+    git(repo, "update-index", "README.md")
+    assert transaction._edited_tree(repo, parent, paths, scratch) is None
 
 
 def test_changes_staged_besides_the_change_stay_staged_and_uncommitted(repo: Path) -> None:

@@ -67,10 +67,13 @@ def changes_of(name: str) -> list[tuple[str, spec.MeshDocument]]:
 
 def applied(before_files: dict[str, str], change: incremental.Change) -> dict[str, str]:
     """The full render before, with ``change`` applied as the command applies it."""
-    recorded = manifest.parse(before_files[manifest.PATH])
+    recorded = manifest.RenderedRecord(before_files[manifest.PATH])
     files = {p: t for p, t in before_files.items() if p not in change.before}
     files.update(change.after)
-    files[manifest.PATH] = incremental.record_text(incremental.record_after(recorded, change))
+    digests = {path: manifest.digest(text.encode()) for path, text in change.after.items()}
+    record, listed = incremental.record_after(recorded, change, digests)
+    files[manifest.PATH] = record
+    assert listed == len(files) - 1  # every file but the record itself
     return dict(sorted(files.items()))
 
 

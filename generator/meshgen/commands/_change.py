@@ -15,6 +15,7 @@ ones (``mesh.yaml``), and a proposal says which branch and commit it would make.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -128,13 +129,17 @@ class Proposal:
             if not self.options.overwrite_edits:
                 workspace.require_unedited(self.root, changes)
             return None
-        workspace.apply_changes(
-            self.root,
-            changes,
-            commit=commit,
-            overwrite_edits=self.options.overwrite_edits,
-            command=f"meshgen {verb}",
-        )
+        with contextlib.ExitStack() as writing:
+            if commit is not None:  # the objects of its large files, in the background
+                blobs = writing.enter_context(gitops.BlobWriter(self.root, changes.write))
+                commit = dataclasses.replace(commit, before_staging=blobs.wait)
+            workspace.apply_changes(
+                self.root,
+                changes,
+                commit=commit,
+                overwrite_edits=self.options.overwrite_edits,
+                command=f"meshgen {verb}",
+            )
         return base_branch if commit else None
 
     def report(

@@ -144,16 +144,11 @@ def render_change(before: Mesh, after: Mesh, library: Library) -> Change | None:
     )
 
 
-def record_after(recorded: dict[str, str], change: Change) -> dict[str, str]:
-    """The file record (path -> SHA-256) after ``change``, from the record of the full render
-    before it: the files the change took out replaced by those it puts in."""
-    digests = {path: digest for path, digest in recorded.items() if path not in change.before}
-    for path, text in change.after.items():
-        digests[path] = manifest.digest(text.encode("utf-8"))
-    digests.pop(manifest.PATH, None)
-    return dict(sorted(digests.items()))
-
-
-def record_text(digests: dict[str, str]) -> str:
-    """:func:`meshgen.manifest.text` from digests already known."""
-    return "".join(f"{digest}  {path}\n" for path, digest in sorted(digests.items()))
+def record_after(
+    recorded: manifest.RenderedRecord, change: Change, digests: dict[str, str]
+) -> tuple[str, int]:
+    """The file record after ``change`` (its text and how many files it lists), from the
+    record of the full render before it: the files the change took out replaced by those it
+    puts in (``digests``: their SHA-256, by path)."""
+    added = {path: digests[path] for path in change.after if path != manifest.PATH}
+    return recorded.changed(change.before, added)

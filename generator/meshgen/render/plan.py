@@ -120,6 +120,8 @@ def chart_version(mesh: Mesh, cluster: Cluster, chart: str) -> str:
         for plane in planes:
             if plane.revision == default:
                 return plane.version
+    if len(planes) == 1:  # as almost always: nothing to compare (planned per cluster)
+        return planes[0].version
     return max((p.version for p in planes), key=_semver)
 
 
