@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from helpers import MeshRepo, git
-from meshgen.adapters import lock, transaction
+from meshgen.adapters import lock, transaction, tree_cache
 from meshgen.errors import MeshgenError
 from repo_state import capture, fsck_errors, leftovers
 
@@ -268,19 +268,13 @@ def test_a_recovery_stops_at_a_created_path_that_holds_something_else(repo: Path
     assert (repo / "new/deep/b.txt").read_text() == "not meshgen's\n"
 
 
-def test_apply_reports_the_lstat_and_digest_of_each_created_file(repo: Path) -> None:
-    created: dict[str, tuple[os.stat_result, str]] = {}
+def test_apply_reports_the_stat_key_and_digest_of_each_created_file(repo: Path) -> None:
+    created: dict[str, tuple[str, str]] = {}
     transaction.apply(repo, WRITES, created=created)
     assert sorted(created) == ["clusters/c9/a.yaml", "new/deep/b.txt"]  # README.md replaced
-    for path, (info, sha) in created.items():
+    for path, (key, sha) in created.items():
         assert sha == transaction.digest(WRITES[path])
-        now = os.lstat(repo / path)
-        assert (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns) == (
-            now.st_ino,
-            now.st_size,
-            now.st_mtime_ns,
-            now.st_ctime_ns,
-        )
+        assert key == tree_cache.stat_key(os.lstat(repo / path))
 
 
 def test_folders_made_for_created_files_go_with_a_rollback(repo: Path) -> None:

@@ -64,6 +64,7 @@ from typing import Any
 
 from meshgen.adapters import lock, process
 from meshgen.adapters.process import error_summary
+from meshgen.adapters.tree_cache import stat_key
 from meshgen.errors import MeshgenError
 
 TXN_DIR = "meshgen-txn"
@@ -631,8 +632,10 @@ class Transaction:
         self.journal: Journal | None = None
         self._writes: Mapping[str, bytes] = {}
         self._folders: list[str] = []
-        # Files this transaction created: their lstat once written and their SHA-256.
-        self.created: dict[str, tuple[os.stat_result, str]] = {}
+        # Files this transaction created: the stat key (tree_cache.stat_key) of their lstat
+        # once written, and their SHA-256 (a string each: 11,000 stat results would add
+        # megabytes to a large first render's peak memory).
+        self.created: dict[str, tuple[str, str]] = {}
 
     def begin(
         self,
@@ -746,7 +749,8 @@ class Transaction:
                 _make_folders(root, folder, missing)
                 made.add(os.path.dirname(target))
             if "blob" in entry:
-                self.created[path] = (_create(target, self._writes[path]), entry["new"])
+                info = _create(target, self._writes[path])
+                self.created[path] = (stat_key(info), entry["new"])
             else:
                 _replace(os.path.join(staged, entry["slot"]), target, made)
         for entry in self.journal.files:
@@ -808,7 +812,7 @@ def apply(
     removes: Sequence[str] = (),
     commit: Commit | None = None,
     command: str = "meshgen",
-    created: dict[str, tuple[os.stat_result, str]] | None = None,
+    created: dict[str, tuple[str, str]] | None = None,
     absent: Collection[str] = frozenset(),
 ) -> str | None:
     """Write ``writes``, remove ``removes`` and optionally commit, all or nothing.

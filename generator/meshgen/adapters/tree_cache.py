@@ -131,8 +131,13 @@ class TreeCache:
     ) -> None:
         """``path`` had ``lstat`` ``info`` and held bytes of ``digest``, as read or written
         after ``since`` (``time.time_ns()`` taken before the ``lstat``)."""
-        if stat.S_ISREG(info.st_mode) and "\t" not in path and "\n" not in path:
-            self._seen[path] = f"{stat_key(info)} {digest} {int(marked)} {since}"
+        if stat.S_ISREG(info.st_mode):
+            self.record_key(path, stat_key(info), digest, marked, since)
+
+    def record_key(self, path: str, key: str, digest: str, marked: bool, since: int) -> None:
+        """:meth:`record` of a regular file by its :func:`stat_key`."""
+        if "\t" not in path and "\n" not in path:
+            self._seen[path] = f"{key} {digest} {int(marked)} {since}"
             self._forgotten.discard(path)
 
     def forget(self, path: str) -> None:

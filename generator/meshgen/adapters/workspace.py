@@ -429,7 +429,7 @@ def apply_changes(
     if not overwrite_edits:
         require_unedited(root, changes)
     writes = _Encoded(changes.write)
-    created: dict[str, tuple[os.stat_result, str]] = {}
+    created: dict[str, tuple[str, str]] = {}
     sha = transaction.apply(
         root,
         writes,
@@ -474,12 +474,12 @@ def remember_written(
     root: Path,
     writes: Mapping[str, bytes],
     removed: list[str],
-    created: Mapping[str, tuple[os.stat_result, str]] | None = None,
+    created: Mapping[str, tuple[str, str]] | None = None,
 ) -> None:
     """Record the files just written in the tree cache, so the next command need not read
     them back (those written too shortly before are read again: see
-    :mod:`meshgen.adapters.tree_cache`). ``created``: the ``lstat`` and SHA-256 the
-    transaction noted of the files it created, not asked for again."""
+    :mod:`meshgen.adapters.tree_cache`). ``created``: the stat key and SHA-256 the
+    transaction noted of the files it created (regular files), not asked for again."""
     cache = TreeCache(root)
     since = now()
     created = created or {}
@@ -488,7 +488,7 @@ def remember_written(
         noted = created.get(path)
         if noted is not None:
             marked = writes.marked(path) if isinstance(writes, _Encoded) else _marked(writes[path])
-            cache.record(path, noted[0], noted[1], marked, since)
+            cache.record_key(path, noted[0], noted[1], marked, since)
             continue
         data = writes[path]
         try:
