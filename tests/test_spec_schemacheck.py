@@ -8,6 +8,7 @@ key dropped or added, an item added or doubled) and compare the two answers.
 from __future__ import annotations
 
 import copy
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -174,6 +175,11 @@ def test_undecided_cases_go_to_jsonschema() -> None:
     assert not check({"size": 1.0}) and jsonschema_valid(schema, {"size": 1.0})
     assert not check({"ports": [1, 2]}) and jsonschema_valid(schema, {"ports": [1, 2]})
     assert not check({"ports": [1, True]}) and jsonschema_valid(schema, {"ports": [1, True]})
+    bounded = {"type": "object", "properties": {"n": {"minimum": 1}}}
+    bounded_check = compile_schema(bounded)
+    assert bounded_check is not None
+    assert bounded_check({"n": 2}) and bounded_check({"n": "text"}) and not bounded_check({"n": 0})
+    assert not bounded_check({"n": Decimal(0)}) and not jsonschema_valid(bounded, {"n": Decimal(0)})
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ and ``tests/test_spec_schemacheck.py`` holds them to ``jsonschema`` on many muta
 
 from __future__ import annotations
 
+import numbers
 import re
 from collections.abc import Callable
 from typing import Any
@@ -217,7 +218,9 @@ class _Compiler:
 
         def check(value: Any) -> bool:
             if not _is_number(value):
-                return True
+                # jsonschema bounds any number but a bool; another kind than int or float
+                # (Decimal, which neither YAML reader gives) is left to it
+                return isinstance(value, bool) or not isinstance(value, numbers.Number)
             return (least is None or value >= least) and (most is None or value <= most)
 
         return check
