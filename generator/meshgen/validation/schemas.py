@@ -222,9 +222,9 @@ class CrdIndex:
 
     def _note_bundle(self, key: tuple[str, str], text: str) -> None:
         """Remember the Gateway API release (and channel) a CRD comes from, if it says."""
-        version, channel = _BUNDLE.search(text), _CHANNEL.search(text)
-        if version:
-            self.bundles[key] = (version.group(1), channel.group(1) if channel else "")
+        bundle = _bundle_of(text)
+        if bundle is not None:
+            self.bundles[key] = bundle
 
     def bundle_documents(self, version: str, channel: str) -> list[str]:
         """The CRDs given of one Gateway API release and channel, sorted by kind."""
@@ -316,6 +316,13 @@ class CrdIndex:
         return schema
 
 
+def _bundle_of(text: str) -> tuple[str, str] | None:
+    """The Gateway API release and channel ("" when it names none) a CRD's text says it
+    comes from; None when it names no release."""
+    version, channel = _BUNDLE.search(text), _CHANNEL.search(text)
+    return (version.group(1), channel.group(1) if channel else "") if version else None
+
+
 def _universal_newlines(text: str) -> str:
     """``text`` with ``\\r\\n`` and ``\\r`` read as ``\\n``, as ``Path.read_text`` reads them."""
     return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
@@ -336,7 +343,7 @@ def _scan(text: str) -> dict[str, Any]:
         match = _CRD_KIND.search(doc)
         if "kind: CustomResourceDefinition" in doc and match:
             scope = _CRD_SCOPE.search(doc)
-            version, channel = _BUNDLE.search(doc), _CHANNEL.search(doc)
+            version, channel = _bundle_of(doc) or (None, "")
             crds.append(
                 [
                     match.group(1),
@@ -344,8 +351,8 @@ def _scan(text: str) -> dict[str, Any]:
                     start,
                     end,
                     scope.group(1) if scope else "Namespaced",
-                    version.group(1) if version else None,
-                    channel.group(1) if version and channel else "",
+                    version,
+                    channel,
                 ]
             )
     return {"list": False, "crds": crds}
