@@ -21,16 +21,22 @@ from pathlib import Path
 PATH = ".meshgen/generated.sha256"
 # Far above any real record (2,000 clusters are about 5 MB); keeps a hostile file cheap.
 MAX_BYTES = 64 * 1024 * 1024
+DIGEST_LENGTH = 64  # a SHA-256 in hexadecimal
 
 
 def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _line(checksum: str, path: str) -> str:
+    """One line of the record, without its line break: ``<sha256>  <path>``."""
+    return f"{checksum}  {path}"
+
+
 def text(files: Mapping[str, str]) -> str:
     """The record of ``files`` (path -> text as written, UTF-8), itself excluded."""
     return "".join(
-        f"{digest(content.encode('utf-8'))}  {path}\n"
+        f"{_line(digest(content.encode('utf-8')), path)}\n"
         for path, content in sorted(files.items())
         if path != PATH
     )
@@ -50,14 +56,17 @@ def parse(content: str) -> dict[str, str]:
     recorded = {}
     for line in content.splitlines():
         checksum, separator, path = line.partition("  ")
-        if separator and len(checksum) == 64 and path:
+        if separator and len(checksum) == DIGEST_LENGTH and path:
             recorded[path] = checksum.lower()
     _last_parsed = (content, recorded)
     return dict(recorded)
 
 
+_PATH_AT = len(_line("0" * DIGEST_LENGTH, ""))  # where the path starts in a line meshgen wrote
+
+
 def _path_of(line: str) -> str:
-    return line[66:]
+    return line[_PATH_AT:]
 
 
 class RenderedRecord(Mapping[str, str]):
@@ -77,7 +86,7 @@ class RenderedRecord(Mapping[str, str]):
         lines = self._lines
         at = bisect.bisect_left(lines, path, key=_path_of)
         if at < len(lines) and _path_of(lines[at]) == path:
-            return lines[at][:64]
+            return lines[at][:DIGEST_LENGTH]
         raise KeyError(path)
 
     def __iter__(self) -> Iterator[str]:
@@ -98,7 +107,7 @@ class RenderedRecord(Mapping[str, str]):
                 found += 1
                 count -= 1
             if path in added:
-                kept.append(f"{added[path]}  {path}")
+                kept.append(_line(added[path], path))
                 count += 1
             at = found
         kept += lines[at:]
