@@ -55,6 +55,8 @@ def both_ways(text: str, edit: Any) -> tuple[tuple[str, str], bool]:
         if in_text:  # the data and model the text path vouches for are the text's
             assert yamlio.plain_tree(edited.written_text) == edited.data
             assert edited.mesh == spec.build_model(edited.data)
+            # ... and so is the layout the edit carries over to the next edit
+            assert edited.text_layout == textedits.layout(edited.written_text)
     return got, in_text
 
 
@@ -342,3 +344,87 @@ def test_the_skew_rules_of_an_added_cluster_agree_with_the_full_check() -> None:
             assert _invariants_pass(added, {"added"}) == full, (role, state)
             outcomes.add(full)
     assert outcomes == {True, False}  # the cases reach both answers
+
+
+@pytest.mark.parametrize("name", list(FIXTURES))
+def test_a_layout_noted_with_the_text_edits_as_one_worked_out(name: str) -> None:
+    """A document given the layout noted for its text (as `mesh_repo.load` gives it from the
+    parsed-mesh note) edits to the same bytes as one that works it out, and carries the
+    layout of each text it writes to the next edit."""
+    text = FIXTURES[name]
+    record = spec.layout_record(spec.parse(text))
+    found = textedits.layout(text)
+    assert record == (None if found is None else {"keys": found.keys, "items": found.items})
+    for cluster in spec.parse(text).mesh.clusters:
+        restored = spec.parse(text)
+        spec.restore_layout(restored, record)
+        assert restored.text_layout == (textedits.layout(text) or textedits.NOT_EDITABLE)
+        got = outcome(lambda d, c=cluster.name: spec.remove_cluster(d, c, True), restored)
+        assert got == outcome(
+            lambda d, c=cluster.name: spec.remove_cluster(d, c, True), spec.parse(text)
+        )
+    document = spec.parse(text)
+    spec.restore_layout(document, record)
+    networks = list(document.mesh.networks) or ["n1"]
+    for request in (spec.NewCluster("next-1", networks[0]), spec.NewCluster("next-2", "other")):
+        try:
+            document, _ = spec.add_cluster(document, request)
+        except MeshgenError:
+            continue
+        if document.written_text is not None:  # made in the text: so is the layout
+            assert document.text_layout == textedits.layout(document.written_text)
+
+
+def test_a_layout_record_of_another_shape_is_not_taken() -> None:
+    text = FIXTURES["bench-10"]
+    for record in (
+        [1, 2],
+        {"keys": {"a": "1"}, "items": {}},
+        {"keys": {}},
+        {"keys": {}, "items": {"a": [None]}},
+    ):
+        document = spec.parse(text)
+        spec.restore_layout(document, record)
+        assert document.text_layout is None  # worked out when needed
+        assert textedits.layout_of(document) == textedits.layout(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        FIXTURES["bench-10"],
+        FIXTURES["bench-10"].replace("kind: Mesh\n", 'kind: Mesh\nmeshgenVersion: "0.1.0"\n'),
+        FIXTURES["bench-10"].replace("kind: Mesh\n", "kind: Mesh\nmeshgenVersion: 0.1.0\n"),
+        FIXTURES["bench-10"].replace("kind: Mesh\n", "kind: Mesh\n# the mesh\n\n"),
+        FIXTURES["commented"],
+        FIXTURES["clusters-first"],
+    ],
+)
+def test_recording_the_version_carries_the_layout_over(text: str) -> None:
+    document = spec.parse(text)
+    assert textedits.layout_of(document) is not None
+    recorded = spec.record_meshgen_version(document, "9.9.9")
+    assert recorded.written_text is not None
+    assert recorded.text_layout == textedits.layout(recorded.written_text)
+    assert recorded.text_layout is not None
+
+
+def test_a_layout_after_another_line_edit_is_worked_out_again() -> None:
+    """:func:`textedits.layout_after_line` vouches only for one top-level ``key: value`` line
+    replaced or added after such a line; any other edit leaves the layout to be worked out."""
+    text = FIXTURES["bench-10"]
+    document = spec.parse(text)
+    textedits.layout_of(document)
+    others = [
+        text.replace("meshID: bench\n", "meshID: other\n"),  # replaced, same key: fine
+        text.replace("meshID: bench\n", "meshID: bench\nextra:\n  - a\n"),  # opens a block
+        text.replace("    network: net-0\n", "    network: net-1\n", 1),  # not top level
+        text.replace("kind: Mesh\n", "kind: Mesh\nmeshID: twice\n"),  # a key again
+        text.replace("repository:\n", "repository:\nkey: value\n"),  # after an open key
+        text.replace("meshID: bench\n", "a: 1\nb: 2\n"),  # two lines
+    ]
+    for edited in others:
+        derived = textedits.layout_after_line(document, edited)
+        assert derived is None or derived == textedits.layout(edited), edited
+    assert textedits.layout_after_line(document, others[0]) == textedits.layout(others[0])
+    assert all(textedits.layout_after_line(document, t) is None for t in others[1:])

@@ -106,24 +106,32 @@ def load(root: Path) -> spec.MeshDocument:
     and the same meshgen give the same answer."""
     text = read_mesh_text(root)
     known = tree_cache.parsed_data(root, _parsed_key(text))
-    document = spec.parse(text, source=spec.MESH_FILE, known_valid=known is not None, plain=known)
+    if not isinstance(known, dict) or set(known) != {"data", "layout"}:
+        known = None
+    data = None if known is None else known["data"]
+    document = spec.parse(text, source=spec.MESH_FILE, known_valid=known is not None, plain=data)
     if known is None:
         note_valid(root, document)
+    elif document.text is not None:
+        spec.restore_layout(document, known["layout"])
     return document
 
 
 def _parsed_key(text: str) -> str:
     """The key of the parsed-mesh memo: the text, meshgen itself and Python."""
-    return f"schema-valid:{render_key(text, {})}"
+    return f"valid-with-layout:{render_key(text, {})}"
 
 
 def note_valid(root: Path, document: spec.MeshDocument) -> None:
     """Note (for :func:`load`, by a command that writes) that ``document``, read or written
     as text by libyaml's reading, passed every check: the next command reads it back from
-    the note. A document edited on the round-trip tree is not noted."""
+    the note, with the layout of its lines the text edits need (``new-cluster`` and
+    ``remove-cluster`` then cut or insert lines without reading every line again). A
+    document edited on the round-trip tree is not noted."""
     text = document.text
     if text is not None:
-        tree_cache.remember_parsed(root, _parsed_key(text), document.data)
+        noted = {"data": document.data, "layout": spec.layout_record(document)}
+        tree_cache.remember_parsed(root, _parsed_key(text), noted)
 
 
 def read_traffic(root: Path) -> dict[str, str]:

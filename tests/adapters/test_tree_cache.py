@@ -325,7 +325,7 @@ def test_the_mesh_a_new_cluster_writes_is_not_read_again(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from meshgen import mesh_repo, spec
-    from meshgen.spec import yamlio
+    from meshgen.spec import textedits, yamlio
 
     root = repository(tmp_path / "mesh", locked=False)
     # Block style, as ruamel writes it: the edit is made in the text (a flow-style list is
@@ -341,10 +341,18 @@ def test_the_mesh_a_new_cluster_writes_is_not_read_again(
     result = run_cli(capsys, "new-cluster", "c9", "--network", "n1", "--repo", str(root))
     assert result.exit_code == 0, result.stderr
     reads = count_calls(monkeypatch, yamlio, "plain_tree_and_lines")
+    layouts = count_calls(monkeypatch, textedits, "layout")
     document = mesh_repo.load(root)
     assert reads == []
     assert document.data == spec.parse((root / "mesh.yaml").read_text()).data
     assert [c.name for c in document.mesh.clusters] == ["c1", "c2", "c9"]
+    # The layout of its lines came with it: the next edit is made in the text without
+    # reading every line again.
+    removed, _ = spec.remove_cluster(document, "c9")
+    assert layouts == []
+    assert removed.written_text is not None
+    monkeypatch.undo()
+    assert document.text_layout == textedits.layout((root / "mesh.yaml").read_text())
     # Back on main, one proposal after another: main's text stays among the texts noted.
     git(root, "checkout", "-q", "main")
     main_text = (root / "mesh.yaml").read_text()

@@ -78,6 +78,7 @@ from meshgen.spec.model import (
     build_model,
 )
 from meshgen.spec.schema import validate_schema
+from meshgen.spec.textedits import layout_record, restore_layout
 from meshgen.spec.yamlio import MAX_BYTES, from_tree, parse, to_text
 
 __all__ = [
@@ -128,6 +129,7 @@ __all__ = [
     "check_invariants",
     "from_tree",
     "gateways_to_open",
+    "layout_record",
     "migrate",
     "minors_apart",
     "parse",
@@ -135,6 +137,7 @@ __all__ = [
     "record_trust",
     "remove_cluster",
     "rename_key",
+    "restore_layout",
     "set_cluster",
     "set_istio_states",
     "skew_problems",

@@ -790,6 +790,7 @@ def record_meshgen_version(document: MeshDocument, version: str) -> MeshDocument
 
     recorded = with_version_line(document, version)
     if recorded is not None:
+        recorded.text_layout = textedits.layout_after_line(document, recorded.text or "")
         return recorded
     tree = document.tree
     value = DoubleQuotedScalarString(version)

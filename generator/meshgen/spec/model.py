@@ -371,6 +371,10 @@ class MeshDocument:
         # Of a text read by libyaml: the line of each top-level key whose line holds the
         # whole entry, ``key: plain-scalar`` from column 0 (see yamlio.with_version_line).
         self.entry_lines: dict[str, int] | None = None
+        # Of the text, when known (else None): how textedits reads its lines (a
+        # textedits.Layout, or textedits.NOT_EDITABLE), noted with the parsed data or
+        # carried over by the edit that made the text; see textedits.layout_of.
+        self.text_layout: Any = None
         self.mesh = mesh
         self.migrated_from = migrated_from  # the apiVersion the file had, when migrated
 

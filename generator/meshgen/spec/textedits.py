@@ -132,6 +132,94 @@ def layout(text: str) -> Layout | None:
     return Layout(lines=lines, keys=keys, items=items)
 
 
+NOT_EDITABLE = "not editable"  # MeshDocument.text_layout of a text layout() refuses
+
+
+def layout_of(document: MeshDocument) -> Layout | None:
+    """The :class:`Layout` of the document's text (None: no text, or not one to edit): the one
+    known with it (``text_layout``: noted with its parsed data, or carried over by the edit
+    that made the text), else :func:`layout` of it, kept with the document."""
+    text = document.text
+    if text is None:
+        return None
+    known = document.text_layout
+    if known is None:
+        known = document.text_layout = layout(text) or NOT_EDITABLE
+    return known if isinstance(known, Layout) else None
+
+
+def layout_record(document: MeshDocument) -> dict[str, Any] | None:
+    """The layout of the document's text as plain data (JSON), for :func:`restore_layout`
+    when the same text is read again; None when it is not one to edit."""
+    found = layout_of(document)
+    return None if found is None else {"keys": found.keys, "items": found.items}
+
+
+def restore_layout(document: MeshDocument, record: Any) -> None:
+    """Give the document (read from a text) the layout :func:`layout_record` made of that
+    very text, so it is not worked out again; a record of another shape is ignored."""
+    text = document.text
+    if text is None:
+        return
+    if record is None:
+        document.text_layout = NOT_EDITABLE
+        return
+    if not isinstance(record, dict) or set(record) != {"keys", "items"}:
+        return
+    keys, items = record["keys"], record["items"]
+    if not isinstance(keys, dict) or not all(type(v) is int for v in keys.values()):
+        return
+    if not isinstance(items, dict) or not all(
+        isinstance(v, list) and all(type(n) is int for n in v) for v in items.values()
+    ):
+        return
+    document.text_layout = Layout(lines=text[:-1].split("\n"), keys=keys, items=items)
+
+
+def layout_after_line(document: MeshDocument, text: str) -> Layout | None:
+    """The layout of ``text``, the document's text with one top-level ``key: value`` line
+    replaced by one of the same key, or added after such a line (as recording
+    ``meshgenVersion`` does), from the document's layout when it is known; None otherwise.
+    Such a line opens no block, so the lines after it read as they did."""
+    found = document.text_layout
+    if not isinstance(found, Layout) or not text.endswith("\n"):
+        return None
+    old, lines = found.lines, text[:-1].split("\n")
+    if len(lines) not in (len(old), len(old) + 1):
+        return None
+    pairs = enumerate(zip(old, lines, strict=False))  # lines may hold one more
+    at = next((n for n, (a, b) in pairs if a != b), len(old))
+    if at == len(lines):
+        return None  # the same text: not this edit
+    alone = layout(f"{lines[at]}\n")
+    if alone is None or alone.items or len(alone.keys) != 1:
+        return None
+    (key,) = alone.keys
+    tops = {line: name for name, line in found.keys.items()}
+    if len(lines) == len(old):
+        if tops.get(at) != key or lines[at + 1 :] != old[at + 1 :] or not _has_value(old[at]):
+            return None
+        return Layout(lines=lines, keys=found.keys, items=found.items)
+    if key in found.keys or at - 1 not in tops or not _has_value(old[at - 1]):
+        return None
+    if lines[at + 1 :] != old[at:]:
+        return None
+    keys = {name: line + (line >= at) for name, line in found.keys.items()}
+    keys[key] = at
+    return Layout(
+        lines=lines,
+        keys=dict(sorted(keys.items(), key=lambda item: item[1])),
+        items={name: [n + (n >= at) for n in starts] for name, starts in found.items.items()},
+    )
+
+
+def _has_value(line: str) -> bool:
+    """Whether a line :func:`layout` took holds its key's value (rather than opening a
+    block)."""
+    match = _CONTENT.fullmatch(line)
+    return match is not None and (match["value"] or match["item"]) is not None
+
+
 def _scalar(value: Any, quoted: bool) -> str | None:
     """A scalar of a new entry as ruamel writes it (None: not written by this module)."""
     if isinstance(value, bool):
@@ -243,7 +331,11 @@ def _model(document: MeshDocument, expected: dict[str, Any], new: dict[str, Any]
 
 
 def _checked(
-    document: MeshDocument, text: str, expected: dict[str, Any], new: dict[str, Any]
+    document: MeshDocument,
+    text: str,
+    expected: dict[str, Any],
+    new: dict[str, Any],
+    text_layout: Layout | None = None,
 ) -> MeshDocument | None:
     """The document of the edited ``text``, which holds ``expected`` (the layout and the
     checked new lines vouch for it: see :func:`append_items`), when it is valid;
@@ -259,16 +351,18 @@ def _checked(
         check_invariants(mesh, plain, document.source, new_clusters=added)
     except MeshgenError:
         return None
-    return MeshDocument.from_text(document.source, text, plain, mesh, written=True)
+    edited = MeshDocument.from_text(document.source, text, plain, mesh, written=True)
+    edited.text_layout = text_layout
+    return edited
 
 
 def _editable(document: MeshDocument) -> tuple[Layout, dict[str, Any]] | None:
     """The layout and data of a document read by libyaml and not edited yet, when its text
     is one this module edits."""
-    text, data = document.text, document.data
-    if text is None or not isinstance(data, dict):
+    data = document.data
+    if document.text is None or not isinstance(data, dict):
         return None
-    found = layout(text)
+    found = layout_of(document)
     return None if found is None else (found, data)
 
 
@@ -300,7 +394,34 @@ def append_items(document: MeshDocument, additions: Mapping[str, Mapping[str, An
     lines = list(found.lines)
     for at, block in sorted(inserts, key=lambda insert: insert[0], reverse=True):
         lines[at:at] = block
-    return _checked(document, "\n".join(lines) + "\n", expected, new)
+    added = _layout_after_inserts(found, lines, inserts, list(additions))
+    return _checked(document, "\n".join(lines) + "\n", expected, new, added)
+
+
+def _layout_after_inserts(
+    found: Layout, lines: list[str], inserts: list[tuple[int, list[str]]], keys: list[str]
+) -> Layout | None:
+    """The layout of the text ``lines`` made by inserting each block of ``inserts`` (before
+    its line of ``found``) as a new last item of the top-level block sequence ``keys`` names
+    (in the same order): what :func:`layout` gives for it, without reading every line again.
+    Each block is read as the item of such a sequence, which it is in the text (the item
+    before it ends with a line of content, a top-level key or the end follows its lines),
+    so the rest reads as before, at its new line; None when a block does not read so."""
+    for (_, block), key in zip(inserts, keys, strict=True):
+        alone = layout("\n".join([f"{key}:", *block]) + "\n")
+        if alone is None or alone.keys != {key: 0} or alone.items != {key: [1]}:
+            return None
+    order = sorted(zip(inserts, keys, strict=True), key=lambda pair: pair[0][0])
+
+    def moved(line: int) -> int:  # where an old line is now
+        return line + sum(len(block) for (at, block), _ in order if at <= line)
+
+    items = {key: [moved(line) for line in starts] for key, starts in found.items.items()}
+    for (at, _), key in order:  # an inserted block starts where its old line was
+        items[key].append(at + sum(len(block) for (before, block), _ in order if before < at))
+    return Layout(
+        lines=lines, keys={key: moved(line) for key, line in found.keys.items()}, items=items
+    )
 
 
 def remove_items(document: MeshDocument, removals: Mapping[str, Sequence[int]]) -> Any:
@@ -336,4 +457,27 @@ def remove_items(document: MeshDocument, removals: Mapping[str, Sequence[int]]) 
     lines = list(found.lines)
     for first, after in sorted(cuts, reverse=True):
         del lines[first:after]
-    return _checked(document, "\n".join(lines) + "\n", expected, {})
+    return _checked(
+        document, "\n".join(lines) + "\n", expected, {}, _layout_after_cuts(found, lines, cuts)
+    )
+
+
+def _layout_after_cuts(found: Layout, lines: list[str], cuts: list[tuple[int, int]]) -> Layout:
+    """The layout of the text ``lines`` left by cutting whole items (``cuts``: their first
+    line and the line after them) from top-level block sequences of ``found``: what
+    :func:`layout` gives for it, without reading every line again. Each line left reads as
+    before, at its new line: the line after a cut starts an item of the same sequence or a
+    top-level key, as the item cut did, and the sequence keeps an item."""
+    cut_starts = {first for first, _ in cuts}
+
+    def moved(line: int) -> int:  # where a line that stays is now
+        return line - sum(after - first for first, after in cuts if after <= line)
+
+    return Layout(
+        lines=lines,
+        keys={key: moved(line) for key, line in found.keys.items()},
+        items={
+            key: [moved(line) for line in starts if line not in cut_starts]
+            for key, starts in found.items.items()
+        },
+    )
