@@ -386,3 +386,32 @@ def test_set_cluster_is_undone_when_the_result_is_invalid() -> None:
     assert "    eastWestGateway:\n      enabled: false\n    region: eu\n# end of file\n" in (
         spec.to_text(changed)
     )
+
+
+def test_the_records_most_clusters_share_are_what_their_entries_say() -> None:
+    """An entry without trust or istio records, and a gateway entry that only says whether it
+    is on, give the records (shared between clusters) that the full forms give."""
+    entries = [
+        {"name": "a", "network": "n1"},
+        {"name": "b", "network": "n1", "eastWestGateway": {"enabled": True}},
+        {"name": "c", "network": "n1", "eastWestGateway": {"enabled": False}},
+        {"name": "d", "network": "n1", "eastWestGateway": {"enabled": True, "replicas": 2}},
+        {"name": "e", "network": "n1", "trust": {"ca": {"issued": "2026-01-01T00:00:00Z"}}},
+        {"name": "f", "network": "n1", "istio": {"version": "1.30.3"}},
+    ]
+    data = spec.parse(MINIMAL_MESH).data
+    mesh = spec.build_model({**data, "networks": [{"name": "n1"}], "clusters": entries})
+    gateways = {c.name: c.east_west_gateway for c in mesh.clusters}
+    assert gateways["a"] == spec.EastWestGateway(enabled=False, explicit=False)
+    assert gateways["b"] == spec.EastWestGateway(enabled=True)
+    assert gateways["c"] == spec.EastWestGateway(enabled=False)
+    assert gateways["d"] == spec.EastWestGateway(enabled=True, replicas=2)
+    assert [c.trust for c in mesh.clusters[:4]] == [spec.TrustRecord()] * 4
+    assert mesh.clusters[4].trust == spec.TrustRecord(ca_issued="2026-01-01T00:00:00Z")
+    assert [c.istio for c in mesh.clusters[:5]] == [spec.IstioState()] * 5
+    assert mesh.clusters[5].istio == spec.IstioState(version="1.30.3")
+    # Built again: the same records, and the gateway of "b" is not the one of "c".
+    again = spec.build_model({**data, "networks": [{"name": "n1"}], "clusters": entries})
+    assert again == mesh
+    assert again.clusters[1].east_west_gateway.enabled is True
+    assert again.clusters[2].east_west_gateway.enabled is False

@@ -529,10 +529,30 @@ def build_model(tree: Any, plain: bool = False) -> Mesh:
     )
 
 
+# The records of the entries most clusters have, made once and shared (frozen, and nothing
+# changes the dictionaries they hold): a model of a thousand clusters is built at the start
+# of every command.
+_NO_TRUST_RECORD = TrustRecord()
+_NO_ISTIO_STATE = IstioState()
+_PLAIN_GATEWAYS: dict[tuple[str, ...], EastWestGateway] = {}
+
+
 def _east_west_gateway(raw: dict[str, Any]) -> EastWestGateway:
     """``eastWestGateway`` of a cluster: ``autoscaling: {minReplicas, maxReplicas}``, a fixed
     ``replicas``, or (the form meshgen wrote before) ``replicas`` with ``maxReplicas`` for
-    autoscaling from ``replicas`` to ``maxReplicas``. Nothing: the chart's 1 to 5."""
+    autoscaling from ``replicas`` to ``maxReplicas``. Nothing: the chart's 1 to 5. The
+    gateway of an entry that says only whether it is on (or nothing) is made once."""
+    enabled = raw.get("enabled")
+    if len(raw) == (enabled is not None) and enabled in (None, True, False):
+        key = ("unset",) if enabled is None else ("enabled", str(enabled))
+        known = _PLAIN_GATEWAYS.get(key)
+        if known is None:
+            known = _PLAIN_GATEWAYS[key] = _make_east_west_gateway(raw)
+        return known
+    return _make_east_west_gateway(raw)
+
+
+def _make_east_west_gateway(raw: dict[str, Any]) -> EastWestGateway:
     autoscaling = raw.get("autoscaling", {})
     replicas = raw.get("replicas")
     if "maxReplicas" in raw:  # the earlier form: replicas is the autoscaler's minimum
@@ -554,6 +574,8 @@ def _east_west_gateway(raw: dict[str, Any]) -> EastWestGateway:
 
 
 def _istio_state(raw: dict[str, Any]) -> IstioState:
+    if not raw:
+        return _NO_ISTIO_STATE
     version = raw.get("version")
     return IstioState(
         version=str(version) if version is not None else None,
@@ -563,6 +585,8 @@ def _istio_state(raw: dict[str, Any]) -> IstioState:
 
 
 def _trust_record(raw: dict[str, Any]) -> TrustRecord:
+    if not raw:
+        return _NO_TRUST_RECORD
     ca = raw.get("ca", {})
     remote = raw.get("remoteSecret", {})
     return TrustRecord(
