@@ -30,6 +30,24 @@ def test_a_cluster_without_state_runs_the_mesh_version_unrevisioned() -> None:
     assert planes(three_clusters(), "cluster-1") == [("default", OLD, "istiod", ())]
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        three_clusters(),
+        three_clusters({"cluster-3": canary_state()}),
+        three_clusters({"cluster-1": f'    istio:\n      version: "{NEW}"\n'}),
+        three_clusters().replace("istio:\n", "istio:\n  revision: 1-30\n", 1),
+    ],
+)
+def test_the_versions_of_a_cluster_are_those_of_its_control_planes(text: str) -> None:
+    """``versions_of`` answers a cluster without a state of its own without its control
+    planes: the same answer as theirs."""
+    mesh = spec.parse(text).mesh
+    for cluster in mesh.clusters:
+        planes = mesh.control_planes_of(cluster)
+        assert mesh.versions_of(cluster) == tuple(dict.fromkeys(p.version for p in planes))
+
+
 def test_revisions_keep_the_running_release_name_and_add_one_per_revision() -> None:
     text = three_clusters({"cluster-3": canary_state()})
     assert planes(text, "cluster-3") == [

@@ -335,7 +335,12 @@ class Mesh:
         return None if revision == UNREVISIONED else revision
 
     def versions_of(self, cluster: Cluster) -> tuple[str, ...]:
-        """The Istio versions ``cluster`` runs (two during a revision-based upgrade)."""
+        """The Istio versions ``cluster`` runs (two during a revision-based upgrade). A
+        cluster without an Istio state of its own (most of them) runs the mesh's version:
+        its one control plane is not made to say so (a check of the whole mesh asks this
+        of every cluster)."""
+        if not cluster.istio:
+            return (self.istio_version,)
         return tuple(dict.fromkeys(p.version for p in self.control_planes_of(cluster)))
 
     @functools.cached_property
