@@ -542,7 +542,9 @@ def test_8_uncommitted_edits_survive_allow_dirty_and_render(
     (root / path).write_text(edited)
     for args in (
         ("new-cluster", "c2", "--network", "n1", "--allow-dirty"),
+        ("new-cluster", "c2", "--network", "n1", "--allow-dirty", "--no-commit"),
         ("remove-cluster", "c1", "--allow-dirty"),
+        ("remove-cluster", "c1", "--allow-dirty", "--no-commit"),
         ("render",),
     ):
         result = run_cli(capsys, *args, "--repo", str(root))

@@ -137,7 +137,9 @@ class Proposal:
                 self.root,
                 changes,
                 commit=commit,
-                overwrite_edits=self.options.overwrite_edits,
+                # With a commit, hand edits were looked for above (reading the file record
+                # and each changed file again costs milliseconds in a large mesh).
+                overwrite_edits=self.options.overwrite_edits or commit is not None,
                 command=f"meshgen {verb}",
             )
         return base_branch if commit else None
