@@ -62,3 +62,19 @@ def test_a_rendered_record_is_read_and_edited_by_its_lines(tmp_path: Path) -> No
     assert manifest.read(tmp_path) is rendered  # the same content: not parsed again
     (tmp_path / manifest.PATH).write_text(content + f"{'3' * 64}  extra.yaml\n")
     assert manifest.read(tmp_path) == {**recorded, "extra.yaml": "3" * 64}
+
+
+def test_the_digests_of_large_bytes_remembered_are_their_own() -> None:
+    """Large bytes hashed again (equal, in another object) take the remembered digest; bytes
+    of the same length but other content, and more blobs than are remembered, still get
+    their own."""
+    import hashlib
+
+    size = manifest.REMEMBERED_BYTES
+    blobs = [bytes([n]) * size for n in range(manifest.REMEMBERED + 2)]
+    blobs.append(b"x" * (size - 1) + b"y")  # the length of others, one byte apart
+    for _ in range(2):
+        for blob in blobs:
+            again = bytes(bytearray(blob))  # equal, not the same object
+            assert manifest.digest(again) == hashlib.sha256(blob).hexdigest()
+    assert manifest.digest(b"small") == hashlib.sha256(b"small").hexdigest()

@@ -58,6 +58,28 @@ def test_recovery_rolls_back_from_any_point(repo: Path, step: int) -> None:
     assert transaction.recover(repo) == []  # nothing left to do
 
 
+def test_the_old_files_are_kept_as_links_and_come_back_as_they_were(repo: Path) -> None:
+    """A replaced or removed file is kept in the journal as a hard link, not a copy: after
+    publishing, the journal holds the very file (its inode), and a rollback puts it back."""
+    paths = ["README.md", "bootstrap/argocd/project.yaml"]
+    before = {path: (repo / path).stat().st_ino for path in paths}
+    texts = {path: (repo / path).read_bytes() for path in paths}
+    change = interrupted(repo, 2)
+    assert change.journal is not None
+    for entry in change.journal.files:
+        if entry["path"] in paths:
+            kept = change.folder / "old" / entry["slot"]
+            assert kept.stat().st_ino == before[entry["path"]]
+            assert kept.read_bytes() == texts[entry["path"]]
+    assert (repo / "README.md").stat().st_ino != before["README.md"]  # replaced by rename
+    lock.release_all()
+    lock.acquire(repo)
+    transaction.recover(repo)
+    for path in paths:
+        assert (repo / path).stat().st_ino == before[path]
+        assert (repo / path).read_bytes() == texts[path]
+
+
 def test_a_recovery_that_is_itself_interrupted_is_finished_by_the_next(repo: Path) -> None:
     before = capture(repo)
     change = interrupted(repo, 2)

@@ -4,13 +4,14 @@ A meshgen change touches up to four things: files of the work tree, the index, a
 and HEAD. None of them can change atomically together, so every change runs as a
 transaction with a journal in the Git folder (``.git/meshgen-txn/``):
 
-1. **Prepare** (nothing visible changes): the old bytes of every file the change touches and
-   the new bytes of every file it replaces are copied into the transaction folder, one file
-   each; the new bytes of the files it creates (none was there) are appended to one file,
-   ``new.blob``; the index is copied. Then ``journal.json`` is written (atomically, by
-   rename). It records the files with the SHA-256 of their old and new bytes (and where a
-   created file's bytes sit in the blob), the branch HEAD is on and its commit, and the
-   branch the change creates.
+1. **Prepare** (nothing visible changes): the old bytes of every file the change touches
+   (a hard link to the file where it can: publishing never writes into one) and the new
+   bytes of every file it replaces are kept in the transaction folder, one file each; the
+   new bytes of the files it creates (none was there) are appended to one file,
+   ``new.blob``; the index is kept (linked, or copied). Then ``journal.json`` is written
+   (atomically, by rename). It records the files with the SHA-256 of their old and new bytes
+   (and where a created file's bytes sit in the blob), the branch HEAD is on and its commit,
+   and the branch the change creates.
 2. **Publish**: the folders the created files need are made, each once; each created file is
    written in place with ``O_CREAT | O_EXCL`` (it never replaces a file that appeared
    meanwhile), each replaced file is moved into place from its copy with ``os.replace``
@@ -62,6 +63,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from meshgen import manifest
 from meshgen.adapters import lock, process
 from meshgen.adapters.process import error_summary
 from meshgen.adapters.tree_cache import stat_key
@@ -135,7 +137,7 @@ def completed() -> int:
 
 
 def digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    return manifest.digest(data)  # large files' digests remembered, see there
 
 
 # -- git ----------------------------------------------------------------------------------
@@ -532,6 +534,32 @@ def _read_old(path: str) -> bytes | None:
         return handle.read()
 
 
+def _keep_old(path: str, slot: str) -> bytes | None:
+    """The bytes of the file at ``path`` (None: there is none), kept at ``slot`` for a
+    rollback. A regular file is kept as a hard link: publishing replaces it by rename or
+    unlinks it, never writes into it, so the linked bytes stay as they were, and no copy is
+    written (the file record alone is 1.26 MB at 1,000 clusters). The bytes are read back
+    through the link, so they are the ones kept. Anything else, or a link refused (another
+    file system), is copied."""
+    try:
+        info = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    if stat.S_ISREG(info.st_mode):
+        try:
+            os.link(path, slot, follow_symlinks=False)
+        except OSError:
+            pass
+        else:
+            with open(slot, "rb") as handle:
+                return handle.read()
+    old = _read_old(path)
+    if old is not None:
+        with open(slot, "wb") as handle:
+            handle.write(old)
+    return old
+
+
 def _make_folders(root: str, folder: str, missing: set[str]) -> None:
     """Make ``folder`` and those of its parents in ``missing`` (relative to ``root``), parents
     first, and take them out of ``missing``."""
@@ -677,10 +705,9 @@ class Transaction:
                 for number, path in enumerate(sorted({*writes, *removes})):
                     entry: dict[str, Any] = {"path": path, "old": None, "new": None}
                     unseen = path in absent and path in writes
-                    old = None if unseen else _read_old(os.path.join(root, path))
+                    old_slot = os.path.join(old_slots, str(number))
+                    old = None if unseen else _keep_old(os.path.join(root, path), old_slot)
                     if old is not None:
-                        with open(os.path.join(old_slots, str(number)), "wb") as handle:
-                            handle.write(old)
                         entry["old"] = digest(old)
                     if path in writes:
                         data = writes[path]
