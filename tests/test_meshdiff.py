@@ -157,3 +157,28 @@ def test_exported_services_waypoints_and_crds_changes_are_named() -> None:
     assert "Waypoint waypoint in s is added (b)." in lines
     version = after.mesh.gateway_api_version()
     assert f"Gateway API CRDs: {version} (installed) -> {version} (not installed)." in lines
+
+
+def test_the_mesh_version_moving_names_every_cluster_and_a_state_only_its_own() -> None:
+    """Clusters whose entries stay keep their control planes unless the mesh's Istio version
+    or revision moves: then each of them is named."""
+    before = two_network_mesh()
+    text = spec.to_text(before)
+    version = before.mesh.istio_version
+    moved = text.replace("meshID:", 'istio:\n  version: "1.30.3"\nmeshID:', 1)
+    assert version != "1.30.3"
+    after = spec.parse(moved).mesh
+    lines = meshdiff.summarize(before.mesh, after)
+    assert any("cluster-1" in line and "cluster-2" in line and "1.30.3" in line for line in lines)
+    revised = spec.parse(text.replace("meshID:", "istio:\n  revision: canary\nmeshID:", 1)).mesh
+    assert any("istiod" in line for line in meshdiff.summarize(before.mesh, revised)), lines
+    # One cluster's own state: only that cluster is named.
+    document = spec.parse(text)
+    one = text.replace(
+        "  - name: cluster-1\n", '  - name: cluster-1\n    istio:\n      version: "1.30.3"\n', 1
+    )
+    lines = meshdiff.summarize(document.mesh, spec.parse(one).mesh)
+    assert [line for line in lines if "1.30.3" in line] == [
+        line for line in lines if "cluster-1" in line and "1.30.3" in line
+    ]
+    assert lines and not any("cluster-2" in line and "1.30.3" in line for line in lines)

@@ -398,10 +398,18 @@ def grouped(items: list[tuple[str, str]]) -> list[str]:
 
 def _istio(before: spec.Mesh, after: spec.Mesh) -> list[str]:
     items = []
+    # A cluster's control planes follow from its entry and the mesh's Istio version and
+    # revision: an entry left as it was keeps them (most entries of a change).
+    same_istio = (before.istio_version, before.istio_revision) == (
+        after.istio_version,
+        after.istio_revision,
+    )
     for cluster in after.clusters:
         try:
             previous = before.cluster(cluster.name)
         except KeyError:
+            continue
+        if same_istio and (previous is cluster or previous == cluster):
             continue
         old, new = before.control_planes_of(previous), after.control_planes_of(cluster)
         if old == new:
