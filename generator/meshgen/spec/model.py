@@ -310,9 +310,19 @@ class Mesh:
     def _control_planes(self) -> dict[str, tuple[Cluster, tuple[ControlPlane, ...]]]:
         return {}
 
+    @functools.cached_property
+    def _plain_control_planes(self) -> dict[str, tuple[ControlPlane, ...]]:
+        return {}
+
     def _make_control_planes(self, cluster: Cluster) -> tuple[ControlPlane, ...]:
         state = cluster.istio
         base = self.revision_of(cluster) or UNREVISIONED
+        if not state:  # most clusters: one istiod of the mesh's version, made once per revision
+            plain = self._plain_control_planes.get(base)
+            if plain is None:
+                plain = (ControlPlane(base, self.istio_version, "istiod"),)
+                self._plain_control_planes[base] = plain
+            return plain
         entries = state.revisions or ((base, state.version or self.istio_version),)
         tags = dict(state.tags)
         return tuple(
