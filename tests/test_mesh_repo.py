@@ -103,3 +103,22 @@ def test_without_the_render_of_the_mesh_as_read_the_full_render_decides(
     result = run_cli(capsys, "remove-cluster", "cluster-9", "--repo", str(root))
     assert result.exit_code == 2
     assert "clusters/cluster-3/values/istiod.yaml: changed by hand" in result.stderr
+
+
+def test_the_repository_url_in_mesh_yaml_is_no_chart_repository(tmp_path: Path) -> None:
+    """``url:`` in mesh.yaml is the Git repository's: a host that was once Istio's chart
+    repository there is no generated file taking charts from a retired location."""
+    root = tmp_path / "mesh"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    url = "https://istio-release.storage.googleapis.com/charts/mesh.git"
+    text = scale.mesh_text(2).replace("https://git.example.com/bench.git", url)
+    (root / spec.MESH_FILE).write_text(text)
+    document = spec.parse(text)
+    assert document.mesh.repo_url == url
+    assert mesh_repo.location_notices(root, document, [spec.MESH_FILE]) == []
+    # A generated file naming it as a chart repository is one.
+    (root / "bootstrap").mkdir()
+    (root / "bootstrap/app.yaml").write_text(f"spec:\n  source:\n    repoURL: {url}\n")
+    notices = mesh_repo.location_notices(root, document, ["bootstrap/app.yaml"])
+    assert [n for n in notices if "take the charts from" in n.message]

@@ -474,11 +474,12 @@ def location_notices(
 ) -> list[releases.Notice]:
     """Retired chart and image locations the mesh uses, named in mesh.yaml or by an old
     default still in the generated ``paths`` of ``root`` (read before a render rewrites them;
-    see :func:`location_settings`)."""
+    see :func:`location_settings`). mesh.yaml among ``paths`` is not read as a generated
+    file: its ``url:`` is the repository's, not a chart repository."""
     texts = {
         path: (root / path).read_text(encoding="utf-8", errors="replace")
         for path in paths
-        if path.endswith(".yaml") and (root / path).is_file()
+        if path.endswith(".yaml") and path != spec.MESH_FILE and (root / path).is_file()
     }
     return releases.location_notices(library.istio_releases(), location_settings(document, texts))
 
