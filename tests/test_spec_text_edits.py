@@ -428,3 +428,42 @@ def test_a_layout_after_another_line_edit_is_worked_out_again() -> None:
         assert derived is None or derived == textedits.layout(edited), edited
     assert textedits.layout_after_line(document, others[0]) == textedits.layout(others[0])
     assert all(textedits.layout_after_line(document, t) is None for t in others[1:])
+
+
+@pytest.mark.parametrize("name", list(FIXTURES))
+def test_data_read_from_the_note_stays_exact_for_json_through_text_edits(name: str) -> None:
+    """A document read from the parsed-mesh note (JSON's data) is marked exact for JSON, and
+    so is each document an edit in its text makes from it: the note of the new text is then
+    written without walking its data (tree_cache.remember_parsed's check must agree)."""
+    import json
+
+    from meshgen.adapters.tree_cache import _json_exact
+
+    text = FIXTURES[name]
+    if not _json_exact(spec.parse(text).data):
+        return  # never noted: nothing read from a note
+    noted = json.loads(json.dumps(spec.parse(text).data))
+
+    def from_note() -> spec.MeshDocument:
+        document = spec.parse(text, known_valid=True, plain=noted)
+        assert document.json_exact and not spec.parse(text).json_exact
+        return document
+
+    recorded = spec.record_meshgen_version(from_note(), "9.9.9")
+    assert not recorded.json_exact or _json_exact(recorded.data)  # it may not know
+    edits: list[Any] = [
+        lambda d, c=c.name: spec.remove_cluster(d, c, True)[0]
+        for c in spec.parse(text).mesh.clusters
+    ]
+    networks = list(spec.parse(text).mesh.networks) or ["n1"]
+    edits.append(lambda d: spec.add_cluster(d, spec.NewCluster("next", networks[0]))[0])
+    edits.append(lambda d: spec.add_cluster(d, spec.NewCluster("other", "fresh"))[0])
+    for edit in edits:
+        try:
+            edited = edit(from_note())
+        except MeshgenError:
+            continue
+        if edited.written_text is not None:  # made in the text: exact, and known to be
+            assert edited.json_exact and _json_exact(edited.data)
+        else:  # made on the round-trip tree: not noted at all
+            assert not edited.json_exact

@@ -131,7 +131,7 @@ def note_valid(root: Path, document: spec.MeshDocument) -> None:
     text = document.text
     if text is not None:
         noted = {"data": document.data, "layout": spec.layout_record(document)}
-        tree_cache.remember_parsed(root, _parsed_key(text), noted)
+        tree_cache.remember_parsed(root, _parsed_key(text), noted, exact=document.json_exact)
 
 
 def read_traffic(root: Path) -> dict[str, str]:

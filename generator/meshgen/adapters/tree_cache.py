@@ -346,16 +346,17 @@ def _json_exact(value: Any) -> bool:
     return kind in (str, int, bool) or value is None
 
 
-def remember_parsed(root: Path, key: str, data: Any) -> None:
+def remember_parsed(root: Path, key: str, data: Any, exact: bool = False) -> None:
     """Note that the reading ``key`` names gives ``data`` (plain dicts, lists and scalars),
     and that it passed every check; the last :data:`PARSED_MEMO_KEPT` are kept. Data JSON
-    cannot give back exactly (a key that is not a string) is not noted. Written by
-    :func:`flush`, with the repository's lock held."""
+    cannot give back exactly (a key that is not a string) is not noted; ``exact``: the
+    caller knows it can (data read from a note, say), so it is not walked to find out.
+    Written by :func:`flush`, with the repository's lock held."""
     path = _parsed_path(root)
     if path is None or not lock.is_held(root) or "\t" in key or "\n" in key:
         return
     try:
-        if not _json_exact(data):
+        if not exact and not _json_exact(data):
             return
     except RecursionError:
         return

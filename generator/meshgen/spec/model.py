@@ -390,6 +390,9 @@ class MeshDocument:
         # textedits.Layout, or textedits.NOT_EDITABLE), noted with the parsed data or
         # carried over by the edit that made the text; see textedits.layout_of.
         self.text_layout: Any = None
+        # Its plain data is what JSON gives back exactly (no tuples, floats or keys that are
+        # not strings): read from the parsed-mesh note, or edited from such data in the text.
+        self.json_exact = False
         self.mesh = mesh
         self.migrated_from = migrated_from  # the apiVersion the file had, when migrated
 

@@ -353,6 +353,9 @@ def _checked(
         return None
     edited = MeshDocument.from_text(document.source, text, plain, mesh, written=True)
     edited.text_layout = text_layout
+    # The new entries hold strings, booleans, lists and mappings keyed by strings only (what
+    # entry_lines writes), so the data is as exact for JSON as the document's was.
+    edited.json_exact = document.json_exact
     return edited
 
 

@@ -317,7 +317,9 @@ def _parse_plain(
     try:
         if known_valid:
             mesh = build_model(tree, plain=plain is not None)
-            return MeshDocument.from_text(source, text, tree, mesh, entry_lines=lines)
+            document = MeshDocument.from_text(source, text, tree, mesh, entry_lines=lines)
+            document.json_exact = plain is not None  # the note's data is JSON's
+            return document
         _check_nodes(tree, source)
         if not schema_checked:
             validate_schema(tree, source)
@@ -369,14 +371,17 @@ def with_version_line(document: MeshDocument, version: str) -> MeshDocument | No
     else:
         updated = text[: match.end()] + line + text[match.end() :]
     lines = document.entry_lines
+    exact = False
     if lines is not None and lines.get(edited) == text.count("\n", 0, match.start()):
-        plain = expected
+        plain, exact = expected, document.json_exact
     else:
         plain = plain_tree(updated)
         if not isinstance(plain, dict) or list(plain) != list(expected) or plain != expected:
             return None
     mesh = dataclasses.replace(document.mesh, meshgen_version=version)
-    return MeshDocument.from_text(document.source, updated, plain, mesh, written=True)
+    recorded = MeshDocument.from_text(document.source, updated, plain, mesh, written=True)
+    recorded.json_exact = exact
+    return recorded
 
 
 def round_trip_tree(text: str) -> Any:
