@@ -7,7 +7,8 @@ settings, the cluster's plan and its few relations (its control plane, its remot
 other primaries share the mesh); and shared files (per-network overlays, the remote-secret
 aggregate, the engine's bootstrap, README, CI), which may list every cluster and are always
 rendered: as they are after the change (the ones whose paths follow from the settings alone,
-which a change this module takes leaves equal, are not rendered as they were before).
+which a change this module takes leaves equal, are not rendered as they were before). The
+shared overlays are made of the settings alone, so they are not rendered at all.
 
 :func:`reached_clusters` compares those inputs before and after a change: a cluster whose
 inputs are equal has the same files, so only the reached clusters are rendered (before and
@@ -94,14 +95,14 @@ def _own_files(mesh: Mesh, plans: list[ClusterPlan], names: set[str]) -> dict[st
 
 def _shared_files(mesh: Mesh, library: Library, plans: list[ClusterPlan]) -> dict[str, str]:
     """The shared files that may list every cluster, and whose paths follow from the mesh's
-    settings alone: per-network overlays, the engine's bootstrap, README, CI, schemas."""
-    from meshgen.render import overlays
+    settings alone: the engine's bootstrap, README, CI, schemas. The shared overlays (the
+    vendored ones and one per network) are made of the settings alone (the networks, the
+    data plane), which a change this module takes leaves equal: they stay as they are."""
     from meshgen.render.engines import engine_for
     from meshgen.render.secrets import provider_for
 
     engine = engine_for(mesh)
-    files = overlays.shared_files(mesh, library.vendored_overlays)
-    files.update(engine.shared_files(mesh, plans))
+    files = engine.shared_files(mesh, plans)
     files.update(documents(mesh, library, plans, provider_for(mesh), engine))
     return files
 
