@@ -51,7 +51,7 @@ def proposal_options(default_branch: str) -> Callable[[Callable[..., None]], Cal
             overwrite_edits: bool,
             **kwargs: Any,
         ) -> None:
-            from meshgen.commands._change import BranchOptions
+            from meshgen.commands._change import BranchOptions, checks_awaited
 
             proposal = BranchOptions(
                 repo=repo,
@@ -62,7 +62,8 @@ def proposal_options(default_branch: str) -> Callable[[Callable[..., None]], Cal
                 dry_run=dry_run,
                 overwrite_edits=overwrite_edits,
             )
-            function(*args, proposal=proposal, **kwargs)
+            with checks_awaited():
+                function(*args, proposal=proposal, **kwargs)
 
         options = [
             REPO_OPTION,

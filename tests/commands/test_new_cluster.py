@@ -168,6 +168,26 @@ def test_dirty_tree_is_refused_unless_allowed(
     assert (mesh_repo.root / "scratch.txt").read_text() == "mine\n"
 
 
+def test_a_dirty_tree_and_a_bad_request_name_the_request_and_leave_no_git_behind(
+    mesh_repo: MeshRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The dirty-tree check runs beside the edit and the planning: an error in the request is
+    reported first, git status is waited for all the same, and nothing is written."""
+    assert add(capsys, mesh_repo, "c1", "--network", "n1").exit_code == 0
+    merge(mesh_repo, "meshgen/add-cluster-c1")
+    (mesh_repo.root / "scratch.txt").write_text("mine\n")
+    before = tree_bytes(mesh_repo.root)
+    named = add(capsys, mesh_repo, "c1", "--network", "n1")
+    assert named.exit_code == 2 and "cluster 'c1' is already in the mesh" in named.stderr
+    assert not (mesh_repo.root / ".git/index.lock").exists()  # git status was waited for
+    for args in (("c2", "--network", "n1"), ("c2", "--network", "n1", "--dry-run")):
+        dirty = add(capsys, mesh_repo, *args)
+        assert dirty.exit_code == 2 and "uncommitted changes (scratch.txt)" in dirty.stderr
+        assert not (mesh_repo.root / ".git/index.lock").exists()
+    assert tree_bytes(mesh_repo.root) == before
+    assert git(mesh_repo.root, "rev-parse", "--abbrev-ref", "HEAD") == "main"
+
+
 def test_failed_commit_rolls_everything_back(
     mesh_repo: MeshRepo, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -147,6 +147,16 @@ def test_asking_for_what_is_already_set_changes_nothing(
     assert "set-cluster" not in git(one_way.root, "branch", "--list")
 
 
+def test_a_dirty_tree_is_refused_even_with_nothing_to_change(
+    one_way: MeshRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (one_way.root / "scratch.txt").write_text("mine\n")
+    result = meshgen(capsys, one_way, "set-cluster", "cluster-1", "--no-east-west-gateway")
+    assert result.exit_code == 2 and "uncommitted changes (scratch.txt)" in result.stderr
+    assert "Nothing to change" not in result.stdout
+    assert not (one_way.root / ".git/index.lock").exists()  # git status is not left running
+
+
 def test_a_remote_becomes_a_primary(
     mesh_repo: MeshRepo, capsys: pytest.CaptureFixture[str]
 ) -> None:

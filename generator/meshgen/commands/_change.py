@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -62,6 +63,24 @@ def preview(
                 output.info(f"    {line}")
 
 
+# The commands running now (innermost last), each with what must end with it: a dirty-tree
+# check that no apply() waited for (see checks_awaited).
+_running: list[contextlib.ExitStack] = []
+
+
+@contextlib.contextmanager
+def checks_awaited() -> Iterator[None]:
+    """Run a command that opens a proposal: a dirty-tree check still running when it ends
+    (it ended before applying anything, by an error or with nothing to change) is waited
+    for, so git never outlives the command."""
+    with contextlib.ExitStack() as stack:
+        _running.append(stack)
+        try:
+            yield
+        finally:
+            _running.remove(stack)
+
+
 @dataclass
 class Proposal:
     """An opened mesh repository, ready for one edit of ``mesh.yaml``."""
@@ -75,6 +94,13 @@ class Proposal:
 
     warnings: list[str] = field(default_factory=list)
     moves: list[str] = field(default_factory=list)  # what render moves off retired locations
+    # git status, still running beside the edit and the planning (see open_proposal)
+    dirty_check: gitops.DirtyCheck | None = None
+
+    def require_clean(self) -> None:
+        """Refuse uncommitted changes (unless --allow-dirty), as the dirty-tree check that
+        started when the proposal was opened found them."""
+        gitops.require_clean(self.repo, self.options.allow_dirty, started=self.dirty_check)
 
     def plan(
         self, updated: spec.MeshDocument, policies: traffic.TrafficPolicies | None = None
@@ -103,6 +129,7 @@ class Proposal:
         Returns the branch the proposal started from (``None`` with ``--no-commit``). With
         ``--dry-run``, only checks that it could (and writes nothing).
         """
+        self.require_clean()  # before anything else is looked at, let alone written
         self.title = title
         base_branch = gitops.current_branch(self.repo)
         commit = None
@@ -201,7 +228,13 @@ class Proposal:
 
 def open_proposal(options: BranchOptions, default_branch: str) -> Proposal:
     """Lock the repository, load the mesh, and check (before anything is written) that a
-    commit can be made. ``--dry-run`` takes no lock: it writes nothing."""
+    commit can be made. ``--dry-run`` takes no lock: it writes nothing.
+
+    The dirty-tree check (``git status``, which takes 30 to 60 ms at 1,000 clusters) runs
+    beside the reading of the mesh and, within :func:`checks_awaited`, beside the edit and
+    the planning too: :meth:`Proposal.apply` asks for its answer first, before anything is
+    written (a command that applies nothing asks :meth:`Proposal.require_clean`). An error
+    in the edit is then reported before uncommitted changes are."""
     if options.push and not options.commit:
         raise MeshgenError("--push needs a commit; drop --no-commit or --push")
     if options.dry_run:
@@ -224,5 +257,10 @@ def open_proposal(options: BranchOptions, default_branch: str) -> Proposal:
             gitops.require_identity(repo)
             if options.push:
                 gitops.require_origin(repo)
-        gitops.require_clean(repo, options.allow_dirty, started=started)
-    return Proposal(root=root, repo=repo, document=document, branch=branch, options=options)
+        proposal = Proposal(root=root, repo=repo, document=document, branch=branch, options=options)
+        proposal.dirty_check = started
+        if _running:  # git may run on: the command waits for it when it ends
+            _running[-1].push(waiting.pop_all())
+        else:
+            proposal.require_clean()
+    return proposal

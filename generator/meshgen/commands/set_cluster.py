@@ -46,6 +46,7 @@ def run(settings: spec.ClusterSettings, options: _change.BranchOptions) -> int:
         updated = spec.set_cluster(document, settings)
     summary = meshdiff.summarize(before, updated.mesh)
     if not summary:
+        proposal.require_clean()  # refused as before, though nothing would be written
         output.info(f"Nothing to change: {settings.name} already has these settings.")
         return 0
     changes = proposal.plan(updated)
