@@ -266,7 +266,9 @@ def generated_files(
                         if not (foreign and entry.name in FOREIGN_FOLDERS):
                             folders.append((entry.path, depth + 1))
                     elif entry.is_file(follow_symlinks=False):
-                        path = entry.path[prefix:].replace(os.sep, "/")
+                        path = entry.path[prefix:]
+                        if os.sep != "/":
+                            path = path.replace(os.sep, "/")
                         if cache is None:
                             if _has_mark(entry.path):
                                 found.add(path)
