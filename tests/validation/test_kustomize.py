@@ -138,3 +138,48 @@ def test_renamed_batches_build_what_each_folder_builds_alone(
     binding = next(o for o in rbac if o["kind"] == "RoleBinding")
     assert binding["roleRef"]["name"] == "reader"
     assert binding["subjects"][0]["name"] == "reader"
+
+
+@pytest.mark.parametrize(
+    ("folder", "named"),
+    [
+        ("clusters/c1", "applications/istiod.yaml"),
+        ("clusters/c1", "../../overlays/base"),
+        ("clusters/c1", "/etc/passwd"),
+        ("", "base"),
+        ("overlays/", "base"),
+        ("a", ""),
+        ("a", "b//c/"),
+    ],
+)
+def test_a_named_path_is_joined_as_posixpath_joins_it(folder: str, named: str) -> None:
+    import posixpath
+
+    from meshgen.validation.kustomize import _join
+
+    assert _join(folder, named) == posixpath.join(folder, named)
+
+
+def test_what_a_path_is_comes_from_one_listing_of_its_folder(tmp_path: Path) -> None:
+    """The kind of a path relative to the root, as os.path.isdir/isfile see it (links
+    followed), doubled slashes too; each folder listed once."""
+    from meshgen.validation.kustomize import _kind_of
+
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "file.yaml").write_text("x: 1\n")
+    (tmp_path / "a" / "link").symlink_to("b")
+    (tmp_path / "top.yaml").write_text("x: 1\n")
+    view = RepoView(root=tmp_path, document=None)
+    expected = {
+        "a": "dir",
+        "a/b": "dir",
+        "a//b": "dir",
+        "a/link": "dir",
+        "a/file.yaml": "file",
+        "top.yaml": "file",
+        "a/missing": None,
+        "missing/x": None,
+        ".": "dir",
+    }
+    assert {rel: _kind_of(view, rel) for rel in expected} == expected
+    assert sorted(view.context["listings"]) == [".", "a", "missing"]

@@ -353,8 +353,17 @@ def _kind_of(view: RepoView, rel: str) -> str | None:
     if rel in (".", "") or rel == ".." or rel.startswith(("../", "/")) or "/../" in rel:
         path = os.path.join(view.root, rel)  # outside the repository, or the root itself
         return "dir" if os.path.isdir(path) else "file" if os.path.isfile(path) else None
-    parent, name = posixpath.split(rel)
-    listing = _listing(view, parent or ".")
+    # posixpath.split's answer for a path without doubled or trailing slashes (keying a
+    # 100-cluster mesh asks 8,000 times), the listing looked up in this run's memo directly
+    if "//" in rel or rel.endswith("/"):
+        parent, name = posixpath.split(rel)
+    else:
+        parent, _, name = rel.rpartition("/")
+    listings: dict[str, dict[str, str] | None] | None = view.context.get("listings")
+    folder = parent or "."
+    listing = listings[folder] if listings is not None and folder in listings else None
+    if listing is None:
+        listing = _listing(view, folder)
     return listing.get(name) if listing is not None else None
 
 
@@ -364,6 +373,16 @@ def _is_dir(view: RepoView, rel: str) -> bool:
 
 def _is_file(view: RepoView, rel: str) -> bool:
     return _kind_of(view, rel) == "file"
+
+
+def _join(folder: str, named: str) -> str:
+    """``posixpath.join(folder, named)`` (a function call fewer per name, keying a
+    100-cluster mesh joins 3,000 names)."""
+    if named.startswith("/"):
+        return named
+    if not folder or folder.endswith("/"):
+        return folder + named
+    return f"{folder}/{named}"
 
 
 def _folder_node(view: RepoView, folder: str) -> tuple[frozenset[tuple[str, str]], tuple[str, ...]]:
@@ -389,15 +408,16 @@ def _folder_node(view: RepoView, folder: str) -> tuple[frozenset[tuple[str, str]
             entries.add((f"{folder}/{name}", f"stand-in:{digest(text)}"))
             names |= _named_paths(text)
         for named in sorted(names):
-            rel = posixpath.normpath(posixpath.join(folder, named))
-            if _is_dir(view, rel):
+            rel = posixpath.normpath(_join(folder, named))
+            kind = _kind_of(view, rel)
+            if kind == "dir":
                 if any(_is_file(view, f"{rel}/{n}") for n in KUSTOMIZATION_NAMES):
                     children.append(rel)
                 elif _inside(view, rel) and rel != ".":
                     entries.update(_folder_files(view, rel, recursive=True))
                 else:  # not a kustomization, outside the repository: kustomize refuses it
                     entries.add((f"{rel}/", "folder"))
-            elif _is_file(view, rel):
+            elif kind == "file":
                 entries.add((rel, view.digest(rel)))
             else:
                 entries.add((rel, "missing"))
