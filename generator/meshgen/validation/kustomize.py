@@ -556,17 +556,31 @@ def cached_builds(
 
     # The folders outside the clusters' come first (bootstrap/argocd lists every cluster's
     # root Application, so every cluster's change reaches it): when they miss, kubectl
-    # builds them while the clusters' folders are keyed.
+    # builds them while the clusters' folders are keyed. The first EARLY_BUILDS folders that
+    # miss are built from the moment they are keyed, each alone (a one-cluster change: the
+    # bootstrap folder and the cluster's, whose build started a third of the keying later
+    # when it waited for the last cluster's key); the others wait for their group's keying,
+    # to be built in batches (a full run: the two folders outside the clusters, alone as
+    # before, then the clusters' in batches).
     ordered = sorted(folders, key=lambda f: cluster_of(f) is not None)
+    early = 0  # builds started as soon as they were keyed
     try:
         for group in (
             [f for f in ordered if cluster_of(f) is None],
             [f for f in ordered if cluster_of(f) is not None],
         ):
-            keys.update({folder: _build_key(view, folder) for folder in group})
-            missing = [f for f in group if not replayed(f)]
-            if missing:
+            missing = []
+            for folder in group:
+                keys[folder] = _build_key(view, folder)
+                if replayed(folder):
+                    continue
                 view.context[BUILT] = True
+                if early < EARLY_BUILDS:  # built alone, from now
+                    early += 1
+                    start([folder])
+                else:
+                    missing.append(folder)
+            if missing:
                 start(missing)
         view.context.setdefault("build-keys", {}).update(keys)  # what each build's objects are
         if on_keyed is not None:
@@ -578,6 +592,8 @@ def cached_builds(
         if isinstance(outcome[0], BaseException):
             raise outcome[0]
         results.update(outcome[0])
+    if workers:  # once every build is done (they run in threads of their own)
+        _document_memo(view).store()
     if workers:
         # New builds bring objects to check against their schemas: a run started without a
         # schema worker starts one now, to import the schema libraries on the other core
@@ -587,6 +603,9 @@ def cached_builds(
 
         start_worker(view)
     return results
+
+
+EARLY_BUILDS = 2  # see cached_builds
 
 
 def _failed(key: str) -> str:
@@ -605,7 +624,9 @@ def _stored_objects(view: RepoView, folder: str, key: str) -> list[dict[str, Any
         objects: list[dict[str, Any]] = entry["objects"]
         return objects
     view.cache.stale("kustomize", folder)
-    return _build_and_store(view, {folder: key}, [folder], 1, None)[folder]
+    built = _build_and_store(view, {folder: key}, [folder], 1, None)[folder]
+    _document_memo(view).store()
+    return built
 
 
 def _build_and_store(
@@ -631,7 +652,6 @@ def _build_and_store(
         renamed=renamed,
         parse_alone=lambda text: _parse_remembered(documents, text),
     )
-    documents.store()
     for folder, result in built.items():
         if isinstance(result, MeshgenError):
             view.cache.put(
