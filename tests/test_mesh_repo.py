@@ -94,15 +94,47 @@ def test_without_the_render_of_the_mesh_as_read_the_full_render_decides(
     result = run_cli(capsys, "new-cluster", "new-0", "--network", "net-0", "--repo", str(root))
     assert result.exit_code == 0, result.stderr  # cluster-3 is not reached: left as it is
     assert "# mine" in target.read_text()
-    # mesh.yaml written by another tool (no render noted for its text): the full render
-    # decides, and finds the hand edit.
+    # mesh.yaml edited by another tool and not rendered: the tree does not hold the render
+    # of the mesh as read, so the full render decides, and finds the hand edit.
     git(root, "switch", "-q", "main")
-    text = (root / spec.MESH_FILE).read_text().replace("meshID: bench", "meshID: bench  # ok")
+    marker = "  - name: cluster-5\n"
+    text = (root / spec.MESH_FILE).read_text().replace(marker, marker + "    region: r-5\n")
     (root / spec.MESH_FILE).write_text(text)
-    git(root, "commit", "-qam", "comment")
+    git(root, "commit", "-qam", "region")
     result = run_cli(capsys, "remove-cluster", "cluster-9", "--repo", str(root))
     assert result.exit_code == 2
     assert "clusters/cluster-3/values/istiod.yaml: changed by hand" in result.stderr
+
+
+def test_a_fresh_clone_renders_the_mesh_as_read_once_then_the_reached_clusters_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A clone has no note of which render its files are: the mesh as read is rendered
+    whole once to compare its record with the tree's; no file is read back, and the edit
+    renders only the clusters it reaches."""
+    root = rendered_repo(tmp_path, capsys, scale.mesh_text(20))
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(root), str(clone))
+    rendered: list[list[str]] = []
+    original = mesh_repo.desired_files
+
+    def desired_files(document: spec.MeshDocument, *args: Any) -> dict[str, str]:
+        rendered.append([cluster.name for cluster in document.mesh.clusters])
+        return original(document, *args)
+
+    monkeypatch.setattr(mesh_repo, "desired_files", desired_files)
+    planned: list[int] = []
+    plan_changes = mesh_repo.workspace.plan_changes
+    monkeypatch.setattr(
+        mesh_repo.workspace,
+        "plan_changes",
+        lambda *a, **k: planned.append(1) or plan_changes(*a, **k),
+    )
+    result = run_cli(capsys, "new-cluster", "new-0", "--network", "net-0", "--repo", str(clone))
+    assert result.exit_code == 0, result.stderr
+    assert len(rendered) == 1 and "new-0" not in rendered[0] and "cluster-19" in rendered[0]
+    assert planned == []
+    assert tree_bytes(clone) == full_render(clone)
 
 
 def test_the_repository_url_in_mesh_yaml_is_no_chart_repository(tmp_path: Path) -> None:

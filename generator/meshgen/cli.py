@@ -660,6 +660,11 @@ def validate(
     # tenth of a second) run on the other core while this one imports and keys; a run that
     # builds nothing new ends it once the overlays are keyed.
     worker = SchemaWorker()
+    from meshgen import entrypoint
+
+    # Everything validate writes is written when it exits (the cache, the report), and it
+    # holds much data to the end: the process ends without Python's teardown.
+    entrypoint.exit_quickly()
     from meshgen.commands import validate as command
 
     options = command.Options(

@@ -332,7 +332,8 @@ def _plan_incremental(
     must hold this meshgen's render of ``before`` (its file record is the one that render
     gave, as noted in the Git folder), both record this meshgen's version, there are no
     traffic files, and no new file lands where a file or link already is. The full render
-    then decides (and words any error)."""
+    then decides (and words any error). Without a note of ``before``'s render, it is
+    rendered whole to compare its record with the tree's."""
     from meshgen.render import incremental
 
     version = __version__
@@ -340,13 +341,24 @@ def _plan_incremental(
         return None
     if before.mesh.meshgen_version != version or document.mesh.meshgen_version != version:
         return None
-    expected = tree_cache.render_result(root, render_key(before.text, {}))
+    before_key = render_key(before.text, {})
     boundary = workspace.Boundary(root)
     try:
         record = boundary.read(manifest.PATH)
     except (OSError, MeshgenError):
         return None
-    if expected is None or record is None or manifest.digest(record) != expected:
+    if record is None:
+        return None
+    expected = tree_cache.render_result(root, before_key)
+    if expected is None:
+        # No note of it (a fresh clone, say): render ``before`` whole to know its record,
+        # which costs less than rendering the edit whole and reading every file back.
+        rendered = desired_files(before)
+        if manifest.PATH not in rendered:
+            return None
+        expected = manifest.digest(rendered[manifest.PATH].encode("utf-8"))
+        tree_cache.remember_render(root, before_key, expected)
+    if manifest.digest(record) != expected:
         return None
     change = incremental.render_change(before.mesh, document.mesh, library.load())
     if change is None:

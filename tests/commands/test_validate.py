@@ -29,6 +29,7 @@ from helpers import (
     pin_istio,
     release_notes,
     run_cli,
+    run_meshgen_process,
     two_network_mesh,
     upstream_root,
 )
@@ -96,6 +97,30 @@ def test_a_clean_repository_passes(
     assert "argoproj.io/v1alpha1 Application" in unchecked
     assert "networking.istio.io/v1 Gateway" in unchecked
     assert any(m.startswith("chart istiod 1.30.3 is not available") for m in unchecked)
+
+
+def test_as_a_process_the_report_the_status_and_the_cache_are_whole(
+    tmp_path: Path, upstream: Path, tools: dict[str, Path]
+) -> None:
+    """validate ends its process without Python's teardown (see meshgen.entrypoint): what
+    it printed and stored is there, and its exit status is the command's."""
+    root = make_repo(tmp_path / "mesh")
+    options = upstream_options(upstream, root)
+    args = ["validate", "--charts", str(options.charts), "--cache-dir", str(tmp_path / "cache")]
+    args += [arg for path in options.crds for arg in ("--crds", str(path))]
+    first = run_meshgen_process(*args, "-o", "json", cwd=root)
+    assert first.returncode == 0, first.stderr
+    report = json.loads(first.stdout)
+    assert report["errors"] == 0 and report["cache"]["written"] > 0
+    # Every entry the first run wrote is read back by the second, which computes nothing.
+    again = json.loads(run_meshgen_process(*args, "-o", "json", cwd=root).stdout)
+    assert again["findings"] == report["findings"]
+    assert not any(again["cache"]["computed"].values()), again["cache"]
+    (root / "clusters/cluster-1/token.yaml").write_text(BROKEN_SECRET)
+    broken = run_meshgen_process(*args, cwd=root)
+    assert broken.returncode == 1
+    assert "clusters/cluster-1/token.yaml" in broken.stdout
+    assert broken.stderr.startswith(f"error: {root}: 1 problem found (1 cluster affected)")
 
 
 BROKEN_SECRET = """\

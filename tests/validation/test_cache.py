@@ -23,6 +23,7 @@ from meshgen import spec
 from meshgen.commands import validate
 from meshgen.validation import ERROR, Finding, cluster_of, helm_values, kustomize
 from meshgen.validation.cache import FORMAT, Cache, FileDigests, Table, digest, is_plain
+from meshgen.validation.engines import HelmRelease
 from meshgen.validation.kustomize import build_inputs
 from meshgen.validation.repository import RepoView
 
@@ -230,16 +231,18 @@ def test_file_digests_hash_a_file_once_and_trust_its_stat_afterwards(tmp_path: P
     assert first.digest("a.yaml") == digest_of(root / "a.yaml")
     assert first.digest("dir/b.yaml") == digest_of(root / "dir/b.yaml")
     assert first.digest("absent.yaml") == "-"
+    assert first.digest("a.yaml") == digest_of(root / "a.yaml")  # asked again: one run's answer
     assert first.hashed == 2
     first.store()
     second = FileDigests(cache, root)
     assert second.digest("a.yaml") == digest_of(root / "a.yaml") and second.hashed == 0
-    # Same size, the modification time set back: the change time still tells.
+    # Same size, the modification time set back: the change time still tells the next run.
     stat = (root / "a.yaml").stat()
     (root / "a.yaml").write_text("a: 2\n")
     os.utime(root / "a.yaml", ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    assert second.digest("a.yaml") == digest_of(root / "a.yaml") != first.digest("dir/b.yaml")
-    assert second.hashed == 1
+    third = FileDigests(cache, root)
+    assert third.digest("a.yaml") == digest_of(root / "a.yaml") != first.digest("a.yaml")
+    assert third.hashed == 1
 
 
 def test_file_digests_do_not_trust_a_file_hashed_right_after_it_changed(tmp_path: Path) -> None:
@@ -355,6 +358,28 @@ def test_a_one_cluster_change_rechecks_what_it_reaches_and_reports_the_same(
     # What the rendered objects mean: the remote's, and its control plane's (which checks
     # what the remote's proxies dial); the other network's are replayed.
     assert sorted(store.recomputed["multicluster"]) == ["cluster-0", "cluster-1"]
+
+
+def test_releases_replayed_beside_rechecked_ones_give_what_a_run_without_cache_gives(
+    tmp_path: Path, upstream: Path, repo: Path, tools: dict[str, Path]
+) -> None:
+    """Releases the cache holds are replayed in the calling thread, the others checked by
+    the pool: the render each release gave and the findings are those of a run without
+    the cache."""
+    cache = tmp_path / "cache"
+    run(upstream, repo, cache)
+    path = repo / "clusters/cluster-1/values/istiod.yaml"
+    path.write_text(path.read_text() + "# reviewed\n")  # new bytes, the same values
+    replayed: dict[HelmRelease, str | None] = {}
+    store = validate.open_cache(options(upstream, repo, cache))
+    incremental = validate.collect(
+        options(upstream, repo, cache), helm_output=replayed, cache=store
+    )
+    fresh: dict[HelmRelease, str | None] = {}
+    assert incremental == validate.collect(options(upstream, repo, None), helm_output=fresh)
+    assert replayed == fresh and len(fresh) > 1
+    assert store.recomputed["helm-release"] == ["cluster-1: Application argocd/cluster-1-istiod"]
+    assert store.hits["helm-release"] == len(fresh) - 1
 
 
 def test_a_one_cluster_change_reads_back_no_build_of_another_cluster(

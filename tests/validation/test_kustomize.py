@@ -138,3 +138,105 @@ def test_renamed_batches_build_what_each_folder_builds_alone(
     binding = next(o for o in rbac if o["kind"] == "RoleBinding")
     assert binding["roleRef"]["name"] == "reader"
     assert binding["subjects"][0]["name"] == "reader"
+
+
+@pytest.mark.parametrize(
+    ("folder", "named"),
+    [
+        ("clusters/c1", "applications/istiod.yaml"),
+        ("clusters/c1", "../../overlays/base"),
+        ("clusters/c1", "/etc/passwd"),
+        ("", "base"),
+        ("overlays/", "base"),
+        ("a", ""),
+        ("a", "b//c/"),
+    ],
+)
+def test_a_named_path_is_joined_as_posixpath_joins_it(folder: str, named: str) -> None:
+    import posixpath
+
+    from meshgen.validation.kustomize import _join
+
+    assert _join(folder, named) == posixpath.join(folder, named)
+
+
+def test_what_a_path_is_comes_from_one_listing_of_its_folder(tmp_path: Path) -> None:
+    """The kind of a path relative to the root, as os.path.isdir/isfile see it (links
+    followed), doubled slashes too; each folder listed once."""
+    from meshgen.validation.kustomize import _kind_of
+
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "file.yaml").write_text("x: 1\n")
+    (tmp_path / "a" / "link").symlink_to("b")
+    (tmp_path / "top.yaml").write_text("x: 1\n")
+    view = RepoView(root=tmp_path, document=None)
+    expected = {
+        "a": "dir",
+        "a/b": "dir",
+        "a//b": "dir",
+        "a/link": "dir",
+        "a/file.yaml": "file",
+        "top.yaml": "file",
+        "a/missing": None,
+        "missing/x": None,
+        ".": "dir",
+    }
+    assert {rel: _kind_of(view, rel) for rel in expected} == expected
+    assert sorted(view.context["listings"]) == [".", "a", "missing"]
+
+
+STREAMS = [
+    "a: 1\n---\nb: [1, 2]\n",
+    "---\na: 1\n---\n# only a comment\n---\nb: {c: null}\n",
+    "a: 1\n---\n\n---\nb: 2\n",
+    "a: 1\n...\n---\nb: 2\n",
+    "--- |\n  text\n---\nb: 2\n",
+    "a: 2024-01-01\n---\nb: 0x1f\n---\nc: yes\n",
+    "a: &x [1]\nb: *x\n---\nc: 1\r\n",
+    "%YAML 1.1\n---\na: 1\n",
+    "a: 1\n---\nb: [1\n",
+    "a: 1\n---",
+]
+
+
+@pytest.mark.parametrize("text", STREAMS)
+def test_documents_remembered_by_their_text_read_as_the_whole_stream_reads(text: str) -> None:
+    import yaml
+
+    from meshgen import yamlload
+    from meshgen.validation.cache import Cache, Table
+    from meshgen.validation.kustomize import _parse_remembered
+
+    memo = Table(Cache.disabled(), "kustomize-documents", "test")
+    try:
+        expected: list[object] | type[Exception] = list(yamlload.load_all(text))
+    except yaml.YAMLError as exc:
+        expected = type(exc)
+    for _ in range(2):  # the second time from what the first remembered
+        if isinstance(expected, type):
+            with pytest.raises(expected):
+                _parse_remembered(memo, text)
+            continue
+        assert [d for d in _parse_remembered(memo, text) if d is not None] == [
+            d for d in expected if d is not None
+        ]
+        memo.known.update(memo.added)
+
+
+def test_a_remembered_document_is_read_from_the_memo_and_given_as_a_new_object() -> None:
+    import hashlib
+
+    from meshgen.validation.cache import Cache, Table
+    from meshgen.validation.kustomize import _parse_remembered
+
+    memo = Table(Cache.disabled(), "kustomize-documents", "test")
+    first = _parse_remembered(memo, "a: 1\n---\nb: 2\n")
+    assert first == [{"a": 1}, {"b": 2}]
+    key = hashlib.sha256(b"b: 2\n").hexdigest()
+    assert memo.added[key] == '{"b":2}'
+    memo.known.update(memo.added)
+    memo.known[key] = '{"b":"from the memo"}'  # proof that it is read, not parsed again
+    again = _parse_remembered(memo, "a: 1\n---\nb: 2\n")
+    assert again == [{"a": 1}, {"b": "from the memo"}]
+    again[0]["a"] = 5  # the caller's to change: the memo keeps its text
+    assert _parse_remembered(memo, "a: 1\n---\nb: 2\n")[0] == {"a": 1}

@@ -46,21 +46,26 @@ def build(path: Path, show_output: bool = False) -> str:
 BATCH_LABEL = "meshgen.io/validate-member"
 
 
-def _load_objects(text: str, where: str) -> list[dict[str, Any]]:
+Parse = Callable[[str], list[Any]]  # a YAML stream's documents, as yamlload.load_all reads them
+
+
+def _load_objects(text: str, where: str, parse: Parse | None = None) -> list[dict[str, Any]]:
     import yaml
 
     from meshgen import yamlload
 
     try:  # libyaml's C parser when present: kustomize output of many overlays is large
-        docs = list(yamlload.load_all(text))
+        docs = parse(text) if parse is not None else list(yamlload.load_all(text))
     except yaml.YAMLError as exc:
         raise MeshgenError(f"{where}: kustomize output is not YAML ({exc})") from None
     return [doc for doc in docs if doc is not None]
 
 
-def _build_objects(path: Path, where: str) -> list[dict[str, Any]] | MeshgenError:
+def _build_objects(
+    path: Path, where: str, parse: Parse | None = None
+) -> list[dict[str, Any]] | MeshgenError:
     try:
-        return _load_objects(build(path), where)
+        return _load_objects(build(path), where, parse)
     except MeshgenError as exc:
         return exc
 
@@ -176,6 +181,7 @@ def build_batches(
     stand_ins: dict[str, dict[str, str]] | None = None,
     on_built: Callable[[int], None] | None = None,
     renamed: Collection[int] = (),
+    parse_alone: Parse | None = None,
 ) -> dict[str, list[dict[str, Any]] | MeshgenError]:
     """The objects of every kustomization folder in ``batches`` (paths relative to ``root``).
 
@@ -195,6 +201,9 @@ def build_batches(
     renames its Namespace (which a prefix leaves alone); the names are put back after the
     build. A member with two Namespaces, or another kind a prefix does not rename (a CRD)
     that another member has too, makes the batch fail, and its folders are built alone.
+
+    ``parse_alone`` reads the output of a folder built alone (default: every document with
+    :func:`meshgen.yamlload.load_all`), e.g. from what earlier runs parsed of the same text.
     """
     results: dict[str, list[dict[str, Any]] | MeshgenError] = {}
     stand_ins = stand_ins or {}
@@ -207,8 +216,8 @@ def build_batches(
 
         def alone(member: str) -> list[Any] | MeshgenError:
             if member not in stand_ins:
-                return _build_objects(root / member, member)
-            built = _build_objects(mirror / member, member)
+                return _build_objects(root / member, member, parse_alone)
+            built = _build_objects(mirror / member, member, parse_alone)
             if isinstance(built, MeshgenError):  # name the repository, not the mirror
                 return MeshgenError(str(built).replace(str(mirror), str(root)))
             return built

@@ -200,6 +200,34 @@ def _has_mark(path: str) -> bool:
         return False
 
 
+def _read_walked(path: str) -> tuple[os.stat_result, bytes] | None:
+    """The ``fstat`` and bytes of the regular file ``path`` that a walk found (None: gone, a
+    link since, unreadable): one ``open`` that follows no final link."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        return info, handle.read()
+
+
+def _note_walked(cache: TreeCache, path: str, full: str) -> tuple[str, bool] | None:
+    """(sha256, has the mark) of a file the cache does not know, read whole once and noted
+    in the cache: the planning that walks the tree compares it with the render without
+    opening it again (a fresh clone knows none of its 11,000 files)."""
+    since = now()  # before the fstat, as TreeCache.record asks
+    read = _read_walked(full)
+    if read is None:
+        return None
+    info, data = read
+    known = (manifest.digest(data), _marked(data))
+    cache.record(path, info, known[0], known[1], since)
+    return known
+
+
 def generated_files(
     root: Path,
     cache: TreeCache | None = None,
@@ -208,9 +236,10 @@ def generated_files(
     """Paths (POSIX, relative to ``root``) of every generated file currently in the tree.
 
     Links are never followed: a linked folder is not entered, a linked file is not
-    generated (see :class:`Boundary` for what is refused). A file the ``cache`` knows is not
-    opened to look for the mark; ``known`` receives what the cache knows of each file under
-    the generated folders (None: not known for certain)."""
+    generated (see :class:`Boundary` for what is refused). With a ``cache``, a file it knows
+    is not opened to look for the mark, and one it does not know is read whole and noted in
+    it; ``known`` receives (sha256, has the mark) of each file under the generated folders,
+    as the cache knew it or as it was read (None: it could not be read)."""
     found = set()
     boundary = Boundary(root)
     # The generated guide may live in any top-level Markdown file (repository.readme).
@@ -237,13 +266,19 @@ def generated_files(
                         if not (foreign and entry.name in FOREIGN_FOLDERS):
                             folders.append((entry.path, depth + 1))
                     elif entry.is_file(follow_symlinks=False):
-                        path = entry.path[prefix:].replace(os.sep, "/")
-                        hit = None
-                        if cache is not None:
-                            hit = cache.lookup(path, entry.stat(follow_symlinks=False))
-                            if known is not None:
-                                known[path] = hit
-                        if hit[1] if hit is not None else _has_mark(entry.path):
+                        path = entry.path[prefix:]
+                        if os.sep != "/":
+                            path = path.replace(os.sep, "/")
+                        if cache is None:
+                            if _has_mark(entry.path):
+                                found.add(path)
+                            continue
+                        hit = cache.lookup(path, entry.stat(follow_symlinks=False))
+                        if hit is None:
+                            hit = _note_walked(cache, path, entry.path)
+                        if known is not None:
+                            known[path] = hit
+                        if hit is not None and hit[1]:
                             found.add(path)
     return found
 
@@ -281,14 +316,17 @@ def plan_changes(
             raise MeshgenError(f"{path}: meshgen never writes into {'/'.join(parts[:3])}/")
     # Files whose lstat matches what meshgen last read or wrote are not read again.
     cache = TreeCache(root)
-    current = generated_files(root, cache)
+    walked: dict[str, tuple[str, bool] | None] = {}
+    current = generated_files(root, cache, walked)
     boundary = Boundary(root)
     owned = owned or {}
     base = str(root)
     generated = ((path, text) for path, text in desired.items() if path not in owned)
     for path, text in itertools.chain(generated, owned.items()):  # an owned text wins
-        since, info, known = now(), None, None
-        if boundary.folder_inside(path):
+        since, info, known = now(), None, walked.get(path)
+        if known is not None:
+            pass  # seen by the walk, which enters no link: its folder is inside
+        elif boundary.folder_inside(path):
             if boundary.folder_missing(path):
                 changes.write[path] = text
                 changes.absent.add(path)

@@ -221,41 +221,49 @@ def _loader() -> Any:
             tags[value] = tag
         return tag
 
-    def construct_int(loader: Any, node: Any) -> int:
-        if not _DECIMAL.fullmatch(node.value):
-            raise _NotPlain  # octal, hex, underscores: ruamel's constructor decides
-        return int(node.value)
+    scalar_node, mapping_node = yaml.ScalarNode, yaml.MappingNode
+    str_tag, int_tag = "tag:yaml.org,2002:str", "tag:yaml.org,2002:int"
+    bool_tag, null_tag = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null"
 
-    def construct_bool(loader: Any, node: Any) -> bool:
-        return node.value.lower() == "true"
-
-    def construct_mapping(loader: Any, node: Any) -> dict[str, Any]:
-        mapping: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            key = loader.construct_object(key_node)
-            if not isinstance(key, str) or key in mapping:
-                raise _NotPlain  # ruamel reports the duplicate with its line
-            mapping[key] = loader.construct_object(value_node)
-        return mapping
-
-    def not_plain(loader: Any, node: Any) -> Any:
-        raise _NotPlain
+    def plain(node: Any) -> Any:
+        """The data of a node libyaml composed (tags resolved by ``resolve``), built
+        directly: what the constructors give, without PyYAML's general machinery, and the
+        bounds of :func:`_check_nodes` kept (a value beyond them goes to ruamel, which names
+        its line)."""
+        kind = type(node)
+        if kind is scalar_node:
+            tag, value = node.tag, node.value
+            if tag == str_tag:
+                if len(value) > MAX_VALUE_CHARS:
+                    raise _NotPlain
+                return value
+            if tag == int_tag:
+                if not _DECIMAL.fullmatch(value):
+                    raise _NotPlain  # octal, hex, underscores: ruamel's constructor decides
+                number = int(value)
+                if abs(number) > MAX_INTEGER:
+                    raise _NotPlain
+                return number
+            if tag == bool_tag:
+                return value.lower() == "true"
+            if tag == null_tag:
+                return None
+            raise _NotPlain  # floats, timestamps, merge and value keys
+        if kind is mapping_node:
+            mapping: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                key = plain(key_node)
+                if not isinstance(key, str) or key in mapping:
+                    raise _NotPlain  # ruamel reports the duplicate with its line
+                mapping[key] = plain(value_node)
+            return mapping
+        return [plain(item) for item in node.value]
 
     class Loader(CSafeLoader):  # type: ignore[misc,valid-type]
         pass
 
+    Loader.plain = staticmethod(plain)
     Loader.resolve = resolve  # type: ignore[method-assign,assignment]
-    Loader.yaml_constructors = {
-        **CSafeLoader.yaml_constructors,
-        "tag:yaml.org,2002:int": construct_int,
-        "tag:yaml.org,2002:bool": construct_bool,
-        "tag:yaml.org,2002:map": construct_mapping,
-        "tag:yaml.org,2002:float": not_plain,
-        "tag:yaml.org,2002:timestamp": not_plain,
-        "tag:yaml.org,2002:value": not_plain,
-        "tag:yaml.org,2002:merge": not_plain,
-        None: not_plain,
-    }
     _libyaml_loader = Loader
     return Loader
 
@@ -279,7 +287,7 @@ def plain_tree_and_lines(text: str) -> tuple[Any, dict[str, int] | None]:
     reader = loader(text)
     try:
         node = reader.get_single_node()
-        tree = reader.construct_document(node) if node is not None else None
+        tree = loader.plain(node) if node is not None else None
     except (_NotPlain, yaml.YAMLError, ValueError, RecursionError):
         return None, None
     finally:
@@ -320,7 +328,7 @@ def _parse_plain(
             document = MeshDocument.from_text(source, text, tree, mesh, entry_lines=lines)
             document.json_exact = plain is not None  # the note's data is JSON's
             return document
-        _check_nodes(tree, source)
+        # No _check_nodes: libyaml's reading kept its bounds, and the text has no anchors.
         if not schema_checked:
             validate_schema(tree, source)
         mesh = build_model(tree)

@@ -16,12 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from meshgen import spec
-from meshgen.commands.encrypt_remote_secret import missing_secrets
 from meshgen.render import yamltext
 from meshgen.render.plan import system_namespace
 from meshgen.render.secrets import CACERTS, missing_cacerts, provider_for, remote_secret_name
 from meshgen.render.secrets.sops import CACERTS_FILE, ENCRYPTED_FILE, cacerts_path
-from meshgen.trust.ca import EXPIRY_WARNING_DAYS, expiry_findings
 from meshgen.validation import ERROR, WARNING, Finding, cluster_of
 from meshgen.validation.repository import RepoView
 
@@ -48,7 +46,7 @@ def check(
             )
         )
     cacerts = {cacerts_path(mesh, c) for c in mesh.clusters}
-    for warning in missing_secrets(root, mesh):
+    for warning in _missing_secrets(root, mesh):
         path, _, why = warning.partition(" is missing: ")
         if path in cacerts:
             continue  # reported above
@@ -64,6 +62,8 @@ def check(
         )
     covered = set()
     for ca_dir in ca_dirs:
+        from meshgen.trust.ca import expiry_findings  # (with --ca only)
+
         for expiring in expiry_findings(ca_dir, now):
             text = str(expiring)
             where, _, rest = text.partition(": ")
@@ -89,6 +89,22 @@ def _parse_time(value: str) -> datetime.datetime | None:
     except ValueError:
         return None
     return moment.replace(tzinfo=datetime.timezone.utc)
+
+
+def _missing_secrets(root: Path, mesh: spec.Mesh) -> list[str]:
+    """:func:`meshgen.commands.encrypt_remote_secret.missing_secrets`: none but with provider
+    ``sops``, whose command module (and what it imports) is imported only then."""
+    if mesh.secrets_provider != "sops":
+        return []
+    from meshgen.commands.encrypt_remote_secret import missing_secrets
+
+    return missing_secrets(root, mesh)
+
+
+def _expiry_warning_days() -> int:
+    from meshgen.trust.ca import EXPIRY_WARNING_DAYS
+
+    return EXPIRY_WARNING_DAYS
 
 
 def recorded_expiry(
@@ -117,7 +133,7 @@ def recorded_expiry(
             if expires is None or (key == "ca" and cluster.name in skip):
                 continue
             left = expires - now
-            if left > datetime.timedelta(days=EXPIRY_WARNING_DAYS):
+            if left > datetime.timedelta(days=_expiry_warning_days()):
                 continue
             state = (
                 f"expired on {expires:%Y-%m-%d}"
@@ -168,7 +184,7 @@ def stand_ins(view: RepoView) -> dict[str, dict[str, str]]:
     if mesh is None or mesh.secrets_provider != "sops":
         return {}
     found: dict[str, dict[str, str]] = {}
-    for warning in missing_secrets(view.root, mesh):
+    for warning in _missing_secrets(view.root, mesh):
         path = warning.split(" is missing: ", 1)[0]
         folder, _, name = path.rpartition("/")
         if name == CACERTS_FILE:

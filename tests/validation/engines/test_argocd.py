@@ -47,3 +47,44 @@ def test_destinations_match_as_argo_cd_globs_them(
     # The index made for one project is not used for another.
     other = {"spec": {"destinations": [{"name": name, "namespace": namespace}]}}
     assert _allowed(view, other, name, namespace) is True
+
+
+def test_an_application_is_checked_against_the_clusters_and_files_there(tmp_path: Path) -> None:
+    from helpers import two_network_mesh
+    from meshgen.validation.engines.argocd import Walk, _check_app
+
+    document = two_network_mesh()
+    view = RepoView(root=tmp_path, document=document)
+    (tmp_path / "clusters/cluster-1/values").mkdir(parents=True)
+    (tmp_path / "clusters/cluster-1/values/istiod.yaml").write_text("a: 1\n")
+
+    def app(destination: str, value_file: str, path: str) -> dict[str, object]:
+        repo = document.mesh.repo_url
+        return {
+            "kind": "Application",
+            "metadata": {"name": "x", "namespace": document.mesh.argocd_namespace},
+            "spec": {
+                "destination": {"name": destination, "namespace": "istio-system"},
+                "sources": [
+                    {"repoURL": repo, "ref": "values"},
+                    {"repoURL": repo, "chart": "istiod", "helm": {"valueFiles": [value_file]}},
+                    {"repoURL": repo, "path": path},
+                ],
+            },
+        }
+
+    def problems(destination: str, value_file: str, path: str) -> list[str]:
+        found = _check_app(view, Walk(), app(destination, value_file, path))
+        return [f.message.removeprefix("Application x: ") for f in found]
+
+    fine = ("$values/clusters/cluster-1/values/istiod.yaml", "clusters/cluster-1")
+    assert problems("cluster-1", *fine) == []
+    assert problems("in-cluster", *fine) == []
+    assert problems("ghost", *fine) == ["destination 'ghost' is not a cluster of the mesh"]
+    assert problems("cluster-2", "$values/clusters/cluster-2/values/istiod.yaml", "clusters") == [
+        "value file $values/clusters/cluster-2/values/istiod.yaml: "
+        "clusters/cluster-2/values/istiod.yaml does not exist in the repository"
+    ]
+    assert problems("cluster-1", fine[0], "clusters/cluster-9") == [
+        "path clusters/cluster-9 does not exist"
+    ]

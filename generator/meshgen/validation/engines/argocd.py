@@ -4,6 +4,7 @@ cluster's child Applications → their paths and value files."""
 from __future__ import annotations
 
 import fnmatch
+import os
 import posixpath
 from dataclasses import dataclass, field
 from typing import Any
@@ -226,6 +227,27 @@ def _allowed(view: RepoView, project: dict[str, Any], name: str, namespace: str)
     )
 
 
+def _destinations(view: RepoView) -> frozenset[Any]:
+    """The names an Application may sync to: the mesh's clusters and Argo CD's own, made
+    once per run (every Application of a 100-cluster mesh made it again)."""
+    found = view.context.get("argocd-clusters")
+    if found is None or found[0] is not view.mesh:
+        assert view.mesh is not None
+        names = frozenset({c.name for c in view.mesh.clusters} | {IN_CLUSTER})
+        found = view.context["argocd-clusters"] = (view.mesh, names)
+    return found[1]  # type: ignore[no-any-return]
+
+
+def _is_file(view: RepoView, rel: str) -> bool:
+    """``(view.root / rel).is_file()``, without a Path per value file."""
+    return os.path.isfile(os.path.join(view.root, rel))
+
+
+def _is_dir(view: RepoView, rel: str) -> bool:
+    """``(view.root / rel).is_dir()``, without a Path per Application."""
+    return os.path.isdir(os.path.join(view.root, rel))
+
+
 def _check_app(view: RepoView, walked: Walk, app: dict[str, Any]) -> list[Finding]:
     mesh = view.mesh
     assert mesh is not None
@@ -242,8 +264,7 @@ def _check_app(view: RepoView, walked: Walk, app: dict[str, Any]) -> list[Findin
         )
     destination = _map(spec, "destination")
     dest_name, dest_ns = destination.get("name"), str(destination.get("namespace", ""))
-    clusters = {c.name for c in mesh.clusters}
-    if dest_name not in clusters | {IN_CLUSTER}:
+    if dest_name not in _destinations(view):
         problems.append(
             (
                 f"destination {dest_name!r} is not a cluster of the mesh",
@@ -279,9 +300,7 @@ def _check_app(view: RepoView, walked: Walk, app: dict[str, Any]) -> list[Findin
                 problems.append((f"value file {value_file} names no ref source", ""))
             elif ref_source.get("repoURL") != mesh.repo_url:
                 problems.append((f"${ref[1:]} is not this repository ({mesh.repo_url})", ""))
-            elif not (view.root / rel).is_file() and not helm_options.get(
-                "ignoreMissingValueFiles"
-            ):
+            elif not _is_file(view, rel) and not helm_options.get("ignoreMissingValueFiles"):
                 problems.append(
                     (
                         f"value file {value_file}: {rel} does not exist in the repository",
@@ -304,7 +323,7 @@ def _path_problems(
     if source.get("repoURL") != mesh.repo_url:
         problems.append((f"path {path} is not in this repository ({mesh.repo_url})", ""))
         return problems
-    if not (view.root / path).is_dir():
+    if not _is_dir(view, path):
         return [(f"path {path} does not exist", "create it or correct source.path")]
     if posixpath.normpath(path) != path.rstrip("/"):
         problems.append((f"path {path} is not normalised", ""))
