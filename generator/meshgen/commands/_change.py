@@ -96,6 +96,8 @@ class Proposal:
     moves: list[str] = field(default_factory=list)  # what render moves off retired locations
     # git status, still running beside the edit and the planning (see open_proposal)
     dirty_check: gitops.DirtyCheck | None = None
+    # the objects of the planned change's large files, written from the end of plan() on
+    blobs: gitops.BlobWriter | None = None
 
     def require_clean(self) -> None:
         """Refuse uncommitted changes (unless --allow-dirty), as the dirty-tree check that
@@ -119,6 +121,11 @@ class Proposal:
         notices = mesh_repo.location_notices(self.root, updated, changes.write)
         self.warnings += [f"{n.message}; fix: {n.fix}" for n in notices]
         self.moves = [n.change for n in notices if n.change]
+        if self.options.commit and not self.options.dry_run and _running:
+            # The large files' objects, written by git in the background from now on rather
+            # than from apply(): at 1,000 clusters they were not done when staging began.
+            # The command waits for them when it ends (see checks_awaited).
+            self.blobs = _running[-1].enter_context(gitops.BlobWriter(self.root, changes.write))
         return changes
 
     def apply(
@@ -158,7 +165,9 @@ class Proposal:
             return None
         with contextlib.ExitStack() as writing:
             if commit is not None:  # the objects of its large files, in the background
-                blobs = writing.enter_context(gitops.BlobWriter(self.root, changes.write))
+                blobs = self.blobs
+                if blobs is None:
+                    blobs = writing.enter_context(gitops.BlobWriter(self.root, changes.write))
                 commit = dataclasses.replace(commit, before_staging=blobs.wait)
             workspace.apply_changes(
                 self.root,
