@@ -542,21 +542,17 @@ def _replayed_release(
     return None
 
 
-def _cached_check_release(
+def _check_and_store(
     view: RepoView,
     release: HelmRelease,
     chart_dir: Path,
     kube_version: str,
     rendered: dict[HelmRelease, Render | None],
     renders: Renders,
-    has_objects: Callable[[str], bool] | None = None,
+    key: str,
 ) -> list[Finding]:
-    """:func:`_check_release`, replayed from the cache when nothing it reads changed (see
-    :func:`_replayed_release`)."""
-    key = _release_key(view, release, chart_dir, kube_version)
-    replayed = _replayed_release(view, release, chart_dir, kube_version, rendered, has_objects, key)
-    if replayed is not None:
-        return replayed
+    """:func:`_check_release` of a release the cache could not replay
+    (:func:`_replayed_release`), its findings and render stored under ``key``."""
     view.cache.counted("helm-release", f"{release.cluster}: {release.obj}")
     from meshgen.validation.schemas import prefetch
 
@@ -620,7 +616,7 @@ def check(
     release whose chart is available (None where the values have findings), and
     ``on_rendered`` is called with each output in the worker thread that got it (to parse it
     while other releases render). ``has_objects(key)``: whether what is parsed from an
-    output is at hand without its text (see :func:`_cached_check_release`)."""
+    output is at hand without its text (see :func:`_replayed_release`)."""
     rendered = {} if rendered is None else rendered
     renders = Renders()
     findings: list[Finding] = []
@@ -656,26 +652,25 @@ def check(
     # (handing 210 replays of a 100-cluster mesh to its threads cost more than replaying
     # them, the threads taking turns at the interpreter).
     results: list[list[Finding]] = []
-    todo: dict[int, tuple[HelmRelease, Path]] = {}
+    todo: dict[int, tuple[HelmRelease, Path, str]] = {}
     for release, chart_dir in work:
         key = _release_key(view, release, chart_dir, kube_version)
         found = _replayed_release(
             view, release, chart_dir, kube_version, rendered, has_objects, key
         )
         if found is None:
-            todo[len(results)] = (release, chart_dir)
+            todo[len(results)] = (release, chart_dir, key)
             found = []
         else:
             done(release)
         results.append(found)
 
-    def check_one(item: tuple[HelmRelease, Path]) -> list[Finding]:
+    def check_one(item: tuple[HelmRelease, Path, str]) -> list[Finding]:
+        release, chart_dir, key = item
         try:
-            return _cached_check_release(
-                view, item[0], item[1], kube_version, rendered, renders, has_objects
-            )
+            return _check_and_store(view, release, chart_dir, kube_version, rendered, renders, key)
         finally:
-            done(item[0])
+            done(release)
 
     if todo:
         with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(todo)))) as pool:
