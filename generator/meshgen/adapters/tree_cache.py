@@ -111,9 +111,7 @@ class TreeCache:
         entry = self._entries.get(path)
         if entry is None or not stat.S_ISREG(info.st_mode):
             return None
-        # stat_key and settled() written out: a walk looks up 11,000 files.
-        ctime = info.st_ctime_ns
-        key = f"{info.st_ino} {info.st_size} {info.st_mtime_ns} {ctime} "
+        key = f"{stat_key(info)} "
         if not entry.startswith(key):
             return None
         fields = entry[len(key) :].split(" ")
@@ -123,8 +121,7 @@ class TreeCache:
             seen = int(fields[2])
         except ValueError:
             return None
-        slack = COARSE_SLACK_NS if ctime % 1_000_000_000 == 0 else FINE_SLACK_NS
-        if ctime + slack >= seen:
+        if not settled(info, seen):
             return None  # changed too shortly before meshgen looked: it may change unseen
         self._seen[path] = entry
         return fields[0], fields[1] == "1"
