@@ -397,3 +397,42 @@ def test_moved_store_keys_are_said_on_the_quiet_path_too(
     assert check.exit_code == 0 and "meshID mesh1 -> mesh2 moves every secret-store key" in (
         check.stderr
     )
+
+
+def untracked_cache_in_index(root: Path) -> bool:
+    """Whether git's index of ``root`` holds the untracked cache (its UNTR extension)."""
+    return b"UNTR" in (root / ".git/index").read_bytes()
+
+
+def test_the_first_render_in_a_clone_has_git_refresh_its_index(
+    two_clusters: MeshRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A fresh clone's first git status builds the untracked cache over every folder, which
+    the next change command's dirty-tree check would wait for: the clone's first render
+    has git do it beside its own reading. render --check writes nothing to git's index."""
+    git(two_clusters.root, "push", "-q", "origin", "main")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(two_clusters.origin), str(clone))
+    index = (clone / ".git/index").read_bytes()
+    assert not untracked_cache_in_index(clone)
+    assert run_cli(capsys, "render", "--check", "--repo", str(clone)).exit_code == 0
+    assert (clone / ".git/index").read_bytes() == index
+    result = run_cli(capsys, "render", "--repo", str(clone))
+    assert result.exit_code == 0, result.stderr
+    assert "Nothing to do" in result.stdout
+    assert untracked_cache_in_index(clone)
+    assert git(clone, "status", "--porcelain") == ""
+    # Not the first meshgen command any more: the index is left to git from now on.
+    (clone / ".git/index").write_bytes(index)
+    assert run_cli(capsys, "render", "--repo", str(clone)).exit_code == 0
+    assert (clone / ".git/index").read_bytes() == index
+
+
+def test_a_clone_configured_without_the_untracked_cache_keeps_it_off(
+    two_clusters: MeshRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(two_clusters.origin), str(clone))
+    git(clone, "config", "core.untrackedCache", "false")
+    assert run_cli(capsys, "render", "--repo", str(clone)).exit_code == 0
+    assert not untracked_cache_in_index(clone)

@@ -228,6 +228,13 @@ def _append(path: Path, pending: _Appended) -> None:
     _write(path, [f"{pending.header}\n", *kept])
 
 
+def is_new(root: Path) -> bool:
+    """Whether no meshgen command that writes has been here yet: the work tree ``root`` has
+    a Git folder but no tree cache in it (a fresh clone, or the cache was deleted)."""
+    folder = lock.state_dir(root)
+    return (folder / "HEAD").is_file() and not (folder / CACHE_FILE).exists()
+
+
 def flush(root: Path) -> None:
     """Write what this process kept for the tree cache and render memo of the repository at
     ``root`` (see :meth:`TreeCache.save`); called once a command's change is written. Never

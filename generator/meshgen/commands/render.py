@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 
 from meshgen import __version__, mesh_repo, output, spec
-from meshgen.adapters import workspace
+from meshgen.adapters import tree_cache, workspace
 from meshgen.errors import CheckFailed, MeshgenError
 from meshgen.render.readme import network_reachability
 
@@ -55,8 +56,6 @@ def _quiet_no_op(root: Path) -> workspace.ChangeSet | None:
     """The empty change set when the tree holds the remembered render of mesh.yaml and the
     traffic files, and the text is known to give nothing to say (:data:`_QUIET`), found
     without parsing mesh.yaml; None when any of it is not certain (then the usual path)."""
-    from meshgen.adapters import tree_cache
-
     try:
         text = mesh_repo.read_mesh_text(root)
         traffic_texts = mesh_repo.read_traffic(root)
@@ -80,8 +79,6 @@ def _note_quiet(root: Path, document: spec.MeshDocument, warned: bool) -> None:
         return
     if mesh_repo.location_notices(root, document, []):  # as when nothing is rewritten
         return
-    from meshgen.adapters import tree_cache
-
     tree_cache.remember_render(root, f"{_QUIET}:{mesh_repo.render_key(text, {})}", "1")
 
 
@@ -106,6 +103,21 @@ def run(
 ) -> int:
     writes = not (check or dry_run)
     root = mesh_repo.open_for_change(repo) if writes else mesh_repo.find_root(repo)
+    with contextlib.ExitStack() as beside:
+        if writes and tree_cache.is_new(root):
+            # The first meshgen command here (a fresh clone): it reads every file anyway.
+            # git's first status in a clone is slow too (it builds its untracked-file cache
+            # over every folder and re-reads the files checked out in the index's last
+            # second: 0.17 s at 1,000 clusters), and the next new-cluster would wait for it:
+            # have git do it now on the other core (its answer is not needed).
+            from meshgen.adapters import git as gitops
+
+            beside.enter_context(gitops.DirtyCheck(root))
+        return _render(root, check, dry_run, overwrite_edits)
+
+
+def _render(root: Path, check: bool, dry_run: bool, overwrite_edits: bool) -> int:
+    writes = not (check or dry_run)
     quiet = _quiet_no_op(root)
     if quiet is not None:
         if check:
