@@ -671,6 +671,18 @@ def test_9_git_missing_from_path(mesh_repo: MeshRepo, tmp_path: Path) -> None:
     assert not (tmp_path / "new").exists()
 
 
+def test_9_a_first_render_by_repo_path_needs_no_git(mesh_repo: MeshRepo, tmp_path: Path) -> None:
+    """With --repo, render finds the mesh without git. The first render in a repository
+    (no tree cache yet) also has git build its status caches: without git it skips that."""
+    (mesh_repo.root / ".git" / "meshgen-tree-cache").unlink()
+    (tmp_path / "empty-bin").mkdir()
+    env = {"PATH": str(tmp_path / "empty-bin")}
+    result = run_meshgen_process("render", "--repo", str(mesh_repo.root), cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "Nothing to do" in result.stdout
+    assert (mesh_repo.root / ".git" / "meshgen-tree-cache").is_file()
+
+
 # -- 10. errors that were not one line ----------------------------------------------------
 
 

@@ -8,7 +8,7 @@ import re
 import shutil
 import subprocess
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -182,6 +182,22 @@ class DirtyCheck:
     def __exit__(self, *exc: object) -> None:
         if self._answer is None:
             self._process.communicate()
+
+
+@contextlib.contextmanager
+def status_caches_built(root: Path) -> Iterator[None]:
+    """``git status`` of ``root`` run beside the caller's work, for what git keeps from it:
+    the index's stat data refreshed (racily clean files hashed again) and its untracked cache
+    built, as :class:`DirtyCheck` runs it (``core.untrackedCache`` as configured, else on).
+    The first ``git status`` of a fresh clone pays for both (0.17 s at 1,000 clusters, 0.03 s
+    after). Its answer is not used; without git nothing runs."""
+    try:
+        check = DirtyCheck(root)
+    except (OSError, MeshgenError):
+        yield
+        return
+    with check:
+        yield
 
 
 # A file of a commit at least this large gets its object written in the background.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
 from pathlib import Path
 
@@ -103,16 +102,14 @@ def run(
 ) -> int:
     writes = not (check or dry_run)
     root = mesh_repo.open_for_change(repo) if writes else mesh_repo.find_root(repo)
-    with contextlib.ExitStack() as beside:
-        if writes and tree_cache.is_new(root):
-            # The first meshgen command here (a fresh clone): it reads every file anyway.
-            # git's first status in a clone is slow too (it builds its untracked-file cache
-            # over every folder and re-reads the files checked out in the index's last
-            # second: 0.17 s at 1,000 clusters), and the next new-cluster would wait for it:
-            # have git do it now on the other core (its answer is not needed).
-            from meshgen.adapters import git as gitops
+    if not (writes and tree_cache.is_new(root)):
+        return _render(root, check, dry_run, overwrite_edits)
+    # The first meshgen command here (a fresh clone) reads every file anyway; git's first
+    # status in a clone is slow too, and the next new-cluster would wait for it: git does it
+    # now, on the other core.
+    from meshgen.adapters import git as gitops
 
-            beside.enter_context(gitops.DirtyCheck(root))
+    with gitops.status_caches_built(root):
         return _render(root, check, dry_run, overwrite_edits)
 
 
