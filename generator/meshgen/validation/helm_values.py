@@ -242,12 +242,12 @@ class Renders:
         self._results: dict[tuple[str, ...], Future[str]] = {}
 
     def once(self, key: tuple[str, ...], render: Callable[[], str]) -> str:
+        from concurrent.futures import Future  # (imported when a render is needed, as in check)
+
         with self._lock:
             result = self._results.get(key)
             mine = result is None
             if result is None:
-                from concurrent.futures import Future  # (imported as in check)
-
                 result = self._results[key] = Future()
         if mine:
             try:
