@@ -154,3 +154,38 @@ def test_the_repository_url_in_mesh_yaml_is_no_chart_repository(tmp_path: Path) 
     (root / "bootstrap/app.yaml").write_text(f"spec:\n  source:\n    repoURL: {url}\n")
     notices = mesh_repo.location_notices(root, document, ["bootstrap/app.yaml"])
     assert [n for n in notices if "take the charts from" in n.message]
+
+
+def test_a_mesh_read_for_validate_leaves_out_the_layout_the_text_edits_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = rendered_repo(tmp_path, capsys, scale.mesh_text(3))
+    noted = mesh_repo.load(root)  # the parsed-mesh note, with the layout of its lines
+    assert noted.text_layout is not None
+    read_only = mesh_repo.load(root, editing=False)
+    assert read_only.text_layout is None and read_only.mesh == noted.mesh
+
+
+def test_validate_imports_no_edit_module_and_the_edits_are_still_spec_names() -> None:
+    import subprocess
+
+    editing = ("meshgen.spec.edits", "meshgen.spec.textedits")
+    program = (
+        "import sys\n"
+        "from meshgen.commands import validate\n"
+        "from meshgen.validation import mesh\n"
+        f"print([m for m in {editing!r} if m in sys.modules])\n"
+        "from meshgen import spec\n"
+        "from meshgen.spec import NewCluster\n"
+        "assert spec.add_cluster.__module__ == 'meshgen.spec.edits'\n"
+        "assert spec.restore_layout.__module__ == 'meshgen.spec.textedits'\n"
+        "assert NewCluster is spec.NewCluster\n"
+        "try:\n"
+        "    spec.no_such_name\n"
+        "except AttributeError:\n"
+        "    print('no such name')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True
+    )
+    assert result.stdout == "[]\nno such name\n"

@@ -99,11 +99,13 @@ def read_mesh_text(root: Path) -> str:
         raise MeshgenError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
 
 
-def load(root: Path) -> spec.MeshDocument:
+def load(root: Path, editing: bool = True) -> spec.MeshDocument:
     """The repository's mesh.yaml, parsed and checked. A text this meshgen read by libyaml
     and found valid before (noted in the Git folder by a command that writes, with the data
     read) is neither read by libyaml nor checked again (schema, invariants): the same text
-    and the same meshgen give the same answer."""
+    and the same meshgen give the same answer. With ``editing`` False (a command that never
+    edits mesh.yaml: ``validate``), the layout of its lines noted with it, which only the
+    text edits read, is left out (and their module not imported)."""
     text = read_mesh_text(root)
     known = tree_cache.parsed_data(root, _parsed_key(text))
     if not isinstance(known, dict) or set(known) != {"data", "layout"}:
@@ -112,7 +114,7 @@ def load(root: Path) -> spec.MeshDocument:
     document = spec.parse(text, source=spec.MESH_FILE, known_valid=known is not None, plain=data)
     if known is None:
         note_valid(root, document)
-    elif document.text is not None:
+    elif document.text is not None and editing:
         spec.restore_layout(document, known["layout"])
     return document
 

@@ -353,3 +353,19 @@ def test_without_charts_the_check_says_what_it_could_not_read(
     assert unchecked.message.startswith("the charts of 17 releases are not available")
     assert "(p1, p2, p3, p4, r1, r2)" in unchecked.message
     assert "--charts DIR" in unchecked.fix
+
+
+def test_the_mesh_facts_a_replay_verifies_are_worked_out_once_per_run() -> None:
+    from meshgen.validation.multicluster import _MeshReads, _still_holds
+
+    mesh = spec.parse(MESH).mesh
+    reads = _MeshReads(mesh)
+    assert reads.mesh_id and reads.trust_domain
+    for cluster in mesh.clusters:
+        reads.control_planes_of(cluster)
+    recorded = json.loads(json.dumps(list(reads.reads.values())))  # as the cache keeps them
+    known: dict[str, str] = {}
+    assert _still_holds(mesh, recorded, known) and len(known) == len(recorded)
+    assert _still_holds(mesh, recorded, known)  # from what the first replay worked out
+    changed = spec.parse(MESH.replace("meshID: neg", "meshID: other")).mesh
+    assert not _still_holds(changed, recorded) and not _still_holds(changed, recorded, {})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -28,3 +30,28 @@ def test_documents_and_their_lines_are_those_of_a_line_by_line_split(
 def test_a_helm_render_splits_at_its_markers() -> None:
     text = "---\n# Source: a\nkind: A\n---\n\n--- # b\nkind: B\n---"
     assert split_documents(text) == [(2, "# Source: a\nkind: A\n"), (7, "kind: B\n")]
+
+
+def test_the_yaml_files_of_the_links_walk_are_those_yaml_files_finds(tmp_path: Path) -> None:
+    from meshgen.adapters import workspace
+    from meshgen.validation.repository import RepoView
+
+    root = tmp_path / "repo"
+    for folder in ("clusters/a/x", "clusters/b", "overlays/base/y", "bootstrap"):
+        (root / folder).mkdir(parents=True)
+        (root / folder / "file.yaml").write_text("a: 1\n")
+        (root / folder / "notes.md").write_text("# notes\n")
+    (root / "clusters/b/other.yml").write_text("b: 2\n")
+    (root / "clusters/b/.yaml").write_text("hidden\n")  # no suffix, as splitext reads it
+    (root / "clusters/b/linked.yaml").symlink_to(root / "clusters/a/x/file.yaml")
+    (root / "clusters/b/broken.yaml").symlink_to(root / "clusters/a/gone.yaml")
+    (root / "clusters/b/folder.yaml").mkdir()
+    (root / "clusters/b/folder.yaml/inner.yaml").write_text("c: 3\n")
+    (root / "clusters/b/to-folder.yaml").symlink_to(root / "clusters/a", target_is_directory=True)
+    (root / "stray.yaml").write_text("not under a generated folder\n")
+    walked = RepoView(root=root, document=None)
+    walked.walked(workspace.require_no_links_out(root))
+    listed = RepoView(root=root, document=None).yaml_files()
+    assert walked.yaml_files() == listed
+    assert "clusters/b/linked.yaml" in listed and "clusters/b/folder.yaml/inner.yaml" in listed
+    assert not {"clusters/b/broken.yaml", "clusters/b/to-folder.yaml", "stray.yaml"} & {*listed}

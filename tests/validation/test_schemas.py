@@ -3,6 +3,8 @@ without a schema."""
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -225,7 +227,7 @@ def test_the_crds_of_a_text_are_found_again_from_the_cache(tmp_path: Path) -> No
     files = sorted(tmp_path.glob("*.yaml"))  # as crd_files lists the folder
 
     def facts(index: schemas.CrdIndex) -> tuple[Any, ...]:
-        texts = {key: index._texts[key] for key in index.kinds()}
+        texts = {key: index.text(key) for key in index.kinds()}
         return (texts, index.scopes, index.bundles, index.found_in, index.content_digest())
 
     scanned = facts(schemas.CrdIndex(files))
@@ -234,9 +236,9 @@ def test_the_crds_of_a_text_are_found_again_from_the_cache(tmp_path: Path) -> No
     assert ("example.com", "Widget") in scanned[0] and ("x.io", "X") in scanned[0]
     cache = Cache(tmp_path / "cache")
     assert facts(schemas.crd_index([tmp_path], cache)) == scanned
-    assert cache.written == 1  # the scans, in one table
+    assert cache.written == 1  # the scans (and the files' digests by their stat), in one table
     replayed = schemas.crd_memo(Cache(tmp_path / "cache"))
-    assert len(replayed.known) == len(files)  # a scan per text, kept
+    assert len(replayed.known) == 2 * len(files)  # a scan per text and a digest per file
     assert facts(schemas.CrdIndex(files, replayed)) == scanned
     assert not replayed.added  # nothing scanned again
     # A changed file is scanned again (the memo is by content).
@@ -245,3 +247,53 @@ def test_the_crds_of_a_text_are_found_again_from_the_cache(tmp_path: Path) -> No
     index = schemas.CrdIndex(files, changed)
     assert index.bundles[("gateway.networking.k8s.io", "Gateway")] == ("v1.5.0", "standard")
     assert len(changed.added) == 1 and facts(index) == facts(schemas.CrdIndex(files))
+
+
+def test_crd_files_unchanged_by_their_stat_are_read_only_when_a_text_is_asked_for(
+    tmp_path: Path,
+) -> None:
+    from meshgen.validation.cache import Cache
+
+    crds = tmp_path / "crds"
+    crds.mkdir()
+    (crds / "gateway.yaml").write_text(GATEWAY_CRD)
+    (crds / "list.yaml").write_text(CRD_LIST)  # a List: always read (its items are parsed)
+    single = tmp_path / "single.yaml"
+    single.write_bytes(GATEWAY_CRD.replace("Gateway", "Route").replace("\n", "\r\n").encode())
+    time.sleep(0.3)  # past the clock's slack: their stat can be trusted once they are hashed
+    given = [crds, single]
+
+    def facts(index: schemas.CrdIndex) -> tuple[Any, ...]:
+        texts = {key: index.text(key) for key in index.kinds()}
+        return (texts, index.scopes, index.bundles, index.found_in, index.content_digest())
+
+    def unread(index: schemas.CrdIndex) -> set[tuple[str, str]]:
+        return {key for key, text in index._texts.items() if not isinstance(text, str)}
+
+    files = schemas.crd_files(given)
+    expected = facts(schemas.CrdIndex(files))
+    first = schemas.crd_index(given, Cache(tmp_path / "cache"))
+    assert not unread(first) and facts(first) == expected
+    again = Cache(tmp_path / "cache")
+    second = schemas.crd_index(given, again)
+    assert again.written == 0  # nothing new to keep (the List, read again, included)
+    assert unread(second) == {
+        ("gateway.networking.k8s.io", "Gateway"),
+        ("gateway.networking.k8s.io", "Route"),
+    }
+    assert facts(second) == expected and not unread(second)  # read when asked for
+    # A changed file is read again, even with its size and modification time kept.
+    info = (crds / "gateway.yaml").stat()
+    (crds / "gateway.yaml").write_text(GATEWAY_CRD.replace("v1.4.0", "v1.5.0"))
+    os.utime(crds / "gateway.yaml", ns=(info.st_atime_ns, info.st_mtime_ns))
+    third = schemas.crd_index(given, Cache(tmp_path / "cache"))
+    assert third.bundles[("gateway.networking.k8s.io", "Gateway")] == ("v1.5.0", "standard")
+    assert facts(third) == facts(schemas.CrdIndex(files)) != expected
+    # One changed after the index was made is not read as the content the index describes.
+    time.sleep(0.3)
+    schemas.crd_index(given, Cache(tmp_path / "cache"))
+    fourth = schemas.crd_index(given, Cache(tmp_path / "cache"))
+    assert ("gateway.networking.k8s.io", "Route") in unread(fourth)
+    single.write_text(GATEWAY_CRD)
+    with pytest.raises(MeshgenError, match="changed while validate ran"):
+        fourth.text(("gateway.networking.k8s.io", "Route"))

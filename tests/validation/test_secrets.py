@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from meshgen.validation.secrets import scan_text
+from meshgen.validation.secrets import PATTERN_WORDS, PATTERNS, scan_text
 
 SEALED = """\
 apiVersion: bitnami.com/v1alpha1
@@ -110,3 +112,35 @@ def test_a_secret_is_found_however_its_kind_is_spelled(kind: str) -> None:
     assert scan_text("a.json", json_text + ' "data": {"a": "Yg=="}}') == [
         (1, "Secret s", "Secret with data (a)")
     ]
+
+
+def test_each_pattern_runs_only_on_a_text_with_its_word() -> None:
+    """The words that let a text skip a pattern: every match holds the word, so a text
+    without it has no match (folded: every character ``re`` matches ignoring case for one of
+    the word's letters lower-cases to that letter)."""
+    for (pattern, _), (word, fold) in zip(PATTERNS, PATTERN_WORDS, strict=True):
+        source = pattern.pattern.lower() if fold else pattern.pattern
+        assert word in source
+        for letter in set(word) if fold else ():
+            matched = re.compile(f"(?i){re.escape(letter)}")
+            assert all(
+                c.lower() == letter
+                for c in map(chr, range(0x110000))
+                if not 0xD800 <= ord(c) <= 0xDFFF and matched.fullmatch(c)
+            )
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "TOKEN: " + "x" * 24,
+        "to\u212aen: " + "y" * 24,  # a Kelvin sign, which re matches as k
+        "Authorization: BEARER " + "z" * 20,
+    ],
+    ids=["upper-case", "kelvin-sign", "upper-case-bearer"],
+)
+def test_patterns_ignoring_case_still_match(line: str) -> None:
+    assert [what for _, _, what in scan_text("notes.md", f"# notes\n{line}\n")] in (
+        ["a token"],
+        ["a bearer token"],
+    )

@@ -225,7 +225,7 @@ def _collect(
     from meshgen.validation.engines import engine_module
 
     root = mesh_repo.find_root(options.repo)
-    workspace.require_no_links_out(root)
+    walked = workspace.require_no_links_out(root)  # (and the files it found, for the view)
     if options.charts is not None and not options.charts.is_dir():
         raise MeshgenError(f"--charts {options.charts}: no such folder; pass unpacked charts")
     if cache is None:
@@ -299,6 +299,7 @@ def _collect(
     releases: list[HelmRelease] = []
     read_releases: list[bool] = []  # set once the engine's releases were read
     view = RepoView(root=root, document=document, progress=progress, cache=cache)
+    view.walked(walked)
     views.append(view)
     if worker is not None:
         view.context[schemas.WORKER_KEY] = worker

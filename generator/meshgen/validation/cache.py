@@ -488,7 +488,7 @@ class FileDigests:
             return file_digest(Path(full))
         key = tree_cache.stat_key(info)
         entry = self._known.get(path)
-        known_sha = _trusted(entry, key, info) if entry is not None else None
+        known_sha = trusted_sha(entry, key, info) if entry is not None else None
         if entry is not None and known_sha is not None:
             self._remember(path, entry)
             return known_sha
@@ -519,7 +519,7 @@ class FileDigests:
             self.cache.put("file-digests", self._key, dict(sorted(self._seen.items())))
 
 
-def _trusted(entry: str, key: str, info: os.stat_result) -> str | None:
+def trusted_sha(entry: str, key: str, info: os.stat_result) -> str | None:
     """The sha256 a :class:`FileDigests` entry (``<inode> <size> <mtime> <ctime> <sha256>
     <seen ns>``) gives a file whose stat key is ``key``, when it holds for certain."""
     from meshgen.adapters.tree_cache import settled

@@ -32,7 +32,6 @@ import re
 import tempfile
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +44,8 @@ from meshgen.validation.engines import HelmRelease
 from meshgen.validation.repository import RepoView, key_line, load_documents
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from meshgen.validation.cache import Table
 
 INTERNAL_DEFAULTS = "_internal_defaults_do_not_set"
@@ -241,6 +242,8 @@ class Renders:
         self._results: dict[tuple[str, ...], Future[str]] = {}
 
     def once(self, key: tuple[str, ...], render: Callable[[], str]) -> str:
+        from concurrent.futures import Future  # (imported when a render is needed, as in check)
+
         with self._lock:
             result = self._results.get(key)
             mine = result is None
@@ -672,7 +675,9 @@ def check(
         finally:
             done(release)
 
-    if todo:
+    if todo:  # (concurrent.futures, which imports logging, only when a release is checked)
+        from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(todo)))) as pool:
             for index, part in zip(todo, pool.map(check_one, todo.values()), strict=True):
                 results[index] = part

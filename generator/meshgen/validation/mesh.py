@@ -25,7 +25,7 @@ def check(root: Path) -> tuple[spec.MeshDocument | None, list[Finding]]:
             "or run `meshgen init`"
         )
     try:
-        document = mesh_repo.load(root)
+        document = mesh_repo.load(root, editing=False)
     except SpecError as exc:
         finding = Finding(
             check="mesh",

@@ -195,6 +195,16 @@ class RepoView:
         self.context["yaml-files"] = sorted(found)
         return list(self.context["yaml-files"])
 
+    def walked(self, entries: list[tuple[str, os.DirEntry[str]]]) -> None:
+        """Take the YAML files from a walk of the generated folders that was made already
+        (what :func:`meshgen.adapters.workspace.require_no_links_out` returns) instead of
+        walking them again: the same files :meth:`yaml_files` finds."""
+        self.context["yaml-files"] = sorted(
+            path
+            for path, entry in entries
+            if os.path.splitext(entry.name)[1] in YAML_SUFFIXES and _is_file(entry)
+        )
+
     @property
     def _written(self) -> Table:
         if "written-objects" not in self.context:
@@ -310,6 +320,13 @@ class RepoView:
                     if path.startswith(prefix):
                         return (path, line)
         return found[0]
+
+
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_file()
+    except OSError:  # a link that cannot be followed
+        return False
 
 
 def _files_under(root: str, top: str, suffixes: tuple[str, ...]) -> list[str]:

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -137,7 +138,7 @@ def crd_index(paths: Iterable[Path], cache: Cache | None = None) -> CrdIndex:
     given = [(path, crd_files([path])) for path in paths]
     listed = [file for _, files in given for file in files]
     memo = crd_memo(cache) if cache is not None and listed else None
-    index = CrdIndex(listed, memo)
+    index = CrdIndex(listed, memo, CrdFiles(memo) if memo is not None else None)
     if memo is not None:
         memo.store()
     for path, files in given:
@@ -147,6 +148,11 @@ def crd_index(paths: Iterable[Path], cache: Cache | None = None) -> CrdIndex:
                 "YAML (for example from `kubectl get crd NAME -o yaml`)"
             )
     return index
+
+
+def _read_crds(path: Path) -> tuple[bytes, str]:
+    data = path.read_bytes()
+    return data, hashlib.sha256(data).hexdigest()
 
 
 def _why_no_crd(path: Path, files: list[Path]) -> str:
@@ -168,41 +174,95 @@ def _why_no_crd(path: Path, files: list[Path]) -> str:
     return f"{holds}, no CustomResourceDefinition"
 
 
+class CrdFiles:
+    """The sha256 of the ``--crds`` files, each read only when its ``lstat`` changed since it
+    was hashed: reading and hashing 3 MB of CRDs cost every run 4 to 6 ms, for texts it
+    seldom needs. Kept in the table of their scans (:func:`crd_memo`), by absolute path, as
+    :class:`~meshgen.validation.cache.FileDigests` keeps a repository's files (inode, size,
+    modification and change times, trusted once the file had settled when hashed)."""
+
+    def __init__(self, memo: Table) -> None:
+        self.memo = memo
+
+    def unread(self, path: Path) -> str | None:
+        """The sha256 of a file its stat shows unchanged since it was hashed (None: read it)."""
+        full = os.path.abspath(path)
+        try:
+            info = os.lstat(full)
+        except OSError:
+            return None
+        return self._known(full, info) if stat.S_ISREG(info.st_mode) else None
+
+    def _known(self, full: str, info: os.stat_result) -> str | None:
+        from meshgen.adapters.tree_cache import stat_key
+        from meshgen.validation.cache import trusted_sha
+
+        entry = self.memo.get(f"file {full}")
+        return trusted_sha(entry, stat_key(info), info) if isinstance(entry, str) else None
+
+    def read(self, path: Path) -> tuple[bytes, str]:
+        """A file's bytes and their sha256, remembered for the next run; raises OSError."""
+        from meshgen.adapters.tree_cache import now, stat_key
+
+        full = os.path.abspath(path)
+        info, since = os.lstat(full), now()
+        data = Path(full).read_bytes()
+        sha = hashlib.sha256(data).hexdigest()
+        key = stat_key(info)
+        if (
+            stat.S_ISREG(info.st_mode)
+            and stat_key(os.lstat(full)) == key
+            and self._known(full, info) != sha
+        ):
+            self.memo.set(f"file {full}", f"{key} {sha} {since}")
+        return data, sha
+
+
 class CrdIndex:
     """CRDs by (group, kind); a document is parsed only when its kind is asked for.
 
     Accepts plain CRD documents and ``kubectl get crd -o yaml`` lists (``kind: List``), in
-    YAML or JSON. ``found_in`` counts the CRDs each file brought.
+    YAML or JSON. ``found_in`` counts the CRDs each file brought. With ``digests``, a file
+    unchanged since an earlier run scanned it (same sha256 by its stat, its scan in ``memo``)
+    is not read: its CRDs' texts are read when first asked for (:meth:`text`).
     """
 
-    def __init__(self, files: Iterable[Path], memo: Table | None = None) -> None:
-        self._texts: dict[tuple[str, str], str] = {}
+    def __init__(
+        self, files: Iterable[Path], memo: Table | None = None, digests: CrdFiles | None = None
+    ) -> None:
+        # a CRD's text, or where it is in a file not read yet: (file, sha256, start, end)
+        self._texts: dict[tuple[str, str], str | tuple[Path, str, int, int]] = {}
+        self._unread: dict[Path, str] = {}  # texts read on demand, by file
+        self._lock = threading.Lock()
         self.scopes: dict[tuple[str, str], str] = {}
         # (group, kind) -> (bundle-version, channel) of Gateway API CRDs
         self.bundles: dict[tuple[str, str], tuple[str, str]] = {}
         self.found_in: dict[Path, int] = {}
         self._read: list[str] = []  # the sha256 of each file's bytes, in order
         for path in files:
+            sha = digests.unread(path) if digests is not None and memo is not None else None
+            stored: Any = memo.get(sha) if memo is not None and sha is not None else None
+            if _is_scan(stored) and not stored["list"] and self._adds_a_kind(stored):
+                assert sha is not None  # (a stored scan was looked up by it)
+                self._read.append(sha)
+                before = len(self._texts)
+                self._add_scanned(stored, (path, sha))
+                self.found_in[path] = len(self._texts) - before
+                continue
             try:
-                data = path.read_bytes()
+                data, sha = digests.read(path) if digests is not None else _read_crds(path)
                 text = _universal_newlines(data.decode("utf-8"))  # as read_text reads it
             except (OSError, UnicodeDecodeError) as exc:
                 raise MeshgenError(f"--crds {path}: cannot be read ({exc})") from None
-            sha = hashlib.sha256(data).hexdigest()
             self._read.append(sha)
             before = len(self._texts)
-            stored: Any = memo.get(sha) if memo is not None else None
+            stored = memo.get(sha) if memo is not None else None
             scanned: dict[str, Any] = stored if _is_scan(stored) else _scan(text)
             if memo is not None and scanned is not stored:
                 memo.set(sha, scanned)
             if scanned["list"]:
                 self._add_list(text)
-            for group, kind, start, end, scope, version, channel in scanned["crds"]:
-                key = (group, kind)
-                self._texts[key] = text[start:end]
-                self.scopes[key] = scope
-                if version is not None:
-                    self.bundles[key] = (version, channel)
+            self._add_scanned(scanned, text)
             if len(self._texts) == before:  # another layout (JSON, other indentation): parse
                 self._add_parsed(text)
             self.found_in[path] = len(self._texts) - before
@@ -211,6 +271,45 @@ class CrdIndex:
         # checked schemas kept between runs (set by the schema check; keyed in a table whose
         # context holds content_digest(), meshgen's and jsonschema's versions)
         self.schema_memo: Table | None = None
+
+    def _add_scanned(self, scanned: dict[str, Any], source: str | tuple[Path, str]) -> None:
+        """The CRDs a :func:`_scan` found in ``source``: a file's text, or a file not read
+        (its path and sha256), whose CRDs :meth:`text` reads when asked for."""
+        for group, kind, start, end, scope, version, channel in scanned["crds"]:
+            key = (group, kind)
+            self._texts[key] = (
+                source[start:end] if isinstance(source, str) else (*source, start, end)
+            )
+            self.scopes[key] = scope
+            if version is not None:
+                self.bundles[key] = (version, channel)
+
+    def _adds_a_kind(self, scanned: dict[str, Any]) -> bool:
+        """Whether a scan brings a CRD not known yet (when it does not, the file is parsed,
+        which needs its text)."""
+        return any((crd[0], crd[1]) not in self._texts for crd in scanned["crds"])
+
+    def text(self, key: tuple[str, str]) -> str:
+        """The text of a CRD by (group, kind), read from its file when first asked for; a
+        file changed since its stat was taken is an error (the index describes the other
+        content)."""
+        found = self._texts[key]
+        if isinstance(found, str):
+            return found
+        path, sha, start, end = found
+        with self._lock:
+            whole = self._unread.get(path)
+            if whole is None:
+                try:
+                    data = path.read_bytes()
+                    if hashlib.sha256(data).hexdigest() != sha:
+                        raise OSError("it changed while validate ran; run validate again")
+                    whole = _universal_newlines(data.decode("utf-8"))
+                except (OSError, UnicodeDecodeError) as exc:
+                    raise MeshgenError(f"--crds {path}: cannot be read ({exc})") from None
+                self._unread[path] = whole
+            text = self._texts[key] = whole[start:end]
+        return text
 
     def content_digest(self) -> str:
         """What the validators are made of, for cache keys: the sha256 of the files read, in
@@ -229,7 +328,7 @@ class CrdIndex:
     def bundle_documents(self, version: str, channel: str) -> list[str]:
         """The CRDs given of one Gateway API release and channel, sorted by kind."""
         return [
-            self._texts[key]
+            self.text(key)
             for key in sorted(self.bundles)
             if self.bundles[key] == (version, channel)
         ]
@@ -247,9 +346,9 @@ class CrdIndex:
                     key = (item["spec"]["group"], item["spec"]["names"]["kind"])
                 except (KeyError, TypeError):
                     continue
-                self._texts[key] = yamltext.dump(item)
+                text = self._texts[key] = yamltext.dump(item)
                 self.scopes[key] = item["spec"].get("scope", "Namespaced")
-                self._note_bundle(key, self._texts[key])
+                self._note_bundle(key, text)
 
     def _add_parsed(self, text: str) -> None:
         """CRDs of a text the line-based scan found none in; nothing when it is not YAML."""
@@ -302,7 +401,7 @@ class CrdIndex:
         if isinstance(stored, dict) and "schema" in stored:
             schema = stored["schema"]
             return schema if isinstance(schema, dict) else None
-        crd = _safe_load(self._texts[(group, kind)])
+        crd = _safe_load(self.text((group, kind)))
         schema = None
         for entry in crd["spec"]["versions"]:
             if entry["name"] == version and entry.get("served", True):
