@@ -2,7 +2,7 @@
 Python process writing the same files; report time, ratios, files touched and peak memory, and
 one verdict line per goal of issue 17 (render and changes).
 
-python bench/scale.py [--sizes 10 100 1000] [--repeat 3] [--json results.json]
+python bench/scale.py [--sizes 10 100 1000] [--repeat 3] [--json results.json] [--keep]
 """
 
 from __future__ import annotations
@@ -88,6 +88,9 @@ def measure(cwd: Path, *argv: str) -> dict[str, float]:
     return result
 
 
+RACY_SECOND = 1.1  # git's racy-clean window (whole seconds) and a margin
+
+
 def working_clone(root: Path, clone: Path) -> None:
     """Commit the render in ``root`` and clone it to ``clone``: a repository packed as a
     user's clone has it, made without deleting anything. (Packing ``root`` itself with
@@ -101,6 +104,13 @@ def working_clone(root: Path, clone: Path) -> None:
         check=True,
         capture_output=True,
     )
+    # A user's first command comes seconds after the clone, not within the second it checked
+    # the files out: git (which compares whole seconds here) takes a file that changed in
+    # the second its index was written as racily clean and reads it again at each status,
+    # and the first render's status would write the index in that second again. Without
+    # this pause the new-cluster after it found them racy: its status took 0.13 to 0.14 s at
+    # 1,000 clusters instead of 0.03 to 0.05 s.
+    time.sleep(RACY_SECOND)
 
 
 def prepare(root: Path, clusters: int) -> None:
@@ -209,12 +219,21 @@ def medians(samples: dict[str, list[dict[str, float]]]) -> dict[str, dict[str, f
     }
 
 
-def size_arguments(description: str) -> argparse.Namespace:
-    """``--sizes``, ``--repeat`` and ``--json`` of a size benchmark; sets git's identity."""
+def size_arguments(description: str, keep: bool = False) -> argparse.Namespace:
+    """``--sizes``, ``--repeat`` and ``--json`` of a size benchmark (and ``--keep`` with
+    ``keep``); sets git's identity."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", type=Path)
+    if keep:
+        parser.add_argument(
+            "--keep",
+            action="store_true",
+            help="leave the work folder (its path is printed) instead of deleting it at the "
+            "end: on a file system mounted with discard, deleting the 150,000 files of a run "
+            "slows the writes of the next minutes, which a run started soon after pays for",
+        )
     args = parser.parse_args()
     os.environ.update(GIT_ENV)
     return args
@@ -300,7 +319,7 @@ def byte_compile() -> None:
 
 
 def main() -> None:
-    args = size_arguments(__doc__ or "")
+    args = size_arguments(__doc__ or "", keep=True)
     byte_compile()
     results = {}
     print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
@@ -313,7 +332,10 @@ def main() -> None:
         for size in args.sizes:
             results[size] = run_size(size, args.repeat, work)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if args.keep:
+            print(f"work folder kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
     for size in args.sizes:
         floor = results[size]["baseline write"]["wall"]
         for label, figures in results[size].items():
