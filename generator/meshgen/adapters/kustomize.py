@@ -247,11 +247,13 @@ def build_batches(
                     pass  # an object kustomize did not label: attribute by building alone
             return {member: alone(member) for member in batch}
 
-        if len(batches) == 1:  # in this thread (a one-cluster change builds its two so)
-            part = run(0, batches[0])
+        def done(part: dict[str, list[Any] | MeshgenError]) -> None:
             results.update(part)
             if on_built is not None:
                 on_built(len(part))
+
+        if len(batches) == 1:  # in this thread (a one-cluster change builds its two so)
+            done(run(0, batches[0]))
             return results
         # (imported here: concurrent.futures imports logging, a tenth of a validate's
         # imports, which a run that builds each folder alone does not need)
@@ -260,8 +262,5 @@ def build_batches(
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             futures = [pool.submit(run, index, batch) for index, batch in enumerate(batches)]
             for future in as_completed(futures):
-                part = future.result()
-                results.update(part)
-                if on_built is not None:
-                    on_built(len(part))
+                done(future.result())
     return results
