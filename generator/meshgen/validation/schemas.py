@@ -206,8 +206,7 @@ class CrdFiles:
 
         full = os.path.abspath(path)
         info, since = os.lstat(full), now()
-        data = Path(full).read_bytes()
-        sha = hashlib.sha256(data).hexdigest()
+        data, sha = _read_crds(Path(full))
         key = stat_key(info)
         if (
             stat.S_ISREG(info.st_mode)
