@@ -268,6 +268,47 @@ def test_5_ctrl_c_early_in_new_cluster_leaves_the_old_state(mesh_repo: MeshRepo)
         assert not leftovers(root) and not fsck_errors(root)
 
 
+def test_5_ctrl_c_in_validate_keeps_no_result_of_the_stopped_tools(
+    mesh_repo: MeshRepo, tmp_path: Path
+) -> None:
+    """Ctrl-C reaches kubectl and helm too (the whole process group): their failures were
+    kept in validate's cache as build errors, which every later run then reported. Whatever
+    the moment, the next run's findings are those of --no-cache."""
+    root = mesh_repo.root
+    for name, network in (("c1", "n1"), ("c2", "n2")):
+        result = run_meshgen_process("new-cluster", name, "--network", network, cwd=root)
+        assert result.returncode == 0, result.stderr
+        git(root, "switch", "-q", "main")
+        git(root, "merge", "-q", "--ff-only", f"meshgen/add-cluster-{name}")
+    expected = run_meshgen_process("validate", "--no-cache", cwd=root)
+    assert "no problems found" in expected.stdout, expected.stdout
+    for number, delay in enumerate((0.3, 0.4, 0.5, 0.6)):
+        env = {**os.environ, "MESHGEN_CACHE_DIR": str(tmp_path / f"cache-{number}")}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "meshgen", "validate"],
+            cwd=root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+            env=env,
+        )
+        time.sleep(delay)
+        os.killpg(process.pid, signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+        assert "Traceback" not in stderr, stderr
+        again = subprocess.run(
+            [sys.executable, "-m", "meshgen", "validate"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        assert again.returncode == 0, (delay, again.stdout)
+        assert again.stdout.splitlines()[-1] == expected.stdout.splitlines()[-1], delay
+
+
 @pytest.mark.parametrize("step", ["update-index", "commit-tree"])
 def test_5_a_kill_between_steps_is_rolled_back_by_the_next_run(
     mesh_repo: MeshRepo, capsys: pytest.CaptureFixture[str], step: str

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from meshgen.adapters.process import error_summary
+import signal
+import subprocess
+
+import pytest
+
+from meshgen.adapters import transaction
+from meshgen.adapters.process import error_summary, require_not_stopped
 
 
 def test_the_error_line_wins_over_trailing_hints() -> None:
@@ -24,3 +30,17 @@ def test_an_announcing_error_line_takes_its_details_along() -> None:
 def test_without_an_error_line_the_last_line_is_used() -> None:
     assert error_summary("step one\nsomething broke\n\n") == "something broke"
     assert error_summary("") == "no output"
+
+
+def test_a_tool_stopped_by_a_stop_signal_is_a_stop_not_a_failure() -> None:
+    ended = subprocess.run(["sh", "-c", "kill -TERM $$"], check=False)
+    assert ended.returncode == -signal.SIGTERM
+    try:
+        require_not_stopped(1)  # an ordinary failure: the caller reports it
+        require_not_stopped(-signal.SIGKILL)  # not a signal a terminal sends
+        assert transaction.stop_requested() is None
+        with pytest.raises(KeyboardInterrupt):
+            require_not_stopped(ended.returncode)
+        assert transaction.stop_requested() == signal.SIGTERM
+    finally:
+        transaction.forget_stop()

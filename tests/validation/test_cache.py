@@ -783,3 +783,20 @@ def test_a_chart_is_known_by_its_files_digests_and_an_edit_to_one_is_seen(
     template.write_text(text + "{{- /* reads .Values.pilotz */ -}}\n", encoding="utf-8")
     helm_values.chart_reads.cache_clear()  # as a new process would read the chart
     assert not any("pilotz" in m for m in findings())
+
+
+def test_nothing_is_stored_once_a_stop_was_asked_for(tmp_path: Path) -> None:
+    import signal
+
+    from meshgen.adapters import transaction
+
+    cache = Cache(tmp_path / "cache")
+    cache.put("kustomize", "k1", {"built": 1})
+    try:
+        transaction.record_stop(signal.SIGINT)
+        cache.put("kustomize", "k2", {"error": "kustomize build failed: no output"})
+    finally:
+        transaction.forget_stop()
+    again = Cache(tmp_path / "cache")
+    assert again.get("kustomize", "k1") == {"built": 1} and again.get("kustomize", "k2") is None
+    assert cache.written == 1

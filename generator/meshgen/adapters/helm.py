@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from meshgen.adapters import toolchain
-from meshgen.adapters.process import error_summary, go_environment
+from meshgen.adapters.process import error_summary, go_environment, require_not_stopped
 from meshgen.errors import MeshgenError
 
 
@@ -28,6 +28,7 @@ def template(
         args += ["--kube-version", kube_version]
     result = subprocess.run(args, capture_output=True, text=True, check=False, env=go_environment())
     if result.returncode != 0:
+        require_not_stopped(result.returncode)
         raise MeshgenError(f"{chart}: helm template failed: {error_summary(result.stderr)}")
     return result.stdout
 

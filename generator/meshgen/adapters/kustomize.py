@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from meshgen.adapters import toolchain
-from meshgen.adapters.process import error_summary, go_environment
+from meshgen.adapters.process import error_summary, go_environment, require_not_stopped
 from meshgen.errors import MeshgenError
 
 
@@ -36,6 +36,7 @@ def build(path: Path, show_output: bool = False) -> str:
             env=env,
         )
     if result.returncode != 0:
+        require_not_stopped(result.returncode)
         raise MeshgenError(
             f"{path}: kustomize build failed: {error_summary(result.stderr or result.stdout)}"
         )

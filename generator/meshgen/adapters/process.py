@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 
 MAX_DETAIL_LINES = 6
 
@@ -15,6 +16,23 @@ GO_ENV = {"GOGC": "off", "GOMEMLIMIT": "768MiB"}
 def go_environment() -> dict[str, str]:
     """The environment to run helm or kubectl in: this one, with :data:`GO_ENV`."""
     return {**os.environ, **GO_ENV}
+
+
+# The signals a terminal or a supervisor sends to stop meshgen: they reach its whole process
+# group, the tools it runs included.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def require_not_stopped(returncode: int) -> None:
+    """Raise KeyboardInterrupt when a tool ended by one of :data:`STOP_SIGNALS`: it was
+    stopped with meshgen, so its failure is no answer about its input (a build or render
+    that failed so must not be reported, nor kept in validate's cache). The stop is noted
+    at once: a worker thread sees the tool end before the main thread's handler runs."""
+    if -returncode in STOP_SIGNALS:
+        from meshgen.adapters import transaction
+
+        transaction.record_stop(-returncode)
+        raise KeyboardInterrupt
 
 
 def alive(pid: int) -> bool:

@@ -114,6 +114,14 @@ def on_signal(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def record_stop(signum: int) -> None:
+    """Note a stop that a child process's end shows before this process's own handler ran
+    (see :func:`meshgen.adapters.process.require_not_stopped`)."""
+    global _stop
+    if _stop is None:
+        _stop = signum
+
+
 def forget_stop() -> None:
     global _stop, _pending
     _stop, _pending = None, False

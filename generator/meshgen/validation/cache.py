@@ -250,8 +250,12 @@ class Cache:
         return value
 
     def put(self, kind: str, key: str, value: Any) -> None:
-        """Store ``value`` (JSON-serialisable) under ``key``; any failure leaves no entry."""
-        if not self.enabled:
+        """Store ``value`` (JSON-serialisable) under ``key``; any failure leaves no entry.
+        Nothing is stored once a signal asked meshgen to stop: the tools were stopped with
+        it, and what this run found since is no answer to keep."""
+        from meshgen.adapters import transaction
+
+        if not self.enabled or transaction.stop_requested() is not None:
             return
         path = Path(self._path(kind, key))
         try:
