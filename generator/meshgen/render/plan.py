@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from meshgen.library import ChartProfile
 from meshgen.releases import Version, parse_version
@@ -40,7 +41,12 @@ AMBIENT_WAVES = {
 }
 
 
-@dataclass(frozen=True)
+# A frozen dataclass's own __init__ sets each field through object.__setattr__, which made
+# a third of planning 1,000 clusters (4,000 components); the two classes below set their
+# fields in one step instead, and stay frozen for everyone else.
+
+
+@dataclass(frozen=True, init=False)
 class Component:
     """One thing a cluster syncs: a Helm release of an upstream chart or a kustomize overlay.
 
@@ -60,13 +66,53 @@ class Component:
     # For an istiod release: the control plane it installs.
     control_plane: ControlPlane | None = None
 
+    def __init__(
+        self,
+        name: str,
+        sync_wave: int,
+        namespace: str,
+        chart: ChartProfile | None = None,
+        values_path: str | None = None,
+        overlay_path: str | None = None,
+        version: str | None = None,
+        control_plane: ControlPlane | None = None,
+    ) -> None:
+        object.__setattr__(
+            self,
+            "__dict__",
+            {
+                "name": name,
+                "sync_wave": sync_wave,
+                "namespace": namespace,
+                "chart": chart,
+                "values_path": values_path,
+                "overlay_path": overlay_path,
+                "version": version,
+                "control_plane": control_plane,
+            },
+        )
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, init=False)
 class ClusterPlan:
     cluster: Cluster
     folder: str
     namespace: str  # the system namespace: istio-system, or external-istiod
     components: tuple[Component, ...]
+
+    def __init__(
+        self, cluster: Cluster, folder: str, namespace: str, components: tuple[Component, ...]
+    ) -> None:
+        object.__setattr__(
+            self,
+            "__dict__",
+            {
+                "cluster": cluster,
+                "folder": folder,
+                "namespace": namespace,
+                "components": components,
+            },
+        )
 
     @property
     def namespace_component(self) -> Component:
@@ -213,7 +259,99 @@ def plan_cluster(
     traffic_namespaces: Sequence[str] = (),
 ) -> ClusterPlan:
     """``traffic_namespaces``: the namespaces of the cluster's traffic overlays, each synced as
-    its own component (one destination namespace each, created when missing)."""
+    its own component (one destination namespace each, created when missing).
+
+    Clusters of one shape (see :func:`_shape`) get the same components but for the cluster's
+    folder in their paths: the first one's are kept (on the mesh) and the others' made from
+    them: planning the 1,000 clusters of the bench mesh took 2.2 times as many
+    instructions before."""
+    shape = _shape(mesh, cluster, traffic_namespaces)
+    if shape is None:
+        return _plan_cluster(mesh, cluster, profiles, traffic_namespaces)
+    kept = mesh.derived.get(_SHAPES)
+    if kept is None or kept[0] is not profiles:
+        kept = mesh.derived[_SHAPES] = (profiles, {})
+    shapes: dict[tuple[Any, ...], tuple[str, tuple[tuple[Any, ...], ...]]] = kept[1]
+    folder = cluster_folder(cluster.name)
+    template = shapes.get(shape)
+    if template is None:
+        plan = _plan_cluster(mesh, cluster, profiles, traffic_namespaces)
+        shapes[shape] = (plan.namespace, tuple(_in_any_folder(c, folder) for c in plan.components))
+        return plan
+    namespace, parts = template
+    return ClusterPlan(
+        cluster,
+        folder,
+        namespace,
+        tuple(
+            Component(
+                name,
+                wave,
+                component_namespace,
+                chart,
+                values and f"{folder}/{values}",
+                overlay and f"{folder}/{overlay}",
+                version,
+                plane,
+            )
+            for name, wave, component_namespace, chart, values, overlay, version, plane in parts
+        ),
+    )
+
+
+_SHAPES = "render.plan.shapes"
+
+
+def _shape(
+    mesh: Mesh, cluster: Cluster, traffic_namespaces: Sequence[str]
+) -> tuple[Any, ...] | None:
+    """Everything of ``cluster`` and its relations that :func:`_plan_cluster` reads but its
+    name (the mesh's settings are the same for all): clusters with the same shape get the same
+    components in their own folders. None for an ambient cluster (its waypoints are chosen by
+    cluster name): planned on its own."""
+    if mesh.ambient:
+        return None
+    control = mesh.control_plane_of(cluster)
+    return (
+        cluster.role,
+        cluster.east_west_gateway.enabled,
+        cluster.istio or None,
+        cluster.revision,
+        control.role if control is not None else None,
+        cluster.role == EXTERNAL_CONTROL_PLANE and bool(mesh.remotes_of(cluster.name)),
+        tuple(traffic_namespaces),
+    )
+
+
+def _in_any_folder(component: Component, folder: str) -> tuple[Any, ...]:
+    """``component``'s fields, its paths relative to the cluster's ``folder``."""
+    prefix = f"{folder}/"
+
+    def relative(path: str | None) -> str | None:
+        if path is None:
+            return None
+        assert path.startswith(prefix), (path, folder)
+        return path[len(prefix) :]
+
+    return (
+        component.name,
+        component.sync_wave,
+        component.namespace,
+        component.chart,
+        relative(component.values_path),
+        relative(component.overlay_path),
+        component.version,
+        component.control_plane,
+    )
+
+
+def _plan_cluster(
+    mesh: Mesh,
+    cluster: Cluster,
+    profiles: dict[str, ChartProfile],
+    traffic_namespaces: Sequence[str] = (),
+) -> ClusterPlan:
+    """:func:`plan_cluster`, worked out."""
     folder = cluster_folder(cluster.name)
     namespace = system_namespace(mesh, cluster)
     components = [

@@ -254,6 +254,12 @@ class Mesh:
         )
 
     @functools.cached_property
+    def derived(self) -> dict[Any, Any]:
+        """What functions of this mesh alone (it never changes) keep for their next call, each
+        under a key of its own (see ``render.plan.plan_cluster``)."""
+        return {}
+
+    @functools.cached_property
     def _by_name(self) -> dict[str, Cluster]:
         return {cluster.name: cluster for cluster in self.clusters}
 
