@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meshgen import library
+from meshgen.frozen import fields_at_once
 
 MESH_FILE = "mesh.yaml"
 API_VERSION = "meshgen.io/v1alpha1"
@@ -41,6 +42,7 @@ DEFAULT_MIN_REPLICAS = 1
 DEFAULT_MAX_REPLICAS = 5
 
 
+@fields_at_once
 @dataclass(frozen=True)
 class EastWestGateway:
     """The east-west gateway of a cluster. It is autoscaled between ``min_replicas`` and
@@ -102,6 +104,7 @@ class GatewayAPI:
     install: bool = True
 
 
+@fields_at_once
 @dataclass(frozen=True)
 class Discovery:
     """Where remotes reach a control plane's istiod (15012 xDS, 15017 webhooks)."""
@@ -171,6 +174,7 @@ class ControlPlane:
         return self.revision != UNREVISIONED
 
 
+@fields_at_once
 @dataclass(frozen=True)
 class Cluster:
     name: str
