@@ -15,6 +15,7 @@ from ruamel.yaml import YAML
 from helpers import MINIMAL_MESH, REPO_ROOT, two_network_mesh
 from meshgen import library, manifest, spec
 from meshgen.adapters import kustomize
+from meshgen.errors import MeshgenError
 from meshgen.render import render_repository
 from meshgen.render.files import GENERATED_MARK
 
@@ -318,3 +319,21 @@ def test_output_is_identical_across_processes_and_environments(tmp_path: Path) -
     in_process = render_repository(two_network_mesh().mesh, library.load())
     digests.add(hashlib.sha256(json.dumps(in_process, sort_keys=True).encode()).hexdigest())
     assert len(digests) == 1
+
+
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [
+        (["a", "a-istiod"], "name 'a-istiod' of cluster 'a-istiod' is also used by cluster 'a'"),
+        (["mesh1-bootstrap"], "is also used by the bootstrap Application"),
+    ],
+)
+def test_argocd_application_names_that_collide_are_refused(names: list[str], message: str) -> None:
+    """A cluster's root Application is named after it, its children ``<cluster>-<component>``:
+    two clusters (or a cluster and the bootstrap) whose names would make one Application are
+    refused with both owners named, before anything is written."""
+    clusters = "".join(f"  - name: {name}\n    network: n1\n" for name in names)
+    text = MINIMAL_MESH.replace("networks: []\nclusters: []\n", "networks: [{name: n1}]\n")
+    mesh = spec.parse(f"{text}clusters:\n{clusters}").mesh
+    with pytest.raises(MeshgenError, match=message):
+        render_repository(mesh, library.load())

@@ -240,17 +240,19 @@ def argocd_cm_patch() -> dict[str, Any]:
 
 
 def _check_unique_names(mesh: Mesh, plans: list[ClusterPlan]) -> None:
-    owners: dict[str, str] = {bootstrap_app_name(mesh): "the bootstrap Application"}
+    owners: dict[str, str | None] = {bootstrap_app_name(mesh): None}  # None: the bootstrap
     for plan in plans:
         cluster = plan.cluster.name
         names = [root_app_name(cluster)] + [child_app_name(cluster, c) for c in plan.components]
         for name in names:
             if name in owners:
+                owner = owners[name]
+                used_by = "the bootstrap Application" if owner is None else f"cluster {owner!r}"
                 raise MeshgenError(
                     f"mesh.yaml: Argo CD Application name {name!r} of cluster {cluster!r} "
-                    f"is also used by {owners[name]}; rename one of the clusters"
+                    f"is also used by {used_by}; rename one of the clusters"
                 )
-            owners[name] = f"cluster {cluster!r}"
+            owners[name] = cluster
 
 
 class ArgoCDEngine:
