@@ -382,6 +382,8 @@ def _control_plane_problems(
 
 def problems(mesh: Mesh, policies: TrafficPolicies) -> list[Problem]:
     """Everything wrong with ``policies`` in ``mesh``, sorted by file and line."""
+    if not policies:  # nothing to check: the mesh's topology is not worked out
+        return []
     known = _Known(mesh)
     found: list[Problem] = []
     for policy in policies:
