@@ -89,8 +89,18 @@ def test_a_change_rendered_for_the_reached_clusters_equals_the_full_render(name:
             continue
         taken += 1
         before_plans = plan_mesh(document.mesh, lib.chart_profiles)
-        reused = incremental._plans_after(document.mesh, after.mesh, before_plans, lib)
+        reused, reached = incremental.plans_after(document.mesh, after.mesh, before_plans, lib)
         assert reused == plan_mesh(after.mesh, lib.chart_profiles), f"{name}: {label}"
+        # Reached: the clusters whose plan or relations differ, worked out from both plans.
+        old = {
+            p.cluster.name: (p, *incremental.relations(document.mesh, p.cluster)[1:])
+            for p in before_plans
+        }
+        new = {
+            p.cluster.name: (p, *incremental.relations(after.mesh, p.cluster)[1:]) for p in reused
+        }
+        differ = {n for n in old.keys() | new.keys() if old.get(n) != new.get(n)}
+        assert reached == differ == set(change.reached), f"{name}: {label}"
         expected = render_repository(after.mesh, lib)
         assert applied(before_files, change) == expected, f"{name}: {label}"
         # Only the clusters added or removed and a few related ones are rendered.
@@ -129,7 +139,7 @@ def own_files(mesh: spec.Mesh, name: str) -> dict[str, str]:
 
 
 def named_by_inputs(mesh: spec.Mesh, cluster: spec.Cluster) -> list[Any]:
-    """The clusters :func:`incremental.cluster_inputs` names for ``cluster``: itself, its
+    """The clusters :func:`incremental.relations` names for ``cluster``: itself, its
     control plane, its remotes, and (for the remote-secret aggregate) one other primary."""
     names = {cluster.name}
     control = mesh.control_plane_of(cluster)

@@ -10,13 +10,13 @@ rendered: as they are after the change (the ones whose paths follow from the set
 which a change this module takes leaves equal, are not rendered as they were before). The
 shared overlays are made of the settings alone, so they are not rendered at all.
 
-:func:`reached_clusters` compares those inputs before and after a change: a cluster whose
-inputs are equal has the same files, so only the reached clusters are rendered (before and
-after: the files they had are taken out, the files they get put in). Whatever this module
-cannot vouch for, it declines (None): traffic policies (their hosts and namespaces reach
-clusters by service), a change of the mesh's settings or networks, a secrets provider whose
-cluster files depend on every primary (``sealed-secrets``: each primary's folder lists the
-remote secrets of all the others).
+:func:`plans_after` compares those inputs (:func:`relations`) before and after a change:
+a cluster whose inputs are equal has the same files, so only the reached clusters are
+rendered (before and after: the files they had are taken out, the files they get put
+in). Whatever this module cannot vouch for, it declines (None): traffic policies (their hosts
+and namespaces reach clusters by service), a change of the mesh's settings or networks, a
+secrets provider whose cluster files depend on every primary (``sealed-secrets``: each
+primary's folder lists the remote secrets of all the others).
 
 The tests compare the result with a full render over many fixtures and changes, and check that
 each cluster's files come out the same from a mesh holding only the clusters its inputs name.
@@ -33,7 +33,7 @@ from meshgen.render import Library, documents
 from meshgen.render.plan import ClusterPlan, plan_cluster, plan_mesh
 from meshgen.spec import PRIMARY, Cluster, Mesh
 
-# Providers whose cluster files depend only on what cluster_inputs names.
+# Providers whose cluster files depend only on what relations() names.
 PROVIDERS = ("external-secrets", "manual", "sops")
 
 
@@ -42,15 +42,14 @@ def settings_of(mesh: Mesh) -> dict[str, Any]:
     return {f.name: getattr(mesh, f.name) for f in dataclasses.fields(mesh) if f.name != "clusters"}
 
 
-def cluster_inputs(mesh: Mesh, plan: ClusterPlan) -> tuple[Any, ...]:
-    """What a cluster's own files are made of, besides the mesh's settings: its plan (its
-    entry and components), its control plane, its remotes, and whether it shares the mesh
-    with other primaries (the remote-secret aggregate it includes)."""
-    cluster = plan.cluster
+def relations(mesh: Mesh, cluster: Cluster) -> tuple[Any, ...]:
+    """What a cluster's own files are made of, besides the mesh's settings: its entry, its
+    control plane, its remotes, and whether it shares the mesh with other primaries (the
+    remote-secret aggregate it includes). Its plan is made of the first three alone."""
     return (
-        plan,
+        cluster,
         mesh.control_plane_of(cluster),
-        tuple(mesh.remotes_of(cluster.name)),
+        mesh.remotes_of(cluster.name),
         cluster.role == PRIMARY and len(mesh.primaries) > 1,
     )
 
@@ -63,15 +62,6 @@ class Change:
     before: frozenset[str]
     after: dict[str, str]
     reached: tuple[str, ...]
-
-
-def reached_clusters(
-    before: Mesh, after: Mesh, before_plans: list[ClusterPlan], after_plans: list[ClusterPlan]
-) -> set[str]:
-    """The clusters whose own files may differ: added, removed, or with other inputs."""
-    old = {p.cluster.name: cluster_inputs(before, p) for p in before_plans}
-    new = {p.cluster.name: cluster_inputs(after, p) for p in after_plans}
-    return {name for name in old.keys() | new.keys() if old.get(name) != new.get(name)}
 
 
 def _own_files(mesh: Mesh, plans: list[ClusterPlan], names: set[str]) -> dict[str, str]:
@@ -107,23 +97,29 @@ def _shared_files(mesh: Mesh, library: Library, plans: list[ClusterPlan]) -> dic
     return files
 
 
-def _plans_after(
+def plans_after(
     before: Mesh, after: Mesh, before_plans: list[ClusterPlan], library: Library
-) -> list[ClusterPlan]:
+) -> tuple[list[ClusterPlan], set[str]]:
     """``plan_mesh(after)``, reusing the plan of each cluster whose entry, control plane and
-    remotes are the same (with the same settings, :func:`plan_cluster` reads nothing else)."""
+    remotes are the same (with the same settings, :func:`plan_cluster` reads nothing else);
+    and the clusters whose own files may differ: added, removed, or with other
+    :func:`relations`."""
     old = {plan.cluster.name: plan for plan in before_plans}
-
-    def relations(mesh: Mesh, cluster: Cluster) -> tuple[Any, ...]:
-        return (cluster, mesh.control_plane_of(cluster), tuple(mesh.remotes_of(cluster.name)))
-
+    reached = old.keys() - {cluster.name for cluster in after.clusters}
     plans = []
     for cluster in sorted(after.clusters, key=lambda c: c.name):
         plan = old.get(cluster.name)
-        if plan is None or relations(before, plan.cluster) != relations(after, cluster):
+        if plan is None:
+            reached.add(cluster.name)
             plan = plan_cluster(after, cluster, library.chart_profiles)
+        else:
+            was, now = relations(before, plan.cluster), relations(after, cluster)
+            if was != now:
+                reached.add(cluster.name)
+                if was[:3] != now[:3]:
+                    plan = plan_cluster(after, cluster, library.chart_profiles)
         plans.append(plan)
-    return plans
+    return plans, reached
 
 
 def render_change(before: Mesh, after: Mesh, library: Library) -> Change | None:
@@ -132,8 +128,7 @@ def render_change(before: Mesh, after: Mesh, library: Library) -> Change | None:
     if settings_of(before) != settings_of(after) or after.secrets_provider not in PROVIDERS:
         return None
     before_plans = plan_mesh(before, library.chart_profiles)
-    after_plans = _plans_after(before, after, before_plans, library)
-    reached = reached_clusters(before, after, before_plans, after_plans)
+    after_plans, reached = plans_after(before, after, before_plans, library)
     shared = _shared_files(after, library, after_plans)
     # The same settings, the same paths of the shared files: of before, only the reached
     # clusters' files are rendered, to know which go.

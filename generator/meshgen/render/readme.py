@@ -57,11 +57,12 @@ TRAFFIC_ROWS = [
 
 
 def _traffic_namespaces(plans: list[ClusterPlan]) -> dict[str, list[str]]:
-    return {
-        plan.cluster.name: [c.namespace for c in plan.components if c.name.startswith("traffic-")]
-        for plan in plans
-        if any(c.name.startswith("traffic-") for c in plan.components)
-    }
+    found = {}
+    for plan in plans:
+        namespaces = [c.namespace for c in plan.components if c.name.startswith("traffic-")]
+        if namespaces:
+            found[plan.cluster.name] = namespaces
+    return found
 
 
 def traffic_section(plans: list[ClusterPlan]) -> str:
@@ -341,6 +342,7 @@ def render(mesh: Mesh, plans: list[ClusterPlan], provider: SecretProvider, engin
         else "No clusters yet: add the first one with `meshgen new-cluster` (below).\n"
     )
     engine_section = engine.readme_section(mesh, plans)
+    traffic = traffic_section(plans)
     return f"""# Istio mesh `{mesh.mesh_id}`
 
 This repository is the desired state of a multi-cluster Istio mesh (Istio {mesh.istio_version},
@@ -364,9 +366,9 @@ a mirror there). It was rendered by meshgen {mesh.meshgen_version or __version__
 {_cross_network_paragraph(mesh, engine)}
 {control_plane_section(mesh)}## Layout
 
-{_layout_table(engine, bool(_traffic_namespaces(plans)))}
+{_layout_table(engine, bool(traffic))}
 {ambient_section(mesh) if mesh.ambient else injection_section(mesh)}{versions_section(mesh)}\
-{traffic_section(plans)}{engine_section}
+{traffic}{engine_section}
 ## Add a cluster
 
 ```sh

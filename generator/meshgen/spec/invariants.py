@@ -431,8 +431,19 @@ def unreachable_networks(mesh: Mesh) -> dict[str, list[Cluster]]:
     """Networks (with their clusters) that no other network can reach: no east-west gateway.
 
     Empty while the data plane spans one network. External control-plane clusters host no
-    workloads and do not count.
+    workloads and do not count. Asked for several times per command (checks, README,
+    summary): worked out once per mesh, and a copy handed out.
     """
+    known = mesh.derived.get(_UNREACHABLE)
+    if known is None:
+        known = mesh.derived[_UNREACHABLE] = _unreachable_networks(mesh)
+    return {network: list(members) for network, members in known.items()}
+
+
+_UNREACHABLE = "spec.invariants.unreachable_networks"
+
+
+def _unreachable_networks(mesh: Mesh) -> dict[str, list[Cluster]]:
     grouped: dict[str, list[Cluster]] = {}
     for cluster in mesh.clusters:
         if cluster.role != EXTERNAL_CONTROL_PLANE:
