@@ -169,12 +169,17 @@ def changed_files(root: Path, branch: str) -> int:
     return len(out.stdout.split())
 
 
-def run_size(clusters: int, repeat: int, work: Path) -> dict[str, dict[str, float]]:
-    """The medians of ``repeat`` attempts at ``clusters``, each in a new folder under
-    ``work``. Nothing is deleted until the whole run is over: on this machine's file system
-    (ext4 mounted with ``discard``) deleting 11,000 files slows the writes of the next
-    seconds several times over, which would fall on whichever step came next."""
-    samples: dict[str, list[dict[str, float]]] = {}
+Samples = dict[str, list[dict[str, float]]]
+
+
+def render_steps(clusters: int, repeat: int, work: Path, samples: Samples) -> list[Path]:
+    """The render measurements of ``repeat`` attempts at ``clusters`` (added to ``samples``),
+    each in a new folder under ``work``; returns each attempt's clone, where the changes
+    are measured next (:func:`change_steps`). Nothing is deleted until the whole run is
+    over: on this machine's file system (ext4 mounted with ``discard``) deleting 11,000
+    files slows the writes of the next seconds several times over, which would fall on
+    whichever step came next."""
+    clones = []
     for attempt in range(repeat):
         tmp = tempfile.mkdtemp(prefix=f"{clusters}-{attempt}-", dir=work)
         root = Path(tmp) / "mesh"
@@ -192,18 +197,40 @@ def run_size(clusters: int, repeat: int, work: Path) -> dict[str, dict[str, floa
         working_clone(root, clone)
         # The first command in a fresh clone has no memo in its Git folder: it renders and
         # reads every file. Reported, and it leaves the clone as a user's working copy is
-        # after any meshgen command, where the changes below are measured.
+        # after any meshgen command, where the changes are measured.
         samples.setdefault("render (clone)", []).append(measure(clone, "render"))
-        name = f"new-{attempt}"
-        added = measure(clone, "new-cluster", name, "--network", "net-0")
-        added["files"] = changed_files(clone, f"meshgen/add-cluster-{name}")
-        samples.setdefault("new-cluster", []).append(added)
-        git(clone, "checkout", "-q", "main")
-        # A remote of the first network: its primary stays.
-        removed = measure(clone, "remove-cluster", "cluster-9")
-        removed["files"] = changed_files(clone, "meshgen/remove-cluster-cluster-9")
-        samples.setdefault("remove-cluster", []).append(removed)
-    return medians(samples)
+        clones.append(clone)
+    return clones
+
+
+def change_steps(clone: Path, attempt: int, samples: Samples) -> None:
+    """``new-cluster`` and ``remove-cluster`` in ``clone`` (added to ``samples``)."""
+    name = f"new-{attempt}"
+    added = measure(clone, "new-cluster", name, "--network", "net-0")
+    added["files"] = changed_files(clone, f"meshgen/add-cluster-{name}")
+    samples.setdefault("new-cluster", []).append(added)
+    git(clone, "checkout", "-q", "main")
+    # A remote of the first network: its primary stays.
+    removed = measure(clone, "remove-cluster", "cluster-9")
+    removed["files"] = changed_files(clone, "meshgen/remove-cluster-cluster-9")
+    samples.setdefault("remove-cluster", []).append(removed)
+    git(clone, "checkout", "-q", "main")
+
+
+def run_sizes_interleaved(
+    sizes: list[int], repeat: int, work: Path
+) -> dict[int, dict[str, dict[str, float]]]:
+    """The medians per size: renders size after size, then the changes in turns (one
+    attempt of each size, then the next attempt), so that the goal comparing a change at
+    two sizes compares times taken minutes apart no more than the sizes' own attempts are.
+    Measured size after size, the small mesh's changes ran first and the large mesh's
+    minutes later, and this machine's speed drifts by a fifth over minutes."""
+    samples: dict[int, Samples] = {size: {} for size in sizes}
+    clones = {size: render_steps(size, repeat, work, samples[size]) for size in sizes}
+    for attempt in range(repeat):
+        for size in sizes:
+            change_steps(clones[size][attempt], attempt, samples[size])
+    return {size: medians(samples[size]) for size in sizes}
 
 
 def medians(samples: dict[str, list[dict[str, float]]]) -> dict[str, dict[str, float]]:
@@ -321,7 +348,7 @@ def byte_compile() -> None:
 def main() -> None:
     args = size_arguments(__doc__ or "", keep=True)
     byte_compile()
-    results = {}
+    results: dict[int, dict[str, dict[str, float]]] = {}
     print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(
         f"{'clusters':>8}  {'command':<16} {'wall s':>8} {'x baseline':>10} {'files':>6} "
@@ -329,8 +356,7 @@ def main() -> None:
     )
     work = Path(tempfile.mkdtemp(prefix="meshgen-bench-"))
     try:
-        for size in args.sizes:
-            results[size] = run_size(size, args.repeat, work)
+        results = run_sizes_interleaved(args.sizes, args.repeat, work)
     finally:
         if args.keep:
             print(f"work folder kept: {work}")
