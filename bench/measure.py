@@ -27,8 +27,22 @@ def main() -> None:
         sys.stdout.close()
         sys.stdout = stdout
     seconds = time.perf_counter() - started
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"exit": code, "seconds": seconds, "peak_mib": peak_kib / 1024}))
+    print(json.dumps({"exit": code, "seconds": seconds, "peak_mib": peak_kib() / 1024}))
+
+
+def peak_kib() -> int:
+    """This process's peak resident memory, in KiB: Linux's VmHWM, the high-water mark of
+    the memory this program mapped. ``ru_maxrss`` (the fallback elsewhere) also counts the
+    parent's resident memory at the fork, which Linux carries across exec: a benchmark that
+    has held a 1,000-cluster tree reported 48 MiB for every 10-cluster command after it."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 if __name__ == "__main__":
