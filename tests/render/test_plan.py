@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import pytest
 
 import upgrade_fixtures
@@ -117,3 +120,25 @@ def test_components_stay_frozen() -> None:
     assert component == plan.Component("base", 1, "istio-system")
     assert hash(component) == hash(plan.Component("base", 1, "istio-system"))
     assert component.values_path is None and component.control_plane is None
+
+
+def test_a_component_outside_the_cluster_folder_is_never_copied(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A plan whose component lies outside the cluster's folder (none does today) cannot be
+    moved into another cluster's folder: clusters of its shape are each worked out."""
+    document, _ = CASES["bench/scale-10"]()
+    mesh = _fresh(document)
+    original = plan._plan_cluster
+    worked_out = []
+
+    def outside(*args: Any, **kwargs: Any) -> plan.ClusterPlan:
+        worked_out.append(args[1].name)
+        made = original(*args, **kwargs)
+        shared = plan.Component("shared", 9, "istio-system", overlay_path="overlays/shared")
+        return dataclasses.replace(made, components=(*made.components, shared))
+
+    monkeypatch.setattr(plan, "_plan_cluster", outside)
+    plans = plan.plan_mesh(mesh, library.load().chart_profiles)
+    assert worked_out == [c.name for c in sorted(mesh.clusters, key=lambda c: c.name)]
+    assert all(p.components[-1].overlay_path == "overlays/shared" for p in plans)

@@ -234,7 +234,9 @@ def plan_cluster(
     template = shapes.get(shape)
     if template is None:
         plan = _plan_cluster(mesh, cluster, profiles, traffic_namespaces)
-        shapes[shape] = (plan.namespace, tuple(_in_any_folder(c, folder) for c in plan.components))
+        relative = [_in_any_folder(c, folder) for c in plan.components]
+        if all(part is not None for part in relative):  # else each such cluster is worked out
+            shapes[shape] = (plan.namespace, tuple(p for p in relative if p is not None))
         return plan
     namespace, parts = template
     return ClusterPlan(
@@ -281,15 +283,16 @@ def _shape(
     )
 
 
-def _in_any_folder(component: Component, folder: str) -> tuple[Any, ...]:
-    """``component``'s fields, its paths relative to the cluster's ``folder``."""
+def _in_any_folder(component: Component, folder: str) -> tuple[Any, ...] | None:
+    """``component``'s fields, its paths relative to the cluster's ``folder``; None when a
+    path lies outside it."""
     prefix = f"{folder}/"
+    for path in (component.values_path, component.overlay_path):
+        if path is not None and not path.startswith(prefix):
+            return None
 
     def relative(path: str | None) -> str | None:
-        if path is None:
-            return None
-        assert path.startswith(prefix), (path, folder)
-        return path[len(prefix) :]
+        return None if path is None else path[len(prefix) :]
 
     return (
         component.name,
