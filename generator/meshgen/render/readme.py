@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from meshgen import __version__
 from meshgen.render.ci import install_requirement
-from meshgen.render.plan import ClusterPlan
+from meshgen.render.plan import TRAFFIC_PREFIX, ClusterPlan
 from meshgen.spec import DEFAULT_TAG, Cluster, unreachable_networks
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ TRAFFIC_ROWS = [
 def _traffic_namespaces(plans: list[ClusterPlan]) -> dict[str, list[str]]:
     found = {}
     for plan in plans:
-        namespaces = [c.namespace for c in plan.components if c.name.startswith("traffic-")]
+        namespaces = [c.namespace for c in plan.components if c.name.startswith(TRAFFIC_PREFIX)]
         if namespaces:
             found[plan.cluster.name] = namespaces
     return found

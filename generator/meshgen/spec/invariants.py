@@ -434,16 +434,11 @@ def unreachable_networks(mesh: Mesh) -> dict[str, list[Cluster]]:
     workloads and do not count. Asked for several times per command (checks, README,
     summary): worked out once per mesh, and a copy handed out.
     """
-    known = mesh.derived.get(_UNREACHABLE)
-    if known is None:
-        known = mesh.derived[_UNREACHABLE] = _unreachable_networks(mesh)
+    known = mesh.derive("spec.invariants.unreachable_networks", lambda: _unreachable(mesh))
     return {network: list(members) for network, members in known.items()}
 
 
-_UNREACHABLE = "spec.invariants.unreachable_networks"
-
-
-def _unreachable_networks(mesh: Mesh) -> dict[str, list[Cluster]]:
+def _unreachable(mesh: Mesh) -> dict[str, list[Cluster]]:
     grouped: dict[str, list[Cluster]] = {}
     for cluster in mesh.clusters:
         if cluster.role != EXTERNAL_CONTROL_PLANE:

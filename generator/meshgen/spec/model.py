@@ -9,11 +9,14 @@ from __future__ import annotations
 import difflib
 import functools
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from meshgen import library
 from meshgen.frozen import fields_at_once
+
+T = TypeVar("T")
 
 MESH_FILE = "mesh.yaml"
 API_VERSION = "meshgen.io/v1alpha1"
@@ -260,8 +263,16 @@ class Mesh:
     @functools.cached_property
     def derived(self) -> dict[Any, Any]:
         """What functions of this mesh alone (it never changes) keep for their next call, each
-        under a key of its own (see ``render.plan.plan_cluster``)."""
+        under a key of its own (see :meth:`derive`)."""
         return {}
+
+    def derive(self, key: str, make: Callable[[], T]) -> T:
+        """What ``make()`` gives, made on the first call with ``key`` and kept in
+        :attr:`derived` for the next ones."""
+        derived = self.derived
+        if key not in derived:
+            derived[key] = make()
+        return cast(T, derived[key])
 
     @functools.cached_property
     def _by_name(self) -> dict[str, Cluster]:

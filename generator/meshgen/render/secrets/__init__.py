@@ -45,19 +45,15 @@ def discovered_clusters(mesh: Mesh) -> list[Cluster]:
     """Every cluster some primary needs the remote secret of: the primaries (when there are
     several) and the remotes of primaries. Sorted by name. Worked out once per mesh (the
     provider's files and README ask for it several times), and a copy handed out."""
-    known = mesh.derived.get(_DISCOVERED)
-    if known is None:
-        many = len(mesh.primaries) > 1
-        chosen = [
-            c
-            for c in mesh.clusters
-            if (c.role == PRIMARY and many) or _remote_of_a_primary(mesh, c)
-        ]
-        known = mesh.derived[_DISCOVERED] = tuple(sorted(chosen, key=lambda c: c.name))
-    return list(known)
+    return list(mesh.derive("render.secrets.discovered_clusters", lambda: _discovered(mesh)))
 
 
-_DISCOVERED = "render.secrets.discovered_clusters"
+def _discovered(mesh: Mesh) -> tuple[Cluster, ...]:
+    many = len(mesh.primaries) > 1
+    chosen = [
+        c for c in mesh.clusters if (c.role == PRIMARY and many) or _remote_of_a_primary(mesh, c)
+    ]
+    return tuple(sorted(chosen, key=lambda c: c.name))
 
 
 def _remote_of_a_primary(mesh: Mesh, cluster: Cluster) -> bool:
